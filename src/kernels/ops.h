@@ -1,0 +1,70 @@
+// The compute kernels the model layer calls. Each has a scalar reference (namespace ref, in
+// ref.cpp) and AVX2 / AVX-512 variants (*_avx2.cpp, *_avx512.cpp); the entry points below
+// dispatch to the variant chosen once at start-up from CPUID (dispatch.cpp). All arrays are
+// row-major float32 unless stated; shapes in comments are outermost-first.
+#pragma once
+#include <cstdint>
+
+#include "kernels/threadpool.h"
+#include "tensor/tensor.h"
+
+namespace moecat::kernels {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+Isa detected_isa();          // best ISA this CPU supports (CPUID + OS XSAVE state)
+Isa active_isa();            // detected, lowered by env MOECAT_ISA=scalar|avx2|avx512 or set_isa
+void set_isa(Isa isa);       // tests: force a variant (must be <= detected)
+const char* isa_name(Isa isa);
+
+// y[n][out] = x[n][in] · w[out][in]^T.  w.dtype: F32, F16, BF16, Q8_0.
+// Q8_0 weights: each row of x is quantized to q8_0 once (like llama.cpp), dotted in int8,
+// accumulated in f32. F16/BF16 weights are widened to f32 on the fly. Threads split `out`.
+void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool* pool);
+
+// y = x / sqrt(mean(x^2) + eps) * weight   (weight may be null => 1)
+void rmsnorm(const float* x, const float* weight, float eps, int64_t n, float* y);
+// In-place numerically-stable softmax.
+void softmax(float* x, int64_t n);
+// y = silu(gate) * up
+void swiglu(const float* gate, const float* up, int64_t n, float* y);
+// Rotates the first rot_dim dims of each of n_heads heads of x [n_heads][head_dim] in place.
+// cos/sin: [rot_dim/2] for this token's position. neox: pairs (i, i + rot_dim/2); otherwise
+// adjacent pairs (2i, 2i+1) as ggml's "normal" rope.
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const float* cos,
+          const float* sin, bool neox);
+float dot(const float* a, const float* b, int64_t n);
+void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
+
+// Element conversions (one row of n elements; n a multiple of the block size).
+void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0
+void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.cpp rounding
+void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0
+
+struct AttentionParams {
+  int64_t n_head = 0, n_head_kv = 0;        // GQA: head h uses kv head h / (n_head / n_head_kv)
+  int64_t head_dim_k = 0, head_dim_v = 0;
+  float scale = 1.0f;                       // applied to q·k
+  int64_t k_pos_stride = 0, v_pos_stride = 0;  // floats between positions in the caches
+  int64_t window = 0;                       // sliding window: attend to (pos - window, pos]; 0 = all
+  const float* sinks = nullptr;             // [n_head] extra softmax logit per head, or null
+};
+// q [n_tok][n_head][head_dim_k]; q_pos[t] = absolute position of query t.
+// k_cache: position p, kv head j at k_cache + p*k_pos_stride + j*head_dim_k (same for v).
+// Causal: query t sees cache positions <= q_pos[t]. out [n_tok][n_head][head_dim_v].
+void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float* k_cache,
+               const float* v_cache, const AttentionParams& p, float* out, ThreadPool* pool);
+
+// Scalar references, same contracts; the tests compare every variant against these.
+namespace ref {
+void matmul(const TensorView& w, const float* x, int64_t n, float* y);
+void rmsnorm(const float* x, const float* weight, float eps, int64_t n, float* y);
+void softmax(float* x, int64_t n);
+void swiglu(const float* gate, const float* up, int64_t n, float* y);
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const float* cos,
+          const float* sin, bool neox);
+float dot(const float* a, const float* b, int64_t n);
+void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float* k_cache,
+               const float* v_cache, const AttentionParams& p, float* out);
+}  // namespace ref
+
+}  // namespace moecat::kernels

@@ -1,0 +1,37 @@
+// Persistent thread pool for the kernels: `-t N` threads created once; parallel_for hands each
+// thread a contiguous chunk. Workers spin briefly before sleeping so decode steps (many small
+// parallel regions per token) do not pay a futex wake-up each time.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace moecat {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);  // n_threads >= 1; the caller is thread 0
+  ~ThreadPool();
+  int size() const { return n_threads_; }
+  // Runs fn(thread_index, n_threads) on every thread (caller included) and waits for all.
+  void run(const std::function<void(int, int)>& fn);
+  // Splits [0, n) into n_threads contiguous chunks (multiples of `grain`): fn(begin, end).
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void worker(int idx);
+  int n_threads_;
+  std::vector<std::thread> threads_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+}  // namespace moecat

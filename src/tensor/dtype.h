@@ -1,0 +1,51 @@
+// Weight / activation element types. Values equal ggml's type ids so GGUF tensors map 1:1.
+// Block-quantised types store `block` elements in `block_bytes` bytes, llama.cpp's layout.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace moecat {
+
+enum class DType : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q8_0 = 8,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  F64 = 28,
+  BF16 = 30,
+  MXFP4 = 39,
+};
+
+struct DTypeInfo {
+  const char* name;
+  int64_t block;        // elements per block (1 for plain types)
+  int64_t block_bytes;  // bytes per block
+};
+
+// Info for a ggml type id; nullopt for ids moecat does not know (callers report the id).
+std::optional<DTypeInfo> dtype_info(uint32_t ggml_type);
+const char* dtype_name(DType t);
+// Parse "f32", "f16", "bf16", "q8_0" (as used on the command line).
+std::optional<DType> dtype_from_name(const std::string& s);
+
+inline int64_t dtype_block(DType t) { return dtype_info(static_cast<uint32_t>(t))->block; }
+// Bytes of a row of n elements; n must be a multiple of the block size (checked by callers).
+inline int64_t dtype_row_bytes(DType t, int64_t n) {
+  auto i = dtype_info(static_cast<uint32_t>(t));
+  return n / i->block * i->block_bytes;
+}
+
+// q8_0: 32 int8 values sharing one f16 scale (llama.cpp block_q8_0).
+constexpr int kQ8Block = 32;
+struct BlockQ8_0 {
+  uint16_t d;  // f16 scale
+  int8_t qs[kQ8Block];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "q8_0 block must be 34 bytes");
+
+}  // namespace moecat
