@@ -51,6 +51,8 @@ class GgufFile {
 
   const std::map<std::string, GgufValue>& kv() const { return kv_; }
   const GgufValue* find(const std::string& key) const;
+  // Metadata keys in file order (kv() is sorted by key); used to rewrite a file faithfully.
+  const std::vector<std::string>& kv_keys() const { return kv_keys_; }
   // Typed look-ups: nullopt when missing or of a different kind (any integer type converts to
   // int64, FLOAT32/FLOAT64 to double; get_float also accepts integers).
   std::optional<int64_t> get_int(const std::string& key) const;
@@ -72,6 +74,7 @@ class GgufFile {
   size_t alignment_ = 32;
   size_t data_offset_ = 0;
   std::map<std::string, GgufValue> kv_;
+  std::vector<std::string> kv_keys_;
   std::vector<TensorView> tensors_;
   std::map<std::string, size_t> index_;
 };

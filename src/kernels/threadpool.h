@@ -1,6 +1,9 @@
 // Persistent thread pool for the kernels: `-t N` threads created once; parallel_for hands each
 // thread a contiguous chunk. Workers spin briefly before sleeping so decode steps (many small
 // parallel regions per token) do not pay a futex wake-up each time.
+//
+// Not re-entrant: run()/parallel_for() must not be called from inside a job, and only one
+// thread may drive a given pool at a time.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -16,10 +19,14 @@ class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);  // n_threads >= 1; the caller is thread 0
   ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
   int size() const { return n_threads_; }
   // Runs fn(thread_index, n_threads) on every thread (caller included) and waits for all.
   void run(const std::function<void(int, int)>& fn);
   // Splits [0, n) into n_threads contiguous chunks (multiples of `grain`): fn(begin, end).
+  // Every index is covered exactly once; empty chunks are not called. The split depends only
+  // on (n, grain, size()), never on timing.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
@@ -30,6 +37,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<int> sleepers_{0};  // workers blocked (or about to block) on cv_
   std::mutex mu_;
   std::condition_variable cv_;
 };

@@ -14,6 +14,8 @@
 
 namespace moecat {
 
+struct TokenizerBuildOptions;  // tokenizer_impl.h
+
 // GGUF token types (llama.cpp): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
 enum TokenType : int32_t { kTokNormal = 1, kTokUnknown = 2, kTokControl = 3, kTokUserDefined = 4,
                            kTokUnused = 5, kTokByte = 6 };
@@ -68,6 +70,8 @@ class Tokenizer {
 
  private:
   Tokenizer();
+  // Shared by FromData and FromHfJson: validates `data` and builds the encoder.
+  static Result<std::unique_ptr<Tokenizer>> Build(TokenizerData data, TokenizerBuildOptions opts);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   TokenizerData data_;

@@ -1,0 +1,115 @@
+// `moecat run` and `moecat logprobs`.
+#include <cmath>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "kernels/ops.h"
+#include "runtime/engine.h"
+
+namespace moecat::cli {
+
+Runner add_run(CLI::App& app) {
+  struct Opts {
+    std::string model, prompt;
+    int64_t n = 128, ctx = 4096;
+    int threads = 0;
+    SamplingParams sp;
+    bool no_bos = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder (default: the built-in model)");
+  app.add_option("-p,--prompt", o->prompt, "prompt text")->required();
+  app.add_option("-n,--n-predict", o->n, "tokens to generate")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  app.add_option("-c,--ctx-size", o->ctx, "context size")->check(CLI::Range(1, 1 << 22));
+  app.add_option("--temp", o->sp.temperature, "temperature (0 = greedy)");
+  app.add_option("--top-k", o->sp.top_k, "top-k (0 = off)");
+  app.add_option("--top-p", o->sp.top_p, "top-p (1 = off)");
+  app.add_option("--min-p", o->sp.min_p, "min-p (0 = off)");
+  app.add_option("--repeat-penalty", o->sp.repeat_penalty, "repetition penalty (1 = off)");
+  app.add_option("--repeat-last-n", o->sp.repeat_last_n, "tokens the penalty looks back");
+  app.add_option("--seed", o->sp.seed, "sampling seed");
+  app.add_flag("--no-bos", o->no_bos, "do not prepend BOS even if the model asks for it");
+  return [o]() -> int {
+    EngineOptions eo;
+    eo.threads = o->threads;
+    eo.n_ctx = o->ctx;
+    auto eng = Engine::Load(o->model.empty() ? default_model_path() : o->model, eo);
+    if (!eng.ok()) return fail(eng.status());
+    Engine& e = **eng;
+    const Tokenizer& tok = *e.tokenizer();
+    std::vector<int32_t> prompt = tok.encode(o->prompt, !o->no_bos && tok.data().add_bos);
+    Sampler sampler(o->sp, static_cast<int32_t>(e.model().config().n_vocab));
+    Tokenizer::StreamDecoder dec(tok);
+    fputs(o->prompt.c_str(), stdout);
+    fflush(stdout);
+    auto st = e.generate(prompt, o->n, sampler, [&](int32_t id) {
+      fputs(dec.push(id).c_str(), stdout);
+      fflush(stdout);
+      return true;
+    });
+    fputs(dec.flush().c_str(), stdout);
+    fputc('\n', stdout);
+    if (!st.ok()) return fail(st.status());
+    fprintf(stderr, "\nprompt: %lld tokens, %.2f tok/s | generation: %lld tokens, %.2f tok/s | %d threads, %s\n",
+            (long long)st->n_prompt, st->prefill_s > 0 ? st->n_prompt / st->prefill_s : 0.0,
+            (long long)st->n_gen, st->gen_s > 0 ? st->n_gen / st->gen_s : 0.0, e.options().threads,
+            kernels::isa_name(kernels::active_isa()));
+    return 0;
+  };
+}
+
+Runner add_logprobs(CLI::App& app) {
+  struct Opts { std::string model, tokens; int64_t greedy = 0; int threads = 0; };
+  auto o = std::make_shared<Opts>();
+  app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
+  app.add_option("--tokens", o->tokens, "comma-separated token ids")->required();
+  app.add_option("--greedy", o->greedy, "also generate this many greedy tokens")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  return [o]() -> int {
+    auto ids = parse_ids(o->tokens);
+    if (!ids.ok()) return fail(ids.status());
+    EngineOptions eo;
+    eo.threads = o->threads;
+    eo.need_tokenizer = false;  // ids in, ids out
+    eo.n_ctx = static_cast<int64_t>(ids->size()) + o->greedy;
+    auto eng = Engine::Load(o->model, eo);
+    if (!eng.ok()) return fail(eng.status());
+    Engine& e = **eng;
+    if (static_cast<int64_t>(ids->size()) + o->greedy > e.options().n_ctx)
+      return fail(Errorf("sequence + greedy tokens exceed the model's context (%lld)", (long long)e.options().n_ctx));
+    auto lp = e.logprobs(*ids);
+    if (!lp.ok()) return fail(lp.status());
+    std::vector<int32_t> greedy;
+    if (o->greedy > 0) {
+      SamplingParams sp;
+      sp.temperature = 0;
+      Sampler s(sp, static_cast<int32_t>(e.model().config().n_vocab));
+      auto st = e.generate(*ids, o->greedy, s, [&](int32_t t) { greedy.push_back(t); return true; }, false);
+      if (!st.ok()) return fail(st.status());
+    }
+    // Streamed by hand: a 64 x 150k-vocab JSON is large, and %.9g keeps every float exact.
+    std::string out = "{\"tokens\":[";
+    for (size_t i = 0; i < ids->size(); ++i) out += (i ? "," : "") + std::to_string((*ids)[i]);
+    fputs(out.c_str(), stdout);
+    fputs("],\n\"logprobs\":[", stdout);
+    char buf[32];
+    for (size_t t = 0; t < lp->size(); ++t) {
+      fputs(t ? ",\n[" : "\n[", stdout);
+      const auto& row = (*lp)[t];
+      for (size_t v = 0; v < row.size(); ++v) {
+        if (std::isfinite(row[v])) snprintf(buf, sizeof buf, "%s%.9g", v ? "," : "", row[v]);
+        else snprintf(buf, sizeof buf, "%s-1e38", v ? "," : "");
+        fputs(buf, stdout);
+      }
+      fputc(']', stdout);
+    }
+    out = "],\n\"greedy\":[";
+    for (size_t i = 0; i < greedy.size(); ++i) out += (i ? "," : "") + std::to_string(greedy[i]);
+    out += "]}\n";
+    fputs(out.c_str(), stdout);
+    return 0;
+  };
+}
+
+}  // namespace moecat::cli

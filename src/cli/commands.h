@@ -1,0 +1,29 @@
+// moecat's subcommands. Each registers its options on the CLI11 app and returns the exit code
+// when run. User errors print "moecat: error: ..." and return 1; they never abort.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "base/status.h"
+
+namespace moecat::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_run(CLI::App& app);
+Runner add_logprobs(CLI::App& app);
+Runner add_tokenize(CLI::App& app);
+Runner add_info(CLI::App& app);
+Runner add_convert(CLI::App& app);
+Runner add_bench(CLI::App& app);
+
+// Prints "moecat: error: <message>" to stderr and returns 1.
+int fail(const Status& s);
+// The model to use when -m is not given: $MOECAT_MODEL, else the default model built next to
+// the binary (default-model.gguf).
+std::string default_model_path();
+// Parses "1,2,3" (spaces allowed) into ids.
+Result<std::vector<int32_t>> parse_ids(const std::string& s);
+
+}  // namespace moecat::cli

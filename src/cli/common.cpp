@@ -1,0 +1,40 @@
+#include <cstdlib>
+#include <unistd.h>
+
+#include "cli/commands.h"
+
+namespace moecat::cli {
+
+int fail(const Status& s) {
+  fprintf(stderr, "moecat: error: %s\n", s.message().c_str());
+  return 1;
+}
+
+std::string default_model_path() {
+  if (const char* env = getenv("MOECAT_MODEL"); env && *env) return env;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "default-model.gguf";
+  std::string exe(buf, n);
+  return exe.substr(0, exe.rfind('/') + 1) + "default-model.gguf";
+}
+
+Result<std::vector<int32_t>> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ',' || s[i] == ' ' || s[i] == '\n' || s[i] == '[' || s[i] == ']')) ++i;
+    if (i >= s.size()) break;
+    size_t j = i;
+    if (s[j] == '-') ++j;
+    while (j < s.size() && isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == i || (j == i + 1 && s[i] == '-')) return Errorf("bad token id list near '%s'", s.substr(i, 16).c_str());
+    long long v = std::strtoll(s.substr(i, j - i).c_str(), nullptr, 10);
+    if (v < INT32_MIN || v > INT32_MAX || j - i > 11) return Errorf("token id '%s' out of range", s.substr(i, j - i).c_str());
+    ids.push_back(static_cast<int32_t>(v));
+    i = j;
+  }
+  return ids;
+}
+
+}  // namespace moecat::cli

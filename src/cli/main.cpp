@@ -1,0 +1,32 @@
+// moecat: run Mixture-of-Experts language models on the CPU.
+#include <cstdio>
+#include <map>
+
+#include "cli/commands.h"
+#include "kernels/ops.h"
+
+int main(int argc, char** argv) {
+  using namespace moecat::cli;
+  CLI::App app{"moecat: run Mixture-of-Experts language models fast on ordinary machines"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "moecat 0.1.0");
+  std::map<CLI::App*, Runner> runners;
+  auto add = [&](const char* name, const char* help, Runner (*fn)(CLI::App&)) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    runners[sub] = fn(*sub);
+  };
+  add("run", "generate text from a prompt, streaming it", add_run);
+  add("logprobs", "print next-token log-probs for a token sequence as JSON", add_logprobs);
+  add("tokenize", "print the token ids of a text", add_tokenize);
+  add("info", "describe a model file or folder", add_info);
+  add("convert", "convert a Hugging Face folder (or GGUF) to GGUF", add_convert);
+  add("bench", "measure prompt-processing and generation speed", add_bench);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& [sub, run] : runners)
+    if (sub->parsed()) return run();
+  return 1;
+}

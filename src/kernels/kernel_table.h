@@ -1,0 +1,84 @@
+// Internal: the per-ISA function table that dispatch.cpp selects once.
+//
+// This header is included by the *_avx2.cpp / *_avx512.cpp files, which are compiled with
+// -mavx2 / -mavx512*. It deliberately includes nothing with inline or template code (no STL,
+// no tensor.h, no half.h): any inline function instantiated in an ISA file could be picked by
+// the linker for a baseline caller and execute AVX instructions on a CPU without them. The ISA
+// files keep to intrinsics, plain pointers and their own `static` helpers for the same reason.
+#pragma once
+#include <cstdint>
+
+namespace moecat::kernels {
+
+// Row-range matmul kernels: y[i][r] for i in [0, n), r in [r0, r1), y row stride ldy.
+// `w` points at row 0 of the weight matrix (rows of `in` elements, contiguous).
+// Each output element is computed by the same instruction sequence whatever r0/r1/n are,
+// so results do not depend on how rows are split across threads or how x rows are tiled.
+using FMatmulFn = void (*)(const void* w, int64_t in, const float* x, int64_t n, float* y,
+                           int64_t ldy, int64_t r0, int64_t r1);
+// Q8_0: activations are first quantized into an ISA-private layout ("act").
+using Q8ActBytesFn = int64_t (*)(int64_t n, int64_t in);
+using Q8PrepareFn = void (*)(const float* x, int64_t in, int64_t n, int64_t row0, int64_t row1,
+                             void* act);  // quantizes x rows [row0, row1) of n into act
+using Q8MatmulFn = void (*)(const void* w, int64_t in, const void* act, int64_t n, float* y,
+                            int64_t ldy, int64_t r0, int64_t r1);
+
+struct KernelTable {
+  const char* name;
+  FMatmulFn matmul_f32, matmul_f16, matmul_bf16;
+  Q8ActBytesFn q8_act_bytes;  // bytes of act (the buffer must be 64-byte aligned)
+  Q8PrepareFn q8_prepare;
+  Q8MatmulFn matmul_q8_0;
+  // Bit-identical to ref quantize_row_q8_0 (the scalar reference rounding).
+  void (*quantize_q8_0)(const float* x, void* dst, int64_t n);
+
+  float (*dot)(const float* a, const float* b, int64_t n);
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+  void (*rmsnorm)(const float* x, const float* w, float eps, int64_t n, float* y);
+  void (*softmax)(float* x, int64_t n);
+  void (*swiglu)(const float* g, const float* u, int64_t n, float* y);
+  void (*rope)(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const float* cos,
+               const float* sin, bool neox);
+  void (*exp)(const float* x, float* y, int64_t n);
+  // Attention helpers. out[j] = scale * (q · k[j*stride .. +dim]) for j < rows.
+  void (*dot_rows)(const float* q, const float* k, int64_t stride, int64_t rows, int64_t dim,
+                   float scale, float* out);
+  // x[j] = exp(x[j] - shift); returns the sum (float).
+  float (*exp_shift_sum)(float* x, int64_t n, float shift);
+  // out[d] += sum_j p[j] * v[j*stride + d] for d < dim.
+  void (*wsum_rows)(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
+                    float* out);
+};
+
+// The table chosen by dispatch.cpp (CPUID, MOECAT_ISA, set_isa).
+const KernelTable& active_table();
+
+// Functions each ISA provides (defined in its *_avx2.cpp / *_avx512.cpp files). Only reached
+// through a table that dispatch.cpp selected for a CPU that has the ISA.
+#define MOECAT_DECLARE_ISA_KERNELS(ns)                                                          \
+  namespace ns {                                                                               \
+  void matmul_f32(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t); \
+  void matmul_f16(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t); \
+  void matmul_bf16(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t); \
+  int64_t q8_act_bytes(int64_t n, int64_t in);                                                 \
+  void q8_prepare(const float*, int64_t, int64_t, int64_t, int64_t, void*);                    \
+  void matmul_q8_0(const void*, int64_t, const void*, int64_t, float*, int64_t, int64_t, int64_t); \
+  void quantize_q8_0(const float*, void*, int64_t);                                            \
+  float dot(const float*, const float*, int64_t);                                              \
+  void axpy(float, const float*, float*, int64_t);                                             \
+  void rmsnorm(const float*, const float*, float, int64_t, float*);                            \
+  void softmax(float*, int64_t);                                                               \
+  void swiglu(const float*, const float*, int64_t, float*);                                    \
+  void rope(float*, int64_t, int64_t, int64_t, const float*, const float*, bool);              \
+  void vexp(const float*, float*, int64_t);                                                    \
+  void dot_rows(const float*, const float*, int64_t, int64_t, int64_t, float, float*);         \
+  float exp_shift_sum(float*, int64_t, float);                                                 \
+  void wsum_rows(const float*, const float*, int64_t, int64_t, int64_t, float*);               \
+  }
+MOECAT_DECLARE_ISA_KERNELS(avx2)
+MOECAT_DECLARE_ISA_KERNELS(avx512)
+#undef MOECAT_DECLARE_ISA_KERNELS
+
+extern const KernelTable kScalarTable;  // kernels_scalar.cpp; the ISA tables live in dispatch.cpp
+
+}  // namespace moecat::kernels

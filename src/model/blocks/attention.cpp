@@ -1,0 +1,68 @@
+#include "model/blocks/attention.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace moecat {
+
+Result<AttentionWeights> load_attention(Weights& w, const ModelConfig& c, int64_t il) {
+  AttentionWeights a;
+  const std::string p = "blk." + std::to_string(il) + ".";
+  const int64_t qd = c.n_head * c.head_dim, kd = c.n_head_kv * c.head_dim;
+  // GGUF llama stores q/k rows permuted for interleaved rope; HF keeps rotate-half order.
+  const bool hf_rope_order = w.is_hf() && c.gguf_rope_permuted;
+  MOECAT_ASSIGN_OR_RETURN(a.wq, w.get(p + "attn_q.weight", {qd, c.n_embd}, MOECAT_MATRIX_TYPES));
+  if (hf_rope_order) w.mark_rope_permute(c.n_head);
+  MOECAT_ASSIGN_OR_RETURN(a.wk, w.get(p + "attn_k.weight", {kd, c.n_embd}, MOECAT_MATRIX_TYPES));
+  if (hf_rope_order) w.mark_rope_permute(c.n_head_kv);
+  MOECAT_ASSIGN_OR_RETURN(a.wv, w.get(p + "attn_v.weight", {kd, c.n_embd}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(a.wo, w.get(p + "attn_output.weight", {c.n_embd, qd}, MOECAT_MATRIX_TYPES));
+  if (c.qk_norm) {
+    MOECAT_ASSIGN_OR_RETURN(a.q_norm, w.get_f32(p + "attn_q_norm.weight", {c.head_dim}));
+    MOECAT_ASSIGN_OR_RETURN(a.k_norm, w.get_f32(p + "attn_k_norm.weight", {c.head_dim}));
+  }
+  return a;
+}
+
+void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWeights& w,
+                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool) {
+  const int64_t n = b.n, hd = c.head_dim;
+  const int64_t qd = c.n_head * hd, kd = c.n_head_kv * hd;
+  std::vector<float> q(n * qd), k(n * kd), v(n * kd), att(n * qd);  // [n][heads*head_dim]
+  kernels::matmul(w.wq, x, n, q.data(), pool);
+  kernels::matmul(w.wk, x, n, k.data(), pool);
+  kernels::matmul(w.wv, x, n, v.data(), pool);
+
+  std::vector<float> cs(rope.config().dim / 2), sn(rope.config().dim / 2);
+  for (int64_t t = 0; t < n; ++t) {
+    float* qt = q.data() + t * qd;
+    float* kt = k.data() + t * kd;
+    if (c.qk_norm) {
+      const float* qn = static_cast<const float*>(w.q_norm.data);
+      const float* kn = static_cast<const float*>(w.k_norm.data);
+      for (int64_t h = 0; h < c.n_head; ++h) kernels::rmsnorm(qt + h * hd, qn, c.norm_eps, hd, qt + h * hd);
+      for (int64_t h = 0; h < c.n_head_kv; ++h) kernels::rmsnorm(kt + h * hd, kn, c.norm_eps, hd, kt + h * hd);
+    }
+    rope.angles(b.pos[t], cs.data(), sn.data());
+    kernels::rope(qt, c.n_head, hd, rope.config().dim, cs.data(), sn.data(), rope.config().neox);
+    kernels::rope(kt, c.n_head_kv, hd, rope.config().dim, cs.data(), sn.data(), rope.config().neox);
+    std::memcpy(kv.k + b.pos[t] * kv.k_width, kt, kd * sizeof(float));
+    std::memcpy(kv.v + b.pos[t] * kv.v_width, v.data() + t * kd, kd * sizeof(float));
+  }
+
+  kernels::AttentionParams ap;
+  ap.n_head = c.n_head;
+  ap.n_head_kv = c.n_head_kv;
+  ap.head_dim_k = hd;
+  ap.head_dim_v = hd;
+  ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  ap.k_pos_stride = kv.k_width;
+  ap.v_pos_stride = kv.v_width;
+  kernels::attention(q.data(), b.pos, n, kv.k, kv.v, ap, att.data(), pool);
+  kernels::matmul(w.wo, att.data(), n, out, pool);
+}
+
+}  // namespace moecat

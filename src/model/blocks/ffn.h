@@ -1,0 +1,45 @@
+// Feed-forward blocks: the dense SwiGLU MLP and the mixture-of-experts block (router + SwiGLU
+// experts). The MoE groups a batch's tokens by expert so each chosen expert's weights are
+// streamed once per batch, not once per token.
+#pragma once
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/threadpool.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace moecat {
+
+struct MlpWeights {
+  TensorView gate;  // [n_ff, n_embd]
+  TensorView up;    // [n_ff, n_embd]
+  TensorView down;  // [n_embd, n_ff]
+};
+
+struct MoeWeights {
+  TensorView router;              // [n_expert, n_embd]
+  std::vector<TensorView> gate;   // n_expert x [n_ff_expert, n_embd]
+  std::vector<TensorView> up;     // n_expert x [n_ff_expert, n_embd]
+  std::vector<TensorView> down;   // n_expert x [n_embd, n_ff_expert]
+};
+
+Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t layer);
+Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t layer);
+
+// x: [n][n_embd] (normed) -> out: [n][n_embd] (overwritten).
+void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* out, ThreadPool* pool);
+
+// Router decisions for a batch: for token t, experts[t*k + j] with weight weights[t*k + j].
+struct Routing {
+  int64_t k = 0;
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+};
+Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n,
+                  ThreadPool* pool);
+// Runs the routed experts, grouped by expert; out is overwritten.
+void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
+                 int64_t n, float* out, ThreadPool* pool);
+
+}  // namespace moecat

@@ -1,0 +1,29 @@
+#include "model/config.h"
+
+#include "base/status.h"
+
+namespace moecat {
+
+std::string ModelConfig::summary() const {
+  std::string s;
+  s += strfmt("arch            %s (gguf arch %s)\n", arch.c_str(), gguf_arch.c_str());
+  s += strfmt("n_vocab         %lld\n", (long long)n_vocab);
+  s += strfmt("n_embd          %lld\n", (long long)n_embd);
+  s += strfmt("n_layer         %lld\n", (long long)n_layer);
+  s += strfmt("n_head / kv     %lld / %lld (head_dim %lld)\n", (long long)n_head, (long long)n_head_kv,
+              (long long)head_dim);
+  if (n_ff) s += strfmt("n_ff            %lld\n", (long long)n_ff);
+  s += strfmt("n_ctx_train     %lld\n", (long long)n_ctx_train);
+  s += strfmt("norm_eps        %g\n", norm_eps);
+  const char* sc = rope.scaling == RopeScaling::kLlama3 ? "llama3"
+                   : rope.scaling == RopeScaling::kLinear ? "linear" : "none";
+  s += strfmt("rope            theta %g, dim %lld, %s, scaling %s%s\n", rope.theta, (long long)rope.dim,
+              rope.neox ? "neox" : "interleaved", sc, rope.freq_factors.empty() ? "" : " (freq factors)");
+  if (qk_norm) s += "qk_norm         yes\n";
+  if (n_expert)
+    s += strfmt("experts         %lld, %lld used, n_ff_expert %lld, norm_topk %s\n", (long long)n_expert,
+                (long long)n_expert_used, (long long)n_ff_expert, norm_topk_prob ? "yes" : "no");
+  return s;
+}
+
+}  // namespace moecat

@@ -1,0 +1,56 @@
+// ModelConfig: everything that varies between architectures, as data. Arch files fill it from
+// GGUF metadata or HF config.json; shared blocks read only this struct (never the arch name).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moecat {
+
+enum class RopeScaling { kNone, kLinear, kLlama3 };
+enum class MoeGating { kSoftmax };  // later: kSigmoid (DeepSeek-V3), kSoftmaxZero (LongCat)
+enum class SourceKind { kGguf, kHf };
+
+struct RopeConfig {
+  double theta = 10000.0;
+  int64_t dim = 0;          // rotated dims per head (<= head_dim)
+  bool neox = true;         // pairs (i, i+dim/2) (HF rotate_half); false: adjacent pairs (GGUF llama)
+  RopeScaling scaling = RopeScaling::kNone;
+  double factor = 1.0;      // linear / llama3
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  int64_t orig_ctx = 8192;  // llama3 original_max_position_embeddings
+  std::vector<float> freq_factors;  // [dim/2] divides each frequency (GGUF rope_freqs.weight); empty = none
+};
+
+struct ModelConfig {
+  std::string arch;           // registry name: "llama", "mixtral", "qwen3moe"
+  std::string gguf_arch;      // GGUF general.architecture ("llama" for Mixtral too)
+  SourceKind source = SourceKind::kGguf;
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;       // explicit (Qwen3 decouples it from n_embd / n_head)
+  int64_t n_ff = 0;           // dense MLP hidden size
+  int64_t n_ctx_train = 4096;
+  float norm_eps = 1e-5f;
+  RopeConfig rope;
+  bool qk_norm = false;
+  // GGUF stores q/k rows permuted so ggml's interleaved rope matches HF's rotate-half (llama.cpp's
+  // converter does this for `llama`). HF folders of such archs run neox rope on unpermuted rows.
+  bool gguf_rope_permuted = false;       // per-head RMSNorm on q and k before RoPE (Qwen3)
+  bool tie_embeddings = false;
+
+  // Mixture of experts (n_expert == 0: dense).
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
+  int64_t n_ff_expert = 0;
+  MoeGating gating = MoeGating::kSoftmax;
+  bool norm_topk_prob = true;  // renormalise the chosen experts' weights to sum to 1
+  std::vector<bool> layer_is_moe;  // [n_layer]
+
+  std::string summary() const;  // one line per field group, for `moecat info`
+};
+
+}  // namespace moecat

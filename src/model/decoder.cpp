@@ -1,0 +1,91 @@
+#include "model/decoder.h"
+
+#include <cstring>
+
+#include "kernels/ops.h"
+
+namespace moecat {
+
+void embed_tokens(const TensorView& tok_embd, const int32_t* tokens, int64_t n, float* x) {
+  const int64_t D = tok_embd.cols();
+  for (int64_t t = 0; t < n; ++t) {
+    MOECAT_CHECK(tokens[t] >= 0 && tokens[t] < tok_embd.rows());
+    kernels::dequantize_row(tok_embd.dtype, tok_embd.row(tokens[t]), x + t * D, D);
+  }
+}
+
+Result<std::unique_ptr<Model>> DecoderModel::Load(ModelConfig cfg, std::unique_ptr<ModelSource> src,
+                                                  std::vector<NamePair> hf_names) {
+  std::unique_ptr<DecoderModel> m(new DecoderModel());
+  m->cfg_ = std::move(cfg);
+  m->source_ = std::move(src);
+  m->weights_ = std::make_unique<Weights>(*m->source_, std::move(hf_names));
+  MOECAT_RETURN_IF_ERROR(m->load_weights());
+  m->rope_ = std::make_unique<Rope>(m->cfg_.rope);
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+Status DecoderModel::load_weights() {
+  Weights& w = *weights_;
+  const ModelConfig& c = cfg_;
+  MOECAT_ASSIGN_OR_RETURN(tok_embd_, w.get("token_embd.weight", {c.n_vocab, c.n_embd}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(output_norm_, w.get_f32("output_norm.weight", {c.n_embd}));
+  if (!c.tie_embeddings && w.has("output.weight")) {
+    MOECAT_ASSIGN_OR_RETURN(output_, w.get("output.weight", {c.n_vocab, c.n_embd}, MOECAT_MATRIX_TYPES));
+  } else {
+    output_ = tok_embd_;
+  }
+  if (w.has("rope_freqs.weight")) {
+    MOECAT_ASSIGN_OR_RETURN(TensorView rf, w.get_f32("rope_freqs.weight", {c.rope.dim / 2}));
+    const float* f = static_cast<const float*>(rf.data);
+    cfg_.rope.freq_factors.assign(f, f + c.rope.dim / 2);
+  }
+  layers_.resize(c.n_layer);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    Layer& L = layers_[il];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    MOECAT_ASSIGN_OR_RETURN(L.attn_norm, w.get_f32(p + "attn_norm.weight", {c.n_embd}));
+    MOECAT_ASSIGN_OR_RETURN(L.attn, load_attention(w, c, il));
+    MOECAT_ASSIGN_OR_RETURN(L.ffn_norm, w.get_f32(p + "ffn_norm.weight", {c.n_embd}));
+    L.is_moe = c.layer_is_moe.empty() ? c.n_expert > 0 : bool(c.layer_is_moe[il]);
+    if (L.is_moe) {
+      MOECAT_ASSIGN_OR_RETURN(L.moe, load_moe(w, c, il));
+    } else {
+      MOECAT_ASSIGN_OR_RETURN(L.mlp, load_mlp(w, c, il));
+    }
+  }
+  return Status::Ok();
+}
+
+static void rmsnorm_rows(const float* x, const TensorView& w, float eps, int64_t n, int64_t D,
+                         float* y) {
+  const float* wt = static_cast<const float*>(w.data);
+  for (int64_t t = 0; t < n; ++t) kernels::rmsnorm(x + t * D, wt, eps, D, y + t * D);
+}
+
+void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const {
+  const ModelConfig& c = cfg_;
+  const int64_t n = b.n, D = c.n_embd;
+  MOECAT_CHECK(n > 0 && (int64_t)kv.layers.size() == c.n_layer);
+  std::vector<float> x(n * D), xn(n * D), tmp(n * D);  // [n][n_embd]
+  embed_tokens(tok_embd_, b.tokens, n, x.data());
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const Layer& L = layers_[il];
+    rmsnorm_rows(x.data(), L.attn_norm, c.norm_eps, n, D, xn.data());
+    attention_forward(c, *rope_, L.attn, xn.data(), b, kv.layers[il], tmp.data(), pool);
+    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+    rmsnorm_rows(x.data(), L.ffn_norm, c.norm_eps, n, D, xn.data());
+    if (L.is_moe) {
+      Routing r = moe_route(c, L.moe, xn.data(), n, pool);
+      moe_experts(c, L.moe, r, xn.data(), n, tmp.data(), pool);
+    } else {
+      mlp_forward(L.mlp, xn.data(), n, tmp.data(), pool);
+    }
+    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+  }
+  const int64_t first = b.all_logits ? 0 : n - 1, rows = n - first;
+  rmsnorm_rows(x.data() + first * D, output_norm_, c.norm_eps, rows, D, xn.data());
+  kernels::matmul(output_, xn.data(), rows, logits, pool);
+}
+
+}  // namespace moecat

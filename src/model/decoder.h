@@ -1,0 +1,45 @@
+// DecoderModel: the pre-norm transformer shared by Llama, Mixtral and Qwen3-MoE:
+//   x = embed(tokens)
+//   each layer: x += attention(rmsnorm(x)); x += ffn(rmsnorm(x))   (ffn: dense MLP or MoE)
+//   logits = output(rmsnorm(x))
+// Which variant (qk-norm, MoE layers, rope style) is data in ModelConfig; arch files only
+// read hyperparameters and name tensors.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/blocks/attention.h"
+#include "model/blocks/ffn.h"
+#include "model/blocks/rope.h"
+#include "model/model.h"
+
+namespace moecat {
+
+class DecoderModel : public Model {
+ public:
+  static Result<std::unique_ptr<Model>> Load(ModelConfig cfg, std::unique_ptr<ModelSource> src,
+                                             std::vector<NamePair> hf_names);
+  KvShape kv_shape() const override { return attention_kv_shape(cfg_); }
+  void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const override;
+
+ private:
+  struct Layer {
+    TensorView attn_norm;  // [n_embd] f32
+    TensorView ffn_norm;   // [n_embd] f32
+    AttentionWeights attn;
+    bool is_moe = false;
+    MlpWeights mlp;
+    MoeWeights moe;
+  };
+  Status load_weights();
+  TensorView tok_embd_;     // [n_vocab, n_embd]
+  TensorView output_norm_;  // [n_embd] f32
+  TensorView output_;       // [n_vocab, n_embd] (tok_embd when tied)
+  std::vector<Layer> layers_;
+  std::unique_ptr<Rope> rope_;
+};
+
+// Embedding rows for a batch: x [n][n_embd].
+void embed_tokens(const TensorView& tok_embd, const int32_t* tokens, int64_t n, float* x);
+
+}  // namespace moecat

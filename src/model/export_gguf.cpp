@@ -1,0 +1,82 @@
+#include "model/export_gguf.h"
+
+#include <cstring>
+#include <vector>
+
+#include "io/gguf.h"
+#include "kernels/ops.h"
+#include "model/blocks/rope.h"
+#include "model/registry.h"
+#include "model/tokenizer_load.h"
+
+namespace moecat {
+
+namespace {
+
+// llama.cpp's llama_ftype for the file's main type.
+uint32_t file_type_of(DType t) {
+  switch (t) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q8_0: return 7;
+    case DType::BF16: return 32;
+    default: return 0;
+  }
+}
+
+// Row of the GGUF (interleaved-rope) layout that HF row `r` moves to: within each head the
+// rotate-half halves [0, hd/2) and [hd/2, hd) become even and odd rows.
+int64_t permuted_row(int64_t r, int64_t rows, int64_t n_heads) {
+  const int64_t hd = rows / n_heads, h = r / hd, k = r % hd;
+  const int64_t half = hd / 2;
+  return h * hd + (k < half ? 2 * k : 2 * (k - half) + 1);
+}
+
+}  // namespace
+
+Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const std::string& out_path,
+                   const std::function<void(size_t, size_t)>& progress) {
+  const ModelConfig& c = model.config();
+  const ArchEntry* arch = find_arch(c.arch);
+  if (!arch) return Errorf("architecture '%s' cannot be exported", c.arch.c_str());
+  GgufWriter w;
+  arch->write_gguf_meta(c, w);
+  w.set_str("general.name", c.arch);
+  w.set_u32("general.file_type", file_type_of(type));
+  if (type == DType::Q8_0) w.set_u32("general.quantization_version", 2);
+  write_tokenizer_meta(tok.data(), w);
+
+  const bool from_hf = c.source == SourceKind::kHf;
+  if (from_hf && c.rope.scaling == RopeScaling::kLlama3) {
+    // llama.cpp reads llama3 scaling as per-frequency divisors in a tensor.
+    auto factors = std::make_shared<std::vector<float>>(Rope::llama3_factors(c.rope));
+    w.add_tensor("rope_freqs.weight", DType::F32, {static_cast<int64_t>(factors->size())},
+                 [factors](uint8_t* dst) { std::memcpy(dst, factors->data(), factors->size() * 4); });
+  }
+
+  for (const LoadedWeight& lw : model.weights().loaded()) {
+    const int64_t cols = lw.shape[lw.shape.ndim - 1];
+    DType t = lw.keep_f32 || lw.shape.ndim == 1 ? DType::F32 : type;
+    if (cols % dtype_block(t) != 0) t = DType::F16;  // q8_0 needs rows of whole blocks
+    if (lw.name == "rope_freqs.weight") t = DType::F32;
+    const LoadedWeight* src = &lw;
+    // Only HF rows need the rope permutation (GGUF sources are already in GGUF order).
+    const int64_t perm_heads = from_hf ? lw.permute_rope_heads : 0;
+    w.add_tensor(lw.name, t, lw.shape, [src, t, cols, perm_heads](uint8_t* dst) {
+      const int64_t out_row_bytes = dtype_row_bytes(t, cols);
+      std::vector<float> row(cols);
+      for (const TensorView& part : src->parts) {
+        const int64_t rows = part.rows();
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t to = perm_heads ? permuted_row(r, rows, perm_heads) : r;
+          kernels::dequantize_row(part.dtype, part.row(r), row.data(), cols);
+          kernels::convert_row(row.data(), t, dst + to * out_row_bytes, cols);
+        }
+        dst += rows * out_row_bytes;
+      }
+    });
+  }
+  return w.write(out_path, progress);
+}
+
+}  // namespace moecat

@@ -1,0 +1,58 @@
+// Model: an architecture's loaded weights plus its forward pass. Immutable after load, so one
+// Model can serve many sequences; per-sequence state (the KV cache) is passed in.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/threadpool.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace moecat {
+
+// One layer's cache for one sequence: position-major, so a paged cache can later hand out
+// blocks of positions. k: [capacity][k_width] floats, v: [capacity][v_width].
+struct LayerKv {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t k_width = 0, v_width = 0;
+};
+
+struct SequenceKv {
+  std::vector<LayerKv> layers;
+  int64_t capacity = 0;  // positions
+};
+
+// What the cache must hold per layer (floats per position).
+struct KvShape {
+  int64_t n_layer = 0, k_width = 0, v_width = 0;
+};
+
+// A batch of tokens of one sequence at consecutive or arbitrary positions.
+struct Batch {
+  const int32_t* tokens = nullptr;  // [n]
+  const int32_t* pos = nullptr;     // [n] absolute positions (< kv capacity)
+  int64_t n = 0;
+  // Rows to produce logits for: all (logprobs) or only the last (generation).
+  bool all_logits = false;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return cfg_; }
+  virtual KvShape kv_shape() const = 0;
+  // logits: [all_logits ? n : 1][n_vocab]. Writes this batch's keys/values into kv.
+  virtual void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const = 0;
+  // Every tensor the model loaded (for convert and `info`).
+  const Weights& weights() const { return *weights_; }
+
+ protected:
+  ModelConfig cfg_;
+  std::unique_ptr<ModelSource> source_;
+  std::unique_ptr<Weights> weights_;
+};
+
+}  // namespace moecat

@@ -1,0 +1,99 @@
+#include "model/weights.h"
+
+#include <cctype>
+
+#include "kernels/ops.h"
+
+namespace moecat {
+
+namespace {
+
+// "blk.12.attn_q.weight" -> ("blk.{L}.attn_q.weight", "12"); names without a layer unchanged.
+std::pair<std::string, std::string> split_layer(const std::string& name) {
+  const std::string pre = "blk.";
+  if (name.rfind(pre, 0) != 0) return {name, ""};
+  size_t i = pre.size(), j = i;
+  while (j < name.size() && isdigit(static_cast<unsigned char>(name[j]))) ++j;
+  if (j == i) return {name, ""};
+  return {pre + "{L}" + name.substr(j), name.substr(i, j - i)};
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+    s.replace(p, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+Weights::Weights(const ModelSource& src, std::vector<NamePair> hf_names)
+    : src_(src), hf_names_(std::move(hf_names)) {}
+
+std::string Weights::source_name(const std::string& gguf_name, int64_t expert) const {
+  if (!is_hf()) return gguf_name;
+  auto [pattern, layer] = split_layer(gguf_name);
+  for (const NamePair& p : hf_names_) {
+    if (pattern != p.gguf) continue;
+    std::string hf = replace_all(p.hf, "{L}", layer);
+    if (expert >= 0) hf = replace_all(hf, "{E}", std::to_string(expert));
+    return hf;
+  }
+  return "";  // no HF equivalent known
+}
+
+bool Weights::has(const std::string& name) const {
+  std::string n = source_name(name, 0);
+  return !n.empty() && src_.find(n) != nullptr;
+}
+
+Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
+                                std::initializer_list<DType> allowed) {
+  std::string sname = source_name(name);
+  if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+  MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, allowed));
+  loaded_.push_back(LoadedWeight{name, shape, {v}, 0, false});
+  return v;
+}
+
+Result<TensorView> Weights::get_f32(const std::string& name, const Shape& shape) {
+  std::string sname = source_name(name);
+  if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+  MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, {DType::F32, DType::F16, DType::BF16}));
+  if (v.dtype != DType::F32) {
+    std::vector<float>& buf = owned_.emplace_back(static_cast<size_t>(shape.numel()));
+    kernels::dequantize_row(v.dtype, v.data, buf.data(), shape.numel());
+    v.dtype = DType::F32;
+    v.data = buf.data();
+    v.nbytes = buf.size() * sizeof(float);
+  }
+  loaded_.push_back(LoadedWeight{name, shape, {v}, 0, true});
+  return v;
+}
+
+Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, int64_t n_expert,
+                                                     const Shape& es,
+                                                     std::initializer_list<DType> allowed) {
+  std::vector<TensorView> parts;
+  Shape stacked;
+  stacked.ndim = es.ndim + 1;
+  stacked.d[0] = n_expert;
+  for (int i = 0; i < es.ndim; ++i) stacked.d[i + 1] = es.d[i];
+  if (!is_hf()) {
+    MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(name, stacked, allowed));
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
+  } else {
+    for (int64_t e = 0; e < n_expert; ++e) {
+      std::string sname = source_name(name, e);
+      if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+      MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, es, allowed));
+      if (e > 0 && v.dtype != parts[0].dtype)
+        return Errorf("experts of '%s' have mixed types (%s and %s)", name.c_str(),
+                      dtype_name(parts[0].dtype), dtype_name(v.dtype));
+      parts.push_back(v);
+    }
+  }
+  loaded_.push_back(LoadedWeight{name, stacked, parts, 0, false});
+  return parts;
+}
+
+}  // namespace moecat

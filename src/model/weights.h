@@ -1,0 +1,69 @@
+// Weights: the one checked accessor every weight goes through. Arch files ask for tensors by
+// their GGUF (llama.cpp) names; for a Hugging Face folder the arch's name table maps them to HF
+// names ("blk.{L}.attn_q.weight" <-> "model.layers.{L}.self_attn.q_proj.weight"). Each access is
+// recorded, so `moecat convert` writes exactly what the model loads.
+#pragma once
+#include <deque>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "io/model_source.h"
+#include "tensor/tensor.h"
+
+namespace moecat {
+
+// {L} = layer index, {E} = expert index. An HF pattern with {E} means the GGUF tensor is the
+// stack of per-expert HF tensors along a new outermost dimension.
+struct NamePair {
+  const char* gguf;
+  const char* hf;
+};
+
+// One loaded weight, as convert will write it.
+struct LoadedWeight {
+  std::string name;                // GGUF name
+  Shape shape;                     // GGUF shape, outermost-first
+  std::vector<TensorView> parts;   // 1 view, or one per expert (stacked on export)
+  int64_t permute_rope_heads = 0;  // >0: rows are HF rotate-half order; export permutes for n heads
+  bool keep_f32 = false;           // norms, router, rope factors: never quantized on export
+};
+
+class Weights {
+ public:
+  Weights(const ModelSource& src, std::vector<NamePair> hf_names);
+
+  bool is_hf() const { return src_.kind() == ModelSource::Kind::kHfFolder; }
+  const ModelSource& source() const { return src_; }
+
+  // Matrices: used in place (any of the allowed dtypes).
+  Result<TensorView> get(const std::string& name, const Shape& shape,
+                         std::initializer_list<DType> allowed);
+  // Small vectors (norm weights, biases): always float32, converted at load when needed.
+  Result<TensorView> get_f32(const std::string& name, const Shape& shape);
+  // Stacked experts [n_expert, out, in] (GGUF) or per-expert tensors (HF): one view per expert.
+  Result<std::vector<TensorView>> get_experts(const std::string& name, int64_t n_expert,
+                                              const Shape& expert_shape,
+                                              std::initializer_list<DType> allowed);
+  bool has(const std::string& name) const;
+  std::string source_name(const std::string& gguf_name, int64_t expert = -1) const;
+
+  // Mark the last loaded weight (for export): rows are HF rotate-half ordered for n heads.
+  void mark_rope_permute(int64_t n_heads) { loaded_.back().permute_rope_heads = n_heads; }
+  // Mark the last loaded weight as precision-critical: export keeps it f32 (MoE routers).
+  void mark_keep_f32() { loaded_.back().keep_f32 = true; }
+  const std::vector<LoadedWeight>& loaded() const { return loaded_; }
+
+ private:
+  const ModelSource& src_;
+  std::vector<NamePair> hf_names_;
+  std::vector<LoadedWeight> loaded_;
+  std::deque<std::vector<float>> owned_;  // converted copies (stable addresses)
+};
+
+// Matrix dtypes the kernels support.
+#define MOECAT_MATRIX_TYPES {DType::F32, DType::F16, DType::BF16, DType::Q8_0}
+
+}  // namespace moecat

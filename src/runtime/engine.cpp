@@ -1,0 +1,114 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <thread>
+
+#include "model/registry.h"
+#include "model/tokenizer_load.h"
+
+namespace moecat {
+
+static double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, const EngineOptions& opt) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->opt_ = opt;
+  if (e->opt_.threads <= 0) e->opt_.threads = std::max(1u, std::thread::hardware_concurrency());
+  MOECAT_ASSIGN_OR_RETURN(e->model_, load_model(path));
+  if (opt.need_tokenizer) {
+    auto tok = load_tokenizer(e->model_->weights().source());
+    if (!tok.ok()) return Status(tok.status()).prefix("loading tokenizer of " + path);
+    e->tokenizer_ = std::move(tok).value();
+    if (e->tokenizer_->vocab_size() > e->model_->config().n_vocab)
+      return Errorf("%s: tokenizer has %d tokens but the model only %lld", path.c_str(),
+                    e->tokenizer_->vocab_size(), (long long)e->model_->config().n_vocab);
+  }
+  e->opt_.n_ctx = std::max<int64_t>(1, std::min(e->opt_.n_ctx, e->model_->config().n_ctx_train));
+  e->pool_ = std::make_unique<ThreadPool>(e->opt_.threads);
+  return e;
+}
+
+void Engine::eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
+                  float* logits) {
+  const int64_t V = model_->config().n_vocab;
+  std::vector<int32_t> pos;
+  for (int64_t start = 0; start < n; start += opt_.n_batch) {
+    const int64_t m = std::min(opt_.n_batch, n - start);
+    pos.resize(m);
+    std::iota(pos.begin(), pos.end(), static_cast<int32_t>(pos0 + start));
+    Batch b{tokens + start, pos.data(), m, all_logits};
+    const bool last_chunk = start + m == n;
+    if (!all_logits && !last_chunk) {
+      std::vector<float> scratch(V);  // logits of a non-final chunk are not needed
+      model_->forward(b, kv.view(), scratch.data(), pool_.get());
+    } else {
+      model_->forward(b, kv.view(), logits + (all_logits ? start * V : 0), pool_.get());
+    }
+  }
+}
+
+static void log_softmax(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(x[i] - mx));
+  const float lse = mx + static_cast<float>(std::log(s));
+  for (int64_t i = 0; i < n; ++i) x[i] -= lse;
+}
+
+Result<std::vector<std::vector<float>>> Engine::logprobs(const std::vector<int32_t>& tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size()), V = model_->config().n_vocab;
+  if (n == 0) return Errorf("no tokens given");
+  if (n > opt_.n_ctx) return Errorf("%lld tokens exceed the context size %lld", (long long)n, (long long)opt_.n_ctx);
+  for (int32_t t : tokens)
+    if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
+  KvCache kv(model_->kv_shape(), n);
+  std::vector<float> logits(n * V);
+  eval(kv, tokens.data(), n, 0, true, logits.data());
+  std::vector<std::vector<float>> out(n);
+  for (int64_t t = 0; t < n; ++t) {
+    log_softmax(logits.data() + t * V, V);
+    out[t].assign(logits.data() + t * V, logits.data() + (t + 1) * V);
+  }
+  return out;
+}
+
+Result<Engine::GenStats> Engine::generate(const std::vector<int32_t>& prompt, int64_t n_predict,
+                                          Sampler& sampler, const std::function<bool(int32_t)>& on_token,
+                                          bool stop_at_eog) {
+  const int64_t V = model_->config().n_vocab;
+  const int64_t np = static_cast<int64_t>(prompt.size());
+  if (np == 0) return Errorf("empty prompt");
+  for (int32_t t : prompt)
+    if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
+  if (np + n_predict > opt_.n_ctx)
+    return Errorf("prompt (%lld tokens) + %lld new tokens exceed the context size %lld", (long long)np,
+                  (long long)n_predict, (long long)opt_.n_ctx);
+  GenStats st;
+  st.n_prompt = np;
+  KvCache kv(model_->kv_shape(), np + n_predict);
+  std::vector<float> logits(V);
+  double t0 = now_s();
+  eval(kv, prompt.data(), np, 0, false, logits.data());
+  st.prefill_s = now_s() - t0;
+  std::vector<int32_t> history = prompt;
+  t0 = now_s();
+  for (int64_t i = 0; i < n_predict; ++i) {
+    const int32_t tok = sampler.sample(logits.data(), history);
+    history.push_back(tok);
+    ++st.n_gen;
+    if (stop_at_eog && tokenizer_ && tokenizer_->is_eog(tok)) break;
+    if (!on_token(tok)) break;
+    if (i + 1 == n_predict) break;
+    eval(kv, &tok, 1, np + i, false, logits.data());
+  }
+  st.gen_s = now_s() - t0;
+  return st;
+}
+
+}  // namespace moecat

