@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -22,12 +23,17 @@ struct Bytes {
   Bytes& pad(size_t a) { while (b.size() % a) b += '\0'; return *this; }
 };
 
+// One temp folder per test binary, removed at exit.
 std::string TempDir() {
-  static std::string dir = [] {
+  struct Dir {
+    std::string path;
+    ~Dir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
+  };
+  static Dir dir{[] {
     char t[] = "/tmp/moecat_gguf_test_XXXXXX";
     return std::string(mkdtemp(t));
-  }();
-  return dir;
+  }()};
+  return dir.path;
 }
 
 std::string ReadAll(const std::string& path) {

@@ -1,6 +1,7 @@
 // `moecat run` and `moecat logprobs`.
 #include <cmath>
 #include <cstdio>
+#include <random>
 
 #include "cli/commands.h"
 #include "kernels/ops.h"
@@ -28,9 +29,11 @@ Runner add_run(CLI::App& app) {
   app.add_option("--min-p", o->sp.min_p, "min-p (0 = off)");
   app.add_option("--repeat-penalty", o->sp.repeat_penalty, "repetition penalty (1 = off)");
   app.add_option("--repeat-last-n", o->sp.repeat_last_n, "tokens the penalty looks back");
-  app.add_option("--seed", o->sp.seed, "sampling seed");
+  CLI::Option* seed = app.add_option("--seed", o->sp.seed, "sampling seed (default: random)");
   app.add_flag("--no-bos", o->no_bos, "do not prepend BOS even if the model asks for it");
-  return [o]() -> int {
+  return [o, seed]() -> int {
+    if (Status s = ValidateSamplingParams(o->sp); !s.ok()) return fail(s);
+    if (seed->count() == 0) o->sp.seed = std::random_device{}();
     EngineOptions eo;
     eo.threads = o->threads;
     eo.n_ctx = o->ctx;

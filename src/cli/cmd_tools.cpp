@@ -106,10 +106,12 @@ Runner add_convert(CLI::App& app) {
     if (!model.ok()) return fail(model.status());
     auto tok = load_tokenizer((*model)->weights().source());
     if (!tok.ok()) return fail(tok.status());
-    Progress progress("converting", 0);
-    Status s = export_gguf(**model, **tok, *dtype_from_name(o->type), o->out,
-                           [&](size_t done, size_t total) { progress.set_total(total); progress.update(done); });
-    progress.finish();
+    std::unique_ptr<Progress> progress;  // created once the writer knows the total
+    Status s = export_gguf(**model, **tok, *dtype_from_name(o->type), o->out, [&](size_t done, size_t total) {
+      if (!progress) progress = std::make_unique<Progress>("converting " + o->out, total);
+      progress->update(done);
+    });
+    if (progress) progress->finish();
     if (!s.ok()) return fail(s);
     fprintf(stderr, "wrote %s (%s)\n", o->out.c_str(), o->type.c_str());
     return 0;

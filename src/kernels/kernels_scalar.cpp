@@ -68,7 +68,7 @@ void matmul_q8_0(const void* w, int64_t in, const void* act, int64_t n, float* y
   }
 }
 
-void axpy(float a, const float* x, float* y, int64_t n) {
+void axpy_s(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 void vexp(const float* x, float* y, int64_t n) {
@@ -89,14 +89,14 @@ float exp_shift_sum(float* x, int64_t n, float shift) {
 }
 void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
                float* out) {
-  for (int64_t j = 0; j < rows; ++j) axpy(p[j], v + j * stride, out, dim);
+  for (int64_t j = 0; j < rows; ++j) axpy_s(p[j], v + j * stride, out, dim);
 }
 
 }  // namespace
 
 const KernelTable kScalarTable = {
     "scalar",   matmul_f32,    matmul_f16,   matmul_bf16,  q8_act_bytes,  q8_prepare,
-    matmul_q8_0, quantize_row_q8_0, ref::dot, axpy,        ref::rmsnorm,  ref::softmax,
+    matmul_q8_0, quantize_row_q8_0, ref::dot, axpy_s,        ref::rmsnorm,  ref::softmax,
     ref::swiglu, ref::rope,    vexp,         dot_rows,     exp_shift_sum, wsum_rows,
 };
 

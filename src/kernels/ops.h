@@ -34,10 +34,16 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const fl
           const float* sin, bool neox);
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
+// y = exp(x), vectorized: <= 2 ulp from the exact value for results >= FLT_MIN (smaller ones
+// flush gradually to 0), +inf above ~88.72, NaN propagates. The same expf is used by softmax,
+// swiglu and attention.
+void exp_row(const float* x, float* y, int64_t n);
 
 // Element conversions (one row of n elements; n a multiple of the block size).
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.cpp rounding
+// Vectorized quantize_row_q8_0 of the active ISA; bit-identical output (tests check).
+void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n);
 void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0
 
 struct AttentionParams {

@@ -3,6 +3,11 @@
 // No STL / inline-header code here (see kernel_table.h).
 #include <immintrin.h>
 
+// GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsic headers
+// (_mm512_undefined_* placeholders) once they are inlined.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "kernels/kernel_table.h"
 
 namespace moecat::kernels::avx512 {

@@ -1,12 +1,17 @@
-// Persistent pool. Hand-off protocol:
-//   run():   job_ = &fn; pending_ = n-1; ++generation_ (seq_cst); wake sleepers if any;
-//            run fn(0); spin until pending_ == 0.
-//   worker:  spin on generation_ for ~kSpinNs, then sleep on cv_. sleepers_ is incremented
-//            before the predicate check under mu_, and run() reads it after bumping the
-//            generation, both seq_cst (Dekker-style), so a wake-up cannot be lost: either run()
-//            sees the sleeper and notifies under mu_, or the sleeper sees the new generation.
-// A worker never misses a generation: run() does not return (and so cannot start the next
-// generation) until every worker has finished the current one.
+// Persistent pool with index claiming.
+//
+// run(fn):  job_ = &fn; done_ = 0; claim_ = (n << 32) | 0 (release); ++generation_ (seq_cst);
+//           wake sleepers if any; then claim and run indices like any worker; spin until
+//           done_ == n.
+// worker:   spin on generation_ for ~kSpinNs, then sleep on cv_; on a new generation claim
+//           indices with claim_.fetch_add(1) until the counter passes n.
+// A claim that returns a valid index belongs to the job currently running: run() cannot
+// return before that index is done, and the fetch_add reads the caller's release store of
+// claim_ (or a later RMW in its release sequence), so job_ is visible and still valid. A late
+// worker's failed fetch_add only pushes the index further past n (reset by the next store).
+// Lost wake-ups: sleepers_ is incremented before the predicate check under mu_, and run()
+// reads it after bumping the generation, both seq_cst (Dekker-style), so either run() sees the
+// sleeper and notifies under mu_, or the sleeper sees the new generation.
 #include "kernels/threadpool.h"
 
 #include <emmintrin.h>  // _mm_pause (SSE2, baseline x86-64)
@@ -29,7 +34,7 @@ int64_t now_ns() {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
   threads_.reserve(n_threads_ - 1);
-  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -42,7 +47,17 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::worker(int idx) {
+void ThreadPool::work_on_job() {
+  for (;;) {
+    const uint64_t c = claim_.fetch_add(1, std::memory_order_acq_rel);
+    const uint32_t idx = static_cast<uint32_t>(c), n = static_cast<uint32_t>(c >> 32);
+    if (idx >= n) return;
+    (*job_)(static_cast<int>(idx), static_cast<int>(n));
+    done_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadPool::worker() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
@@ -61,8 +76,7 @@ void ThreadPool::worker(int idx) {
     }
     seen = g;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*job_)(idx, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    work_on_job();
   }
 }
 
@@ -71,18 +85,19 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
+  const int n = n_threads_;
   job_ = &fn;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes job_ and pending_
+  done_.store(0, std::memory_order_relaxed);
+  claim_.store(uint64_t(n) << 32, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lk(mu_); }  // a sleeper is either waiting or re-checking
     cv_.notify_all();
   }
-  fn(0, n_threads_);
-  // Workers are normally already done or nearly so; yield if they were descheduled (the
-  // machine may be oversubscribed) so we do not burn their core.
+  work_on_job();
+  // Only indices already claimed by running workers remain; yield if they were descheduled.
   int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
+  while (done_.load(std::memory_order_acquire) != n) {
     if (++spins < 4096) {
       _mm_pause();
     } else {

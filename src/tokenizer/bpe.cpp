@@ -2,11 +2,56 @@
 // pre-token. Ties on rank go to the leftmost pair, as in HF tokenizers.
 #include "tokenizer/bpe.h"
 
+#include <functional>
 #include <queue>
 
 #include "tokenizer/utf8.h"
 
 namespace moecat {
+namespace {
+
+constexpr uint64_t kEmpty = ~0ull;
+
+size_t Capacity(size_t expected) {
+  size_t cap = 16;
+  while (cap < expected * 2) cap <<= 1;  // load factor <= 0.5
+  return cap;
+}
+
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+}  // namespace
+
+void IdIndex::Reset(size_t expected) {
+  size_t cap = Capacity(expected);
+  ids_.assign(cap, -1);
+  tags_.assign(cap, 0);
+  mask_ = cap - 1;
+}
+
+void IdIndex::Insert(int32_t id, const std::vector<std::string>& keys) {
+  uint64_t h = std::hash<std::string_view>()(keys[id]);
+  uint32_t tag = static_cast<uint32_t>(h >> 32);
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    if (ids_[i] < 0) { ids_[i] = id; tags_[i] = tag; return; }
+    if (tags_[i] == tag && keys[ids_[i]] == keys[id]) return;
+  }
+}
+
+int32_t IdIndex::Find(std::string_view key, const std::vector<std::string>& keys) const {
+  if (ids_.empty()) return -1;
+  uint64_t h = std::hash<std::string_view>()(key);
+  uint32_t tag = static_cast<uint32_t>(h >> 32);
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    if (ids_[i] < 0) return -1;
+    if (tags_[i] == tag && keys[ids_[i]] == key) return ids_[i];
+  }
+}
 
 bool ByteLevelDecode(std::string_view s, std::string* out) {
   bool ok = true;
@@ -22,42 +67,60 @@ bool ByteLevelDecode(std::string_view s, std::string* out) {
   return ok;
 }
 
+const BpeModel::Merge* BpeModel::FindMerge(int32_t a, int32_t b) const {
+  if (merges_.empty()) return nullptr;
+  uint64_t key = Key(a, b);
+  for (size_t i = Mix(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
+    if (merges_[i].key == key) return &merges_[i];
+    if (merges_[i].key == kEmpty) return nullptr;
+  }
+}
+
 Status BpeModel::Build(const std::vector<std::string>& tokens, const std::vector<bool>& in_model,
-                       const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges,
-                       int32_t unk_id) {
+                       const std::vector<std::string>& merges, bool ignore_merges, int32_t unk_id) {
   ignore_merges_ = ignore_merges;
   unk_id_ = unk_id;
   for (auto& b : byte_id_) b = -1;
-  raw_.resize(tokens.size());
-  by_raw_.reserve(tokens.size());
-  std::unordered_map<std::string_view, int32_t> by_str;  // byte-level string -> id, model tokens
-  by_str.reserve(tokens.size());
+  raw_.assign(tokens.size(), std::string());
+  IdIndex by_str;  // byte-level string -> id, model tokens only
+  by_str.Reset(tokens.size());
+  by_raw_.Reset(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
     bool byte_level = ByteLevelDecode(tokens[i], &raw_[i]);
     if (!in_model[i]) continue;
-    by_str.emplace(tokens[i], static_cast<int32_t>(i));
+    const auto id = static_cast<int32_t>(i);
+    by_str.Insert(id, tokens);
     // Tokens with characters outside the byte-level alphabet can never come out of a byte-level
     // pre-token, so they are not reachable by raw-byte lookup.
     if (!byte_level || raw_[i].empty()) continue;
-    by_raw_.emplace(raw_[i], static_cast<int32_t>(i));
+    by_raw_.Insert(id, raw_);
     if (raw_[i].size() == 1) {
       auto b = static_cast<unsigned char>(raw_[i][0]);
-      if (byte_id_[b] < 0) byte_id_[b] = static_cast<int32_t>(i);
+      if (byte_id_[b] < 0) byte_id_[b] = id;
     }
   }
-  merges_.reserve(merges.size());
+  size_t cap = Capacity(merges.size());
+  merges_.assign(cap, Merge{kEmpty, 0, 0});
+  merge_mask_ = cap - 1;
   std::string cat;
   for (size_t r = 0; r < merges.size(); ++r) {
-    const auto& [a, b] = merges[r];
-    auto ia = by_str.find(a), ib = by_str.find(b);
-    if (ia == by_str.end() || ib == by_str.end())
-      return Errorf("merge %zu (\"%.60s\" + \"%.60s\") names a token not in the vocab", r, a.c_str(), b.c_str());
-    cat = a + b;
-    auto ic = by_str.find(cat);
-    if (ic == by_str.end())
-      return Errorf("merge %zu (\"%.60s\" + \"%.60s\") produces a token not in the vocab", r, a.c_str(), b.c_str());
-    // A repeated pair keeps its first (best) rank.
-    merges_.emplace(Key(ia->second, ib->second), MergeInfo{static_cast<int32_t>(r), ic->second});
+    std::string_view m = merges[r];
+    size_t sp = m.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || sp + 1 == m.size())
+      return Errorf("merge %zu (\"%.60s\") is not of the form \"a b\"", r, merges[r].c_str());
+    std::string_view a = m.substr(0, sp), b = m.substr(sp + 1);
+    int32_t ia = by_str.Find(a, tokens), ib = by_str.Find(b, tokens);
+    if (ia < 0 || ib < 0)
+      return Errorf("merge %zu (\"%.60s\") names a token not in the vocab", r, merges[r].c_str());
+    cat.assign(a);
+    cat.append(b);
+    int32_t ic = by_str.Find(cat, tokens);
+    if (ic < 0) return Errorf("merge %zu (\"%.60s\") produces a token not in the vocab", r, merges[r].c_str());
+    uint64_t key = Key(ia, ib);
+    for (size_t i = Mix(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
+      if (merges_[i].key == key) break;  // a repeated pair keeps its first (best) rank
+      if (merges_[i].key == kEmpty) { merges_[i] = Merge{key, static_cast<int32_t>(r), ic}; break; }
+    }
   }
   return Status::Ok();
 }
@@ -65,22 +128,21 @@ Status BpeModel::Build(const std::vector<std::string>& tokens, const std::vector
 void BpeModel::Encode(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (ignore_merges_ || piece.size() == 1) {
-    auto it = by_raw_.find(std::string(piece));
-    if (it != by_raw_.end()) { out.push_back(it->second); return; }
+    int32_t id = by_raw_.Find(piece, raw_);
+    if (id >= 0) { out.push_back(id); return; }
   }
   struct Sym { int32_t id; int32_t prev, next; };
-  std::vector<Sym> sym(piece.size());  // [n] one symbol per byte, merged symbols die (id = -2)
   const int n = static_cast<int>(piece.size());
+  std::vector<Sym> sym(n);  // [n] one symbol per byte; merged-away symbols get id -2
   for (int i = 0; i < n; ++i) sym[i] = {byte_id_[static_cast<unsigned char>(piece[i])], i - 1, i + 1 < n ? i + 1 : -1};
 
-  struct Cand { int32_t rank, pos, left, right; };
+  struct Cand { int32_t rank, pos, left, right, result; };
   auto worse = [](const Cand& x, const Cand& y) { return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos; };
   std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
   auto push = [&](int pos) {
     int nx = sym[pos].next;
     if (nx < 0 || sym[pos].id < 0 || sym[nx].id < 0) return;
-    auto it = merges_.find(Key(sym[pos].id, sym[nx].id));
-    if (it != merges_.end()) heap.push({it->second.rank, pos, sym[pos].id, sym[nx].id});
+    if (const Merge* m = FindMerge(sym[pos].id, sym[nx].id)) heap.push({m->rank, pos, sym[pos].id, sym[nx].id, m->result});
   };
   for (int i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
@@ -88,9 +150,10 @@ void BpeModel::Encode(std::string_view piece, std::vector<int32_t>& out) const {
     heap.pop();
     Sym& l = sym[c.pos];
     // Stale entries: the left symbol changed (merged or died) or its right neighbour changed.
+    // Ids only grow longer under merging, so an unchanged id means an unchanged symbol.
     if (l.id != c.left || l.next < 0 || sym[l.next].id != c.right) continue;
     int r = l.next;
-    l.id = merges_.find(Key(c.left, c.right))->second.result;
+    l.id = c.result;
     l.next = sym[r].next;
     if (l.next >= 0) sym[l.next].prev = c.pos;
     sym[r].id = -2;

@@ -4,35 +4,51 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "base/status.h"
 
 namespace moecat {
 
+// Open-addressing index from a string key to a token id; the keys live in an external vector of
+// strings (indexed by id), so the index itself is two flat arrays. Much faster to build and probe
+// than std::unordered_map<std::string, int> for 200k-entry vocabularies.
+class IdIndex {
+ public:
+  void Reset(size_t expected);
+  // Inserts id under keys[id] unless an entry with that key exists (the first one wins).
+  void Insert(int32_t id, const std::vector<std::string>& keys);
+  int32_t Find(std::string_view key, const std::vector<std::string>& keys) const;  // -1 if absent
+
+ private:
+  std::vector<int32_t> ids_;    // [capacity] id or -1
+  std::vector<uint32_t> tags_;  // [capacity] high hash bits, to skip most key compares
+  size_t mask_ = 0;
+};
+
 class BpeModel {
  public:
   // tokens: byte-level strings in id order; in_model[i]: token i may be produced by BPE (false for
-  // added/special/unused tokens). merges: (left, right) byte-level strings in rank order.
+  // added/special/unused tokens). merges: "a b" byte-level pairs in rank order.
   Status Build(const std::vector<std::string>& tokens, const std::vector<bool>& in_model,
-               const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges,
-               int32_t unk_id);
+               const std::vector<std::string>& merges, bool ignore_merges, int32_t unk_id);
   // Appends the ids of one pre-token (raw bytes). Bytes without a token map to unk_id, or are dropped.
   void Encode(std::string_view piece, std::vector<int32_t>& out) const;
   // Raw bytes of token `id` (byte-level alphabet decoded; other characters kept as UTF-8).
   const std::string& raw(int32_t id) const { return raw_[id]; }
 
  private:
-  struct MergeInfo { int32_t rank, result; };
+  struct Merge { uint64_t key; int32_t rank, result; };
   static uint64_t Key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
-  std::vector<std::string> raw_;                   // [n_tokens] raw bytes
-  std::unordered_map<std::string, int32_t> by_raw_;  // raw bytes -> id, model tokens only
-  std::unordered_map<uint64_t, MergeInfo> merges_;   // (left id, right id) -> rank, merged id
-  int32_t byte_id_[256];                             // single-byte token ids, -1 if absent
+  const Merge* FindMerge(int32_t a, int32_t b) const;
+
+  std::vector<std::string> raw_;  // [n_tokens] raw bytes
+  IdIndex by_raw_;                // raw bytes -> id, byte-level model tokens only
+  std::vector<Merge> merges_;     // open-addressing table keyed by (left id, right id); key ~0 = empty
+  size_t merge_mask_ = 0;
+  int32_t byte_id_[256];          // single-byte token ids, -1 if absent
   bool ignore_merges_ = false;
   int32_t unk_id_ = -1;
 };

@@ -1,10 +1,12 @@
 // Hugging Face tokenizer.json (+ tokenizer_config.json) -> TokenizerData + TokenizerBuildOptions.
 // Only byte-level BPE is accepted; anything else is reported as a clear error, never guessed at.
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tokenizer/hf_json.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace moecat {
@@ -158,8 +160,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfFiles(const std::string& tok
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& tokenizer_json,
                                                          const std::string& tokenizer_config_json) {
-  json j = json::parse(tokenizer_json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Errorf("tokenizer.json is not valid JSON");
+  HfJsonParts parts;
+  MOECAT_RETURN_IF_ERROR(ParseHfJson(tokenizer_json, &parts));
+  const json& j = parts.rest;
   if (!j.is_object()) return Errorf("tokenizer.json: top level is not an object");
   TokenizerData data;
   TokenizerBuildOptions opts;
@@ -169,7 +172,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
   if (mit == j.end() || !mit->is_object()) return Errorf("tokenizer.json: missing \"model\" object");
   const json& m = *mit;
   std::string mtype = TypeOf(m);
-  if (mtype.empty() && m.contains("merges")) mtype = "BPE";  // very old files omit the type
+  if (mtype.empty() && parts.has_merges) mtype = "BPE";  // very old files omit the type
   if (mtype != "BPE")
     return Errorf("tokenizer.json: unsupported model type '%.64s' (only BPE is supported)", mtype.c_str());
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -178,24 +181,24 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
       return Errorf("tokenizer.json: BPE %s is not supported", key);
   }
   opts.ignore_merges = GetBool(m, "ignore_merges", false);
-  auto vit = m.find("vocab");
-  if (vit == m.end() || !vit->is_object()) return Errorf("tokenizer.json: model has no \"vocab\" object");
-  auto merit = m.find("merges");
-  if (merit == m.end() || !merit->is_array()) return Errorf("tokenizer.json: model has no \"merges\" array");
+  if (!parts.has_vocab) return Errorf("tokenizer.json: model has no \"vocab\" object");
+  if (!parts.has_merges) return Errorf("tokenizer.json: model has no \"merges\" array");
 
   // id -> (content, type); gaps are filled afterwards.
   std::vector<std::string> tokens;
   std::vector<int32_t> types;
   std::vector<bool> used;
-  auto place = [&](int64_t id, const std::string& content, int32_t type, bool from_added) -> Status {
+  const size_t n_entries = parts.vocab.size();
+  auto place = [&](int64_t id, std::string&& content, int32_t type, bool from_added) -> Status {
     if (id < 0 || id >= kMaxId) return Errorf("token id %lld out of range", static_cast<long long>(id));
     if (static_cast<size_t>(id) >= tokens.size()) {
       // Refuse absurdly sparse id spaces (a hostile file must not make us allocate gigabytes).
-      if (id > 4 * static_cast<int64_t>(tokens.size() + vit->size()) + 1024)
+      if (id > 4 * static_cast<int64_t>(n_entries) + 4096)
         return Errorf("token id %lld is far beyond the vocabulary size", static_cast<long long>(id));
-      tokens.resize(id + 1);
-      types.resize(id + 1, kTokUnused);
-      used.resize(id + 1, false);
+      size_t want = std::max<size_t>(static_cast<size_t>(id) + 1, n_entries);
+      tokens.resize(want);
+      types.resize(want, kTokUnused);
+      used.resize(want, false);
     }
     if (used[id]) {
       if (from_added && tokens[id] == content) { types[id] = type; return Status::Ok(); }
@@ -203,16 +206,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
                     tokens[id].c_str(), content.c_str());
     }
     used[id] = true;
-    tokens[id] = content;
+    tokens[id] = std::move(content);
     types[id] = type;
     return Status::Ok();
   };
-  for (auto it = vit->begin(); it != vit->end(); ++it) {
-    if (!it.value().is_number_integer())
-      return Errorf("tokenizer.json: vocab entry \"%.60s\" has a non-integer id", it.key().c_str());
-    Status s = place(it.value().get<int64_t>(), it.key(), kTokNormal, false);
+  for (auto& [content, id] : parts.vocab) {
+    Status s = place(id, std::move(content), kTokNormal, false);
     if (!s.ok()) return ParseFailure(s);
   }
+  parts.vocab = {};
   auto ait = j.find("added_tokens");
   if (ait != j.end() && !ait->is_null()) {
     if (!ait->is_array()) return Errorf("tokenizer.json: added_tokens is not an array");
@@ -224,48 +226,30 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
           content->get<std::string>().empty())
         return Errorf("tokenizer.json: added_tokens entry needs an integer id and non-empty content");
       bool special = GetBool(a, "special", false);
-      Status s = place(id->get<int64_t>(), content->get<std::string>(), special ? kTokControl : kTokUserDefined, true);
+      int64_t iid = id->get<int64_t>();
+      Status s = place(iid, content->get<std::string>(), special ? kTokControl : kTokUserDefined, true);
       if (!s.ok()) return ParseFailure(s);
-      int32_t iid = static_cast<int32_t>(id->get<int64_t>());
-      opts.strip[iid] = {GetBool(a, "lstrip", false), GetBool(a, "rstrip", false)};
+      opts.strip[static_cast<int32_t>(iid)] = {GetBool(a, "lstrip", false), GetBool(a, "rstrip", false)};
     }
   }
+  // Trim the presized tail that no id reached, then name the gaps.
+  size_t n_tok = tokens.size();
+  while (n_tok > 0 && !used[n_tok - 1]) --n_tok;
+  tokens.resize(n_tok);
+  types.resize(n_tok);
   if (tokens.empty()) return Errorf("tokenizer.json: empty vocabulary");
   for (size_t i = 0; i < tokens.size(); ++i)
     if (!used[i]) tokens[i] = "[UNUSED_TOKEN_" + std::to_string(i) + "]";
+  data.merges = std::move(parts.merges);
 
-  // Merges: "a b" strings or ["a", "b"] pairs (tokenizers >= 0.20).
-  opts.merges.reserve(merit->size());
-  data.merges.reserve(merit->size());
-  size_t idx = 0;
-  for (const json& mg : *merit) {
-    std::string a, b;
-    if (mg.is_string()) {
-      const std::string& s = mg.get_ref<const std::string&>();
-      size_t sp = s.find(' ');
-      if (sp == std::string::npos) return Errorf("tokenizer.json: merge %zu (\"%.60s\") has no space", idx, s.c_str());
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string()) {
-      a = mg[0].get<std::string>();
-      b = mg[1].get<std::string>();
-    } else {
-      return Errorf("tokenizer.json: merge %zu is neither \"a b\" nor [\"a\", \"b\"]", idx);
-    }
-    data.merges.push_back(a + " " + b);
-    opts.merges.emplace_back(std::move(a), std::move(b));
-    ++idx;
-  }
-  auto unk = m.find("unk_token");
-  std::unordered_map<std::string, int32_t> by_content;  // every token (vocab and added) -> id
-  by_content.reserve(tokens.size());
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (used[i]) by_content[tokens[i]] = static_cast<int32_t>(i);
-  auto lookup = [&](const std::string& s) {
-    auto it = by_content.find(s);
-    return it == by_content.end() ? -1 : it->second;
+  // Token lookups by content for the handful of named tokens (added tokens first, as HF does).
+  auto lookup = [&](const std::string& s) -> int32_t {
+    for (int pass = 0; pass < 2; ++pass)
+      for (size_t i = 0; i < tokens.size(); ++i)
+        if ((types[i] != kTokNormal) == (pass == 0) && used[i] && tokens[i] == s) return static_cast<int32_t>(i);
+    return -1;
   };
-  if (unk != m.end() && unk->is_string()) opts.unk_id = lookup(unk->get<std::string>());
+  if (auto unk = m.find("unk_token"); unk != m.end() && unk->is_string()) opts.unk_id = lookup(unk->get<std::string>());
 
   // ---- normalizer, pre-tokenizer -------------------------------------------------------------
   if (auto n = j.find("normalizer"); n != j.end()) {

@@ -66,14 +66,6 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromData(TokenizerData data) {
   // Settings implied by the named tokenizers' tokenizer.json files (a GGUF does not store them).
   opts.nfc = pre == "qwen2";
   opts.ignore_merges = pre == "llama-bpe" || pre == "llama3" || pre == "gpt-4o";
-  opts.merges.reserve(data.merges.size());
-  for (size_t i = 0; i < data.merges.size(); ++i) {
-    const std::string& m = data.merges[i];
-    size_t sp = m.find(' ');
-    if (sp == std::string::npos || sp == 0 || sp + 1 == m.size())
-      return Errorf("merge %zu (\"%.60s\") is not of the form \"a b\"", i, m.c_str());
-    opts.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
-  }
   return Build(std::move(data), std::move(opts));
 }
 
@@ -113,7 +105,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Build(TokenizerData data, Tokenize
     std::stable_sort(bucket.begin(), bucket.end(), [&](int32_t a, int32_t b) {
       return data.tokens[im.added[a].id].size() > data.tokens[im.added[b].id].size();
     });
-  MOECAT_RETURN_IF_ERROR(im.bpe.Build(data.tokens, in_model, opts.merges, opts.ignore_merges, opts.unk_id));
+  MOECAT_RETURN_IF_ERROR(im.bpe.Build(data.tokens, in_model, data.merges, opts.ignore_merges, opts.unk_id));
   MOECAT_ASSIGN_OR_RETURN(im.pre, PreTokenizer::Create(std::move(opts.steps)));
   im.nfc = opts.nfc;
 

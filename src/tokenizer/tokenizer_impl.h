@@ -15,13 +15,12 @@
 namespace moecat {
 
 // What a tokenizer needs beyond TokenizerData (HF-only settings a GGUF cannot express, or the
-// parsed form of TokenizerData fields).
+// parsed form of TokenizerData fields). Merges come from TokenizerData::merges ("a b").
 struct TokenizerBuildOptions {
   std::vector<SplitStep> steps;                               // pre-tokenizer
   bool nfc = false;                                           // NFC normalizer
   bool ignore_merges = false;                                 // whole pre-token in vocab => one token
   int32_t unk_id = -1;
-  std::vector<std::pair<std::string, std::string>> merges;    // rank order
   std::unordered_map<int32_t, std::pair<bool, bool>> strip;   // added token id -> (lstrip, rstrip)
 };
 

@@ -75,6 +75,7 @@ std::string NfcNormalize(std::string_view text) {
   size_t first = 0;
   while (first < text.size() && static_cast<unsigned char>(text[first]) < 0x80) ++first;
   if (first == text.size()) return std::string(text);
+  if (first > 0) --first;  // the ASCII char before may be a starter that composes with what follows
 
   std::vector<uint32_t> cps;  // [n] decomposed code points of text[first..]
   cps.reserve(text.size() - first);

@@ -1,0 +1,137 @@
+// Kernel micro-benchmarks. Q8_0 matmul at decode (n=1: weight streaming, reported as GB/s of
+// weights read) and batch (n=64: GFLOP/s), plus plain memory read / memcpy bandwidth for
+// comparison. Arguments: {out, in, n, threads}.
+//   build/kernels_bench --benchmark_filter=Q8 --benchmark_min_time=1
+#include <benchmark/benchmark.h>
+
+#include <immintrin.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace moecat::kernels {
+namespace {
+
+ThreadPool* pool_for(int threads) {
+  static std::unique_ptr<ThreadPool> pools[9];
+  if (threads <= 1) return nullptr;
+  if (!pools[threads]) pools[threads] = std::make_unique<ThreadPool>(threads);
+  return pools[threads].get();
+}
+
+struct Q8Matrix {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+  Q8Matrix(int64_t out, int64_t in) {
+    const int64_t rb = dtype_row_bytes(DType::Q8_0, in);
+    bytes.resize(static_cast<size_t>(out * rb));
+    std::mt19937 g(1);
+    std::uniform_real_distribution<float> d(-1, 1);
+    std::vector<float> row(in);
+    for (int64_t r = 0; r < out; ++r) {
+      for (auto& v : row) v = d(g);
+      quantize_row_q8_0(row.data(), bytes.data() + r * rb, in);
+    }
+    view.dtype = DType::Q8_0;
+    view.shape = Shape{out, in};
+    view.data = bytes.data();
+    view.nbytes = bytes.size();
+  }
+};
+
+void BM_MatmulQ8(benchmark::State& st) {
+  const int64_t out = st.range(0), in = st.range(1), n = st.range(2);
+  const int threads = static_cast<int>(st.range(3));
+  static std::unique_ptr<Q8Matrix> w;  // reused across runs of the same shape
+  static int64_t w_out = 0, w_in = 0;
+  if (!w || w_out != out || w_in != in) {
+    w.reset();
+    w = std::make_unique<Q8Matrix>(out, in);
+    w_out = out;
+    w_in = in;
+  }
+  std::vector<float> x(n * in), y(n * out);
+  std::mt19937 g(2);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (auto& v : x) v = d(g);
+  ThreadPool* pool = pool_for(threads);
+  for (auto _ : st) {
+    matmul(w->view, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(w->bytes.size()) / 1e9,
+                                           benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(n * in * out) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(isa_name(active_isa()));
+}
+BENCHMARK(BM_MatmulQ8)
+    ->ArgNames({"out", "in", "n", "threads"})
+    ->Args({2048, 768, 1, 1})->Args({2048, 768, 1, 2})
+    ->Args({768, 2048, 1, 1})->Args({768, 2048, 1, 2})
+    ->Args({151936, 2048, 1, 1})->Args({151936, 2048, 1, 2})
+    ->Args({2048, 768, 64, 1})->Args({2048, 768, 64, 2})
+    ->Args({768, 2048, 64, 1})->Args({768, 2048, 64, 2})
+    ->UseRealTime();
+
+// Streaming read of 512 MiB (sum of 64-bit words, AVX2 when available), split over threads:
+// the reference for the n=1 matmul GB/s.
+// n: a multiple of 16 (the buffer and the 4096-word chunks are).
+__attribute__((target("avx2"))) uint64_t sum_avx2(const uint64_t* p, int64_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i < n; i += 16) {
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  alignas(32) uint64_t t[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(t),
+                     _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  return t[0] + t[1] + t[2] + t[3];
+}
+uint64_t sum_words(const uint64_t* p, int64_t n) {
+  if (__builtin_cpu_supports("avx2")) return sum_avx2(p, n);
+  uint64_t s = 0;
+  for (int64_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+
+void BM_MemRead(benchmark::State& st) {
+  const int threads = static_cast<int>(st.range(0));
+  const int64_t n = int64_t(64) << 20;  // 64-bit words
+  static std::vector<uint64_t> buf(static_cast<size_t>(n), 1);
+  ThreadPool* pool = pool_for(threads);
+  std::vector<uint64_t> part(8);
+  for (auto _ : st) {
+    if (pool) {
+      pool->parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+        part[b * threads / n] = sum_words(buf.data() + b, e - b);
+      });
+    } else {
+      part[0] = sum_words(buf.data(), n);
+    }
+    benchmark::DoNotOptimize(part.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(n) * 8 / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MemRead)->Arg(1)->Arg(2)->UseRealTime();
+
+// memcpy of 256 MiB; GB/s counts bytes read + written.
+void BM_Memcpy(benchmark::State& st) {
+  const size_t n = size_t(256) << 20;
+  static std::vector<uint8_t> a(n, 1), b(n, 2);
+  for (auto _ : st) {
+    std::memcpy(b.data(), a.data(), n);
+    benchmark::DoNotOptimize(b.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(2.0 * double(n) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Memcpy)->UseRealTime();
+
+}  // namespace
+}  // namespace moecat::kernels

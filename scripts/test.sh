@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#  1. Release build + every test (unit tests, kernels vs scalar references, tokenizers vs
+#     @lenml/tokenizers, models vs llama.cpp through node-llama-cpp);
+#  2. ASan + UBSan build of the parsers, tokenizer, model and CLI tests;
+#  3. libFuzzer targets for the GGUF, safetensors and tokenizer parsers, each for a bounded time.
+# Environment: FUZZ_SECONDS (default 30 per target), SKIP_DEPS=1 to skip the install step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+[ "${SKIP_DEPS:-0}" = 1 ] || bash scripts/install-deps.sh
+export MOECAT_REQUIRE_REF=1 MOECAT_NO_PROGRESS=1
+JOBS=$(nproc)
+
+echo "== 1/3 release build and tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$JOBS"
+(cd build && ctest --output-on-failure -j "$JOBS" --timeout 1200)
+
+echo "== 2/3 ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOECAT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j "$JOBS" --timeout 1200 -E '^e2e_')
+
+echo "== 3/3 fuzzing (${FUZZ_SECONDS:-30} s per target)"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DMOECAT_FUZZ=ON -DMOECAT_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j "$JOBS" --target fuzz_all
+for f in build-fuzz/*_fuzz; do
+  name=$(basename "$f")
+  corpus=build-fuzz/corpus/$name; mkdir -p "$corpus"
+  [ -d "fuzz/seeds/$name" ] && cp -n fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null || true
+  echo "-- $name"
+  "$f" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+done
+echo "all tests passed"

@@ -1,0 +1,78 @@
+// Attention over a KV cache: one (token, head) pair at a time, pairs split across the pool.
+// Per pair: scores = scale * q·k for the visible positions (causal, optional sliding window),
+// softmax with an optional sink logit (it joins the max and the denominator but has no value
+// vector), then out = sum_p softmax_p * v_p. The vector work goes through the active ISA
+// table (dot_rows, exp_shift_sum, wsum_rows).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+
+namespace moecat::kernels {
+
+namespace {
+struct AttnJob {
+  const float* q;
+  const int32_t* q_pos;
+  const float* k;
+  const float* v;
+  const AttentionParams* p;
+  float* out;
+  const KernelTable* t;
+};
+
+// Pairs begin, begin+step, ... < end.
+void attend_range(const AttnJob& j, int64_t begin, int64_t end, int64_t step) {
+  const AttentionParams& p = *j.p;
+  const int64_t group = p.n_head / p.n_head_kv;
+  thread_local std::vector<float> scores;  // [visible positions]
+  for (int64_t idx = begin; idx < end; idx += step) {
+    const int64_t tok = idx / p.n_head, h = idx % p.n_head, kvh = h / group;
+    const int64_t pos = j.q_pos[tok];
+    const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    const int64_t cnt = pos >= first ? pos - first + 1 : 0;
+    float* o = j.out + idx * p.head_dim_v;
+    std::fill(o, o + p.head_dim_v, 0.0f);
+    const float sink = p.sinks ? p.sinks[h] : -INFINITY;
+    if (cnt == 0) continue;  // nothing visible: the sink alone (or nothing) gives zeros
+    if (static_cast<int64_t>(scores.size()) < cnt) scores.resize(cnt);
+    float* s = scores.data();
+    j.t->dot_rows(j.q + idx * p.head_dim_k, j.k + first * p.k_pos_stride + kvh * p.head_dim_k,
+                  p.k_pos_stride, cnt, p.head_dim_k, p.scale, s);
+    float mx = sink;
+    for (int64_t i = 0; i < cnt; ++i) mx = std::max(mx, s[i]);
+    float denom = j.t->exp_shift_sum(s, cnt, mx);
+    if (p.sinks) denom += std::exp(sink - mx);
+    j.t->wsum_rows(s, j.v + first * p.v_pos_stride + kvh * p.head_dim_v, p.v_pos_stride, cnt,
+                   p.head_dim_v, o);
+    const float inv = 1.0f / denom;
+    for (int64_t c = 0; c < p.head_dim_v; ++c) o[c] *= inv;
+  }
+}
+}  // namespace
+
+void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float* k_cache,
+               const float* v_cache, const AttentionParams& p, float* out, ThreadPool* pool) {
+  MOECAT_CHECK(p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0);
+  MOECAT_CHECK(p.head_dim_k > 0 && p.head_dim_v > 0 && p.window >= 0 && n_tok >= 0);
+  const AttnJob job{q, q_pos, k_cache, v_cache, &p, out, &active_table()};
+  const int64_t pairs = n_tok * p.n_head;
+  // Work per pair ~ visible positions * head dims; thread only when there is enough of it.
+  int64_t max_pos = 0;
+  for (int64_t t = 0; t < n_tok; ++t) max_pos = std::max<int64_t>(max_pos, q_pos[t] + 1);
+  const int64_t visible = p.window > 0 ? std::min(max_pos, p.window) : max_pos;
+  const int64_t work = pairs * visible * (p.head_dim_k + p.head_dim_v);
+  if (!pool || pool->size() == 1 || pairs < 2 || work < (int64_t(1) << 15)) {
+    attend_range(job, 0, pairs, 1);
+    return;
+  }
+  // Strided rather than contiguous split: in causal prefill later tokens see more positions,
+  // so contiguous chunks would leave the first threads idle.
+  const AttnJob* jp = &job;
+  const int64_t np = pairs;
+  pool->run([jp, np](int t, int nt) { attend_range(*jp, t, np, nt); });
+}
+
+}  // namespace moecat::kernels

@@ -1,0 +1,245 @@
+// ISA selection and the public kernel entry points.
+//
+// detected_isa() reads CPUID once: AVX2 needs avx2+fma+f16c and the OS saving YMM state
+// (OSXSAVE + XCR0 bits 1-2); AVX-512 additionally needs avx512f/bw/vl/dq (the *_avx512.cpp
+// files are compiled with those) and the OS saving opmask/ZMM state (XCR0 bits 5-7). VNNI is
+// checked separately: without it the AVX-512 table uses the AVX2 int8 matmul. The active table
+// is a single pointer set once (MOECAT_ISA may lower it; set_isa for tests); entry points do
+// one relaxed load and an indirect call, never CPUID.
+#include <cpuid.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+
+namespace moecat::kernels {
+
+#define MOECAT_ISA_TABLE(ns, label)                                                             \
+  {label,           ns::matmul_f32,    ns::matmul_f16, ns::matmul_bf16, ns::q8_act_bytes,       \
+   ns::q8_prepare,  ns::matmul_q8_0,   ns::quantize_q8_0, ns::dot,      ns::axpy,               \
+   ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
+   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows}
+static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
+static const KernelTable kAvx512Table = MOECAT_ISA_TABLE(avx512, "avx512");
+#undef MOECAT_ISA_TABLE
+
+namespace {
+
+struct CpuFeatures {
+  bool avx2 = false, avx512 = false, vnni = false;
+};
+
+uint64_t read_xcr0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));  // no -mxsave needed
+  return (uint64_t(hi) << 32) | lo;
+}
+
+CpuFeatures probe_cpu() {
+  CpuFeatures f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12),
+             f16c = c & (1u << 29);
+  if (!osxsave || !avx) return f;
+  const uint64_t xcr0 = read_xcr0();
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;
+  const bool zmm_state = (xcr0 & 0xe6) == 0xe6;
+  if (__get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool avx2 = b & (1u << 5), f512 = b & (1u << 16), dq = b & (1u << 17),
+             bw = b & (1u << 30), vl = b & (1u << 31), vnni = c & (1u << 11);
+  f.avx2 = ymm_state && avx2 && fma && f16c;
+  f.avx512 = f.avx2 && zmm_state && f512 && dq && bw && vl;
+  f.vnni = f.avx512 && vnni;
+  return f;
+}
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures f = probe_cpu();
+  return f;
+}
+
+// AVX-512 without VNNI: AVX-512 elementwise/float kernels, AVX2 int8 path.
+const KernelTable& avx512_novnni_table() {
+  static const KernelTable t = [] {
+    KernelTable k = kAvx512Table;
+    k.name = "avx512-novnni";
+    k.q8_act_bytes = kAvx2Table.q8_act_bytes;
+    k.q8_prepare = kAvx2Table.q8_prepare;
+    k.matmul_q8_0 = kAvx2Table.matmul_q8_0;
+    k.quantize_q8_0 = kAvx2Table.quantize_q8_0;
+    return k;
+  }();
+  return t;
+}
+
+const KernelTable* table_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return cpu().vnni ? &kAvx512Table : &avx512_novnni_table();
+    case Isa::kAvx2: return &kAvx2Table;
+    default: return &kScalarTable;
+  }
+}
+
+std::atomic<const KernelTable*> g_table{nullptr};
+std::atomic<int> g_isa{-1};
+
+Isa isa_from_env(Isa best) {
+  const char* e = std::getenv("MOECAT_ISA");
+  if (!e || !*e) return best;
+  Isa want;
+  if (!std::strcmp(e, "scalar")) {
+    want = Isa::kScalar;
+  } else if (!std::strcmp(e, "avx2")) {
+    want = Isa::kAvx2;
+  } else if (!std::strcmp(e, "avx512")) {
+    want = Isa::kAvx512;
+  } else {
+    std::fprintf(stderr, "moecat: ignoring MOECAT_ISA=%s (expected scalar, avx2 or avx512)\n", e);
+    return best;
+  }
+  if (want > best) {
+    std::fprintf(stderr, "moecat: MOECAT_ISA=%s not supported by this CPU, using %s\n", e, isa_name(best));
+    return best;
+  }
+  return want;
+}
+
+const KernelTable* init_table() {
+  static const Isa initial = isa_from_env(detected_isa());  // once, thread-safe
+  const KernelTable* expected = nullptr;
+  g_isa.store(static_cast<int>(initial));
+  g_table.compare_exchange_strong(expected, table_for(initial));
+  return g_table.load();
+}
+
+}  // namespace
+
+const KernelTable& active_table() {
+  const KernelTable* t = g_table.load(std::memory_order_acquire);
+  return t ? *t : *init_table();
+}
+
+Isa detected_isa() {
+  if (cpu().avx512) return Isa::kAvx512;
+  if (cpu().avx2) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+
+Isa active_isa() {
+  active_table();
+  return static_cast<Isa>(g_isa.load());
+}
+
+void set_isa(Isa isa) {
+  MOECAT_CHECK_MSG(isa <= detected_isa(), "set_isa: ISA not supported by this CPU");
+  active_table();  // make sure env initialisation has happened and cannot overwrite us later
+  g_isa.store(static_cast<int>(isa));
+  g_table.store(table_for(isa), std::memory_order_release);
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+// ---- matmul driver -------------------------------------------------------------------------
+
+namespace {
+
+// Below this many multiply-adds a matmul runs on the calling thread: waking workers costs
+// about a microsecond, comparable to the whole product.
+constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
+// Output rows per scheduling unit: keeps each thread's rows contiguous and aligned so row
+// tiles (4) and row blocks (16) stay whole.
+constexpr int64_t kRowGrain = 16;
+
+// 64-byte-aligned per-thread scratch for quantized activations; grows, never shrinks.
+uint8_t* scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t(63));
+}
+
+// Calls fn(r0, r1) over [0, out), split across the pool when worthwhile.
+template <typename Fn>
+void for_rows(ThreadPool* pool, int64_t out, int64_t macs, const Fn& fn) {
+  if (!pool || pool->size() == 1 || macs < kMinParallelMacs) {
+    fn(int64_t(0), out);
+    return;
+  }
+  const Fn* f = &fn;  // capture one pointer: std::function stores it without allocating
+  pool->parallel_for(out, kRowGrain, [f](int64_t a, int64_t b) { (*f)(a, b); });
+}
+
+}  // namespace
+
+void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+  MOECAT_CHECK(w.valid() && x != nullptr && y != nullptr && n >= 1);
+  const int64_t in = w.cols(), out = w.rows();
+  MOECAT_CHECK(in >= 1 && out >= 1);
+  MOECAT_CHECK(static_cast<int64_t>(w.nbytes) >= out * w.row_bytes());
+  const KernelTable& t = active_table();
+  const int64_t macs = n * in * out;
+  FMatmulFn f = nullptr;
+  switch (w.dtype) {
+    case DType::F32: f = t.matmul_f32; break;
+    case DType::F16: f = t.matmul_f16; break;
+    case DType::BF16: f = t.matmul_bf16; break;
+    case DType::Q8_0: {
+      MOECAT_CHECK_MSG(in % kQ8Block == 0, "matmul: q8_0 row length must be a multiple of 32");
+      uint8_t* act = scratch(static_cast<size_t>(t.q8_act_bytes(n, in)));
+      // Quantize every activation row once, before the row split (rows in parallel when big).
+      auto prep = [&](int64_t a, int64_t b) { t.q8_prepare(x, in, n, a, b, act); };
+      if (pool && pool->size() > 1 && n >= 4 && n * in >= (int64_t(1) << 15)) {
+        const decltype(prep)* pp = &prep;
+        pool->parallel_for(n, 1, [pp](int64_t a, int64_t b) { (*pp)(a, b); });
+      } else {
+        prep(0, n);
+      }
+      for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) {
+        t.matmul_q8_0(w.data, in, act, n, y, out, r0, r1);
+      });
+      return;
+    }
+    default:
+      MOECAT_CHECK_MSG(false, "matmul: unsupported weight dtype");
+  }
+  for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) { f(w.data, in, x, n, y, out, r0, r1); });
+}
+
+// ---- elementwise entry points --------------------------------------------------------------
+
+void rmsnorm(const float* x, const float* weight, float eps, int64_t n, float* y) {
+  active_table().rmsnorm(x, weight, eps, n, y);
+}
+void softmax(float* x, int64_t n) { active_table().softmax(x, n); }
+void swiglu(const float* gate, const float* up, int64_t n, float* y) {
+  active_table().swiglu(gate, up, n, y);
+}
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const float* cos,
+          const float* sin, bool neox) {
+  MOECAT_CHECK(rot_dim >= 0 && rot_dim <= head_dim && rot_dim % 2 == 0);
+  active_table().rope(x, n_heads, head_dim, rot_dim, cos, sin, neox);
+}
+float dot(const float* a, const float* b, int64_t n) { return active_table().dot(a, b, n); }
+void axpy(float a, const float* x, float* y, int64_t n) { active_table().axpy(a, x, y, n); }
+void exp_row(const float* x, float* y, int64_t n) { active_table().exp(x, y, n); }
+void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n) {
+  MOECAT_CHECK(n % kQ8Block == 0);
+  active_table().quantize_q8_0(src, dst, n);
+}
+
+}  // namespace moecat::kernels

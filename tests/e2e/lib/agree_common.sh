@@ -1,0 +1,143 @@
+# shellcheck shell=bash
+# Shared body of tests/e2e/agree_*.sh (sourced, not run by ctest: the CMake glob only takes
+# tests/e2e/*.sh). Checks moecat against llama.cpp (node-llama-cpp's prebuilt CPU build, driven
+# by tests/ref/llama_ref.mjs) on small random models from tools/make_test_model.py.
+#
+# Environment (set by ctest): MOECAT_BIN, MOECAT_SOURCE_DIR, MOECAT_BUILD_DIR.
+# Optional: MOECAT_PYTHON (default /usr/bin/python3, needs numpy), MOECAT_NODE (default node),
+#           MOECAT_E2E_THREADS (default 2).
+#
+# Bounds, and why:
+#  * f32 GGUF, moecat vs llama.cpp: max |dlog p| <= 1e-4 and identical 32-token greedy
+#    continuation. Both compute in f32 from the same f32 weights; an independent float64 numpy
+#    forward of the HF checkpoint agrees with llama.cpp to ~1e-5 on these models, so 1e-4 leaves
+#    10x headroom for summation order while catching any real error (e.g. a missing llama3
+#    rope_freqs tensor moves log-probs by ~5, a wrong expert order or norm by >0.1).
+#  * moecat on the HF folder vs moecat on its own f32 GGUF: max |dlog p| <= 1e-5 (same weights,
+#    same engine; only the Q/K row permutation and tensor packing differ, which are exact).
+#  * Quantized / half types (q8_0, f16, bf16): llama.cpp itself is the yardstick. We measure
+#    llama.cpp's own loss L = (llama f32 vs llama QT) on the same model and tokens, then require
+#      KL(moecat f32 || moecat QT), mean over positions  <= max(KL_FLOOR[QT], 2 * L.kl_mean)
+#      max |dlog p| (moecat QT vs llama QT)              <= max(ABS_FLOOR[QT], 2 * L.max_abs)
+#    i.e. moecat may not lose more than twice what llama.cpp loses by the same quantization, and
+#    moecat-QT must sit within twice llama.cpp's own f32-to-QT gap of llama.cpp-QT (both read the
+#    identical quantized weights; they may differ in how activations are rounded: llama.cpp
+#    rounds activations to q8_0 / f16 / bf16 before the dot products). The floors (q8_0 and bf16:
+#    KL 1e-2, |d| 0.25; f16: KL 1e-4, |d| 2e-2) keep the bound from collapsing when llama.cpp's
+#    own loss happens to be tiny on a given sequence. Measured with llama.cpp on these models
+#    (f32 -> q8_0 mean KL / max |dlog p|): llama ~3e-3 / 0.5, mixtral ~3e-3 / 1.5, qwen3moe
+#    ~1.5e-3 / 0.9; so the q8_0 KL bound is the flat 1e-2 unless llama.cpp itself loses more.
+#    The large max |dlog p| come from rare MoE top-k flips and bf16/q8_0 activation rounding,
+#    hence the KL bound is the sharper check for quantized types. Seeds were picked so that no
+#    routing decision is a near-tie that f16 rounding flips (llama.cpp f32 vs f16 max |dlog p|
+#    ~1e-2 on all four models).
+
+set -euo pipefail
+
+e2e_die() {
+  echo "E2E FAIL: $*" >&2
+  exit 1
+}
+
+# e2e_setup NAME: checks the environment and creates $WORK (= $MOECAT_BUILD_DIR/e2e/NAME).
+e2e_setup() {
+  local name="$1"
+  : "${MOECAT_BIN:?MOECAT_BIN must point to the moecat binary}"
+  : "${MOECAT_SOURCE_DIR:?MOECAT_SOURCE_DIR must point to the source tree}"
+  : "${MOECAT_BUILD_DIR:?MOECAT_BUILD_DIR must point to the build tree}"
+  [[ -x "$MOECAT_BIN" ]] || e2e_die "MOECAT_BIN=$MOECAT_BIN is not an executable"
+  PY="${MOECAT_PYTHON:-/usr/bin/python3}"
+  NODE="${MOECAT_NODE:-node}"
+  THREADS="${MOECAT_E2E_THREADS:-2}"
+  SRC="$MOECAT_SOURCE_DIR"
+  REF="$SRC/tests/ref/llama_ref.mjs"
+  command -v "$PY" >/dev/null || e2e_die "python ($PY) not found; install python3 and python3-numpy"
+  "$PY" -c 'import numpy' 2>/dev/null ||
+    e2e_die "$PY cannot import numpy; install python3-numpy (apt-get install python3-numpy)"
+  command -v "$NODE" >/dev/null || e2e_die "node not found; the llama.cpp reference needs Node.js >= 18"
+  [[ -d "$SRC/tests/ref/node_modules/node-llama-cpp" && -d "$SRC/tests/ref/node_modules/@node-llama-cpp/linux-x64" ]] ||
+    e2e_die "node-llama-cpp is not installed: run 'npm ci' in $SRC/tests/ref (the llama.cpp reference is required, not optional)"
+  WORK="$MOECAT_BUILD_DIR/e2e/$name"
+  rm -rf "$WORK"
+  mkdir -p "$WORK"
+  echo "== e2e $name: work dir $WORK, moecat $MOECAT_BIN, $THREADS threads"
+}
+
+e2e_run() {  # logs the command, runs it, stops the test with its stderr on failure
+  echo "+ $*" >&2
+  "$@" || e2e_die "command failed (exit $?): $*"
+}
+
+# e2e_tokens VOCAB N SEED -> comma-separated ids, uniform in [0, VOCAB), fixed by SEED.
+e2e_tokens() {
+  "$PY" -c 'import random, sys
+r = random.Random(int(sys.argv[3]))
+print(",".join(str(r.randrange(int(sys.argv[1]))) for _ in range(int(sys.argv[2]))))' "$1" "$2" "$3"
+}
+
+e2e_vocab() {  # vocab_size from an HF config.json
+  "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$1/config.json"
+}
+
+e2e_compare() {  # compare_logprobs.py with its output shown
+  e2e_run "$PY" "$SRC/tools/compare_logprobs.py" "$@"
+}
+
+e2e_stat() {  # e2e_stat STATS.json KEY
+  "$PY" -c 'import json, sys; print(repr(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$1" "$2"
+}
+
+e2e_bound() {  # e2e_bound FLOOR MEASURED -> max(FLOOR, 2 * MEASURED)
+  "$PY" -c 'import sys; print(repr(max(float(sys.argv[1]), 2.0 * float(sys.argv[2]))))' "$1" "$2"
+}
+
+# e2e_agree TAG ARCH SEED NTOK [make_test_model.py options...]
+# Full check of one model; files under $WORK/TAG.
+e2e_agree() {
+  local tag="$1" arch="$2" seed="$3" ntok="$4"
+  shift 4
+  local d="$WORK/$tag"
+  mkdir -p "$d"
+  echo
+  echo "==== $tag: $arch, seed $seed, $ntok tokens, generator options: $*"
+  e2e_run "$PY" "$SRC/tools/make_test_model.py" "$arch" "$d/hf" --seed "$seed" --dtype f32 "$@"
+  local vocab toks
+  vocab="$(e2e_vocab "$d/hf")"
+  toks="$(e2e_tokens "$vocab" "$ntok" "$((seed + 1000))")"
+  echo "tokens ($ntok, vocab $vocab): $toks"
+
+  # f32: moecat (GGUF and HF folder) vs llama.cpp
+  e2e_run "$MOECAT_BIN" convert "$d/hf" -o "$d/f32.gguf" --type f32
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_f32.json"
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/hf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_hf.json"
+  e2e_run "$NODE" "$REF" --model "$d/f32.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama_f32.json"
+  e2e_compare "$d/moecat_f32.json" "$d/llama_f32.json" --label-a "moecat f32 GGUF" --label-b "llama.cpp f32" \
+    --max-abs 1e-4 --greedy-equal
+  e2e_compare "$d/moecat_hf.json" "$d/moecat_f32.json" --label-a "moecat HF folder" --label-b "moecat f32 GGUF" \
+    --max-abs 1e-5 --greedy-equal
+
+  # q8_0 / f16 / bf16 conversions, bounded by llama.cpp's own loss (see the header)
+  local qt kl_floor abs_floor kl_bound abs_bound
+  for qt in q8_0 f16 bf16; do
+    case "$qt" in
+      q8_0 | bf16) kl_floor=1e-2 abs_floor=0.25 ;;
+      f16) kl_floor=1e-4 abs_floor=2e-2 ;;
+    esac
+    echo
+    echo "---- $tag: $qt"
+    e2e_run "$MOECAT_BIN" convert "$d/hf" -o "$d/$qt.gguf" --type "$qt"
+    e2e_run "$MOECAT_BIN" logprobs -m "$d/$qt.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_$qt.json"
+    e2e_run "$NODE" "$REF" --model "$d/$qt.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama_$qt.json"
+    # llama.cpp's own f32 -> qt loss: the yardstick
+    e2e_compare "$d/llama_f32.json" "$d/llama_$qt.json" --label-a "llama.cpp f32" --label-b "llama.cpp $qt" \
+      --stats-json "$d/llama_loss_$qt.json"
+    kl_bound="$(e2e_bound "$kl_floor" "$(e2e_stat "$d/llama_loss_$qt.json" kl_mean)")"
+    abs_bound="$(e2e_bound "$abs_floor" "$(e2e_stat "$d/llama_loss_$qt.json" max_abs)")"
+    echo "bounds for $qt: mean KL(moecat f32 || moecat $qt) <= $kl_bound, max|dlogp|(moecat $qt vs llama.cpp $qt) <= $abs_bound"
+    e2e_compare "$d/moecat_f32.json" "$d/moecat_$qt.json" --label-a "moecat f32" --label-b "moecat $qt" \
+      --max-kl "$kl_bound"
+    e2e_compare "$d/moecat_$qt.json" "$d/llama_$qt.json" --label-a "moecat $qt" --label-b "llama.cpp $qt" \
+      --max-abs "$abs_bound" --max-kl "$kl_bound"
+  done
+  echo "==== $tag: OK"
+}

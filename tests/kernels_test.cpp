@@ -1,0 +1,543 @@
+// Kernels: every ISA this CPU supports (scalar, avx2, avx512 as available) against the scalar
+// references, and the references against independent double-precision computations written
+// here. Tolerances are stated where used; "S" is the sum of |terms| of a dot product, the
+// natural scale of its rounding error.
+#include "kernels/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/half.h"
+
+namespace moecat::kernels {
+namespace {
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> v;
+  for (int i = 0; i <= static_cast<int>(detected_isa()); ++i) v.push_back(static_cast<Isa>(i));
+  return v;
+}
+
+// Restores the ISA active before the test.
+struct IsaScope {
+  Isa saved = active_isa();
+  ~IsaScope() { set_isa(saved); }
+};
+
+std::vector<float> randv(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+// A weight matrix [out][in] of type t made from random floats (plus its storage).
+struct Weights {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+Weights make_weights(DType t, int64_t out, int64_t in, uint32_t seed) {
+  Weights w;
+  const std::vector<float> f = randv(out * in, seed);
+  const int64_t rb = dtype_row_bytes(t, in);
+  w.bytes.resize(static_cast<size_t>(out * rb));
+  for (int64_t r = 0; r < out; ++r) convert_row(f.data() + r * in, t, w.bytes.data() + r * rb, in);
+  if (t == DType::Q8_0 && out * in >= 64) {
+    // llama.cpp never writes -128, but a file may: make sure every path multiplies it right.
+    auto* b = reinterpret_cast<BlockQ8_0*>(w.bytes.data());
+    b[0].qs[3] = -128;
+    b[0].qs[31] = -128;
+  }
+  w.view.dtype = t;
+  w.view.shape = Shape{out, in};
+  w.view.data = w.bytes.data();
+  w.view.nbytes = w.bytes.size();
+  return w;
+}
+
+// Double-precision x·w for every output, and S = sum |x_k w_k| (the rounding-error scale).
+// Q8_0: both sides dequantized (x through quantize_row_q8_0, checked separately below).
+void exact_matmul(const TensorView& w, const float* x, int64_t n, std::vector<double>& y,
+                  std::vector<double>& s) {
+  const int64_t in = w.cols(), out = w.rows();
+  std::vector<float> wr(in), xr(in);
+  std::vector<uint8_t> xq(static_cast<size_t>(dtype_row_bytes(DType::Q8_0, in > 0 ? in : 1)) + 64);
+  y.assign(n * out, 0.0);
+  s.assign(n * out, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (w.dtype == DType::Q8_0) {
+      quantize_row_q8_0(x + i * in, xq.data(), in);
+      dequantize_row(DType::Q8_0, xq.data(), xr.data(), in);
+    } else {
+      std::memcpy(xr.data(), x + i * in, in * sizeof(float));
+    }
+    for (int64_t r = 0; r < out; ++r) {
+      dequantize_row(w.dtype, w.row(r), wr.data(), in);
+      double acc = 0, sa = 0;
+      for (int64_t k = 0; k < in; ++k) {
+        acc += double(wr[k]) * double(xr[k]);
+        sa += std::fabs(double(wr[k]) * double(xr[k]));
+      }
+      y[i * out + r] = acc;
+      s[i * out + r] = sa;
+    }
+  }
+}
+
+// ---- conversions ---------------------------------------------------------------------------
+
+TEST(Convert, QuantizeQ8HandComputedBlocks) {
+  // Block 0: max |x| = 127 -> d = 1 exactly, q = roundf(x): ties go away from zero.
+  // Block 1: max 254 -> d = 2, q = roundf(x / 2). Block 2: all zero -> d = 0, q = 0.
+  std::vector<float> x(96, 0.0f);
+  const float b0[8] = {127.0f, -127.0f, 0.5f, -0.5f, 1.5f, 2.49f, 2.5f, -3.5f};
+  const int8_t q0[8] = {127, -127, 1, -1, 2, 2, 3, -4};
+  const float b1[6] = {254.0f, 3.0f, 1.0f, -1.0f, -5.0f, 100.2f};
+  const int8_t q1[6] = {127, 2, 1, -1, -3, 50};
+  for (int j = 0; j < 8; ++j) x[j] = b0[j];
+  for (int j = 0; j < 6; ++j) x[32 + j] = b1[j];
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int fast = 0; fast < 2; ++fast) {
+      BlockQ8_0 blk[3];
+      std::memset(blk, 0x55, sizeof blk);
+      if (fast) quantize_row_q8_0_fast(x.data(), blk, 96); else quantize_row_q8_0(x.data(), blk, 96);
+      SCOPED_TRACE(std::string(isa_name(isa)) + (fast ? " fast" : " scalar"));
+      EXPECT_EQ(blk[0].d, 0x3C00);  // f16 1.0
+      EXPECT_EQ(blk[1].d, 0x4000);  // f16 2.0
+      EXPECT_EQ(blk[2].d, 0x0000);
+      for (int j = 0; j < 8; ++j) EXPECT_EQ(blk[0].qs[j], q0[j]) << j;
+      for (int j = 8; j < 32; ++j) EXPECT_EQ(blk[0].qs[j], 0) << j;
+      for (int j = 0; j < 6; ++j) EXPECT_EQ(blk[1].qs[j], q1[j]) << j;
+      for (int j = 0; j < 32; ++j) EXPECT_EQ(blk[2].qs[j], 0) << j;
+    }
+  }
+}
+
+TEST(Convert, QuantizeQ8FastMatchesReferenceBitForBit) {
+  IsaScope scope;
+  std::vector<float> x = randv(32 * 200, 7, -3.0f, 3.0f);
+  for (int i = 0; i < 32 * 10; ++i) x[i] = std::round(x[i] * 40.0f) / 2.0f;  // many exact halves
+  for (int i = 32 * 10; i < 32 * 11; ++i) x[i] = 1e-30f * float(i % 7);       // tiny scales
+  std::vector<uint8_t> a(200 * 34), b(200 * 34);
+  quantize_row_q8_0(x.data(), a.data(), int64_t(x.size()));
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    std::memset(b.data(), 0, b.size());
+    quantize_row_q8_0_fast(x.data(), b.data(), int64_t(x.size()));
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size())) << isa_name(isa);
+  }
+}
+
+double f16_bits_to_double(uint16_t h) {  // independent decoder: sign * man * 2^exp
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const double s = (h & 0x8000) ? -1.0 : 1.0;
+  if (e == 31) return m ? NAN : s * INFINITY;
+  if (e == 0) return s * std::ldexp(double(m), -24);
+  return s * std::ldexp(double(m + 1024), e - 25);
+}
+
+TEST(Convert, F16AndBF16RoundToNearestEven) {
+  std::vector<float> x = randv(20000, 11, -70000.0f, 70000.0f);
+  std::vector<float> small = randv(20000, 12, -1e-4f, 1e-4f);  // f16 subnormal range
+  x.insert(x.end(), small.begin(), small.end());
+  // Exact ties: halfway between adjacent f16 values 1 and 1+2^-10 -> even (1.0).
+  x.push_back(1.0f + 0.00048828125f);
+  x.push_back(1.0f + 3 * 0.00048828125f);  // between 1+2^-10 and 1+2^-9 -> 1+2^-9 (even)
+  std::vector<uint16_t> h(x.size()), bf(x.size());
+  convert_row(x.data(), DType::F16, h.data(), int64_t(x.size()));
+  convert_row(x.data(), DType::BF16, bf.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    if (std::fabs(v) < 65504.0) {  // f16: no neighbour may be strictly closer; ties even
+      const double got = f16_bits_to_double(h[i]);
+      for (int dlt : {-1, 1}) {
+        const uint16_t nb = uint16_t(h[i] + dlt);
+        if (((nb >> 10) & 31) == 31 || ((h[i] ^ nb) & 0x8000)) continue;
+        const double other = f16_bits_to_double(nb);
+        ASSERT_LE(std::fabs(got - v), std::fabs(other - v)) << v;
+        if (std::fabs(got - v) == std::fabs(other - v)) {
+          ASSERT_EQ(h[i] & 1, 0) << v;
+        }
+      }
+    }
+    {  // bf16: same check on the top 16 bits of a float
+      auto dec = [](uint16_t b) { uint32_t u = uint32_t(b) << 16; float f; std::memcpy(&f, &u, 4); return double(f); };
+      const double got = dec(bf[i]);
+      for (int dlt : {-1, 1}) {
+        const double other = dec(uint16_t(bf[i] + dlt));
+        ASSERT_LE(std::fabs(got - v), std::fabs(other - v)) << v;
+        if (std::fabs(got - v) == std::fabs(other - v)) {
+          ASSERT_EQ(bf[i] & 1, 0) << v;
+        }
+      }
+    }
+  }
+  std::vector<float> back(x.size());
+  dequantize_row(DType::F16, h.data(), back.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(double(back[i]), f16_bits_to_double(h[i]));
+  EXPECT_EQ(h[h.size() - 2], 0x3C00);
+  EXPECT_EQ(h[h.size() - 1], 0x3C02);
+}
+
+TEST(Convert, DequantizeQ8IsScaleTimesQ) {
+  const std::vector<float> x = randv(64, 3);
+  BlockQ8_0 b[2];
+  quantize_row_q8_0(x.data(), b, 64);
+  std::vector<float> y(64);
+  dequantize_row(DType::Q8_0, b, y.data(), 64);
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_EQ(y[i], float(f16_bits_to_double(b[i / 32].d)) * b[i / 32].qs[i % 32]);
+    EXPECT_NEAR(y[i], x[i], 1.0 / 127 * 0.51 + 1e-3);  // within half a step (+ f16 of d)
+  }
+}
+
+// ---- matmul --------------------------------------------------------------------------------
+
+TEST(Matmul, ReferenceMatchesDoublePrecision) {
+  // ref::matmul vs an independent double dot on the same (dequantized) operands.
+  // F32/F16/BF16: ref accumulates in double -> 1e-6 * S. Q8_0: f32 across blocks like
+  // llama.cpp -> 1e-4 * S would be generous; observed far smaller.
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+    for (int64_t in : {32, 96, 4128}) {
+      const int64_t out = 5, n = 3;
+      Weights w = make_weights(t, out, in, 100 + uint32_t(in));
+      const std::vector<float> x = randv(n * in, 200 + uint32_t(in));
+      std::vector<float> y(n * out);
+      ref::matmul(w.view, x.data(), n, y.data());
+      std::vector<double> ye, s;
+      exact_matmul(w.view, x.data(), n, ye, s);
+      const double tol = t == DType::Q8_0 ? 1e-4 : 1e-6;
+      for (int64_t i = 0; i < n * out; ++i)
+        ASSERT_NEAR(y[i], ye[i], tol * s[i] + 1e-30) << dtype_name(t) << " in=" << in << " i=" << i;
+    }
+  }
+}
+
+void check_matmul_vs_ref(DType t, int64_t n, int64_t in, int64_t out, double rel) {
+  Weights w = make_weights(t, out, in, uint32_t(n * 131 + in * 7 + out));
+  const std::vector<float> x = randv(n * in, uint32_t(n + in + out));
+  std::vector<float> yr(n * out), y(n * out, -12345.0f);
+  ref::matmul(w.view, x.data(), n, yr.data());
+  std::vector<double> ye, s;
+  exact_matmul(w.view, x.data(), n, ye, s);
+  matmul(w.view, x.data(), n, y.data(), nullptr);
+  for (int64_t i = 0; i < n * out; ++i)
+    ASSERT_NEAR(y[i], yr[i], rel * s[i] + 1e-30)
+        << isa_name(active_isa()) << " " << dtype_name(t) << " n=" << n << " in=" << in
+        << " out=" << out << " i=" << i;
+}
+
+TEST(Matmul, FloatTypesMatchReference) {
+  // f32 FMA accumulation in 8/16 lanes vs double reference: 1e-5 * S.
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (DType t : {DType::F32, DType::F16, DType::BF16})
+      for (int64_t in : {1, 5, 17, 32, 1023})
+        for (int64_t n : {1, 3, 7, 33})
+          for (int64_t out : {1, 3, 16, 37}) check_matmul_vs_ref(t, n, in, out, 1e-5);
+  }
+}
+
+TEST(Matmul, Q8MatchesReference) {
+  // Same exact int32 block sums; only the f32 order differs (per-lane partial sums, FMA):
+  // 1e-5 * S.
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int64_t in : {32, 64, 96, 4128})
+      for (int64_t n : {1, 3, 7, 33, 100})
+        for (int64_t out : {1, 5, 16, 37}) check_matmul_vs_ref(DType::Q8_0, n, in, out, 1e-5);
+    check_matmul_vs_ref(DType::Q8_0, 1000, 64, 5, 1e-5);
+    check_matmul_vs_ref(DType::F16, 1000, 17, 5, 1e-5);
+  }
+}
+
+TEST(Matmul, ThreadedEqualsSingleThreadBitForBit) {
+  // Threads split output rows; each output's arithmetic is independent of the split. Also:
+  // a batch of n rows gives exactly the rows computed one at a time (x-row tiling).
+  IsaScope scope;
+  ThreadPool p2(2), p3(3);
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+      for (int64_t out : {37, 300, 1001}) {
+        const int64_t in = 256, n = 9;
+        Weights w = make_weights(t, out, in, uint32_t(out));
+        const std::vector<float> x = randv(n * in, 5);
+        std::vector<float> y1(n * out), y2(n * out), y3(n * out), yrow(out);
+        matmul(w.view, x.data(), n, y1.data(), nullptr);
+        matmul(w.view, x.data(), n, y2.data(), &p2);
+        matmul(w.view, x.data(), n, y3.data(), &p3);
+        EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << isa_name(isa) << " " << dtype_name(t);
+        EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << isa_name(isa) << " " << dtype_name(t);
+        for (int64_t i = 0; i < n; ++i) {
+          matmul(w.view, x.data() + i * in, 1, yrow.data(), &p3);
+          EXPECT_EQ(0, std::memcmp(yrow.data(), y1.data() + i * out, out * 4))
+              << isa_name(isa) << " " << dtype_name(t) << " row " << i;
+        }
+      }
+    }
+  }
+}
+
+// ---- elementwise ---------------------------------------------------------------------------
+
+const int64_t kLens[] = {1, 3, 7, 16, 33, 100, 1000};
+
+TEST(Ops, Rmsnorm) {
+  // Sum of squares in double in every variant; only its order differs: 2e-6 relative.
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int64_t n : kLens) {
+      const std::vector<float> x = randv(n, uint32_t(n), -4, 4), w = randv(n, uint32_t(n) + 1);
+      for (bool with_w : {false, true}) {
+        std::vector<float> y(n), yr(n);
+        rmsnorm(x.data(), with_w ? w.data() : nullptr, 1e-6f, n, y.data());
+        ref::rmsnorm(x.data(), with_w ? w.data() : nullptr, 1e-6f, n, yr.data());
+        double ss = 0;
+        for (float v : x) ss += double(v) * v;
+        const double sc = 1.0 / std::sqrt(ss / n + 1e-6);
+        for (int64_t i = 0; i < n; ++i) {
+          ASSERT_NEAR(y[i], yr[i], 2e-6 * std::fabs(yr[i]) + 1e-30) << isa_name(isa) << " n=" << n;
+          const double ex = x[i] * sc * (with_w ? w[i] : 1.0);
+          ASSERT_NEAR(yr[i], ex, 1e-6 * std::fabs(ex) + 1e-30);  // reference vs exact
+        }
+      }
+    }
+  }
+}
+
+TEST(Ops, SoftmaxAndSwiglu) {
+  // exp is within 2 ulp (tested below), sums in double: 2e-6 relative per element.
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int64_t n : kLens) {
+      const std::vector<float> orig = randv(n, uint32_t(n), -20, 20);
+      std::vector<float> x = orig, xr = orig;
+      softmax(x.data(), n);
+      ref::softmax(xr.data(), n);
+      double mx = -1e300, den = 0;
+      for (float v : orig) mx = std::max<double>(mx, v);
+      for (float v : orig) den += std::exp(double(v) - mx);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(x[i], xr[i], 2e-6 * xr[i] + 1e-30) << isa_name(isa) << " n=" << n;
+        // The float subtraction x - max rounds the argument: relative error up to |arg| * 2^-24.
+        const double ex = std::exp(double(orig[i]) - mx) / den;
+        ASSERT_NEAR(xr[i], ex, (1e-6 + 1.2e-7 * std::fabs(orig[i] - mx)) * ex + 1e-30);
+      }
+      const std::vector<float> g = randv(n, uint32_t(n) + 5, -30, 30), u = randv(n, uint32_t(n) + 6);
+      std::vector<float> y(n), yr(n);
+      swiglu(g.data(), u.data(), n, y.data());
+      ref::swiglu(g.data(), u.data(), n, yr.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(y[i], yr[i], 2e-6 * std::fabs(yr[i]) + 1e-37) << isa_name(isa) << " n=" << n;
+        const double ex = g[i] / (1.0 + std::exp(-double(g[i]))) * u[i];
+        ASSERT_NEAR(yr[i], ex, 1e-6 * std::fabs(ex) + 1e-37);
+      }
+    }
+  }
+}
+
+TEST(Ops, ExpAccuracy) {
+  // <= 2 ulp for normal results; results below FLT_MIN within 2^-148 absolute; specials exact.
+  IsaScope scope;
+  std::vector<float> x;
+  for (double v = -103.9; v < 88.72; v += 0.0123) x.push_back(float(v));
+  for (int i = -1000; i <= 1000; ++i) x.push_back(float(i) * 1e-6f);
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    std::vector<float> y(x.size());
+    exp_row(x.data(), y.data(), int64_t(x.size()));
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double e = std::exp(double(x[i]));
+      if (e >= 1.1754943508222875e-38) {
+        int ex;
+        std::frexp(e, &ex);
+        const double ulp = std::ldexp(1.0, ex - 24);
+        worst = std::max(worst, std::fabs(y[i] - e) / ulp);
+      } else {
+        ASSERT_LE(std::fabs(y[i] - e), std::ldexp(1.0, -148)) << x[i];
+      }
+    }
+    EXPECT_LE(worst, 2.0) << isa_name(isa);
+    const float sp[6] = {0.0f, -INFINITY, INFINITY, NAN, 100.0f, -200.0f};
+    float r[6];
+    exp_row(sp, r, 6);
+    EXPECT_EQ(r[0], 1.0f);
+    EXPECT_EQ(r[1], 0.0f);
+    EXPECT_EQ(r[2], INFINITY);
+    EXPECT_TRUE(std::isnan(r[3]));
+    EXPECT_EQ(r[4], INFINITY);
+    EXPECT_EQ(r[5], 0.0f);
+  }
+}
+
+TEST(Ops, Rope) {
+  // One extra rounding (FMA) vs the reference: 1e-6 * (|x0| + |x1|).
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (bool neox : {false, true}) {
+      for (int64_t rot : {2, 6, 18, 32, 34, 64}) {
+        const int64_t hd = 64 + 6, nh = 3;
+        const std::vector<float> x0 = randv(nh * hd, uint32_t(rot), -3, 3);
+        std::vector<float> c(rot / 2), s(rot / 2);
+        for (int64_t i = 0; i < rot / 2; ++i) {
+          const double th = 17.0 * std::pow(10000.0, -2.0 * double(i) / double(rot));
+          c[i] = float(std::cos(th));
+          s[i] = float(std::sin(th));
+        }
+        std::vector<float> x = x0, xr = x0;
+        rope(x.data(), nh, hd, rot, c.data(), s.data(), neox);
+        ref::rope(xr.data(), nh, hd, rot, c.data(), s.data(), neox);
+        for (int64_t h = 0; h < nh; ++h) {
+          for (int64_t i = 0; i < rot / 2; ++i) {  // independent: the pair rotation
+            const int64_t a = h * hd + (neox ? i : 2 * i), b = h * hd + (neox ? i + rot / 2 : 2 * i + 1);
+            const double e0 = double(x0[a]) * c[i] - double(x0[b]) * s[i];
+            const double e1 = double(x0[a]) * s[i] + double(x0[b]) * c[i];
+            const double sc = std::fabs(x0[a]) + std::fabs(x0[b]);
+            ASSERT_NEAR(xr[a], e0, 1e-6 * sc);
+            ASSERT_NEAR(xr[b], e1, 1e-6 * sc);
+            ASSERT_NEAR(x[a], xr[a], 1e-6 * sc) << isa_name(isa) << " rot=" << rot << " neox=" << neox;
+            ASSERT_NEAR(x[b], xr[b], 1e-6 * sc) << isa_name(isa) << " rot=" << rot << " neox=" << neox;
+          }
+          for (int64_t k = h * hd + rot; k < (h + 1) * hd; ++k) ASSERT_EQ(x[k], x0[k]);  // untouched
+        }
+      }
+    }
+  }
+}
+
+TEST(Ops, DotAndAxpy) {
+  // dot: f32 lanes vs double reference, 1e-6 * S. axpy: one FMA vs mul+add, 1 ulp-ish.
+  IsaScope scope;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (int64_t n : kLens) {
+      const std::vector<float> a = randv(n, uint32_t(n)), b = randv(n, uint32_t(n) + 9);
+      double s = 0, e = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        s += std::fabs(double(a[i]) * b[i]);
+        e += double(a[i]) * b[i];
+      }
+      EXPECT_NEAR(ref::dot(a.data(), b.data(), n), e, 1e-7 * s + 1e-30);
+      EXPECT_NEAR(dot(a.data(), b.data(), n), e, 1e-6 * s + 1e-30) << isa_name(isa) << " n=" << n;
+      std::vector<float> guard = randv(n + 20, 77);  // detects writes past n
+      std::vector<float> yy(guard);
+      std::copy(b.begin(), b.end(), yy.begin());
+      axpy(0.37f, a.data(), yy.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double ex = double(b[i]) + 0.37 * double(a[i]);
+        ASSERT_NEAR(yy[i], ex, 2e-7 * (std::fabs(b[i]) + std::fabs(0.37 * a[i])));
+      }
+      for (int64_t i = n; i < n + 20; ++i) ASSERT_EQ(yy[i], guard[i]);
+    }
+  }
+}
+
+// ---- attention -----------------------------------------------------------------------------
+
+// Independent naive attention: full masked score matrix in double, softmax with the sink
+// as an extra column.
+std::vector<double> naive_attention(const std::vector<float>& q, const std::vector<int32_t>& pos,
+                                    const std::vector<float>& k, const std::vector<float>& v,
+                                    const AttentionParams& p, int64_t n_pos) {
+  const int64_t nt = int64_t(pos.size());
+  std::vector<double> out(nt * p.n_head * p.head_dim_v, 0.0);
+  for (int64_t t = 0; t < nt; ++t) {
+    for (int64_t h = 0; h < p.n_head; ++h) {
+      const int64_t kv = h * p.n_head_kv / p.n_head;
+      std::vector<double> sc(n_pos + 1, -INFINITY);
+      for (int64_t j = 0; j < n_pos; ++j) {
+        const bool visible = j <= pos[t] && (p.window == 0 || j > pos[t] - p.window);
+        if (!visible) continue;
+        double d = 0;
+        for (int64_t c = 0; c < p.head_dim_k; ++c)
+          d += double(q[(t * p.n_head + h) * p.head_dim_k + c]) * k[j * p.k_pos_stride + kv * p.head_dim_k + c];
+        sc[j] = d * p.scale;
+      }
+      if (p.sinks) sc[n_pos] = p.sinks[h];
+      double mx = -INFINITY, den = 0;
+      for (double s : sc) mx = std::max(mx, s);
+      if (mx == -INFINITY) continue;
+      for (double& s : sc) den += (s = std::exp(s - mx));
+      for (int64_t j = 0; j < n_pos; ++j)
+        for (int64_t c = 0; c < p.head_dim_v; ++c)
+          out[(t * p.n_head + h) * p.head_dim_v + c] += sc[j] / den * v[j * p.v_pos_stride + kv * p.head_dim_v + c];
+    }
+  }
+  return out;
+}
+
+TEST(Attention, MatchesNaiveDoubleWithGqaWindowsSinks) {
+  // Outputs are convex combinations of V entries (|v| <= 1): 2e-6 absolute.
+  IsaScope scope;
+  ThreadPool pool(3);
+  struct Case {
+    int64_t dk, dv, window;
+    bool sinks;
+    std::vector<int32_t> pos;
+  };
+  const std::vector<Case> cases = {
+      {64, 64, 0, false, {0}},         {64, 64, 0, false, {50}},
+      {20, 12, 0, true, {50}},         {64, 64, 5, false, {50}},
+      {64, 64, 17, true, {40, 41, 42, 43, 44}},
+      {33, 64, 0, false, {10, 11, 12, 13, 14, 15, 16}},
+      {64, 33, 3, true, {0, 1, 2, 3, 60}},
+  };
+  const float sinks[8] = {0.5f, -1.0f, 2.0f, 0.0f, 3.0f, -2.0f, 1.0f, 0.25f};
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (const Case& cs : cases) {
+      AttentionParams p;
+      p.n_head = 8;
+      p.n_head_kv = 2;
+      p.head_dim_k = cs.dk;
+      p.head_dim_v = cs.dv;
+      p.scale = 1.0f / std::sqrt(float(cs.dk));
+      p.k_pos_stride = p.n_head_kv * cs.dk + 3;  // padded rows
+      p.v_pos_stride = p.n_head_kv * cs.dv + 5;
+      p.window = cs.window;
+      p.sinks = cs.sinks ? sinks : nullptr;
+      const int64_t n_pos = 64, nt = int64_t(cs.pos.size());
+      const std::vector<float> q = randv(nt * p.n_head * cs.dk, 1, -2, 2);
+      const std::vector<float> k = randv(n_pos * p.k_pos_stride, 2, -2, 2);
+      const std::vector<float> v = randv(n_pos * p.v_pos_stride, 3);
+      std::vector<float> o1(nt * p.n_head * cs.dv), o3(o1.size()), oref(o1.size());
+      attention(q.data(), cs.pos.data(), nt, k.data(), v.data(), p, o1.data(), nullptr);
+      attention(q.data(), cs.pos.data(), nt, k.data(), v.data(), p, o3.data(), &pool);
+      ref::attention(q.data(), cs.pos.data(), nt, k.data(), v.data(), p, oref.data());
+      const std::vector<double> ex = naive_attention(q, cs.pos, k, v, p, n_pos);
+      for (size_t i = 0; i < ex.size(); ++i) {
+        ASSERT_NEAR(oref[i], ex[i], 1e-6) << i;
+        ASSERT_NEAR(o1[i], ex[i], 2e-6) << isa_name(isa) << " case dk=" << cs.dk << " w=" << cs.window << " i=" << i;
+      }
+      EXPECT_EQ(0, std::memcmp(o1.data(), o3.data(), o1.size() * 4)) << isa_name(isa);
+    }
+  }
+}
+
+TEST(Dispatch, IsaSelection) {
+  IsaScope scope;
+  EXPECT_LE(active_isa(), detected_isa());
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    EXPECT_EQ(active_isa(), isa);
+  }
+  EXPECT_STREQ(isa_name(Isa::kAvx512), "avx512");
+  std::printf("detected ISA: %s\n", isa_name(detected_isa()));
+}
+
+}  // namespace
+}  // namespace moecat::kernels
