@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "base/memstats.h"
 #include "cli/commands.h"
 #include "kernels/ops.h"
 #include "runtime/engine.h"
@@ -80,20 +81,25 @@ Runner add_bench(CLI::App& app) {
       results.push_back(summarize("tg" + std::to_string(o->n), tps));
     }
     const size_t bytes = e.model().weights().source().total_bytes();
+    const MemStats mem = read_mem_stats();
     if (o->json) {
       nlohmann::json j = nlohmann::json::array();
       for (auto& m : results)
         j.push_back({{"model", o->model}, {"arch", c.arch}, {"size", bytes}, {"t", e.options().threads},
                      {"isa", kernels::isa_name(kernels::active_isa())}, {"test", m.test}, {"tps", m.mean},
-                     {"stddev", m.sd}, {"reps", o->reps}});
+                     {"stddev", m.sd}, {"reps", o->reps}, {"peak_rss", mem.peak_rss},
+                     {"rss_anon", mem.rss_anon}, {"rss_file", mem.rss_file}});
       printf("%s\n", j.dump(2).c_str());
     } else {
-      printf("| %-10s | %10s | %-8s | %7s | %8s | %20s |\n", "arch", "size", "backend", "threads", "test", "t/s");
-      printf("| ---------- | ---------: | -------- | ------: | -------: | -------------------: |\n");
+      printf("| %-10s | %10s | %-10s | %7s | %8s | %20s |\n", "arch", "size", "backend", "threads", "test", "t/s");
+      printf("| ---------- | ---------: | ---------- | ------: | -------: | -------------------: |\n");
       for (auto& m : results)
-        printf("| %-10s | %6.2f GiB | cpu-%-4s | %7d | %8s | %12.2f ± %5.2f |\n", c.arch.c_str(),
+        printf("| %-10s | %6.2f GiB | cpu-%-6s | %7d | %8s | %12.2f ± %5.2f |\n", c.arch.c_str(),
                bytes / 1073741824.0, kernels::isa_name(kernels::active_isa()), e.options().threads,
                m.test.c_str(), m.mean, m.sd);
+      printf("\nmemory: peak RSS %.2f GiB = %.2f GiB mapped model pages + %.1f MiB anonymous (weights %.2f GiB, mmapped)\n",
+             mem.peak_rss / 1073741824.0, mem.rss_file / 1073741824.0, mem.rss_anon / 1048576.0,
+             bytes / 1073741824.0);
     }
     return 0;
   };

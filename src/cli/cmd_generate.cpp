@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "base/memstats.h"
 #include "cli/commands.h"
 #include "kernels/ops.h"
 #include "runtime/engine.h"
@@ -58,6 +59,9 @@ Runner add_run(CLI::App& app) {
             (long long)st->n_prompt, st->prefill_s > 0 ? st->n_prompt / st->prefill_s : 0.0,
             (long long)st->n_gen, st->gen_s > 0 ? st->n_gen / st->gen_s : 0.0, e.options().threads,
             kernels::isa_name(kernels::active_isa()));
+    const MemStats mem = read_mem_stats();
+    fprintf(stderr, "memory: peak RSS %.1f MiB (model pages mapped from the file %.1f MiB, anonymous %.1f MiB)\n",
+            mem.peak_rss / 1048576.0, mem.rss_file / 1048576.0, mem.rss_anon / 1048576.0);
     return 0;
   };
 }
