@@ -8,40 +8,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "testing.h"
 #include "io/gguf.h"
 
 namespace moecat {
 namespace {
 
-// Little-endian byte builder for hand-made GGUF files.
-struct Bytes {
-  std::string b;
-  template <class T> Bytes& put(T v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); return *this; }
-  Bytes& u32(uint32_t v) { return put(v); }
-  Bytes& u64(uint64_t v) { return put(v); }
-  Bytes& str(const std::string& s) { u64(s.size()); b += s; return *this; }
-  Bytes& pad(size_t a) { while (b.size() % a) b += '\0'; return *this; }
-};
+using namespace testing_util;
 
-// One temp folder per test binary, removed at exit.
-std::string TempDir() {
-  struct Dir {
-    std::string path;
-    ~Dir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
-  };
-  static Dir dir{[] {
-    char t[] = "/tmp/moecat_gguf_test_XXXXXX";
-    return std::string(mkdtemp(t));
-  }()};
-  return dir.path;
-}
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Result<std::unique_ptr<GgufFile>> Parse(const std::string& bytes) {
   return GgufFile::FromMemory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "mem");

@@ -5,20 +5,15 @@
 #include <cstring>
 #include <vector>
 
+#include "testing.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 
 namespace moecat {
 namespace {
 
-struct Bytes {
-  std::string b;
-  template <class T> Bytes& put(T v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); return *this; }
-  Bytes& u32(uint32_t v) { return put(v); }
-  Bytes& u64(uint64_t v) { return put(v); }
-  Bytes& str(const std::string& s) { u64(s.size()); b += s; return *this; }
-  Bytes& pad(size_t a) { while (b.size() % a) b += '\0'; return *this; }
-};
+using namespace testing_util;
+
 
 // Parses from an exactly-sized heap copy so that ASan flags any read past the end.
 Status OpenGguf(const std::string& bytes) {

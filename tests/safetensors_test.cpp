@@ -8,30 +8,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "testing.h"
 #include "io/safetensors.h"
 
 namespace moecat {
 namespace {
 
-// One temp folder per test binary, removed at exit.
-std::string TempDir() {
-  struct Dir {
-    std::string path;
-    ~Dir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
-  };
-  static Dir dir{[] {
-    char t[] = "/tmp/moecat_st_test_XXXXXX";
-    return std::string(mkdtemp(t));
-  }()};
-  return dir.path;
-}
+using namespace testing_util;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string File(const std::string& json, const std::string& data) {
   uint64_t n = json.size();

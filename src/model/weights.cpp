@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include <cctype>
+#include <functional>
 
 #include "kernels/ops.h"
 
@@ -78,12 +79,11 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
   stacked.ndim = es.ndim + 1;
   stacked.d[0] = n_expert;
   for (int i = 0; i < es.ndim; ++i) stacked.d[i + 1] = es.d[i];
-  if (!is_hf()) {
-    MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(name, stacked, allowed));
-    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
-  } else {
+  // One tensor per expert: HF folders, and GGUFs from older llama.cpp converters
+  // (blk.N.ffn_gate.E.weight instead of the stacked blk.N.ffn_gate_exps.weight).
+  auto per_expert = [&](const std::function<std::string(int64_t)>& name_of) -> Status {
     for (int64_t e = 0; e < n_expert; ++e) {
-      std::string sname = source_name(name, e);
+      const std::string sname = name_of(e);
       if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
       MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, es, allowed));
       if (e > 0 && v.dtype != parts[0].dtype)
@@ -91,6 +91,19 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
                       dtype_name(parts[0].dtype), dtype_name(v.dtype));
       parts.push_back(v);
     }
+    return Status::Ok();
+  };
+  const std::string suffix = "_exps.weight";
+  const bool legacy_split = !is_hf() && !src_.find(name) && name.size() > suffix.size() &&
+                            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  if (is_hf()) {
+    MOECAT_RETURN_IF_ERROR(per_expert([&](int64_t e) { return source_name(name, e); }));
+  } else if (legacy_split) {
+    const std::string stem = name.substr(0, name.size() - suffix.size());
+    MOECAT_RETURN_IF_ERROR(per_expert([&](int64_t e) { return stem + "." + std::to_string(e) + ".weight"; }));
+  } else {
+    MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(name, stacked, allowed));
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
   }
   loaded_.push_back(LoadedWeight{name, stacked, parts, 0, false});
   return parts;
