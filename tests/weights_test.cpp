@@ -114,5 +114,21 @@ TEST(Weights, HfFolderNamesExpertsAndBf16Norms) {
   EXPECT_NE(shape.status().message().find("model.safetensors"), std::string::npos) << shape.status().message();
 }
 
+TEST(Weights, UnsupportedQuantTypeIsNamedPerTensor) {
+  // A k-quant GGUF opens (the layout is known) but the accessor names tensor and type.
+  const std::string path = TempDir() + "/q4k.gguf";
+  GgufWriter w;
+  w.set_str("general.architecture", "llama");
+  w.add_tensor("blk.0.attn_q.weight", static_cast<DType>(12), {2, 256},
+               [](uint8_t* dst) { memset(dst, 0, 2 * 144); });
+  ASSERT_TRUE(w.write(path).ok());
+  auto src = open(path);
+  Weights wt(*src, {});
+  auto r = wt.get("blk.0.attn_q.weight", {2, 256}, MOECAT_MATRIX_TYPES);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("q4_K"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("blk.0.attn_q.weight"), std::string::npos) << r.status().message();
+}
+
 }  // namespace
 }  // namespace moecat
