@@ -38,8 +38,9 @@ Runner add_info(CLI::App& app) {
       e.second += t->nbytes;
       params += t->shape.numel();
     }
-    printf("tensors         %zu (%s, %.2fB parameters)\n", s.tensor_names().size(),
-           human_bytes(static_cast<double>(s.total_bytes())).c_str(), params / 1e9);
+    printf("tensors         %zu (%s, %s parameters)\n", s.tensor_names().size(),
+           human_bytes(static_cast<double>(s.total_bytes())).c_str(),
+           params >= 1e9 ? strfmt("%.2fB", params / 1e9).c_str() : strfmt("%.2fM", params / 1e6).c_str());
     for (auto& [t, e] : by_type)
       printf("  %-13s %lld tensors, %s\n", t.c_str(), (long long)e.first, human_bytes(static_cast<double>(e.second)).c_str());
     auto model = load_model(*path);

@@ -20,9 +20,20 @@ std::string ModelConfig::summary() const {
   s += strfmt("rope            theta %g, dim %lld, %s, scaling %s%s\n", rope.theta, (long long)rope.dim,
               rope.neox ? "neox" : "interleaved", sc, rope.freq_factors.empty() ? "" : " (freq factors)");
   if (qk_norm) s += "qk_norm         yes\n";
-  if (n_expert)
-    s += strfmt("experts         %lld, %lld used, n_ff_expert %lld, norm_topk %s\n", (long long)n_expert,
-                (long long)n_expert_used, (long long)n_ff_expert, norm_topk_prob ? "yes" : "no");
+  if (kv_lora_rank)
+    s += strfmt("mla             q_lora %lld, kv_lora %lld, qk nope %lld + rope %lld, v %lld\n", (long long)q_lora_rank,
+                (long long)kv_lora_rank, (long long)qk_nope_dim, (long long)qk_rope_dim, (long long)v_head_dim);
+  if (n_expert) {
+    int64_t moe_layers = 0;
+    for (bool b : layer_is_moe) moe_layers += b;
+    if (layer_is_moe.empty()) moe_layers = n_layer;
+    s += strfmt("experts         %lld, %lld used, n_ff_expert %lld, norm_topk %s, %lld shared, %lld/%lld layers MoE\n",
+                (long long)n_expert, (long long)n_expert_used, (long long)n_ff_expert, norm_topk_prob ? "yes" : "no",
+                (long long)n_shared_expert, (long long)moe_layers, (long long)n_layer);
+    s += strfmt("router          %s%s, %lld groups (%lld used), scale %g\n",
+                gating == MoeGating::kSigmoid ? "sigmoid" : "softmax", score_bias ? " + selection bias" : "",
+                (long long)n_group, (long long)topk_group, routed_scale);
+  }
   return s;
 }
 

@@ -8,7 +8,9 @@
 namespace moecat {
 
 enum class RopeScaling { kNone, kLinear, kLlama3 };
-enum class MoeGating { kSoftmax };  // later: kSigmoid (DeepSeek-V3), kSoftmaxZero (LongCat)
+// How router logits become expert scores: softmax over experts (Mixtral, Qwen3-MoE) or an
+// independent sigmoid per expert (DeepSeek-V3).
+enum class MoeGating { kSoftmax, kSigmoid };
 enum class SourceKind { kGguf, kHf };
 
 struct RopeConfig {
@@ -49,6 +51,18 @@ struct ModelConfig {
   MoeGating gating = MoeGating::kSoftmax;
   bool norm_topk_prob = true;  // renormalise the chosen experts' weights to sum to 1
   std::vector<bool> layer_is_moe;  // [n_layer]
+  bool score_bias = false;        // per-expert bias added to scores for selection only (DeepSeek-V3)
+  int64_t n_group = 1;            // group-limited routing: experts in n_group groups,
+  int64_t topk_group = 1;         //   only the best topk_group groups (by top-2 score sum) compete
+  float routed_scale = 1.0f;      // routed experts' weights are multiplied by this
+  int64_t n_shared_expert = 0;    // always-on shared experts: one SwiGLU of n_ff_expert * n_shared
+
+  // Multi-head latent attention (DeepSeek-V2/V3, LongCat): kv_lora_rank > 0 turns it on.
+  // The cache holds the normed latent (kv_lora_rank) + the roped key part (qk_rope_dim) per token.
+  int64_t q_lora_rank = 0;        // 0: q = x W_q directly
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_dim = 0, qk_rope_dim = 0, v_head_dim = 0;
+  float attn_scale = 0;           // softmax scale of q.k; 0: 1/sqrt(qk head size)
 
   std::string summary() const;  // one line per field group, for `moecat info`
 };

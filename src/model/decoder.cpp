@@ -45,7 +45,11 @@ Status DecoderModel::load_weights() {
     Layer& L = layers_[il];
     const std::string p = "blk." + std::to_string(il) + ".";
     MOECAT_ASSIGN_OR_RETURN(L.attn_norm, w.get_f32(p + "attn_norm.weight", {c.n_embd}));
-    MOECAT_ASSIGN_OR_RETURN(L.attn, load_attention(w, c, il));
+    if (c.kv_lora_rank > 0) {
+      MOECAT_ASSIGN_OR_RETURN(L.mla, load_mla(w, c, il));
+    } else {
+      MOECAT_ASSIGN_OR_RETURN(L.attn, load_attention(w, c, il));
+    }
     MOECAT_ASSIGN_OR_RETURN(L.ffn_norm, w.get_f32(p + "ffn_norm.weight", {c.n_embd}));
     L.is_moe = c.layer_is_moe.empty() ? c.n_expert > 0 : bool(c.layer_is_moe[il]);
     if (L.is_moe) {
@@ -72,7 +76,10 @@ void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, Thread
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const Layer& L = layers_[il];
     rmsnorm_rows(x.data(), L.attn_norm, c.norm_eps, n, D, xn.data());
-    attention_forward(c, *rope_, L.attn, xn.data(), b, kv.layers[il], tmp.data(), pool);
+    if (c.kv_lora_rank > 0)
+      mla_forward(c, *rope_, L.mla, xn.data(), b, kv.layers[il], tmp.data(), pool);
+    else
+      attention_forward(c, *rope_, L.attn, xn.data(), b, kv.layers[il], tmp.data(), pool);
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
     rmsnorm_rows(x.data(), L.ffn_norm, c.norm_eps, n, D, xn.data());
     if (L.is_moe) {

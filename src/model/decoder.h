@@ -1,6 +1,7 @@
-// DecoderModel: the pre-norm transformer shared by Llama, Mixtral and Qwen3-MoE:
+// DecoderModel: the pre-norm transformer shared by Llama, Mixtral, Qwen3-MoE and DeepSeek-V3:
 //   x = embed(tokens)
-//   each layer: x += attention(rmsnorm(x)); x += ffn(rmsnorm(x))   (ffn: dense MLP or MoE)
+//   each layer: x += attention(rmsnorm(x)); x += ffn(rmsnorm(x))
+//   (attention: GQA or MLA; ffn: dense MLP or MoE with optional shared experts)
 //   logits = output(rmsnorm(x))
 // Which variant (qk-norm, MoE layers, rope style) is data in ModelConfig; arch files only
 // read hyperparameters and name tensors.
@@ -10,6 +11,7 @@
 
 #include "model/blocks/attention.h"
 #include "model/blocks/ffn.h"
+#include "model/blocks/mla.h"
 #include "model/blocks/rope.h"
 #include "model/model.h"
 
@@ -19,14 +21,17 @@ class DecoderModel : public Model {
  public:
   static Result<std::unique_ptr<Model>> Load(ModelConfig cfg, std::unique_ptr<ModelSource> src,
                                              std::vector<NamePair> hf_names);
-  KvShape kv_shape() const override { return attention_kv_shape(cfg_); }
+  KvShape kv_shape() const override {
+    return cfg_.kv_lora_rank > 0 ? mla_kv_shape(cfg_) : attention_kv_shape(cfg_);
+  }
   void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const override;
 
  private:
   struct Layer {
     TensorView attn_norm;  // [n_embd] f32
     TensorView ffn_norm;   // [n_embd] f32
-    AttentionWeights attn;
+    AttentionWeights attn;  // kv_lora_rank == 0
+    MlaWeights mla;         // kv_lora_rank > 0
     bool is_moe = false;
     MlpWeights mlp;
     MoeWeights moe;

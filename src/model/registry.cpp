@@ -5,9 +5,10 @@ namespace moecat {
 extern const ArchEntry kArchLlama;
 extern const ArchEntry kArchMixtral;
 extern const ArchEntry kArchQwen3Moe;
+extern const ArchEntry kArchDeepseek2;
 
 const std::vector<const ArchEntry*>& arch_registry() {
-  static const std::vector<const ArchEntry*> r = {&kArchLlama, &kArchMixtral, &kArchQwen3Moe};
+  static const std::vector<const ArchEntry*> r = {&kArchLlama, &kArchMixtral, &kArchQwen3Moe, &kArchDeepseek2};
   return r;
 }
 

@@ -56,6 +56,16 @@ Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
   return v;
 }
 
+TensorView Weights::add_derived(const std::string& name, DType dtype, const Shape& shape,
+                                std::vector<uint8_t> bytes) {
+  MOECAT_CHECK(static_cast<int64_t>(bytes.size()) ==
+               dtype_row_bytes(dtype, shape[shape.ndim - 1]) * (shape.numel() / shape[shape.ndim - 1]));
+  std::vector<uint8_t>& b = derived_.emplace_back(std::move(bytes));
+  TensorView v{name, dtype, shape, b.data(), b.size()};
+  loaded_.push_back(LoadedWeight{name, shape, {v}, 0, false});
+  return v;
+}
+
 Result<TensorView> Weights::get_f32(const std::string& name, const Shape& shape) {
   std::string sname = source_name(name);
   if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());

@@ -48,6 +48,13 @@ class Weights {
                                               const Shape& expert_shape,
                                               std::initializer_list<DType> allowed);
   bool has(const std::string& name) const;
+
+  // A tensor computed at load from others (e.g. DeepSeek's kv_b_proj split and transposed into
+  // attn_k_b / attn_v_b): Weights owns the bytes and records it for export under `name`.
+  TensorView add_derived(const std::string& name, DType dtype, const Shape& shape,
+                         std::vector<uint8_t> bytes);
+  // The last loaded tensor is only a source for derived ones: do not export it.
+  void forget_last() { loaded_.pop_back(); }
   std::string source_name(const std::string& gguf_name, int64_t expert = -1) const;
 
   // Mark the last loaded weight (for export): rows are HF rotate-half ordered for n heads.
@@ -61,6 +68,7 @@ class Weights {
   std::vector<NamePair> hf_names_;
   std::vector<LoadedWeight> loaded_;
   std::deque<std::vector<float>> owned_;  // converted copies (stable addresses)
+  std::deque<std::vector<uint8_t>> derived_;
 };
 
 // Matrix dtypes the kernels support.

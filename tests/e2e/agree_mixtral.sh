@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# moecat vs llama.cpp on a small random Mixtral-style MoE (MixtralForCausalLM, 4 experts top-2,
-# no head_dim key in config.json, 2 safetensors shards). See lib/agree_common.sh for the bounds.
+# moecat vs llama.cpp and tests/ref/hf_forward.py on a small random Mixtral-style MoE
+# (MixtralForCausalLM, 4 experts top-2, no head_dim key in config.json, 2 safetensors shards). See lib/agree_common.sh for the bounds.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/agree_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/agree_common.sh"

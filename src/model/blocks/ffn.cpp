@@ -24,6 +24,16 @@ Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t il) {
   const int64_t E = c.n_expert, F = c.n_ff_expert, D = c.n_embd;
   MOECAT_ASSIGN_OR_RETURN(m.router, w.get(p + "ffn_gate_inp.weight", {E, D}, MOECAT_MATRIX_TYPES));
   w.mark_keep_f32();  // routing decisions are sensitive; llama.cpp's converter keeps it f32 too
+  if (c.score_bias) {
+    MOECAT_ASSIGN_OR_RETURN(m.score_bias, w.get_f32(p + "exp_probs_b.bias", {E}));
+  }
+  if (c.n_shared_expert > 0) {
+    const int64_t S = F * c.n_shared_expert;
+    m.has_shared = true;
+    MOECAT_ASSIGN_OR_RETURN(m.shared.gate, w.get(p + "ffn_gate_shexp.weight", {S, D}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(m.shared.up, w.get(p + "ffn_up_shexp.weight", {S, D}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(m.shared.down, w.get(p + "ffn_down_shexp.weight", {D, S}, MOECAT_MATRIX_TYPES));
+  }
   MOECAT_ASSIGN_OR_RETURN(m.gate, w.get_experts(p + "ffn_gate_exps.weight", E, {F, D}, MOECAT_MATRIX_TYPES));
   MOECAT_ASSIGN_OR_RETURN(m.up, w.get_experts(p + "ffn_up_exps.weight", E, {F, D}, MOECAT_MATRIX_TYPES));
   MOECAT_ASSIGN_OR_RETURN(m.down, w.get_experts(p + "ffn_down_exps.weight", E, {D, F}, MOECAT_MATRIX_TYPES));
@@ -44,6 +54,38 @@ void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* out, Thr
   swiglu_ffn(w.gate, w.up, w.down, x, n, out, pool);
 }
 
+// Picks the top-k of `sel` among experts whose group is allowed, highest first, ties to the
+// lower id (deterministic).
+static void top_k(const float* sel, int64_t E, int64_t K, const std::vector<char>& allowed,
+                  std::vector<int32_t>& idx) {
+  idx.clear();
+  for (int32_t e = 0; e < E; ++e)
+    if (allowed.empty() || allowed[e]) idx.push_back(e);
+  std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [sel](int32_t a, int32_t b) {
+    return sel[a] > sel[b] || (sel[a] == sel[b] && a < b);
+  });
+}
+
+// Group-limited routing (DeepSeek-V3): a group's strength is the sum of its two best selection
+// scores; only experts of the topk_group strongest groups stay eligible.
+static void allowed_groups(const ModelConfig& c, const float* sel, std::vector<char>& allowed) {
+  const int64_t E = c.n_expert, G = c.n_group, per = E / G;
+  std::vector<std::pair<float, int64_t>> gs(G);
+  for (int64_t g = 0; g < G; ++g) {
+    float b1 = -INFINITY, b2 = -INFINITY;
+    for (int64_t e = g * per; e < (g + 1) * per; ++e) {
+      if (sel[e] > b1) { b2 = b1; b1 = sel[e]; } else if (sel[e] > b2) { b2 = sel[e]; }
+    }
+    gs[g] = {per > 1 ? b1 + b2 : b1, g};
+  }
+  std::partial_sort(gs.begin(), gs.begin() + c.topk_group, gs.end(), [](auto& a, auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  allowed.assign(E, 0);
+  for (int64_t i = 0; i < c.topk_group; ++i)
+    for (int64_t e = gs[i].second * per; e < (gs[i].second + 1) * per; ++e) allowed[e] = 1;
+}
+
 Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n,
                   ThreadPool* pool) {
   const int64_t E = c.n_expert, K = c.n_expert_used;
@@ -53,20 +95,26 @@ Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int
   r.k = K;
   r.experts.resize(n * K);
   r.weights.resize(n * K);
-  std::vector<int32_t> idx(E);
+  std::vector<int32_t> idx;
+  std::vector<float> sel(E);
+  std::vector<char> allowed;
+  const float* bias = c.score_bias ? static_cast<const float*>(w.score_bias.data) : nullptr;
   for (int64_t t = 0; t < n; ++t) {
-    float* p = logits.data() + t * E;
-    kernels::softmax(p, E);
-    std::iota(idx.begin(), idx.end(), 0);
-    // Highest probability first; ties to the lower expert id (deterministic).
-    std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [p](int32_t a, int32_t b) {
-      return p[a] > p[b] || (p[a] == p[b] && a < b);
-    });
+    float* p = logits.data() + t * E;  // becomes the expert scores
+    if (c.gating == MoeGating::kSoftmax) {
+      kernels::softmax(p, E);
+    } else {
+      for (int64_t e = 0; e < E; ++e) p[e] = 1.0f / (1.0f + std::exp(-p[e]));
+    }
+    // The bias steers which experts are chosen, not how much they weigh.
+    for (int64_t e = 0; e < E; ++e) sel[e] = bias ? p[e] + bias[e] : p[e];
+    if (c.n_group > 1) allowed_groups(c, sel.data(), allowed);
+    top_k(sel.data(), E, K, allowed, idx);
     float sum = 0;
     for (int64_t j = 0; j < K; ++j) sum += p[idx[j]];
     for (int64_t j = 0; j < K; ++j) {
       r.experts[t * K + j] = idx[j];
-      r.weights[t * K + j] = c.norm_topk_prob ? p[idx[j]] / sum : p[idx[j]];
+      r.weights[t * K + j] = (c.norm_topk_prob ? p[idx[j]] / sum : p[idx[j]]) * c.routed_scale;
     }
   }
   return r;
@@ -92,6 +140,11 @@ void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, co
       const int64_t s = slots[e][i];
       kernels::axpy(r.weights[s], ye.data() + i * D, out + (s / K) * D, D);
     }
+  }
+  if (w.has_shared) {
+    std::vector<float> sh(n * D);  // [n][D]
+    mlp_forward(w.shared, x, n, sh.data(), pool);
+    for (int64_t i = 0; i < n * D; ++i) out[i] += sh[i];
   }
 }
 

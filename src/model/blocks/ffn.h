@@ -19,6 +19,9 @@ struct MlpWeights {
 
 struct MoeWeights {
   TensorView router;              // [n_expert, n_embd]
+  TensorView score_bias;          // [n_expert] f32, selection-only bias (config.score_bias)
+  bool has_shared = false;
+  MlpWeights shared;              // shared experts as one SwiGLU of n_ff_expert * n_shared_expert
   std::vector<TensorView> gate;   // n_expert x [n_ff_expert, n_embd]
   std::vector<TensorView> up;     // n_expert x [n_ff_expert, n_embd]
   std::vector<TensorView> down;   // n_expert x [n_embd, n_ff_expert]
@@ -38,7 +41,7 @@ struct Routing {
 };
 Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n,
                   ThreadPool* pool);
-// Runs the routed experts, grouped by expert; out is overwritten.
+// Runs the routed experts, grouped by expert, plus the shared experts; out is overwritten.
 void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
                  int64_t n, float* out, ThreadPool* pool);
 

@@ -7,6 +7,15 @@
 # Optional: MOECAT_PYTHON (default /usr/bin/python3, needs numpy), MOECAT_NODE (default node),
 #           MOECAT_E2E_THREADS (default 2).
 #
+# Three independent computations of the f32 model are compared: moecat, llama.cpp (reading the
+# GGUF moecat wrote) and tests/ref/hf_forward.py, a float64 numpy forward that follows the
+# transformers modeling code and reads only config.json + safetensors. The last one matters
+# because moecat's HF loader and moecat's GGUF writer share code (e.g. the llama3 rope frequency
+# factors): a mistake there would be written into the GGUF, read back by llama.cpp, and pass
+# both moecat-vs-llama.cpp and moecat-HF-vs-moecat-GGUF. Self-test: HF_FORWARD_BREAK=llama3 (or
+# =norm_topk) in the environment makes hf_forward.py deliberately wrong, and the e2e test must
+# then fail (see hf_forward.py's header).
+#
 # Bounds, and why:
 #  * f32 GGUF, moecat vs llama.cpp: max |dlog p| <= 1e-4 and identical 32-token greedy
 #    continuation. Both compute in f32 from the same f32 weights; an independent float64 numpy
@@ -15,6 +24,10 @@
 #    rope_freqs tensor moves log-probs by ~5, a wrong expert order or norm by >0.1).
 #  * moecat on the HF folder vs moecat on its own f32 GGUF: max |dlog p| <= 1e-5 (same weights,
 #    same engine; only the Q/K row permutation and tensor packing differ, which are exact).
+#  * moecat on the HF folder, and llama.cpp f32, vs hf_forward.py (float64): max |dlog p| <= 1e-4
+#    and identical greedy continuation. Measured ~4e-6 .. 8e-6 on all four models (f32 rounding
+#    in moecat / llama.cpp against float64); skipping the llama3 frequency scaling moves log-probs
+#    by ~5, dropping Mixtral's / Qwen3-MoE's top-k renormalisation by ~0.9 / ~2.
 #  * Quantized / half types (q8_0, f16, bf16): llama.cpp itself is the yardstick. We measure
 #    llama.cpp's own loss L = (llama f32 vs llama QT) on the same model and tokens, then require
 #      KL(moecat f32 || moecat QT), mean over positions  <= max(KL_FLOOR[QT], 2 * L.kl_mean)
@@ -91,6 +104,32 @@ e2e_bound() {  # e2e_bound FLOOR MEASURED -> max(FLOOR, 2 * MEASURED)
   "$PY" -c 'import sys; print(repr(max(float(sys.argv[1]), 2.0 * float(sys.argv[2]))))' "$1" "$2"
 }
 
+# e2e_hf_reference DIR TOKENS: runs tests/ref/hf_forward.py on DIR/hf -> DIR/hf_ref.json; its
+# one-line summary (architecture, rope type, MoE layers) is kept in DIR/hf_ref.log and shown.
+e2e_hf_reference() {
+  local d="$1" toks="$2" t0 t1
+  echo "+ $PY $SRC/tests/ref/hf_forward.py $d/hf --tokens <as above> --greedy 32" >&2
+  t0="$(date +%s.%N)"
+  if ! "$PY" "$SRC/tests/ref/hf_forward.py" "$d/hf" --tokens "$toks" --greedy 32 >"$d/hf_ref.json" 2>"$d/hf_ref.log"; then
+    cat "$d/hf_ref.log" >&2
+    e2e_die "hf_forward.py failed on $d/hf"
+  fi
+  t1="$(date +%s.%N)"
+  cat "$d/hf_ref.log"
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "hf_forward.py took %.1f s\n", b - a }'
+}
+
+# e2e_check_rope_covered DIR: the reference must have used the rope type config.json asks for
+# (so the llama3-rope model really exercises the llama3 frequency scaling in the reference).
+e2e_check_rope_covered() {
+  local d="$1" want
+  want="$("$PY" -c 'import json, sys
+rs = json.load(open(sys.argv[1])).get("rope_scaling") or {}
+print(rs.get("rope_type", rs.get("type", "default")))' "$d/hf/config.json")"
+  grep -q "rope $want," "$d/hf_ref.log" ||
+    e2e_die "hf_forward.py did not apply rope type '$want' from $d/hf/config.json: $(cat "$d/hf_ref.log")"
+}
+
 # e2e_agree TAG ARCH SEED NTOK [make_test_model.py options...]
 # Full check of one model; files under $WORK/TAG.
 e2e_agree() {
@@ -115,6 +154,14 @@ e2e_agree() {
     --max-abs 1e-4 --greedy-equal
   e2e_compare "$d/moecat_hf.json" "$d/moecat_f32.json" --label-a "moecat HF folder" --label-b "moecat f32 GGUF" \
     --max-abs 1e-5 --greedy-equal
+
+  # f32: the independent float64 transformers-semantics reference (see the header)
+  e2e_hf_reference "$d" "$toks"
+  e2e_compare "$d/moecat_hf.json" "$d/hf_ref.json" --label-a "moecat HF folder" --label-b "HF reference (float64)" \
+    --max-abs 1e-4 --greedy-equal
+  e2e_compare "$d/llama_f32.json" "$d/hf_ref.json" --label-a "llama.cpp f32" --label-b "HF reference (float64)" \
+    --max-abs 1e-4 --greedy-equal
+  e2e_check_rope_covered "$d"
 
   # q8_0 / f16 / bf16 conversions, bounded by llama.cpp's own loss (see the header)
   local qt kl_floor abs_floor kl_bound abs_bound
