@@ -7,7 +7,7 @@
 
 namespace moecat {
 
-enum class RopeScaling { kNone, kLinear, kLlama3 };
+enum class RopeScaling { kNone, kLinear, kLlama3, kYarn };
 // How router logits become expert scores: softmax over experts (Mixtral, Qwen3-MoE) or an
 // independent sigmoid per expert (DeepSeek-V3).
 enum class MoeGating { kSoftmax, kSigmoid };
@@ -20,7 +20,10 @@ struct RopeConfig {
   RopeScaling scaling = RopeScaling::kNone;
   double factor = 1.0;      // linear / llama3
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
-  int64_t orig_ctx = 8192;  // llama3 original_max_position_embeddings
+  int64_t orig_ctx = 8192;  // llama3 / yarn original_max_position_embeddings
+  double beta_fast = 32.0, beta_slow = 1.0;  // yarn: rotation counts bounding the blend
+  double attn_factor = 1.0;  // yarn: cos/sin are multiplied by this
+  double mscale_all_dim = 0;  // yarn (DeepSeek): softmax temperature mscale(factor, this)^2
   std::vector<float> freq_factors;  // [dim/2] divides each frequency (GGUF rope_freqs.weight); empty = none
 };
 

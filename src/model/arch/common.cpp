@@ -1,5 +1,7 @@
 #include "model/arch/common.h"
 
+#include "model/blocks/rope.h"
+
 namespace moecat {
 
 std::string gguf_arch_of(const ModelSource& src) {
@@ -50,6 +52,14 @@ Status read_llama_like_gguf(const ModelSource& src, const std::string& arch, Mod
   if (st == "linear") {
     c.rope.scaling = RopeScaling::kLinear;
     c.rope.factor = m.opt_float("rope.scaling.factor", 1.0);
+  } else if (st == "yarn") {
+    c.rope.scaling = RopeScaling::kYarn;
+    c.rope.factor = m.opt_float("rope.scaling.factor", 1.0);
+    c.rope.orig_ctx = m.opt_int("rope.scaling.original_context_length", c.n_ctx_train);
+    c.rope.beta_fast = m.opt_float("rope.scaling.yarn_beta_fast", 32.0);
+    c.rope.beta_slow = m.opt_float("rope.scaling.yarn_beta_slow", 1.0);
+    // Archs with their own YaRN temperature rules (deepseek2) override this.
+    c.rope.attn_factor = yarn_mscale(c.rope.factor);
   } else if (st != "none") {
     return Errorf("%s: unsupported rope scaling type '%s'", f.path().c_str(), st.c_str());
   }
@@ -89,6 +99,22 @@ Status read_llama_like_hf(const ModelSource& src, ModelConfig& c) {
     } else if (type == "linear") {
       c.rope.scaling = RopeScaling::kLinear;
       c.rope.factor = r.opt_float("factor", 1.0);
+    } else if (type == "yarn") {
+      c.rope.scaling = RopeScaling::kYarn;
+      c.rope.factor = r.opt_float("factor", 1.0);
+      c.rope.orig_ctx = r.opt_int("original_max_position_embeddings", c.n_ctx_train);
+      c.rope.beta_fast = r.opt_float("beta_fast", 32.0);
+      c.rope.beta_slow = r.opt_float("beta_slow", 1.0);
+      // HF _compute_yarn_parameters: explicit attention_factor, else the mscale ratio, else
+      // the default temperature.
+      const double mscale = r.opt_float("mscale", 0), mscale_all = r.opt_float("mscale_all_dim", 0);
+      c.rope.mscale_all_dim = mscale_all;
+      if (rs->contains("attention_factor") && (*rs)["attention_factor"].is_number())
+        c.rope.attn_factor = (*rs)["attention_factor"].get<double>();
+      else if (mscale != 0 && mscale_all != 0)
+        c.rope.attn_factor = yarn_mscale(c.rope.factor, mscale) / yarn_mscale(c.rope.factor, mscale_all);
+      else
+        c.rope.attn_factor = yarn_mscale(c.rope.factor);
     } else if (type != "default") {
       return Errorf("%s: unsupported rope_scaling type '%s'", file.c_str(), type.c_str());
     }

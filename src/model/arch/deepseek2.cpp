@@ -3,8 +3,10 @@
 // `first_k_dense_replace` layers dense. HF DeepseekV3ForCausalLM; GGUF arch `deepseek2` as
 // llama.cpp's converter writes it (kv_b split into attn_k_b / attn_v_b; see docs/gguf-deepseek2.md).
 #include <algorithm>
+#include <cmath>
 
 #include "model/arch/common.h"
+#include "model/blocks/rope.h"
 #include "model/decoder.h"
 #include "model/registry.h"
 
@@ -66,6 +68,13 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   for (int64_t il = 0; il < std::min(dense, c.n_layer); ++il) c.layer_is_moe[il] = false;
   c.score_bias = src.find("blk." + std::to_string(std::min(dense, c.n_layer - 1)) + ".exp_probs_b.bias") != nullptr;
   c.rope.neox = false;  // llama.cpp runs deepseek2 with interleaved ("normal") rope
+  if (c.rope.scaling == RopeScaling::kYarn) {
+    // llama.cpp's converter stores 0.1 * mscale_all_dim as yarn_log_multiplier; with
+    // mscale == mscale_all_dim (every DeepSeek config) the rope itself is unscaled and the
+    // softmax scale gains mscale(factor, mscale_all_dim)^2, as in HF.
+    c.rope.mscale_all_dim = m.opt_float("rope.scaling.yarn_log_multiplier", 0.0) / 0.1;
+    c.rope.attn_factor = 1.0;
+  }
   return Status::Ok();
 }
 
@@ -110,10 +119,15 @@ Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) {
   } else {
     MOECAT_RETURN_IF_ERROR(read_hf(*src, c));
   }
-  if (c.rope.scaling != RopeScaling::kNone)
-    return Errorf("deepseek2: rope scaling (YaRN) is not supported yet");
+  if (c.rope.scaling != RopeScaling::kNone && c.rope.scaling != RopeScaling::kYarn)
+    return Errorf("deepseek2: only YaRN rope scaling is supported");
   c.head_dim = c.qk_nope_dim + c.qk_rope_dim;
   c.rope.dim = c.qk_rope_dim;
+  if (c.rope.scaling == RopeScaling::kYarn && c.rope.mscale_all_dim != 0) {
+    // DeepseekV3Attention: with YaRN the softmax scale gains mscale(factor, mscale_all_dim)^2.
+    const double ms = yarn_mscale(c.rope.factor, c.rope.mscale_all_dim);
+    c.attn_scale = static_cast<float>(ms * ms / std::sqrt(static_cast<double>(c.head_dim)));
+  }
   if (c.kv_lora_rank <= 0 || c.qk_nope_dim <= 0 || c.qk_rope_dim <= 0 || c.qk_rope_dim % 2 || c.v_head_dim <= 0)
     return Errorf("deepseek2: bad MLA dimensions (kv_lora_rank %lld, qk_nope %lld, qk_rope %lld, v_head %lld)",
                   (long long)c.kv_lora_rank, (long long)c.qk_nope_dim, (long long)c.qk_rope_dim,
@@ -157,6 +171,12 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
   w.set_u32(a + "expert_gating_func", static_cast<uint32_t>(c.gating == MoeGating::kSigmoid ? kGatingSigmoid : kGatingSoftmax));
   w.set_u32(a + "expert_group_count", static_cast<uint32_t>(c.n_group));
   w.set_u32(a + "expert_group_used_count", static_cast<uint32_t>(c.topk_group));
+  if (c.rope.scaling == RopeScaling::kYarn) {
+    w.set_str(a + "rope.scaling.type", "yarn");
+    w.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope.factor));
+    w.set_u32(a + "rope.scaling.original_context_length", static_cast<uint32_t>(c.rope.orig_ctx));
+    w.set_f32(a + "rope.scaling.yarn_log_multiplier", static_cast<float>(0.1 * c.rope.mscale_all_dim));
+  }
 }
 
 }  // namespace

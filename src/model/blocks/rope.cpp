@@ -1,5 +1,6 @@
 #include "model/blocks/rope.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/check.h"
@@ -30,12 +31,39 @@ std::vector<float> Rope::llama3_factors(const RopeConfig& c) {
   return f;
 }
 
+double yarn_mscale(double scale, double mscale) {
+  return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+// YaRN (Peng et al.; HF _compute_yarn_parameters): frequencies that turn fewer than beta_slow
+// times over the original context are interpolated (divided by factor), those turning more than
+// beta_fast times are kept, with a linear blend between.
+static void yarn_inv_freq(const RopeConfig& c, std::vector<double>& inv) {
+  const int64_t half = c.dim / 2;
+  auto corr_dim = [&](double rotations) {
+    return c.dim * std::log(c.orig_ctx / (rotations * 2 * M_PI)) / (2 * std::log(c.theta));
+  };
+  double lo = std::max(0.0, std::floor(corr_dim(c.beta_fast)));
+  double hi = std::min(static_cast<double>(c.dim - 1), std::ceil(corr_dim(c.beta_slow)));
+  if (lo == hi) hi += 0.001;
+  for (int64_t i = 0; i < half; ++i) {
+    const double extrap = std::pow(c.theta, -2.0 * i / c.dim);
+    const double ramp = std::clamp((i - lo) / (hi - lo), 0.0, 1.0);
+    const double keep = 1.0 - ramp;  // 1: extrapolate (keep), 0: interpolate
+    inv[i] = extrap / c.factor * (1.0 - keep) + extrap * keep;
+  }
+}
+
 Rope::Rope(const RopeConfig& cfg) : cfg_(cfg) {
   MOECAT_CHECK(cfg.dim > 0 && cfg.dim % 2 == 0);
   std::vector<float> factors = cfg.freq_factors;
   if (factors.empty() && cfg.scaling == RopeScaling::kLlama3) factors = llama3_factors(cfg);
   MOECAT_CHECK(factors.empty() || (int64_t)factors.size() == cfg.dim / 2);
   inv_freq_.resize(cfg.dim / 2);
+  if (cfg.scaling == RopeScaling::kYarn) {
+    yarn_inv_freq(cfg, inv_freq_);
+    return;
+  }
   for (int64_t i = 0; i < cfg.dim / 2; ++i) {
     double f = std::pow(cfg.theta, -2.0 * i / cfg.dim);
     if (!factors.empty()) f /= factors[i];
@@ -47,8 +75,8 @@ Rope::Rope(const RopeConfig& cfg) : cfg_(cfg) {
 void Rope::angles(int64_t pos, float* cos, float* sin) const {
   for (size_t i = 0; i < inv_freq_.size(); ++i) {
     const double a = pos * inv_freq_[i];
-    cos[i] = static_cast<float>(std::cos(a));
-    sin[i] = static_cast<float>(std::sin(a));
+    cos[i] = static_cast<float>(std::cos(a) * cfg_.attn_factor);
+    sin[i] = static_cast<float>(std::sin(a) * cfg_.attn_factor);
   }
 }
 

@@ -7,6 +7,9 @@
 
 namespace moecat {
 
+// YaRN's attention temperature: 0.1 * mscale * ln(scale) + 1 (1 when scale <= 1).
+double yarn_mscale(double scale, double mscale = 1.0);
+
 class Rope {
  public:
   explicit Rope(const RopeConfig& cfg);
