@@ -2,9 +2,12 @@
 """Writes a small random Hugging Face checkpoint (config.json, safetensors, tokenizer) for tests.
 
     make_test_model.py ARCH OUT_DIR [--seed S] [--dtype f32|f16|bf16] [--shards N]
-                       [--rope-scaling llama3] [--dims small|bench]
+                       [--rope-scaling llama3|yarn] [--dims small|bench]
+                       [--no-q-lora] [--layers N]          (deepseek_v3 only)
 
-ARCH is llama (LlamaForCausalLM), mixtral (MixtralForCausalLM) or qwen3moe (Qwen3MoeForCausalLM).
+ARCH is llama (LlamaForCausalLM), mixtral (MixtralForCausalLM), qwen3moe (Qwen3MoeForCausalLM) or
+deepseek_v3 (DeepseekV3ForCausalLM: MLA attention, sigmoid router with e_score_correction_bias
+and group-limited top-k, one shared expert, first layer dense; see make_deepseek_v3_config).
 Files follow what transformers writes for those classes, with the real tensor names, so that a
 converter written against real checkpoints (and llama.cpp's convert_hf_to_gguf.py) accepts them.
 
@@ -212,6 +215,50 @@ def build_tokenizer(flavor, n_merges, vocab_size_target=None):
 # ---------------------------------------------------------------------------------------------
 # Config
 
+def make_deepseek_v3_config(dtype, rope_scaling, n_vocab, special_ids, q_lora, n_layers):
+    """DeepseekV3ForCausalLM config as transformers' DeepseekV3Config writes it, with the real
+    DeepSeek-V3 structure at toy sizes: MLA (q_lora_rank 48 or null, kv_lora_rank 32, nope 16 +
+    rope 8 query/key head dims, v_head_dim 16), sigmoid scoring + noaux_tc group-limited routing
+    (8 experts in 4 groups of 2, top-2 groups, top-2 experts), one shared expert, the first layer
+    dense. rope_interleave true (the real model's weights are in interleaved rope order; llama.cpp
+    applies its "normal" pair-wise rope to them unchanged).
+
+    --rope-scaling yarn gives DeepSeek-V3's yarn dict (factor 40, mscale = mscale_all_dim = 1,
+    beta 32/1) with original_max_position_embeddings 128 instead of 4096 so that, with the
+    8-dim rope part, the 4 frequencies fall in all three yarn regimes (kept, ramped, divided by
+    40); max_position_embeddings = 40 * 128 as in the real config (163840 = 40 * 4096), so
+    transformers versions that derive the factor from that ratio agree with the explicit one."""
+    torch_dtype = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype]
+    d = dict(hidden=128, layers=n_layers, heads=4, inter=256, moe_inter=32, experts=8, top_k=2,
+             shared=1, q_lora=48 if q_lora else None, kv_lora=32, nope=16, rope=8, v=16)
+    cfg = {
+        "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
+        "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": special_ids["<|endoftext|>"], "eos_token_id": special_ids["<|im_end|>"],
+        "first_k_dense_replace": 1, "hidden_act": "silu", "hidden_size": d["hidden"],
+        "initializer_range": 0.02, "intermediate_size": d["inter"], "kv_lora_rank": d["kv_lora"],
+        "max_position_embeddings": 2048, "moe_intermediate_size": d["moe_inter"], "n_group": 4,
+        "n_routed_experts": d["experts"], "n_shared_experts": d["shared"], "norm_topk_prob": True,
+        "num_attention_heads": d["heads"], "num_experts_per_tok": d["top_k"],
+        "num_hidden_layers": d["layers"], "num_key_value_heads": d["heads"], "pretraining_tp": 1,
+        "q_lora_rank": d["q_lora"], "qk_nope_head_dim": d["nope"], "qk_rope_head_dim": d["rope"],
+        "rms_norm_eps": 1e-6, "rope_interleave": True, "rope_scaling": None, "rope_theta": 10000.0,
+        "routed_scaling_factor": 2.5, "scoring_func": "sigmoid", "tie_word_embeddings": False,
+        "topk_group": 2, "topk_method": "noaux_tc", "torch_dtype": torch_dtype,
+        "transformers_version": "4.56.1", "use_cache": True, "v_head_dim": d["v"],
+        "vocab_size": n_vocab,
+    }
+    if rope_scaling == "yarn":
+        orig, factor = 128, 40
+        cfg["rope_scaling"] = {"beta_fast": 32, "beta_slow": 1, "factor": factor, "mscale": 1.0,
+                               "mscale_all_dim": 1.0, "original_max_position_embeddings": orig,
+                               "type": "yarn"}
+        cfg["max_position_embeddings"] = factor * orig
+    elif rope_scaling:
+        raise SystemExit("--rope-scaling %s is not supported for deepseek_v3 (use yarn)" % rope_scaling)
+    return dict(sorted(cfg.items())), d
+
+
 def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
     torch_dtype = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype]
     if arch in ("llama", "mixtral"):
@@ -242,6 +289,8 @@ def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
         cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False,
                "head_dim": d["head_dim"], "max_position_embeddings": 2048, "mlp_bias": False,
                "pretraining_tp": 1, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "rope_scaling": None}
+        if rope_scaling == "yarn":
+            raise SystemExit("--rope-scaling yarn is only supported for deepseek_v3")
         if rope_scaling == "llama3":
             # original_max_position_embeddings is small (real models: 8192) so that, with
             # head_dim 16, the frequencies fall in all three llama3 regimes (kept, smoothly
@@ -276,8 +325,54 @@ def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
 # ---------------------------------------------------------------------------------------------
 # Weights
 
+def deepseek_v3_tensor_specs(cfg, d):
+    """[(name, shape, kind)] with the real DeepSeek-V3 checkpoint names (model.layers.N.self_attn.
+    {q_a_proj, q_a_layernorm, q_b_proj | q_proj, kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj,
+    o_proj}, mlp.{gate_proj,up_proj,down_proj} for the dense first layer, mlp.gate.weight,
+    mlp.gate.e_score_correction_bias, mlp.experts.E.*, mlp.shared_experts.*), nn.Linear layout
+    [out_features, in_features]."""
+    H, L, nh, V = d["hidden"], d["layers"], d["heads"], cfg["vocab_size"]
+    qk = d["nope"] + d["rope"]
+    specs = [("model.embed_tokens.weight", (V, H), "embed")]
+    for i in range(L):
+        p = "model.layers.%d." % i
+        specs.append((p + "input_layernorm.weight", (H,), "norm"))
+        if d["q_lora"]:
+            specs += [(p + "self_attn.q_a_proj.weight", (d["q_lora"], H), "lin"),
+                      (p + "self_attn.q_a_layernorm.weight", (d["q_lora"],), "norm"),
+                      (p + "self_attn.q_b_proj.weight", (nh * qk, d["q_lora"]), "qk")]
+        else:
+            specs.append((p + "self_attn.q_proj.weight", (nh * qk, H), "qk"))
+        # kv_a output = [compressed kv (kv_lora) | shared rope key (rope)]
+        specs += [(p + "self_attn.kv_a_proj_with_mqa.weight", (d["kv_lora"] + d["rope"], H), "qk"),
+                  (p + "self_attn.kv_a_layernorm.weight", (d["kv_lora"],), "norm"),
+                  # per head rows [k_nope (nope) | v (v)]
+                  (p + "self_attn.kv_b_proj.weight", (nh * (d["nope"] + d["v"]), d["kv_lora"]), "qk"),
+                  (p + "self_attn.o_proj.weight", (H, nh * d["v"]), "lin"),
+                  (p + "post_attention_layernorm.weight", (H,), "norm")]
+        if i < cfg["first_k_dense_replace"]:
+            F = d["inter"]
+            specs += [(p + "mlp.gate_proj.weight", (F, H), "lin"), (p + "mlp.up_proj.weight", (F, H), "lin"),
+                      (p + "mlp.down_proj.weight", (H, F), "lin")]
+            continue
+        F, E, S = d["moe_inter"], d["experts"], d["moe_inter"] * d["shared"]
+        specs += [(p + "mlp.gate.weight", (E, H), "router"),
+                  (p + "mlp.gate.e_score_correction_bias", (E,), "score_bias")]
+        for e in range(E):
+            q = p + "mlp.experts.%d." % e
+            specs += [(q + "gate_proj.weight", (F, H), "lin"), (q + "up_proj.weight", (F, H), "lin"),
+                      (q + "down_proj.weight", (H, F), "expert_down")]
+        specs += [(p + "mlp.shared_experts.gate_proj.weight", (S, H), "lin"),
+                  (p + "mlp.shared_experts.up_proj.weight", (S, H), "lin"),
+                  (p + "mlp.shared_experts.down_proj.weight", (H, S), "expert_down")]
+    specs += [("model.norm.weight", (H,), "norm"), ("lm_head.weight", (V, H), "head")]
+    return specs
+
+
 def tensor_specs(arch, cfg, d):
     """[(name, shape, kind)] in checkpoint order; kind picks the init scale."""
+    if arch == "deepseek_v3":
+        return deepseek_v3_tensor_specs(cfg, d)
     H, L, nh, nkv, hd = d["hidden"], d["layers"], d["heads"], d["kv"], d["head_dim"]
     V = cfg["vocab_size"]
     specs = [("model.embed_tokens.weight", (V, H), "embed")]
@@ -343,6 +438,14 @@ def tensor_chunks(seed, name, shape, kind, max_elems=1 << 22):
     if kind == "norm":
         # RMSNorm gains around 1 (never near 0, so no direction is silenced).
         yield (1.0 + 0.2 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
+        return
+    if kind == "score_bias":
+        # DeepSeek-V3's e_score_correction_bias: added to the sigmoid scores for expert
+        # selection only. |N(0, 0.3)| is comparable to the spread of the sigmoid scores, so it
+        # changes many top-k choices (a zero bias would leave that path untested). Kept >= 0 so
+        # every biased score stays > 0: transformers masks the dropped groups with 0.0 (not
+        # -inf), which only matches llama.cpp's -inf mask while all biased scores are positive.
+        yield (0.3 * np.abs(rng.standard_normal(shape, dtype=np.float32))).astype(np.float32)
         return
     scale = np.float32(tensor_scale(shape, kind))
     rows, cols = (shape[0], int(np.prod(shape[1:]))) if len(shape) > 1 else (1, shape[0])
@@ -419,24 +522,38 @@ def write_safetensors(out_dir, specs, seed, dtype, n_shards):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("arch", choices=["llama", "mixtral", "qwen3moe"])
+    ap.add_argument("arch", choices=["llama", "mixtral", "qwen3moe", "deepseek_v3"])
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default=None,
                     help="default f32 (small), bf16 (bench)")
     ap.add_argument("--shards", type=int, default=1)
-    ap.add_argument("--rope-scaling", choices=["llama3"], default=None)
+    ap.add_argument("--rope-scaling", choices=["llama3", "yarn"], default=None)
     ap.add_argument("--dims", choices=["small", "bench"], default="small")
+    ap.add_argument("--no-q-lora", action="store_true",
+                    help="deepseek_v3: q_lora_rank null (plain q_proj, as in DeepSeek-V2-Lite)")
+    ap.add_argument("--layers", type=int, default=None,
+                    help="deepseek_v3: number of layers (default 3; the first is dense)")
     args = ap.parse_args()
+    if args.arch != "deepseek_v3" and (args.no_q_lora or args.layers is not None):
+        raise SystemExit("--no-q-lora and --layers are only supported for deepseek_v3")
+    if args.layers is not None and args.layers < 2:
+        raise SystemExit("--layers must be >= 2 (one dense layer, then MoE layers)")
+    if args.arch == "deepseek_v3" and args.dims != "small":
+        raise SystemExit("--dims bench is only defined for qwen3moe (Qwen3-30B-A3B shapes)")
     dtype = args.dtype or ("bf16" if args.dims == "bench" else "f32")
     if args.shards < 1:
         raise SystemExit("--shards must be >= 1")
 
     os.makedirs(args.out_dir, exist_ok=True)
-    flavor = "qwen2" if args.arch == "qwen3moe" else "llama3"
+    flavor = "qwen2" if args.arch in ("qwen3moe", "deepseek_v3") else "llama3"
     target = 151936 if args.dims == "bench" else None
     tok, tok_cfg, n_vocab, special_ids = build_tokenizer(flavor, n_merges=300, vocab_size_target=target)
-    cfg, d = make_config(args.arch, args.dims, dtype, args.rope_scaling, n_vocab, special_ids)
+    if args.arch == "deepseek_v3":
+        cfg, d = make_deepseek_v3_config(dtype, args.rope_scaling, n_vocab, special_ids,
+                                         not args.no_q_lora, args.layers or 3)
+    else:
+        cfg, d = make_config(args.arch, args.dims, dtype, args.rope_scaling, n_vocab, special_ids)
     specs = tensor_specs(args.arch, cfg, d)
 
     # Stale shards from an earlier run with another --shards would confuse a loader.

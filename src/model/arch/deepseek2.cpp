@@ -155,7 +155,8 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
   w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
   w.set_u32(a + "leading_dense_block_count",
             static_cast<uint32_t>(std::find(c.layer_is_moe.begin(), c.layer_is_moe.end(), true) - c.layer_is_moe.begin()));
-  if (c.q_lora_rank > 0) w.set_u32(a + "attention.q_lora_rank", static_cast<uint32_t>(c.q_lora_rank));
+  // Written even when 0: llama.cpp requires the key except for the V2-Lite layer counts.
+  w.set_u32(a + "attention.q_lora_rank", static_cast<uint32_t>(c.q_lora_rank));
   w.set_u32(a + "attention.kv_lora_rank", static_cast<uint32_t>(c.kv_lora_rank));
   w.set_u32(a + "attention.key_length", static_cast<uint32_t>(c.kv_lora_rank + c.qk_rope_dim));
   w.set_u32(a + "attention.value_length", static_cast<uint32_t>(c.kv_lora_rank));
