@@ -10,13 +10,28 @@
 
 namespace moecat::cli {
 
+static void print_moe_stats(const Engine& e) {
+  const ForwardStats& s = e.stats();
+  const ModelConfig& c = e.model().config();
+  if (s.moe_token_layers == 0) {
+    fprintf(stderr, "experts: no MoE layers ran\n");
+    return;
+  }
+  const double slots = static_cast<double>(s.ffn_expert_slots + s.zero_expert_slots);
+  fprintf(stderr,
+          "experts: %.3f FFN experts computed per token per MoE layer (top-%lld; %.1f%% of slots went to "
+          "zero-computation experts)\n",
+          static_cast<double>(s.ffn_expert_slots) / s.moe_token_layers, (long long)c.n_expert_used,
+          slots > 0 ? 100.0 * s.zero_expert_slots / slots : 0.0);
+}
+
 Runner add_run(CLI::App& app) {
   struct Opts {
     std::string model, prompt;
     int64_t n = 128, ctx = 4096;
     int threads = 0;
     SamplingParams sp;
-    bool no_bos = false;
+    bool no_bos = false, stats = false;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder (default: the built-in model)");
@@ -32,6 +47,7 @@ Runner add_run(CLI::App& app) {
   app.add_option("--repeat-last-n", o->sp.repeat_last_n, "tokens the penalty looks back");
   CLI::Option* seed = app.add_option("--seed", o->sp.seed, "sampling seed (default: random)");
   app.add_flag("--no-bos", o->no_bos, "do not prepend BOS even if the model asks for it");
+  app.add_flag("--stats", o->stats, "report MoE expert work (FFN experts computed per token)");
   return [o, seed]() -> int {
     if (Status s = ValidateSamplingParams(o->sp); !s.ok()) return fail(s);
     if (seed->count() == 0) o->sp.seed = std::random_device{}();
@@ -59,6 +75,7 @@ Runner add_run(CLI::App& app) {
             (long long)st->n_prompt, st->prefill_s > 0 ? st->n_prompt / st->prefill_s : 0.0,
             (long long)st->n_gen, st->gen_s > 0 ? st->n_gen / st->gen_s : 0.0, e.options().threads,
             kernels::isa_name(kernels::active_isa()));
+    if (o->stats) print_moe_stats(e);
     const MemStats mem = read_mem_stats();
     fprintf(stderr, "memory: peak RSS %.1f MiB (model pages mapped from the file %.1f MiB, anonymous %.1f MiB)\n",
             mem.peak_rss / 1048576.0, mem.rss_file / 1048576.0, mem.rss_anon / 1048576.0);

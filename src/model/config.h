@@ -59,6 +59,9 @@ struct ModelConfig {
   int64_t topk_group = 1;         //   only the best topk_group groups (by top-2 score sum) compete
   float routed_scale = 1.0f;      // routed experts' weights are multiplied by this
   int64_t n_shared_expert = 0;    // always-on shared experts: one SwiGLU of n_ff_expert * n_shared
+  // Zero-computation experts (LongCat): router ids n_expert .. n_expert + n_zero_expert - 1 are
+  // identities; a slot routed to one adds weight * input and never touches expert weights.
+  int64_t n_zero_expert = 0;
 
   // Multi-head latent attention (DeepSeek-V2/V3, LongCat): kv_lora_rank > 0 turns it on.
   // The cache holds the normed latent (kv_lora_rank) + the roped key part (qk_rope_dim) per token.
@@ -66,6 +69,8 @@ struct ModelConfig {
   int64_t kv_lora_rank = 0;
   int64_t qk_nope_dim = 0, qk_rope_dim = 0, v_head_dim = 0;
   float attn_scale = 0;           // softmax scale of q.k; 0: 1/sqrt(qk head size)
+  float mla_q_scale = 1.0f;       // LongCat: q *= sqrt(hidden / q_lora_rank)
+  float mla_kv_scale = 1.0f;      // LongCat: latent *= sqrt(hidden / kv_lora_rank)
 
   std::string summary() const;  // one line per field group, for `moecat info`
 };

@@ -84,7 +84,7 @@ void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, Thread
     rmsnorm_rows(x.data(), L.ffn_norm, c.norm_eps, n, D, xn.data());
     if (L.is_moe) {
       Routing r = moe_route(c, L.moe, xn.data(), n, pool);
-      moe_experts(c, L.moe, r, xn.data(), n, tmp.data(), pool);
+      moe_experts(c, L.moe, r, xn.data(), n, tmp.data(), pool, b.stats);
     } else {
       mlp_forward(L.mlp, xn.data(), n, tmp.data(), pool);
     }

@@ -30,6 +30,13 @@ struct KvShape {
   int64_t n_layer = 0, k_width = 0, v_width = 0;
 };
 
+// Counters a forward pass adds to when asked (moecat run --stats, server metrics).
+struct ForwardStats {
+  int64_t moe_token_layers = 0;  // tokens x MoE layers routed
+  int64_t ffn_expert_slots = 0;  // expert slots that ran an FFN (zero experts excluded)
+  int64_t zero_expert_slots = 0; // slots routed to zero-computation experts
+};
+
 // A batch of tokens of one sequence at consecutive or arbitrary positions.
 struct Batch {
   const int32_t* tokens = nullptr;  // [n]
@@ -37,6 +44,7 @@ struct Batch {
   int64_t n = 0;
   // Rows to produce logits for: all (logprobs) or only the last (generation).
   bool all_logits = false;
+  ForwardStats* stats = nullptr;  // optional
 };
 
 class Model {

@@ -6,9 +6,11 @@ extern const ArchEntry kArchLlama;
 extern const ArchEntry kArchMixtral;
 extern const ArchEntry kArchQwen3Moe;
 extern const ArchEntry kArchDeepseek2;
+extern const ArchEntry kArchLongcatFlash;
 
 const std::vector<const ArchEntry*>& arch_registry() {
-  static const std::vector<const ArchEntry*> r = {&kArchLlama, &kArchMixtral, &kArchQwen3Moe, &kArchDeepseek2};
+  static const std::vector<const ArchEntry*> r = {&kArchLlama, &kArchMixtral, &kArchQwen3Moe, &kArchDeepseek2,
+                                                       &kArchLongcatFlash};
   return r;
 }
 

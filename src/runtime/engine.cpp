@@ -41,7 +41,7 @@ void Engine::eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, b
     const int64_t m = std::min(opt_.n_batch, n - start);
     pos.resize(m);
     std::iota(pos.begin(), pos.end(), static_cast<int32_t>(pos0 + start));
-    Batch b{tokens + start, pos.data(), m, all_logits};
+    Batch b{tokens + start, pos.data(), m, all_logits, &stats_};
     const bool last_chunk = start + m == n;
     if (!all_logits && !last_chunk) {
       std::vector<float> scratch(V);  // logits of a non-final chunk are not needed

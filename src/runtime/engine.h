@@ -44,11 +44,15 @@ class Engine {
   void eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
             float* logits);
 
+  // Counters summed over every forward pass this engine ran (MoE expert work, for --stats).
+  const ForwardStats& stats() const { return stats_; }
+
  private:
   EngineOptions opt_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ThreadPool> pool_;
+  ForwardStats stats_;
 };
 
 }  // namespace moecat

@@ -9,23 +9,23 @@
 
 namespace moecat {
 
-Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t il) {
+Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t il, const std::string& tag) {
   MlpWeights m;
   const std::string p = "blk." + std::to_string(il) + ".";
-  MOECAT_ASSIGN_OR_RETURN(m.gate, w.get(p + "ffn_gate.weight", {c.n_ff, c.n_embd}, MOECAT_MATRIX_TYPES));
-  MOECAT_ASSIGN_OR_RETURN(m.up, w.get(p + "ffn_up.weight", {c.n_ff, c.n_embd}, MOECAT_MATRIX_TYPES));
-  MOECAT_ASSIGN_OR_RETURN(m.down, w.get(p + "ffn_down.weight", {c.n_embd, c.n_ff}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(m.gate, w.get(p + "ffn_gate" + tag + ".weight", {c.n_ff, c.n_embd}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(m.up, w.get(p + "ffn_up" + tag + ".weight", {c.n_ff, c.n_embd}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(m.down, w.get(p + "ffn_down" + tag + ".weight", {c.n_embd, c.n_ff}, MOECAT_MATRIX_TYPES));
   return m;
 }
 
 Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t il) {
   MoeWeights m;
   const std::string p = "blk." + std::to_string(il) + ".";
-  const int64_t E = c.n_expert, F = c.n_ff_expert, D = c.n_embd;
-  MOECAT_ASSIGN_OR_RETURN(m.router, w.get(p + "ffn_gate_inp.weight", {E, D}, MOECAT_MATRIX_TYPES));
+  const int64_t E = c.n_expert, F = c.n_ff_expert, D = c.n_embd, ET = E + c.n_zero_expert;
+  MOECAT_ASSIGN_OR_RETURN(m.router, w.get(p + "ffn_gate_inp.weight", {ET, D}, MOECAT_MATRIX_TYPES));
   w.mark_keep_f32();  // routing decisions are sensitive; llama.cpp's converter keeps it f32 too
   if (c.score_bias) {
-    MOECAT_ASSIGN_OR_RETURN(m.score_bias, w.get_f32(p + "exp_probs_b.bias", {E}));
+    MOECAT_ASSIGN_OR_RETURN(m.score_bias, w.get_f32(p + "exp_probs_b.bias", {ET}));
   }
   if (c.n_shared_expert > 0) {
     const int64_t S = F * c.n_shared_expert;
@@ -88,7 +88,7 @@ static void allowed_groups(const ModelConfig& c, const float* sel, std::vector<c
 
 Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n,
                   ThreadPool* pool) {
-  const int64_t E = c.n_expert, K = c.n_expert_used;
+  const int64_t E = c.n_expert + c.n_zero_expert, K = c.n_expert_used;  // router outputs
   std::vector<float> logits(n * E);  // [n][E]
   kernels::matmul(w.router, x, n, logits.data(), pool);
   Routing r;
@@ -121,12 +121,27 @@ Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int
 }
 
 void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
-                 int64_t n, float* out, ThreadPool* pool) {
+                 int64_t n, float* out, ThreadPool* pool, ForwardStats* stats) {
   const int64_t D = c.n_embd, E = c.n_expert, K = r.k;
   std::memset(out, 0, n * D * sizeof(float));
   // Group token slots by expert: each expert's weights are read once for all its tokens.
+  // Zero-computation experts are identities: weight * x, no weights touched.
   std::vector<std::vector<int64_t>> slots(E);
-  for (int64_t s = 0; s < n * K; ++s) slots[r.experts[s]].push_back(s);
+  int64_t zero_slots = 0;
+  for (int64_t s = 0; s < n * K; ++s) {
+    const int32_t e = r.experts[s];
+    if (e < E) {
+      slots[e].push_back(s);
+    } else {
+      kernels::axpy(r.weights[s], x + (s / K) * D, out + (s / K) * D, D);
+      ++zero_slots;
+    }
+  }
+  if (stats) {
+    stats->moe_token_layers += n;
+    stats->zero_expert_slots += zero_slots;
+    stats->ffn_expert_slots += n * K - zero_slots;
+  }
   std::vector<float> xe, ye;
   for (int64_t e = 0; e < E; ++e) {
     const int64_t m = static_cast<int64_t>(slots[e].size());

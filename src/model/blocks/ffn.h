@@ -7,6 +7,7 @@
 #include "base/status.h"
 #include "kernels/threadpool.h"
 #include "model/config.h"
+#include "model/model.h"
 #include "model/weights.h"
 
 namespace moecat {
@@ -18,8 +19,8 @@ struct MlpWeights {
 };
 
 struct MoeWeights {
-  TensorView router;              // [n_expert, n_embd]
-  TensorView score_bias;          // [n_expert] f32, selection-only bias (config.score_bias)
+  TensorView router;              // [n_expert + n_zero_expert, n_embd]
+  TensorView score_bias;          // [n_expert + n_zero_expert] f32, selection-only (config.score_bias)
   bool has_shared = false;
   MlpWeights shared;              // shared experts as one SwiGLU of n_ff_expert * n_shared_expert
   std::vector<TensorView> gate;   // n_expert x [n_ff_expert, n_embd]
@@ -27,13 +28,15 @@ struct MoeWeights {
   std::vector<TensorView> down;   // n_expert x [n_embd, n_ff_expert]
 };
 
-Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t layer);
+// tag: sublayer suffix for archs with several MLPs per layer ("blk.3.ffn_gate.1.weight").
+Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t layer, const std::string& tag = "");
 Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t layer);
 
 // x: [n][n_embd] (normed) -> out: [n][n_embd] (overwritten).
 void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* out, ThreadPool* pool);
 
 // Router decisions for a batch: for token t, experts[t*k + j] with weight weights[t*k + j].
+// Ids >= n_expert are zero-computation (identity) experts.
 struct Routing {
   int64_t k = 0;
   std::vector<int32_t> experts;
@@ -42,7 +45,8 @@ struct Routing {
 Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n,
                   ThreadPool* pool);
 // Runs the routed experts, grouped by expert, plus the shared experts; out is overwritten.
+// Zero-expert slots add weight * x without any FFN work; stats (optional) counts both kinds.
 void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
-                 int64_t n, float* out, ThreadPool* pool);
+                 int64_t n, float* out, ThreadPool* pool, ForwardStats* stats = nullptr);
 
 }  // namespace moecat

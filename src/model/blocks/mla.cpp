@@ -12,8 +12,8 @@ namespace {
 // HF kv_b_proj [n_head*(nope+v), kv_lora] -> attn_k_b [n_head, kv_lora, nope] (each head's
 // W_kb transposed, so the absorbed query is a plain matmul) and attn_v_b [n_head, v, kv_lora].
 // Element-wise in the source dtype (f32/f16/bf16 only: HF checkpoints).
-Status split_kv_b(Weights& w, const ModelConfig& c, const std::string& p, const TensorView& kvb,
-                  MlaWeights& m) {
+Status split_kv_b(Weights& w, const ModelConfig& c, const std::string& p, const std::string& tag,
+                  const TensorView& kvb, MlaWeights& m) {
   const int64_t H = c.n_head, R = c.kv_lora_rank, N = c.qk_nope_dim, V = c.v_head_dim;
   if (kvb.dtype != DType::F32 && kvb.dtype != DType::F16 && kvb.dtype != DType::BF16)
     return Errorf("tensor '%s' has type %s; splitting it needs f32, f16 or bf16", kvb.name.c_str(),
@@ -29,8 +29,8 @@ Status split_kv_b(Weights& w, const ModelConfig& c, const std::string& p, const 
     memcpy(&vb[h * V * R * es], head + N * R * es, V * R * es);
   }
   w.forget_last();
-  TensorView k = w.add_derived(p + "attn_k_b.weight", kvb.dtype, {H, R, N}, std::move(kb));
-  TensorView v = w.add_derived(p + "attn_v_b.weight", kvb.dtype, {H, V, R}, std::move(vb));
+  TensorView k = w.add_derived(p + "attn_k_b" + tag + ".weight", kvb.dtype, {H, R, N}, std::move(kb));
+  TensorView v = w.add_derived(p + "attn_v_b" + tag + ".weight", kvb.dtype, {H, V, R}, std::move(vb));
   for (int64_t h = 0; h < H; ++h) {
     m.k_b.push_back(k.slice0(h));
     m.v_b.push_back(v.slice0(h));
@@ -38,34 +38,44 @@ Status split_kv_b(Weights& w, const ModelConfig& c, const std::string& p, const 
   return Status::Ok();
 }
 
+std::vector<float> scaled(const TensorView& norm, float s) {
+  const float* g = static_cast<const float*>(norm.data);
+  std::vector<float> v(g, g + norm.shape.numel());
+  for (float& x : v) x *= s;
+  return v;
+}
+
 }  // namespace
 
-Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, int64_t il) {
+Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, int64_t il, const std::string& tag) {
   MlaWeights m;
   const std::string p = "blk." + std::to_string(il) + ".";
+  auto name = [&](const char* base) { return p + base + tag + ".weight"; };
   const int64_t H = c.n_head, D = c.n_embd, R = c.kv_lora_rank, QK = c.qk_nope_dim + c.qk_rope_dim;
   if (c.q_lora_rank > 0) {
-    MOECAT_ASSIGN_OR_RETURN(m.wq_a, w.get(p + "attn_q_a.weight", {c.q_lora_rank, D}, MOECAT_MATRIX_TYPES));
-    MOECAT_ASSIGN_OR_RETURN(m.q_a_norm, w.get_f32(p + "attn_q_a_norm.weight", {c.q_lora_rank}));
-    MOECAT_ASSIGN_OR_RETURN(m.wq_b, w.get(p + "attn_q_b.weight", {H * QK, c.q_lora_rank}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(m.wq_a, w.get(name("attn_q_a"), {c.q_lora_rank, D}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(m.q_a_norm, w.get_f32(name("attn_q_a_norm"), {c.q_lora_rank}));
+    MOECAT_ASSIGN_OR_RETURN(m.wq_b, w.get(name("attn_q_b"), {H * QK, c.q_lora_rank}, MOECAT_MATRIX_TYPES));
+    m.q_norm_eff = scaled(m.q_a_norm, c.mla_q_scale);
   } else {
-    MOECAT_ASSIGN_OR_RETURN(m.wq, w.get(p + "attn_q.weight", {H * QK, D}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(m.wq, w.get(name("attn_q"), {H * QK, D}, MOECAT_MATRIX_TYPES));
   }
-  MOECAT_ASSIGN_OR_RETURN(m.wkv_a, w.get(p + "attn_kv_a_mqa.weight", {R + c.qk_rope_dim, D}, MOECAT_MATRIX_TYPES));
-  MOECAT_ASSIGN_OR_RETURN(m.kv_a_norm, w.get_f32(p + "attn_kv_a_norm.weight", {R}));
-  if (w.has(p + "attn_kv_b.weight")) {  // HF folders and older GGUFs: one kv_b, split here
-    MOECAT_ASSIGN_OR_RETURN(TensorView kvb, w.get(p + "attn_kv_b.weight",
+  MOECAT_ASSIGN_OR_RETURN(m.wkv_a, w.get(name("attn_kv_a_mqa"), {R + c.qk_rope_dim, D}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(m.kv_a_norm, w.get_f32(name("attn_kv_a_norm"), {R}));
+  m.kv_norm_eff = scaled(m.kv_a_norm, c.mla_kv_scale);
+  if (w.has(name("attn_kv_b"))) {  // HF folders and older GGUFs: one kv_b, split here
+    MOECAT_ASSIGN_OR_RETURN(TensorView kvb, w.get(name("attn_kv_b"),
                                                   {H * (c.qk_nope_dim + c.v_head_dim), R}, MOECAT_MATRIX_TYPES));
-    MOECAT_RETURN_IF_ERROR(split_kv_b(w, c, p, kvb, m));
+    MOECAT_RETURN_IF_ERROR(split_kv_b(w, c, p, tag, kvb, m));
   } else {
-    MOECAT_ASSIGN_OR_RETURN(TensorView kb, w.get(p + "attn_k_b.weight", {H, R, c.qk_nope_dim}, MOECAT_MATRIX_TYPES));
-    MOECAT_ASSIGN_OR_RETURN(TensorView vb, w.get(p + "attn_v_b.weight", {H, c.v_head_dim, R}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(TensorView kb, w.get(name("attn_k_b"), {H, R, c.qk_nope_dim}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(TensorView vb, w.get(name("attn_v_b"), {H, c.v_head_dim, R}, MOECAT_MATRIX_TYPES));
     for (int64_t h = 0; h < H; ++h) {
       m.k_b.push_back(kb.slice0(h));
       m.v_b.push_back(vb.slice0(h));
     }
   }
-  MOECAT_ASSIGN_OR_RETURN(m.wo, w.get(p + "attn_output.weight", {D, H * c.v_head_dim}, MOECAT_MATRIX_TYPES));
+  MOECAT_ASSIGN_OR_RETURN(m.wo, w.get(name("attn_output"), {D, H * c.v_head_dim}, MOECAT_MATRIX_TYPES));
   return m;
 }
 
@@ -77,18 +87,20 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
   if (c.q_lora_rank > 0) {
     std::vector<float> qa(n * c.q_lora_rank);  // [n][q_lora]
     kernels::matmul(w.wq_a, x, n, qa.data(), pool);
-    const float* g = static_cast<const float*>(w.q_a_norm.data);
+    const float* g = w.q_norm_eff.data();
     for (int64_t t = 0; t < n; ++t)
       kernels::rmsnorm(qa.data() + t * c.q_lora_rank, g, c.norm_eps, c.q_lora_rank, qa.data() + t * c.q_lora_rank);
     kernels::matmul(w.wq_b, qa.data(), n, q.data(), pool);
   } else {
     kernels::matmul(w.wq, x, n, q.data(), pool);
+    if (c.mla_q_scale != 1.0f)
+      for (float& v : q) v *= c.mla_q_scale;
   }
   std::vector<float> kva(n * KW);  // [n][latent | k_pe]
   kernels::matmul(w.wkv_a, x, n, kva.data(), pool);
 
   std::vector<float> cs(RP / 2), sn(RP / 2);
-  const float* kvn = static_cast<const float*>(w.kv_a_norm.data);
+  const float* kvn = w.kv_norm_eff.data();
   for (int64_t t = 0; t < n; ++t) {
     float* row = kv.k + b.pos[t] * kv.k_width;  // cache row: [latent (R) | k_pe (RP)]
     kernels::rmsnorm(kva.data() + t * KW, kvn, c.norm_eps, R, row);

@@ -27,9 +27,14 @@ struct MlaWeights {
   std::vector<TensorView> k_b;  // n_head x [kv_lora_rank, nope]  (W_kb_h transposed)
   std::vector<TensorView> v_b;  // n_head x [v_head_dim, kv_lora_rank]
   TensorView wo;         // [n_embd, n_head*v_head_dim]
+  // Norm weights actually used: LongCat's mla_q_scale / mla_kv_scale are folded in at load
+  // (the norms are the last linear step before q_b and before the cache).
+  std::vector<float> q_norm_eff;   // [q_lora_rank]
+  std::vector<float> kv_norm_eff;  // [kv_lora_rank]
 };
 
-Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, int64_t layer);
+// tag: sublayer suffix for archs with several attentions per layer ("blk.3.attn_q_a.1.weight").
+Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, int64_t layer, const std::string& tag = "");
 
 // x: [n][n_embd] (normed) -> out: [n][n_embd]. Appends latent + k_pe rows to kv.
 void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, const float* x,

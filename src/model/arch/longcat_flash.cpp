@@ -1,0 +1,295 @@
+// LongCat-Flash (Meituan): every layer has two MLA sublayers and two dense MLPs, plus one
+// shortcut-connected MoE that reads the hidden state after the first attention and is added at
+// the end of the layer; its router scores n_routed + zero experts (softmax, fp32), picks top-k on
+// scores + e_score_correction_bias, and weighs the choices by score x routed_scaling_factor.
+// Zero experts are identities and cost no FFN work. Semantics: transformers'
+// modeling_longcat_flash.py. GGUF arch `longcat_flash` (names and keys: docs/longcat-flash.md).
+#include <cmath>
+
+#include "kernels/ops.h"
+#include "model/arch/common.h"
+#include "model/blocks/ffn.h"
+#include "model/blocks/mla.h"
+#include "model/decoder.h"
+#include "model/registry.h"
+
+namespace moecat {
+
+namespace {
+
+constexpr const char* kArch = "longcat_flash";
+
+bool accepts(const ModelSource& src) {
+  if (src.kind() == ModelSource::Kind::kGguf) return gguf_arch_of(src) == kArch;
+  return hf_arch_of(src) == "LongcatFlashForCausalLM";
+}
+
+std::vector<NamePair> names() {
+  // Sublayer i of layer L: GGUF "blk.L.<name>.i.weight" <-> HF "...<module>.i.<param>".
+  static const std::vector<std::string> storage = [] {
+    std::vector<std::string> s;
+    const char* per_sub[][2] = {
+        {"attn_norm", "input_layernorm.{i}.weight"},
+        {"ffn_norm", "post_attention_layernorm.{i}.weight"},
+        {"attn_q_a", "self_attn.{i}.q_a_proj.weight"},
+        {"attn_q_a_norm", "self_attn.{i}.q_a_layernorm.weight"},
+        {"attn_q_b", "self_attn.{i}.q_b_proj.weight"},
+        {"attn_q", "self_attn.{i}.q_proj.weight"},
+        {"attn_kv_a_mqa", "self_attn.{i}.kv_a_proj_with_mqa.weight"},
+        {"attn_kv_a_norm", "self_attn.{i}.kv_a_layernorm.weight"},
+        {"attn_kv_b", "self_attn.{i}.kv_b_proj.weight"},
+        {"attn_output", "self_attn.{i}.o_proj.weight"},
+        {"ffn_gate", "mlps.{i}.gate_proj.weight"},
+        {"ffn_up", "mlps.{i}.up_proj.weight"},
+        {"ffn_down", "mlps.{i}.down_proj.weight"},
+    };
+    for (int i = 0; i < 2; ++i)
+      for (auto& p : per_sub) {
+        const std::string mod = p[1];
+        const size_t at = mod.find("{i}");
+        const std::string hf = "model.layers.{L}." + mod.substr(0, at) + std::to_string(i) + mod.substr(at + 3);
+        s.push_back(std::string("blk.{L}.") + p[0] + "." + std::to_string(i) + ".weight");
+        s.push_back(hf);
+      }
+    return s;
+  }();
+  std::vector<NamePair> n = {
+      {"token_embd.weight", "model.embed_tokens.weight"},
+      {"output_norm.weight", "model.norm.weight"},
+      {"output.weight", "lm_head.weight"},
+      {"blk.{L}.ffn_gate_inp.weight", "model.layers.{L}.mlp.router.classifier.weight"},
+      {"blk.{L}.exp_probs_b.bias", "model.layers.{L}.mlp.router.e_score_correction_bias"},
+      {"blk.{L}.ffn_gate_exps.weight", "model.layers.{L}.mlp.experts.{E}.gate_proj.weight"},
+      {"blk.{L}.ffn_up_exps.weight", "model.layers.{L}.mlp.experts.{E}.up_proj.weight"},
+      {"blk.{L}.ffn_down_exps.weight", "model.layers.{L}.mlp.experts.{E}.down_proj.weight"},
+  };
+  for (size_t i = 0; i < storage.size(); i += 2) n.push_back({storage[i].c_str(), storage[i + 1].c_str()});
+  return n;
+}
+
+class LongcatFlashModel : public Model {
+ public:
+  static Result<std::unique_ptr<Model>> Load(ModelConfig cfg, std::unique_ptr<ModelSource> src) {
+    std::unique_ptr<LongcatFlashModel> m(new LongcatFlashModel());
+    m->cfg_ = std::move(cfg);
+    m->source_ = std::move(src);
+    m->weights_ = std::make_unique<Weights>(*m->source_, names());
+    MOECAT_RETURN_IF_ERROR(m->load_weights());
+    m->rope_ = std::make_unique<Rope>(m->cfg_.rope);
+    return std::unique_ptr<Model>(std::move(m));
+  }
+
+  // Two MLA caches per layer (sublayer i of layer L is cache layer 2L + i).
+  KvShape kv_shape() const override {
+    KvShape s = mla_kv_shape(cfg_);
+    s.n_layer = 2 * cfg_.n_layer;
+    return s;
+  }
+
+  void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const override {
+    const ModelConfig& c = cfg_;
+    const int64_t n = b.n, D = c.n_embd;
+    MOECAT_CHECK(n > 0 && (int64_t)kv.layers.size() == 2 * c.n_layer);
+    std::vector<float> x(n * D), xn(n * D), tmp(n * D), shortcut(n * D);  // [n][n_embd]
+    embed_tokens(tok_embd_, b.tokens, n, x.data());
+    auto add = [&](const std::vector<float>& v) { for (int64_t i = 0; i < n * D; ++i) x[i] += v[i]; };
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      const Layer& L = layers_[il];
+      for (int i = 0; i < 2; ++i) {
+        rmsnorm_rows(x.data(), L.attn_norm[i], n, xn.data());
+        mla_forward(c, *rope_, L.attn[i], xn.data(), b, kv.layers[2 * il + i], tmp.data(), pool);
+        add(tmp);
+        rmsnorm_rows(x.data(), L.ffn_norm[i], n, xn.data());
+        if (i == 0) {  // the shortcut MoE reads the state after the first attention
+          Routing r = moe_route(c, L.moe, xn.data(), n, pool);
+          moe_experts(c, L.moe, r, xn.data(), n, shortcut.data(), pool, b.stats);
+        }
+        mlp_forward(L.mlp[i], xn.data(), n, tmp.data(), pool);
+        add(tmp);
+      }
+      add(shortcut);  // ... and lands at the end of the layer
+    }
+    const int64_t first = b.all_logits ? 0 : n - 1, rows = n - first;
+    rmsnorm_rows(x.data() + first * D, output_norm_, rows, xn.data());
+    kernels::matmul(output_, xn.data(), rows, logits, pool);
+  }
+
+ private:
+  struct Layer {
+    TensorView attn_norm[2], ffn_norm[2];  // [n_embd] f32
+    MlaWeights attn[2];
+    MlpWeights mlp[2];
+    MoeWeights moe;
+  };
+
+  void rmsnorm_rows(const float* x, const TensorView& w, int64_t n, float* y) const {
+    const float* g = static_cast<const float*>(w.data);
+    for (int64_t t = 0; t < n; ++t)
+      kernels::rmsnorm(x + t * cfg_.n_embd, g, cfg_.norm_eps, cfg_.n_embd, y + t * cfg_.n_embd);
+  }
+
+  Status load_weights() {
+    Weights& w = *weights_;
+    const ModelConfig& c = cfg_;
+    MOECAT_ASSIGN_OR_RETURN(tok_embd_, w.get("token_embd.weight", {c.n_vocab, c.n_embd}, MOECAT_MATRIX_TYPES));
+    MOECAT_ASSIGN_OR_RETURN(output_norm_, w.get_f32("output_norm.weight", {c.n_embd}));
+    if (!c.tie_embeddings && w.has("output.weight")) {
+      MOECAT_ASSIGN_OR_RETURN(output_, w.get("output.weight", {c.n_vocab, c.n_embd}, MOECAT_MATRIX_TYPES));
+    } else {
+      output_ = tok_embd_;
+    }
+    layers_.resize(c.n_layer);
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      Layer& L = layers_[il];
+      const std::string p = "blk." + std::to_string(il) + ".";
+      for (int i = 0; i < 2; ++i) {
+        const std::string tag = "." + std::to_string(i);
+        MOECAT_ASSIGN_OR_RETURN(L.attn_norm[i], w.get_f32(p + "attn_norm" + tag + ".weight", {c.n_embd}));
+        MOECAT_ASSIGN_OR_RETURN(L.attn[i], load_mla(w, c, il, tag));
+        MOECAT_ASSIGN_OR_RETURN(L.ffn_norm[i], w.get_f32(p + "ffn_norm" + tag + ".weight", {c.n_embd}));
+        MOECAT_ASSIGN_OR_RETURN(L.mlp[i], load_mlp(w, c, il, tag));
+      }
+      MOECAT_ASSIGN_OR_RETURN(L.moe, load_moe(w, c, il));
+    }
+    return Status::Ok();
+  }
+
+  TensorView tok_embd_, output_norm_, output_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<Rope> rope_;
+};
+
+Status read_hf(const ModelSource& src, ModelConfig& c) {
+  const std::string file = src.path() + "/config.json";
+  HfMeta m(src.hf_config(), file);
+  c.source = SourceKind::kHf;
+  MOECAT_ASSIGN_OR_RETURN(c.n_vocab, m.req_int("vocab_size"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_embd, m.req_int("hidden_size"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_layer, m.req_int("num_layers"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_head, m.req_int("num_attention_heads"));
+  c.n_head_kv = c.n_head;
+  MOECAT_ASSIGN_OR_RETURN(c.n_ff, m.req_int("ffn_hidden_size"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_ff_expert, m.req_int("expert_ffn_hidden_size"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_expert, m.req_int("n_routed_experts"));
+  c.n_zero_expert = m.opt_int("zero_expert_num", 0);
+  MOECAT_ASSIGN_OR_RETURN(c.n_expert_used, m.req_int("moe_topk"));
+  c.routed_scale = static_cast<float>(m.opt_float("routed_scaling_factor", 1.0));
+  c.q_lora_rank = m.opt_int("q_lora_rank", 0);
+  MOECAT_ASSIGN_OR_RETURN(c.kv_lora_rank, m.req_int("kv_lora_rank"));
+  MOECAT_ASSIGN_OR_RETURN(c.qk_nope_dim, m.req_int("qk_nope_head_dim"));
+  MOECAT_ASSIGN_OR_RETURN(c.qk_rope_dim, m.req_int("qk_rope_head_dim"));
+  MOECAT_ASSIGN_OR_RETURN(c.v_head_dim, m.req_int("v_head_dim"));
+  c.n_ctx_train = m.opt_int("max_position_embeddings", 4096);
+  c.norm_eps = static_cast<float>(m.opt_float("rms_norm_eps", 1e-5));
+  c.tie_embeddings = m.opt_bool("tie_word_embeddings", false);
+  // The rope covers head_dim (== qk_rope_head_dim in LongCat) dims.
+  const int64_t rope_dim = m.opt_int("head_dim", c.qk_rope_dim);
+  if (rope_dim != c.qk_rope_dim)
+    return Errorf("%s: head_dim %lld differs from qk_rope_head_dim %lld", file.c_str(), (long long)rope_dim,
+                  (long long)c.qk_rope_dim);
+  // rope_theta at the top level (checkpoints) or inside rope_parameters (newer transformers).
+  auto rp = m.json().find("rope_parameters");
+  const bool has_rp = rp != m.json().end() && rp->is_object();
+  c.rope.theta = m.opt_float("rope_theta", has_rp ? HfMeta(*rp, file).opt_float("rope_theta", 1e7) : 1e7);
+  if (has_rp && HfMeta(*rp, file).opt_str("rope_type", "default") != "default")
+    return Errorf("%s: rope_parameters type '%s' is not supported for LongCat-Flash yet", file.c_str(),
+                  HfMeta(*rp, file).opt_str("rope_type", "").c_str());
+  auto rs = m.json().find("rope_scaling");
+  if (rs != m.json().end() && !rs->is_null())
+    return Errorf("%s: rope_scaling is not supported for LongCat-Flash yet", file.c_str());
+  // transformers always applies the MLA LoRA scales; original configs carry them as flags.
+  if (m.opt_bool("mla_scale_q_lora", true) && c.q_lora_rank > 0)
+    c.mla_q_scale = static_cast<float>(std::sqrt(static_cast<double>(c.n_embd) / c.q_lora_rank));
+  if (m.opt_bool("mla_scale_kv_lora", true))
+    c.mla_kv_scale = static_cast<float>(std::sqrt(static_cast<double>(c.n_embd) / c.kv_lora_rank));
+  return Status::Ok();
+}
+
+Status read_gguf(const ModelSource& src, ModelConfig& c) {
+  const GgufFile& f = *src.gguf();
+  GgufMeta m(f, kArch);
+  c.source = SourceKind::kGguf;
+  const TensorView* emb = f.tensor("token_embd.weight");
+  if (!emb || emb->shape.ndim != 2) return Errorf("%s: missing 2-D tensor 'token_embd.weight'", f.path().c_str());
+  c.n_vocab = emb->shape[0];
+  MOECAT_ASSIGN_OR_RETURN(c.n_embd, m.req_int("embedding_length"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_layer, m.req_int("block_count"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_head, m.req_int("attention.head_count"));
+  c.n_head_kv = c.n_head;
+  MOECAT_ASSIGN_OR_RETURN(c.n_ff, m.req_int("feed_forward_length"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_ff_expert, m.req_int("expert_feed_forward_length"));
+  MOECAT_ASSIGN_OR_RETURN(c.n_expert, m.req_int("expert_count"));
+  c.n_zero_expert = m.opt_int("expert_zero_count", 0);
+  MOECAT_ASSIGN_OR_RETURN(c.n_expert_used, m.req_int("expert_used_count"));
+  c.routed_scale = static_cast<float>(m.opt_float("expert_weights_scale", 1.0));
+  c.q_lora_rank = m.opt_int("attention.q_lora_rank", 0);
+  MOECAT_ASSIGN_OR_RETURN(c.kv_lora_rank, m.req_int("attention.kv_lora_rank"));
+  MOECAT_ASSIGN_OR_RETURN(int64_t qk, m.req_int("attention.key_length_mla"));
+  MOECAT_ASSIGN_OR_RETURN(c.v_head_dim, m.req_int("attention.value_length_mla"));
+  MOECAT_ASSIGN_OR_RETURN(c.qk_rope_dim, m.req_int("rope.dimension_count"));
+  c.qk_nope_dim = qk - c.qk_rope_dim;
+  c.n_ctx_train = m.opt_int("context_length", 4096);
+  c.norm_eps = static_cast<float>(m.opt_float("attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope.theta = m.opt_float("rope.freq_base", 1e7);
+  c.mla_q_scale = static_cast<float>(m.opt_float("attention.mla_scale_q_lora", 1.0));
+  c.mla_kv_scale = static_cast<float>(m.opt_float("attention.mla_scale_kv_lora", 1.0));
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) {
+  ModelConfig c;
+  c.arch = kArch;
+  c.gguf_arch = kArch;
+  if (src->kind() == ModelSource::Kind::kGguf) {
+    MOECAT_RETURN_IF_ERROR(read_gguf(*src, c));
+  } else {
+    MOECAT_RETURN_IF_ERROR(read_hf(*src, c));
+  }
+  c.head_dim = c.qk_nope_dim + c.qk_rope_dim;
+  c.rope.dim = c.qk_rope_dim;
+  c.rope.neox = false;  // interleaved pairs on the rope part (apply_rotary_pos_emb_interleave)
+  c.gating = MoeGating::kSoftmax;
+  c.score_bias = true;
+  c.norm_topk_prob = false;
+  c.layer_is_moe.assign(c.n_layer, true);
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_layer > 4096 || c.n_head <= 0 || c.kv_lora_rank <= 0 ||
+      c.qk_nope_dim <= 0 || c.qk_rope_dim <= 0 || c.qk_rope_dim % 2 || c.v_head_dim <= 0)
+    return Errorf("longcat_flash: bad model dimensions");
+  if (c.n_expert <= 0 || c.n_zero_expert < 0 || c.n_expert_used <= 0 ||
+      c.n_expert_used > c.n_expert + c.n_zero_expert || c.n_ff_expert <= 0)
+    return Errorf("longcat_flash: bad expert configuration (%lld experts + %lld zero experts, top-%lld)",
+                  (long long)c.n_expert, (long long)c.n_zero_expert, (long long)c.n_expert_used);
+  return LongcatFlashModel::Load(std::move(c), std::move(src));
+}
+
+void write_meta(const ModelConfig& c, GgufWriter& w) {
+  const std::string a = std::string(kArch) + ".";
+  w.set_str("general.architecture", kArch);
+  w.set_u32(a + "context_length", static_cast<uint32_t>(c.n_ctx_train));
+  w.set_u32(a + "embedding_length", static_cast<uint32_t>(c.n_embd));
+  w.set_u32(a + "block_count", static_cast<uint32_t>(c.n_layer));
+  w.set_u32(a + "feed_forward_length", static_cast<uint32_t>(c.n_ff));
+  w.set_u32(a + "expert_feed_forward_length", static_cast<uint32_t>(c.n_ff_expert));
+  w.set_u32(a + "attention.head_count", static_cast<uint32_t>(c.n_head));
+  w.set_u32(a + "attention.head_count_kv", 1);
+  w.set_u32(a + "attention.q_lora_rank", static_cast<uint32_t>(c.q_lora_rank));
+  w.set_u32(a + "attention.kv_lora_rank", static_cast<uint32_t>(c.kv_lora_rank));
+  w.set_u32(a + "attention.key_length_mla", static_cast<uint32_t>(c.qk_nope_dim + c.qk_rope_dim));
+  w.set_u32(a + "attention.value_length_mla", static_cast<uint32_t>(c.v_head_dim));
+  w.set_f32(a + "attention.mla_scale_q_lora", c.mla_q_scale);
+  w.set_f32(a + "attention.mla_scale_kv_lora", c.mla_kv_scale);
+  w.set_f32(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.qk_rope_dim));
+  w.set_f32(a + "rope.freq_base", static_cast<float>(c.rope.theta));
+  w.set_u32(a + "expert_count", static_cast<uint32_t>(c.n_expert));
+  w.set_u32(a + "expert_zero_count", static_cast<uint32_t>(c.n_zero_expert));
+  w.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
+  w.set_f32(a + "expert_weights_scale", c.routed_scale);
+  w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
+}
+
+}  // namespace
+
+extern const ArchEntry kArchLongcatFlash = {kArch, accepts, load, write_meta};
+
+}  // namespace moecat
