@@ -69,6 +69,9 @@ struct ModelConfig {
   int64_t kv_lora_rank = 0;
   int64_t qk_nope_dim = 0, qk_rope_dim = 0, v_head_dim = 0;
   float attn_scale = 0;           // softmax scale of q.k; 0: 1/sqrt(qk head size)
+  // eps of the q_a / kv_a RMSNorms: HF builds them with the RMSNorm default (1e-6), not
+  // rms_norm_eps; llama.cpp's deepseek2 uses rms_norm_eps (1e-6 in every DeepSeek config).
+  float mla_norm_eps = 1e-6f;
   float mla_q_scale = 1.0f;       // LongCat: q *= sqrt(hidden / q_lora_rank)
   float mla_kv_scale = 1.0f;      // LongCat: latent *= sqrt(hidden / kv_lora_rank)
 

@@ -68,6 +68,7 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   for (int64_t il = 0; il < std::min(dense, c.n_layer); ++il) c.layer_is_moe[il] = false;
   c.score_bias = src.find("blk." + std::to_string(std::min(dense, c.n_layer - 1)) + ".exp_probs_b.bias") != nullptr;
   c.rope.neox = false;  // llama.cpp runs deepseek2 with interleaved ("normal") rope
+  c.mla_norm_eps = c.norm_eps;  // llama.cpp: every norm uses rms_norm_eps
   if (c.rope.scaling == RopeScaling::kYarn) {
     // llama.cpp's converter stores 0.1 * mscale_all_dim as yarn_log_multiplier; with
     // mscale == mscale_all_dim (every DeepSeek config) the rope itself is unscaled and the

@@ -89,7 +89,7 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
     kernels::matmul(w.wq_a, x, n, qa.data(), pool);
     const float* g = w.q_norm_eff.data();
     for (int64_t t = 0; t < n; ++t)
-      kernels::rmsnorm(qa.data() + t * c.q_lora_rank, g, c.norm_eps, c.q_lora_rank, qa.data() + t * c.q_lora_rank);
+      kernels::rmsnorm(qa.data() + t * c.q_lora_rank, g, c.mla_norm_eps, c.q_lora_rank, qa.data() + t * c.q_lora_rank);
     kernels::matmul(w.wq_b, qa.data(), n, q.data(), pool);
   } else {
     kernels::matmul(w.wq, x, n, q.data(), pool);
@@ -103,7 +103,7 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
   const float* kvn = w.kv_norm_eff.data();
   for (int64_t t = 0; t < n; ++t) {
     float* row = kv.k + b.pos[t] * kv.k_width;  // cache row: [latent (R) | k_pe (RP)]
-    kernels::rmsnorm(kva.data() + t * KW, kvn, c.norm_eps, R, row);
+    kernels::rmsnorm(kva.data() + t * KW, kvn, c.mla_norm_eps, R, row);
     memcpy(row + R, kva.data() + t * KW + R, RP * sizeof(float));
     rope.angles(b.pos[t], cs.data(), sn.data());
     kernels::rope(row + R, 1, RP, RP, cs.data(), sn.data(), rope.config().neox);
