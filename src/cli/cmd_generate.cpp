@@ -32,6 +32,8 @@ Runner add_run(CLI::App& app) {
     int threads = 0;
     SamplingParams sp;
     bool no_bos = false, stats = false;
+    std::string draft;
+    int n_draft = 1;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder (default: the built-in model)");
@@ -47,7 +49,12 @@ Runner add_run(CLI::App& app) {
   app.add_option("--repeat-last-n", o->sp.repeat_last_n, "tokens the penalty looks back");
   CLI::Option* seed = app.add_option("--seed", o->sp.seed, "sampling seed (default: random)");
   app.add_flag("--no-bos", o->no_bos, "do not prepend BOS even if the model asks for it");
-  app.add_flag("--stats", o->stats, "report MoE expert work (FFN experts computed per token)");
+  app.add_flag("--stats", o->stats, "report MoE expert work and draft acceptance");
+  app.add_option("--draft", o->draft,
+                 "speculative decoding: mtp (the model's MTP head) or ngram (lookup in the text so far)")
+      ->check(CLI::IsMember({"mtp", "ngram"}));
+  app.add_option("--n-draft", o->n_draft, "draft tokens per step with --draft (1-2 recommended)")
+      ->check(CLI::Range(1, 8));
   return [o, seed]() -> int {
     if (Status s = ValidateSamplingParams(o->sp); !s.ok()) return fail(s);
     if (seed->count() == 0) o->sp.seed = std::random_device{}();
@@ -57,6 +64,10 @@ Runner add_run(CLI::App& app) {
     auto eng = Engine::Load(o->model.empty() ? default_model_path() : o->model, eo);
     if (!eng.ok()) return fail(eng.status());
     Engine& e = **eng;
+    const Engine::Draft draft = o->draft == "mtp" ? Engine::Draft::kMtp
+                                : o->draft == "ngram" ? Engine::Draft::kNgram : Engine::Draft::kNone;
+    if (draft == Engine::Draft::kMtp && !e.model().has_mtp())
+      return fail(Errorf("--draft mtp: %s has no MTP head", o->model.c_str()));
     const Tokenizer& tok = *e.tokenizer();
     std::vector<int32_t> prompt = tok.encode(o->prompt, !o->no_bos && tok.data().add_bos);
     Sampler sampler(o->sp, static_cast<int32_t>(e.model().config().n_vocab));
@@ -67,7 +78,7 @@ Runner add_run(CLI::App& app) {
       fputs(dec.push(id).c_str(), stdout);
       fflush(stdout);
       return true;
-    });
+    }, true, draft, o->n_draft);
     fputs(dec.flush().c_str(), stdout);
     fputc('\n', stdout);
     if (!st.ok()) return fail(st.status());
@@ -75,7 +86,14 @@ Runner add_run(CLI::App& app) {
             (long long)st->n_prompt, st->prefill_s > 0 ? st->n_prompt / st->prefill_s : 0.0,
             (long long)st->n_gen, st->gen_s > 0 ? st->n_gen / st->gen_s : 0.0, e.options().threads,
             kernels::isa_name(kernels::active_isa()));
-    if (o->stats) print_moe_stats(e);
+    if (o->stats) {
+      print_moe_stats(e);
+      if (!o->draft.empty())
+        fprintf(stderr, "draft: %lld of %lld draft tokens accepted (%.1f%%), %.2f tokens per main forward\n",
+                (long long)st->accepted, (long long)st->drafted,
+                st->drafted ? 100.0 * st->accepted / st->drafted : 0.0,
+                st->n_gen > 1 ? static_cast<double>(st->n_gen - 1) / std::max<int64_t>(1, st->n_gen - 1 - st->accepted) : 0.0);
+    }
     const MemStats mem = read_mem_stats();
     fprintf(stderr, "memory: peak RSS %.1f MiB (model pages mapped from the file %.1f MiB, anonymous %.1f MiB)\n",
             mem.peak_rss / 1048576.0, mem.rss_file / 1048576.0, mem.rss_anon / 1048576.0);
@@ -83,13 +101,30 @@ Runner add_run(CLI::App& app) {
   };
 }
 
+// ],\n"name":[[row 0], [row 1], ...   (the caller opened the JSON object)
+static void print_rows(const char* name, const std::vector<std::vector<float>>& rows) {
+  fprintf(stdout, "],\n\"%s\":[", name);
+  char buf[32];
+  for (size_t t = 0; t < rows.size(); ++t) {
+    fputs(t ? ",\n[" : "\n[", stdout);
+    for (size_t v = 0; v < rows[t].size(); ++v) {
+      const float x = rows[t][v];
+      if (std::isfinite(x)) snprintf(buf, sizeof buf, "%s%.9g", v ? "," : "", x);
+      else snprintf(buf, sizeof buf, "%s-1e38", v ? "," : "");
+      fputs(buf, stdout);
+    }
+    fputc(']', stdout);
+  }
+}
+
 Runner add_logprobs(CLI::App& app) {
-  struct Opts { std::string model, tokens; int64_t greedy = 0; int threads = 0; };
+  struct Opts { std::string model, tokens; int64_t greedy = 0; int threads = 0; bool mtp = false; };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
   app.add_option("--tokens", o->tokens, "comma-separated token ids")->required();
   app.add_option("--greedy", o->greedy, "also generate this many greedy tokens")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  app.add_flag("--mtp", o->mtp, "also print \"mtp_logprobs\": the MTP head's row i predicts token i+2");
   return [o]() -> int {
     auto ids = parse_ids(o->tokens);
     if (!ids.ok()) return fail(ids.status());
@@ -116,17 +151,11 @@ Runner add_logprobs(CLI::App& app) {
     std::string out = "{\"tokens\":[";
     for (size_t i = 0; i < ids->size(); ++i) out += (i ? "," : "") + std::to_string((*ids)[i]);
     fputs(out.c_str(), stdout);
-    fputs("],\n\"logprobs\":[", stdout);
-    char buf[32];
-    for (size_t t = 0; t < lp->size(); ++t) {
-      fputs(t ? ",\n[" : "\n[", stdout);
-      const auto& row = (*lp)[t];
-      for (size_t v = 0; v < row.size(); ++v) {
-        if (std::isfinite(row[v])) snprintf(buf, sizeof buf, "%s%.9g", v ? "," : "", row[v]);
-        else snprintf(buf, sizeof buf, "%s-1e38", v ? "," : "");
-        fputs(buf, stdout);
-      }
-      fputc(']', stdout);
+    print_rows("logprobs", *lp);
+    if (o->mtp) {
+      auto mlp = e.mtp_logprobs(*ids);
+      if (!mlp.ok()) return fail(mlp.status());
+      print_rows("mtp_logprobs", *mlp);
     }
     out = "],\n\"greedy\":[";
     for (size_t i = 0; i < greedy.size(); ++i) out += (i ? "," : "") + std::to_string(greedy[i]);

@@ -46,7 +46,7 @@ Status DecoderModel::load_weights() {
     const std::string p = "blk." + std::to_string(il) + ".";
     MOECAT_ASSIGN_OR_RETURN(L.attn_norm, w.get_f32(p + "attn_norm.weight", {c.n_embd}));
     if (c.kv_lora_rank > 0) {
-      MOECAT_ASSIGN_OR_RETURN(L.mla, load_mla(w, c, il));
+      MOECAT_ASSIGN_OR_RETURN(L.mla, load_mla(w, c, p));
     } else {
       MOECAT_ASSIGN_OR_RETURN(L.attn, load_attention(w, c, il));
     }
@@ -55,7 +55,7 @@ Status DecoderModel::load_weights() {
     if (L.is_moe) {
       MOECAT_ASSIGN_OR_RETURN(L.moe, load_moe(w, c, il));
     } else {
-      MOECAT_ASSIGN_OR_RETURN(L.mlp, load_mlp(w, c, il));
+      MOECAT_ASSIGN_OR_RETURN(L.mlp, load_mlp(w, c, p));
     }
   }
   return Status::Ok();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/check.h"
 #include "kernels/threadpool.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -45,6 +46,9 @@ struct Batch {
   // Rows to produce logits for: all (logprobs) or only the last (generation).
   bool all_logits = false;
   ForwardStats* stats = nullptr;  // optional
+  // Optional [n][n_embd]: each token's final hidden state (after the output norm), which a
+  // multi-token-prediction head consumes.
+  float* hidden_out = nullptr;
 };
 
 class Model {
@@ -54,6 +58,17 @@ class Model {
   virtual KvShape kv_shape() const = 0;
   // logits: [all_logits ? n : 1][n_vocab]. Writes this batch's keys/values into kv.
   virtual void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const = 0;
+  // Multi-token prediction (LongCat-Flash's MTP layer): from the main model's final hidden state
+  // h_i at position i and the token t_{i+1}, predict t_{i+2}. b.tokens[j] = t_{i+1} at
+  // b.pos[j] = i (the slot keeps the position of h), h: [n][n_embd]. Writes its own one-layer cache; logits as in forward();
+  // hidden_out (optional) gets the head's own final hidden state, to chain further drafts.
+  virtual bool has_mtp() const { return false; }
+  virtual KvShape mtp_kv_shape() const { return KvShape{}; }
+  virtual void forward_mtp(const Batch& b, const float* h, SequenceKv& kv, float* logits,
+                           ThreadPool* pool) const {
+    MOECAT_CHECK_MSG(false, "this model has no MTP head");
+  }
+
   // Every tensor the model loaded (for convert and `info`).
   const Weights& weights() const { return *weights_; }
 

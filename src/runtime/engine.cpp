@@ -34,14 +34,14 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, const Engi
 }
 
 void Engine::eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
-                  float* logits) {
-  const int64_t V = model_->config().n_vocab;
+                  float* logits, float* hidden) {
+  const int64_t V = model_->config().n_vocab, D = model_->config().n_embd;
   std::vector<int32_t> pos;
   for (int64_t start = 0; start < n; start += opt_.n_batch) {
     const int64_t m = std::min(opt_.n_batch, n - start);
     pos.resize(m);
     std::iota(pos.begin(), pos.end(), static_cast<int32_t>(pos0 + start));
-    Batch b{tokens + start, pos.data(), m, all_logits, &stats_};
+    Batch b{tokens + start, pos.data(), m, all_logits, &stats_, hidden ? hidden + start * D : nullptr};
     const bool last_chunk = start + m == n;
     if (!all_logits && !last_chunk) {
       std::vector<float> scratch(V);  // logits of a non-final chunk are not needed
@@ -50,6 +50,14 @@ void Engine::eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, b
       model_->forward(b, kv.view(), logits + (all_logits ? start * V : 0), pool_.get());
     }
   }
+}
+
+Status Engine::check_tokens(const std::vector<int32_t>& tokens) const {
+  const int64_t V = model_->config().n_vocab;
+  if (tokens.empty()) return Errorf("no tokens given");
+  for (int32_t t : tokens)
+    if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
+  return Status::Ok();
 }
 
 static void log_softmax(float* x, int64_t n) {
@@ -63,10 +71,8 @@ static void log_softmax(float* x, int64_t n) {
 
 Result<std::vector<std::vector<float>>> Engine::logprobs(const std::vector<int32_t>& tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size()), V = model_->config().n_vocab;
-  if (n == 0) return Errorf("no tokens given");
+  MOECAT_RETURN_IF_ERROR(check_tokens(tokens));
   if (n > opt_.n_ctx) return Errorf("%lld tokens exceed the context size %lld", (long long)n, (long long)opt_.n_ctx);
-  for (int32_t t : tokens)
-    if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
   KvCache kv(model_->kv_shape(), n);
   std::vector<float> logits(n * V);
   eval(kv, tokens.data(), n, 0, true, logits.data());
@@ -80,12 +86,11 @@ Result<std::vector<std::vector<float>>> Engine::logprobs(const std::vector<int32
 
 Result<Engine::GenStats> Engine::generate(const std::vector<int32_t>& prompt, int64_t n_predict,
                                           Sampler& sampler, const std::function<bool(int32_t)>& on_token,
-                                          bool stop_at_eog) {
+                                          bool stop_at_eog, Draft draft, int n_draft) {
   const int64_t V = model_->config().n_vocab;
   const int64_t np = static_cast<int64_t>(prompt.size());
-  if (np == 0) return Errorf("empty prompt");
-  for (int32_t t : prompt)
-    if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
+  MOECAT_RETURN_IF_ERROR(check_tokens(prompt));
+  if (draft != Draft::kNone) return generate_drafted(prompt, n_predict, sampler, on_token, stop_at_eog, draft, n_draft);
   if (np + n_predict > opt_.n_ctx)
     return Errorf("prompt (%lld tokens) + %lld new tokens exceed the context size %lld", (long long)np,
                   (long long)n_predict, (long long)opt_.n_ctx);

@@ -4,6 +4,7 @@
 // scores + e_score_correction_bias, and weighs the choices by score x routed_scaling_factor.
 // Zero experts are identities and cost no FFN work. Semantics: transformers'
 // modeling_longcat_flash.py. GGUF arch `longcat_flash` (names and keys: docs/longcat-flash.md).
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/ops.h"
@@ -64,6 +65,27 @@ std::vector<NamePair> names() {
       {"blk.{L}.ffn_down_exps.weight", "model.layers.{L}.mlp.experts.{E}.down_proj.weight"},
   };
   for (size_t i = 0; i < storage.size(); i += 2) n.push_back({storage[i].c_str(), storage[i + 1].c_str()});
+  // The MTP layer (vLLM / SGLang checkpoint layout; its own embed_tokens copy is unused: the MTP
+  // layer runs on the main model's embedding and lm_head).
+  n.insert(n.end(), {
+      {"mtp.enorm.weight", "model.mtp.layers.0.enorm.m.weight"},
+      {"mtp.hnorm.weight", "model.mtp.layers.0.hnorm.m.weight"},
+      {"mtp.eh_proj.weight", "model.mtp.layers.0.eh_proj.weight"},
+      {"mtp.attn_norm.weight", "model.mtp.layers.0.input_layernorm.weight"},
+      {"mtp.ffn_norm.weight", "model.mtp.layers.0.post_attention_layernorm.weight"},
+      {"mtp.attn_q_a.weight", "model.mtp.layers.0.self_attn.q_a_proj.weight"},
+      {"mtp.attn_q_a_norm.weight", "model.mtp.layers.0.self_attn.q_a_layernorm.weight"},
+      {"mtp.attn_q_b.weight", "model.mtp.layers.0.self_attn.q_b_proj.weight"},
+      {"mtp.attn_q.weight", "model.mtp.layers.0.self_attn.q_proj.weight"},
+      {"mtp.attn_kv_a_mqa.weight", "model.mtp.layers.0.self_attn.kv_a_proj_with_mqa.weight"},
+      {"mtp.attn_kv_a_norm.weight", "model.mtp.layers.0.self_attn.kv_a_layernorm.weight"},
+      {"mtp.attn_kv_b.weight", "model.mtp.layers.0.self_attn.kv_b_proj.weight"},
+      {"mtp.attn_output.weight", "model.mtp.layers.0.self_attn.o_proj.weight"},
+      {"mtp.ffn_gate.weight", "model.mtp.layers.0.transformer_layer.mlp.gate_proj.weight"},
+      {"mtp.ffn_up.weight", "model.mtp.layers.0.transformer_layer.mlp.up_proj.weight"},
+      {"mtp.ffn_down.weight", "model.mtp.layers.0.transformer_layer.mlp.down_proj.weight"},
+      {"mtp.output_norm.weight", "model.mtp.norm.weight"},
+  });
   return n;
 }
 
@@ -109,9 +131,38 @@ class LongcatFlashModel : public Model {
       }
       add(shortcut);  // ... and lands at the end of the layer
     }
-    const int64_t first = b.all_logits ? 0 : n - 1, rows = n - first;
-    rmsnorm_rows(x.data() + first * D, output_norm_, rows, xn.data());
-    kernels::matmul(output_, xn.data(), rows, logits, pool);
+    finish(x.data(), output_norm_, b, xn.data(), logits, pool);
+  }
+
+  bool has_mtp() const override { return has_mtp_; }
+  KvShape mtp_kv_shape() const override {
+    KvShape s = mla_kv_shape(cfg_);
+    s.n_layer = 1;
+    return s;
+  }
+
+  // x = eh_proj([rms(embed(t)) * enorm, rms(h) * hnorm]); one pre-norm MLA + dense MLP layer;
+  // logits = lm_head(rms(x) * mtp.output_norm).
+  void forward_mtp(const Batch& b, const float* h, SequenceKv& kv, float* logits,
+                   ThreadPool* pool) const override {
+    const ModelConfig& c = cfg_;
+    const int64_t n = b.n, D = c.n_embd;
+    MOECAT_CHECK(has_mtp_ && n > 0 && kv.layers.size() == 1);
+    std::vector<float> eh(n * 2 * D), x(n * D), xn(n * D), tmp(n * D);
+    std::vector<float> emb(n * D);
+    embed_tokens(tok_embd_, b.tokens, n, emb.data());
+    for (int64_t t = 0; t < n; ++t) {
+      kernels::rmsnorm(emb.data() + t * D, f32(mtp_.enorm), c.norm_eps, D, eh.data() + t * 2 * D);
+      kernels::rmsnorm(h + t * D, f32(mtp_.hnorm), c.norm_eps, D, eh.data() + t * 2 * D + D);
+    }
+    kernels::matmul(mtp_.eh_proj, eh.data(), n, x.data(), pool);
+    rmsnorm_rows(x.data(), mtp_.attn_norm, n, xn.data());
+    mla_forward(c, *rope_, mtp_.attn, xn.data(), b, kv.layers[0], tmp.data(), pool);
+    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+    rmsnorm_rows(x.data(), mtp_.ffn_norm, n, xn.data());
+    mlp_forward(mtp_.mlp, xn.data(), n, tmp.data(), pool);
+    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+    finish(x.data(), mtp_.output_norm, b, xn.data(), logits, pool);
   }
 
  private:
@@ -121,6 +172,26 @@ class LongcatFlashModel : public Model {
     MlpWeights mlp[2];
     MoeWeights moe;
   };
+  struct Mtp {
+    TensorView enorm, hnorm;    // [n_embd] f32
+    TensorView eh_proj;         // [n_embd, 2*n_embd]
+    TensorView attn_norm, ffn_norm, output_norm;  // [n_embd] f32
+    MlaWeights attn;
+    MlpWeights mlp;             // dense, n_ff
+  };
+
+  static const float* f32(const TensorView& t) { return static_cast<const float*>(t.data); }
+
+  // Final norm of the rows that need it, hidden_out, logits.
+  void finish(const float* x, const TensorView& norm, const Batch& b, float* xn, float* logits,
+              ThreadPool* pool) const {
+    const int64_t n = b.n, D = cfg_.n_embd;
+    const int64_t first = b.all_logits || b.hidden_out ? 0 : n - 1, rows = n - first;
+    rmsnorm_rows(x + first * D, norm, rows, xn);
+    if (b.hidden_out) std::copy(xn, xn + n * D, b.hidden_out);
+    const int64_t lfirst = b.all_logits ? 0 : n - 1;
+    kernels::matmul(output_, xn + (lfirst - first) * D, n - lfirst, logits, pool);
+  }
 
   void rmsnorm_rows(const float* x, const TensorView& w, int64_t n, float* y) const {
     const float* g = static_cast<const float*>(w.data);
@@ -145,17 +216,32 @@ class LongcatFlashModel : public Model {
       for (int i = 0; i < 2; ++i) {
         const std::string tag = "." + std::to_string(i);
         MOECAT_ASSIGN_OR_RETURN(L.attn_norm[i], w.get_f32(p + "attn_norm" + tag + ".weight", {c.n_embd}));
-        MOECAT_ASSIGN_OR_RETURN(L.attn[i], load_mla(w, c, il, tag));
+        MOECAT_ASSIGN_OR_RETURN(L.attn[i], load_mla(w, c, p, tag));
         MOECAT_ASSIGN_OR_RETURN(L.ffn_norm[i], w.get_f32(p + "ffn_norm" + tag + ".weight", {c.n_embd}));
-        MOECAT_ASSIGN_OR_RETURN(L.mlp[i], load_mlp(w, c, il, tag));
+        MOECAT_ASSIGN_OR_RETURN(L.mlp[i], load_mlp(w, c, p, tag));
       }
       MOECAT_ASSIGN_OR_RETURN(L.moe, load_moe(w, c, il));
+    }
+    // The MTP layer is optional (not every checkpoint or GGUF carries it), but all or nothing.
+    has_mtp_ = w.has("mtp.eh_proj.weight");
+    if (has_mtp_) {
+      const int64_t D = c.n_embd;
+      MOECAT_ASSIGN_OR_RETURN(mtp_.enorm, w.get_f32("mtp.enorm.weight", {D}));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.hnorm, w.get_f32("mtp.hnorm.weight", {D}));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.eh_proj, w.get("mtp.eh_proj.weight", {D, 2 * D}, MOECAT_MATRIX_TYPES));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.attn_norm, w.get_f32("mtp.attn_norm.weight", {D}));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.attn, load_mla(w, c, "mtp."));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.ffn_norm, w.get_f32("mtp.ffn_norm.weight", {D}));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.mlp, load_mlp(w, c, "mtp."));
+      MOECAT_ASSIGN_OR_RETURN(mtp_.output_norm, w.get_f32("mtp.output_norm.weight", {D}));
     }
     return Status::Ok();
   }
 
   TensorView tok_embd_, output_norm_, output_;
   std::vector<Layer> layers_;
+  bool has_mtp_ = false;
+  Mtp mtp_;
   std::unique_ptr<Rope> rope_;
 };
 

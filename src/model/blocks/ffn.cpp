@@ -9,9 +9,8 @@
 
 namespace moecat {
 
-Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t il, const std::string& tag) {
+Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, const std::string& p, const std::string& tag) {
   MlpWeights m;
-  const std::string p = "blk." + std::to_string(il) + ".";
   MOECAT_ASSIGN_OR_RETURN(m.gate, w.get(p + "ffn_gate" + tag + ".weight", {c.n_ff, c.n_embd}, MOECAT_MATRIX_TYPES));
   MOECAT_ASSIGN_OR_RETURN(m.up, w.get(p + "ffn_up" + tag + ".weight", {c.n_ff, c.n_embd}, MOECAT_MATRIX_TYPES));
   MOECAT_ASSIGN_OR_RETURN(m.down, w.get(p + "ffn_down" + tag + ".weight", {c.n_embd, c.n_ff}, MOECAT_MATRIX_TYPES));

@@ -28,8 +28,10 @@ struct MoeWeights {
   std::vector<TensorView> down;   // n_expert x [n_embd, n_ff_expert]
 };
 
-// tag: sublayer suffix for archs with several MLPs per layer ("blk.3.ffn_gate.1.weight").
-Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, int64_t layer, const std::string& tag = "");
+// Names prefix + "ffn_gate" + tag + ".weight": prefix "blk.3." or "mtp.", tag a sublayer
+// suffix for archs with several MLPs per layer (".1").
+Result<MlpWeights> load_mlp(Weights& w, const ModelConfig& c, const std::string& prefix,
+                            const std::string& tag = "");
 Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t layer);
 
 // x: [n][n_embd] (normed) -> out: [n][n_embd] (overwritten).

@@ -47,9 +47,8 @@ std::vector<float> scaled(const TensorView& norm, float s) {
 
 }  // namespace
 
-Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, int64_t il, const std::string& tag) {
+Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, const std::string& p, const std::string& tag) {
   MlaWeights m;
-  const std::string p = "blk." + std::to_string(il) + ".";
   auto name = [&](const char* base) { return p + base + tag + ".weight"; };
   const int64_t H = c.n_head, D = c.n_embd, R = c.kv_lora_rank, QK = c.qk_nope_dim + c.qk_rope_dim;
   if (c.q_lora_rank > 0) {

@@ -33,8 +33,10 @@ struct MlaWeights {
   std::vector<float> kv_norm_eff;  // [kv_lora_rank]
 };
 
-// tag: sublayer suffix for archs with several attentions per layer ("blk.3.attn_q_a.1.weight").
-Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, int64_t layer, const std::string& tag = "");
+// Tensor names are prefix + base + tag + ".weight": prefix "blk.3." (or "mtp." for a LongCat MTP
+// layer), tag a sublayer suffix for archs with several attentions per layer (".1").
+Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, const std::string& prefix,
+                            const std::string& tag = "");
 
 // x: [n][n_embd] (normed) -> out: [n][n_embd]. Appends latent + k_pe rows to kv.
 void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, const float* x,
