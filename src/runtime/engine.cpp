@@ -33,6 +33,17 @@ Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, const Engi
   return e;
 }
 
+std::unique_ptr<Engine> Engine::FromModel(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tok,
+                                          const EngineOptions& opt) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->opt_ = opt;
+  if (e->opt_.threads <= 0) e->opt_.threads = 1;
+  e->model_ = std::move(model);
+  e->tokenizer_ = std::move(tok);
+  e->pool_ = std::make_unique<ThreadPool>(e->opt_.threads);
+  return e;
+}
+
 void Engine::eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
                   float* logits, float* hidden) {
   const int64_t V = model_->config().n_vocab, D = model_->config().n_embd;

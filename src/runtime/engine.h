@@ -25,6 +25,9 @@ struct EngineOptions {
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Load(const std::string& path, const EngineOptions& opt);
+  // Around an already loaded model (tests; programs that build models themselves). tok may be null.
+  static std::unique_ptr<Engine> FromModel(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tok,
+                                           const EngineOptions& opt);
 
   const Model& model() const { return *model_; }
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }

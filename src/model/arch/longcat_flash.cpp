@@ -319,6 +319,7 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   c.rope.theta = m.opt_float("rope.freq_base", 1e7);
   c.mla_q_scale = static_cast<float>(m.opt_float("attention.mla_scale_q_lora", 1.0));
   c.mla_kv_scale = static_cast<float>(m.opt_float("attention.mla_scale_kv_lora", 1.0));
+  c.mla_norm_eps = static_cast<float>(m.opt_float("attention.latent_norm_rms_epsilon", 1e-6));
   return Status::Ok();
 }
 
@@ -365,6 +366,7 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
   w.set_f32(a + "attention.mla_scale_q_lora", c.mla_q_scale);
   w.set_f32(a + "attention.mla_scale_kv_lora", c.mla_kv_scale);
   w.set_f32(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  w.set_f32(a + "attention.latent_norm_rms_epsilon", c.mla_norm_eps);
   w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.qk_rope_dim));
   w.set_f32(a + "rope.freq_base", static_cast<float>(c.rope.theta));
   w.set_u32(a + "expert_count", static_cast<uint32_t>(c.n_expert));
