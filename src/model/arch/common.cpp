@@ -69,6 +69,42 @@ Status read_llama_like_gguf(const ModelSource& src, const std::string& arch, Mod
   return check_dims(c, f.path());
 }
 
+Status read_hf_rope_scaling(const nlohmann::json& rs, const std::string& file, int64_t n_ctx_train,
+                            RopeConfig& rope) {
+  HfMeta r(rs, file);
+  const std::string type = r.opt_str("rope_type", r.opt_str("type", "default"));
+  if (type == "llama3") {
+    rope.scaling = RopeScaling::kLlama3;
+    rope.factor = r.opt_float("factor", 8.0);
+    rope.low_freq_factor = r.opt_float("low_freq_factor", 1.0);
+    rope.high_freq_factor = r.opt_float("high_freq_factor", 4.0);
+    rope.orig_ctx = r.opt_int("original_max_position_embeddings", 8192);
+  } else if (type == "linear") {
+    rope.scaling = RopeScaling::kLinear;
+    rope.factor = r.opt_float("factor", 1.0);
+  } else if (type == "yarn") {
+    rope.scaling = RopeScaling::kYarn;
+    rope.factor = r.opt_float("factor", 1.0);
+    rope.orig_ctx = r.opt_int("original_max_position_embeddings", n_ctx_train);
+    rope.beta_fast = r.opt_float("beta_fast", 32.0);
+    rope.beta_slow = r.opt_float("beta_slow", 1.0);
+    // HF _compute_yarn_parameters: explicit attention_factor, else the mscale ratio, else
+    // the default temperature.
+    const double mscale = r.opt_float("mscale", 0), mscale_all = r.opt_float("mscale_all_dim", 0);
+    rope.mscale_all_dim = mscale_all;
+    if (rs.contains("attention_factor") && rs["attention_factor"].is_number())
+      rope.attn_factor = rs["attention_factor"].get<double>();
+    else if (mscale != 0 && mscale_all != 0)
+      rope.attn_factor = yarn_mscale(rope.factor, mscale) / yarn_mscale(rope.factor, mscale_all);
+    else
+      rope.attn_factor = yarn_mscale(rope.factor);
+  } else if (type != "default") {
+    return Errorf("%s: unsupported rope scaling type '%s'", file.c_str(), type.c_str());
+  }
+  if (rs.contains("rope_theta") && rs["rope_theta"].is_number()) rope.theta = rs["rope_theta"].get<double>();
+  return Status::Ok();
+}
+
 Status read_llama_like_hf(const ModelSource& src, ModelConfig& c) {
   const std::string file = src.path() + "/config.json";
   HfMeta m(src.hf_config(), file);
@@ -86,38 +122,12 @@ Status read_llama_like_hf(const ModelSource& src, ModelConfig& c) {
   c.rope.theta = m.opt_float("rope_theta", 10000.0);
   c.rope.dim = c.head_dim;
   c.rope.neox = true;  // HF rotate_half
-  auto rs = m.json().find("rope_scaling");
-  if (rs != m.json().end() && rs->is_object()) {
-    HfMeta r(*rs, file + " rope_scaling");
-    std::string type = r.opt_str("rope_type", r.opt_str("type", "default"));
-    if (type == "llama3") {
-      c.rope.scaling = RopeScaling::kLlama3;
-      c.rope.factor = r.opt_float("factor", 8.0);
-      c.rope.low_freq_factor = r.opt_float("low_freq_factor", 1.0);
-      c.rope.high_freq_factor = r.opt_float("high_freq_factor", 4.0);
-      c.rope.orig_ctx = r.opt_int("original_max_position_embeddings", 8192);
-    } else if (type == "linear") {
-      c.rope.scaling = RopeScaling::kLinear;
-      c.rope.factor = r.opt_float("factor", 1.0);
-    } else if (type == "yarn") {
-      c.rope.scaling = RopeScaling::kYarn;
-      c.rope.factor = r.opt_float("factor", 1.0);
-      c.rope.orig_ctx = r.opt_int("original_max_position_embeddings", c.n_ctx_train);
-      c.rope.beta_fast = r.opt_float("beta_fast", 32.0);
-      c.rope.beta_slow = r.opt_float("beta_slow", 1.0);
-      // HF _compute_yarn_parameters: explicit attention_factor, else the mscale ratio, else
-      // the default temperature.
-      const double mscale = r.opt_float("mscale", 0), mscale_all = r.opt_float("mscale_all_dim", 0);
-      c.rope.mscale_all_dim = mscale_all;
-      if (rs->contains("attention_factor") && (*rs)["attention_factor"].is_number())
-        c.rope.attn_factor = (*rs)["attention_factor"].get<double>();
-      else if (mscale != 0 && mscale_all != 0)
-        c.rope.attn_factor = yarn_mscale(c.rope.factor, mscale) / yarn_mscale(c.rope.factor, mscale_all);
-      else
-        c.rope.attn_factor = yarn_mscale(c.rope.factor);
-    } else if (type != "default") {
-      return Errorf("%s: unsupported rope_scaling type '%s'", file.c_str(), type.c_str());
-    }
+  // transformers < 4.56 writes "rope_scaling"; newer configs "rope_parameters" (type "default"
+  // when unscaled, rope_theta inside).
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    auto rs = m.json().find(key);
+    if (rs != m.json().end() && rs->is_object())
+      MOECAT_RETURN_IF_ERROR(read_hf_rope_scaling(*rs, file + " " + key, c.n_ctx_train, c.rope));
   }
   return check_dims(c, file);
 }

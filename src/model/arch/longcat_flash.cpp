@@ -11,6 +11,7 @@
 #include "model/arch/common.h"
 #include "model/blocks/ffn.h"
 #include "model/blocks/mla.h"
+#include "model/blocks/rope.h"
 #include "model/decoder.h"
 #include "model/registry.h"
 
@@ -273,16 +274,15 @@ Status read_hf(const ModelSource& src, ModelConfig& c) {
   if (rope_dim != c.qk_rope_dim)
     return Errorf("%s: head_dim %lld differs from qk_rope_head_dim %lld", file.c_str(), (long long)rope_dim,
                   (long long)c.qk_rope_dim);
-  // rope_theta at the top level (checkpoints) or inside rope_parameters (newer transformers).
-  auto rp = m.json().find("rope_parameters");
-  const bool has_rp = rp != m.json().end() && rp->is_object();
-  c.rope.theta = m.opt_float("rope_theta", has_rp ? HfMeta(*rp, file).opt_float("rope_theta", 1e7) : 1e7);
-  if (has_rp && HfMeta(*rp, file).opt_str("rope_type", "default") != "default")
-    return Errorf("%s: rope_parameters type '%s' is not supported for LongCat-Flash yet", file.c_str(),
-                  HfMeta(*rp, file).opt_str("rope_type", "").c_str());
-  auto rs = m.json().find("rope_scaling");
-  if (rs != m.json().end() && !rs->is_null())
-    return Errorf("%s: rope_scaling is not supported for LongCat-Flash yet", file.c_str());
+  // rope_theta at the top level (checkpoints) or inside rope_parameters (newer transformers);
+  // scaling (YaRN for LongCat-Flash-Lite) in rope_scaling or rope_parameters.
+  c.rope.theta = m.opt_float("rope_theta", 1e7);
+  c.rope.dim = c.qk_rope_dim;
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    auto rs = m.json().find(key);
+    if (rs != m.json().end() && rs->is_object())
+      MOECAT_RETURN_IF_ERROR(read_hf_rope_scaling(*rs, file + " " + key, c.n_ctx_train, c.rope));
+  }
   // transformers always applies the MLA LoRA scales; original configs carry them as flags.
   if (m.opt_bool("mla_scale_q_lora", true) && c.q_lora_rank > 0)
     c.mla_q_scale = static_cast<float>(std::sqrt(static_cast<double>(c.n_embd) / c.q_lora_rank));
@@ -320,6 +320,15 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   c.mla_q_scale = static_cast<float>(m.opt_float("attention.mla_scale_q_lora", 1.0));
   c.mla_kv_scale = static_cast<float>(m.opt_float("attention.mla_scale_kv_lora", 1.0));
   c.mla_norm_eps = static_cast<float>(m.opt_float("attention.latent_norm_rms_epsilon", 1e-6));
+  if (m.opt_str("rope.scaling.type", "none") == "yarn") {
+    c.rope.scaling = RopeScaling::kYarn;
+    c.rope.factor = m.opt_float("rope.scaling.factor", 1.0);
+    c.rope.orig_ctx = m.opt_int("rope.scaling.original_context_length", c.n_ctx_train);
+    c.rope.beta_fast = m.opt_float("rope.scaling.yarn_beta_fast", 32.0);
+    c.rope.beta_slow = m.opt_float("rope.scaling.yarn_beta_slow", 1.0);
+    c.rope.attn_factor = m.opt_float("rope.scaling.attn_factor", 1.0);
+    c.rope.mscale_all_dim = m.opt_float("rope.scaling.yarn_log_multiplier", 0.0) / 0.1;
+  }
   return Status::Ok();
 }
 
@@ -334,6 +343,13 @@ Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) {
   }
   c.head_dim = c.qk_nope_dim + c.qk_rope_dim;
   c.rope.dim = c.qk_rope_dim;
+  if (c.rope.scaling != RopeScaling::kNone && c.rope.scaling != RopeScaling::kYarn)
+    return Errorf("longcat_flash: only YaRN rope scaling is supported");
+  if (c.rope.scaling == RopeScaling::kYarn && c.rope.mscale_all_dim != 0) {
+    // yarn_apply_mscale: the softmax scale gains mscale(factor, mscale_all_dim)^2.
+    const double ms = yarn_mscale(c.rope.factor, c.rope.mscale_all_dim);
+    c.attn_scale = static_cast<float>(ms * ms / std::sqrt(static_cast<double>(c.head_dim)));
+  }
   c.rope.neox = false;  // interleaved pairs on the rope part (apply_rotary_pos_emb_interleave)
   c.gating = MoeGating::kSoftmax;
   c.score_bias = true;
@@ -374,6 +390,15 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
   w.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
   w.set_f32(a + "expert_weights_scale", c.routed_scale);
   w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
+  if (c.rope.scaling == RopeScaling::kYarn) {
+    w.set_str(a + "rope.scaling.type", "yarn");
+    w.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope.factor));
+    w.set_u32(a + "rope.scaling.original_context_length", static_cast<uint32_t>(c.rope.orig_ctx));
+    w.set_f32(a + "rope.scaling.yarn_beta_fast", static_cast<float>(c.rope.beta_fast));
+    w.set_f32(a + "rope.scaling.yarn_beta_slow", static_cast<float>(c.rope.beta_slow));
+    w.set_f32(a + "rope.scaling.attn_factor", static_cast<float>(c.rope.attn_factor));
+    w.set_f32(a + "rope.scaling.yarn_log_multiplier", static_cast<float>(0.1 * c.rope.mscale_all_dim));
+  }
 }
 
 }  // namespace
