@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "kernels/ops.h"
 
@@ -110,17 +111,24 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
       kernels::rope(q.data() + (t * H + h) * QK + NP, 1, RP, RP, cs.data(), sn.data(), rope.config().neox);
   }
 
-  // Absorbed queries [n][H][R | RP]: W_kb_h^T q_nope_h, then the roped part unchanged.
-  std::vector<float> qabs(n * H * KW), qn(n * NP), qr(n * R);
-  for (int64_t h = 0; h < H; ++h) {
-    for (int64_t t = 0; t < n; ++t) memcpy(qn.data() + t * NP, q.data() + (t * H + h) * QK, NP * sizeof(float));
-    kernels::matmul(w.k_b[h], qn.data(), n, qr.data(), pool);
-    for (int64_t t = 0; t < n; ++t) {
-      float* dst = qabs.data() + (t * H + h) * KW;
-      memcpy(dst, qr.data() + t * R, R * sizeof(float));
-      memcpy(dst + R, q.data() + (t * H + h) * QK + NP, RP * sizeof(float));
+  // Absorbed queries [n][H][R | RP]: W_kb_h^T q_nope_h, then the roped part unchanged. Heads
+  // are independent small products: one parallel region over heads, each single-threaded.
+  std::vector<float> qabs(n * H * KW);
+  auto heads = [&](const std::function<void(int64_t, int64_t)>& fn) {
+    if (pool) pool->parallel_for(H, 1, fn); else fn(0, H);
+  };
+  heads([&](int64_t h0, int64_t h1) {
+    std::vector<float> qn(n * NP), qr(n * R);
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t t = 0; t < n; ++t) memcpy(qn.data() + t * NP, q.data() + (t * H + h) * QK, NP * sizeof(float));
+      kernels::matmul(w.k_b[h], qn.data(), n, qr.data(), nullptr);
+      for (int64_t t = 0; t < n; ++t) {
+        float* dst = qabs.data() + (t * H + h) * KW;
+        memcpy(dst, qr.data() + t * R, R * sizeof(float));
+        memcpy(dst + R, q.data() + (t * H + h) * QK + NP, RP * sizeof(float));
+      }
     }
-  }
+  });
 
   kernels::AttentionParams ap;
   ap.n_head = H;
@@ -135,12 +143,15 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
   kernels::attention(qabs.data(), b.pos, n, kv.k, kv.k, ap, lat.data(), pool);
 
   // Per head: out_h = W_vb_h lat_h, gathered to [n][H*V] for the output projection.
-  std::vector<float> o(n * H * V), lh(n * R), oh(n * V);
-  for (int64_t h = 0; h < H; ++h) {
-    for (int64_t t = 0; t < n; ++t) memcpy(lh.data() + t * R, lat.data() + (t * H + h) * R, R * sizeof(float));
-    kernels::matmul(w.v_b[h], lh.data(), n, oh.data(), pool);
-    for (int64_t t = 0; t < n; ++t) memcpy(o.data() + (t * H + h) * V, oh.data() + t * V, V * sizeof(float));
-  }
+  std::vector<float> o(n * H * V);
+  heads([&](int64_t h0, int64_t h1) {
+    std::vector<float> lh(n * R), oh(n * V);
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t t = 0; t < n; ++t) memcpy(lh.data() + t * R, lat.data() + (t * H + h) * R, R * sizeof(float));
+      kernels::matmul(w.v_b[h], lh.data(), n, oh.data(), nullptr);
+      for (int64_t t = 0; t < n; ++t) memcpy(o.data() + (t * H + h) * V, oh.data() + t * V, V * sizeof(float));
+    }
+  });
   kernels::matmul(w.wo, o.data(), n, out, pool);
 }
 
