@@ -272,26 +272,44 @@ print("load average (1/5/15 min) at start: %s; at end: %s" % (
     open(os.path.join(tmp, "load_start")).read().strip(), open(os.path.join(tmp, "load_end")).read().strip()))
 print("weight bytes per generated token: deepseek2 %.3f GB; longcat_flash %.3f GB "
       "(k_ffn %.2f FFN experts/token measured; k*E/(E+Z) = %.2f)" % (ds_bytes / 1e9, lc_bytes / 1e9, k_ffn, k_uniform))
-print("t/s: best of %d round(s)%s; GB/s = GB/token x best tg t/s; 'of bw' = GB/s / best read GB/s" % (
-    R, " (range in brackets)" if R > 1 else ""))
-cols = "%-14s %2s %-20s %-20s %-20s %-20s %6s %6s %6s %9s %6s"
+print("t/s: best of %d round(s)%s; GB/s = GB/token x best tg t/s; 'of bw' = per round, that round's tg GB/s"
+      " / its read GB/s (median%s)" % (R, " [range]" if R > 1 else "", " [range]" if R > 1 else ""))
+cols = "%-14s %2s %-20s %-20s %-20s %-20s %5s %5s %6s %-20s %-16s"
+
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+
+def frac(nbytes, tg, bw):  # per-round fraction of the bandwidth measured in that round
+    f = [100 * nbytes * x / 1e9 / b for x, b in zip(tg, bw)]
+    return "%.0f%%" % median(f) if len(f) == 1 else "%.0f%% [%.0f-%.0f]" % (median(f), min(f), max(f))
+
 print(cols % ("model", "t", "moecat pp", "moecat tg", "llama.cpp pp", "llama.cpp tg", "pp x", "tg x",
               "GB/s", "read GB/s", "of bw"))
+per_round = []
 for t in threads:
     bw_all = [float(open(os.path.join(tmp, f)).read()) for f in rounds_of("bw_t{t}_r{r}", t=t)]
-    bw = max(bw_all)
+    row = {"bw": bw_all}
     for key, name, nbytes in (("ds", "deepseek2", ds_bytes), ("lc", "longcat_flash", lc_bytes)):
         pp, tg = moecat_tps(key, t, "pp%d" % p), moecat_tps(key, t, "tg%d" % n)
+        row[key] = tg
         lpp = ltg = None
         if key == "ds" and llama:
             lpp, ltg = llama_tps(t, "pp%d" % p), llama_tps(t, "tg%d" % n)
-        gbs = nbytes * max(tg) / 1e9
+            row["llama"] = ltg
         print(cols % (name, t, fmt(pp), fmt(tg), fmt(lpp) if lpp else "-", fmt(ltg) if ltg else "-",
                       "%.2f" % (max(pp) / max(lpp)) if lpp else "-", "%.2f" % (max(tg) / max(ltg)) if ltg else "-",
-                      "%.1f" % gbs, fmt(bw_all), "%.0f%%" % (100 * gbs / bw)))
+                      "%.1f" % (nbytes * max(tg) / 1e9), fmt(bw_all), frac(nbytes, tg, bw_all)))
         if ltg:
-            lg = nbytes * max(ltg) / 1e9
-            print(cols % ("  llama.cpp", t, "", "", "", "", "", "", "%.1f" % lg, "", "%.0f%%" % (100 * lg / bw)))
+            print(cols % ("  llama.cpp", t, "", "", "", "", "", "", "%.1f" % (nbytes * max(ltg) / 1e9), "",
+                          frac(nbytes, ltg, bw_all)))
+    per_round.append((t, row))
+if R > 1:
+    print("per round: t, round, read GB/s, moecat tg deepseek2 / longcat_flash, llama.cpp tg deepseek2")
+    for t, row in per_round:
+        for i in range(R):
+            print("  t=%s r%d  %6.1f  %7.2f %7.2f  %7s" % (t, i + 1, row["bw"][i], row["ds"][i], row["lc"][i],
+                                                         "%.2f" % row["llama"][i] if "llama" in row else "-"))
 print("memory (moecat bench, round 1): peak RSS = mapped file pages + anonymous; tensor bytes; file size")
 for t in threads:
     for key, name, path in (("ds", "deepseek2", ds_file), ("lc", "longcat_flash", lc_file)):

@@ -5,8 +5,8 @@ REAL checkpoint layout.
     longcat_lite_test_model.py OUT_DIR [--seed S] [--dtype f32|f16|bf16] [--shards N] [--no-mtp]
                                [--zero-experts Z] [--rope-scaling yarn|none]
 
-As a module: write_longcat_lite(out_dir, seed=LITE_SEED, dtype="f32", shards=1, with_mtp=True,
-zero_experts=4, rope_scaling="yarn") -> (config dict, [(tensor name, shape)]).
+As a module: write_longcat_lite(out_dir, seed=None, dtype="f32", shards=1, with_mtp=True,
+zero_experts=4, rope_scaling="yarn") (seed None: YARN_SEED / PLAIN_SEED) -> (config dict, [(tensor name, shape)]).
 
 LongCat-Flash-Lite is LongCat-Flash (tools/longcat_test_model.py, reused by import) plus an N-gram
 embedding (docs/longcat-flash-lite.md). On top of the LongCat-Flash tensors the folder has
@@ -53,9 +53,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import longcat_test_model as lc  # noqa: E402  (LongCat-Flash layout, reused read-only)
 from make_test_model import build_tokenizer  # noqa: E402
 
-LITE_SEED = 7  # chosen by a scan, see docs/longcat-flash-lite.md
-YARN_SEED = LITE_SEED
-PLAIN_SEED = 7  # same default for the plain-rope variant (also scanned)
+# Default seeds, chosen by a scan over seeds 1..399 (docs/longcat-flash-lite.md): the largest
+# smallest routing margin among the seeds whose e2e prompt (seed + 1000) holds an EOS token.
+YARN_SEED = 267
+PLAIN_SEED = 252
 
 HIDDEN = 144
 NGRAM = dict(emb_neighbor_num=4, emb_split_num=4, ngram_vocab_size_ratio=1)
@@ -119,13 +120,15 @@ def tensor_values(seed, name, shape, kind, cfg):
     return _base_values(seed, name, shape, kind, cfg)
 
 
-def write_longcat_lite(out_dir, seed=LITE_SEED, dtype="f32", shards=1, with_mtp=True, zero_experts=4,
+def write_longcat_lite(out_dir, seed=None, dtype="f32", shards=1, with_mtp=True, zero_experts=4,
                        rope_scaling="yarn"):
     """Writes the folder; returns (config dict, [(tensor name, shape)])."""
     if dtype not in ("f32", "f16", "bf16"):
         raise ValueError("dtype must be f32, f16 or bf16")
     if shards < 1 or zero_experts < 0:
         raise ValueError("shards must be >= 1 and zero_experts >= 0")
+    if seed is None:
+        seed = YARN_SEED if rope_scaling == "yarn" else PLAIN_SEED
     cfg, (tok, tok_cfg) = make_config(dtype, with_mtp, zero_experts, rope_scaling)
     specs = tensor_specs(cfg, with_mtp)
     os.makedirs(out_dir, exist_ok=True)

@@ -27,6 +27,18 @@ struct RopeConfig {
   std::vector<float> freq_factors;  // [dim/2] divides each frequency (GGUF rope_freqs.weight); empty = none
 };
 
+// LongCat-Flash-Lite's N-gram embedding: each token's embedding is averaged with k*(n-1)
+// hashed embeddings of the n-grams (orders 2..n, k hash moduli each) that end at it.
+struct NgramEmbedConfig {
+  int64_t n = 0;             // emb_neighbor_num; 0: plain embedding
+  int64_t k = 0;             // emb_split_num
+  int64_t modulus_base = 0;  // m: table i has m + 2i + 1 rows
+  int64_t hash_base = 0;     // V of the hash (config vocab_size)
+  int32_t reset_token = -1;  // eos: tokens after it do not look back past it
+  int64_t table_dim = 0;     // hidden / (k * (n - 1))
+  int64_t n_tables() const { return n > 1 ? k * (n - 1) : 0; }
+};
+
 struct ModelConfig {
   std::string arch;           // registry name: "llama", "mixtral", "qwen3moe"
   std::string gguf_arch;      // GGUF general.architecture ("llama" for Mixtral too)
@@ -72,6 +84,7 @@ struct ModelConfig {
   // eps of the q_a / kv_a RMSNorms: HF builds them with the RMSNorm default (1e-6), not
   // rms_norm_eps; llama.cpp's deepseek2 uses rms_norm_eps (1e-6 in every DeepSeek config).
   float mla_norm_eps = 1e-6f;
+  NgramEmbedConfig ngram;
   float mla_q_scale = 1.0f;       // LongCat: q *= sqrt(hidden / q_lora_rank)
   float mla_kv_scale = 1.0f;      // LongCat: latent *= sqrt(hidden / kv_lora_rank)
 

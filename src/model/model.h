@@ -24,6 +24,9 @@ struct LayerKv {
 struct SequenceKv {
   std::vector<LayerKv> layers;
   int64_t capacity = 0;  // positions
+  // The token at each position written so far, for models whose input looks back at ids
+  // (LongCat-Flash-Lite's n-gram embedding). [capacity]
+  std::vector<int32_t> tokens;
 };
 
 // What the cache must hold per layer (floats per position).

@@ -7,10 +7,11 @@ extern const ArchEntry kArchMixtral;
 extern const ArchEntry kArchQwen3Moe;
 extern const ArchEntry kArchDeepseek2;
 extern const ArchEntry kArchLongcatFlash;
+extern const ArchEntry kArchLongcatFlashNgram;
 
 const std::vector<const ArchEntry*>& arch_registry() {
   static const std::vector<const ArchEntry*> r = {&kArchLlama, &kArchMixtral, &kArchQwen3Moe, &kArchDeepseek2,
-                                                       &kArchLongcatFlash};
+                                                       &kArchLongcatFlash, &kArchLongcatFlashNgram};
   return r;
 }
 

@@ -4,6 +4,8 @@
 // scores + e_score_correction_bias, and weighs the choices by score x routed_scaling_factor.
 // Zero experts are identities and cost no FFN work. Semantics: transformers'
 // modeling_longcat_flash.py. GGUF arch `longcat_flash` (names and keys: docs/longcat-flash.md).
+// LongCat-Flash-Lite (`LongcatFlashNgramForCausalLM`, GGUF arch `longcat_flash_ngram`) is the same
+// network with an N-gram embedding in front (blocks/ngram_embed; docs/longcat-flash-lite.md).
 #include <algorithm>
 #include <cmath>
 
@@ -11,6 +13,7 @@
 #include "model/arch/common.h"
 #include "model/blocks/ffn.h"
 #include "model/blocks/mla.h"
+#include "model/blocks/ngram_embed.h"
 #include "model/blocks/rope.h"
 #include "model/decoder.h"
 #include "model/registry.h"
@@ -20,10 +23,16 @@ namespace moecat {
 namespace {
 
 constexpr const char* kArch = "longcat_flash";
+constexpr const char* kArchNgram = "longcat_flash_ngram";
 
 bool accepts(const ModelSource& src) {
   if (src.kind() == ModelSource::Kind::kGguf) return gguf_arch_of(src) == kArch;
   return hf_arch_of(src) == "LongcatFlashForCausalLM";
+}
+
+bool accepts_ngram(const ModelSource& src) {
+  if (src.kind() == ModelSource::Kind::kGguf) return gguf_arch_of(src) == kArchNgram;
+  return hf_arch_of(src) == "LongcatFlashNgramForCausalLM";
 }
 
 std::vector<NamePair> names() {
@@ -66,6 +75,17 @@ std::vector<NamePair> names() {
       {"blk.{L}.ffn_down_exps.weight", "model.layers.{L}.mlp.experts.{E}.down_proj.weight"},
   };
   for (size_t i = 0; i < storage.size(); i += 2) n.push_back({storage[i].c_str(), storage[i + 1].c_str()});
+  // LongCat-Flash-Lite's n-gram tables and their projections (12 in the release).
+  static const std::vector<std::string> ngram = [] {
+    std::vector<std::string> s;
+    for (int i = 0; i < 64; ++i) {
+      const std::string k = std::to_string(i);
+      s.insert(s.end(), {"token_embd_ngram." + k + ".weight", "model.ngram_embeddings.embedders." + k + ".weight",
+                         "ngram_proj." + k + ".weight", "model.ngram_embeddings.post_projs." + k + ".weight"});
+    }
+    return s;
+  }();
+  for (size_t i = 0; i < ngram.size(); i += 2) n.push_back({ngram[i].c_str(), ngram[i + 1].c_str()});
   // The MTP layer (vLLM / SGLang checkpoint layout; its own embed_tokens copy is unused: the MTP
   // layer runs on the main model's embedding and lm_head).
   n.insert(n.end(), {
@@ -114,7 +134,10 @@ class LongcatFlashModel : public Model {
     const int64_t n = b.n, D = c.n_embd;
     MOECAT_CHECK(n > 0 && (int64_t)kv.layers.size() == 2 * c.n_layer);
     std::vector<float> x(n * D), xn(n * D), tmp(n * D), shortcut(n * D);  // [n][n_embd]
-    embed_tokens(tok_embd_, b.tokens, n, x.data());
+    if (c.ngram.n_tables() > 0)
+      ngram_embed(c, ngram_, tok_embd_, b, kv, x.data(), pool);
+    else
+      embed_tokens(tok_embd_, b.tokens, n, x.data());
     auto add = [&](const std::vector<float>& v) { for (int64_t i = 0; i < n * D; ++i) x[i] += v[i]; };
     for (int64_t il = 0; il < c.n_layer; ++il) {
       const Layer& L = layers_[il];
@@ -223,8 +246,13 @@ class LongcatFlashModel : public Model {
       }
       MOECAT_ASSIGN_OR_RETURN(L.moe, load_moe(w, c, il));
     }
+    if (c.ngram.n_tables() > 0) {
+      MOECAT_ASSIGN_OR_RETURN(ngram_, load_ngram_embed(w, c));
+    }
     // The MTP layer is optional (not every checkpoint or GGUF carries it), but all or nothing.
-    has_mtp_ = w.has("mtp.eh_proj.weight");
+    // Lite's MTP input embedding (plain or n-gram) is not pinned down by any public runner, so
+    // moecat does not use it there.
+    has_mtp_ = c.ngram.n_tables() == 0 && w.has("mtp.eh_proj.weight");
     if (has_mtp_) {
       const int64_t D = c.n_embd;
       MOECAT_ASSIGN_OR_RETURN(mtp_.enorm, w.get_f32("mtp.enorm.weight", {D}));
@@ -243,6 +271,7 @@ class LongcatFlashModel : public Model {
   std::vector<Layer> layers_;
   bool has_mtp_ = false;
   Mtp mtp_;
+  NgramEmbedWeights ngram_;
   std::unique_ptr<Rope> rope_;
 };
 
@@ -283,6 +312,16 @@ Status read_hf(const ModelSource& src, ModelConfig& c) {
     if (rs != m.json().end() && rs->is_object())
       MOECAT_RETURN_IF_ERROR(read_hf_rope_scaling(*rs, file + " " + key, c.n_ctx_train, c.rope));
   }
+  if (m.json().contains("emb_neighbor_num")) {
+    NgramEmbedConfig& g = c.ngram;
+    MOECAT_ASSIGN_OR_RETURN(g.n, m.req_int("emb_neighbor_num"));
+    MOECAT_ASSIGN_OR_RETURN(g.k, m.req_int("emb_split_num"));
+    const double ratio = m.opt_float("ngram_vocab_size_ratio", 0);
+    g.hash_base = c.n_vocab;
+    g.modulus_base = static_cast<int64_t>(ratio * static_cast<double>(c.n_vocab));
+    MOECAT_ASSIGN_OR_RETURN(int64_t eos, m.req_int("eos_token_id"));
+    g.reset_token = static_cast<int32_t>(eos);
+  }
   // transformers always applies the MLA LoRA scales; original configs carry them as flags.
   if (m.opt_bool("mla_scale_q_lora", true) && c.q_lora_rank > 0)
     c.mla_q_scale = static_cast<float>(std::sqrt(static_cast<double>(c.n_embd) / c.q_lora_rank));
@@ -293,7 +332,7 @@ Status read_hf(const ModelSource& src, ModelConfig& c) {
 
 Status read_gguf(const ModelSource& src, ModelConfig& c) {
   const GgufFile& f = *src.gguf();
-  GgufMeta m(f, kArch);
+  GgufMeta m(f, c.gguf_arch);
   c.source = SourceKind::kGguf;
   const TensorView* emb = f.tensor("token_embd.weight");
   if (!emb || emb->shape.ndim != 2) return Errorf("%s: missing 2-D tensor 'token_embd.weight'", f.path().c_str());
@@ -320,6 +359,15 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   c.mla_q_scale = static_cast<float>(m.opt_float("attention.mla_scale_q_lora", 1.0));
   c.mla_kv_scale = static_cast<float>(m.opt_float("attention.mla_scale_kv_lora", 1.0));
   c.mla_norm_eps = static_cast<float>(m.opt_float("attention.latent_norm_rms_epsilon", 1e-6));
+  if (m.opt_int("ngram.neighbor_num", 0) > 0) {
+    NgramEmbedConfig& g = c.ngram;
+    g.n = m.opt_int("ngram.neighbor_num", 0);
+    g.k = m.opt_int("ngram.split_num", 0);
+    MOECAT_ASSIGN_OR_RETURN(g.modulus_base, m.req_int("ngram.modulus_base"));
+    MOECAT_ASSIGN_OR_RETURN(g.hash_base, m.req_int("ngram.hash_base"));
+    MOECAT_ASSIGN_OR_RETURN(int64_t reset, m.req_int("ngram.reset_token_id"));
+    g.reset_token = static_cast<int32_t>(reset);
+  }
   if (m.opt_str("rope.scaling.type", "none") == "yarn") {
     c.rope.scaling = RopeScaling::kYarn;
     c.rope.factor = m.opt_float("rope.scaling.factor", 1.0);
@@ -332,10 +380,10 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) {
+Result<std::unique_ptr<Model>> load_as(std::unique_ptr<ModelSource> src, const char* arch) {
   ModelConfig c;
-  c.arch = kArch;
-  c.gguf_arch = kArch;
+  c.arch = arch;
+  c.gguf_arch = arch;
   if (src->kind() == ModelSource::Kind::kGguf) {
     MOECAT_RETURN_IF_ERROR(read_gguf(*src, c));
   } else {
@@ -345,6 +393,16 @@ Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) {
   c.rope.dim = c.qk_rope_dim;
   if (c.rope.scaling != RopeScaling::kNone && c.rope.scaling != RopeScaling::kYarn)
     return Errorf("longcat_flash: only YaRN rope scaling is supported");
+  if (std::string(arch) == kArchNgram) {
+    NgramEmbedConfig& g = c.ngram;
+    if (g.n < 2 || g.n > 16 || g.k < 1 || g.modulus_base < 1 || g.hash_base < 1 ||
+        c.n_embd % (g.k * (g.n - 1)) != 0)
+      return Errorf("longcat_flash_ngram: bad n-gram embedding configuration (n %lld, k %lld, m %lld, hidden %lld)",
+                    (long long)g.n, (long long)g.k, (long long)g.modulus_base, (long long)c.n_embd);
+    g.table_dim = c.n_embd / (g.k * (g.n - 1));
+  } else {
+    c.ngram = NgramEmbedConfig{};
+  }
   if (c.rope.scaling == RopeScaling::kYarn && c.rope.mscale_all_dim != 0) {
     // yarn_apply_mscale: the softmax scale gains mscale(factor, mscale_all_dim)^2.
     const double ms = yarn_mscale(c.rope.factor, c.rope.mscale_all_dim);
@@ -366,8 +424,8 @@ Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) {
 }
 
 void write_meta(const ModelConfig& c, GgufWriter& w) {
-  const std::string a = std::string(kArch) + ".";
-  w.set_str("general.architecture", kArch);
+  const std::string a = c.gguf_arch + ".";
+  w.set_str("general.architecture", c.gguf_arch);
   w.set_u32(a + "context_length", static_cast<uint32_t>(c.n_ctx_train));
   w.set_u32(a + "embedding_length", static_cast<uint32_t>(c.n_embd));
   w.set_u32(a + "block_count", static_cast<uint32_t>(c.n_layer));
@@ -390,6 +448,13 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
   w.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
   w.set_f32(a + "expert_weights_scale", c.routed_scale);
   w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
+  if (c.ngram.n_tables() > 0) {
+    w.set_u32(a + "ngram.neighbor_num", static_cast<uint32_t>(c.ngram.n));
+    w.set_u32(a + "ngram.split_num", static_cast<uint32_t>(c.ngram.k));
+    w.set_u32(a + "ngram.modulus_base", static_cast<uint32_t>(c.ngram.modulus_base));
+    w.set_u32(a + "ngram.hash_base", static_cast<uint32_t>(c.ngram.hash_base));
+    w.set_u32(a + "ngram.reset_token_id", static_cast<uint32_t>(c.ngram.reset_token));
+  }
   if (c.rope.scaling == RopeScaling::kYarn) {
     w.set_str(a + "rope.scaling.type", "yarn");
     w.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope.factor));
@@ -403,6 +468,12 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
 
 }  // namespace
 
+Result<std::unique_ptr<Model>> load(std::unique_ptr<ModelSource> src) { return load_as(std::move(src), kArch); }
+Result<std::unique_ptr<Model>> load_ngram(std::unique_ptr<ModelSource> src) {
+  return load_as(std::move(src), kArchNgram);
+}
+
 extern const ArchEntry kArchLongcatFlash = {kArch, accepts, load, write_meta};
+extern const ArchEntry kArchLongcatFlashNgram = {kArchNgram, accepts_ngram, load_ngram, write_meta};
 
 }  // namespace moecat
