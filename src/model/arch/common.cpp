@@ -69,7 +69,7 @@ Status read_llama_like_gguf(const ModelSource& src, const std::string& arch, Mod
   return check_dims(c, f.path());
 }
 
-Status read_hf_rope_scaling(const nlohmann::json& rs, const std::string& file, int64_t n_ctx_train,
+static Status read_hf_rope_scaling(const nlohmann::json& rs, const std::string& file, int64_t n_ctx_train,
                             RopeConfig& rope) {
   HfMeta r(rs, file);
   const std::string type = r.opt_str("rope_type", r.opt_str("type", "default"));
@@ -105,6 +105,17 @@ Status read_hf_rope_scaling(const nlohmann::json& rs, const std::string& file, i
   return Status::Ok();
 }
 
+Status read_hf_rope(const HfMeta& m, const std::string& file, int64_t n_ctx_train, RopeConfig& rope) {
+  // transformers < 4.56 writes "rope_scaling"; newer configs "rope_parameters" (type "default"
+  // when unscaled, rope_theta inside).
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    auto rs = m.json().find(key);
+    if (rs != m.json().end() && rs->is_object())
+      MOECAT_RETURN_IF_ERROR(read_hf_rope_scaling(*rs, file + " " + key, n_ctx_train, rope));
+  }
+  return Status::Ok();
+}
+
 Status read_llama_like_hf(const ModelSource& src, ModelConfig& c) {
   const std::string file = src.path() + "/config.json";
   HfMeta m(src.hf_config(), file);
@@ -122,13 +133,7 @@ Status read_llama_like_hf(const ModelSource& src, ModelConfig& c) {
   c.rope.theta = m.opt_float("rope_theta", 10000.0);
   c.rope.dim = c.head_dim;
   c.rope.neox = true;  // HF rotate_half
-  // transformers < 4.56 writes "rope_scaling"; newer configs "rope_parameters" (type "default"
-  // when unscaled, rope_theta inside).
-  for (const char* key : {"rope_scaling", "rope_parameters"}) {
-    auto rs = m.json().find(key);
-    if (rs != m.json().end() && rs->is_object())
-      MOECAT_RETURN_IF_ERROR(read_hf_rope_scaling(*rs, file + " " + key, c.n_ctx_train, c.rope));
-  }
+  MOECAT_RETURN_IF_ERROR(read_hf_rope(m, file, c.n_ctx_train, c.rope));
   return check_dims(c, file);
 }
 

@@ -20,9 +20,9 @@ std::string hf_arch_of(const ModelSource& src);
 // n_vocab from the embedding tensor, the usual attention/norm/rope keys.
 Status read_llama_like_gguf(const ModelSource& src, const std::string& arch, ModelConfig& c);
 Status read_llama_like_hf(const ModelSource& src, ModelConfig& c);
-// One HF rope_scaling / rope_parameters object (llama3, linear, yarn with HF's mscale rules).
-Status read_hf_rope_scaling(const nlohmann::json& rs, const std::string& file, int64_t n_ctx_train,
-                            RopeConfig& rope);
+// The config's rope_scaling / rope_parameters (llama3, linear, yarn with HF's mscale rules);
+// rope.theta should already hold the top-level rope_theta (rope_parameters may override it).
+Status read_hf_rope(const HfMeta& m, const std::string& file, int64_t n_ctx_train, RopeConfig& rope);
 
 // Embedding, output, norms, attention, dense MLP names (HF Llama layout).
 std::vector<NamePair> llama_like_names();

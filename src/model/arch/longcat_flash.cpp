@@ -307,11 +307,7 @@ Status read_hf(const ModelSource& src, ModelConfig& c) {
   // scaling (YaRN for LongCat-Flash-Lite) in rope_scaling or rope_parameters.
   c.rope.theta = m.opt_float("rope_theta", 1e7);
   c.rope.dim = c.qk_rope_dim;
-  for (const char* key : {"rope_scaling", "rope_parameters"}) {
-    auto rs = m.json().find(key);
-    if (rs != m.json().end() && rs->is_object())
-      MOECAT_RETURN_IF_ERROR(read_hf_rope_scaling(*rs, file + " " + key, c.n_ctx_train, c.rope));
-  }
+  MOECAT_RETURN_IF_ERROR(read_hf_rope(m, file, c.n_ctx_train, c.rope));
   if (m.json().contains("emb_neighbor_num")) {
     NgramEmbedConfig& g = c.ngram;
     MOECAT_ASSIGN_OR_RETURN(g.n, m.req_int("emb_neighbor_num"));
