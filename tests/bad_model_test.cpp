@@ -26,14 +26,19 @@ class BadModelTest : public ::testing::Test {
     const std::string gen = py + " " MOECAT_SOURCE_DIR "/tools/make_test_model.py deepseek_v3 " +
                             (root_ / "ds").string() + " --seed 46 > /dev/null";
     ASSERT_EQ(system(gen.c_str()), 0) << "cannot generate the test model (python3-numpy missing?)";
+    const std::string lc = py + " " MOECAT_SOURCE_DIR "/tools/longcat_test_model.py " + (root_ / "lc").string() +
+                           " --seed 16 > /dev/null 2>&1 && " + py + " " MOECAT_SOURCE_DIR "/tools/longcat_test_model.py " +
+                           (root_ / "lc_nomtp").string() + " --seed 16 --no-mtp > /dev/null 2>&1";
+    ASSERT_EQ(system(lc.c_str()), 0) << "cannot generate the LongCat test models";
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
 
-  // A copy of the good folder with config.json edited by `edit`.
-  static std::string variant(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+  // A copy of a good folder (default: DeepSeek-V3) with config.json edited by `edit`.
+  static std::string variant(const std::string& name, const std::function<void(nlohmann::json&)>& edit,
+                             const std::string& base = "ds") {
     fs::path dir = root_ / name;
     fs::remove_all(dir);
-    fs::copy(root_ / "ds", dir, fs::copy_options::recursive);
+    fs::copy(root_ / base, dir, fs::copy_options::recursive);
     std::ifstream in(dir / "config.json");
     nlohmann::json j = nlohmann::json::parse(in);
     edit(j);
@@ -94,6 +99,34 @@ TEST_F(BadModelTest, NegativeOrMissingDimensionsAreRejected) {
   EXPECT_NE(e.find("v_head_dim"), std::string::npos) << e;
   e = load_error(variant("missing", [](nlohmann::json& j) { j.erase("kv_lora_rank"); }));
   EXPECT_NE(e.find("kv_lora_rank"), std::string::npos) << e;
+}
+
+TEST_F(BadModelTest, LongcatGoodFoldersLoad) {
+  auto m = load_model((root_ / "lc").string());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE((*m)->has_mtp());
+  auto n = load_model((root_ / "lc_nomtp").string());
+  ASSERT_TRUE(n.ok()) << n.status().message();
+  EXPECT_FALSE((*n)->has_mtp());
+}
+
+TEST_F(BadModelTest, LongcatMissingMtpTensorsNamesTheTensor) {
+  std::string e = load_error(variant("lc_mtp", [](nlohmann::json& j) { j["num_nextn_predict_layers"] = 1; }, "lc_nomtp"));
+  EXPECT_NE(e.find("model.mtp.layers.0."), std::string::npos) << e;
+}
+
+TEST_F(BadModelTest, LongcatWrongExpertCountNamesTheTensor) {
+  std::string e = load_error(variant("lc_exp", [](nlohmann::json& j) { j["n_routed_experts"] = j["n_routed_experts"].get<int>() + 1; }, "lc"));
+  EXPECT_NE(e.find("mlp.router.classifier.weight"), std::string::npos) << e;
+  e = load_error(variant("lc_zero", [](nlohmann::json& j) { j["zero_expert_num"] = j["zero_expert_num"].get<int>() + 2; }, "lc"));
+  EXPECT_NE(e.find("mlp.router.classifier.weight"), std::string::npos) << e;
+}
+
+TEST_F(BadModelTest, LongcatWrongLoraRanksNameTheTensor) {
+  std::string e = load_error(variant("lc_q", [](nlohmann::json& j) { j["q_lora_rank"] = j["q_lora_rank"].get<int>() * 2; }, "lc"));
+  EXPECT_NE(e.find("self_attn.0.q_a_proj.weight"), std::string::npos) << e;
+  e = load_error(variant("lc_kv", [](nlohmann::json& j) { j["kv_lora_rank"] = j["kv_lora_rank"].get<int>() + 8; }, "lc"));
+  EXPECT_NE(e.find("kv_a_proj_with_mqa.weight"), std::string::npos) << e;
 }
 
 }  // namespace

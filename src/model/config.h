@@ -85,6 +85,7 @@ struct ModelConfig {
   // rms_norm_eps; llama.cpp's deepseek2 uses rms_norm_eps (1e-6 in every DeepSeek config).
   float mla_norm_eps = 1e-6f;
   NgramEmbedConfig ngram;
+  int64_t n_mtp_layers = 0;       // multi-token-prediction layers the file must carry (LongCat: 0 or 1)
   float mla_q_scale = 1.0f;       // LongCat: q *= sqrt(hidden / q_lora_rank)
   float mla_kv_scale = 1.0f;      // LongCat: latent *= sqrt(hidden / kv_lora_rank)
 

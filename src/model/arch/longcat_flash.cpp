@@ -249,10 +249,11 @@ class LongcatFlashModel : public Model {
     if (c.ngram.n_tables() > 0) {
       MOECAT_ASSIGN_OR_RETURN(ngram_, load_ngram_embed(w, c));
     }
-    // The MTP layer is optional (not every checkpoint or GGUF carries it), but all or nothing.
-    // Lite's MTP input embedding (plain or n-gram) is not pinned down by any public runner, so
-    // moecat does not use it there.
-    has_mtp_ = c.ngram.n_tables() == 0 && w.has("mtp.eh_proj.weight");
+    // The config says whether the MTP layer is there (num_nextn_predict_layers); then every MTP
+    // tensor is required. Lite's MTP input embedding (plain or n-gram) is not pinned down by any
+    // public runner, so moecat neither loads nor requires it there.
+    if (c.n_mtp_layers > 1) return Errorf("longcat_flash: %lld MTP layers; moecat runs at most 1", (long long)c.n_mtp_layers);
+    has_mtp_ = c.ngram.n_tables() == 0 && c.n_mtp_layers == 1;
     if (has_mtp_) {
       const int64_t D = c.n_embd;
       MOECAT_ASSIGN_OR_RETURN(mtp_.enorm, w.get_f32("mtp.enorm.weight", {D}));
@@ -308,6 +309,7 @@ Status read_hf(const ModelSource& src, ModelConfig& c) {
   c.rope.theta = m.opt_float("rope_theta", 1e7);
   c.rope.dim = c.qk_rope_dim;
   MOECAT_RETURN_IF_ERROR(read_hf_rope(m, file, c.n_ctx_train, c.rope));
+  c.n_mtp_layers = m.opt_int("num_nextn_predict_layers", 0);
   if (m.json().contains("emb_neighbor_num")) {
     NgramEmbedConfig& g = c.ngram;
     MOECAT_ASSIGN_OR_RETURN(g.n, m.req_int("emb_neighbor_num"));
@@ -355,6 +357,8 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   c.mla_q_scale = static_cast<float>(m.opt_float("attention.mla_scale_q_lora", 1.0));
   c.mla_kv_scale = static_cast<float>(m.opt_float("attention.mla_scale_kv_lora", 1.0));
   c.mla_norm_eps = static_cast<float>(m.opt_float("attention.latent_norm_rms_epsilon", 1e-6));
+  // Files written before the key existed: the MTP layer is there if its tensors are.
+  c.n_mtp_layers = m.opt_int("nextn_predict_layers", f.tensor("mtp.eh_proj.weight") ? 1 : 0);
   if (m.opt_int("ngram.neighbor_num", 0) > 0) {
     NgramEmbedConfig& g = c.ngram;
     g.n = m.opt_int("ngram.neighbor_num", 0);
@@ -444,6 +448,8 @@ void write_meta(const ModelConfig& c, GgufWriter& w) {
   w.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
   w.set_f32(a + "expert_weights_scale", c.routed_scale);
   w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
+  // MTP tensors are exported only when loaded (never for Lite).
+  w.set_u32(a + "nextn_predict_layers", c.ngram.n_tables() == 0 ? static_cast<uint32_t>(c.n_mtp_layers) : 0);
   if (c.ngram.n_tables() > 0) {
     w.set_u32(a + "ngram.neighbor_num", static_cast<uint32_t>(c.ngram.n));
     w.set_u32(a + "ngram.split_num", static_cast<uint32_t>(c.ngram.k));
