@@ -42,16 +42,15 @@ Needs only python3 + numpy. Values are deterministic in (seed, tensor name).
 """
 
 import argparse
-import json
 import os
 import sys
-import zlib
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import longcat_test_model as lc  # noqa: E402  (LongCat-Flash layout, reused read-only)
 from make_test_model import build_tokenizer  # noqa: E402
+from testmodel_common import tensor_rng, write_folder  # noqa: E402
 
 # Default seeds, chosen by a scan over seeds 1..399 (docs/longcat-flash-lite.md): the largest
 # smallest routing margin among the seeds whose e2e prompt (seed + 1000) holds an EOS token.
@@ -109,47 +108,23 @@ def tensor_specs(cfg, with_mtp):
     return specs[:1] + extra + specs[1:]  # embeddings first, as in the real index
 
 
-_base_values = lc.tensor_values
-
-
 def tensor_values(seed, name, shape, kind, cfg):
     """Lite kinds on top of longcat_test_model.tensor_values (same (seed, name) seeding)."""
     if kind in ("word_embed", "ngram_table"):
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        rng = tensor_rng(seed, name)
         return ((8.0 if kind == "word_embed" else 2.0) * rng.standard_normal(shape)).astype(np.float32)
-    return _base_values(seed, name, shape, kind, cfg)
+    return lc.tensor_values(seed, name, shape, kind, cfg)
 
 
 def write_longcat_lite(out_dir, seed=None, dtype="f32", shards=1, with_mtp=True, zero_experts=4,
                        rope_scaling="yarn"):
     """Writes the folder; returns (config dict, [(tensor name, shape)])."""
-    if dtype not in ("f32", "f16", "bf16"):
-        raise ValueError("dtype must be f32, f16 or bf16")
-    if shards < 1 or zero_experts < 0:
-        raise ValueError("shards must be >= 1 and zero_experts >= 0")
+    lc.check_args(dtype, shards, zero_experts)
     if seed is None:
         seed = YARN_SEED if rope_scaling == "yarn" else PLAIN_SEED
     cfg, (tok, tok_cfg) = make_config(dtype, with_mtp, zero_experts, rope_scaling)
     specs = tensor_specs(cfg, with_mtp)
-    os.makedirs(out_dir, exist_ok=True)
-    for f in os.listdir(out_dir):  # stale shards from an earlier --shards would confuse loaders
-        if f.endswith(".safetensors") or f == "model.safetensors.index.json":
-            os.remove(os.path.join(out_dir, f))
-    files = {"config.json": cfg, "tokenizer.json": tok, "tokenizer_config.json": tok_cfg,
-             "generation_config.json": {"_from_model_config": True, "bos_token_id": cfg["bos_token_id"],
-                                        "eos_token_id": cfg["eos_token_id"],
-                                        "transformers_version": cfg["transformers_version"]}}
-    for fn, obj in files.items():
-        with open(os.path.join(out_dir, fn), "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-    # longcat_test_model.write_safetensors looks tensor_values up in its module at call time;
-    # point it at the Lite version for this call only.
-    lc.tensor_values = tensor_values
-    try:
-        lc.write_safetensors(out_dir, specs, seed, dtype, shards, cfg)
-    finally:
-        lc.tensor_values = _base_values
+    write_folder(out_dir, cfg, tok, tok_cfg, lc.tensor_list(specs, seed, dtype, cfg, tensor_values), shards)
     return cfg, [(n, s) for n, s, _ in specs]
 
 

@@ -26,9 +26,10 @@ mla_scale_q_lora / mla_scale_kv_lora booleans, ...); safetensors with the checkp
     transformer_layer.mlp.{gate_proj, up_proj, down_proj}.weight}   (dense, ffn_hidden_size)
 
 plus tokenizer.json / tokenizer_config.json (the byte-level BPE writer of make_test_model.py,
-imported read-only) and generation_config.json. model.mtp.embed_tokens.weight is drawn
-independently of model.embed_tokens.weight on purpose: vLLM and SGLang run the MTP layer with the
-MAIN model's embedding (and lm_head), so an implementation that picks up the MTP copy disagrees.
+imported read-only) and generation_config.json; tools/testmodel_common.py writes the files.
+model.mtp.embed_tokens.weight is drawn independently of model.embed_tokens.weight on purpose: vLLM
+and SGLang run the MTP layer with the MAIN model's embedding (and lm_head), so an implementation
+that picks up the MTP copy disagrees.
 
 Scales (measured by tests/ref/hf_longcat_flash.py, see docs/longcat-flash.md): router logits
 std ~3 over the 12 (8 routed + 4 zero) experts so top-3 choices are decisive; the correction
@@ -42,17 +43,15 @@ Needs only python3 + numpy (Debian's /usr/bin/python3). Each tensor has its own 
 """
 
 import argparse
-import json
 import math
 import os
-import struct
 import sys
-import zlib
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_test_model import build_tokenizer  # noqa: E402  (read-only reuse of the BPE writer)
+from testmodel_common import TORCH_DTYPE, tensor_rng, write_folder  # noqa: E402
 
 # Toy dimensions with LongCat-Flash's structure (real: hidden 6144, 28 layers, 64 heads,
 # q_lora 1536, kv_lora 512, nope 128, rope 64, v 128, ffn 12288, expert ffn 2048, 512 routed +
@@ -81,8 +80,7 @@ def make_config(dtype, n_vocab, special_ids, with_mtp, zero_experts, rope_scalin
         "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000000.0,
         "rope_scaling": None, "hidden_act": "silu", "initializer_range": 0.006,
         "bos_token_id": special_ids["<|endoftext|>"], "eos_token_id": special_ids["<|im_end|>"],
-        "tie_word_embeddings": False, "use_cache": True, "torch_dtype": {
-            "f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype],
+        "tie_word_embeddings": False, "use_cache": True, "torch_dtype": TORCH_DTYPE[dtype],
         "transformers_version": "4.57.0",
     }
     if with_mtp:
@@ -151,7 +149,7 @@ def tensor_specs(cfg, with_mtp):
 
 def tensor_values(seed, name, shape, kind, cfg):
     """float32 values, deterministic in (seed, name)."""
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    rng = tensor_rng(seed, name)
     if kind == "norm":  # RMSNorm gains around 1, never near 0
         return (1.0 + 0.2 * rng.standard_normal(shape)).astype(np.float32)
     if kind == "score_bias":
@@ -167,81 +165,34 @@ def tensor_values(seed, name, shape, kind, cfg):
     return (scale * rng.standard_normal(shape)).astype(np.float32)
 
 
-def to_bytes(x, dtype):
-    if dtype == "f32":
-        return x.astype("<f4").tobytes()
-    if dtype == "f16":
-        return x.astype("<f2").tobytes()
-    u = np.ascontiguousarray(x, dtype="<f4").view("<u4")  # bf16: round to nearest even
-    u = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
-    return u.astype("<u2").tobytes()
+def tensor_list(specs, seed, dtype, cfg, values=None):
+    """[(name, shape, dtype, values)] for testmodel_common.write_folder; values(seed, name, shape,
+    kind, cfg) defaults to tensor_values. e_score_correction_bias stays F32 (as the released
+    DeepSeek-style checkpoints keep it) whatever dtype the weights have."""
+    values = values or tensor_values
+
+    def one(name, shape, kind):
+        return lambda: [values(seed, name, shape, kind, cfg)]
+
+    return [(name, shape, "f32" if kind == "score_bias" else dtype, one(name, shape, kind))
+            for name, shape, kind in specs]
 
 
-def write_safetensors(out_dir, specs, seed, dtype, n_shards, cfg):
-    """Contiguous groups of roughly equal size; e_score_correction_bias stays F32 (as the
-    released DeepSeek-style checkpoints keep it) whatever dtype the weights have."""
-    st = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
-    blobs = []
-    for name, shape, kind in specs:
-        dt = "f32" if kind == "score_bias" else dtype
-        blobs.append((name, shape, st[dt], to_bytes(tensor_values(seed, name, shape, kind, cfg), dt)))
-    total = sum(len(b[3]) for b in blobs)
-    n_shards = max(1, min(n_shards, len(blobs)))
-    groups, cur, acc = [], [], 0
-    for b in blobs:
-        cur.append(b)
-        acc += len(b[3])
-        if len(groups) < n_shards - 1 and acc >= total * (len(groups) + 1) / n_shards:
-            groups.append(cur)
-            cur = []
-    if cur:
-        groups.append(cur)
-    weight_map = {}
-    for gi, group in enumerate(groups):
-        fname = "model.safetensors" if len(groups) == 1 else \
-            "model-%05d-of-%05d.safetensors" % (gi + 1, len(groups))
-        header, off = {"__metadata__": {"format": "pt"}}, 0
-        for name, shape, sdt, data in group:
-            header[name] = {"dtype": sdt, "shape": list(shape), "data_offsets": [off, off + len(data)]}
-            off += len(data)
-            weight_map[name] = fname
-        hjson = json.dumps(header, separators=(",", ":")).encode()
-        hjson += b" " * ((8 - len(hjson) % 8) % 8)
-        with open(os.path.join(out_dir, fname), "wb") as f:
-            f.write(struct.pack("<Q", len(hjson)))
-            f.write(hjson)
-            for b in group:
-                f.write(b[3])
-    if len(groups) > 1:
-        with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))},
-                      f, indent=2)
-            f.write("\n")
+def check_args(dtype, shards, zero_experts):
+    if dtype not in ("f32", "f16", "bf16"):
+        raise ValueError("dtype must be f32, f16 or bf16")
+    if shards < 1 or zero_experts < 0:
+        raise ValueError("shards must be >= 1 and zero_experts >= 0")
 
 
 def write_longcat_flash(out_dir, seed=1234, dtype="f32", shards=1, with_mtp=True, zero_experts=4,
                         rope_scaling=None):
     """Writes the folder; returns (config dict, [(tensor name, shape)])."""
-    if dtype not in ("f32", "f16", "bf16"):
-        raise ValueError("dtype must be f32, f16 or bf16")
-    if shards < 1 or zero_experts < 0:
-        raise ValueError("shards must be >= 1 and zero_experts >= 0")
-    os.makedirs(out_dir, exist_ok=True)
+    check_args(dtype, shards, zero_experts)
     tok, tok_cfg, n_vocab, special_ids = build_tokenizer("qwen2", n_merges=300)
     cfg = make_config(dtype, n_vocab, special_ids, with_mtp, zero_experts, rope_scaling)
     specs = tensor_specs(cfg, with_mtp)
-    for f in os.listdir(out_dir):  # stale shards from an earlier --shards would confuse loaders
-        if f.endswith(".safetensors") or f == "model.safetensors.index.json":
-            os.remove(os.path.join(out_dir, f))
-    files = {"config.json": cfg, "tokenizer.json": tok, "tokenizer_config.json": tok_cfg,
-             "generation_config.json": {"_from_model_config": True, "bos_token_id": cfg["bos_token_id"],
-                                        "eos_token_id": cfg["eos_token_id"],
-                                        "transformers_version": cfg["transformers_version"]}}
-    for fn, obj in files.items():
-        with open(os.path.join(out_dir, fn), "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-    write_safetensors(out_dir, specs, seed, dtype, shards, cfg)
+    write_folder(out_dir, cfg, tok, tok_cfg, tensor_list(specs, seed, dtype, cfg), shards)
     return cfg, [(n, s) for n, s, _ in specs]
 
 

@@ -12,8 +12,7 @@ Files follow what transformers writes for those classes, with the real tensor na
 converter written against real checkpoints (and llama.cpp's convert_hf_to_gguf.py) accepts them.
 
 Needs only python3 + numpy (Debian's /usr/bin/python3 with python3-numpy); no torch. Safetensors
-are written by hand: u64 little-endian header length, JSON header padded with spaces to a
-multiple of 8, then the raw little-endian tensor data.
+are written by hand (tools/testmodel_common.py, shared with the LongCat writers).
 
 Weights are random but scaled so the model is "alive": the next-token distribution is clearly
 sharper than uniform but not one-hot, attention is not uniform (so RoPE matters), and the MoE
@@ -27,16 +26,17 @@ tensors are generated and written one at a time so memory stays small.
 """
 
 import argparse
-import json
 import math
 import os
 import re
-import struct
 import sys
-import zlib
 from collections import Counter
+from functools import partial
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testmodel_common import TORCH_DTYPE, tensor_rng, write_folder  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
@@ -228,7 +228,7 @@ def make_deepseek_v3_config(dtype, rope_scaling, n_vocab, special_ids, q_lora, n
     8-dim rope part, the 4 frequencies fall in all three yarn regimes (kept, ramped, divided by
     40); max_position_embeddings = 40 * 128 as in the real config (163840 = 40 * 4096), so
     transformers versions that derive the factor from that ratio agree with the explicit one."""
-    torch_dtype = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype]
+    torch_dtype = TORCH_DTYPE[dtype]
     d = dict(hidden=128, layers=n_layers, heads=4, inter=256, moe_inter=32, experts=8, top_k=2,
              shared=1, q_lora=48 if q_lora else None, kv_lora=32, nope=16, rope=8, v=16)
     cfg = {
@@ -260,7 +260,7 @@ def make_deepseek_v3_config(dtype, rope_scaling, n_vocab, special_ids, q_lora, n
 
 
 def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
-    torch_dtype = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype]
+    torch_dtype = TORCH_DTYPE[dtype]
     if arch in ("llama", "mixtral"):
         bos, eos = special_ids["<|begin_of_text|>"], special_ids["<|end_of_text|>"]
     else:
@@ -434,7 +434,7 @@ def tensor_chunks(seed, name, shape, kind, max_elems=1 << 22):
     """float32 values of one tensor as consecutive row blocks (so a 151936 x 2048 embedding never
     sits in memory whole); deterministic in (seed, name): chunked draws from one Generator equal
     a single draw, so the values do not depend on the chunk size either."""
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    rng = tensor_rng(seed, name)
     if kind == "norm":
         # RMSNorm gains around 1 (never near 0, so no direction is silenced).
         yield (1.0 + 0.2 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
@@ -455,69 +455,6 @@ def tensor_chunks(seed, name, shape, kind, max_elems=1 << 22):
         x = rng.standard_normal((n, cols), dtype=np.float32)
         x *= scale
         yield x
-
-
-def to_dtype_bytes(x, dtype):
-    if dtype == "f32":
-        return x.astype("<f4").tobytes()
-    if dtype == "f16":
-        return x.astype("<f2").tobytes()
-    # bf16: round to nearest even on the top 16 bits of the float32 pattern (finite values only,
-    # so the uint32 sum cannot overflow: 0xFF7FFFFF + 0x8000 < 2^32)
-    u = np.ascontiguousarray(x, dtype="<f4").view("<u4")
-    u = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
-    return u.astype("<u2").tobytes()
-
-
-ST_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
-EL_SIZE = {"f32": 4, "f16": 2, "bf16": 2}
-
-
-def write_safetensors(out_dir, specs, seed, dtype, n_shards):
-    # Split tensors into contiguous groups of roughly equal byte size.
-    sizes = [int(np.prod(s)) * EL_SIZE[dtype] for _, s, _ in specs]
-    total = sum(sizes)
-    n_shards = max(1, min(n_shards, len(specs)))
-    groups, cur, acc = [], [], 0
-    for spec, sz in zip(specs, sizes):
-        cur.append((spec, sz))
-        acc += sz
-        if len(groups) < n_shards - 1 and acc >= total * (len(groups) + 1) / n_shards:
-            groups.append(cur)
-            cur = []
-    if cur:
-        groups.append(cur)
-    while len(groups) < n_shards:  # only when there are very few, huge tensors
-        big = max(range(len(groups)), key=lambda i: len(groups[i]))
-        half = len(groups[big]) // 2
-        groups[big:big + 1] = [groups[big][:half], groups[big][half:]]
-    n = len(groups)
-    weight_map = {}
-    for gi, group in enumerate(groups):
-        fname = "model.safetensors" if n == 1 else "model-%05d-of-%05d.safetensors" % (gi + 1, n)
-        header = {"__metadata__": {"format": "pt"}}
-        off = 0
-        for (name, shape, _), sz in group:
-            header[name] = {"dtype": ST_DTYPE[dtype], "shape": list(shape), "data_offsets": [off, off + sz]}
-            off += sz
-            weight_map[name] = fname
-        hjson = json.dumps(header, separators=(",", ":")).encode()
-        hjson += b" " * ((8 - len(hjson) % 8) % 8)
-        with open(os.path.join(out_dir, fname), "wb") as f:
-            f.write(struct.pack("<Q", len(hjson)))
-            f.write(hjson)
-            for (name, shape, kind), sz in group:
-                written = 0
-                for chunk in tensor_chunks(seed, name, shape, kind):
-                    data = to_dtype_bytes(chunk, dtype)
-                    f.write(data)
-                    written += len(data)
-                assert written == sz, name
-    if n > 1:
-        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-        with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
-            json.dump(index, f, indent=2)
-            f.write("\n")
 
 
 def main():
@@ -556,23 +493,9 @@ def main():
         cfg, d = make_config(args.arch, args.dims, dtype, args.rope_scaling, n_vocab, special_ids)
     specs = tensor_specs(args.arch, cfg, d)
 
-    # Stale shards from an earlier run with another --shards would confuse a loader.
-    for f in os.listdir(args.out_dir):
-        if f.endswith(".safetensors") or f == "model.safetensors.index.json":
-            os.remove(os.path.join(args.out_dir, f))
-    with open(os.path.join(args.out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
-    gen = {"_from_model_config": True, "bos_token_id": cfg["bos_token_id"],
-           "eos_token_id": cfg["eos_token_id"], "transformers_version": cfg["transformers_version"]}
-    with open(os.path.join(args.out_dir, "generation_config.json"), "w") as f:
-        json.dump(gen, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
-        json.dump(tok, f, ensure_ascii=False, indent=2)
-    with open(os.path.join(args.out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(tok_cfg, f, ensure_ascii=False, indent=2)
-    write_safetensors(args.out_dir, specs, args.seed, dtype, args.shards)
+    tensors = [(name, shape, dtype, partial(tensor_chunks, args.seed, name, shape, kind))
+               for name, shape, kind in specs]
+    write_folder(args.out_dir, cfg, tok, tok_cfg, tensors, args.shards, tokenizer_newline=False)
     n_params = sum(int(np.prod(s)) for _, s, _ in specs)
     print("wrote %s: %s, %d tensors, %.2fM params, vocab %d, dtype %s, shards %d" % (
         args.out_dir, cfg["architectures"][0], len(specs), n_params / 1e6, n_vocab, dtype, args.shards),

@@ -43,73 +43,20 @@ fail. Never set it in a real check.
 Needs only python3 + numpy. Greedy decoding recomputes the whole sequence for each new token.
 """
 
-import argparse
-import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
 
-BREAK = os.environ.get("HF_DEEPSEEK_V3_BREAK", "")
-if BREAK not in ("", "bias", "mscale", "interleave"):
-    sys.exit("hf_deepseek_v3: unknown HF_DEEPSEEK_V3_BREAK=%r (known: bias, mscale, interleave)" % BREAK)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_common import (apply_rotate_half, break_switch, causal_attention, cli_parser, default_inv_freq,  # noqa: E402
+                       failer, gated_mlp, greedy_continuation, load_checkpoint, log_softmax, parse_tokens,
+                       print_json, rms_norm, rotate_half_tables, route_to_experts, sigmoid, tie_lm_head,
+                       topk_margin, yarn, yarn_get_mscale)
 
-
-def fail(msg):
-    sys.exit("hf_deepseek_v3: " + msg)
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoint reading
-
-def read_safetensors(path, out):
-    """Adds every tensor of one .safetensors file to out as float64: u64 LE header length, JSON
-    header {name: {dtype, shape, data_offsets [begin, end) relative to the data start}}, data."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    if len(blob) < 8:
-        fail("%s: too short for a safetensors file" % path)
-    (n,) = struct.unpack("<Q", blob[:8])
-    if n > len(blob) - 8:
-        fail("%s: header length %d exceeds the file" % (path, n))
-    header = json.loads(blob[8:8 + n])
-    data = memoryview(blob)[8 + n:]
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        count = int(np.prod(info["shape"], dtype=np.int64))
-        size = {"F32": 4, "F16": 2, "BF16": 2}.get(info["dtype"])
-        if size is None:
-            fail("%s: tensor %s has unsupported dtype %s" % (path, name, info["dtype"]))
-        if not 0 <= begin <= end <= len(data) or end - begin != count * size:
-            fail("%s: tensor %s has bad data_offsets %s" % (path, name, info["data_offsets"]))
-        raw = data[begin:end]
-        if info["dtype"] == "F32":
-            a = np.frombuffer(raw, "<f4")
-        elif info["dtype"] == "F16":
-            a = np.frombuffer(raw, "<f2")
-        else:  # bf16 = the top 16 bits of a float32
-            a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
-        out[name] = a.astype(np.float64).reshape(info["shape"])
-
-
-def load_checkpoint(hf_dir):
-    """(config dict, {tensor name: float64 array}) from an HF folder."""
-    with open(os.path.join(hf_dir, "config.json")) as f:
-        cfg = json.load(f)
-    index = os.path.join(hf_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
-    weights = {}
-    for fn in files:
-        read_safetensors(os.path.join(hf_dir, fn), weights)
-    return cfg, weights
+BREAK = break_switch("hf_deepseek_v3", "HF_DEEPSEEK_V3_BREAK", ("bias", "mscale", "interleave"))
+fail = failer("hf_deepseek_v3")
 
 
 def check_config(cfg, W):
@@ -126,76 +73,27 @@ def check_config(cfg, W):
         fail("n_routed_experts is not a multiple of n_group")
     if cfg.get("attention_bias", False):
         fail("attention_bias is not supported")
-    if "lm_head.weight" not in W:
-        if not cfg.get("tie_word_embeddings", False):
-            fail("no lm_head.weight and tie_word_embeddings is false")
-        W["lm_head.weight"] = W["model.embed_tokens.weight"]
+    tie_lm_head(cfg, W, fail)
 
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (transformers semantics)
 
-def rms_norm(x, w, eps):  # DeepseekV3RMSNorm: x / sqrt(mean(x^2) + eps) * w, over the last axis
-    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
-
-
-def silu(x):
-    return x / (1.0 + np.exp(-x))
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def linear(W, name, x):  # nn.Linear without bias: x @ weight.T
     return x @ W[name + ".weight"].T
-
-
-def yarn_get_mscale(scale=1.0, mscale=1.0):
-    return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
 
 
 def rope_params(cfg):
     """(inv_freq [rope_dim/2], attention_factor, description): DeepseekV3RotaryEmbedding's
     rope_init_fn with dim = qk_rope_head_dim."""
-    dim, base = cfg["qk_rope_head_dim"], cfg["rope_theta"]
-    pos_freqs = base ** (np.arange(0, dim, 2) / dim)
+    dim = cfg["qk_rope_head_dim"]
     rs = cfg.get("rope_scaling")
     if not rs:
-        return 1.0 / pos_freqs, 1.0, "default"
+        return default_inv_freq(cfg["rope_theta"], dim), 1.0, "default"
     rope_type = rs.get("rope_type", rs.get("type"))
     if rope_type != "yarn":
         fail("rope_scaling type %r is not supported (DeepSeek-V3 uses yarn)" % rope_type)
-    factor = float(rs["factor"])
-    orig = rs.get("original_max_position_embeddings")
-    if orig is None:
-        fail("yarn without original_max_position_embeddings is not supported")
-    # transformers <= 4.56 replaced factor by max_position_embeddings / orig; later versions keep
-    # the explicit factor. Both agree only if the config is consistent, so insist on that.
-    if abs(cfg["max_position_embeddings"] / orig - factor) > 1e-9:
-        fail("max_position_embeddings / original_max_position_embeddings != rope_scaling.factor: "
-             "transformers versions disagree on such a config")
-    mscale, mscale_all_dim = rs.get("mscale"), rs.get("mscale_all_dim")
-    attention_factor = rs.get("attention_factor")
-    if attention_factor is None:
-        if mscale and mscale_all_dim:
-            attention_factor = yarn_get_mscale(factor, mscale) / yarn_get_mscale(factor, mscale_all_dim)
-        else:
-            attention_factor = yarn_get_mscale(factor)
-    beta_fast, beta_slow = rs.get("beta_fast") or 32, rs.get("beta_slow") or 1
-
-    def correction_dim(n_rot):  # the dimension whose wavelength makes n_rot turns in orig tokens
-        return dim * math.log(orig / (n_rot * 2 * math.pi)) / (2 * math.log(base))
-
-    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
-    if rs.get("truncate", True):
-        low, high = math.floor(low), math.ceil(high)
-    low, high = max(low, 0), min(high, dim - 1)
-    if low == high:
-        high += 0.001
-    ramp = np.clip((np.arange(dim // 2) - low) / (high - low), 0.0, 1.0)
-    extrapolation = 1.0 - ramp  # 1: keep the original frequency, 0: divide it by factor
-    inv_freq = (1.0 / (factor * pos_freqs)) * (1.0 - extrapolation) + (1.0 / pos_freqs) * extrapolation
+    inv_freq, attention_factor, factor, orig, low, high = yarn(cfg, rs, dim, fail)
     desc = "yarn (factor %g, original ctx %d, ramp %s..%s, attention_factor %.6f)" % (
         factor, orig, low, high, attention_factor)
     return inv_freq, attention_factor, desc
@@ -212,17 +110,12 @@ def softmax_scale(cfg):  # DeepseekV3Attention.__init__: self.scaling
     return scale
 
 
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return np.concatenate([-x[..., h:], x[..., :h]], -1)
-
-
 def apply_rope(x, cos, sin, interleave):
     """x [T, heads, d]; cos/sin [T, d] (already times attention_factor)."""
     if interleave and BREAK != "interleave":  # apply_rotary_pos_emb_interleave's view/transpose
         T, h, d = x.shape
         x = x.reshape(T, h, d // 2, 2).transpose(0, 1, 3, 2).reshape(T, h, d)
-    return x * cos[:, None, :] + rotate_half(x) * sin[:, None, :]
+    return apply_rotate_half(x, cos, sin)
 
 
 def attention(cfg, W, p, h, cos, sin):
@@ -248,16 +141,11 @@ def attention(cfg, W, p, h, cos, sin):
     k_rot = np.broadcast_to(k_rot, (T, nh, rope))
     qs = np.concatenate([q_pass, q_rot], -1)  # [T, heads, nope + rope]
     ks = np.concatenate([k_pass, k_rot], -1)
-    scores = np.einsum("thd,shd->hts", qs, ks) * softmax_scale(cfg)  # [heads, T, T]
-    scores += np.triu(np.full((T, T), -np.inf), 1)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    out = np.einsum("hts,shd->thd", probs, v).reshape(T, nh * vd)
-    return linear(W, p + "o_proj", out)
+    return linear(W, p + "o_proj", causal_attention(qs, ks, v, softmax_scale(cfg)))
 
 
-def gated_mlp(W, p, h):  # DeepseekV3MLP: down(silu(gate(x)) * up(x))
-    return linear(W, p + "down_proj", silu(linear(W, p + "gate_proj", h)) * linear(W, p + "up_proj", h))
+def mlp(W, p, h):  # DeepseekV3MLP: down(silu(gate(x)) * up(x))
+    return gated_mlp(lambda name, x: linear(W, name, x), p + "gate_proj", p + "up_proj", p + "down_proj", h)
 
 
 class Margins:
@@ -269,13 +157,6 @@ class Margins:
 
     def __str__(self):
         return "group %.3g, expert %.3g" % (self.group, self.expert)
-
-
-def topk_margin(x, k):  # per row: (k-th largest) - ((k+1)-th largest); inf when there is none
-    if x.shape[-1] <= k:
-        return np.full(x.shape[0], np.inf)
-    s = -np.sort(-x, axis=-1)
-    return s[:, k - 1] - s[:, k]
 
 
 def router(cfg, W, p, h, margins):
@@ -304,12 +185,8 @@ def router(cfg, W, p, h, margins):
 
 def moe(cfg, W, p, h, margins):  # DeepseekV3MoE: routed experts + shared experts
     idx, w = router(cfg, W, p, h, margins)
-    out = np.zeros_like(h)
-    for e in range(cfg["n_routed_experts"]):
-        rows, slot = np.nonzero(idx == e)
-        if len(rows):
-            out[rows] += w[rows, slot][:, None] * gated_mlp(W, p + "experts.%d." % e, h[rows])
-    return out + gated_mlp(W, p + "shared_experts.", h)
+    out = route_to_experts(idx, w, h, cfg["n_routed_experts"], lambda e, x: mlp(W, p + "experts.%d." % e, x))
+    return out + mlp(W, p + "shared_experts.", h)
 
 
 def decoder_layer(cfg, W, i, x, cos, sin, margins):
@@ -318,12 +195,12 @@ def decoder_layer(cfg, W, i, x, cos, sin, margins):
     h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
     if i >= cfg["first_k_dense_replace"]:
         return x + moe(cfg, W, p + "mlp.", h, margins)
-    return x + gated_mlp(W, p + "mlp.", h)
+    return x + mlp(W, p + "mlp.", h)
 
 
 class Model:
     def __init__(self, hf_dir):
-        self.cfg, self.W = load_checkpoint(hf_dir)
+        self.cfg, self.W = load_checkpoint(hf_dir, fail)
         check_config(self.cfg, self.W)
         self.inv_freq, self.attention_factor, self.rope_desc = rope_params(self.cfg)
         self.margins = Margins()
@@ -331,16 +208,12 @@ class Model:
     def logprobs(self, tokens):
         """log_softmax of the logits at every position; [T, vocab]."""
         cfg, W = self.cfg, self.W
-        ang = np.arange(len(tokens))[:, None] * self.inv_freq[None, :]  # [T, rope/2]
-        emb = np.concatenate([ang, ang], -1)
-        cos, sin = np.cos(emb) * self.attention_factor, np.sin(emb) * self.attention_factor
+        cos, sin = rotate_half_tables(len(tokens), self.inv_freq, self.attention_factor)  # [T, rope]
         x = W["model.embed_tokens.weight"][tokens]
         for i in range(cfg["num_hidden_layers"]):
             x = decoder_layer(cfg, W, i, x, cos, sin, self.margins)
         x = rms_norm(x, W["model.norm.weight"], cfg["rms_norm_eps"])
-        logits = x @ W["lm_head.weight"].T
-        m = logits.max(-1, keepdims=True)
-        return logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
+        return log_softmax(x @ W["lm_head.weight"].T)
 
 
 def forward_logprobs(hf_dir, tokens):
@@ -349,30 +222,13 @@ def forward_logprobs(hf_dir, tokens):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("hf_dir")
-    ap.add_argument("--tokens", required=True, help="comma-separated token ids")
-    ap.add_argument("--greedy", type=int, default=0, help="argmax continuation length")
-    args = ap.parse_args()
+    args = cli_parser(__doc__).parse_args()
     model = Model(args.hf_dir)
     cfg = model.cfg
-    try:
-        tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
-    except ValueError:
-        fail("--tokens must be comma-separated integers")
-    vocab = model.W["model.embed_tokens.weight"].shape[0]
-    if not tokens or not all(0 <= t < vocab for t in tokens):
-        fail("token ids must be in [0, %d)" % vocab)
-    if args.greedy < 0:
-        fail("--greedy must be >= 0")
+    tokens = parse_tokens(args, model.W, fail)
 
     logprobs = model.logprobs(tokens)
-    greedy, seq, last = [], list(tokens), logprobs[-1]
-    for _ in range(args.greedy):
-        greedy.append(int(np.argmax(last)))
-        seq.append(greedy[-1])
-        if len(greedy) < args.greedy:
-            last = model.logprobs(seq)[-1]
+    greedy = greedy_continuation(model.logprobs, tokens, logprobs[-1], args.greedy)
     n_moe = cfg["num_hidden_layers"] - min(cfg["first_k_dense_replace"], cfg["num_hidden_layers"])
     print("hf_deepseek_v3: %s, %d layers (%d MoE), q_lora_rank %s, kv_lora_rank %d, rope %s, "
           "rope_interleave %s, softmax_scale %.6f, %d tokens + %d greedy, min routing margin %s%s" % (
@@ -380,8 +236,7 @@ def main():
               cfg["kv_lora_rank"], model.rope_desc, cfg.get("rope_interleave", True), softmax_scale(cfg),
               len(tokens), args.greedy, model.margins,
               " (BROKEN on purpose: HF_DEEPSEEK_V3_BREAK=%s)" % BREAK if BREAK else ""), file=sys.stderr)
-    json.dump({"tokens": tokens, "logprobs": logprobs.tolist(), "greedy": greedy}, sys.stdout)
-    sys.stdout.write("\n")
+    print_json({"tokens": tokens, "logprobs": logprobs.tolist(), "greedy": greedy})
 
 
 if __name__ == "__main__":

@@ -54,73 +54,22 @@ so a comparison can be shown to fail.
 Needs only python3 + numpy. Greedy decoding recomputes the whole sequence for each new token.
 """
 
-import argparse
-import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
 
-BREAK = os.environ.get("HF_FORWARD_BREAK", "")
-if BREAK not in ("", "zero_as_ffn", "no_bias"):
-    sys.exit("hf_longcat_flash: unknown HF_FORWARD_BREAK=%r (known: zero_as_ffn, no_bias)" % BREAK)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_common import (break_switch, causal_attention, cli_parser, default_inv_freq, failer,  # noqa: E402
+                       gated_mlp, greedy_continuation, load_checkpoint, log_softmax, parse_tokens, print_json,
+                       rms_norm, rope_angles, route_to_experts, softmax, tie_lm_head, topk_margin, yarn,
+                       yarn_get_mscale)
+
+BREAK = break_switch("hf_longcat_flash", "HF_FORWARD_BREAK", ("zero_as_ffn", "no_bias"))
+fail = failer("hf_longcat_flash")
 
 LATENT_NORM_EPS = 1e-6  # LongcatFlashRMSNorm(q_lora_rank / kv_lora_rank) default eps
-
-
-def fail(msg):
-    sys.exit("hf_longcat_flash: " + msg)
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoint reading
-
-def read_safetensors(path, out):
-    """Adds every tensor of one .safetensors file to out as float64."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    if len(blob) < 8:
-        fail("%s: too short for a safetensors file" % path)
-    (n,) = struct.unpack("<Q", blob[:8])
-    if n > len(blob) - 8:
-        fail("%s: header length %d exceeds the file" % (path, n))
-    header = json.loads(blob[8:8 + n])
-    data = memoryview(blob)[8 + n:]
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        count = int(np.prod(info["shape"], dtype=np.int64))
-        size = {"F32": 4, "F16": 2, "BF16": 2}.get(info["dtype"])
-        if size is None:
-            fail("%s: tensor %s has unsupported dtype %s" % (path, name, info["dtype"]))
-        if not 0 <= begin <= end <= len(data) or end - begin != count * size:
-            fail("%s: tensor %s has bad data_offsets %s" % (path, name, info["data_offsets"]))
-        raw = data[begin:end]
-        if info["dtype"] == "F32":
-            a = np.frombuffer(raw, "<f4")
-        elif info["dtype"] == "F16":
-            a = np.frombuffer(raw, "<f2")
-        else:  # bf16 = the top 16 bits of a float32
-            a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
-        out[name] = a.astype(np.float64).reshape(info["shape"])
-
-
-def load_checkpoint(hf_dir):
-    with open(os.path.join(hf_dir, "config.json")) as f:
-        cfg = json.load(f)
-    index = os.path.join(hf_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
-    weights = {}
-    for fn in files:
-        read_safetensors(os.path.join(hf_dir, fn), weights)
-    return cfg, weights
 
 
 def check_config(cfg, W):
@@ -142,31 +91,11 @@ def check_config(cfg, W):
         fail("attention_bias is not supported")
     if cfg.get("norm_topk_prob", False):
         fail("norm_topk_prob true is not what transformers computes (it never renormalises)")
-    if "lm_head.weight" not in W:
-        if not cfg.get("tie_word_embeddings", False):
-            fail("no lm_head.weight and tie_word_embeddings is false")
-        W["lm_head.weight"] = W["model.embed_tokens.weight"]
+    tie_lm_head(cfg, W, fail)
 
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks
-
-def rms_norm(x, w, eps):
-    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
-
-
-def silu(x):
-    return x / (1.0 + np.exp(-x))
-
-
-def softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def yarn_get_mscale(scale=1.0, mscale=1.0):
-    return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
-
 
 def rope_params(cfg):
     """(inv_freq [rope/2], attention_factor, description) over dim = qk_rope_head_dim."""
@@ -175,40 +104,12 @@ def rope_params(cfg):
         # transformers' rotary embedding reads config.head_dim; Meituan's config class sets it
         # to qk_rope_head_dim. A config where they differ is ambiguous.
         fail("head_dim %r != qk_rope_head_dim %d" % (cfg["head_dim"], dim))
-    pos_freqs = base ** (np.arange(0, dim, 2) / dim)
     rs = cfg.get("rope_scaling")
     if not rs or rs.get("rope_type", rs.get("type")) == "default":
-        return 1.0 / pos_freqs, 1.0, "default (theta %g)" % base
+        return default_inv_freq(base, dim), 1.0, "default (theta %g)" % base
     if rs.get("rope_type", rs.get("type")) != "yarn":
         fail("rope_scaling type %r is not supported (only yarn)" % rs.get("rope_type", rs.get("type")))
-    factor = float(rs["factor"])
-    orig = rs.get("original_max_position_embeddings")
-    if orig is None:
-        fail("yarn without original_max_position_embeddings is not supported")
-    if abs(cfg["max_position_embeddings"] / orig - factor) > 1e-9:
-        fail("max_position_embeddings / original_max_position_embeddings != rope_scaling.factor: "
-             "transformers versions disagree on such a config")
-    mscale, mscale_all_dim = rs.get("mscale"), rs.get("mscale_all_dim")
-    attention_factor = rs.get("attention_factor")
-    if attention_factor is None:
-        if mscale and mscale_all_dim:
-            attention_factor = yarn_get_mscale(factor, mscale) / yarn_get_mscale(factor, mscale_all_dim)
-        else:
-            attention_factor = yarn_get_mscale(factor)
-    beta_fast, beta_slow = rs.get("beta_fast") or 32, rs.get("beta_slow") or 1
-
-    def correction_dim(n_rot):
-        return dim * math.log(orig / (n_rot * 2 * math.pi)) / (2 * math.log(base))
-
-    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
-    if rs.get("truncate", True):
-        low, high = math.floor(low), math.ceil(high)
-    low, high = max(low, 0), min(high, dim - 1)
-    if low == high:
-        high += 0.001
-    ramp = np.clip((np.arange(dim // 2) - low) / (high - low), 0.0, 1.0)
-    extrapolation = 1.0 - ramp
-    inv_freq = (1.0 / (factor * pos_freqs)) * (1.0 - extrapolation) + (1.0 / pos_freqs) * extrapolation
+    inv_freq, attention_factor, factor, orig, low, high = yarn(cfg, rs, dim, fail)
     return inv_freq, attention_factor, "yarn (theta %g, factor %g, original ctx %d, ramp %s..%s, " \
         "attention_factor %.6f)" % (base, factor, orig, low, high, attention_factor)
 
@@ -234,21 +135,18 @@ def rope_interleaved(x, cos, sin):
     return out
 
 
-def topk_margin(x, k):  # per row: (k-th largest) - ((k+1)-th largest)
-    if x.shape[-1] <= k:
-        return np.full(x.shape[0], np.inf)
-    s = -np.sort(-x, axis=-1)
-    return s[:, k - 1] - s[:, k]
-
-
 # ---------------------------------------------------------------------------------------------
 # Model
 
 class Model:
     def __init__(self, hf_dir):
-        self.cfg, self.W = load_checkpoint(hf_dir)
-        check_config(self.cfg, self.W)
-        cfg = self.cfg
+        cfg, W = load_checkpoint(hf_dir, fail)
+        check_config(cfg, W)
+        self.setup(cfg, W)
+
+    def setup(self, cfg, W):
+        """Everything after loading and checking (LiteModel checks its own way, then calls this)."""
+        self.cfg, self.W = cfg, W
         self.inv_freq, self.attention_factor, self.rope_desc = rope_params(cfg)
         H = cfg["hidden_size"]
         # mla_scale_* are booleans in the released config; absent -> transformers' behaviour (on).
@@ -264,7 +162,7 @@ class Model:
         return x @ self.W[name + ".weight"].T
 
     def mlp(self, p, x):  # LongcatFlashMLP: down(silu(gate(x)) * up(x))
-        return self.lin(p + "down_proj", silu(self.lin(p + "gate_proj", x)) * self.lin(p + "up_proj", x))
+        return gated_mlp(self.lin, p + "gate_proj", p + "up_proj", p + "down_proj", x)
 
     def mla(self, p, h, cos, sin):
         """LongcatFlashMLA (eager), causal; h [T, hidden] -> [T, hidden]."""
@@ -285,11 +183,7 @@ class Model:
         k_rot = np.broadcast_to(rope_interleaved(k_rot, cos, sin), (T, nh, rope))
         qs = np.concatenate([q[..., :nope], q_rot], -1)
         ks = np.concatenate([k_nope, k_rot], -1)
-        scores = np.einsum("thd,shd->hts", qs, ks) * softmax_scale(cfg)  # [heads, T, T]
-        scores += np.triu(np.full((T, T), -np.inf), 1)
-        probs = softmax(scores)
-        out = np.einsum("hts,shd->thd", probs, v).reshape(T, nh * vd)
-        return self.lin(p + "o_proj", out)
+        return self.lin(p + "o_proj", causal_attention(qs, ks, v, softmax_scale(cfg)))
 
     def moe(self, p, h):
         """LongcatFlashMoE: router over routed + zero experts, identity zero experts."""
@@ -305,19 +199,15 @@ class Model:
         w = np.take_along_axis(scores, idx, -1) * cfg["routed_scaling_factor"]
         self.slots += idx.size
         self.zero_slots += int((idx >= E).sum())
-        out = np.zeros_like(h)
-        for e in range(E + Z):
-            rows, slot = np.nonzero(idx == e)
-            if not len(rows):
-                continue
-            ww = w[rows, slot][:, None]
+
+        def expert(e, x):
             if e < E:
-                out[rows] += ww * self.mlp(p + "experts.%d." % e, h[rows])
-            elif BREAK == "zero_as_ffn":
-                out[rows] += ww * self.mlp(p + "experts.%d." % (e % E), h[rows])
-            else:
-                out[rows] += ww * h[rows]
-        return out
+                return self.mlp(p + "experts.%d." % e, x)
+            if BREAK == "zero_as_ffn":
+                return self.mlp(p + "experts.%d." % (e % E), x)
+            return x  # zero ("identity") expert: adds weight * x
+
+        return route_to_experts(idx, w, h, E + Z, expert)
 
     def layer(self, L, x, cos, sin):
         p, eps = "model.layers.%d." % L, self.cfg["rms_norm_eps"]
@@ -331,13 +221,16 @@ class Model:
         return x + self.mlp(p + "mlps.1.", h) + shortcut
 
     def rope_tables(self, T):
-        ang = np.arange(T)[:, None] * self.inv_freq[None, :]  # [T, rope/2]
+        ang = rope_angles(T, self.inv_freq)  # [T, rope/2]
         return np.cos(ang) * self.attention_factor, np.sin(ang) * self.attention_factor
+
+    def embed(self, tokens):  # [T, hidden]
+        return self.W["model.embed_tokens.weight"][tokens]
 
     def hidden(self, tokens):
         """Final hidden states after model.norm: [T, hidden]."""
         cos, sin = self.rope_tables(len(tokens))
-        x = self.W["model.embed_tokens.weight"][tokens]
+        x = self.embed(list(tokens))
         for L in range(self.cfg["num_layers"]):
             x = self.layer(L, x, cos, sin)
         return rms_norm(x, self.W["model.norm.weight"], self.cfg["rms_norm_eps"])
@@ -345,11 +238,6 @@ class Model:
     def logprobs(self, tokens):
         logits = self.hidden(list(tokens)) @ self.W["lm_head.weight"].T
         return log_softmax(logits)
-
-
-def log_softmax(logits):
-    m = logits.max(-1, keepdims=True)
-    return logits - m - np.log(np.exp(logits - m).sum(-1, keepdims=True))
 
 
 def mtp_logits(model, tokens):
@@ -377,36 +265,19 @@ def forward_logprobs(hf_dir, tokens):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("hf_dir")
-    ap.add_argument("--tokens", required=True, help="comma-separated token ids")
-    ap.add_argument("--greedy", type=int, default=0, help="argmax continuation length")
+    ap = cli_parser(__doc__)
     ap.add_argument("--mtp", action="store_true", help="also print mtp_logprobs")
     args = ap.parse_args()
     model = Model(args.hf_dir)
     cfg = model.cfg
-    try:
-        tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
-    except ValueError:
-        fail("--tokens must be comma-separated integers")
-    vocab = model.W["model.embed_tokens.weight"].shape[0]
-    if not tokens or not all(0 <= t < vocab for t in tokens):
-        fail("token ids must be in [0, %d)" % vocab)
-    if args.greedy < 0:
-        fail("--greedy must be >= 0")
+    tokens = parse_tokens(args, model.W, fail)
 
     logprobs = model.logprobs(tokens)
     margin, share = model.min_margin, model.zero_slots / max(1, model.slots)
     out = {"tokens": tokens, "logprobs": logprobs.tolist()}
     if args.mtp:
         out["mtp_logprobs"] = log_softmax(mtp_logits(model, tokens)).tolist()
-    greedy, seq, last = [], list(tokens), logprobs[-1]
-    for _ in range(args.greedy):
-        greedy.append(int(np.argmax(last)))
-        seq.append(greedy[-1])
-        if len(greedy) < args.greedy:
-            last = model.logprobs(seq)[-1]
-    out["greedy"] = greedy
+    out["greedy"] = greedy_continuation(model.logprobs, tokens, logprobs[-1], args.greedy)
     print("hf_longcat_flash: %d layers x 2 sublayers, hidden %d, q_lora %d, kv_lora %d, mla scales %.4f/%.4f, "
           "%d routed + %d zero experts top-%d x %g, rope %s, softmax_scale %.6f, %d tokens + %d greedy; "
           "prompt: min routing margin %.3g, zero-expert share of slots %.3f; all passes: min margin %.3g%s" % (
@@ -414,8 +285,7 @@ def main():
               model.kv_scale, model.n_routed, model.n_zero, cfg["moe_topk"], cfg["routed_scaling_factor"],
               model.rope_desc, softmax_scale(cfg), len(tokens), args.greedy, margin, share, model.min_margin,
               " (BROKEN on purpose: HF_FORWARD_BREAK=%s)" % BREAK if BREAK else ""), file=sys.stderr)
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+    print_json(out)
 
 
 if __name__ == "__main__":

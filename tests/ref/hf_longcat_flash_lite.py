@@ -41,31 +41,25 @@ Needs only python3 + numpy. Greedy decoding recomputes the whole sequence for ea
 (which is also what the n-gram cache of the HF code reproduces token by token).
 """
 
-import argparse
-import json
-import math
 import os
 import sys
 
 import numpy as np
 
-BREAK = os.environ.get("HF_FORWARD_BREAK", "")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_common import (break_switch, cli_parser, failer, greedy_continuation, load_checkpoint,  # noqa: E402
+                       parse_tokens, print_json)
+
 _PASSED_ON = ("zero_as_ffn", "no_bias")
-if BREAK not in ("", "no_ngram", "no_eos_reset") + _PASSED_ON:
-    sys.exit("hf_longcat_flash_lite: unknown HF_FORWARD_BREAK=%r (known: no_ngram, no_eos_reset, zero_as_ffn, "
-             "no_bias)" % BREAK)
+BREAK = break_switch("hf_longcat_flash_lite", "HF_FORWARD_BREAK", ("no_ngram", "no_eos_reset") + _PASSED_ON)
+fail = failer("hf_longcat_flash_lite")
 
 # hf_longcat_flash.py validates HF_FORWARD_BREAK at import; hide our own switches from it.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ["HF_FORWARD_BREAK"] = BREAK if BREAK in _PASSED_ON else ""
 try:
     import hf_longcat_flash as base  # noqa: E402
 finally:
     os.environ["HF_FORWARD_BREAK"] = BREAK
-
-
-def fail(msg):
-    sys.exit("hf_longcat_flash_lite: " + msg)
 
 
 def ngram_params(cfg):
@@ -108,7 +102,7 @@ def ngram_ids(cfg, tokens, eos_reset=True):
 
 class LiteModel(base.Model):
     def __init__(self, hf_dir):
-        cfg, W = base.load_checkpoint(hf_dir)
+        cfg, W = load_checkpoint(hf_dir, base.fail)
         if cfg.get("architectures", ["LongcatFlashNgramForCausalLM"])[0] != "LongcatFlashNgramForCausalLM":
             fail("architectures %r is not LongcatFlashNgramForCausalLM" % cfg.get("architectures"))
         if cfg.get("model_type", "longcat_flash_ngram") != "longcat_flash_ngram":
@@ -116,7 +110,7 @@ class LiteModel(base.Model):
         if cfg.get("num_hidden_layers") not in (None, 2 * cfg["num_layers"]):
             fail("num_hidden_layers %r != 2 * num_layers %d" % (cfg["num_hidden_layers"], cfg["num_layers"]))
         # Everything else is checked exactly as for LongCat-Flash; the reference then runs on the
-        # already-loaded tensors (the parent constructor would reload them).
+        # already-loaded tensors (base.Model.__init__ would reload them; setup() is the rest of it).
         base.check_config(dict(cfg, architectures=["LongcatFlashForCausalLM"], model_type="longcat_flash"), W)
         self.V, self.n, self.k, self.m, self.mods, self.emb_dim, self.eos = ngram_params(cfg)
         for i, M in enumerate(self.mods):
@@ -127,28 +121,14 @@ class LiteModel(base.Model):
             if e.shape != (M, self.emb_dim) or p.shape != (cfg["hidden_size"], self.emb_dim):
                 fail("n-gram table %d: shapes %s / %s, expected (%d, %d) / (%d, %d)" % (
                     i, e.shape, p.shape, M, self.emb_dim, cfg["hidden_size"], self.emb_dim))
-        self.cfg, self.W = cfg, W
-        self._init_from_loaded()
+        self.setup(cfg, W)
         self.collisions = 0
         self.resets = 0
-
-    def _init_from_loaded(self):
-        # base.Model.__init__ minus load/check (keep in step with hf_longcat_flash.py).
-        cfg = self.cfg
-        self.inv_freq, self.attention_factor, self.rope_desc = base.rope_params(cfg)
-        H = cfg["hidden_size"]
-        self.q_scale = math.sqrt(H / cfg["q_lora_rank"]) if cfg.get("mla_scale_q_lora", True) else 1.0
-        self.kv_scale = math.sqrt(H / cfg["kv_lora_rank"]) if cfg.get("mla_scale_kv_lora", True) else 1.0
-        self.n_routed = cfg["n_routed_experts"]
-        self.n_zero = cfg.get("zero_expert_num") or 0
-        self.min_margin = math.inf
-        self.slots = 0
-        self.zero_slots = 0
 
     def embed(self, tokens):
         """NgramEmbedding.forward: [T, hidden]."""
         W = self.W
-        x = W["model.embed_tokens.weight"][tokens]
+        x = super().embed(tokens)  # the plain token table
         if BREAK == "no_ngram":
             return x
         ids = ngram_ids(self.cfg, tokens, eos_reset=BREAK != "no_eos_reset")
@@ -172,23 +152,13 @@ class LiteModel(base.Model):
             coll += sum(len(s) - 1 for s in grams.values())
         self.collisions = coll
 
-    def hidden(self, tokens):
-        cos, sin = self.rope_tables(len(tokens))
-        x = self.embed(list(tokens))
-        for L in range(self.cfg["num_layers"]):
-            x = self.layer(L, x, cos, sin)
-        return base.rms_norm(x, self.W["model.norm.weight"], self.cfg["rms_norm_eps"])
-
 
 def forward_logprobs(hf_dir, tokens):
     return LiteModel(hf_dir).logprobs(list(tokens))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("hf_dir")
-    ap.add_argument("--tokens", required=True, help="comma-separated token ids")
-    ap.add_argument("--greedy", type=int, default=0, help="argmax continuation length")
+    ap = cli_parser(__doc__)
     ap.add_argument("--mtp", action="store_true", help="refused (see the module docstring)")
     args = ap.parse_args()
     if args.mtp:
@@ -196,27 +166,13 @@ def main():
              "see docs/longcat-flash-lite.md")
     model = LiteModel(args.hf_dir)
     cfg = model.cfg
-    try:
-        tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
-    except ValueError:
-        fail("--tokens must be comma-separated integers")
-    vocab = model.W["model.embed_tokens.weight"].shape[0]
-    if not tokens or not all(0 <= t < vocab for t in tokens):
-        fail("token ids must be in [0, %d)" % vocab)
-    if args.greedy < 0:
-        fail("--greedy must be >= 0")
+    tokens = parse_tokens(args, model.W, fail)
 
     logprobs = model.logprobs(tokens)
     margin, share = model.min_margin, model.zero_slots / max(1, model.slots)
     collisions, resets = model.collisions, model.resets
-    out = {"tokens": tokens, "logprobs": logprobs.tolist()}
-    greedy, seq, last = [], list(tokens), logprobs[-1]
-    for _ in range(args.greedy):
-        greedy.append(int(np.argmax(last)))
-        seq.append(greedy[-1])
-        if len(greedy) < args.greedy:
-            last = model.logprobs(seq)[-1]
-    out["greedy"] = greedy
+    out = {"tokens": tokens, "logprobs": logprobs.tolist(),
+           "greedy": greedy_continuation(model.logprobs, tokens, logprobs[-1], args.greedy)}
     print("hf_longcat_flash_lite: %d layers x 2 sublayers, hidden %d, n-gram n=%d k=%d (%d tables of %d..%d rows "
           "x %d), %d routed + %d zero experts top-%d x %g, rope %s, softmax_scale %.6f, %d tokens + %d greedy; "
           "prompt: %d n-gram collisions, %d EOS resets, min routing margin %.3g, zero-expert share %.3f; "
@@ -226,8 +182,7 @@ def main():
               cfg["routed_scaling_factor"], model.rope_desc, base.softmax_scale(cfg), len(tokens), args.greedy,
               collisions, resets, margin, share, model.min_margin,
               " (BROKEN on purpose: HF_FORWARD_BREAK=%s)" % BREAK if BREAK else ""), file=sys.stderr)
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+    print_json(out)
 
 
 if __name__ == "__main__":
