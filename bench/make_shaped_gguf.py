@@ -42,6 +42,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from make_test_model import bytes_to_unicode  # noqa: E402  (the byte-level BPE alphabet)
+
 QK = 32                # q8_0 block: f16 scale + 32 int8
 Q8_BLOCK_BYTES = 34
 GGML_F32, GGML_Q8_0 = 0, 8
@@ -221,20 +224,6 @@ def longcat_meta(d, n_layer, E, Z):
         (a + "expert_weights_scale", T_F32, d["routed_scale"]),
         (a + "vocab_size", T_U32, d["vocab"]),
     ]
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable unicode character table (the byte-level BPE alphabet)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def tokenizer_meta(vocab_size, pre):
