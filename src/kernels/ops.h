@@ -16,9 +16,10 @@ Isa active_isa();            // detected, lowered by env MOECAT_ISA=scalar|avx2|
 void set_isa(Isa isa);       // tests: force a variant (must be <= detected)
 const char* isa_name(Isa isa);
 
-// y[n][out] = x[n][in] · w[out][in]^T.  w.dtype: F32, F16, BF16, Q8_0.
-// Q8_0 weights: each row of x is quantized to q8_0 once (like llama.cpp), dotted in int8,
-// accumulated in f32. F16/BF16 weights are widened to f32 on the fly. Threads split `out`.
+// y[n][out] = x[n][in] · w[out][in]^T.  w.dtype: F32, F16, BF16, Q8_0, MXFP4.
+// Q8_0 / MXFP4 weights: each row of x is quantized to q8_0 once (like llama.cpp), dotted in
+// int8 (MXFP4 codes through the int8 table kMxfp4Values), accumulated in f32.
+// F16/BF16 weights are widened to f32 on the fly. Threads split `out`.
 void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool* pool);
 
 // y = x / sqrt(mean(x^2) + eps) * weight   (weight may be null => 1)
@@ -39,12 +40,27 @@ void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
 // swiglu and attention.
 void exp_row(const float* x, float* y, int64_t n);
 
+// MXFP4 (ggml type 39, OCP microscaling FP4): 32 e2m1 values sharing one e8m0 exponent.
+// qs[j] low nibble = element j, high nibble = element j + 16. Element value =
+// kMxfp4Values[code] * e8m0_to_f32_half(e) (the table holds e2m1 values doubled, hence "half").
+constexpr int kMxfp4Block = 32;
+struct BlockMxfp4 {
+  uint8_t e;   // e8m0 exponent: 2^(e - 127)
+  uint8_t qs[kMxfp4Block / 2];
+};
+static_assert(sizeof(BlockMxfp4) == 17, "mxfp4 block must be 17 bytes");
+extern const int8_t kMxfp4Values[16];  // 0,1,2,3,4,6,8,12, then the same negated
+float e8m0_to_f32_half(uint8_t e);     // 2^(e - 128), exact (subnormal for e < 2)
+// llama.cpp's quantize_row_mxfp4_ref bit for bit: e = floor(log2(amax)) - 2 + 127, each value
+// to the nearest table entry (ties: lowest code).
+void quantize_row_mxfp4(const float* src, void* dst, int64_t n);
+
 // Element conversions (one row of n elements; n a multiple of the block size).
-void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0
+void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0/MXFP4
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.cpp rounding
 // Vectorized quantize_row_q8_0 of the active ISA; bit-identical output (tests check).
 void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n);
-void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0
+void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0/MXFP4
 
 struct AttentionParams {
   int64_t n_head = 0, n_head_kv = 0;        // GQA: head h uses kv head h / (n_head / n_head_kv)
@@ -53,6 +69,8 @@ struct AttentionParams {
   int64_t k_pos_stride = 0, v_pos_stride = 0;  // floats between positions in the caches
   int64_t window = 0;                       // sliding window: attend to (pos - window, pos]; 0 = all
   const float* sinks = nullptr;             // [n_head] extra softmax logit per head, or null
+  int64_t ring = 0;                         // >0: position q lives in cache slot q % ring (a
+                                            // sliding-window cache; needs window <= ring)
 };
 // q [n_tok][n_head][head_dim_k]; q_pos[t] = absolute position of query t.
 // k_cache: position p, kv head j at k_cache + p*k_pos_stride + j*head_dim_k (same for v).
