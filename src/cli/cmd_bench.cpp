@@ -60,7 +60,7 @@ Runner add_bench(CLI::App& app) {
       std::vector<double> tps;
       for (int r = -1; r < o->reps; ++r) {  // r = -1: warm-up
         for (auto& t : toks) t = tokdist(rng);
-        KvCache kv(e.model().kv_shape(), o->p);
+        KvCache kv(e.model().kv_shape(), o->p, e.options().n_batch);
         const double t0 = now_s();
         e.eval(kv, toks.data(), o->p, 0, false, logits.data());
         if (r >= 0) tps.push_back(o->p / (now_s() - t0));
@@ -70,7 +70,7 @@ Runner add_bench(CLI::App& app) {
     if (o->n > 0) {
       std::vector<double> tps;
       for (int r = -1; r < o->reps; ++r) {
-        KvCache kv(e.model().kv_shape(), o->n);
+        KvCache kv(e.model().kv_shape(), o->n, e.options().n_batch);
         const double t0 = now_s();
         for (int64_t i = 0; i < o->n; ++i) {
           int32_t t = tokdist(rng);

@@ -1,6 +1,7 @@
 // Row conversions between f32 and the storage types (load/convert time and embedding rows).
 // Scalar on purpose: correctness over speed. f16/bf16 narrowing rounds to nearest-even
-// (half.h); q8_0 follows llama.cpp's reference quantize_row_q8_0 exactly.
+// (half.h); q8_0 and mxfp4 follow llama.cpp's reference quantizers exactly.
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -34,6 +35,67 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
   }
 }
 
+const int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+float e8m0_to_f32_half(uint8_t e) {
+  // 2^(e-128): e >= 2 is a normal float with biased exponent e-1; e = 1, 0 are the subnormals
+  // 2^-127 and 2^-128 (mantissa bits 22 and 21).
+  const uint32_t bits = e < 2 ? uint32_t(0x00200000) << e : uint32_t(e - 1) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+namespace {
+// Nearest table entry to x at scale d; the first (lowest code) wins ties, and a NaN x gives 0.
+// kMxfp4Values[i] * d is exact (small integer times a power of two), so the error is one
+// rounded float subtraction, as in llama.cpp.
+uint8_t best_mxfp4_code(float x, float d) {
+  int best = 0;
+  float best_err = std::fabs(float(kMxfp4Values[0]) * d - x);
+  for (int i = 1; i < 16; ++i) {
+    const float err = std::fabs(float(kMxfp4Values[i]) * d - x);
+    if (err < best_err) {
+      best = i;
+      best_err = err;
+    }
+  }
+  return static_cast<uint8_t>(best);
+}
+}  // namespace
+
+void quantize_row_mxfp4(const float* src, void* dst, int64_t n) {
+  MOECAT_CHECK(n % kMxfp4Block == 0);
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t b = 0; b < n / kMxfp4Block; ++b) {
+    const float* x = src + b * kMxfp4Block;
+    float amax = 0.0f;
+    for (int j = 0; j < kMxfp4Block; ++j) {
+      if (amax < std::fabs(x[j])) amax = std::fabs(x[j]);  // NaN never wins, as in llama.cpp
+    }
+    // llama.cpp: (uint8_t)(floorf(log2f(amax)) - 2 + 127), in float. The exponent must come
+    // from log2f (not an exact frexp): log2f rounds up to the next integer just below powers
+    // of two, and files must match bit for bit. Out-of-range values (amax < 2^-125 or inf)
+    // wrap mod 256 the way x86 converts (float -> int32, keep the low byte); doing that
+    // explicitly avoids the undefined float->uint8 cast.
+    uint8_t e = 0;
+    if (amax > 0.0f) {
+      const float f = std::floor(log2f(amax)) - 2.0f + 127.0f;
+      const int32_t i = f >= -2147483648.0f && f < 2147483648.0f ? static_cast<int32_t>(f)
+                                                                  : INT32_MIN;  // cvttss2si
+      e = static_cast<uint8_t>(static_cast<uint32_t>(i) & 0xffu);
+    }
+    const float d = e8m0_to_f32_half(e);
+    BlockMxfp4 blk;
+    blk.e = e;
+    for (int j = 0; j < kMxfp4Block / 2; ++j) {
+      blk.qs[j] = static_cast<uint8_t>(best_mxfp4_code(x[j], d) |
+                                       (best_mxfp4_code(x[j + kMxfp4Block / 2], d) << 4));
+    }
+    std::memcpy(out + b * sizeof(BlockMxfp4), &blk, sizeof blk);
+  }
+}
+
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   switch (t) {
     case DType::F32:
@@ -60,6 +122,21 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       }
       return;
     }
+    case DType::MXFP4: {
+      MOECAT_CHECK(n % kMxfp4Block == 0);
+      const auto* s = static_cast<const uint8_t*>(src);
+      for (int64_t b = 0; b < n / kMxfp4Block; ++b) {
+        BlockMxfp4 blk;
+        std::memcpy(&blk, s + b * sizeof(BlockMxfp4), sizeof blk);
+        const float d = e8m0_to_f32_half(blk.e);
+        float* y = dst + b * kMxfp4Block;
+        for (int j = 0; j < kMxfp4Block / 2; ++j) {
+          y[j] = float(kMxfp4Values[blk.qs[j] & 0x0f]) * d;
+          y[j + kMxfp4Block / 2] = float(kMxfp4Values[blk.qs[j] >> 4]) * d;
+        }
+      }
+      return;
+    }
     default:
       MOECAT_CHECK_MSG(false, "dequantize_row: unsupported dtype");
   }
@@ -82,6 +159,9 @@ void convert_row(const float* src, DType t, void* dst, int64_t n) {
     }
     case DType::Q8_0:
       quantize_row_q8_0(src, dst, n);
+      return;
+    case DType::MXFP4:
+      quantize_row_mxfp4(src, dst, n);
       return;
     default:
       MOECAT_CHECK_MSG(false, "convert_row: unsupported dtype");

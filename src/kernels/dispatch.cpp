@@ -24,7 +24,7 @@ namespace moecat::kernels {
   {label,           ns::matmul_f32,    ns::matmul_f16, ns::matmul_bf16, ns::q8_act_bytes,       \
    ns::q8_prepare,  ns::matmul_q8_0,   ns::quantize_q8_0, ns::dot,      ns::axpy,               \
    ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
-   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows}
+   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4}
 static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
 static const KernelTable kAvx512Table = MOECAT_ISA_TABLE(avx512, "avx512");
 #undef MOECAT_ISA_TABLE
@@ -75,6 +75,7 @@ const KernelTable& avx512_novnni_table() {
     k.q8_prepare = kAvx2Table.q8_prepare;
     k.matmul_q8_0 = kAvx2Table.matmul_q8_0;
     k.quantize_q8_0 = kAvx2Table.quantize_q8_0;
+    k.matmul_mxfp4 = kAvx2Table.matmul_mxfp4;  // reads the AVX2 act layout
     return k;
   }();
   return t;
@@ -198,8 +199,11 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
     case DType::F32: f = t.matmul_f32; break;
     case DType::F16: f = t.matmul_f16; break;
     case DType::BF16: f = t.matmul_bf16; break;
-    case DType::Q8_0: {
-      MOECAT_CHECK_MSG(in % kQ8Block == 0, "matmul: q8_0 row length must be a multiple of 32");
+    case DType::Q8_0:
+    case DType::MXFP4: {
+      // Both quantize the activations to q8_0 (block 32) and differ only in the weight dot.
+      MOECAT_CHECK_MSG(in % kQ8Block == 0, "matmul: q8_0/mxfp4 row length must be a multiple of 32");
+      const Q8MatmulFn mm = w.dtype == DType::Q8_0 ? t.matmul_q8_0 : t.matmul_mxfp4;
       uint8_t* act = scratch(static_cast<size_t>(t.q8_act_bytes(n, in)));
       // Quantize every activation row once, before the row split (rows in parallel when big).
       auto prep = [&](int64_t a, int64_t b) { t.q8_prepare(x, in, n, a, b, act); };
@@ -210,7 +214,7 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
         prep(0, n);
       }
       for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) {
-        t.matmul_q8_0(w.data, in, act, n, y, out, r0, r1);
+        mm(w.data, in, act, n, y, out, r0, r1);
       });
       return;
     }

@@ -48,6 +48,8 @@ struct KernelTable {
   // out[d] += sum_j p[j] * v[j*stride + d] for d < dim.
   void (*wsum_rows)(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
                     float* out);
+  // MXFP4 weights (17-byte blocks) against the same q8 activations as matmul_q8_0.
+  Q8MatmulFn matmul_mxfp4;
 };
 
 // The table chosen by dispatch.cpp (CPUID, MOECAT_ISA, set_isa).
@@ -74,6 +76,7 @@ const KernelTable& active_table();
   void dot_rows(const float*, const float*, int64_t, int64_t, int64_t, float, float*);         \
   float exp_shift_sum(float*, int64_t, float);                                                 \
   void wsum_rows(const float*, const float*, int64_t, int64_t, int64_t, float*);               \
+  void matmul_mxfp4(const void*, int64_t, const void*, int64_t, float*, int64_t, int64_t, int64_t); \
   }
 MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)

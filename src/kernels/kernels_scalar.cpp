@@ -68,6 +68,33 @@ void matmul_q8_0(const void* w, int64_t in, const void* act, int64_t n, float* y
   }
 }
 
+// MXFP4 weights against the same act: llama.cpp's generic ggml_vec_dot_mxfp4_q8_0.
+void matmul_mxfp4(const void* w, int64_t in, const void* act, int64_t n, float* y, int64_t ldy,
+                  int64_t r0, int64_t r1) {
+  const int64_t nb = in / kMxfp4Block;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* xb = static_cast<const uint8_t*>(act);
+  const int64_t ws = sizeof(BlockMxfp4), xs = sizeof(BlockQ8_0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float sumf = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        BlockMxfp4 wq;
+        BlockQ8_0 xq;
+        std::memcpy(&wq, wb + (r * nb + b) * ws, ws);
+        std::memcpy(&xq, xb + (i * nb + b) * xs, xs);
+        int32_t sumi = 0;
+        for (int j = 0; j < kMxfp4Block / 2; ++j) {
+          sumi += int32_t(xq.qs[j]) * kMxfp4Values[wq.qs[j] & 0x0f];
+          sumi += int32_t(xq.qs[j + 16]) * kMxfp4Values[wq.qs[j] >> 4];
+        }
+        sumf += (f16_to_f32(xq.d) * e8m0_to_f32_half(wq.e)) * float(sumi);
+      }
+      y[i * ldy + r] = sumf;
+    }
+  }
+}
+
 void axpy_s(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
@@ -98,6 +125,7 @@ const KernelTable kScalarTable = {
     "scalar",   matmul_f32,    matmul_f16,   matmul_bf16,  q8_act_bytes,  q8_prepare,
     matmul_q8_0, quantize_row_q8_0, ref::dot, axpy_s,        ref::rmsnorm,  ref::softmax,
     ref::swiglu, ref::rope,    vexp,         dot_rows,     exp_shift_sum, wsum_rows,
+    matmul_mxfp4,
 };
 
 }  // namespace moecat::kernels

@@ -1,8 +1,10 @@
 // Scalar references (namespace ref): the plainest correct code, used by the tests to judge
 // every ISA variant. Float paths accumulate in double so the reference is at least as accurate
-// as any variant; Q8_0 follows llama.cpp's reference dot (int32 per block, f32 across blocks).
+// as any variant; Q8_0 and MXFP4 follow llama.cpp's reference dots (int32 per block, f32 across
+// blocks).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "base/half.h"
@@ -38,6 +40,33 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y) {
           int32_t sumi = 0;
           for (int j = 0; j < kQ8Block; ++j) sumi += int32_t(wb[b].qs[j]) * int32_t(xq[b].qs[j]);
           sumf += static_cast<float>(sumi) * (f16_to_f32(wb[b].d) * f16_to_f32(xq[b].d));
+        }
+        y[i * out + r] = sumf;
+      }
+    }
+    return;
+  }
+  if (w.dtype == DType::MXFP4) {
+    // ggml_vec_dot_mxfp4_q8_0 (generic): per block sumi = sum q8 * kvalue (int), scale
+    // d = f16(d_x) * e8m0_half(e), sumf += d * sumi in f32, blocks in order.
+    MOECAT_CHECK(in % kMxfp4Block == 0);
+    const int64_t nb = in / kMxfp4Block;
+    std::vector<BlockQ8_0> xq(nb);  // [nb] one quantized row of x
+    for (int64_t i = 0; i < n; ++i) {
+      quantize_row_q8_0(x + i * in, xq.data(), in);
+      for (int64_t r = 0; r < out; ++r) {
+        const uint8_t* row = w.row(r);
+        float sumf = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          BlockMxfp4 wb;
+          std::memcpy(&wb, row + b * sizeof(BlockMxfp4), sizeof wb);
+          int32_t sumi = 0;
+          for (int j = 0; j < kMxfp4Block / 2; ++j) {
+            sumi += int32_t(xq[b].qs[j]) * kMxfp4Values[wb.qs[j] & 0x0f];
+            sumi += int32_t(xq[b].qs[j + 16]) * kMxfp4Values[wb.qs[j] >> 4];
+          }
+          const float d = f16_to_f32(xq[b].d) * e8m0_to_f32_half(wb.e);
+          sumf += d * static_cast<float>(sumi);
         }
         y[i * out + r] = sumf;
       }

@@ -10,7 +10,14 @@ namespace moecat {
 enum class RopeScaling { kNone, kLinear, kLlama3, kYarn };
 // How router logits become expert scores: softmax over experts (Mixtral, Qwen3-MoE) or an
 // independent sigmoid per expert (DeepSeek-V3).
-enum class MoeGating { kSoftmax, kSigmoid };
+enum class MoeGating {
+  kSoftmax,      // softmax over all experts, then top-k
+  kSigmoid,      // sigmoid per expert, then top-k
+  kSoftmaxTopK,  // top-k of the logits, softmax over those k (gpt-oss)
+};
+// The experts' (and MLPs') activation: SwiGLU silu(g) * u, or gpt-oss's clamped variant
+// (g = min(g, limit), u = clamp(u, -limit, limit), g * sigmoid(alpha g) * (u + 1)).
+enum class FfnAct { kSwiglu, kSwigluOai };
 enum class SourceKind { kGguf, kHf };
 
 struct RopeConfig {
@@ -58,6 +65,10 @@ struct ModelConfig {
   // converter does this for `llama`). HF folders of such archs run neox rope on unpermuted rows.
   bool gguf_rope_permuted = false;       // per-head RMSNorm on q and k before RoPE (Qwen3)
   bool tie_embeddings = false;
+  bool attn_bias = false;               // q/k/v/o biases (gpt-oss)
+  bool attn_sinks = false;              // per-head sink logit in the softmax (gpt-oss)
+  std::vector<int64_t> layer_window;    // [n_layer] sliding window per layer, 0 = full (empty: all full)
+  std::string ffn_norm_tensor = "ffn_norm";  // GGUF name of the pre-FFN norm (gpt-oss: attn_post_norm)
 
   // Mixture of experts (n_expert == 0: dense).
   int64_t n_expert = 0;
@@ -71,6 +82,10 @@ struct ModelConfig {
   int64_t topk_group = 1;         //   only the best topk_group groups (by top-2 score sum) compete
   float routed_scale = 1.0f;      // routed experts' weights are multiplied by this
   int64_t n_shared_expert = 0;    // always-on shared experts: one SwiGLU of n_ff_expert * n_shared
+  bool router_bias = false;       // router logits + bias (gpt-oss)
+  bool expert_bias = false;       // gate/up/down biases per expert (gpt-oss)
+  FfnAct ffn_act = FfnAct::kSwiglu;
+  float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;
   // Zero-computation experts (LongCat): router ids n_expert .. n_expert + n_zero_expert - 1 are
   // identities; a slot routed to one adds weight * input and never touches expert weights.
   int64_t n_zero_expert = 0;

@@ -50,7 +50,7 @@ Status DecoderModel::load_weights() {
     } else {
       MOECAT_ASSIGN_OR_RETURN(L.attn, load_attention(w, c, il));
     }
-    MOECAT_ASSIGN_OR_RETURN(L.ffn_norm, w.get_f32(p + "ffn_norm.weight", {c.n_embd}));
+    MOECAT_ASSIGN_OR_RETURN(L.ffn_norm, w.get_f32(p + c.ffn_norm_tensor + ".weight", {c.n_embd}));
     L.is_moe = c.layer_is_moe.empty() ? c.n_expert > 0 : bool(c.layer_is_moe[il]);
     if (L.is_moe) {
       MOECAT_ASSIGN_OR_RETURN(L.moe, load_moe(w, c, il));
@@ -79,7 +79,8 @@ void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, Thread
     if (c.kv_lora_rank > 0)
       mla_forward(c, *rope_, L.mla, xn.data(), b, kv.layers[il], tmp.data(), pool);
     else
-      attention_forward(c, *rope_, L.attn, xn.data(), b, kv.layers[il], tmp.data(), pool);
+      attention_forward(c, *rope_, L.attn, xn.data(), b, kv.layers[il], tmp.data(), pool,
+                        c.layer_window.empty() ? 0 : c.layer_window[il]);
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
     rmsnorm_rows(x.data(), L.ffn_norm, c.norm_eps, n, D, xn.data());
     if (L.is_moe) {

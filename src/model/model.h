@@ -19,6 +19,8 @@ struct LayerKv {
   float* k = nullptr;
   float* v = nullptr;
   int64_t k_width = 0, v_width = 0;
+  int64_t ring = 0;  // >0: sliding-window layer; position p lives in row p % ring
+  int64_t row(int64_t pos) const { return ring > 0 ? pos % ring : pos; }
 };
 
 struct SequenceKv {
@@ -32,6 +34,9 @@ struct SequenceKv {
 // What the cache must hold per layer (floats per position).
 struct KvShape {
   int64_t n_layer = 0, k_width = 0, v_width = 0;
+  // Per layer: the attention window (0 = full context). A windowed layer's cache only keeps
+  // window + batch - 1 rows, reused as a ring.
+  std::vector<int64_t> window;
 };
 
 // Counters a forward pass adds to when asked (moecat run --stats, server metrics).

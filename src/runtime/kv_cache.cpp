@@ -1,19 +1,33 @@
 #include "runtime/kv_cache.h"
 
+#include <algorithm>
+
 namespace moecat {
 
-KvCache::KvCache(const KvShape& s, int64_t capacity) {
-  const int64_t per_layer = capacity * (s.k_width + s.v_width);
-  storage_.assign(static_cast<size_t>(per_layer * s.n_layer), 0.0f);
+KvCache::KvCache(const KvShape& s, int64_t capacity, int64_t max_batch) {
+  // Rows per layer: the whole context, or for a windowed layer just enough for the window plus
+  // one batch written ahead of its queries (the ring never overwrites a visible row).
+  std::vector<int64_t> rows(s.n_layer, capacity), ring(s.n_layer, 0);
+  for (int64_t il = 0; il < s.n_layer && il < (int64_t)s.window.size(); ++il) {
+    if (s.window[il] <= 0) continue;
+    const int64_t r = s.window[il] + std::max<int64_t>(1, max_batch) - 1;
+    if (r < capacity) rows[il] = ring[il] = r;
+  }
+  size_t total = 0;
+  for (int64_t il = 0; il < s.n_layer; ++il) total += rows[il] * (s.k_width + s.v_width);
+  storage_.assign(total, 0.0f);
   view_.capacity = capacity;
   view_.tokens.assign(static_cast<size_t>(capacity), 0);
   view_.layers.resize(s.n_layer);
+  float* p = storage_.data();
   for (int64_t il = 0; il < s.n_layer; ++il) {
     LayerKv& L = view_.layers[il];
-    L.k = storage_.data() + il * per_layer;
-    L.v = L.k + capacity * s.k_width;
+    L.k = p;
+    L.v = L.k + rows[il] * s.k_width;
     L.k_width = s.k_width;
     L.v_width = s.v_width;
+    L.ring = ring[il];
+    p += rows[il] * (s.k_width + s.v_width);
   }
 }
 

@@ -9,7 +9,8 @@ namespace moecat {
 
 class KvCache {
  public:
-  KvCache(const KvShape& shape, int64_t capacity);
+  // max_batch: the most positions one forward writes (sizes the rings of windowed layers).
+  KvCache(const KvShape& shape, int64_t capacity, int64_t max_batch = 512);
   SequenceKv& view() { return view_; }
   int64_t capacity() const { return view_.capacity; }
   size_t bytes() const { return storage_.size() * sizeof(float); }

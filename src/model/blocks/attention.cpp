@@ -24,17 +24,39 @@ Result<AttentionWeights> load_attention(Weights& w, const ModelConfig& c, int64_
     MOECAT_ASSIGN_OR_RETURN(a.q_norm, w.get_f32(p + "attn_q_norm.weight", {c.head_dim}));
     MOECAT_ASSIGN_OR_RETURN(a.k_norm, w.get_f32(p + "attn_k_norm.weight", {c.head_dim}));
   }
+  if (c.attn_bias) {
+    MOECAT_ASSIGN_OR_RETURN(a.bq, w.get_f32(p + "attn_q.bias", {qd}));
+    MOECAT_ASSIGN_OR_RETURN(a.bk, w.get_f32(p + "attn_k.bias", {kd}));
+    MOECAT_ASSIGN_OR_RETURN(a.bv, w.get_f32(p + "attn_v.bias", {kd}));
+    MOECAT_ASSIGN_OR_RETURN(a.bo, w.get_f32(p + "attn_output.bias", {c.n_embd}));
+  }
+  if (c.attn_sinks) {
+    MOECAT_ASSIGN_OR_RETURN(a.sinks, w.get_f32(p + "attn_sinks.weight", {c.n_head}));
+  }
   return a;
 }
 
+// y[t] += bias for every row t (bias absent: nothing).
+static void add_bias(float* y, int64_t n, const TensorView& bias) {
+  if (!bias.valid()) return;
+  const int64_t d = bias.shape.numel();
+  const float* bb = static_cast<const float*>(bias.data);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < d; ++i) y[t * d + i] += bb[i];
+}
+
 void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWeights& w,
-                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool) {
+                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool,
+                       int64_t window) {
   const int64_t n = b.n, hd = c.head_dim;
   const int64_t qd = c.n_head * hd, kd = c.n_head_kv * hd;
   std::vector<float> q(n * qd), k(n * kd), v(n * kd), att(n * qd);  // [n][heads*head_dim]
   kernels::matmul(w.wq, x, n, q.data(), pool);
   kernels::matmul(w.wk, x, n, k.data(), pool);
   kernels::matmul(w.wv, x, n, v.data(), pool);
+  add_bias(q.data(), n, w.bq);
+  add_bias(k.data(), n, w.bk);
+  add_bias(v.data(), n, w.bv);
 
   std::vector<float> cs(rope.config().dim / 2), sn(rope.config().dim / 2);
   for (int64_t t = 0; t < n; ++t) {
@@ -49,8 +71,8 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
     rope.angles(b.pos[t], cs.data(), sn.data());
     kernels::rope(qt, c.n_head, hd, rope.config().dim, cs.data(), sn.data(), rope.config().neox);
     kernels::rope(kt, c.n_head_kv, hd, rope.config().dim, cs.data(), sn.data(), rope.config().neox);
-    std::memcpy(kv.k + b.pos[t] * kv.k_width, kt, kd * sizeof(float));
-    std::memcpy(kv.v + b.pos[t] * kv.v_width, v.data() + t * kd, kd * sizeof(float));
+    std::memcpy(kv.k + kv.row(b.pos[t]) * kv.k_width, kt, kd * sizeof(float));
+    std::memcpy(kv.v + kv.row(b.pos[t]) * kv.v_width, v.data() + t * kd, kd * sizeof(float));
   }
 
   kernels::AttentionParams ap;
@@ -61,8 +83,12 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   ap.k_pos_stride = kv.k_width;
   ap.v_pos_stride = kv.v_width;
+  ap.window = window;
+  ap.ring = kv.ring;
+  ap.sinks = w.sinks.valid() ? static_cast<const float*>(w.sinks.data) : nullptr;
   kernels::attention(q.data(), b.pos, n, kv.k, kv.v, ap, att.data(), pool);
   kernels::matmul(w.wo, att.data(), n, out, pool);
+  add_bias(out, n, w.bo);
 }
 
 }  // namespace moecat

@@ -17,17 +17,21 @@ struct AttentionWeights {
   TensorView wo;      // [n_embd, n_head*head_dim]
   TensorView q_norm;  // [head_dim] f32 (qk_norm only)
   TensorView k_norm;  // [head_dim] f32 (qk_norm only)
+  TensorView bq, bk, bv, bo;  // f32 biases (attn_bias only): [rows of wq / wk / wv / wo]
+  TensorView sinks;           // [n_head] f32 per-head sink logits (attn_sinks only)
 };
 
 Result<AttentionWeights> load_attention(Weights& w, const ModelConfig& c, int64_t layer);
 
 // x: [n][n_embd] (already normed); out: [n][n_embd]. Appends this batch's k/v to kv.
+// window: this layer's sliding window (0 = full attention).
 void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWeights& w,
-                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool);
+                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool,
+                       int64_t window = 0);
 
-// KV floats per position for this attention.
+// KV floats per position for this attention, and each layer's window.
 inline KvShape attention_kv_shape(const ModelConfig& c) {
-  return KvShape{c.n_layer, c.n_head_kv * c.head_dim, c.n_head_kv * c.head_dim};
+  return KvShape{c.n_layer, c.n_head_kv * c.head_dim, c.n_head_kv * c.head_dim, c.layer_window};
 }
 
 }  // namespace moecat

@@ -23,6 +23,19 @@ Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t il) {
   const int64_t E = c.n_expert, F = c.n_ff_expert, D = c.n_embd, ET = E + c.n_zero_expert;
   MOECAT_ASSIGN_OR_RETURN(m.router, w.get(p + "ffn_gate_inp.weight", {ET, D}, MOECAT_MATRIX_TYPES));
   w.mark_keep_f32();  // routing decisions are sensitive; llama.cpp's converter keeps it f32 too
+  if (c.router_bias) {
+    MOECAT_ASSIGN_OR_RETURN(m.router_b, w.get_f32(p + "ffn_gate_inp.bias", {ET}));
+  }
+  if (c.expert_bias) {
+    MOECAT_ASSIGN_OR_RETURN(TensorView gb, w.get_f32(p + "ffn_gate_exps.bias", {E, F}));
+    MOECAT_ASSIGN_OR_RETURN(TensorView ub, w.get_f32(p + "ffn_up_exps.bias", {E, F}));
+    MOECAT_ASSIGN_OR_RETURN(TensorView db, w.get_f32(p + "ffn_down_exps.bias", {E, D}));
+    for (int64_t e = 0; e < E; ++e) {
+      m.gate_b.push_back(gb.slice0(e));
+      m.up_b.push_back(ub.slice0(e));
+      m.down_b.push_back(db.slice0(e));
+    }
+  }
   if (c.score_bias) {
     MOECAT_ASSIGN_OR_RETURN(m.score_bias, w.get_f32(p + "exp_probs_b.bias", {ET}));
   }
@@ -39,18 +52,44 @@ Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t il) {
   return m;
 }
 
-static void swiglu_ffn(const TensorView& gate, const TensorView& up, const TensorView& down,
-                       const float* x, int64_t n, float* out, ThreadPool* pool) {
+static void add_rows(float* y, int64_t n, const TensorView* bias) {
+  if (!bias || !bias->valid()) return;
+  const int64_t d = bias->shape.numel();
+  const float* bb = static_cast<const float*>(bias->data);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < d; ++i) y[t * d + i] += bb[i];
+}
+
+// gpt-oss: g = min(g, limit); u = clamp(u, -limit, limit); y = g * sigmoid(alpha * g) * (u + 1).
+static void swiglu_oai(const float* g, const float* u, int64_t n, float alpha, float limit, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = std::min(g[i], limit);
+    const float ui = std::max(-limit, std::min(u[i], limit));
+    y[i] = gi / (1.0f + std::exp(-alpha * gi)) * (ui + 1.0f);
+  }
+}
+
+struct FfnBias { const TensorView *gate = nullptr, *up = nullptr, *down = nullptr; };
+
+static void swiglu_ffn(const ModelConfig* c, const TensorView& gate, const TensorView& up,
+                       const TensorView& down, const FfnBias& bias, const float* x, int64_t n,
+                       float* out, ThreadPool* pool) {
   const int64_t F = gate.shape[0];
   std::vector<float> g(n * F), u(n * F);  // [n][F]
   kernels::matmul(gate, x, n, g.data(), pool);
   kernels::matmul(up, x, n, u.data(), pool);
-  kernels::swiglu(g.data(), u.data(), n * F, g.data());
+  add_rows(g.data(), n, bias.gate);
+  add_rows(u.data(), n, bias.up);
+  if (c && c->ffn_act == FfnAct::kSwigluOai)
+    swiglu_oai(g.data(), u.data(), n * F, c->swiglu_alpha, c->swiglu_limit, g.data());
+  else
+    kernels::swiglu(g.data(), u.data(), n * F, g.data());
   kernels::matmul(down, g.data(), n, out, pool);
+  add_rows(out, n, bias.down);
 }
 
 void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* out, ThreadPool* pool) {
-  swiglu_ffn(w.gate, w.up, w.down, x, n, out, pool);
+  swiglu_ffn(nullptr, w.gate, w.up, w.down, FfnBias{}, x, n, out, pool);
 }
 
 // Picks the top-k of `sel` among experts whose group is allowed, highest first, ties to the
@@ -100,15 +139,30 @@ Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int
   const float* bias = c.score_bias ? static_cast<const float*>(w.score_bias.data) : nullptr;
   for (int64_t t = 0; t < n; ++t) {
     float* p = logits.data() + t * E;  // becomes the expert scores
+    if (c.router_bias) {
+      const float* rb = static_cast<const float*>(w.router_b.data);
+      for (int64_t e = 0; e < E; ++e) p[e] += rb[e];
+    }
     if (c.gating == MoeGating::kSoftmax) {
       kernels::softmax(p, E);
-    } else {
+    } else if (c.gating == MoeGating::kSigmoid) {
       for (int64_t e = 0; e < E; ++e) p[e] = 1.0f / (1.0f + std::exp(-p[e]));
-    }
+    }  // kSoftmaxTopK: choose on the logits, normalise the chosen ones below
     // The bias steers which experts are chosen, not how much they weigh.
     for (int64_t e = 0; e < E; ++e) sel[e] = bias ? p[e] + bias[e] : p[e];
     if (c.n_group > 1) allowed_groups(c, sel.data(), allowed);
     top_k(sel.data(), E, K, allowed, idx);
+    if (c.gating == MoeGating::kSoftmaxTopK) {  // softmax over the k chosen logits
+      float mx = -INFINITY, z = 0;
+      for (int64_t j = 0; j < K; ++j) mx = std::max(mx, p[idx[j]]);
+      std::vector<float> ex(K);
+      for (int64_t j = 0; j < K; ++j) z += ex[j] = std::exp(p[idx[j]] - mx);
+      for (int64_t j = 0; j < K; ++j) {
+        r.experts[t * K + j] = idx[j];
+        r.weights[t * K + j] = ex[j] / z * c.routed_scale;
+      }
+      continue;
+    }
     float sum = 0;
     for (int64_t j = 0; j < K; ++j) sum += p[idx[j]];
     for (int64_t j = 0; j < K; ++j) {
@@ -149,7 +203,9 @@ void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, co
     ye.resize(m * D);
     for (int64_t i = 0; i < m; ++i)
       std::memcpy(xe.data() + i * D, x + (slots[e][i] / K) * D, D * sizeof(float));
-    swiglu_ffn(w.gate[e], w.up[e], w.down[e], xe.data(), m, ye.data(), pool);
+    FfnBias fb;
+    if (c.expert_bias) fb = FfnBias{&w.gate_b[e], &w.up_b[e], &w.down_b[e]};
+    swiglu_ffn(&c, w.gate[e], w.up[e], w.down[e], fb, xe.data(), m, ye.data(), pool);
     for (int64_t i = 0; i < m; ++i) {
       const int64_t s = slots[e][i];
       kernels::axpy(r.weights[s], ye.data() + i * D, out + (s / K) * D, D);
@@ -157,7 +213,7 @@ void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, co
   }
   if (w.has_shared) {
     std::vector<float> sh(n * D);  // [n][D]
-    mlp_forward(w.shared, x, n, sh.data(), pool);
+    swiglu_ffn(&c, w.shared.gate, w.shared.up, w.shared.down, FfnBias{}, x, n, sh.data(), pool);
     for (int64_t i = 0; i < n * D; ++i) out[i] += sh[i];
   }
 }

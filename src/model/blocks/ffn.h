@@ -26,6 +26,8 @@ struct MoeWeights {
   std::vector<TensorView> gate;   // n_expert x [n_ff_expert, n_embd]
   std::vector<TensorView> up;     // n_expert x [n_ff_expert, n_embd]
   std::vector<TensorView> down;   // n_expert x [n_embd, n_ff_expert]
+  TensorView router_b;            // [n_expert] f32 (config.router_bias)
+  std::vector<TensorView> gate_b, up_b, down_b;  // per expert [n_ff_expert] / [n_embd] f32 (expert_bias)
 };
 
 // Names prefix + "ffn_gate" + tag + ".weight": prefix "blk.3." or "mtp.", tag a sublayer

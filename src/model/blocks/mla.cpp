@@ -102,7 +102,7 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
   std::vector<float> cs(RP / 2), sn(RP / 2);
   const float* kvn = w.kv_norm_eff.data();
   for (int64_t t = 0; t < n; ++t) {
-    float* row = kv.k + b.pos[t] * kv.k_width;  // cache row: [latent (R) | k_pe (RP)]
+    float* row = kv.k + kv.row(b.pos[t]) * kv.k_width;  // cache row: [latent (R) | k_pe (RP)]
     kernels::rmsnorm(kva.data() + t * KW, kvn, c.mla_norm_eps, R, row);
     memcpy(row + R, kva.data() + t * KW + R, RP * sizeof(float));
     rope.angles(b.pos[t], cs.data(), sn.data());
@@ -139,6 +139,7 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
   ap.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(QK));
   ap.k_pos_stride = kv.k_width;
   ap.v_pos_stride = kv.k_width;  // values = the latent at the start of each key row
+  ap.ring = kv.ring;
   std::vector<float> lat(n * H * R);  // [n][H][R]
   kernels::attention(qabs.data(), b.pos, n, kv.k, kv.k, ap, lat.data(), pool);
 
