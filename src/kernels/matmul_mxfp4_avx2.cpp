@@ -3,10 +3,11 @@
 //
 // Weight block (17 bytes): e8m0 exponent e, then 16 bytes of nibbles (low = elements 0-15,
 // high = 16-31). The 16 bytes are broadcast to both 128-bit lanes, the upper lane shifted right
-// by 4 (vpsrlvq), masked to nibbles, and vpshufb maps the codes through the int8 e2m1 table
-// (doubled values, |v| <= 12), giving the 32 weights in element order. The dot is then the q8_0
-// one: vpmaddubsw(|w|, x*sign(w)) (pair sums <= 2*12*127, no saturation), vpmaddwd with ones
-// -> 8 exact int32 partial sums; one FMA per block applies e8m0_half(e) * dx. Fixed per-output
+// by 4 (vpsrlvq), masked to nibbles, and vpshufb maps the codes through the e2m1 table (doubled
+// values, |w| <= 12) offset by 12, giving unsigned u = w + 12 (0..24) in element order.
+// vpmaddubsw(u, q) (pair sums <= 2*24*127, no saturation), vpmaddwd with ones -> 8 exact int32
+// partial sums of u*q = w*q + 12*q; the -12*sum(q) correction is computed once per activation
+// block and shared by the tile's rows. One FMA per block applies e8m0_half(e) * dx. Fixed per-output
 // order (blocks in order into 8 lanes, then a fixed horizontal sum): results do not depend on
 // tiling or on the thread split.
 #include <immintrin.h>
@@ -19,11 +20,22 @@ namespace {
 
 constexpr int64_t kBlockBytes = 17;  // e8m0 + 16 bytes of nibbles
 
-// 2^(e-128) as float bits (ggml's E8M0_TO_FP32_HALF; e < 2 are subnormals).
-static inline __m256 e8m0_half(uint8_t e) {
-  const uint32_t bits = e < 2 ? uint32_t(0x00200000) << e : uint32_t(e - 1) << 23;
-  return _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(bits)));
+// 2^(e-128) for every e (ggml's E8M0_TO_FP32_HALF; e < 2 are f32 subnormals), as a table so a
+// block's scale is one broadcast load. Built at compile time: no code runs for it.
+struct E8m0Table {
+  float v[256];
+};
+constexpr E8m0Table make_e8m0_table() {
+  E8m0Table t{};
+  for (int e = 0; e < 256; ++e) {
+    float f = 1.0f;  // 2^(e-128) by exact halvings / doublings
+    for (int i = e; i < 128; ++i) f *= 0.5f;
+    for (int i = 128; i < e; ++i) f *= 2.0f;
+    t.v[e] = f;
+  }
+  return t;
 }
+alignas(64) constexpr E8m0Table kE8m0Half = make_e8m0_table();
 
 // The 32 int8 weights of one block, in element order.
 static inline __m256i expand_block(const uint8_t* blk, __m256i table, __m256i shifts, __m256i m4) {
@@ -40,8 +52,9 @@ void tile(const uint8_t* w, int64_t wrow, int64_t nb, const int8_t* xq, const fl
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i table = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
-                                         0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m256i table = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+                                         12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const __m256i c12 = _mm256_set1_epi8(12);
   const __m256i shifts = _mm256_setr_epi64x(0, 0, 4, 4);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
@@ -50,16 +63,21 @@ void tile(const uint8_t* w, int64_t wrow, int64_t nb, const int8_t* xq, const fl
 #pragma GCC unroll 8
       for (int k = 0; k < (R * kBlockBytes + 63) / 64 + 1; ++k) _mm_prefetch(pf + 64 * k, _MM_HINT_T0);
     }
+    __m256i xv[C], nq[C];  // q, and -12 * sum(q) per 4-byte group
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      xv[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + c * xstride + b * 32));
+      nq[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                               _mm256_madd_epi16(_mm256_maddubs_epi16(c12, xv[c]), ones));
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const uint8_t* blk = w + r * wrow + b * kBlockBytes;
-      const __m256i wv = expand_block(blk, table, shifts, m4);
-      const __m256i aw = _mm256_abs_epi8(wv);
-      const __m256 dw = e8m0_half(blk[0]);
+      const __m256i wu = expand_block(blk, table, shifts, m4);
+      const __m256 dw = _mm256_broadcast_ss(&kE8m0Half.v[blk[0]]);
 #pragma GCC unroll 8
       for (int c = 0; c < C; ++c) {
-        const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + c * xstride + b * 32));
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)), ones);
+        const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, xv[c]), ones), nq[c]);
         const __m256 sc = _mm256_mul_ps(_mm256_broadcast_ss(dx + c * dstride + b), dw);
         acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc[r][c]);
       }

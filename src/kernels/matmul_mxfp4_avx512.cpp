@@ -4,11 +4,12 @@
 // Weight block (17 bytes): e8m0 exponent e, then 16 bytes of nibbles (low = elements 0-15,
 // high = 16-31). As in the q8_0 kernel, one zmm holds block b of two weight rows (lanes 0-7:
 // row r, 8-15: row r+1): each row's 16 bytes go to two 128-bit lanes, the second shifted right
-// by 4 (vpsrlvq), masked to nibbles, and vpshufb maps the codes through the int8 e2m1 table
-// (doubled values, |v| <= 12). vpdpbusd takes xu unsigned, so
-//   sum(xu * w) = sum(q * w) + 128 * sum(w),
-// and -128*sum(w) (one vpdpbusd per weight vector, shared by all activation rows) is the
-// accumulator input. Each 32-bit lane holds an exact 4-element partial dot; one FMA per step
+// by 4 (vpsrlvq), masked to nibbles, and vpshufb maps the codes through the e2m1 table
+// (doubled values, |v| <= 12) offset by 12, so the weights are unsigned u = w + 12 (0..24) and
+// vpdpbusd takes them as its unsigned operand against the signed q = xu ^ 0x80:
+//   sum(u * q) = sum(w * q) + 12 * sum(q),
+// and -12*sum(q) (one vpdpbusd per activation block, shared by all weight rows of the tile) is
+// the accumulator input. Each 32-bit lane holds an exact 4-element partial dot; one FMA per step
 // applies e8m0_half(e) * dx per half. Per output the f32 order is fixed (blocks in order into 8
 // lanes, then a fixed 8-lane sum): independent of tiling, row pairing and thread split.
 #include <immintrin.h>
@@ -24,10 +25,22 @@ namespace {
 
 constexpr int64_t kBlockBytes = 17;  // e8m0 + 16 bytes of nibbles
 
-// 2^(e-128) as float bits (ggml's E8M0_TO_FP32_HALF; e < 2 are subnormals).
-inline uint32_t e8m0_half_bits(uint8_t e) {
-  return e < 2 ? uint32_t(0x00200000) << e : uint32_t(e - 1) << 23;
+// 2^(e-128) for every e (ggml's E8M0_TO_FP32_HALF; e < 2 are f32 subnormals), as a table so a
+// block's scale is one broadcast load. Built at compile time: no code runs for it.
+struct E8m0Table {
+  float v[256];
+};
+constexpr E8m0Table make_e8m0_table() {
+  E8m0Table t{};
+  for (int e = 0; e < 256; ++e) {
+    float f = 1.0f;  // 2^(e-128) by exact halvings / doublings
+    for (int i = e; i < 128; ++i) f *= 0.5f;
+    for (int i = 128; i < e; ++i) f *= 2.0f;
+    t.v[e] = f;
+  }
+  return t;
 }
+alignas(64) constexpr E8m0Table kE8m0Half = make_e8m0_table();
 
 inline float hsum8(__m256 v) {  // fixed-order sum of 8 floats
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -45,16 +58,23 @@ __attribute__((always_inline)) inline void block_step(__m512 (&acc)[P][C], const
                                                       int64_t b) {
   constexpr int kRows = kSingle ? 1 : 2 * P;
   const __m512i c128 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i c12 = _mm512_set1_epi8(12);
   const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i table = _mm512_broadcast_i32x4(
-      _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+      _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));  // w + 12
   const __m512i zero = _mm512_setzero_si512();
   if (kPf) {  // prefetch instructions never fault, so running past the matrix is fine
     const char* pf = reinterpret_cast<const char*>(w) + kRows * wrow + b * (kRows * kBlockBytes);
 #pragma GCC unroll 8
     for (int k = 0; k < (kRows * kBlockBytes + 63) / 64 + 1; ++k) _mm_prefetch(pf + 64 * k, _MM_HINT_T0);
+  }
+  __m512i xq[C], nq[C];  // signed q (both halves), -12 * sum(q) per 4-byte group
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) {
+    xq[c] = _mm512_xor_si512(c128, _mm512_broadcast_i64x4(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(xu + c * in + b * 32))));
+    nq[c] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, c12, xq[c]));
   }
 #pragma GCC unroll 8
   for (int k = 0; k < P; ++k) {
@@ -65,16 +85,12 @@ __attribute__((always_inline)) inline void block_step(__m512 (&acc)[P][C], const
                                : _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + 1)));
     const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     const __m512i wv = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(q, shifts), m4));
-    const __m512i nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, c128, wv));
-    const uint64_t dd = e8m0_half_bits(b0[0]) | (kSingle ? uint64_t(0) : uint64_t(e8m0_half_bits(b1[0])) << 32);
-    const __m512 dw = _mm512_permutexvar_ps(
-        halves, _mm512_castps128_ps512(_mm_castsi128_ps(_mm_cvtsi64_si128(static_cast<long long>(dd)))));
+    const __m512 d0 = _mm512_set1_ps(kE8m0Half.v[b0[0]]);  // lanes 8-15: row r+1's scale
+    const __m512 dw = kSingle ? d0 : _mm512_mask_broadcastss_ps(d0, 0xff00, _mm_load_ss(&kE8m0Half.v[b1[0]]));
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      const __m512i xv = _mm512_broadcast_i64x4(
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(xu + c * in + b * 32)));
       const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(dx[c * nb + b]), dw);
-      const __m512i s = _mm512_dpbusd_epi32(nc, xv, wv);
+      const __m512i s = _mm512_dpbusd_epi32(nq[c], wv, xq[c]);
       acc[k][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[k][c]);
     }
   }

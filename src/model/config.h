@@ -31,6 +31,7 @@ struct RopeConfig {
   double beta_fast = 32.0, beta_slow = 1.0;  // yarn: rotation counts bounding the blend
   double attn_factor = 1.0;  // yarn: cos/sin are multiplied by this
   double mscale_all_dim = 0;  // yarn (DeepSeek): softmax temperature mscale(factor, this)^2
+  bool yarn_truncate = true;  // yarn: floor/ceil the correction range (HF "truncate"; gpt-oss: false)
   std::vector<float> freq_factors;  // [dim/2] divides each frequency (GGUF rope_freqs.weight); empty = none
 };
 

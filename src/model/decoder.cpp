@@ -15,11 +15,12 @@ void embed_tokens(const TensorView& tok_embd, const int32_t* tokens, int64_t n, 
 }
 
 Result<std::unique_ptr<Model>> DecoderModel::Load(ModelConfig cfg, std::unique_ptr<ModelSource> src,
-                                                  std::vector<NamePair> hf_names) {
+                                                  std::vector<NamePair> hf_names, const Prepare& prepare) {
   std::unique_ptr<DecoderModel> m(new DecoderModel());
   m->cfg_ = std::move(cfg);
   m->source_ = std::move(src);
   m->weights_ = std::make_unique<Weights>(*m->source_, std::move(hf_names));
+  if (prepare) MOECAT_RETURN_IF_ERROR(prepare(*m->weights_, m->cfg_));
   MOECAT_RETURN_IF_ERROR(m->load_weights());
   m->rope_ = std::make_unique<Rope>(m->cfg_.rope);
   return std::unique_ptr<Model>(std::move(m));

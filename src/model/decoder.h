@@ -6,6 +6,7 @@
 // Which variant (qk-norm, MoE layers, rope style) is data in ModelConfig; arch files only
 // read hyperparameters and name tensors.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,8 +20,11 @@ namespace moecat {
 
 class DecoderModel : public Model {
  public:
+  // prepare (optional) runs before the weights are loaded, to provide tensors the arch builds
+  // from others (Weights::provide).
+  using Prepare = std::function<Status(Weights&, const ModelConfig&)>;
   static Result<std::unique_ptr<Model>> Load(ModelConfig cfg, std::unique_ptr<ModelSource> src,
-                                             std::vector<NamePair> hf_names);
+                                             std::vector<NamePair> hf_names, const Prepare& prepare = nullptr);
   KvShape kv_shape() const override {
     return cfg_.kv_lora_rank > 0 ? mla_kv_shape(cfg_) : attention_kv_shape(cfg_);
   }

@@ -20,6 +20,7 @@ uint32_t file_type_of(DType t) {
     case DType::F16: return 1;
     case DType::Q8_0: return 7;
     case DType::BF16: return 32;
+    case DType::MXFP4: return 38;  // LLAMA_FTYPE_MOSTLY_MXFP4_MOE
     default: return 0;
   }
 }
@@ -43,7 +44,7 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
   arch->write_gguf_meta(c, w);
   w.set_str("general.name", c.arch);
   w.set_u32("general.file_type", file_type_of(type));
-  if (type == DType::Q8_0) w.set_u32("general.quantization_version", 2);
+  if (type == DType::Q8_0 || type == DType::MXFP4) w.set_u32("general.quantization_version", 2);
   write_tokenizer_meta(tok.data(), w);
 
   const bool from_hf = c.source == SourceKind::kHf;
@@ -57,6 +58,8 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
   for (const LoadedWeight& lw : model.weights().loaded()) {
     const int64_t cols = lw.shape[lw.shape.ndim - 1];
     DType t = lw.keep_f32 || lw.shape.ndim == 1 ? DType::F32 : type;
+    // --type mxfp4 means MXFP4 experts (llama.cpp's MOSTLY_MXFP4_MOE); other matrices get q8_0.
+    if (t == DType::MXFP4 && lw.name.find("_exps.") == std::string::npos) t = DType::Q8_0;
     if (cols % dtype_block(t) != 0) t = DType::F16;  // q8_0 needs rows of whole blocks
     if (lw.name == "rope_freqs.weight") t = DType::F32;
     const LoadedWeight* src = &lw;

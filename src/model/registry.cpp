@@ -8,10 +8,12 @@ extern const ArchEntry kArchQwen3Moe;
 extern const ArchEntry kArchDeepseek2;
 extern const ArchEntry kArchLongcatFlash;
 extern const ArchEntry kArchLongcatFlashNgram;
+extern const ArchEntry kArchGptOss;
 
 const std::vector<const ArchEntry*>& arch_registry() {
   static const std::vector<const ArchEntry*> r = {&kArchLlama, &kArchMixtral, &kArchQwen3Moe, &kArchDeepseek2,
-                                                       &kArchLongcatFlash, &kArchLongcatFlashNgram};
+                                                       &kArchLongcatFlash, &kArchLongcatFlashNgram,
+                                                       &kArchGptOss};
   return r;
 }
 

@@ -42,13 +42,40 @@ std::string Weights::source_name(const std::string& gguf_name, int64_t expert) c
   return "";  // no HF equivalent known
 }
 
+void Weights::provide(const std::string& name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes) {
+  MOECAT_CHECK(static_cast<int64_t>(bytes.size()) ==
+               dtype_row_bytes(dtype, shape[shape.ndim - 1]) * (shape.numel() / shape[shape.ndim - 1]));
+  std::vector<uint8_t>& b = derived_.emplace_back(std::move(bytes));
+  provided_[name] = TensorView{name, dtype, shape, b.data(), b.size()};
+}
+
+std::optional<Result<TensorView>> Weights::find_provided(const std::string& name, const Shape& shape,
+                                                         std::initializer_list<DType> allowed) const {
+  auto it = provided_.find(name);
+  if (it == provided_.end()) return std::nullopt;
+  const TensorView& v = it->second;
+  if (v.shape != shape)
+    return Result<TensorView>(Errorf("tensor '%s' (built from %s) has shape %s, expected %s", name.c_str(),
+                                     src_.path().c_str(), v.shape.str().c_str(), shape.str().c_str()));
+  for (DType d : allowed)
+    if (d == v.dtype) return Result<TensorView>(v);
+  return Result<TensorView>(Errorf("tensor '%s' (built from %s) has type %s", name.c_str(), src_.path().c_str(),
+                                   dtype_name(v.dtype)));
+}
+
 bool Weights::has(const std::string& name) const {
+  if (provided_.count(name)) return true;
   std::string n = source_name(name, 0);
   return !n.empty() && src_.find(n) != nullptr;
 }
 
 Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
                                 std::initializer_list<DType> allowed) {
+  if (auto p = find_provided(name, shape, allowed)) {
+    if (!p->ok()) return p->status();
+    loaded_.push_back(LoadedWeight{name, shape, {p->value()}, 0, false});
+    return p->value();
+  }
   std::string sname = source_name(name);
   if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
   MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, allowed));
@@ -67,6 +94,11 @@ TensorView Weights::add_derived(const std::string& name, DType dtype, const Shap
 }
 
 Result<TensorView> Weights::get_f32(const std::string& name, const Shape& shape) {
+  if (auto p = find_provided(name, shape, {DType::F32})) {
+    if (!p->ok()) return p->status();
+    loaded_.push_back(LoadedWeight{name, shape, {p->value()}, 0, true});
+    return p->value();
+  }
   std::string sname = source_name(name);
   if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
   MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, {DType::F32, DType::F16, DType::BF16}));
@@ -106,7 +138,10 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
   const std::string suffix = "_exps.weight";
   const bool legacy_split = !is_hf() && !src_.find(name) && name.size() > suffix.size() &&
                             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  if (is_hf()) {
+  if (auto p = find_provided(name, stacked, allowed)) {
+    if (!p->ok()) return p->status();
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(p->value().slice0(e));
+  } else if (is_hf()) {
     MOECAT_RETURN_IF_ERROR(per_expert([&](int64_t e) { return source_name(name, e); }));
   } else if (legacy_split) {
     const std::string stem = name.substr(0, name.size() - suffix.size());

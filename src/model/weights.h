@@ -4,6 +4,8 @@
 // recorded, so `moecat convert` writes exactly what the model loads.
 #pragma once
 #include <deque>
+#include <map>
+#include <optional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -53,6 +55,10 @@ class Weights {
   // attn_k_b / attn_v_b): Weights owns the bytes and records it for export under `name`.
   TensorView add_derived(const std::string& name, DType dtype, const Shape& shape,
                          std::vector<uint8_t> bytes);
+  // A tensor the arch builds at load under its GGUF name (gpt-oss: HF's fused, interleaved and
+  // transposed gate_up_proj re-laid as ffn_gate_exps / ffn_up_exps): get / get_f32 /
+  // get_experts find it before looking in the file, and export writes it like any other.
+  void provide(const std::string& name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
   // The last loaded tensor is only a source for derived ones: do not export it.
   void forget_last() { loaded_.pop_back(); }
   std::string source_name(const std::string& gguf_name, int64_t expert = -1) const;
@@ -69,9 +75,13 @@ class Weights {
   std::vector<LoadedWeight> loaded_;
   std::deque<std::vector<float>> owned_;  // converted copies (stable addresses)
   std::deque<std::vector<uint8_t>> derived_;
+  std::map<std::string, TensorView> provided_;
+  // A provided tensor, checked like ModelSource::get; nullopt when none is provided.
+  std::optional<Result<TensorView>> find_provided(const std::string& name, const Shape& shape,
+                                                  std::initializer_list<DType> allowed) const;
 };
 
 // Matrix dtypes the kernels support.
-#define MOECAT_MATRIX_TYPES {DType::F32, DType::F16, DType::BF16, DType::Q8_0}
+#define MOECAT_MATRIX_TYPES {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::MXFP4}
 
 }  // namespace moecat

@@ -53,6 +53,7 @@ std::optional<DType> dtype_from_name(const std::string& s) {
   if (s == "f16") return DType::F16;
   if (s == "bf16") return DType::BF16;
   if (s == "q8_0") return DType::Q8_0;
+  if (s == "mxfp4") return DType::MXFP4;
   return std::nullopt;
 }
 

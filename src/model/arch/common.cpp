@@ -88,6 +88,7 @@ static Status read_hf_rope_scaling(const nlohmann::json& rs, const std::string& 
     rope.orig_ctx = r.opt_int("original_max_position_embeddings", n_ctx_train);
     rope.beta_fast = r.opt_float("beta_fast", 32.0);
     rope.beta_slow = r.opt_float("beta_slow", 1.0);
+    rope.yarn_truncate = r.opt_bool("truncate", true);
     // HF _compute_yarn_parameters: explicit attention_factor, else the mscale ratio, else
     // the default temperature.
     const double mscale = r.opt_float("mscale", 0), mscale_all = r.opt_float("mscale_all_dim", 0);

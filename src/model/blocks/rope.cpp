@@ -43,8 +43,13 @@ static void yarn_inv_freq(const RopeConfig& c, std::vector<double>& inv) {
   auto corr_dim = [&](double rotations) {
     return c.dim * std::log(c.orig_ctx / (rotations * 2 * M_PI)) / (2 * std::log(c.theta));
   };
-  double lo = std::max(0.0, std::floor(corr_dim(c.beta_fast)));
-  double hi = std::min(static_cast<double>(c.dim - 1), std::ceil(corr_dim(c.beta_slow)));
+  double lo = corr_dim(c.beta_fast), hi = corr_dim(c.beta_slow);
+  if (c.yarn_truncate) {
+    lo = std::floor(lo);
+    hi = std::ceil(hi);
+  }
+  lo = std::max(0.0, lo);
+  hi = std::min(static_cast<double>(c.dim - 1), hi);
   if (lo == hi) hi += 0.001;
   for (int64_t i = 0; i < half; ++i) {
     const double extrap = std::pow(c.theta, -2.0 * i / c.dim);
