@@ -5,6 +5,7 @@ HF folder on the development VM). For speed and memory benchmarks only: the numb
 
     make_shaped_gguf.py deepseek2 OUT.gguf [--experts 64] [--layers 2] [--dense-layers 1] [--seed 1]
     make_shaped_gguf.py longcat_flash OUT.gguf [--experts 64] [--zero-experts 32] [--layers 1]
+    make_shaped_gguf.py gpt-oss OUT.gguf [--experts 32] [--layers 4]
 
 deepseek2: DeepSeek-V3's dims (hidden 7168, 128 heads, q_lora 1536, kv_lora 512, nope 128,
 rope 64, v 128, dense FFN 18432, expert FFN 2048, 1 shared expert, top-8, 8 groups / top-4
@@ -22,11 +23,22 @@ src/model/arch/longcat_flash.cpp (names(), write_meta()) and kv_b split into
 attn_k_b.{i} / attn_v_b.{i} as for deepseek2 (a q8_0 kv_b cannot be split at load). Real model:
 28 layers, 512 routed + 256 zero experts; the default 64 + 32 keeps the routed : zero ratio.
 
+gpt-oss: gpt-oss-20b's dims (hidden 2880, 64 q heads / 8 kv heads, head_dim 64, 32 experts
+top-4, expert width 2880, vocab 201088, sliding window 128 on even layers (llama.cpp's default
+pattern 2), yarn factor 32 over original ctx 4096 (beta 32 / 1), rope theta 150000, eps 1e-5),
+with the keys and tensor names of docs/gguf-gpt-oss.md (q/k/v/o biases, attn_sinks,
+post_attention_norm, router weight + bias, per-expert gate/up/down biases). Experts are MXFP4
+(ggml type 39, file_type 38 MOSTLY_MXFP4_MOE) like the released checkpoints; attention,
+embeddings and output q8_0; norms, biases, sinks and the router f32. Real 20b: 24 layers (120b:
+36 layers, 128 experts); the experts read per token (top-4) do not depend on the layer count.
+
 Values: q8_0 blocks with uniform int8 quants in [-127, 127] and f16 scales drawn so that every
 weight has std ~ 1/sqrt(fan_in) (fan_in = the row length), which keeps activations O(1) through
 matmuls; embeddings have std ~1; norms f32 ~ 1 + N(0, 0.05); routers f32 N(0, 1/fan_in);
 score biases f32 (deepseek2: U[0, 0.02), non-negative as in V3 so group masking agrees between
-implementations; longcat: N(0, 0.02)). Tokenizer: a byte-level gpt2 vocabulary (256 byte
+implementations; longcat: N(0, 0.02)); gpt-oss biases and sinks f32 N(0, 0.02). MXFP4 blocks:
+uniform random 4-bit e2m1 codes (std of a code's value 2.93) and E8M0 exponents 119 or 120
+(2^-8 / 2^-7), i.e. weight std ~ 0.017 ~ 1/sqrt(2880), so activations stay O(1) and finite. Tokenizer: a byte-level gpt2 vocabulary (256 byte
 tokens, a few merges) padded with unreachable dummy tokens to the vocab size, BOS/EOS at the
 end as control tokens.
 
@@ -47,8 +59,10 @@ from make_test_model import bytes_to_unicode  # noqa: E402  (the byte-level BPE 
 
 QK = 32                # q8_0 block: f16 scale + 32 int8
 Q8_BLOCK_BYTES = 34
-GGML_F32, GGML_Q8_0 = 0, 8
+GGML_F32, GGML_Q8_0, GGML_MXFP4 = 0, 8, 39
+MX_BLOCK_BYTES = 17    # MXFP4 block: E8M0 exponent byte + 16 bytes of 4-bit codes for 32 values
 FILE_TYPE_Q8_0 = 7     # llama_ftype LLAMA_FTYPE_MOSTLY_Q8_0
+FILE_TYPE_MXFP4_MOE = 38  # LLAMA_FTYPE_MOSTLY_MXFP4_MOE (what the converter writes for MXFP4 checkpoints)
 ALIGN = 32
 CHUNK_BYTES = 64 << 20
 INT8_STD = math.sqrt((255 ** 2 - 1) / 12.0)  # std of a uniform integer in [-127, 127]
@@ -62,13 +76,16 @@ DEEPSEEK_V3 = dict(hidden=7168, heads=128, q_lora=1536, kv_lora=512, nope=128, r
 LONGCAT_FLASH = dict(hidden=6144, heads=64, q_lora=1536, kv_lora=512, nope=128, rope=64, v=128,
                      ffn=12288, expert_ffn=2048, topk=12, routed_scale=6.0, vocab=131072,
                      ctx=131072, rope_theta=10000000.0, eps=1e-5)
+GPT_OSS_20B = dict(hidden=2880, heads=64, heads_kv=8, head_dim=64, experts=32, topk=4, expert_ffn=2880,
+                   vocab=201088, ctx=131072, window=128, yarn_factor=32.0, yarn_orig_ctx=4096,
+                   rope_theta=150000.0, eps=1e-5)
 
 
 # ---------------------------------------------------------------- tensors
 
 class Tensor:
     """shape: numpy order (outermost first); kind: 'q8' (matrix, std 1/sqrt(row)), 'embd' (q8,
-    std 1), 'norm', 'router', 'bias_pos', 'bias' (f32)."""
+    std 1), 'mx' (MXFP4 matrix, std ~1/sqrt(row)), 'norm', 'router', 'bias_pos', 'bias' (f32)."""
 
     def __init__(self, name, shape, kind):
         self.name, self.shape, self.kind = name, tuple(int(s) for s in shape), kind
@@ -76,12 +93,19 @@ class Tensor:
         if self.is_q8:
             assert self.shape[-1] % QK == 0, name
             self.nbytes = self.numel // QK * Q8_BLOCK_BYTES
+        elif self.kind == "mx":
+            assert self.shape[-1] % QK == 0, name
+            self.nbytes = self.numel // QK * MX_BLOCK_BYTES
         else:
             self.nbytes = self.numel * 4
 
     @property
     def is_q8(self):
         return self.kind in ("q8", "embd")
+
+    @property
+    def ggml_type(self):
+        return GGML_Q8_0 if self.is_q8 else GGML_MXFP4 if self.kind == "mx" else GGML_F32
 
 
 def mla_tensors(p, tag, d):
@@ -149,6 +173,31 @@ def longcat_tensors(d, n_layer, E, Z):
                Tensor(p + "exp_probs_b.bias", [E + Z], "bias")]
         ts += expert_tensors(p, E, H, d["expert_ffn"])
     ts += [Tensor("output_norm.weight", [H], "norm"), Tensor("output.weight", [V, H], "q8")]
+    return ts
+
+
+def gpt_oss_tensors(d, n_layer, E):
+    D, V, F = d["hidden"], d["vocab"], d["expert_ffn"]
+    q, kv = d["heads"] * d["head_dim"], d["heads_kv"] * d["head_dim"]
+    ts = [Tensor("token_embd.weight", [V, D], "embd")]
+    for il in range(n_layer):
+        p = "blk.%d." % il
+        ts += [Tensor(p + "attn_norm.weight", [D], "norm"),
+               Tensor(p + "attn_q.weight", [q, D], "q8"), Tensor(p + "attn_q.bias", [q], "bias"),
+               Tensor(p + "attn_k.weight", [kv, D], "q8"), Tensor(p + "attn_k.bias", [kv], "bias"),
+               Tensor(p + "attn_v.weight", [kv, D], "q8"), Tensor(p + "attn_v.bias", [kv], "bias"),
+               Tensor(p + "attn_output.weight", [D, q], "q8"), Tensor(p + "attn_output.bias", [D], "bias"),
+               Tensor(p + "attn_sinks.weight", [d["heads"]], "bias"),
+               Tensor(p + "post_attention_norm.weight", [D], "norm"),
+               Tensor(p + "ffn_gate_inp.weight", [E, D], "router"),
+               Tensor(p + "ffn_gate_inp.bias", [E], "bias"),
+               Tensor(p + "ffn_gate_exps.weight", [E, F, D], "mx"),   # ggml ne {D, F, E}
+               Tensor(p + "ffn_gate_exps.bias", [E, F], "bias"),
+               Tensor(p + "ffn_up_exps.weight", [E, F, D], "mx"),
+               Tensor(p + "ffn_up_exps.bias", [E, F], "bias"),
+               Tensor(p + "ffn_down_exps.weight", [E, D, F], "mx"),   # ggml ne {F, D, E}
+               Tensor(p + "ffn_down_exps.bias", [E, D], "bias")]
+    ts += [Tensor("output_norm.weight", [D], "norm"), Tensor("output.weight", [V, D], "q8")]
     return ts
 
 
@@ -226,22 +275,55 @@ def longcat_meta(d, n_layer, E, Z):
     ]
 
 
-def tokenizer_meta(vocab_size, pre):
+def gpt_oss_meta(d, n_layer, E):
+    a = "gpt-oss."
+    return [
+        ("general.architecture", T_STR, "gpt-oss"),
+        ("general.name", T_STR, "gpt-oss-20b-shaped random (%d layers, %d experts)" % (n_layer, E)),
+        ("general.file_type", T_U32, FILE_TYPE_MXFP4_MOE),
+        (a + "block_count", T_U32, n_layer),
+        (a + "context_length", T_U32, d["ctx"]),
+        (a + "embedding_length", T_U32, d["hidden"]),
+        (a + "feed_forward_length", T_U32, d["expert_ffn"]),
+        (a + "attention.head_count", T_U32, d["heads"]),
+        (a + "attention.head_count_kv", T_U32, d["heads_kv"]),
+        (a + "rope.scaling.type", T_STR, "yarn"),
+        (a + "rope.scaling.factor", T_F32, d["yarn_factor"]),
+        (a + "rope.scaling.original_context_length", T_U32, d["yarn_orig_ctx"]),
+        (a + "rope.scaling.yarn_beta_fast", T_F32, 32.0),
+        (a + "rope.scaling.yarn_beta_slow", T_F32, 1.0),
+        (a + "rope.freq_base", T_F32, d["rope_theta"]),
+        (a + "attention.layer_norm_rms_epsilon", T_F32, d["eps"]),
+        (a + "expert_count", T_U32, E),
+        (a + "expert_used_count", T_U32, d["topk"]),
+        (a + "attention.key_length", T_U32, d["head_dim"]),
+        (a + "attention.value_length", T_U32, d["head_dim"]),
+        (a + "attention.sliding_window", T_U32, d["window"]),
+        (a + "expert_feed_forward_length", T_U32, d["expert_ffn"]),
+    ]
+
+
+DEEPSEEK_SPECIALS = ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>")
+GPT_OSS_SPECIALS = ("<|startoftext|>", "<|return|>")
+
+
+def tokenizer_meta(vocab_size, pre, specials=DEEPSEEK_SPECIALS, add_bos=True):
     """Byte-level BPE: 256 byte tokens, a few merges (llama.cpp requires merges for gpt2), dummy
-    padding, then BOS and EOS as control tokens (ids vocab_size-2, vocab_size-1)."""
+    padding, then BOS and EOS as control tokens (ids vocab_size-2, vocab_size-1). add_bos=False
+    leaves out tokenizer.ggml.add_bos_token (gpt-oss's converter does not write it)."""
     tokens = list(bytes_to_unicode().values())
     merges = [("Ġ", "t"), ("h", "e"), ("i", "n"), ("Ġt", "he"), ("e", "r"), ("a", "n")]
     for a, b in merges:
         if a + b not in tokens:
             tokens.append(a + b)
-    specials = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"]
+    specials = list(specials)
     n_pad = vocab_size - len(tokens) - len(specials)
     if n_pad < 0:
         raise SystemExit("vocab size %d too small for the minimal tokenizer" % vocab_size)
     tokens += ["<dummy%06d>" % i for i in range(n_pad)]
     types = [1] * len(tokens) + [3] * len(specials)  # 1 normal, 3 control
     tokens += specials
-    return [
+    meta = [
         ("tokenizer.ggml.model", T_STR, "gpt2"),
         ("tokenizer.ggml.pre", T_STR, pre),
         ("tokenizer.ggml.tokens", (T_ARR, T_STR), tokens),
@@ -249,8 +331,10 @@ def tokenizer_meta(vocab_size, pre):
         ("tokenizer.ggml.merges", (T_ARR, T_STR), [a + " " + b for a, b in merges]),
         ("tokenizer.ggml.bos_token_id", T_U32, vocab_size - 2),
         ("tokenizer.ggml.eos_token_id", T_U32, vocab_size - 1),
-        ("tokenizer.ggml.add_bos_token", T_BOOL, True),
     ]
+    if add_bos:
+        meta.append(("tokenizer.ggml.add_bos_token", T_BOOL, True))
+    return meta
 
 
 # ---------------------------------------------------------------- GGUF encoding
@@ -299,7 +383,7 @@ def header_bytes(meta, tensors):
     for t in tensors:
         ne = list(reversed(t.shape))  # ggml order: fastest dimension first
         parts.append(enc_str(t.name) + struct.pack("<I", len(ne)) + struct.pack("<%dQ" % len(ne), *ne) +
-                     struct.pack("<IQ", GGML_Q8_0 if t.is_q8 else GGML_F32, off))
+                     struct.pack("<IQ", t.ggml_type, off))
         off = align(off + t.nbytes)
     h = b"".join(parts)
     return h + b"\0" * (align(len(h)) - len(h)), off
@@ -318,6 +402,17 @@ def q8_chunk(rng, nblocks, base_scale):
     return blocks
 
 
+def mx_chunk(rng, nblocks):
+    """nblocks MXFP4 blocks as [nblocks, 17] uint8: E8M0 exponent 119 or 120 (scale 2^-8 or 2^-7),
+    then 16 bytes of uniform random e2m1 codes (each nibble equally likely: value std 2.93 in
+    units of the scale, |value| <= 6). Weight std ~ 0.017, about 1/sqrt(2880)."""
+    n = nblocks * MX_BLOCK_BYTES
+    raw = rng.bit_generator.random_raw((n + 7) // 8).view(np.uint8)[:n]
+    blocks = raw.reshape(nblocks, MX_BLOCK_BYTES)
+    blocks[:, 0] = 119 + (blocks[:, 0] & 1)
+    return blocks
+
+
 def write_tensor(f, rng, t):
     if t.is_q8:
         row = t.shape[-1]
@@ -329,6 +424,14 @@ def write_tensor(f, rng, t):
         while done < total:
             nb = min(per, total - done)
             f.write(q8_chunk(rng, nb, base).tobytes())
+            done += nb
+    elif t.kind == "mx":
+        total = t.numel // QK
+        per = max(1, CHUNK_BYTES // MX_BLOCK_BYTES)
+        done = 0
+        while done < total:
+            nb = min(per, total - done)
+            f.write(mx_chunk(rng, nb).tobytes())
             done += nb
     else:
         n = t.numel
@@ -350,16 +453,26 @@ def write_tensor(f, rng, t):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("arch", choices=["deepseek2", "longcat_flash"])
+    ap.add_argument("arch", choices=["deepseek2", "longcat_flash", "gpt-oss"])
     ap.add_argument("out")
-    ap.add_argument("--experts", type=int, default=64, help="routed experts (default 64)")
+    ap.add_argument("--experts", type=int, default=None, help="routed experts (default 64; gpt-oss 32)")
     ap.add_argument("--zero-experts", type=int, default=32, help="longcat_flash: zero experts (default 32)")
-    ap.add_argument("--layers", type=int, default=None, help="layers (default: deepseek2 2, longcat_flash 1)")
+    ap.add_argument("--layers", type=int, default=None, help="layers (default: deepseek2 2, longcat_flash 1, gpt-oss 4)")
     ap.add_argument("--dense-layers", type=int, default=1, help="deepseek2: leading dense layers (default 1)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    if args.arch == "deepseek2":
+    if args.experts is None:
+        args.experts = GPT_OSS_20B["experts"] if args.arch == "gpt-oss" else 64
+    if args.arch == "gpt-oss":
+        d = GPT_OSS_20B
+        L = args.layers if args.layers is not None else 4
+        E = args.experts
+        if L < 1 or E < d["topk"]:
+            sys.exit("gpt-oss: need layers >= 1 and experts >= %d" % d["topk"])
+        tensors = gpt_oss_tensors(d, L, E)
+        meta = gpt_oss_meta(d, L, E) + tokenizer_meta(d["vocab"], "gpt-4o", GPT_OSS_SPECIALS, add_bos=False)
+    elif args.arch == "deepseek2":
         d = DEEPSEEK_V3
         L = args.layers if args.layers is not None else 2
         E = args.experts

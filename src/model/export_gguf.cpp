@@ -62,6 +62,9 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
     if (t == DType::MXFP4 && lw.name.find("_exps.") == std::string::npos) t = DType::Q8_0;
     if (cols % dtype_block(t) != 0) t = DType::F16;  // q8_0 needs rows of whole blocks
     if (lw.name == "rope_freqs.weight") t = DType::F32;
+    // MXFP4 stays MXFP4 (as llama.cpp's converter keeps gpt-oss experts): widening 4-bit
+    // weights only costs space.
+    if (lw.parts[0].dtype == DType::MXFP4 && !lw.keep_f32) t = DType::MXFP4;
     const LoadedWeight* src = &lw;
     // Only HF rows need the rope permutation (GGUF sources are already in GGUF order).
     const int64_t perm_heads = from_hf ? lw.permute_rope_heads : 0;
@@ -72,6 +75,10 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
         const int64_t rows = part.rows();
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t to = perm_heads ? permuted_row(r, rows, perm_heads) : r;
+          if (part.dtype == t) {  // same type: copy the row as is (lossless)
+            std::memcpy(dst + to * out_row_bytes, part.row(r), out_row_bytes);
+            continue;
+          }
           kernels::dequantize_row(part.dtype, part.row(r), row.data(), cols);
           kernels::convert_row(row.data(), t, dst + to * out_row_bytes, cols);
         }

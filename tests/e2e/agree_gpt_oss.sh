@@ -81,6 +81,38 @@ gptoss_agree() {
   echo "==== $tag: OK"
 }
 
+# A checkpoint with MXFP4 experts as released (gate_up_proj_blocks / _scales): moecat reads the
+# blocks in place of the f32 experts (nibble order and interleaved gate/up rows re-laid at load) and
+# `convert` keeps them MXFP4, so the HF folder and its GGUF agree exactly; llama.cpp and moecat both
+# round activations to q8_0 for MXFP4 matmuls, so they agree closely (bound: mean KL <= 1e-4,
+# measured ~1e-6); the float64 reference does not round activations (bound: mean KL <= 5e-3,
+# measured ~5e-4); greedy runs identical throughout.
+gptoss_mxfp4() {
+  local tag="$1" seed="$2" ntok="$3"
+  local d="$WORK/$tag"
+  mkdir -p "$d"
+  echo
+  echo "==== $tag: gpt_oss with MXFP4 experts, seed $seed, $ntok tokens"
+  e2e_run "$PY" "$SRC/tools/make_test_model.py" gpt_oss "$d/hf" --seed "$seed" --dtype f32 --mxfp4
+  local vocab toks
+  vocab="$(e2e_vocab "$d/hf")"
+  toks="$(e2e_tokens "$vocab" "$ntok" "$((seed + 1000))")"
+  e2e_run "$MOECAT_BIN" convert "$d/hf" -o "$d/f32.gguf" --type f32
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/hf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_hf.json"
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_gguf.json"
+  e2e_run "$NODE" "$REF" --model "$d/f32.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama.json"
+  "$PY" "$SRC/tests/ref/hf_gpt_oss.py" "$d/hf" --tokens "$toks" --greedy 32 >"$d/hf_ref.json" 2>"$d/hf_ref.log" ||
+    { cat "$d/hf_ref.log" >&2; e2e_die "hf_gpt_oss.py failed"; }
+  e2e_compare "$d/moecat_hf.json" "$d/moecat_gguf.json" --label-a "moecat HF (MXFP4 blocks)" --label-b "moecat GGUF" \
+    --max-abs 1e-5 --greedy-equal
+  e2e_compare "$d/moecat_gguf.json" "$d/llama.json" --label-a "moecat GGUF" --label-b "llama.cpp" \
+    --max-kl 1e-4 --greedy-equal
+  e2e_compare "$d/moecat_hf.json" "$d/hf_ref.json" --label-a "moecat HF (MXFP4)" --label-b "HF reference (float64)" \
+    --max-kl 5e-3 --greedy-equal
+  echo "==== $tag: OK"
+}
+
 gptoss_agree gptoss_w8 11 80 "4 layers (2 sliding, window 8), 8 experts top-4, rope yarn (factor 32, original ctx 512, ramp 1..6, truncate True,"
 gptoss_agree gptoss_l6_w3 23 64 "6 layers (3 sliding, window 3), 8 experts top-4, rope yarn (factor 32," --layers 6 --window 3
+gptoss_mxfp4 gptoss_mxfp4 11 80
 echo "agree_gpt_oss: all checks passed"

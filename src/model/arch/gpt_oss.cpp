@@ -39,6 +39,22 @@ std::vector<NamePair> names() {
   return n;
 }
 
+// gate_up_proj_bias [E, 2F] (interleaved) -> ffn_gate_exps.bias / ffn_up_exps.bias [E, F] f32.
+Status provide_expert_biases(Weights& w, const ModelConfig& c, const std::string& gp, const TensorView& gub) {
+  const int64_t E = c.n_expert, F = c.n_ff_expert;
+  std::vector<float> b(E * 2 * F);
+  kernels::dequantize_row(gub.dtype, gub.data, b.data(), E * 2 * F);
+  std::vector<uint8_t> gb(E * F * 4), ub(E * F * 4);
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t f = 0; f < F; ++f) {
+      memcpy(&gb[(e * F + f) * 4], &b[e * 2 * F + 2 * f], 4);
+      memcpy(&ub[(e * F + f) * 4], &b[e * 2 * F + 2 * f + 1], 4);
+    }
+  w.provide(gp + "ffn_gate_exps.bias", DType::F32, {E, F}, std::move(gb));
+  w.provide(gp + "ffn_up_exps.bias", DType::F32, {E, F}, std::move(ub));
+  return Status::Ok();
+}
+
 // Element size of the plain float types HF checkpoints use.
 Result<size_t> elem_size(const TensorView& t) {
   switch (t.dtype) {
@@ -47,6 +63,51 @@ Result<size_t> elem_size(const TensorView& t) {
     case DType::BF16: return size_t{2};
     default: return Errorf("tensor '%s' has type %s; expected f32, f16 or bf16", t.name.c_str(), dtype_name(t.dtype));
   }
+}
+
+// HF MXFP4 blocks [rows, in/32, 16] (element 2i in the low, 2i+1 in the high nibble of byte i)
+// + scales [rows, in/32] -> ggml block_mxfp4 rows {e, qs[16]} (element j low, j+16 high nibble
+// of qs[j]), taking rows first, first + step, ... (gate/up are interleaved rows).
+std::vector<uint8_t> mxfp4_rows(const uint8_t* blocks, const uint8_t* scales, int64_t n_rows_out, int64_t first,
+                                int64_t step, int64_t nblk) {
+  std::vector<uint8_t> out(n_rows_out * nblk * 17);
+  uint8_t* o = out.data();
+  for (int64_t r = 0; r < n_rows_out; ++r) {
+    const int64_t src_row = first + r * step;
+    for (int64_t b = 0; b < nblk; ++b, o += 17) {
+      const uint8_t* hb = blocks + (src_row * nblk + b) * 16;
+      o[0] = scales[src_row * nblk + b];
+      auto code = [hb](int k) { return (hb[k / 2] >> (4 * (k % 2))) & 0xF; };
+      for (int j = 0; j < 16; ++j) o[1 + j] = static_cast<uint8_t>(code(j) | (code(j + 16) << 4));
+    }
+  }
+  return out;
+}
+
+Status provide_mxfp4_experts(Weights& w, const ModelConfig& c, const std::string& hp, const std::string& gp) {
+  const ModelSource& src = w.source();
+  const int64_t E = c.n_expert, D = c.n_embd, F = c.n_ff_expert;
+  if (D % 32 || F % 32) return Errorf("gpt-oss: MXFP4 experts need hidden and expert sizes divisible by 32");
+  MOECAT_ASSIGN_OR_RETURN(TensorView gub, src.get(hp + "gate_up_proj_blocks", {E, 2 * F, D / 32, 16}, {DType::I8}));
+  MOECAT_ASSIGN_OR_RETURN(TensorView gus, src.get(hp + "gate_up_proj_scales", {E, 2 * F, D / 32}, {DType::I8}));
+  MOECAT_ASSIGN_OR_RETURN(TensorView dnb, src.get(hp + "down_proj_blocks", {E, D, F / 32, 16}, {DType::I8}));
+  MOECAT_ASSIGN_OR_RETURN(TensorView dns, src.get(hp + "down_proj_scales", {E, D, F / 32}, {DType::I8}));
+  MOECAT_ASSIGN_OR_RETURN(TensorView bias, src.get(hp + "gate_up_proj_bias", {E, 2 * F}, {DType::F32, DType::F16, DType::BF16}));
+  std::vector<uint8_t> gate, up, down;
+  for (int64_t e = 0; e < E; ++e) {
+    const uint8_t* b = static_cast<const uint8_t*>(gub.data) + e * 2 * F * (D / 32) * 16;
+    const uint8_t* s = static_cast<const uint8_t*>(gus.data) + e * 2 * F * (D / 32);
+    auto g = mxfp4_rows(b, s, F, 0, 2, D / 32), u = mxfp4_rows(b, s, F, 1, 2, D / 32);
+    gate.insert(gate.end(), g.begin(), g.end());
+    up.insert(up.end(), u.begin(), u.end());
+    auto d = mxfp4_rows(static_cast<const uint8_t*>(dnb.data) + e * D * (F / 32) * 16,
+                        static_cast<const uint8_t*>(dns.data) + e * D * (F / 32), D, 0, 1, F / 32);
+    down.insert(down.end(), d.begin(), d.end());
+  }
+  w.provide(gp + "ffn_gate_exps.weight", DType::MXFP4, {E, F, D}, std::move(gate));
+  w.provide(gp + "ffn_up_exps.weight", DType::MXFP4, {E, F, D}, std::move(up));
+  w.provide(gp + "ffn_down_exps.weight", DType::MXFP4, {E, D, F}, std::move(down));
+  return provide_expert_biases(w, c, gp, bias);
 }
 
 // HF experts -> GGUF layout, provided under the GGUF names:
@@ -60,9 +121,10 @@ Status prepare_hf_experts(Weights& w, const ModelConfig& c) {
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string hp = "model.layers." + std::to_string(il) + ".mlp.experts.";
     const std::string gp = "blk." + std::to_string(il) + ".";
-    if (src.find(hp + "gate_up_proj_blocks"))
-      return Errorf("%s: MXFP4 expert tensors (%sgate_up_proj_blocks) are not supported from HF folders yet",
-                    src.path().c_str(), hp.c_str());
+    if (src.find(hp + "gate_up_proj_blocks")) {  // the released checkpoints: MXFP4 experts
+      MOECAT_RETURN_IF_ERROR(provide_mxfp4_experts(w, c, hp, gp));
+      continue;
+    }
     MOECAT_ASSIGN_OR_RETURN(TensorView gu, src.get(hp + "gate_up_proj", {E, D, 2 * F}, {DType::F32, DType::F16, DType::BF16}));
     MOECAT_ASSIGN_OR_RETURN(TensorView dn, src.get(hp + "down_proj", {E, F, D}, {DType::F32, DType::F16, DType::BF16}));
     MOECAT_ASSIGN_OR_RETURN(TensorView gub, src.get(hp + "gate_up_proj_bias", {E, 2 * F}, {DType::F32, DType::F16, DType::BF16}));
@@ -82,19 +144,10 @@ Status prepare_hf_experts(Weights& w, const ModelConfig& c) {
       for (int64_t f = 0; f < F; ++f)
         for (int64_t d = 0; d < D; ++d)
           memcpy(&down[((e * D + d) * F + f) * ed], dd + ((e * F + f) * D + d) * ed, ed);
-    std::vector<float> b(E * 2 * F);
-    kernels::dequantize_row(gub.dtype, gub.data, b.data(), E * 2 * F);
-    std::vector<uint8_t> gb(E * F * 4), ub(E * F * 4);
-    for (int64_t e = 0; e < E; ++e)
-      for (int64_t f = 0; f < F; ++f) {
-        memcpy(&gb[(e * F + f) * 4], &b[e * 2 * F + 2 * f], 4);
-        memcpy(&ub[(e * F + f) * 4], &b[e * 2 * F + 2 * f + 1], 4);
-      }
     w.provide(gp + "ffn_gate_exps.weight", gu.dtype, {E, F, D}, std::move(gate));
     w.provide(gp + "ffn_up_exps.weight", gu.dtype, {E, F, D}, std::move(up));
     w.provide(gp + "ffn_down_exps.weight", dn.dtype, {E, D, F}, std::move(down));
-    w.provide(gp + "ffn_gate_exps.bias", DType::F32, {E, F}, std::move(gb));
-    w.provide(gp + "ffn_up_exps.bias", DType::F32, {E, F}, std::move(ub));
+    MOECAT_RETURN_IF_ERROR(provide_expert_biases(w, c, gp, gub));
   }
   return Status::Ok();
 }
