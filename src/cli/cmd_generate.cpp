@@ -118,13 +118,14 @@ static void print_rows(const char* name, const std::vector<std::vector<float>>& 
 }
 
 Runner add_logprobs(CLI::App& app) {
-  struct Opts { std::string model, tokens; int64_t greedy = 0; int threads = 0; bool mtp = false; };
+  struct Opts { std::string model, tokens; int64_t greedy = 0, batch = 512; int threads = 0; bool mtp = false; };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
   app.add_option("--tokens", o->tokens, "comma-separated token ids")->required();
   app.add_option("--greedy", o->greedy, "also generate this many greedy tokens")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_flag("--mtp", o->mtp, "also print \"mtp_logprobs\": the MTP head's row i predicts token i+2");
+  app.add_option("-b,--batch-size", o->batch, "tokens per forward pass (prefill chunk)")->check(CLI::Range(1, 1 << 16));
   return [o]() -> int {
     auto ids = parse_ids(o->tokens);
     if (!ids.ok()) return fail(ids.status());
@@ -132,6 +133,7 @@ Runner add_logprobs(CLI::App& app) {
     eo.threads = o->threads;
     eo.need_tokenizer = false;  // ids in, ids out
     eo.n_ctx = static_cast<int64_t>(ids->size()) + o->greedy;
+    eo.n_batch = o->batch;
     auto eng = Engine::Load(o->model, eo);
     if (!eng.ok()) return fail(eng.status());
     Engine& e = **eng;

@@ -78,6 +78,11 @@ gptoss_agree() {
   e2e_run "$NODE" "$REF" --model "$d/mxfp4.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama_mxfp4.json"
   e2e_compare "$d/moecat_mxfp4.json" "$d/llama_mxfp4.json" --label-a "moecat MXFP4 GGUF" --label-b "llama.cpp MXFP4" \
     --max-kl 2e-3 --greedy-equal
+  # Sliding layers keep only window + batch - 1 cache rows (a ring): prefill in chunks of 5 so the
+  # ring is far smaller than the sequence and wraps many times; results must not change at all.
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -b 5 -t "$THREADS" >"$d/moecat_b5.json"
+  e2e_compare "$d/moecat_f32.json" "$d/moecat_b5.json" --label-a "moecat (batch 512)" --label-b "moecat (batch 5, ring cache)" \
+    --max-abs 1e-6 --greedy-equal
   echo "==== $tag: OK"
 }
 

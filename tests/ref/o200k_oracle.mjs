@@ -115,5 +115,31 @@ function specialCorpus() {
 const texts = process.argv[2] ? JSON.parse(readFileSync(process.argv[2], "utf8")) : builtinCorpus();
 const ids = texts.map((t) => encode(t, { disallowedSpecial: new Set() }));
 const special_texts = specialCorpus();
-const special_ids = special_texts.map((t) => encode(t, { allowedSpecial: "all" }));
+// gpt-tokenizer 4.0.0 (and 3.4.0) only finds an allowed special token at the very start of the text
+// or right after another special token: findNextSpecialToken uses a sticky ('y') regex and adds the
+// search offset twice, so encode("a<|end|>", {allowedSpecial: "all"}) gives the plain-text ids of
+// "<|end|>". So, as tiktoken does, cut the text at each leftmost special token, encode the text in
+// between as ordinary text and each special token on its own (where gpt-tokenizer gets it right).
+const SPECIALS = ["<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>",
+  "<|end|>", "<|message|>", "<|call|>", "<|endofprompt|>", "<|reserved_200000|>"];
+const specialRe = new RegExp(SPECIALS.map((s) => s.replace(/[|]/g, "\\|")).join("|"), "g");
+function encodeWithSpecials(text) {
+  const out = [];
+  let at = 0;
+  for (const m of text.matchAll(specialRe)) {
+    out.push(...encode(text.slice(at, m.index), { disallowedSpecial: new Set() }));
+    const id = encode(m[0], { allowedSpecial: "all" });
+    if (id.length !== 1) throw new Error(`gpt-tokenizer does not know ${m[0]} as a special token`);
+    out.push(id[0]);
+    at = m.index + m[0].length;
+  }
+  out.push(...encode(text.slice(at), { disallowedSpecial: new Set() }));
+  return out;
+}
+const special_ids = special_texts.map(encodeWithSpecials);
+// Where gpt-tokenizer's own special parsing works (one special token, at the start), both agree.
+for (const t of special_texts)
+  if (/^<\|[a-z_0-9]+\|>[^<]*$/.test(t) &&
+      JSON.stringify(encode(t, { allowedSpecial: "all" })) !== JSON.stringify(encodeWithSpecials(t)))
+    throw new Error(`special-token splitting disagrees with gpt-tokenizer on ${JSON.stringify(t)}`);
 process.stdout.write(JSON.stringify({ encoding: "o200k_harmony", texts, ids, special_texts, special_ids }) + "\n");
