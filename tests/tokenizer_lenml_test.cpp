@@ -119,7 +119,7 @@ const ModelInfo kModels[] = {
     {"qwen3", "qwen2", true, 151669, -1, 151645, false, true, {151643, 151645}},
     {"llama3", "llama-bpe", false, 128256, 128000, 128001, false, true, {128001, 128009}},
     {"deepseek_v3", "deepseek-v3", false, 128815, 0, 1, true, true, {1}},
-    {"gptoss", "gpt-4o", false, 200019, 199998, 200002, false, false, {199999, 200002, 200007, 200012}},
+    {"gptoss", "gpt-4o", false, 200019, 199998, 200002, false, false, {199999, 200002, 200012}},
 };
 
 class LenmlTest : public ::testing::TestWithParam<ModelInfo> {};

@@ -156,6 +156,8 @@ TEST(O200kHarmony, EndOfGeneration) {
   std::string eog;
   for (int32_t id : t->data().eog_ids) eog += " " + std::to_string(id) + "=" + t->token_bytes(id);
   std::printf("gpt-oss eog_ids:%s (<|end|> %s)\n", eog.c_str(), t->is_eog(kEnd) ? "is EOG" : "is not EOG");
+  // Harmony: <|end|> closes one message (e.g. the analysis channel); generation goes on.
+  EXPECT_FALSE(t->is_eog(kEnd));
 }
 
 }  // namespace

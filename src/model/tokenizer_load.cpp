@@ -36,8 +36,8 @@ Result<TokenizerData> tokenizer_data_from_gguf(const GgufFile& f) {
   d.pad_id = id("tokenizer.ggml.padding_token_id");
   d.add_bos = f.get_bool("tokenizer.ggml.add_bos_token").value_or(false);
   d.chat_template = f.get_string("tokenizer.chat_template").value_or("");
-  if (d.eos_id >= 0) d.eog_ids.push_back(d.eos_id);
-  if (d.eot_id >= 0 && d.eot_id != d.eos_id) d.eog_ids.push_back(d.eot_id);
+  // eog_ids stay empty: the tokenizer derives them from eos/eot and the well-known end tokens
+  // (<|eot_id|>, <|im_end|>, <|return|>, <|call|>, ...), the same way for GGUF and HF.
   return d;
 }
 

@@ -114,9 +114,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Build(TokenizerData data, Tokenize
     std::unordered_map<std::string_view, int32_t> by_name;
     for (size_t i = 0; i < n; ++i)
       if (IsAddedType(data.token_types[i])) by_name.emplace(data.tokens[i], static_cast<int32_t>(i));
+    // Harmony (gpt-oss): <|end|> only closes one message (analysis before the final answer);
+    // generation ends at <|return|> or <|call|>.
+    const bool harmony = by_name.count("<|return|>") > 0;
+    auto end_it = by_name.find("<|end|>");
+    const int32_t harmony_end = harmony && end_it != by_name.end() ? end_it->second : -1;
     for (int32_t id : {data.eos_id, data.eot_id})
-      if (id >= 0) data.eog_ids.push_back(id);
+      if (id >= 0 && id != harmony_end) data.eog_ids.push_back(id);
     for (size_t k = 0; k < kEogTokenNameCount; ++k) {
+      if (harmony && std::string_view(kEogTokenNames[k]) == "<|end|>") continue;
       auto it = by_name.find(kEogTokenNames[k]);
       if (it != by_name.end() && std::find(data.eog_ids.begin(), data.eog_ids.end(), it->second) == data.eog_ids.end())
         data.eog_ids.push_back(it->second);
