@@ -75,7 +75,7 @@ while [[ $# -gt 0 ]]; do
     --oss-layers) OSS_LAYERS="$2"; shift 2 ;;
     --no-llama) LLAMA=0; shift ;;
     --force) FORCE=1; shift ;;
-    -h | --help) sed -n 2,52p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,50p "$0"; exit 0 ;;
     *) echo "shaped: unknown argument $1" >&2; exit 2 ;;
   esac
 done
