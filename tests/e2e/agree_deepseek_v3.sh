@@ -36,38 +36,7 @@ DSV3_REF="$SRC/tests/ref/hf_deepseek_v3.py"
 dsv3_agree() {
   local tag="$1" seed="$2" ntok="$3" expect="$4"
   shift 4
-  local d="$WORK/$tag"
-  mkdir -p "$d"
-  echo
-  echo "==== $tag: deepseek_v3, seed $seed, $ntok tokens, generator options: $*"
-  e2e_run "$PY" "$SRC/tools/make_test_model.py" deepseek_v3 "$d/hf" --seed "$seed" --dtype f32 "$@"
-  local vocab toks
-  vocab="$(e2e_vocab "$d/hf")"
-  toks="$(e2e_tokens "$vocab" "$ntok" "$((seed + 1000))")"
-  echo "tokens ($ntok, vocab $vocab): $toks"
-
-  e2e_run "$MOECAT_BIN" convert "$d/hf" -o "$d/f32.gguf" --type f32
-  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_f32.json"
-  e2e_run "$MOECAT_BIN" logprobs -m "$d/hf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_hf.json"
-  e2e_run "$NODE" "$REF" --model "$d/f32.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama_f32.json"
-
-  echo "+ $PY $DSV3_REF $d/hf --tokens <as above> --greedy 32" >&2
-  if ! "$PY" "$DSV3_REF" "$d/hf" --tokens "$toks" --greedy 32 >"$d/hf_ref.json" 2>"$d/hf_ref.log"; then
-    cat "$d/hf_ref.log" >&2
-    e2e_die "hf_deepseek_v3.py failed on $d/hf"
-  fi
-  cat "$d/hf_ref.log"
-  grep -qF -- "$expect" "$d/hf_ref.log" ||
-    e2e_die "$tag: hf_deepseek_v3.py summary lacks '$expect' (variant not exercised?): $(cat "$d/hf_ref.log")"
-
-  e2e_compare "$d/moecat_f32.json" "$d/llama_f32.json" --label-a "moecat f32 GGUF" --label-b "llama.cpp f32" \
-    --max-abs 1e-4 --greedy-equal
-  e2e_compare "$d/moecat_hf.json" "$d/moecat_f32.json" --label-a "moecat HF folder" --label-b "moecat f32 GGUF" \
-    --max-abs 1e-5 --greedy-equal
-  e2e_compare "$d/moecat_hf.json" "$d/hf_ref.json" --label-a "moecat HF folder" --label-b "HF reference (float64)" \
-    --max-abs 1e-4 --greedy-equal
-  e2e_compare "$d/llama_f32.json" "$d/hf_ref.json" --label-a "llama.cpp f32" --label-b "HF reference (float64)" \
-    --max-abs 1e-4 --greedy-equal
+  e2e_agree_four deepseek_v3 "$DSV3_REF" "$tag" "$seed" "$ntok" "$expect" "$@"
   echo "==== $tag: OK"
 }
 

@@ -38,38 +38,8 @@ GPTOSS_REF="$SRC/tests/ref/hf_gpt_oss.py"
 gptoss_agree() {
   local tag="$1" seed="$2" ntok="$3" expect="$4"
   shift 4
-  local d="$WORK/$tag"
-  mkdir -p "$d"
-  echo
-  echo "==== $tag: gpt_oss, seed $seed, $ntok tokens, generator options: $*"
-  e2e_run "$PY" "$SRC/tools/make_test_model.py" gpt_oss "$d/hf" --seed "$seed" --dtype f32 "$@"
-  local vocab toks
-  vocab="$(e2e_vocab "$d/hf")"
-  toks="$(e2e_tokens "$vocab" "$ntok" "$((seed + 1000))")"
-  echo "tokens ($ntok, vocab $vocab): $toks"
-
-  e2e_run "$MOECAT_BIN" convert "$d/hf" -o "$d/f32.gguf" --type f32
-  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_f32.json"
-  e2e_run "$MOECAT_BIN" logprobs -m "$d/hf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_hf.json"
-  e2e_run "$NODE" "$REF" --model "$d/f32.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama_f32.json"
-
-  echo "+ $PY $GPTOSS_REF $d/hf --tokens <as above> --greedy 32" >&2
-  if ! "$PY" "$GPTOSS_REF" "$d/hf" --tokens "$toks" --greedy 32 >"$d/hf_ref.json" 2>"$d/hf_ref.log"; then
-    cat "$d/hf_ref.log" >&2
-    e2e_die "hf_gpt_oss.py failed on $d/hf"
-  fi
-  cat "$d/hf_ref.log"
-  grep -qF -- "$expect" "$d/hf_ref.log" ||
-    e2e_die "$tag: hf_gpt_oss.py summary lacks '$expect' (variant not exercised?): $(cat "$d/hf_ref.log")"
-
-  e2e_compare "$d/moecat_f32.json" "$d/llama_f32.json" --label-a "moecat f32 GGUF" --label-b "llama.cpp f32" \
-    --max-abs 1e-4 --greedy-equal
-  e2e_compare "$d/moecat_hf.json" "$d/moecat_f32.json" --label-a "moecat HF folder" --label-b "moecat f32 GGUF" \
-    --max-abs 1e-5 --greedy-equal
-  e2e_compare "$d/moecat_hf.json" "$d/hf_ref.json" --label-a "moecat HF folder" --label-b "HF reference (float64)" \
-    --max-abs 1e-4 --greedy-equal
-  e2e_compare "$d/llama_f32.json" "$d/hf_ref.json" --label-a "llama.cpp f32" --label-b "HF reference (float64)" \
-    --max-abs 1e-4 --greedy-equal
+  e2e_agree_four gpt_oss "$GPTOSS_REF" "$tag" "$seed" "$ntok" "$expect" "$@"
+  local d="$E2E_DIR" toks="$E2E_TOKS"
   # MXFP4 experts (q8_0 elsewhere), the layout llama.cpp runs gpt-oss in: both engines round
   # activations to q8_0 for these matmuls, so they agree closely but not to f32 precision.
   # Bound: mean KL(moecat || llama.cpp) <= 2e-3 (measured ~1.6e-4), identical 32-token greedy.

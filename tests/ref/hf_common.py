@@ -43,8 +43,9 @@ def break_switch(prog, var, known):
 # Checkpoint reading
 
 def read_safetensors(path, out, fail):
-    """Adds every tensor of one .safetensors file to out as float64: u64 LE header length, JSON
-    header {name: {dtype, shape, data_offsets [begin, end) relative to the data start}}, data."""
+    """Adds every tensor of one .safetensors file to out: F32/F16/BF16 as float64, U8 (MXFP4
+    blocks/scales) as uint8. Layout: u64 LE header length, JSON header {name: {dtype, shape,
+    data_offsets [begin, end) relative to the data start}}, data."""
     with open(path, "rb") as f:
         blob = f.read()
     if len(blob) < 8:
@@ -59,12 +60,15 @@ def read_safetensors(path, out, fail):
             continue
         begin, end = info["data_offsets"]
         count = int(np.prod(info["shape"], dtype=np.int64))
-        size = {"F32": 4, "F16": 2, "BF16": 2}.get(info["dtype"])
+        size = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1}.get(info["dtype"])
         if size is None:
             fail("%s: tensor %s has unsupported dtype %s" % (path, name, info["dtype"]))
         if not 0 <= begin <= end <= len(data) or end - begin != count * size:
             fail("%s: tensor %s has bad data_offsets %s" % (path, name, info["data_offsets"]))
         raw = data[begin:end]
+        if info["dtype"] == "U8":
+            out[name] = np.frombuffer(raw, np.uint8).reshape(info["shape"])
+            continue
         if info["dtype"] == "F32":
             a = np.frombuffer(raw, "<f4")
         elif info["dtype"] == "F16":

@@ -45,15 +45,14 @@ deliberately wrong, to show that a comparison against it can fail. Never set it 
 Needs only python3 + numpy. Greedy decoding recomputes the whole sequence for each new token.
 """
 
-import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_common import load_checkpoint as load_checkpoint_common  # noqa: E402
 from hf_common import (break_switch, cli_parser, default_inv_freq, failer, greedy_continuation,  # noqa: E402
                        log_softmax, parse_tokens, print_json, rms_norm, rope_angles,
                        route_to_experts, sigmoid, softmax, tie_lm_head, topk_margin, yarn)
@@ -68,57 +67,13 @@ FP4_VALUES = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
                        -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0])
 
 
-def read_file(path, out):
-    """Adds the tensors of one safetensors file to out: F32/F16/BF16 as float64 (as
-    hf_common.read_safetensors, which takes float tensors only), U8 (MXFP4 blocks/scales) as
-    uint8."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    if len(blob) < 8:
-        fail("%s: too short for a safetensors file" % path)
-    (n,) = struct.unpack("<Q", blob[:8])
-    if n > len(blob) - 8:
-        fail("%s: header length %d exceeds the file" % (path, n))
-    header = json.loads(blob[8:8 + n])
-    data = memoryview(blob)[8 + n:]
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        size = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1}.get(info["dtype"])
-        if size is None:
-            fail("%s: tensor %s has unsupported dtype %s" % (path, name, info["dtype"]))
-        begin, end = info["data_offsets"]
-        if not 0 <= begin <= end <= len(data) or end - begin != size * int(np.prod(info["shape"], dtype=np.int64)):
-            fail("%s: tensor %s has bad data_offsets %s" % (path, name, info["data_offsets"]))
-        raw = data[begin:end]
-        if info["dtype"] == "U8":
-            a = np.frombuffer(raw, np.uint8)
-        elif info["dtype"] == "F32":
-            a = np.frombuffer(raw, "<f4").astype(np.float64)
-        elif info["dtype"] == "F16":
-            a = np.frombuffer(raw, "<f2").astype(np.float64)
-        else:  # bf16 = the top 16 bits of a float32
-            a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-        out[name] = a.reshape(info["shape"])
-
-
 def load_checkpoint(hf_dir):
     """(config, {name: float64 array}) like hf_common.load_checkpoint, plus MXFP4 experts:
     *_blocks [E, out, in/32, 16] + *_scales [E, out, in/32] dequantized as transformers'
     convert_moe_packed_tensors does (byte i of a block: element 2i = low nibble, 2i+1 = high
     nibble; value = FP4_VALUES[code] * 2^(scale - 127)), then transposed to the unquantized
     [E, in, out] layout under the name without the suffix."""
-    with open(os.path.join(hf_dir, "config.json")) as f:
-        cfg = json.load(f)
-    index = os.path.join(hf_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
-    W = {}
-    for fn in files:
-        read_file(os.path.join(hf_dir, fn), W)
+    cfg, W = load_checkpoint_common(hf_dir, fail)
     for name in [k for k in W if k.endswith("_blocks")]:
         base = name[:-len("_blocks")]
         blocks, scales = W.pop(name), W.pop(base + "_scales", None)

@@ -119,6 +119,53 @@ e2e_hf_reference() {
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "hf_forward.py took %.1f s\n", b - a }'
 }
 
+# e2e_agree_four ARCH REF_SCRIPT TAG SEED NTOK EXPECT [make_test_model.py options...]
+# The four-way f32 check for an arch that llama.cpp runs and a float64 reference transcribes:
+# make the HF folder, convert it to an f32 GGUF, then require
+#   moecat GGUF vs llama.cpp <= 1e-4, moecat HF vs GGUF <= 1e-5, moecat HF vs reference <= 1e-4,
+#   llama.cpp vs reference <= 1e-4, all with identical 32-token greedy runs.
+# EXPECT: a fixed string the reference's summary line must contain (proves the variant under
+# test really was exercised). Leaves E2E_DIR and E2E_TOKS set for checks the caller adds.
+e2e_agree_four() {
+  local arch="$1" ref="$2" tag="$3" seed="$4" ntok="$5" expect="$6"
+  shift 6
+  local d="$WORK/$tag" vocab toks
+  mkdir -p "$d"
+  echo
+  echo "==== $tag: $arch, seed $seed, $ntok tokens, generator options: $*"
+  e2e_run "$PY" "$SRC/tools/make_test_model.py" "$arch" "$d/hf" --seed "$seed" --dtype f32 "$@"
+  vocab="$(e2e_vocab "$d/hf")"
+  toks="$(e2e_tokens "$vocab" "$ntok" "$((seed + 1000))")"
+  echo "tokens ($ntok, vocab $vocab): $toks"
+
+  e2e_run "$MOECAT_BIN" convert "$d/hf" -o "$d/f32.gguf" --type f32
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_f32.json"
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/hf" --tokens "$toks" --greedy 32 -t "$THREADS" >"$d/moecat_hf.json"
+  e2e_run "$NODE" "$REF" --model "$d/f32.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" >"$d/llama_f32.json"
+
+  echo "+ $PY $ref $d/hf --tokens <as above> --greedy 32" >&2
+  if ! "$PY" "$ref" "$d/hf" --tokens "$toks" --greedy 32 >"$d/hf_ref.json" 2>"$d/hf_ref.log"; then
+    cat "$d/hf_ref.log" >&2
+    e2e_die "$(basename "$ref") failed on $d/hf"
+  fi
+  cat "$d/hf_ref.log"
+  grep -qF -- "$expect" "$d/hf_ref.log" ||
+    e2e_die "$tag: $(basename "$ref") summary lacks '$expect' (variant not exercised?): $(cat "$d/hf_ref.log")"
+
+  e2e_compare "$d/moecat_f32.json" "$d/llama_f32.json" --label-a "moecat f32 GGUF" --label-b "llama.cpp f32" \
+    --max-abs 1e-4 --greedy-equal
+  e2e_compare "$d/moecat_hf.json" "$d/moecat_f32.json" --label-a "moecat HF folder" --label-b "moecat f32 GGUF" \
+    --max-abs 1e-5 --greedy-equal
+  e2e_compare "$d/moecat_hf.json" "$d/hf_ref.json" --label-a "moecat HF folder" --label-b "HF reference (float64)" \
+    --max-abs 1e-4 --greedy-equal
+  e2e_compare "$d/llama_f32.json" "$d/hf_ref.json" --label-a "llama.cpp f32" --label-b "HF reference (float64)" \
+    --max-abs 1e-4 --greedy-equal
+  # shellcheck disable=SC2034  # read by the calling script
+  E2E_DIR="$d"
+  # shellcheck disable=SC2034
+  E2E_TOKS="$toks"
+}
+
 # e2e_check_rope_covered DIR: the reference must have used the rope type config.json asks for
 # (so the llama3-rope model really exercises the llama3 frequency scaling in the reference).
 e2e_check_rope_covered() {
