@@ -71,7 +71,7 @@ Status Engine::check_tokens(const std::vector<int32_t>& tokens) const {
   return Status::Ok();
 }
 
-static void log_softmax(float* x, int64_t n) {
+void log_softmax(float* x, int64_t n) {
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
   double s = 0;

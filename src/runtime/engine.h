@@ -22,6 +22,9 @@ struct EngineOptions {
   bool need_tokenizer = true;
 };
 
+// In place: x -= log(sum(exp(x))), the sum in double (log-probs for `logprobs` output).
+void log_softmax(float* x, int64_t n);
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Load(const std::string& path, const EngineOptions& opt);

@@ -57,12 +57,8 @@ Result<std::vector<std::vector<float>>> Engine::mtp_logprobs(const std::vector<i
   std::vector<std::vector<float>> out(n - 1);
   for (int64_t t = 0; t < n - 1; ++t) {
     float* row = logits.data() + t * V;
-    const float mx = *std::max_element(row, row + V);
-    double s = 0;
-    for (int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v] - mx));
-    const float lse = mx + static_cast<float>(std::log(s));
-    out[t].resize(V);
-    for (int64_t v = 0; v < V; ++v) out[t][v] = row[v] - lse;
+    log_softmax(row, V);
+    out[t].assign(row, row + V);
   }
   return out;
 }
