@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "model/blocks/bias.h"
 
 namespace moecat {
 
@@ -36,15 +37,6 @@ Result<AttentionWeights> load_attention(Weights& w, const ModelConfig& c, int64_
   return a;
 }
 
-// y[t] += bias for every row t (bias absent: nothing).
-static void add_bias(float* y, int64_t n, const TensorView& bias) {
-  if (!bias.valid()) return;
-  const int64_t d = bias.shape.numel();
-  const float* bb = static_cast<const float*>(bias.data);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < d; ++i) y[t * d + i] += bb[i];
-}
-
 void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWeights& w,
                        const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool,
                        int64_t window) {
@@ -54,9 +46,9 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
   kernels::matmul(w.wq, x, n, q.data(), pool);
   kernels::matmul(w.wk, x, n, k.data(), pool);
   kernels::matmul(w.wv, x, n, v.data(), pool);
-  add_bias(q.data(), n, w.bq);
-  add_bias(k.data(), n, w.bk);
-  add_bias(v.data(), n, w.bv);
+  add_row_bias(q.data(), n, &w.bq);
+  add_row_bias(k.data(), n, &w.bk);
+  add_row_bias(v.data(), n, &w.bv);
 
   std::vector<float> cs(rope.config().dim / 2), sn(rope.config().dim / 2);
   for (int64_t t = 0; t < n; ++t) {
@@ -88,7 +80,7 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
   ap.sinks = w.sinks.valid() ? static_cast<const float*>(w.sinks.data) : nullptr;
   kernels::attention(q.data(), b.pos, n, kv.k, kv.v, ap, att.data(), pool);
   kernels::matmul(w.wo, att.data(), n, out, pool);
-  add_bias(out, n, w.bo);
+  add_row_bias(out, n, &w.bo);
 }
 
 }  // namespace moecat

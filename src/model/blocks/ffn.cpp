@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "kernels/ops.h"
+#include "model/blocks/bias.h"
 
 namespace moecat {
 
@@ -52,14 +53,6 @@ Result<MoeWeights> load_moe(Weights& w, const ModelConfig& c, int64_t il) {
   return m;
 }
 
-static void add_rows(float* y, int64_t n, const TensorView* bias) {
-  if (!bias || !bias->valid()) return;
-  const int64_t d = bias->shape.numel();
-  const float* bb = static_cast<const float*>(bias->data);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < d; ++i) y[t * d + i] += bb[i];
-}
-
 // gpt-oss: g = min(g, limit); u = clamp(u, -limit, limit); y = g * sigmoid(alpha * g) * (u + 1).
 static void swiglu_oai(const float* g, const float* u, int64_t n, float alpha, float limit, float* y) {
   for (int64_t i = 0; i < n; ++i) {
@@ -78,14 +71,14 @@ static void swiglu_ffn(const ModelConfig* c, const TensorView& gate, const Tenso
   std::vector<float> g(n * F), u(n * F);  // [n][F]
   kernels::matmul(gate, x, n, g.data(), pool);
   kernels::matmul(up, x, n, u.data(), pool);
-  add_rows(g.data(), n, bias.gate);
-  add_rows(u.data(), n, bias.up);
+  add_row_bias(g.data(), n, bias.gate);
+  add_row_bias(u.data(), n, bias.up);
   if (c && c->ffn_act == FfnAct::kSwigluOai)
     swiglu_oai(g.data(), u.data(), n * F, c->swiglu_alpha, c->swiglu_limit, g.data());
   else
     kernels::swiglu(g.data(), u.data(), n * F, g.data());
   kernels::matmul(down, g.data(), n, out, pool);
-  add_rows(out, n, bias.down);
+  add_row_bias(out, n, bias.down);
 }
 
 void mlp_forward(const MlpWeights& w, const float* x, int64_t n, float* out, ThreadPool* pool) {
