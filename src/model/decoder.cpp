@@ -62,7 +62,7 @@ Status DecoderModel::load_weights() {
   return Status::Ok();
 }
 
-static void rmsnorm_rows(const float* x, const TensorView& w, float eps, int64_t n, int64_t D,
+void rmsnorm_rows(const float* x, const TensorView& w, float eps, int64_t n, int64_t D,
                          float* y) {
   const float* wt = static_cast<const float*>(w.data);
   for (int64_t t = 0; t < n; ++t) kernels::rmsnorm(x + t * D, wt, eps, D, y + t * D);

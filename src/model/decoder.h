@@ -48,6 +48,9 @@ class DecoderModel : public Model {
   std::unique_ptr<Rope> rope_;
 };
 
+// y[t] = rmsnorm(x[t]) * w for each of n rows of width D (w: [D] f32).
+void rmsnorm_rows(const float* x, const TensorView& w, float eps, int64_t n, int64_t D, float* y);
+
 // Embedding rows for a batch: x [n][n_embd].
 void embed_tokens(const TensorView& tok_embd, const int32_t* tokens, int64_t n, float* x);
 

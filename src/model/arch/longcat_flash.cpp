@@ -218,9 +218,7 @@ class LongcatFlashModel : public Model {
   }
 
   void rmsnorm_rows(const float* x, const TensorView& w, int64_t n, float* y) const {
-    const float* g = static_cast<const float*>(w.data);
-    for (int64_t t = 0; t < n; ++t)
-      kernels::rmsnorm(x + t * cfg_.n_embd, g, cfg_.norm_eps, cfg_.n_embd, y + t * cfg_.n_embd);
+    moecat::rmsnorm_rows(x, w, cfg_.norm_eps, n, cfg_.n_embd, y);
   }
 
   Status load_weights() {
