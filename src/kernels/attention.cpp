@@ -39,23 +39,30 @@ void attend_range(const AttnJob& j, int64_t begin, int64_t end, int64_t step) {
     if (cnt == 0) continue;  // nothing visible: the sink alone (or nothing) gives zeros
     if (static_cast<int64_t>(scores.size()) < cnt) scores.resize(cnt);
     float* s = scores.data();
-    // With a ring cache position q sits in slot q % ring, so the visible span is at most two
-    // contiguous runs of slots.
-    const int64_t slot0 = p.ring > 0 ? first % p.ring : first;
-    const int64_t run1 = p.ring > 0 ? std::min(cnt, p.ring - slot0) : cnt;
-    j.t->dot_rows(j.q + idx * p.head_dim_k, j.k + slot0 * p.k_pos_stride + kvh * p.head_dim_k,
-                  p.k_pos_stride, run1, p.head_dim_k, p.scale, s);
-    if (run1 < cnt)
-      j.t->dot_rows(j.q + idx * p.head_dim_k, j.k + kvh * p.head_dim_k, p.k_pos_stride, cnt - run1,
-                    p.head_dim_k, p.scale, s + run1);
+    // The visible span as runs of contiguous cache slots: one run (contiguous cache), at most
+    // two (ring), or one per block (paged).
+    auto runs = [&](auto&& fn) {
+      for (int64_t i = 0; i < cnt;) {
+        const int64_t pos = first + i, slot = attention_slot(p, pos);
+        int64_t len = cnt - i;
+        if (p.blocks) len = std::min(len, p.block_rows - pos % p.block_rows);
+        else if (p.ring > 0) len = std::min(len, p.ring - slot);
+        fn(slot, i, len);
+        i += len;
+      }
+    };
+    runs([&](int64_t slot, int64_t i, int64_t len) {
+      j.t->dot_rows(j.q + idx * p.head_dim_k, j.k + slot * p.k_pos_stride + kvh * p.head_dim_k,
+                    p.k_pos_stride, len, p.head_dim_k, p.scale, s + i);
+    });
     float mx = sink;
     for (int64_t i = 0; i < cnt; ++i) mx = std::max(mx, s[i]);
     float denom = j.t->exp_shift_sum(s, cnt, mx);
     if (p.sinks) denom += std::exp(sink - mx);
-    j.t->wsum_rows(s, j.v + slot0 * p.v_pos_stride + kvh * p.head_dim_v, p.v_pos_stride, run1,
-                   p.head_dim_v, o);
-    if (run1 < cnt)
-      j.t->wsum_rows(s + run1, j.v + kvh * p.head_dim_v, p.v_pos_stride, cnt - run1, p.head_dim_v, o);
+    runs([&](int64_t slot, int64_t i, int64_t len) {
+      j.t->wsum_rows(s + i, j.v + slot * p.v_pos_stride + kvh * p.head_dim_v, p.v_pos_stride, len,
+                     p.head_dim_v, o);
+    });
     const float inv = 1.0f / denom;
     for (int64_t c = 0; c < p.head_dim_v; ++c) o[c] *= inv;
   }
@@ -67,6 +74,7 @@ void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float*
   MOECAT_CHECK(p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0);
   MOECAT_CHECK(p.head_dim_k > 0 && p.head_dim_v > 0 && p.window >= 0 && n_tok >= 0);
   MOECAT_CHECK(p.ring == 0 || (p.window > 0 && p.ring >= p.window));
+  MOECAT_CHECK(!p.blocks || p.block_rows > 0);
   const AttnJob job{q, q_pos, k_cache, v_cache, &p, out, &active_table()};
   const int64_t pairs = n_tok * p.n_head;
   // Work per pair ~ visible positions * head dims; thread only when there is enough of it.

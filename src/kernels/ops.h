@@ -71,7 +71,14 @@ struct AttentionParams {
   const float* sinks = nullptr;             // [n_head] extra softmax logit per head, or null
   int64_t ring = 0;                         // >0: position q lives in cache slot q % ring (a
                                             // sliding-window cache; needs window <= ring)
+  const int32_t* blocks = nullptr;          // paged: position q lives in slot
+  int64_t block_rows = 0;                   // blocks[q / block_rows] * block_rows + q % block_rows
 };
+// The cache slot (row) of position pos under p's layout (contiguous, ring or paged).
+inline int64_t attention_slot(const AttentionParams& p, int64_t pos) {
+  if (p.blocks) return int64_t(p.blocks[pos / p.block_rows]) * p.block_rows + pos % p.block_rows;
+  return p.ring > 0 ? pos % p.ring : pos;
+}
 // q [n_tok][n_head][head_dim_k]; q_pos[t] = absolute position of query t.
 // k_cache: position p, kv head j at k_cache + p*k_pos_stride + j*head_dim_k (same for v).
 // Causal: query t sees cache positions <= q_pos[t]. out [n_tok][n_head][head_dim_v].

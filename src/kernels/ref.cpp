@@ -144,7 +144,7 @@ void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float*
       s.clear();
       double mx = p.sinks ? double(p.sinks[h]) : -INFINITY;
       for (int64_t ps = first; ps <= pos; ++ps) {
-        const int64_t slot = p.ring > 0 ? ps % p.ring : ps;
+        const int64_t slot = attention_slot(p, ps);
         const float* k = k_cache + slot * p.k_pos_stride + j * p.head_dim_k;
         double d = 0.0;
         for (int64_t c = 0; c < p.head_dim_k; ++c) d += double(qh[c]) * double(k[c]);
@@ -159,7 +159,7 @@ void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float*
       for (int64_t c = 0; c < p.head_dim_v; ++c) {
         double acc = 0.0;
         for (size_t i = 0; i < s.size(); ++i) {
-          const int64_t ps = first + int64_t(i), slot = p.ring > 0 ? ps % p.ring : ps;
+          const int64_t ps = first + int64_t(i), slot = attention_slot(p, ps);
           const float* v = v_cache + slot * p.v_pos_stride + j * p.head_dim_v;
           acc += s[i] * double(v[c]);
         }

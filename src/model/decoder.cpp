@@ -71,16 +71,17 @@ void rmsnorm_rows(const float* x, const TensorView& w, float eps, int64_t n, int
 void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const {
   const ModelConfig& c = cfg_;
   const int64_t n = b.n, D = c.n_embd;
-  MOECAT_CHECK(n > 0 && (int64_t)kv.layers.size() == c.n_layer);
+  const std::vector<SeqSpan> seqs = batch_spans(b, kv);
+  for (const SeqSpan& s : seqs) MOECAT_CHECK(n > 0 && (int64_t)s.kv->layers.size() == c.n_layer);
   std::vector<float> x(n * D), xn(n * D), tmp(n * D);  // [n][n_embd]
   embed_tokens(tok_embd_, b.tokens, n, x.data());
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const Layer& L = layers_[il];
     rmsnorm_rows(x.data(), L.attn_norm, c.norm_eps, n, D, xn.data());
     if (c.kv_lora_rank > 0)
-      mla_forward(c, *rope_, L.mla, xn.data(), b, kv.layers[il], tmp.data(), pool);
+      mla_forward(c, *rope_, L.mla, xn.data(), b, seqs, il, tmp.data(), pool);
     else
-      attention_forward(c, *rope_, L.attn, xn.data(), b, kv.layers[il], tmp.data(), pool,
+      attention_forward(c, *rope_, L.attn, xn.data(), b, seqs, il, tmp.data(), pool,
                         c.layer_window.empty() ? 0 : c.layer_window[il]);
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
     rmsnorm_rows(x.data(), L.ffn_norm, c.norm_eps, n, D, xn.data());
@@ -92,9 +93,11 @@ void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, Thread
     }
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
   }
-  const int64_t first = b.all_logits ? 0 : n - 1, rows = n - first;
-  rmsnorm_rows(x.data() + first * D, output_norm_, c.norm_eps, rows, D, xn.data());
-  kernels::matmul(output_, xn.data(), rows, logits, pool);
+  const std::vector<int64_t> rows = logit_rows(b, seqs);
+  for (size_t i = 0; i < rows.size(); ++i)
+    kernels::rmsnorm(x.data() + rows[i] * D, static_cast<const float*>(output_norm_.data), c.norm_eps, D,
+                     xn.data() + i * D);
+  kernels::matmul(output_, xn.data(), (int64_t)rows.size(), logits, pool);
 }
 
 }  // namespace moecat

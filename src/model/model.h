@@ -20,7 +20,14 @@ struct LayerKv {
   float* v = nullptr;
   int64_t k_width = 0, v_width = 0;
   int64_t ring = 0;  // >0: sliding-window layer; position p lives in row p % ring
-  int64_t row(int64_t pos) const { return ring > 0 ? pos % ring : pos; }
+  // Paged (runtime/paged_kv.h): k/v point at the layer's block pool and position p lives in
+  // row blocks[p / block_rows] * block_rows + p % block_rows. The table is the sequence's.
+  const int32_t* blocks = nullptr;
+  int64_t block_rows = 0;
+  int64_t row(int64_t pos) const {
+    if (blocks) return int64_t(blocks[pos / block_rows]) * block_rows + pos % block_rows;
+    return ring > 0 ? pos % ring : pos;
+  }
 };
 
 struct SequenceKv {
@@ -46,7 +53,15 @@ struct ForwardStats {
   int64_t zero_expert_slots = 0; // slots routed to zero-computation experts
 };
 
-// A batch of tokens of one sequence at consecutive or arbitrary positions.
+// One sequence's run of tokens inside a batch: tokens [begin, begin + n) use kv.
+struct SeqSpan {
+  int64_t begin = 0, n = 0;
+  SequenceKv* kv = nullptr;
+};
+
+// A batch of tokens at consecutive or arbitrary positions: of one sequence (the kv passed to
+// forward), or of several (spans; continuous batching runs every active sequence's next
+// tokens through the weights once).
 struct Batch {
   const int32_t* tokens = nullptr;  // [n]
   const int32_t* pos = nullptr;     // [n] absolute positions (< kv capacity)
@@ -56,15 +71,27 @@ struct Batch {
   ForwardStats* stats = nullptr;  // optional
   // Optional [n][n_embd]: each token's final hidden state (after the output norm), which a
   // multi-token-prediction head consumes.
-  float* hidden_out = nullptr;
+  float* hidden_out = nullptr;  // single sequence only
+  // Several sequences: in order, covering [0, n). Null: all tokens belong to forward()'s kv.
+  // Logits then come for the last token of each span ([n_spans][n_vocab]) unless all_logits.
+  const SeqSpan* spans = nullptr;
+  int64_t n_spans = 0;
 };
+
+// The batch's sequences: b.spans, or one span of every token over kv.
+std::vector<SeqSpan> batch_spans(const Batch& b, SequenceKv& kv);
+// The token rows that get logits, in output order: all rows, or each span's last one.
+std::vector<int64_t> logit_rows(const Batch& b, const std::vector<SeqSpan>& spans);
+// The part of b that belongs to one span (a single-sequence batch).
+Batch span_batch(const Batch& b, const SeqSpan& s);
 
 class Model {
  public:
   virtual ~Model() = default;
   const ModelConfig& config() const { return cfg_; }
   virtual KvShape kv_shape() const = 0;
-  // logits: [all_logits ? n : 1][n_vocab]. Writes this batch's keys/values into kv.
+  // logits: [rows of logit_rows()][n_vocab]. Writes this batch's keys/values into kv (or
+  // into each span's kv).
   virtual void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const = 0;
   // Multi-token prediction (LongCat-Flash's MTP layer): from the main model's final hidden state
   // h_i at position i and the token t_{i+1}, predict t_{i+2}. b.tokens[j] = t_{i+1} at

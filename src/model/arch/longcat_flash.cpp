@@ -132,10 +132,12 @@ class LongcatFlashModel : public Model {
   void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool* pool) const override {
     const ModelConfig& c = cfg_;
     const int64_t n = b.n, D = c.n_embd;
-    MOECAT_CHECK(n > 0 && (int64_t)kv.layers.size() == 2 * c.n_layer);
+    const std::vector<SeqSpan> seqs = batch_spans(b, kv);
+    for (const SeqSpan& s : seqs) MOECAT_CHECK(n > 0 && (int64_t)s.kv->layers.size() == 2 * c.n_layer);
     std::vector<float> x(n * D), xn(n * D), tmp(n * D), shortcut(n * D);  // [n][n_embd]
     if (c.ngram.n_tables() > 0)
-      ngram_embed(c, ngram_, tok_embd_, b, kv, x.data(), pool);
+      for (const SeqSpan& s : seqs)
+        ngram_embed(c, ngram_, tok_embd_, span_batch(b, s), *s.kv, x.data() + s.begin * D, pool);
     else
       embed_tokens(tok_embd_, b.tokens, n, x.data());
     auto add = [&](const std::vector<float>& v) { for (int64_t i = 0; i < n * D; ++i) x[i] += v[i]; };
@@ -143,7 +145,7 @@ class LongcatFlashModel : public Model {
       const Layer& L = layers_[il];
       for (int i = 0; i < 2; ++i) {
         rmsnorm_rows(x.data(), L.attn_norm[i], n, xn.data());
-        mla_forward(c, *rope_, L.attn[i], xn.data(), b, kv.layers[2 * il + i], tmp.data(), pool);
+        mla_forward(c, *rope_, L.attn[i], xn.data(), b, seqs, 2 * il + i, tmp.data(), pool);
         add(tmp);
         rmsnorm_rows(x.data(), L.ffn_norm[i], n, xn.data());
         if (i == 0) {  // the shortcut MoE reads the state after the first attention
@@ -155,7 +157,7 @@ class LongcatFlashModel : public Model {
       }
       add(shortcut);  // ... and lands at the end of the layer
     }
-    finish(x.data(), output_norm_, b, xn.data(), logits, pool);
+    finish(x.data(), output_norm_, b, seqs, xn.data(), logits, pool);
   }
 
   bool has_mtp() const override { return has_mtp_; }
@@ -171,7 +173,8 @@ class LongcatFlashModel : public Model {
                    ThreadPool* pool) const override {
     const ModelConfig& c = cfg_;
     const int64_t n = b.n, D = c.n_embd;
-    MOECAT_CHECK(has_mtp_ && n > 0 && kv.layers.size() == 1);
+    MOECAT_CHECK(has_mtp_ && n > 0 && kv.layers.size() == 1 && !b.spans);
+    const std::vector<SeqSpan> seqs = batch_spans(b, kv);
     std::vector<float> eh(n * 2 * D), x(n * D), xn(n * D), tmp(n * D);
     std::vector<float> emb(n * D);
     embed_tokens(tok_embd_, b.tokens, n, emb.data());
@@ -181,12 +184,12 @@ class LongcatFlashModel : public Model {
     }
     kernels::matmul(mtp_.eh_proj, eh.data(), n, x.data(), pool);
     rmsnorm_rows(x.data(), mtp_.attn_norm, n, xn.data());
-    mla_forward(c, *rope_, mtp_.attn, xn.data(), b, kv.layers[0], tmp.data(), pool);
+    mla_forward(c, *rope_, mtp_.attn, xn.data(), b, seqs, 0, tmp.data(), pool);
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
     rmsnorm_rows(x.data(), mtp_.ffn_norm, n, xn.data());
     mlp_forward(mtp_.mlp, xn.data(), n, tmp.data(), pool);
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
-    finish(x.data(), mtp_.output_norm, b, xn.data(), logits, pool);
+    finish(x.data(), mtp_.output_norm, b, seqs, xn.data(), logits, pool);
   }
 
  private:
@@ -207,14 +210,19 @@ class LongcatFlashModel : public Model {
   static const float* f32(const TensorView& t) { return static_cast<const float*>(t.data); }
 
   // Final norm of the rows that need it, hidden_out, logits.
-  void finish(const float* x, const TensorView& norm, const Batch& b, float* xn, float* logits,
-              ThreadPool* pool) const {
+  void finish(const float* x, const TensorView& norm, const Batch& b, const std::vector<SeqSpan>& seqs,
+              float* xn, float* logits, ThreadPool* pool) const {
     const int64_t n = b.n, D = cfg_.n_embd;
-    const int64_t first = b.all_logits || b.hidden_out ? 0 : n - 1, rows = n - first;
-    rmsnorm_rows(x + first * D, norm, rows, xn);
-    if (b.hidden_out) std::copy(xn, xn + n * D, b.hidden_out);
-    const int64_t lfirst = b.all_logits ? 0 : n - 1;
-    kernels::matmul(output_, xn + (lfirst - first) * D, n - lfirst, logits, pool);
+    if (b.hidden_out) {  // single sequence: every row normed, the logit rows are its tail
+      const int64_t lfirst = b.all_logits ? 0 : n - 1;
+      rmsnorm_rows(x, norm, n, xn);
+      std::copy(xn, xn + n * D, b.hidden_out);
+      kernels::matmul(output_, xn + lfirst * D, n - lfirst, logits, pool);
+      return;
+    }
+    const std::vector<int64_t> rows = logit_rows(b, seqs);
+    for (size_t i = 0; i < rows.size(); ++i) rmsnorm_rows(x + rows[i] * D, norm, 1, xn + i * D);
+    kernels::matmul(output_, xn, (int64_t)rows.size(), logits, pool);
   }
 
   void rmsnorm_rows(const float* x, const TensorView& w, int64_t n, float* y) const {

@@ -38,8 +38,8 @@ Result<AttentionWeights> load_attention(Weights& w, const ModelConfig& c, int64_
 }
 
 void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWeights& w,
-                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool,
-                       int64_t window) {
+                       const float* x, const Batch& b, const std::vector<SeqSpan>& seqs, int64_t layer,
+                       float* out, ThreadPool* pool, int64_t window) {
   const int64_t n = b.n, hd = c.head_dim;
   const int64_t qd = c.n_head * hd, kd = c.n_head_kv * hd;
   std::vector<float> q(n * qd), k(n * kd), v(n * kd), att(n * qd);  // [n][heads*head_dim]
@@ -51,7 +51,9 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
   add_row_bias(v.data(), n, &w.bv);
 
   std::vector<float> cs(rope.config().dim / 2), sn(rope.config().dim / 2);
-  for (int64_t t = 0; t < n; ++t) {
+  for (const SeqSpan& sp : seqs) {
+  LayerKv& kv = sp.kv->layers[layer];
+  for (int64_t t = sp.begin; t < sp.begin + sp.n; ++t) {
     float* qt = q.data() + t * qd;
     float* kt = k.data() + t * kd;
     if (c.qk_norm) {
@@ -66,19 +68,26 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
     std::memcpy(kv.k + kv.row(b.pos[t]) * kv.k_width, kt, kd * sizeof(float));
     std::memcpy(kv.v + kv.row(b.pos[t]) * kv.v_width, v.data() + t * kd, kd * sizeof(float));
   }
+  }
 
-  kernels::AttentionParams ap;
-  ap.n_head = c.n_head;
-  ap.n_head_kv = c.n_head_kv;
-  ap.head_dim_k = hd;
-  ap.head_dim_v = hd;
-  ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  ap.k_pos_stride = kv.k_width;
-  ap.v_pos_stride = kv.v_width;
-  ap.window = window;
-  ap.ring = kv.ring;
-  ap.sinks = w.sinks.valid() ? static_cast<const float*>(w.sinks.data) : nullptr;
-  kernels::attention(q.data(), b.pos, n, kv.k, kv.v, ap, att.data(), pool);
+  for (const SeqSpan& sp : seqs) {
+    const LayerKv& kv = sp.kv->layers[layer];
+    kernels::AttentionParams ap;
+    ap.n_head = c.n_head;
+    ap.n_head_kv = c.n_head_kv;
+    ap.head_dim_k = hd;
+    ap.head_dim_v = hd;
+    ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    ap.k_pos_stride = kv.k_width;
+    ap.v_pos_stride = kv.v_width;
+    ap.window = window;
+    ap.ring = kv.ring;
+    ap.blocks = kv.blocks;
+    ap.block_rows = kv.block_rows;
+    ap.sinks = w.sinks.valid() ? static_cast<const float*>(w.sinks.data) : nullptr;
+    kernels::attention(q.data() + sp.begin * qd, b.pos + sp.begin, sp.n, kv.k, kv.v, ap,
+                       att.data() + sp.begin * qd, pool);
+  }
   kernels::matmul(w.wo, att.data(), n, out, pool);
   add_row_bias(out, n, &w.bo);
 }

@@ -23,11 +23,11 @@ struct AttentionWeights {
 
 Result<AttentionWeights> load_attention(Weights& w, const ModelConfig& c, int64_t layer);
 
-// x: [n][n_embd] (already normed); out: [n][n_embd]. Appends this batch's k/v to kv.
-// window: this layer's sliding window (0 = full attention).
+// x: [n][n_embd] (already normed); out: [n][n_embd]. Appends each token's k/v to cache layer
+// `layer` of its sequence (seqs = batch_spans()). window: this layer's sliding window (0 = full).
 void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWeights& w,
-                       const float* x, const Batch& b, LayerKv& kv, float* out, ThreadPool* pool,
-                       int64_t window = 0);
+                       const float* x, const Batch& b, const std::vector<SeqSpan>& seqs, int64_t layer,
+                       float* out, ThreadPool* pool, int64_t window = 0);
 
 // KV floats per position for this attention, and each layer's window.
 inline KvShape attention_kv_shape(const ModelConfig& c) {

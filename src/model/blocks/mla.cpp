@@ -80,7 +80,8 @@ Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, const std::string&
 }
 
 void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, const float* x,
-                 const Batch& b, LayerKv& kv, float* out, ThreadPool* pool) {
+                 const Batch& b, const std::vector<SeqSpan>& seqs, int64_t layer, float* out,
+                 ThreadPool* pool) {
   const int64_t n = b.n, H = c.n_head, R = c.kv_lora_rank, NP = c.qk_nope_dim, RP = c.qk_rope_dim;
   const int64_t QK = NP + RP, V = c.v_head_dim, KW = R + RP;  // KW: cache row / absorbed q width
   std::vector<float> q(n * H * QK);  // [n][H][nope | rope]
@@ -101,7 +102,9 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
 
   std::vector<float> cs(RP / 2), sn(RP / 2);
   const float* kvn = w.kv_norm_eff.data();
-  for (int64_t t = 0; t < n; ++t) {
+  for (const SeqSpan& sp : seqs)
+  for (int64_t t = sp.begin; t < sp.begin + sp.n; ++t) {
+    const LayerKv& kv = sp.kv->layers[layer];
     float* row = kv.k + kv.row(b.pos[t]) * kv.k_width;  // cache row: [latent (R) | k_pe (RP)]
     kernels::rmsnorm(kva.data() + t * KW, kvn, c.mla_norm_eps, R, row);
     memcpy(row + R, kva.data() + t * KW + R, RP * sizeof(float));
@@ -130,18 +133,24 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
     }
   });
 
-  kernels::AttentionParams ap;
-  ap.n_head = H;
-  ap.n_head_kv = 1;
-  ap.head_dim_k = KW;
-  ap.head_dim_v = R;
-  // The scale belongs to the un-absorbed head size (nope + rope), as in the HF model.
-  ap.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(QK));
-  ap.k_pos_stride = kv.k_width;
-  ap.v_pos_stride = kv.k_width;  // values = the latent at the start of each key row
-  ap.ring = kv.ring;
   std::vector<float> lat(n * H * R);  // [n][H][R]
-  kernels::attention(qabs.data(), b.pos, n, kv.k, kv.k, ap, lat.data(), pool);
+  for (const SeqSpan& sp : seqs) {
+    const LayerKv& kv = sp.kv->layers[layer];
+    kernels::AttentionParams ap;
+    ap.n_head = H;
+    ap.n_head_kv = 1;
+    ap.head_dim_k = KW;
+    ap.head_dim_v = R;
+    // The scale belongs to the un-absorbed head size (nope + rope), as in the HF model.
+    ap.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(QK));
+    ap.k_pos_stride = kv.k_width;
+    ap.v_pos_stride = kv.k_width;  // values = the latent at the start of each key row
+    ap.ring = kv.ring;
+    ap.blocks = kv.blocks;
+    ap.block_rows = kv.block_rows;
+    kernels::attention(qabs.data() + sp.begin * H * KW, b.pos + sp.begin, sp.n, kv.k, kv.k, ap,
+                       lat.data() + sp.begin * H * R, pool);
+  }
 
   // Per head: out_h = W_vb_h lat_h, gathered to [n][H*V] for the output projection.
   std::vector<float> o(n * H * V);

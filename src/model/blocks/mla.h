@@ -38,9 +38,11 @@ struct MlaWeights {
 Result<MlaWeights> load_mla(Weights& w, const ModelConfig& c, const std::string& prefix,
                             const std::string& tag = "");
 
-// x: [n][n_embd] (normed) -> out: [n][n_embd]. Appends latent + k_pe rows to kv.
+// x: [n][n_embd] (normed) -> out: [n][n_embd]. Appends latent + k_pe rows to cache layer
+// `layer` of each token's sequence (seqs = batch_spans()).
 void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, const float* x,
-                 const Batch& b, LayerKv& kv, float* out, ThreadPool* pool);
+                 const Batch& b, const std::vector<SeqSpan>& seqs, int64_t layer, float* out,
+                 ThreadPool* pool);
 
 inline KvShape mla_kv_shape(const ModelConfig& c) {
   // v_width 0: values are read from the key rows (the latent), nothing separate is stored.

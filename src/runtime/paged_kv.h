@@ -1,0 +1,101 @@
+// PagedKvCache: the server's KV store. Every layer's cache is one pool of fixed-size blocks
+// (block_rows positions each); a sequence owns a block table, the same for all layers, and the
+// model reads and writes through it (LayerKv::blocks). MLA models page the latent (+ rope key),
+// since that is what their KvShape holds.
+//
+// Prefix caching: once a block is full its content depends only on the tokens up to its end,
+// so it is registered under (parent block, its tokens). A new sequence whose prompt starts with
+// the same tokens shares those blocks (read-only, reference counted) and skips their prefill.
+// Blocks no sequence uses stay cached and are evicted least-recently-used when the pool runs
+// out. Lookups compare the actual tokens and parent link, so a hash collision cannot alias.
+#pragma once
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "model/model.h"
+
+namespace moecat {
+
+class PagedKvCache;
+
+// One sequence's view: the SequenceKv the model writes through plus its block table.
+class PagedSeq {
+ public:
+  SequenceKv& kv() { return kv_; }
+  int64_t n_blocks() const { return (int64_t)table_.size(); }
+  int64_t n_cached() const { return n_cached_; }  // prompt positions taken from the prefix cache
+
+ private:
+  friend class PagedKvCache;
+  SequenceKv kv_;
+  std::vector<int32_t> table_;  // block ids; capacity fixed at creation so kv_ pointers stay valid
+  int64_t n_registered_ = 0;    // leading blocks already in (or found in) the prefix index
+  int64_t n_cached_ = 0;
+};
+
+struct PagedKvStats {
+  int64_t blocks_total = 0, blocks_in_use = 0, blocks_cached = 0;  // cached: idle but reusable
+  int64_t lookup_tokens = 0, hit_tokens = 0;                       // prefix-cache lookups, totals
+};
+
+class PagedKvCache {
+ public:
+  // max_seq_len: the longest sequence (positions); n_blocks: pool size.
+  PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_seq_len, int64_t block_rows = 16);
+
+  int64_t block_rows() const { return block_rows_; }
+  int64_t max_seq_len() const { return max_seq_len_; }
+  size_t bytes() const { return storage_.size() * sizeof(float); }
+
+  // A new sequence for this prompt: shares the cached blocks of its longest block-aligned
+  // prefix, leaving at least one prompt token to evaluate (its logits start generation).
+  std::unique_ptr<PagedSeq> open(const std::vector<int32_t>& prompt);
+
+  // Makes positions [0, n_pos) writable: allocates blocks, evicting idle cached ones (LRU).
+  // False when the pool has too few free blocks (the sequence is unchanged).
+  bool reserve(PagedSeq& s, int64_t n_pos);
+
+  // After a forward filled positions [0, n_filled): registers the newly full blocks.
+  // tokens: the sequence's tokens (at least n_filled).
+  void commit(PagedSeq& s, const std::vector<int32_t>& tokens, int64_t n_filled);
+
+  // Returns the sequence's blocks; registered ones stay cached for later requests.
+  void close(PagedSeq& s);
+
+  // Blocks that reserve() could obtain now (free + idle cached).
+  int64_t available_blocks() const { return (int64_t)free_.size() + (int64_t)lru_.size(); }
+  int64_t blocks_for(int64_t n_pos) const { return (n_pos + block_rows_ - 1) / block_rows_; }
+  PagedKvStats stats() const;
+
+ private:
+  struct Block {
+    int32_t refs = 0;
+    bool registered = false;
+    uint64_t serial = 0;         // identity of this registration (parents refer to it)
+    uint64_t parent_serial = 0;  // 0: first block of a sequence
+    uint64_t key = 0;
+    std::vector<int32_t> tokens; // [block_rows] when registered
+    std::list<int32_t>::iterator lru_it;
+    bool in_lru = false;
+  };
+  static uint64_t key_of(uint64_t parent_serial, const int32_t* tokens, int64_t n);
+  int32_t find(uint64_t parent_serial, const int32_t* tokens) const;
+  int32_t take_block();  // -1 when none
+  void unregister(int32_t b);
+
+  KvShape shape_;
+  int64_t n_blocks_, max_seq_len_, block_rows_;
+  std::vector<float> storage_;
+  std::vector<float*> k_base_, v_base_;  // [n_layer] pool base per layer
+  std::vector<Block> blocks_;
+  std::vector<int32_t> free_;
+  std::list<int32_t> lru_;  // idle registered blocks, least recently used first
+  std::unordered_multimap<uint64_t, int32_t> index_;
+  uint64_t next_serial_ = 1;
+  int64_t lookup_tokens_ = 0, hit_tokens_ = 0;
+};
+
+}  // namespace moecat

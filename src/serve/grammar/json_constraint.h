@@ -1,0 +1,61 @@
+// Structured output: constrains sampling so the generated text is JSON that matches a JSON
+// Schema (or any JSON object for response_format json_object). Works over tokens: at each
+// step it says which vocabulary entries keep the text a valid prefix, then advances by the
+// chosen token. Used for response_format json_object / json_schema and forced tool calls.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+
+namespace moecat {
+
+// The vocabulary as bytes, built once per model and shared by every request.
+struct ConstraintVocab {
+  std::vector<std::string> bytes;   // [n_vocab] the token's bytes ("" for special/control tokens)
+  std::vector<uint8_t> special;     // [n_vocab] 1: never allowed inside JSON
+  std::vector<int32_t> eog;         // end-of-generation ids: allowed once the value is complete
+};
+
+// Builds the shared, pre-indexed form (e.g. a byte trie over the vocabulary).
+struct ConstraintIndex;
+std::shared_ptr<const ConstraintIndex> build_constraint_index(ConstraintVocab vocab);
+
+// The supported JSON Schema subset: type (incl. arrays of types), properties, required,
+// additionalProperties (false or a schema; default when "properties" is given: no others),
+// items, prefixItems, minItems/maxItems, enum, const, anyOf/oneOf, $ref into $defs /
+// definitions, minLength/maxLength, minimum/maximum for integers. Unsupported keywords that
+// would change validity (pattern, format, ...) are ignored (documented) - never a crash.
+// A schema that is not an object/boolean, or uses $ref cycles without progress, is an error.
+Status check_json_schema(const nlohmann::json& schema);
+
+// Validates a complete JSON value against a schema (same subset). Ok or the first violation.
+Status validate_json(const nlohmann::json& schema, const nlohmann::json& value);
+
+class JsonConstraint {
+ public:
+  // schema: a JSON Schema, or null for "any JSON object" (json_object mode).
+  static Result<std::unique_ptr<JsonConstraint>> Create(std::shared_ptr<const ConstraintIndex> index,
+                                                       const nlohmann::json& schema);
+  virtual ~JsonConstraint() = default;
+
+  // mask[i] = 1 when token i may come next ([n_vocab], resized by the call). End-of-generation
+  // ids are allowed only when the JSON value is complete (and then only they are allowed).
+  // remaining: tokens left in the budget (max_tokens - generated). When the budget gets tight
+  // the constraint only allows tokens on a shortest path to a complete value, so the answer
+  // still parses when it runs out (every single byte is a token in byte-level BPE vocabs).
+  virtual void allowed(std::vector<uint8_t>& mask, int64_t remaining) = 0;
+
+  // Advances by the sampled token (must have been allowed; otherwise returns false and the
+  // state is unchanged).
+  virtual bool accept(int32_t token) = 0;
+
+  // True once a complete value has been generated (only EOG may follow).
+  virtual bool complete() const = 0;
+};
+
+}  // namespace moecat

@@ -1,0 +1,337 @@
+#include "serve/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include "base/check.h"
+
+namespace moecat {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- RequestStream -------------------------------------------------------------------------
+
+bool RequestStream::take(Item& out, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!cv_.wait_for(lk, timeout, [&] { return !pending_.tokens.empty() || pending_.done; })) return false;
+  out.tokens.clear();
+  std::swap(out.tokens, pending_.tokens);
+  out.done = pending_.done;
+  out.reason = pending_.reason;
+  out.error = pending_.error;
+  out.n_prompt = pending_.n_prompt;
+  out.n_cached = pending_.n_cached;
+  out.n_gen = pending_.n_gen;
+  return true;
+}
+
+void RequestStream::push(const TokenEvent& e) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    pending_.tokens.push_back(e);
+  }
+  cv_.notify_all();
+}
+
+void RequestStream::finish(FinishReason r, std::string error, int64_t n_prompt, int64_t n_cached, int64_t n_gen) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    pending_.done = true;
+    pending_.reason = r;
+    pending_.error = std::move(error);
+    pending_.n_prompt = n_prompt;
+    pending_.n_cached = n_cached;
+    pending_.n_gen = n_gen;
+  }
+  cv_.notify_all();
+}
+
+// ---- Scheduler -----------------------------------------------------------------------------
+
+struct Scheduler::Seq {
+  GenRequest req;
+  std::shared_ptr<RequestStream> stream;
+  std::unique_ptr<PagedSeq> ps;
+  std::vector<int32_t> tokens;  // prompt, then generated ids
+  int64_t n_prompt = 0, n_past = 0, n_gen = 0, n_cached = 0;
+  std::unique_ptr<Sampler> sampler;
+  std::unordered_map<int32_t, int32_t> counts;  // generated id -> occurrences (penalties)
+  Clock::time_point t_submit, t_last;
+  bool first_token_sent = false;
+  bool done = false;
+};
+
+static const double kTtftBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+Scheduler::Scheduler(Engine& engine, const SchedulerOptions& opt)
+    : engine_(engine),
+      model_(engine.model()),
+      opt_(opt),
+      cache_(model_.kv_shape(),
+             opt.kv_blocks > 0 ? opt.kv_blocks
+                               : (opt.parallel + 1) * ((opt.n_ctx + opt.block_rows - 1) / opt.block_rows),
+             opt.n_ctx, opt.block_rows) {
+  MOECAT_CHECK(opt.parallel > 0 && opt.n_ctx > 0 && opt.n_batch > 0);
+  m_.ttft_buckets_le.assign(std::begin(kTtftBuckets), std::end(kTtftBuckets));
+  m_.ttft_bucket_counts.assign(m_.ttft_buckets_le.size(), 0);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::shared_ptr<RequestStream>> Scheduler::submit(GenRequest r) {
+  const int32_t n_vocab = static_cast<int32_t>(model_.config().n_vocab);
+  if (r.prompt.empty()) return Errorf("the prompt is empty");
+  for (int32_t t : r.prompt)
+    if (t < 0 || t >= n_vocab) return Errorf("token id %d outside the vocabulary", t);
+  if ((int64_t)r.prompt.size() >= opt_.n_ctx)
+    return Errorf("the prompt has %zu tokens; this server's context is %lld", r.prompt.size(), (long long)opt_.n_ctx);
+  if (r.max_tokens <= 0) r.max_tokens = opt_.n_ctx - (int64_t)r.prompt.size();
+  auto s = std::make_unique<Seq>();
+  s->sampler = std::make_unique<Sampler>(r.sampling, n_vocab);
+  s->tokens = r.prompt;
+  s->n_prompt = (int64_t)r.prompt.size();
+  s->req = std::move(r);
+  s->stream = std::make_shared<RequestStream>();
+  s->t_submit = Clock::now();
+  std::shared_ptr<RequestStream> st = s->stream;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) return Errorf("the server is shutting down");
+    if ((int64_t)queue_.size() >= opt_.max_queue) {
+      ++m_.requests_rejected;
+      return Errorf("queue full");
+    }
+    queue_.push_back(std::move(s));
+  }
+  cv_.notify_all();
+  return st;
+}
+
+SchedulerMetrics Scheduler::metrics() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  SchedulerMetrics m = m_;
+  m.queue_length = (int64_t)queue_.size();
+  m.running = (int64_t)running_.size();
+  m.kv = cache_.stats();
+  return m;
+}
+
+// Moves queued requests into free slots (mu_ held). True if anything is running.
+bool Scheduler::admit_locked() {
+  while (!queue_.empty() && (int64_t)running_.size() < opt_.parallel) {
+    std::unique_ptr<Seq> s = std::move(queue_.front());
+    queue_.pop_front();
+    if (s->stream->cancelled()) {
+      ++m_.requests_cancelled;
+      s->stream->finish(FinishReason::kCancelled, "", s->n_prompt, 0, 0);
+      continue;
+    }
+    s->ps = cache_.open(s->tokens);
+    s->n_past = s->n_cached = s->ps->n_cached();
+    ++m_.requests_started;
+    m_.prompt_tokens += s->n_prompt;
+    m_.prompt_tokens_cached += s->n_cached;
+    running_.push_back(std::move(s));
+  }
+  return !running_.empty();
+}
+
+void Scheduler::finish(Seq& s, FinishReason r, const std::string& err) {
+  s.done = true;
+  cache_.close(*s.ps);
+  s.stream->finish(r, err, s.n_prompt, s.n_cached, s.n_gen);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (r == FinishReason::kCancelled) ++m_.requests_cancelled;
+  ++m_.requests_finished;
+}
+
+void Scheduler::loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !running_.empty(); });
+      if (stop_) break;
+      admit_locked();
+    }
+    step(running_);
+  }
+  // Shutting down: end every stream so no consumer waits forever.
+  std::unique_lock<std::mutex> lk(mu_);
+  for (auto& s : queue_) s->stream->finish(FinishReason::kError, "server shutting down", s->n_prompt, 0, 0);
+  queue_.clear();
+  std::vector<std::unique_ptr<Seq>> run = std::move(running_);
+  lk.unlock();
+  for (auto& s : run) finish(*s, FinishReason::kError, "server shutting down");
+}
+
+void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
+  // Drop cancelled sequences first: their blocks go back before this step allocates.
+  for (auto& s : run)
+    if (s->stream->cancelled()) {
+      finish(*s, FinishReason::kCancelled);
+      s.reset();
+    }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    run.erase(std::remove(run.begin(), run.end(), nullptr), run.end());
+  }
+  if (run.empty()) return;
+
+  // Decoding sequences (one pending token) first so they never wait behind a long prompt;
+  // prompt chunks fill the rest of the n_batch budget in arrival order.
+  std::vector<Seq*> order;
+  for (auto& s : run)
+    if ((int64_t)s->tokens.size() - s->n_past == 1) order.push_back(s.get());
+  for (auto& s : run)
+    if ((int64_t)s->tokens.size() - s->n_past > 1) order.push_back(s.get());
+  std::vector<int32_t> toks, pos;
+  std::vector<SeqSpan> spans;
+  std::vector<Seq*> span_seq;
+  int64_t budget = opt_.n_batch;
+  for (Seq* s : order) {
+    if (budget <= 0) break;
+    const int64_t take = std::min<int64_t>((int64_t)s->tokens.size() - s->n_past, budget);
+    if (take <= 0) continue;
+    if (!cache_.reserve(*s->ps, s->n_past + take)) continue;  // waits for blocks
+    spans.push_back(SeqSpan{(int64_t)toks.size(), take, &s->ps->kv()});
+    span_seq.push_back(s);
+    for (int64_t i = 0; i < take; ++i) {
+      toks.push_back(s->tokens[s->n_past + i]);
+      pos.push_back(static_cast<int32_t>(s->n_past + i));
+    }
+    budget -= take;
+  }
+  if (spans.empty()) {
+    // Nothing could get blocks: the pool is exhausted by running sequences. End the newest
+    // so the others can progress (cannot happen with the default pool size).
+    Seq* victim = run.back().get();
+    finish(*victim, FinishReason::kError, "out of KV cache blocks");
+    std::lock_guard<std::mutex> lk(mu_);
+    run.pop_back();
+    return;
+  }
+
+  const int64_t V = model_.config().n_vocab;
+  std::vector<float> logits(spans.size() * V);  // [spans][n_vocab]
+  Batch b;
+  b.tokens = toks.data();
+  b.pos = pos.data();
+  b.n = (int64_t)toks.size();
+  b.spans = spans.data();
+  b.n_spans = (int64_t)spans.size();
+  ForwardStats fs;
+  b.stats = &fs;
+  model_.forward(b, *spans[0].kv, logits.data(), engine_.pool());
+
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++m_.steps;
+    m_.step_tokens += b.n;
+    m_.forward.moe_token_layers += fs.moe_token_layers;
+    m_.forward.ffn_expert_slots += fs.ffn_expert_slots;
+    m_.forward.zero_expert_slots += fs.zero_expert_slots;
+  }
+  for (size_t i = 0; i < spans.size(); ++i) {
+    Seq& s = *span_seq[i];
+    s.n_past += spans[i].n;
+    cache_.commit(*s.ps, s.tokens, s.n_past);
+    if (s.n_past == (int64_t)s.tokens.size()) sample_row(s, logits.data() + i * V);
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  run.erase(std::remove_if(run.begin(), run.end(), [](const std::unique_ptr<Seq>& s) { return s->done; }),
+            run.end());
+}
+
+// One generation step for s from its logits row: penalties, bias and the structured-output
+// mask on a copy, sample, report, and decide whether the sequence ends.
+void Scheduler::sample_row(Seq& s, const float* row) {
+  const int64_t V = model_.config().n_vocab;
+  const GenRequest& r = s.req;
+  thread_local std::vector<float> buf, lp;
+  thread_local std::vector<uint8_t> mask;
+  buf.assign(row, row + V);
+  if (r.presence_penalty != 0 || r.frequency_penalty != 0)
+    for (const auto& [id, n] : s.counts) buf[id] -= r.presence_penalty + r.frequency_penalty * float(n);
+  for (const auto& [id, bias] : r.logit_bias) buf[id] += bias;
+  const int64_t remaining = r.max_tokens - s.n_gen;
+  if (r.constraint) {
+    r.constraint->allowed(mask, remaining);
+    for (int64_t i = 0; i < V; ++i)
+      if (!mask[i]) buf[i] = -std::numeric_limits<float>::infinity();
+  }
+  static const std::vector<int32_t> kNoHistory;
+  const int32_t tok = s.sampler->sample(buf.data(), kNoHistory);
+  const Tokenizer* tk = engine_.tokenizer();
+  const bool eog = tk ? tk->is_eog(tok) : false;
+  if (r.constraint && !eog && !r.constraint->accept(tok)) {
+    finish(s, FinishReason::kError, "structured output: no allowed token");
+    return;
+  }
+  const auto now = Clock::now();
+  if (eog) {
+    finish(s, FinishReason::kStop);
+    return;
+  }
+  TokenEvent e;
+  e.token = tok;
+  if (r.top_logprobs >= 0) {
+    lp.assign(row, row + V);
+    log_softmax(lp.data(), V);
+    e.logprob = lp[tok];
+    if (r.top_logprobs > 0) {
+      std::vector<int32_t> ids(V);
+      for (int64_t i = 0; i < V; ++i) ids[i] = static_cast<int32_t>(i);
+      const int64_t k = std::min<int64_t>(r.top_logprobs, V);
+      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
+        return lp[a] > lp[b] || (lp[a] == lp[b] && a < b);
+      });
+      for (int64_t i = 0; i < k; ++i) e.top.emplace_back(ids[i], lp[ids[i]]);
+    }
+  }
+  s.stream->push(e);
+  ++s.n_gen;
+  ++s.counts[tok];
+  s.tokens.push_back(tok);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++m_.generated_tokens;
+    if (!s.first_token_sent) {
+      const double ttft = std::chrono::duration<double>(now - s.t_submit).count();
+      m_.ttft_seconds_sum += ttft;
+      ++m_.ttft_count;
+      for (size_t i = 0; i < m_.ttft_buckets_le.size(); ++i)
+        if (ttft <= m_.ttft_buckets_le[i]) ++m_.ttft_bucket_counts[i];
+    } else {
+      m_.itl_seconds_sum += std::chrono::duration<double>(now - s.t_last).count();
+      ++m_.itl_count;
+    }
+  }
+  s.first_token_sent = true;
+  s.t_last = now;
+  if (r.constraint && r.constraint->complete() && !r.forced_suffix.empty()) {
+    for (int32_t t : r.forced_suffix) {
+      TokenEvent f;
+      f.token = t;
+      f.forced = true;
+      s.stream->push(f);
+    }
+    finish(s, FinishReason::kStop);
+    return;
+  }
+  if (s.n_gen >= r.max_tokens || (int64_t)s.tokens.size() >= opt_.n_ctx) finish(s, FinishReason::kLength);
+}
+
+}  // namespace moecat

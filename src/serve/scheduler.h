@@ -1,0 +1,132 @@
+// Scheduler: continuous batching over one Engine. A single engine thread runs steps; each step
+// takes every running sequence's next token plus prompt chunks of newly admitted requests (up
+// to n_batch tokens in all), runs them through the model in one forward (Batch spans), samples
+// each finished row and hands tokens to the request's stream. Requests join and leave between
+// steps; long prompts are prefilled in chunks so running streams keep flowing; a cancelled
+// request (client gone, stop string) leaves at the next step and frees its blocks.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "runtime/engine.h"
+#include "runtime/paged_kv.h"
+#include "runtime/sampler.h"
+#include "serve/grammar/json_constraint.h"
+
+namespace moecat {
+
+struct GenRequest {
+  std::vector<int32_t> prompt;            // non-empty, ids < n_vocab
+  int64_t max_tokens = 256;               // > 0
+  SamplingParams sampling;
+  float presence_penalty = 0, frequency_penalty = 0;  // OpenAI: additive, per generated token
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  int top_logprobs = -1;                  // -1: no logprobs; else how many alternatives
+  std::unique_ptr<JsonConstraint> constraint;  // structured output (optional)
+  std::vector<int32_t> forced_suffix;     // appended (not sampled) once the constraint completes
+};
+
+enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
+
+struct TokenEvent {
+  int32_t token = 0;
+  float logprob = 0;                                // under the model's distribution
+  std::vector<std::pair<int32_t, float>> top;       // top_logprobs alternatives
+  bool forced = false;                              // appended by the server, not sampled
+};
+
+// What a request's consumer receives: tokens so far (drained by take()), then the end.
+class RequestStream {
+ public:
+  struct Item {
+    std::vector<TokenEvent> tokens;
+    bool done = false;
+    FinishReason reason = FinishReason::kNone;
+    std::string error;
+    int64_t n_prompt = 0, n_cached = 0, n_gen = 0;
+  };
+  // Waits up to timeout for tokens or the end; moves them into out. False on timeout.
+  bool take(Item& out, std::chrono::milliseconds timeout);
+  // The consumer is gone or has what it needs: the sequence stops at the next step.
+  void cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class Scheduler;
+  void push(const TokenEvent& e);
+  void finish(FinishReason r, std::string error, int64_t n_prompt, int64_t n_cached, int64_t n_gen);
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Item pending_;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct SchedulerOptions {
+  int parallel = 4;          // sequences running at once
+  int64_t n_ctx = 4096;      // positions per sequence (prompt + generation)
+  int64_t n_batch = 512;     // tokens per step (decode tokens + prefill chunk)
+  int64_t max_queue = 64;    // waiting requests beyond this -> rejected (429)
+  int64_t kv_blocks = 0;     // 0: parallel * n_ctx worth of blocks + room for cached prefixes
+  int64_t block_rows = 16;
+};
+
+// Counters for /metrics (monotonic unless noted).
+struct SchedulerMetrics {
+  int64_t requests_started = 0, requests_finished = 0, requests_cancelled = 0, requests_rejected = 0;
+  int64_t prompt_tokens = 0, prompt_tokens_cached = 0, generated_tokens = 0;
+  double ttft_seconds_sum = 0;  int64_t ttft_count = 0;     // time to first token
+  double itl_seconds_sum = 0;   int64_t itl_count = 0;      // inter-token latency
+  std::vector<double> ttft_buckets_le;  std::vector<int64_t> ttft_bucket_counts;  // cumulative histogram
+  int64_t queue_length = 0, running = 0;                    // gauges
+  PagedKvStats kv;                                          // gauges + lookup totals
+  ForwardStats forward;                                     // MoE work summed over steps
+  int64_t steps = 0, step_tokens = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(Engine& engine, const SchedulerOptions& opt);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request. Errors: the queue is full (kUnavailable-like: the server answers 429),
+  // or the request can never fit (prompt + max_tokens > n_ctx).
+  Result<std::shared_ptr<RequestStream>> submit(GenRequest r);
+
+  SchedulerMetrics metrics() const;
+  const SchedulerOptions& options() const { return opt_; }
+  void stop();
+
+ private:
+  struct Seq;
+  void loop();
+  bool admit_locked();
+  void step(std::vector<std::unique_ptr<Seq>>& run);
+  void sample_row(Seq& s, const float* logits);
+  void finish(Seq& s, FinishReason r, const std::string& err = "");
+
+  Engine& engine_;
+  const Model& model_;
+  SchedulerOptions opt_;
+  PagedKvCache cache_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Seq>> queue_;
+  std::vector<std::unique_ptr<Seq>> running_;
+  bool stop_ = false;
+  SchedulerMetrics m_;
+  std::thread thread_;
+};
+
+}  // namespace moecat
