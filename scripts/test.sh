@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it:
 #  1. Release build + every test (unit tests, kernels vs scalar references, tokenizers vs
 #     @lenml/tokenizers, models vs llama.cpp through node-llama-cpp);
-#  2. ASan + UBSan build of the parsers, tokenizer, model and CLI tests;
-#  3. libFuzzer targets for the GGUF, safetensors and tokenizer parsers, each for a bounded time.
+#  2. ASan + UBSan build of the parsers, tokenizer, model and CLI tests, and the server's e2e test;
+#  3. libFuzzer targets (GGUF, safetensors, tokenizer, chat templates, tool-call parsers, JSON
+#     schema grammar, OpenAI requests), each for a bounded time.
 # Environment: FUZZ_SECONDS (default 30 per target), SKIP_DEPS=1 to skip the install step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOECAT_SAN
 cmake --build build-asan -j "$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j "$JOBS" --timeout 1200 -E '^e2e_')
+# The server itself under ASan + UBSan, driven by the real openai client (the same e2e script).
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  MOECAT_BIN="$ROOT/build-asan/moecat" MOECAT_SOURCE_DIR="$ROOT" MOECAT_BUILD_DIR="$ROOT/build-asan" \
+  bash tests/e2e/serve_openai.sh
 
 echo "== 3/3 fuzzing (${FUZZ_SECONDS:-30} s per target)"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \

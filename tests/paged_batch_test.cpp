@@ -127,8 +127,10 @@ TEST_P(PagedBatch, InterleavedSequencesMatchSoloRuns) {
   done[1] = ps[1]->n_cached();
   // Rows B gets from the cache are not recomputed: compare only what runs.
   d = std::max(d, run({1, 2}, ps, done, 5));
-  // Same math per row whatever the batch: equal up to summation order inside kernels.
-  EXPECT_LE(d, 2e-5) << GetParam();
+  // Every kernel computes a row the same way whatever else is in the batch (no cross-row
+  // tiling that changes summation order), so batching is bitwise invisible. The server relies
+  // on this: a request gives the same tokens alone or among 16 others.
+  EXPECT_EQ(d, 0.0) << GetParam();
   for (auto& p : ps) cache.close(*p);
   const PagedKvStats st = cache.stats();
   EXPECT_EQ(st.blocks_in_use, 0);

@@ -17,6 +17,7 @@ Runner add_tokenize(CLI::App& app);
 Runner add_info(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_serve(CLI::App& app);
 
 // Prints "moecat: error: <message>" to stderr and returns 1.
 int fail(const Status& s);

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add("info", "describe a model file or folder", add_info);
   add("convert", "convert a Hugging Face folder (or GGUF) to GGUF", add_convert);
   add("bench", "measure prompt-processing and generation speed", add_bench);
+  add("serve", "OpenAI-compatible HTTP server (chat, completions, tools, JSON output)", add_serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -35,7 +35,8 @@ class Template {
   // "add_generation_prompt": true, "bos_token": "<s>", "eos_token": "</s>", ...extra kwargs}.
   // Object key order is preserved (tojson / items() follow insertion order like JS objects).
   // Built-ins available to templates: raise_exception(msg) (-> error Status with msg),
-  // strftime_now(fmt), range, namespace, dict, and the usual filters/tests/methods.
+  // strftime_now(fmt), range, namespace, and the usual filters/tests/methods (no dict(), like
+  // the reference).
   Result<std::string> Render(const nlohmann::ordered_json& ctx, const Limits& limits = {}) const;
 
  private:

@@ -1,0 +1,60 @@
+// Load generator for bench/serve_bench.sh (plain fetch + SSE parsing; no npm dependency).
+//   node serve_load.mjs streams BASE_URL "1,2,4,8,16" MAX_TOKENS   -> aggregate generation tok/s
+//   node serve_load.mjs ttft BASE_URL SYSTEM_WORDS                  -> cold vs cached TTFT
+const [mode, base, a1, a2] = process.argv.slice(2);
+
+async function stream(body) {
+  const t0 = performance.now();
+  const r = await fetch(base + "/v1/chat/completions", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+  });
+  if (!r.ok) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+  let ttft = null, usage = null, buf = "";
+  const dec = new TextDecoder();
+  for await (const chunk of r.body) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
+      const j = JSON.parse(ev.slice(6));
+      if (j.usage) usage = j.usage;
+      if (ttft === null && j.choices?.some((c) => c.delta && (c.delta.content || c.delta.reasoning_content || c.delta.tool_calls)))
+        ttft = performance.now() - t0;
+    }
+  }
+  return { ttft, usage, ms: performance.now() - t0 };
+}
+
+function words(n, seed) {
+  const w = ["account", "router", "billing", "refund", "signal", "plan", "upgrade", "outage", "modem", "invoice",
+    "customer", "support", "policy", "contract", "device", "network", "password", "email", "address", "payment"];
+  let x = seed, out = [];
+  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; out.push(w[x % w.length]); }
+  return out.join(" ");
+}
+
+if (mode === "streams") {
+  const maxTokens = Number(a2);
+  console.log("streams  gen_tokens  wall_s  aggregate_tok_s  per_stream_tok_s");
+  for (const n of a1.split(",").map(Number)) {
+    const body = (i) => ({ model: "m", messages: [{ role: "user", content: "Ticket " + i + ": " + words(20, i) }],
+      max_tokens: maxTokens, temperature: 0 });
+    await stream(body(999));  // warm-up
+    const t0 = performance.now();
+    const res = await Promise.all(Array.from({ length: n }, (_, i) => stream(body(i))));
+    const s = (performance.now() - t0) / 1000;
+    const toks = res.reduce((a, r) => a + r.usage.completion_tokens, 0);
+    console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${(toks / s / n).toFixed(2).padStart(16)}`);
+  }
+} else if (mode === "ttft") {
+  const sys = "You are a support agent. Policies: " + words(Number(a1), 7);
+  const cold = await stream({ model: "m", messages: [{ role: "system", content: sys }, { role: "user", content: "My modem is broken" }], max_tokens: 2, temperature: 0 });
+  const warm = await stream({ model: "m", messages: [{ role: "system", content: sys }, { role: "user", content: "I want a refund" }], max_tokens: 2, temperature: 0 });
+  console.log(`system prompt: ${cold.usage.prompt_tokens} prompt tokens`);
+  console.log(`cold TTFT   ${cold.ttft.toFixed(1)} ms (cached tokens ${cold.usage.prompt_tokens_details?.cached_tokens ?? 0})`);
+  console.log(`cached TTFT ${warm.ttft.toFixed(1)} ms (cached tokens ${warm.usage.prompt_tokens_details?.cached_tokens ?? 0})`);
+  console.log(`ratio cached/cold: ${(warm.ttft / cold.ttft * 100).toFixed(1)} %`);
+}

@@ -1,0 +1,47 @@
+// moecat serve: the OpenAI-compatible server (src/serve/server.h).
+#include <csignal>
+#include <memory>
+
+#include "cli/commands.h"
+#include "serve/server.h"
+
+namespace moecat::cli {
+
+namespace {
+Server* g_server = nullptr;
+void on_signal(int) {
+  if (g_server) g_server->stop();  // listen() returns; the destructor drains the scheduler
+}
+}  // namespace
+
+Runner add_serve(CLI::App& app) {
+  auto o = std::make_shared<ServerOptions>();
+  app.add_option("-m,--model", o->model_path, "GGUF file or Hugging Face folder (default: the built-in model)");
+  app.add_option("--host", o->host, "address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)");
+  app.add_option("--port", o->port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535));
+  app.add_option("--np,--parallel", o->parallel, "requests generated at once (continuous batching)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("-c,--ctx-size", o->n_ctx, "context per request (prompt + answer)")->check(CLI::Range(16, 1 << 22));
+  app.add_option("-b,--batch-size", o->n_batch, "tokens per batch step (prompts are prefilled in chunks)")
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--max-queue", o->max_queue, "waiting requests before answering 429")->check(CLI::Range(0, 1 << 16));
+  app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
+  app.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
+  app.add_option("--alias", o->model_id, "model name reported by /v1/models (default: the file name)");
+  app.add_option("--max-body", o->max_body_bytes, "largest request body in bytes (413 beyond)")
+      ->check(CLI::Range(1024, 1 << 30));
+  return [o]() -> int {
+    if (o->model_path.empty()) o->model_path = default_model_path();
+    auto s = Server::Create(*o);
+    if (!s.ok()) return fail(s.status());
+    g_server = s->get();
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    Status st = (*s)->run();
+    g_server = nullptr;
+    if (!st.ok()) return fail(st);
+    return 0;
+  };
+}
+
+}  // namespace moecat::cli

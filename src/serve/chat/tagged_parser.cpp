@@ -1,0 +1,161 @@
+#include "serve/chat/tagged_parser.h"
+
+namespace moecat::chat {
+
+TaggedParser::TaggedParser(TaggedFormat fmt, const ChatParseOptions& opt) : fmt_(std::move(fmt)), opt_(opt) {
+  if (opt_.starts_in_reasoning && opt_.parse_reasoning && !fmt_.think_open.empty()) {
+    state_ = State::kReasoning;
+    skip_reasoning_ws_ = true;
+  }
+}
+
+std::vector<std::string_view> TaggedParser::markers_for_state() const {
+  std::vector<std::string_view> m(fmt_.drop.begin(), fmt_.drop.end());
+  switch (state_) {
+    case State::kContent:
+      if (opt_.parse_reasoning && !fmt_.think_open.empty()) m.push_back(fmt_.think_open);
+      if (opt_.parse_tools) m.push_back(fmt_.block_open.empty() ? fmt_.call_open : fmt_.block_open);
+      break;
+    case State::kReasoning:
+      m.push_back(fmt_.think_close);
+      break;
+    case State::kBlock:
+      m.push_back(fmt_.call_open);
+      m.push_back(fmt_.block_close);
+      break;
+    case State::kCall:
+      m.push_back(fmt_.call_close);
+      break;
+  }
+  return m;
+}
+
+void TaggedParser::emit_content(ChatDelta& out, std::string_view s) {
+  if (skip_content_ws_) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    if (s.empty()) return;
+    skip_content_ws_ = false;
+  }
+  out.content.append(s);
+}
+
+// Reasoning is trimmed: leading whitespace after <think> and trailing whitespace before
+// </think> are formatting, so trailing whitespace is held until more text follows it.
+void TaggedParser::emit_reasoning(ChatDelta& out, std::string_view s, bool final) {
+  if (skip_reasoning_ws_) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    if (s.empty()) return;
+    skip_reasoning_ws_ = false;
+  }
+  held_ws_.append(s);
+  size_t keep = held_ws_.size();
+  while (keep > 0 && is_space(held_ws_[keep - 1])) --keep;
+  if (final) held_ws_.resize(keep);
+  out.reasoning.append(held_ws_, 0, keep);
+  held_ws_.erase(0, keep);
+}
+
+void TaggedParser::close_call(ChatDelta& out) {
+  std::optional<ParsedCall> call = fmt_.parse_call ? fmt_.parse_call(call_body_) : std::nullopt;
+  std::string body = std::move(call_body_);
+  call_body_.clear();
+  state_ = in_block_ ? State::kBlock : State::kContent;
+  if (call) {
+    out.tool_calls.push_back(make_tool_call_delta(next_index_++, std::move(*call)));
+    skip_content_ws_ = true;  // the newlines between calls are formatting
+  } else {
+    // Malformed call: the raw text goes out as content, verbatim.
+    std::string raw = fmt_.call_open + body + fmt_.call_close;
+    skip_content_ws_ = false;
+    emit_content(out, raw);
+  }
+}
+
+void TaggedParser::on_marker(ChatDelta& out, std::string_view m) {
+  for (const std::string& d : fmt_.drop)
+    if (m == d) return;
+  switch (state_) {
+    case State::kContent:
+      if (m == fmt_.think_open) {
+        state_ = State::kReasoning;
+        skip_reasoning_ws_ = true;
+      } else if (!fmt_.block_open.empty() && m == fmt_.block_open) {
+        state_ = State::kBlock;
+        in_block_ = true;
+      } else {
+        state_ = State::kCall;
+        in_block_ = false;
+      }
+      break;
+    case State::kReasoning:
+      held_ws_.clear();
+      state_ = State::kContent;
+      skip_content_ws_ = true;
+      break;
+    case State::kBlock:
+      if (m == fmt_.call_open) {
+        state_ = State::kCall;
+      } else {
+        state_ = State::kContent;
+        in_block_ = false;
+        skip_content_ws_ = true;
+      }
+      break;
+    case State::kCall:
+      close_call(out);
+      break;
+  }
+}
+
+void TaggedParser::process(ChatDelta& out, bool final) {
+  for (;;) {
+    std::vector<std::string_view> markers = markers_for_state();
+    MarkerHit hit = find_first_marker(buf_, markers);
+    size_t n = hit.which >= 0 ? hit.pos : final ? buf_.size() : safe_emit_len(buf_, markers);
+    std::string_view text(buf_.data(), n);
+    switch (state_) {
+      case State::kContent: emit_content(out, text); break;
+      case State::kReasoning: emit_reasoning(out, text, final && hit.which < 0); break;
+      case State::kBlock:
+        // Stray text between calls is not a call: kept visible unless it is only whitespace,
+        // which is decided once the stretch ends (so it does not depend on the pieces).
+        stray_.append(text);
+        if (hit.which >= 0 || final) {
+          if (!trim(stray_).empty()) emit_content(out, stray_);
+          stray_.clear();
+        }
+        break;
+      case State::kCall: call_body_.append(text); break;
+    }
+    if (hit.which < 0) {
+      buf_.erase(0, n);
+      break;
+    }
+    std::string marker(markers[hit.which]);
+    buf_.erase(0, n + marker.size());
+    on_marker(out, marker);
+  }
+  if (final && state_ == State::kCall) {
+    // Unterminated call: give back the raw text.
+    std::string raw = fmt_.call_open + call_body_;
+    call_body_.clear();
+    skip_content_ws_ = false;
+    emit_content(out, raw);
+    state_ = State::kContent;
+  }
+}
+
+ChatDelta TaggedParser::feed(std::string_view text) {
+  ChatDelta out;
+  buf_.append(text);
+  process(out, false);
+  return out;
+}
+
+ChatDelta TaggedParser::finish() {
+  ChatDelta out;
+  process(out, true);
+  return out;
+}
+
+}  // namespace moecat::chat

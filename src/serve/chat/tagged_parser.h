@@ -1,0 +1,53 @@
+// The streaming parser shared by the tag-delimited families (Qwen3, DeepSeek-V3, LongCat):
+// an optional reasoning block (<think>...</think>), tool calls between an open and a close
+// marker (optionally grouped inside an outer block, as DeepSeek's <｜tool▁calls▁begin｜>),
+// and end-of-turn markers that are dropped wherever they appear.
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "serve/chat/chat_format.h"
+#include "serve/chat/marker_scan.h"
+
+namespace moecat::chat {
+
+struct TaggedFormat {
+  std::string think_open, think_close;  // empty: the family has no reasoning markers
+  std::string block_open, block_close;  // empty: calls stand alone in the content
+  std::string call_open, call_close;
+  std::function<std::optional<ParsedCall>(std::string_view body)> parse_call;
+  std::vector<std::string> drop;        // end-of-turn markers, never content
+};
+
+class TaggedParser : public ChatOutputParser {
+ public:
+  TaggedParser(TaggedFormat fmt, const ChatParseOptions& opt);
+  ChatDelta feed(std::string_view text) override;
+  ChatDelta finish() override;
+
+ private:
+  enum class State { kContent, kReasoning, kBlock, kCall };
+  std::vector<std::string_view> markers_for_state() const;
+  void process(ChatDelta& out, bool final);
+  void emit_content(ChatDelta& out, std::string_view s);
+  void emit_reasoning(ChatDelta& out, std::string_view s, bool final);
+  void on_marker(ChatDelta& out, std::string_view m);
+  void close_call(ChatDelta& out);
+
+  TaggedFormat fmt_;
+  ChatParseOptions opt_;
+  State state_ = State::kContent;
+  bool in_block_ = false;         // a call's enclosing state is kBlock, not kContent
+  std::string buf_;               // unprocessed text
+  std::string call_body_;         // text of the call being collected
+  std::string stray_;             // text between calls inside a block
+  std::string held_ws_;           // reasoning's trailing whitespace (dropped at </think>)
+  bool skip_content_ws_ = false;  // drop whitespace right after </think> or a call
+  bool skip_reasoning_ws_ = false;
+  int next_index_ = 0;
+};
+
+}  // namespace moecat::chat

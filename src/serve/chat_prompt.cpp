@@ -1,0 +1,127 @@
+#include "serve/chat_prompt.h"
+
+namespace moecat {
+
+using ojson = nlohmann::ordered_json;
+
+Result<std::unique_ptr<ChatPrompt>> ChatPrompt::Create(const std::string& template_text, const std::string& arch,
+                                                       const Tokenizer& tok) {
+  auto p = std::make_unique<ChatPrompt>();
+  p->arch_ = arch;
+  p->family_ = detect_chat_family(arch, template_text);
+  const TokenizerData& d = tok.data();
+  if (d.bos_id >= 0 && d.bos_id < tok.vocab_size()) p->bos_ = tok.token_bytes(d.bos_id);
+  if (d.eos_id >= 0 && d.eos_id < tok.vocab_size()) p->eos_ = tok.token_bytes(d.eos_id);
+  if (!template_text.empty()) {
+    auto t = jinja::Template::Parse(template_text);
+    if (!t.ok()) return Errorf("the model's chat template does not parse: %s", t.status().message().c_str());
+    p->tmpl_ = std::move(*t);
+  }
+  return p;
+}
+
+const char* ChatPrompt::source() const {
+  if (tmpl_) return "jinja";
+  return family_ == ChatFamily::kLongCat ? "longcat-builtin" : "chatml-fallback";
+}
+
+Result<std::string> ChatPrompt::render(const api::ChatRequest& r) const {
+  const bool offer_tools = r.tool_choice != api::ToolChoiceMode::kNone && r.tools.is_array() && !r.tools.empty();
+  const ojson tools = offer_tools ? r.tools : ojson::array();
+  if (tmpl_) {
+    ojson ctx = r.chat_template_kwargs.is_object() ? r.chat_template_kwargs : ojson::object();
+    ojson msgs = r.messages;
+    // An assistant turn that only calls tools has content null; templates test and concatenate
+    // content as a string (Qwen3's `'</think>' in content`), so give them "" like llama.cpp does.
+    for (auto& m : msgs)
+      if (!m.contains("content") || m["content"].is_null()) m["content"] = "";
+    // gpt-oss's and Llama 3's templates print tool-call arguments with tojson: give them the
+    // object, not the JSON string OpenAI clients send (others print strings as they are).
+    if (family_ == ChatFamily::kGptOss || family_ == ChatFamily::kLlama3)
+      for (auto& m : msgs)
+        if (m.contains("tool_calls") && m["tool_calls"].is_array())
+          for (auto& tc : m["tool_calls"])
+            if (tc.contains("function") && tc["function"].contains("arguments") &&
+                tc["function"]["arguments"].is_string()) {
+              ojson parsed = ojson::parse(tc["function"]["arguments"].get<std::string>(), nullptr, false);
+              if (!parsed.is_discarded()) tc["function"]["arguments"] = parsed;
+            }
+    ctx["messages"] = std::move(msgs);
+    if (offer_tools) ctx["tools"] = tools;
+    ctx["add_generation_prompt"] = true;
+    ctx["bos_token"] = bos_;
+    ctx["eos_token"] = eos_;
+    auto out = tmpl_->Render(ctx);
+    if (!out.ok()) return Errorf("chat template: %s", out.status().message().c_str());
+    return *out;
+  }
+  if (family_ == ChatFamily::kLongCat) return render_longcat_chat(r.messages, tools, true);
+  // ChatML: what llama.cpp and most servers fall back to.
+  std::string s;
+  for (const auto& m : r.messages) {
+    s += "<|im_start|>" + m.value("role", std::string("user")) + "\n";
+    if (m.contains("content") && m["content"].is_string()) s += m["content"].get<std::string>();
+    s += "<|im_end|>\n";
+  }
+  return s + "<|im_start|>assistant\n";
+}
+
+ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
+  ForcedCall f;
+  auto params_of = [](const ojson& tool) -> nlohmann::json {
+    const ojson& fn = tool["function"];
+    if (fn.contains("parameters") && fn["parameters"].is_object())
+      return nlohmann::json::parse(fn["parameters"].dump());
+    return nlohmann::json{{"type", "object"}};
+  };
+  if (family_ == ChatFamily::kLlama3) f.args_key = "parameters";
+  if (r.tool_choice == api::ToolChoiceMode::kNamed) {
+    f.named = true;
+    f.name = r.tool_choice_name;
+    for (const auto& t : r.tools)
+      if (t["function"].value("name", std::string()) == f.name) f.schema = params_of(t);
+    switch (family_) {  // the model's own call syntax up to the arguments
+      case ChatFamily::kQwen3:
+        f.prefix = "<tool_call>\n{\"name\": \"" + f.name + "\", \"arguments\": ";
+        f.suffix = "}\n</tool_call>";
+        break;
+      case ChatFamily::kLongCat:
+        f.prefix = "<longcat_tool_call>{\"name\": \"" + f.name + "\", \"arguments\": ";
+        f.suffix = "}</longcat_tool_call>";
+        break;
+      case ChatFamily::kLlama3:
+        f.prefix = "{\"name\": \"" + f.name + "\", \"parameters\": ";
+        f.suffix = "}";
+        break;
+      case ChatFamily::kDeepSeekV3:
+        f.prefix = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + f.name + "\n```json\n";
+        f.suffix = "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+        break;
+      case ChatFamily::kGptOss:
+        f.prefix = "<|channel|>commentary to=functions." + f.name + " <|constrain|>json<|message|>";
+        f.suffix = "";
+        break;
+      case ChatFamily::kGeneric:
+        break;
+    }
+    return f;
+  }
+  // "required": {"name": one of the tools, args_key: its parameters}.
+  nlohmann::json any = nlohmann::json::array();
+  for (const auto& t : r.tools) {
+    const std::string name = t["function"].value("name", std::string());
+    any.push_back({{"type", "object"},
+                   {"properties", {{"name", {{"const", name}}}, {f.args_key, params_of(t)}}},
+                   {"required", {"name", f.args_key}},
+                   {"additionalProperties", false}});
+  }
+  f.schema = {{"anyOf", any}};
+  switch (family_) {
+    case ChatFamily::kQwen3: f.prefix = "<tool_call>\n"; f.suffix = "\n</tool_call>"; break;
+    case ChatFamily::kLongCat: f.prefix = "<longcat_tool_call>"; f.suffix = "</longcat_tool_call>"; break;
+    default: break;  // gpt-oss / DeepSeek put the name outside the JSON: plain JSON here
+  }
+  return f;
+}
+
+}  // namespace moecat

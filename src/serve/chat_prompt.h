@@ -1,0 +1,49 @@
+// ChatPrompt: turns an OpenAI chat request into the model's prompt text with the model's own
+// chat template (Jinja), LongCat's built-in format when a LongCat model ships none, or ChatML
+// as the last resort; and says how to steer a forced tool call in the model's own syntax.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/status.h"
+#include "serve/api/openai.h"
+#include "serve/chat/chat_format.h"
+#include "serve/jinja/jinja.h"
+#include "tokenizer/tokenizer.h"
+
+namespace moecat {
+
+// A forced tool call (tool_choice "required" or a named function): text appended to the
+// prompt, the JSON the constraint enforces, and what closes the call.
+struct ForcedCall {
+  std::string prefix, suffix;
+  bool named = false;        // true: the JSON is the arguments object of `name`
+  std::string name;          // named only
+  nlohmann::json schema;     // what the generated JSON must match
+  std::string args_key = "arguments";  // required: {"name": .., args_key: {..}}
+};
+
+class ChatPrompt {
+ public:
+  // template_text: the model's chat_template ("" when it has none); arch: ModelConfig::arch.
+  static Result<std::unique_ptr<ChatPrompt>> Create(const std::string& template_text, const std::string& arch,
+                                                    const Tokenizer& tok);
+  ChatFamily family() const { return family_; }
+  const char* source() const;  // "jinja", "longcat-builtin" or "chatml-fallback"
+
+  // The prompt text for a chat request (generation prompt included). Tools are offered unless
+  // tool_choice is "none".
+  Result<std::string> render(const api::ChatRequest& r) const;
+
+  // How to force the call the request asks for (tool_choice required / named).
+  ForcedCall forced_call(const api::ChatRequest& r) const;
+
+ private:
+  ChatFamily family_ = ChatFamily::kGeneric;
+  std::optional<jinja::Template> tmpl_;
+  std::string bos_, eos_;
+  std::string arch_;
+};
+
+}  // namespace moecat

@@ -1,0 +1,186 @@
+#include "serve/server.h"
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "serve/server_impl.h"
+
+namespace moecat {
+
+namespace {
+// Constant-time comparison, so the key cannot be guessed byte by byte from response times.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+}  // namespace
+
+std::shared_ptr<const ConstraintIndex> Server::Impl::constraint_index() {
+  std::call_once(index_once, [&] {
+    const Tokenizer& t = *engine->tokenizer();
+    ConstraintVocab v;
+    const int32_t n = t.vocab_size();
+    const int64_t n_model = engine->model().config().n_vocab;
+    v.bytes.resize(n_model);
+    v.special.assign(n_model, 1);
+    const auto& types = t.data().token_types;
+    for (int32_t i = 0; i < n && i < n_model; ++i) {
+      const int32_t ty = i < (int32_t)types.size() ? types[i] : kTokNormal;
+      if (ty == kTokNormal || ty == kTokByte) {
+        v.bytes[i] = t.token_bytes(i);
+        v.special[i] = v.bytes[i].empty() ? 1 : 0;
+      }
+    }
+    v.eog = t.data().eog_ids;
+    index = build_constraint_index(std::move(v));
+  });
+  return index;
+}
+
+api::RequestLimits Server::Impl::limits() const {
+  api::RequestLimits l;
+  l.n_vocab = static_cast<int32_t>(engine->model().config().n_vocab);
+  l.n_ctx = opt.n_ctx;
+  l.max_n = opt.max_n;
+  return l;
+}
+
+void Server::Impl::send_error(httplib::Response& res, const api::ApiError& e) {
+  res.status = e.http_status;
+  res.set_content(api::error_json(e), "application/json");
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
+  std::unique_ptr<Server> s(new Server());
+  s->impl_ = std::make_unique<Impl>();
+  Impl& I = *s->impl_;
+  I.opt = opt;
+  if (opt.parallel < 1 || opt.parallel > 256) return Errorf("--parallel must be in 1..256 (got %d)", opt.parallel);
+  if (opt.max_queue < 0) return Errorf("--max-queue must be >= 0");
+  EngineOptions eo;
+  eo.threads = opt.threads;
+  eo.n_ctx = opt.n_ctx;
+  MOECAT_ASSIGN_OR_RETURN(I.engine, Engine::Load(opt.model_path, eo));
+  if (!I.engine->tokenizer()) return Errorf("%s has no tokenizer; the server needs one", opt.model_path.c_str());
+  I.opt.n_ctx = I.engine->options().n_ctx;  // clamped to the model's training context
+  if (I.opt.model_id.empty()) I.opt.model_id = std::filesystem::path(opt.model_path).filename().string();
+  if (I.opt.model_id.empty()) I.opt.model_id = opt.model_path;
+  MOECAT_ASSIGN_OR_RETURN(I.chat, ChatPrompt::Create(I.engine->tokenizer()->data().chat_template,
+                                                    I.engine->model().config().arch, *I.engine->tokenizer()));
+  SchedulerOptions so;
+  so.parallel = opt.parallel;
+  so.n_ctx = I.opt.n_ctx;
+  so.n_batch = opt.n_batch;
+  so.max_queue = opt.max_queue;
+  I.sched = std::make_unique<Scheduler>(*I.engine, so);
+  I.created = static_cast<int64_t>(std::time(nullptr));
+
+  httplib::Server& h = I.http;
+  // One connection per thread: running streams + queued ones + a few for /health and /metrics.
+  const size_t n_threads = static_cast<size_t>(opt.parallel + opt.max_queue + 8);
+  h.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
+  h.set_payload_max_length(opt.max_body_bytes);
+  h.set_read_timeout(30, 0);
+  h.set_write_timeout(30, 0);
+  h.set_keep_alive_max_count(1000);
+
+  Impl* ip = &I;
+  h.set_pre_routing_handler([ip](const httplib::Request& req, httplib::Response& res) {
+    if (ip->opt.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string want = "Bearer " + ip->opt.api_key;
+    if (!same_secret(auth, want)) {
+      api::ApiError e{401, "invalid or missing API key (Authorization: Bearer <key>)", "authentication_error", "",
+                      "invalid_api_key"};
+      ip->send_error(res, e);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  h.set_logger([ip](const httplib::Request&, const httplib::Response& res) {
+    if (res.status >= 500) ++ip->http_5xx;
+    else if (res.status >= 400) ++ip->http_4xx;
+    else ++ip->http_ok;
+  });
+  h.set_error_handler([ip](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a handler already wrote an error body
+    api::ApiError e;
+    e.http_status = res.status;
+    if (res.status == 404) e.message = "no such endpoint: " + req.method + " " + req.path;
+    else if (res.status == 413) e.message = "request body too large";
+    else if (res.status == 405) e.message = "method not allowed";
+    else e.message = "bad request";
+    e.type = res.status >= 500 ? "server_error" : "invalid_request_error";
+    res.set_content(api::error_json(e), "application/json");
+  });
+  h.set_exception_handler([ip](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      what = std::string("internal error: ") + ex.what();
+    } catch (...) {
+    }
+    ip->send_error(res, api::ApiError{500, what, "server_error", "", ""});
+  });
+
+  h.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+  h.Get("/v1/models", [ip](const httplib::Request&, httplib::Response& res) {
+    res.set_content(api::models_json(ip->opt.model_id, ip->created).dump(), "application/json");
+  });
+  h.Get("/metrics", [ip](const httplib::Request&, httplib::Response& res) {
+    HttpCounters c{ip->http_ok.load(), ip->http_4xx.load(), ip->http_5xx.load()};
+    res.set_content(prometheus_text(ip->sched->metrics(), c), "text/plain; version=0.0.4");
+  });
+  h.Post("/v1/chat/completions", [ip](const httplib::Request& req, httplib::Response& res) {
+    ip->handle_generation(req, res, true);
+  });
+  h.Post("/v1/completions", [ip](const httplib::Request& req, httplib::Response& res) {
+    ip->handle_generation(req, res, false);
+  });
+  // Chat clients that omit the /v1 prefix (llama.cpp's server accepts both).
+  h.Post("/chat/completions", [ip](const httplib::Request& req, httplib::Response& res) {
+    ip->handle_generation(req, res, true);
+  });
+  h.Post("/completions", [ip](const httplib::Request& req, httplib::Response& res) {
+    ip->handle_generation(req, res, false);
+  });
+
+  if (opt.port == 0) {
+    I.bound_port = h.bind_to_any_port(opt.host);
+    if (I.bound_port < 0) return Errorf("cannot bind %s", opt.host.c_str());
+  } else {
+    if (!h.bind_to_port(opt.host, opt.port)) return Errorf("cannot bind %s:%d (in use?)", opt.host.c_str(), opt.port);
+    I.bound_port = opt.port;
+  }
+  return s;
+}
+
+Server::~Server() {
+  if (impl_) {
+    impl_->http.stop();
+    if (impl_->sched) impl_->sched->stop();
+  }
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+Status Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+  std::fprintf(stderr, "moecat: serving %s (%s chat format, %s) on http://%s:%d\n", impl_->opt.model_id.c_str(),
+               chat_family_name(impl_->chat->family()), impl_->chat->source(), impl_->opt.host.c_str(),
+               impl_->bound_port);
+  std::fprintf(stderr, "moecat: listening on http://%s:%d\n", impl_->opt.host.c_str(), impl_->bound_port);
+  if (!impl_->http.listen_after_bind()) return Errorf("the HTTP server stopped with an error");
+  return Status::Ok();
+}
+
+void Server::stop() { impl_->http.stop(); }
+
+}  // namespace moecat

@@ -1,0 +1,45 @@
+// `moecat serve`: an OpenAI-compatible HTTP server (cpp-httplib) over the continuous-batching
+// scheduler. Endpoints: POST /v1/chat/completions, POST /v1/completions (both streaming over
+// SSE or not), GET /v1/models, GET /health, GET /metrics (Prometheus).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "runtime/engine.h"
+
+namespace moecat {
+
+struct ServerOptions {
+  std::string model_path;
+  std::string model_id;            // name in /v1/models and responses (default: file name)
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  int port = 8080;                 // 0: pick a free port (printed)
+  int parallel = 4;                // sequences generated at once
+  int64_t n_ctx = 4096;            // positions per sequence
+  int64_t n_batch = 512;           // tokens per batch step
+  int64_t max_queue = 64;          // waiting requests before 429
+  int threads = 0;                 // compute threads (0: all cores)
+  std::string api_key;             // non-empty: every endpoint but /health needs it
+  size_t max_body_bytes = 8 << 20; // larger bodies: 413
+  int max_n = 1;                   // choices per request
+};
+
+// Loads the model and serves until stop() (or a signal in the CLI). Prints
+// "moecat: listening on http://HOST:PORT" to stderr once accepting.
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Create(const ServerOptions& opt);
+  ~Server();
+  Status run();  // blocks
+  void stop();
+  int port() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moecat

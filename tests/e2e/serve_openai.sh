@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `moecat serve` driven by the official `openai` npm client (tests/ref/serve_client.mjs) on a
+# random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template
+# (tools/serve_test_model.py): chat + streaming (identical text), logprobs, stop strings,
+# forced tool calls (named / required, streamed or not; arguments validate against the tool
+# schema), a tool-call round trip through the template, json_schema / json_object output that
+# parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
+# cancel on disconnect (blocks freed), Prometheus metrics (FFN experts per token = top-k),
+# --api-key, the bounded queue (429), the malformed-request corpus
+# (tests/data/bad_requests/*.json) plus transport abuse, and a bounded loopback load test with
+# flat memory.
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib/agree_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/agree_common.sh"
+e2e_setup serve_openai
+[[ -d "$SRC/tests/ref/node_modules/openai" ]] || e2e_die "the openai npm package is missing: run 'npm ci' in $SRC/tests/ref"
+CLIENT="$SRC/tests/ref/serve_client.mjs"
+MODEL="$WORK/model"
+e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$MODEL" >/dev/null
+TOPK=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["num_experts_per_tok"])' "$MODEL/config.json")
+NVOCAB=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$MODEL/config.json")
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# serve NAME ARGS... -> sets URL and PID; waits until /health answers.
+serve() {
+  local name="$1"; shift
+  "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" "$@" 2>"$WORK/$name.log" &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 1 300); do
+    URL=$(sed -n 's/^moecat: listening on \(http:[^ ]*\).*/\1/p' "$WORK/$name.log" | head -1)
+    if [[ -n "$URL" ]] && curl -sf "$URL/health" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/$name.log" >&2; e2e_die "server $name exited"; }
+    sleep 0.1
+  done
+  cat "$WORK/$name.log" >&2
+  e2e_die "server $name did not come up"
+}
+
+serve main --parallel 16 -c 1024
+e2e_run "$NODE" "$CLIENT" main "$URL" "$TOPK"
+for f in "$SRC"/tests/data/bad_requests/*.json; do
+  e2e_run "$NODE" "$CLIENT" bad "$URL" "$f" "$NVOCAB"
+done
+e2e_run "$NODE" "$CLIENT" load "$URL" 64 16 "$PID"
+kill -0 "$PID" || e2e_die "the server died"
+
+serve auth --parallel 2 -c 512 --api-key sekret-123
+e2e_run "$NODE" "$CLIENT" auth "$URL" sekret-123
+
+serve queue --parallel 1 --max-queue 1 -c 512
+e2e_run "$NODE" "$CLIENT" queue "$URL"
+echo "serve_openai: all checks passed"
