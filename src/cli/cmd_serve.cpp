@@ -28,6 +28,7 @@ Runner add_serve(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
   app.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
   app.add_option("--alias", o->model_id, "model name reported by /v1/models (default: the file name)");
+  app.add_option("--max-n", o->max_n, "most choices per request (\"n\")")->check(CLI::Range(1, 16));
   app.add_option("--max-body", o->max_body_bytes, "largest request body in bytes (413 beyond)")
       ->check(CLI::Range(1024, 1 << 30));
   return [o]() -> int {

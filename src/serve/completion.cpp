@@ -190,10 +190,9 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   const TokenizerData& td = tok.data();
   const std::string bos = td.bos_id >= 0 && td.bos_id < tok.vocab_size() ? tok.token_bytes(td.bos_id) : "";
   const bool add_bos = td.add_bos && !(bos.size() && text.compare(0, bos.size(), bos) == 0);
-  GenRequest g;
-  g.prompt = tok.encode(text, add_bos, /*parse_special=*/true);
-  if (g.prompt.empty()) return send_error(res, api::ApiError{400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt", ""});
-  const int64_t n_prompt = (int64_t)g.prompt.size();
+  const std::vector<int32_t> prompt = tok.encode(text, add_bos, /*parse_special=*/true);
+  if (prompt.empty()) return send_error(res, api::ApiError{400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt", ""});
+  const int64_t n_prompt = (int64_t)prompt.size();
   if (n_prompt >= opt.n_ctx) {
     char msg[160];
     std::snprintf(msg, sizeof msg, "the prompt has %lld tokens; this model's context is %lld tokens",
@@ -201,45 +200,24 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     return send_error(res, api::ApiError{400, msg, "invalid_request_error", chat ? "messages" : "prompt",
                                          "context_length_exceeded"});
   }
-  g.max_tokens = opt.n_ctx - n_prompt;
-  if (r->max_tokens > 0) g.max_tokens = std::min<int64_t>(g.max_tokens, r->max_tokens);
-  g.sampling.temperature = r->temperature;
-  g.sampling.top_p = r->top_p;
-  g.sampling.top_k = 0;
-  g.sampling.min_p = 0;
-  g.sampling.repeat_penalty = 1;
-  g.sampling.seed = r->seed ? *r->seed : std::random_device{}();
-  g.presence_penalty = r->presence_penalty;
-  g.frequency_penalty = r->frequency_penalty;
-  for (const auto& [id, b] : r->logit_bias) g.logit_bias.emplace_back(id, b);
-  g.top_logprobs = r->logprobs ? r->top_logprobs : -1;
-
-  if (forced || (chat && r->response_format != api::ResponseFormat::kText) ||
-      (!chat && r->response_format != api::ResponseFormat::kText)) {
-    nlohmann::json schema = forced ? fc.schema
-                            : r->response_format == api::ResponseFormat::kJsonSchema ? r->json_schema
-                                                                                      : nlohmann::json();
+  const bool constrained = forced || r->response_format != api::ResponseFormat::kText;
+  nlohmann::json schema;
+  if (constrained) {
+    schema = forced ? fc.schema : r->response_format == api::ResponseFormat::kJsonSchema ? r->json_schema : nlohmann::json();
     if (Status s = schema.is_null() ? Status::Ok() : check_json_schema(schema); !s.ok())
       return send_error(res, api::ApiError{400, "unsupported JSON schema: " + s.message(), "invalid_request_error",
                                            forced ? "tools" : "response_format", ""});
-    auto c = JsonConstraint::Create(constraint_index(), schema);
-    if (!c.ok())
-      return send_error(res, api::ApiError{400, c.status().message(), "invalid_request_error",
-                                           forced ? "tools" : "response_format", ""});
-    g.constraint = std::move(*c);
-    if (forced && !fc.suffix.empty()) g.forced_suffix = tok.encode(fc.suffix, false, true);
   }
+  const uint64_t seed = r->seed ? *r->seed : std::random_device{}();
 
-  auto sub = sched->submit(std::move(g));
-  if (!sub.ok()) {
-    const bool full = sub.status().message() == "queue full";
-    return send_error(res, api::ApiError{full ? 429 : 503,
-                                         full ? "the server is busy: request queue full, retry later"
-                                              : sub.status().message(),
-                                         full ? "rate_limit_error" : "server_error", "", ""});
-  }
-  std::shared_ptr<RequestStream> stream = *sub;
-
+  // One sequence per choice (n > 1: seeds seed, seed+1, ...; the prompt's blocks are shared
+  // through the prefix cache once the first has prefilled them).
+  struct Run {
+    std::shared_ptr<RequestStream> stream;
+    std::shared_ptr<Assembler> as;
+    RequestStream::Item item;
+    bool first = true, done = false;
+  };
   ChatParseOptions popt;
   popt.parse_tools = has_tools && r->tool_choice != api::ToolChoiceMode::kNone;
   popt.parse_reasoning = true;
@@ -249,105 +227,194 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
     popt.starts_in_reasoning = !forced && tail.size() >= 7 && tail.compare(tail.size() - 7, 7, "<think>") == 0;
   }
-  auto as = std::make_shared<Assembler>(tok, *r, this->chat->family(), forced, popt);
-  as->fc = fc;
+  auto runs = std::make_shared<std::vector<Run>>();
+  auto cancel_all = [runs] {
+    for (Run& x : *runs) x.stream->cancel();
+  };
+  for (int i = 0; i < r->n; ++i) {
+    GenRequest g;
+    g.prompt = prompt;
+    g.max_tokens = opt.n_ctx - n_prompt;
+    if (r->max_tokens > 0) g.max_tokens = std::min<int64_t>(g.max_tokens, r->max_tokens);
+    g.sampling.temperature = r->temperature;
+    g.sampling.top_p = r->top_p;
+    g.sampling.top_k = 0;
+    g.sampling.min_p = 0;
+    g.sampling.repeat_penalty = 1;
+    g.sampling.seed = seed + static_cast<uint64_t>(i);
+    g.presence_penalty = r->presence_penalty;
+    g.frequency_penalty = r->frequency_penalty;
+    for (const auto& [id, b] : r->logit_bias) g.logit_bias.emplace_back(id, b);
+    g.top_logprobs = r->logprobs ? r->top_logprobs : -1;
+    if (constrained) {
+      auto c = JsonConstraint::Create(constraint_index(), schema);
+      if (!c.ok()) {
+        cancel_all();
+        return send_error(res, api::ApiError{400, c.status().message(), "invalid_request_error",
+                                             forced ? "tools" : "response_format", ""});
+      }
+      g.constraint = std::move(*c);
+      if (forced && !fc.suffix.empty()) g.forced_suffix = tok.encode(fc.suffix, false, true);
+    }
+    Scheduler::Submitted sub = sched->submit(std::move(g));
+    if (sub.why != Scheduler::Refusal::kNone) {
+      cancel_all();
+      switch (sub.why) {
+        case Scheduler::Refusal::kQueueFull:
+          res.set_header("Retry-After", "1");
+          return send_error(res, api::ApiError{429, sub.message, "rate_limit_error", "", "queue_full"});
+        case Scheduler::Refusal::kShuttingDown:
+          return send_error(res, api::ApiError{503, sub.message, "server_error", "", ""});
+        default:
+          return send_error(res, api::ApiError{400, sub.message, "invalid_request_error", "", ""});
+      }
+    }
+    Run run;
+    run.stream = sub.stream;
+    run.as = std::make_shared<Assembler>(tok, *r, this->chat->family(), forced, popt);
+    run.as->fc = fc;
+    runs->push_back(std::move(run));
+  }
   const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(created) + "-" +
                          std::to_string(next_id++);
   const int64_t t_created = static_cast<int64_t>(std::time(nullptr));
 
+  // Waits for news on any unfinished choice (round robin; n is small). False when a whole second
+  // passed without any, so the caller can probe the connection.
+  auto poll = [runs](int& which) {
+    const auto deadline = std::chrono::steady_clock::now() + 1000ms;
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool any = false;
+      for (size_t k = 0; k < runs->size(); ++k) {
+        Run& x = (*runs)[k];
+        if (x.done) continue;
+        any = true;
+        if (x.stream->take(x.item, runs->size() == 1 ? 1000ms : 10ms)) {
+          which = static_cast<int>(k);
+          return true;
+        }
+      }
+      if (!any) return false;
+    }
+    return false;
+  };
+  auto all_done = [runs] {
+    for (const Run& x : *runs)
+      if (!x.done) return false;
+    return true;
+  };
+  // After a stop string the sequence is cancelled; wait briefly for its final counts.
+  auto settle = [](Run& x) {
+    for (int i = 0; i < 50 && !x.item.done; ++i) x.stream->take(x.item, 100ms);
+  };
+  auto usage_of = [runs] {
+    api::Usage u;
+    for (const Run& x : *runs) {
+      u.prompt_tokens = x.item.n_prompt;
+      u.completion_tokens += x.item.n_gen;
+      u.cached_tokens = std::max(u.cached_tokens, x.item.n_cached);
+    }
+    return u;
+  };
+
   if (r->stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [r, stream, as, id, t_created](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [r, runs, id, t_created, poll, all_done, settle, usage_of,
+                                                           cancel_all](size_t, httplib::DataSink& sink) {
       auto send = [&](const ojson& j) {
         const std::string s = "data: " + dump_safe(j) + "\n\n";
         return sink.write(s.data(), s.size());
       };
-      bool first = true;
-      RequestStream::Item item;
-      for (;;) {
-        if (!stream->take(item, 1000ms)) {
+      while (!all_done()) {
+        int k = -1;
+        if (!poll(k)) {
           // Nothing new for a second (long prefill, queue): an SSE comment keeps proxies
           // from timing out and tells us whether the client is still there.
           static const char kPing[] = ": keep-alive\n\n";
           if (!sink.write(kPing, sizeof kPing - 1)) {
-            stream->cancel();
+            cancel_all();
             return false;
           }
           continue;
         }
+        Run& x = (*runs)[k];
         api::StreamDelta d;
-        d.first = first;
-        for (const TokenEvent& e : item.tokens)
-          if (!as->add(e, d)) break;
-        if (as->stopped()) stream->cancel();  // stop string: the sequence ends at the next step
-        const bool done = item.done || as->stopped();
-        if (done) as->finish(d);
-        if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() || !d.logprobs.empty() || first) {
+        d.index = k;
+        d.first = x.first;
+        for (const TokenEvent& e : x.item.tokens)
+          if (!x.as->add(e, d)) break;
+        if (x.as->stopped()) x.stream->cancel();  // stop string: the sequence ends at the next step
+        x.done = x.item.done || x.as->stopped();
+        if (x.done) x.as->finish(d);
+        if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() || !d.logprobs.empty() || x.first) {
           if (!send(api::chunk_json(*r, id, t_created, d))) {
-            stream->cancel();
+            cancel_all();
             return false;
           }
-          first = false;
+          x.first = false;
         }
-        if (!done) continue;
-        if (item.done && item.reason == FinishReason::kError && !as->stopped()) {
-          api::ApiError e{500, item.error, "server_error", "", ""};
-          const std::string s = "data: " + api::error_json(e) + "\n\n";
+        if (!x.done) continue;
+        settle(x);
+        if (x.item.reason == FinishReason::kError && !x.as->stopped()) {
+          const std::string s = "data: " + api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""}) + "\n\n";
           sink.write(s.data(), s.size());
         } else {
           api::StreamDelta fin;
-          fin.finish_reason = finish_reason(item.reason, as->stopped(), !as->tool_calls().empty());
+          fin.index = k;
+          fin.finish_reason = finish_reason(x.item.reason, x.as->stopped(), !x.as->tool_calls().empty());
           send(api::chunk_json(*r, id, t_created, fin));
         }
-        if (r->include_usage) {
-          // The stream may have ended on a stop string before the scheduler reported counts.
-          for (int i = 0; i < 50 && !item.done; ++i) stream->take(item, 100ms);
-          api::Usage u{item.n_prompt, item.n_gen, item.n_cached};
-          send(api::usage_chunk_json(*r, id, t_created, u));
-        }
-        static const char kDone[] = "data: [DONE]\n\n";
-        sink.write(kDone, sizeof kDone - 1);
-        sink.done();
-        return true;
       }
+      if (r->include_usage) send(api::usage_chunk_json(*r, id, t_created, usage_of()));
+      static const char kDone[] = "data: [DONE]\n\n";
+      sink.write(kDone, sizeof kDone - 1);
+      sink.done();
+      return true;
     });
     return;
   }
 
   // One JSON body. Chunked so that waiting can notice a client that hung up: leading
-  // whitespace is valid JSON, so a space every few seconds costs nothing.
-  res.set_chunked_content_provider("application/json", [r, stream, as, id, t_created](size_t, httplib::DataSink& sink) {
-    RequestStream::Item item;
-    api::StreamDelta sink_delta;
-    for (;;) {
-      if (!stream->take(item, 1000ms)) {
+  // whitespace is valid JSON, so a space every second costs nothing.
+  res.set_chunked_content_provider("application/json", [r, runs, id, t_created, poll, all_done, settle, usage_of,
+                                                        cancel_all](size_t, httplib::DataSink& sink) {
+    api::StreamDelta scratch;
+    while (!all_done()) {
+      int k = -1;
+      if (!poll(k)) {
         if (!sink.write(" ", 1)) {
-          stream->cancel();
+          cancel_all();
           return false;
         }
         continue;
       }
-      for (const TokenEvent& e : item.tokens)
-        if (!as->add(e, sink_delta)) break;
-      if (as->stopped()) stream->cancel();
-      if (item.done || as->stopped()) break;
+      Run& x = (*runs)[k];
+      for (const TokenEvent& e : x.item.tokens)
+        if (!x.as->add(e, scratch)) break;
+      if (x.as->stopped()) x.stream->cancel();
+      x.done = x.item.done || x.as->stopped();
+      if (x.done) {
+        settle(x);
+        x.as->finish(scratch);
+      }
     }
-    for (int i = 0; i < 50 && !item.done; ++i) stream->take(item, 100ms);
-    as->finish(sink_delta);
     std::string body;
-    if (item.reason == FinishReason::kError && !as->stopped()) {
-      body = api::error_json(api::ApiError{500, item.error, "server_error", "", ""});
-    } else {
+    std::vector<api::Choice> choices;
+    for (Run& x : *runs) {
+      if (x.item.reason == FinishReason::kError && !x.as->stopped()) {
+        body = api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""});
+        break;
+      }
       api::Choice c;
-      c.content = as->content();
-      c.reasoning = as->reasoning();
-      c.tool_calls = as->tool_calls();
-      c.finish_reason = finish_reason(item.reason, as->stopped(), !c.tool_calls.empty());
-      c.logprobs = as->logprobs();
-      api::Usage u{item.n_prompt, item.n_gen, item.n_cached};
-      body = dump_safe(api::completion_json(*r, id, t_created, {c}, u));
+      c.content = x.as->content();
+      c.reasoning = x.as->reasoning();
+      c.tool_calls = x.as->tool_calls();
+      c.finish_reason = finish_reason(x.item.reason, x.as->stopped(), !c.tool_calls.empty());
+      c.logprobs = x.as->logprobs();
+      choices.push_back(std::move(c));
     }
+    if (body.empty()) body = dump_safe(api::completion_json(*r, id, t_created, choices, usage_of()));
     sink.write(body.data(), body.size());
     sink.done();
     return true;

@@ -91,13 +91,15 @@ void Scheduler::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-Result<std::shared_ptr<RequestStream>> Scheduler::submit(GenRequest r) {
+Scheduler::Submitted Scheduler::submit(GenRequest r) {
   const int32_t n_vocab = static_cast<int32_t>(model_.config().n_vocab);
-  if (r.prompt.empty()) return Errorf("the prompt is empty");
+  auto refuse = [](Refusal why, std::string msg) { return Submitted{nullptr, why, std::move(msg)}; };
+  if (r.prompt.empty()) return refuse(Refusal::kInvalid, "the prompt is empty");
   for (int32_t t : r.prompt)
-    if (t < 0 || t >= n_vocab) return Errorf("token id %d outside the vocabulary", t);
+    if (t < 0 || t >= n_vocab) return refuse(Refusal::kInvalid, "token id " + std::to_string(t) + " outside the vocabulary");
   if ((int64_t)r.prompt.size() >= opt_.n_ctx)
-    return Errorf("the prompt has %zu tokens; this server's context is %lld", r.prompt.size(), (long long)opt_.n_ctx);
+    return refuse(Refusal::kInvalid, "the prompt has " + std::to_string(r.prompt.size()) +
+                                         " tokens; this server's context is " + std::to_string(opt_.n_ctx));
   if (r.max_tokens <= 0) r.max_tokens = opt_.n_ctx - (int64_t)r.prompt.size();
   auto s = std::make_unique<Seq>();
   s->sampler = std::make_unique<Sampler>(r.sampling, n_vocab);
@@ -109,15 +111,17 @@ Result<std::shared_ptr<RequestStream>> Scheduler::submit(GenRequest r) {
   std::shared_ptr<RequestStream> st = s->stream;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stop_) return Errorf("the server is shutting down");
-    if ((int64_t)queue_.size() >= opt_.max_queue) {
+    if (stop_) return refuse(Refusal::kShuttingDown, "the server is shutting down");
+    // Free batch slots count as room too: a request only waits when every slot is busy.
+    const int64_t free_slots = std::max<int64_t>(0, opt_.parallel - (int64_t)running_.size());
+    if ((int64_t)queue_.size() >= opt_.max_queue + free_slots) {
       ++m_.requests_rejected;
-      return Errorf("queue full");
+      return refuse(Refusal::kQueueFull, "the server is busy: request queue full, retry later");
     }
     queue_.push_back(std::move(s));
   }
   cv_.notify_all();
-  return st;
+  return Submitted{st, Refusal::kNone, ""};
 }
 
 SchedulerMetrics Scheduler::metrics() const {

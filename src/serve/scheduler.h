@@ -99,9 +99,15 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues a request. Errors: the queue is full (kUnavailable-like: the server answers 429),
-  // or the request can never fit (prompt + max_tokens > n_ctx).
-  Result<std::shared_ptr<RequestStream>> submit(GenRequest r);
+  // Queues a request. stream is null when it was refused: why says so (the server answers
+  // 429 for kQueueFull, 503 for kShuttingDown, 400 for kInvalid).
+  enum class Refusal { kNone, kQueueFull, kShuttingDown, kInvalid };
+  struct Submitted {
+    std::shared_ptr<RequestStream> stream;
+    Refusal why = Refusal::kNone;
+    std::string message;
+  };
+  Submitted submit(GenRequest r);
 
   SchedulerMetrics metrics() const;
   const SchedulerOptions& options() const { return opt_; }

@@ -1,6 +1,9 @@
 #include "serve/server.h"
 
+#include <condition_variable>
 #include <csignal>
+#include <deque>
+#include <thread>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -10,6 +13,57 @@
 namespace moecat {
 
 namespace {
+// httplib's own pool queues accepted connections without limit. This one has a fixed number of
+// workers and at most max_pending waiting connections; beyond that the accept loop waits, the
+// kernel's listen backlog fills and new connections are refused: memory stays bounded however
+// many clients connect.
+class BoundedTaskQueue : public httplib::TaskQueue {
+ public:
+  BoundedTaskQueue(size_t n_threads, size_t max_pending) : max_pending_(max_pending) {
+    for (size_t i = 0; i < n_threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~BoundedTaskQueue() override { shutdown(); }
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> lk(mu_);
+    room_.wait(lk, [&] { return jobs_.size() < max_pending_ || stop_; });
+    if (stop_) return;
+    jobs_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    ready_.notify_all();
+    room_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        ready_.wait(lk, [&] { return !jobs_.empty() || stop_; });
+        if (jobs_.empty()) return;  // stopping and drained
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      room_.notify_one();
+      fn();
+    }
+  }
+  size_t max_pending_;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+};
+
 // Constant-time comparison, so the key cannot be guessed byte by byte from response times.
 bool same_secret(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
@@ -82,7 +136,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   httplib::Server& h = I.http;
   // One connection per thread: running streams + queued ones + a few for /health and /metrics.
   const size_t n_threads = static_cast<size_t>(opt.parallel + opt.max_queue + 8);
-  h.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
+  h.new_task_queue = [n_threads] { return new BoundedTaskQueue(n_threads, 64); };
   h.set_payload_max_length(opt.max_body_bytes);
   h.set_read_timeout(30, 0);
   h.set_write_timeout(30, 0);

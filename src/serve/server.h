@@ -23,7 +23,7 @@ struct ServerOptions {
   int threads = 0;                 // compute threads (0: all cores)
   std::string api_key;             // non-empty: every endpoint but /health needs it
   size_t max_body_bytes = 8 << 20; // larger bodies: 413
-  int max_n = 1;                   // choices per request
+  int max_n = 4;                   // choices per request ("n")
 };
 
 // Loads the model and serves until stop() (or a signal in the CLI). Prints

@@ -109,6 +109,7 @@ nlohmann::ordered_json completion_json(const ChatRequest& r, const std::string& 
 // this step; finish_reason empty until the last chunk. Returns the JSON (the caller frames it
 // as "data: ...\n\n").
 struct StreamDelta {
+  int index = 0;       // which choice (n > 1)
   bool first = false;  // chat: include "role":"assistant"
   std::string content, reasoning;
   struct ToolDelta { int index; std::string id, name, arguments; };

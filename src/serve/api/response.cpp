@@ -179,7 +179,7 @@ ojson completion_json(const ChatRequest& r, const std::string& id, int64_t creat
 ojson chunk_json(const ChatRequest& r, const std::string& id, int64_t created, const StreamDelta& d) {
   ojson o = header(r, id, created, r.chat ? "chat.completion.chunk" : "text_completion");
   ojson ch;
-  ch["index"] = 0;
+  ch["index"] = d.index;
   if (r.chat) {
     ojson delta = ojson::object();
     if (d.first) {
