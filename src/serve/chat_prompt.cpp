@@ -27,7 +27,16 @@ const char* ChatPrompt::source() const {
 
 Result<std::string> ChatPrompt::render(const api::ChatRequest& r) const {
   const bool offer_tools = r.tool_choice != api::ToolChoiceMode::kNone && r.tools.is_array() && !r.tools.empty();
-  const ojson tools = offer_tools ? r.tools : ojson::array();
+  ojson tools = offer_tools ? r.tools : ojson::array();
+  // description and parameters are optional in the API, but templates print them unguarded
+  // (gpt-oss's concatenates tool.description): fill in the empty forms.
+  for (auto& t : tools)
+    if (t.contains("function") && t["function"].is_object()) {
+      ojson& fn = t["function"];
+      if (!fn.contains("description") || !fn["description"].is_string()) fn["description"] = "";
+      if (!fn.contains("parameters") || !fn["parameters"].is_object())
+        fn["parameters"] = ojson{{"type", "object"}, {"properties", ojson::object()}};
+    }
   if (tmpl_) {
     ojson ctx = r.chat_template_kwargs.is_object() ? r.chat_template_kwargs : ojson::object();
     ojson msgs = r.messages;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `moecat serve` driven by the official `openai` npm client (tests/ref/serve_client.mjs) on a
-# random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template
-# (tools/serve_test_model.py): chat + streaming (identical text), logprobs, stop strings,
+# random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template, and on a
+# random gpt-oss with the real harmony tokenizer and template (tools/serve_test_model.py): chat + streaming (identical text), logprobs, stop strings,
 # forced tool calls (named / required, streamed or not; arguments validate against the tool
 # schema), a tool-call round trip through the template, json_schema / json_object output that
 # parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
@@ -47,6 +47,16 @@ for f in "$SRC"/tests/data/bad_requests/*.json; do
 done
 e2e_run "$NODE" "$CLIENT" load "$URL" 64 16 "$PID"
 kill -0 "$PID" || e2e_die "the server died"
+
+# The same chat / tools / structured-output checks on gpt-oss: the real o200k_harmony tokenizer
+# and the real gpt-oss template (harmony channels, calls addressed to=functions.NAME).
+OSS="$WORK/gpt-oss"
+e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$OSS" --arch gpt_oss >/dev/null
+MODEL_MAIN="$MODEL"
+MODEL="$OSS"
+serve oss --parallel 4 -c 1024
+e2e_run "$NODE" "$CLIENT" family "$URL"
+MODEL="$MODEL_MAIN"
 
 serve auth --parallel 2 -c 512 --api-key sekret-123
 e2e_run "$NODE" "$CLIENT" auth "$URL" sekret-123

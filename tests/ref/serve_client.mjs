@@ -110,8 +110,22 @@ async function metrics() {
   return m;
 }
 
+const msgs = (q) => [{ role: "system", content: SYSTEM }, { role: "user", content: q }];
+
 async function main() {
-  const msgs = (q) => [{ role: "system", content: SYSTEM }, { role: "user", content: q }];
+  const { a, ca } = await basicChat();
+  await mainRest(a, ca);
+}
+
+// The checks every chat family must pass (run on Qwen3 by main, on gpt-oss harmony by family).
+async function family() {
+  await basicChat();
+  await forcedTools();
+  await roundTrip();
+  await structured();
+}
+
+async function basicChat() {
   // 1. plain chat, then the same request streamed: identical text at temperature 0.
   const a = await chatText(msgs("My internet is down. What should I do?"));
   const ca = a.choices[0].message;
@@ -125,6 +139,10 @@ async function main() {
   check(s.usage && s.usage.completion_tokens === a.usage.completion_tokens, "stream usage chunk");
   check(s.usage.prompt_tokens_details?.cached_tokens > 0, "the repeated system prompt came from the prefix cache");
   log("chat + stream ok:", JSON.stringify((ca.reasoning_content ?? "") + (ca.content ?? "")).slice(0, 80));
+  return { a, ca };
+}
+
+async function mainRest(a, ca) {
 
   // 2. logprobs
   const lp = await chatText(msgs("Hello"), { logprobs: true, top_logprobs: 3, max_tokens: 5 });
@@ -146,6 +164,13 @@ async function main() {
     log("stop ok");
   } else log("stop skipped: output too short", JSON.stringify(full));
 
+  await forcedTools();
+  await roundTrip();
+  await structured();
+  await restOfMain();
+}
+
+async function forcedTools() {
   // 4. forced tool calls: named and required, streamed and not.
   for (const stream of [false, true]) {
     const p = { model, messages: msgs("What's the weather in Paris?"), tools: [weatherTool, ticketTool], temperature: 0.7, seed: 3, max_tokens: 64 };
@@ -167,7 +192,9 @@ async function main() {
     }
   }
   log("forced tool calls ok");
+}
 
+async function roundTrip() {
   // 5. a tool-call round trip through the template (assistant tool_calls + tool result).
   const rt = await chatText([
     { role: "system", content: SYSTEM },
@@ -177,7 +204,9 @@ async function main() {
   ], { tools: [weatherTool] });
   check(rt.choices[0].message.role === "assistant", "round trip answered");
   log("tool round trip ok");
+}
 
+async function structured() {
   // 6. structured output
   const schema = {
     type: "object",
@@ -197,7 +226,9 @@ async function main() {
     response_format: { type: "json_schema", json_schema: { name: "ticket", schema } } });
   validate(schema, JSON.parse(sj.content));
   log("structured output ok");
+}
 
+async function restOfMain() {
   // 7. completions endpoint
   const c1 = await client.completions.create({ model, prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
   check(c1.object === "text_completion" && typeof c1.choices[0].text === "string", "text_completion");
@@ -347,5 +378,5 @@ async function load() {
   check(r3 - r2 < 16384 && r3 < r1 * 1.25 + 16384, "memory flat across rounds");
 }
 
-const modes = { main, auth, queue, bad, load };
+const modes = { main, family, auth, queue, bad, load };
 modes[mode]().catch((e) => { console.error(e.stack || e.message); process.exit(1); });
