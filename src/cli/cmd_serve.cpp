@@ -25,6 +25,10 @@ Runner add_serve(CLI::App& app) {
   app.add_option("-b,--batch-size", o->n_batch, "tokens per batch step (prompts are prefilled in chunks)")
       ->check(CLI::Range(1, 1 << 16));
   app.add_option("--max-queue", o->max_queue, "waiting requests before answering 429")->check(CLI::Range(0, 1 << 16));
+  app.add_option("--kv-tokens", o->kv_tokens,
+                 "KV cache size in positions, shared by all requests and the prefix cache "
+                 "(default (parallel + 1) x ctx-size)")
+      ->check(CLI::Range(int64_t(16), int64_t(1) << 32));
   app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
   app.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
   app.add_option("--alias", o->model_id, "model name reported by /v1/models (default: the file name)");

@@ -111,6 +111,7 @@ class Scheduler {
 
   SchedulerMetrics metrics() const;
   const SchedulerOptions& options() const { return opt_; }
+  size_t kv_bytes() const { return cache_.bytes(); }
   void stop();
 
  private:

@@ -130,6 +130,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   so.n_ctx = I.opt.n_ctx;
   so.n_batch = opt.n_batch;
   so.max_queue = opt.max_queue;
+  if (opt.kv_tokens > 0) {
+    if (opt.kv_tokens < I.opt.n_ctx) return Errorf("--kv-tokens must hold at least one full context (%lld)", (long long)I.opt.n_ctx);
+    so.kv_blocks = (opt.kv_tokens + so.block_rows - 1) / so.block_rows;
+  }
   I.sched = std::make_unique<Scheduler>(*I.engine, so);
   I.created = static_cast<int64_t>(std::time(nullptr));
 
@@ -230,6 +234,10 @@ Status Server::run() {
   std::fprintf(stderr, "moecat: serving %s (%s chat format, %s) on http://%s:%d\n", impl_->opt.model_id.c_str(),
                chat_family_name(impl_->chat->family()), impl_->chat->source(), impl_->opt.host.c_str(),
                impl_->bound_port);
+  const SchedulerMetrics m = impl_->sched->metrics();
+  std::fprintf(stderr, "moecat: %d parallel sequences, context %lld, KV pool %lld blocks x %lld positions = %.1f MiB\n",
+               impl_->opt.parallel, (long long)impl_->opt.n_ctx, (long long)m.kv.blocks_total,
+               (long long)impl_->sched->options().block_rows, impl_->sched->kv_bytes() / 1048576.0);
   std::fprintf(stderr, "moecat: listening on http://%s:%d\n", impl_->opt.host.c_str(), impl_->bound_port);
   if (!impl_->http.listen_after_bind()) return Errorf("the HTTP server stopped with an error");
   return Status::Ok();

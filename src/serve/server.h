@@ -20,6 +20,7 @@ struct ServerOptions {
   int64_t n_ctx = 4096;            // positions per sequence
   int64_t n_batch = 512;           // tokens per batch step
   int64_t max_queue = 64;          // waiting requests before 429
+  int64_t kv_tokens = 0;           // KV pool size in positions, all requests together (0: (parallel + 1) * n_ctx)
   int threads = 0;                 // compute threads (0: all cores)
   std::string api_key;             // non-empty: every endpoint but /health needs it
   size_t max_body_bytes = 8 << 20; // larger bodies: 413

@@ -63,4 +63,13 @@ e2e_run "$NODE" "$CLIENT" auth "$URL" sekret-123
 
 serve queue --parallel 1 --max-queue 1 -c 512
 e2e_run "$NODE" "$CLIENT" queue "$URL"
+
+# Stop every server the way an operator does (SIGTERM: drain and exit 0). Under ASan/UBSan a
+# report (or a leak found at exit) lands in the server's log: any is a failure.
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+for p in "${PIDS[@]}"; do wait "$p" || e2e_die "a server exited with status $? on SIGTERM (logs in $WORK)"; done
+PIDS=()
+if grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer" "$WORK"/*.log; then
+  e2e_die "sanitizer reports in the server logs above"
+fi
 echo "serve_openai: all checks passed"
