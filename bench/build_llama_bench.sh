@@ -56,7 +56,8 @@ if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
     -DLLAMA_BUILD_TOOLS=ON \
     -DLLAMA_BUILD_COMMON=ON >&2
 fi
-nice -n "$NICE" cmake --build "$BUILD" --target llama-bench -j "$JOBS" >&2
+# llama-batched-bench too: bench/serve_bench.sh compares batched decoding at N sequences.
+nice -n "$NICE" cmake --build "$BUILD" --target llama-bench llama-batched-bench -j "$JOBS" >&2
 
 BIN="$BUILD/bin/llama-bench"
 if [[ ! -x "$BIN" ]]; then

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Server figures for docs/PERF.md: aggregate generation tokens/s at 1, 2, 4, 8, 16 concurrent
 # streams, and time to first token for a request whose ~2,000-token system prompt is already in
-# the prefix cache vs the same request cold. Model: the Qwen3-30B-A3B-shaped 4-layer q8_0
-# bench model (bench/make_bench_model.sh), or MODEL=path.
+# the prefix cache vs the same request cold. Then llama.cpp's llama-batched-bench (built from
+# the llama.cpp that node-llama-cpp ships, bench/build_llama_bench.sh) decodes the same number
+# of parallel sequences on the same GGUF, and the decode-rate ratio is printed per stream count.
+# Model: the Qwen3-30B-A3B-shaped 4-layer q8_0 bench model (bench/make_bench_model.sh), or
+# MODEL=path. Set NO_LLAMA=1 to skip llama.cpp.
 # Usage: bench/serve_bench.sh [--streams 1,2,4,8,16] [--max-tokens 32] [--threads N]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +26,7 @@ MODEL="${MODEL:-$(bash "$REPO/bench/make_bench_model.sh" | tail -1)}"
 LOG=$(mktemp)
 "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" --parallel 16 -c 4096 2>"$LOG" &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -f "$LOG"' EXIT
+trap 'kill $PID 2>/dev/null || true; rm -f "$LOG" "$LOG.streams" "$LOG.llama"' EXIT
 URL=""
 for _ in $(seq 1 600); do
   URL=$(sed -n 's/^moecat: listening on \(http:[^ ]*\).*/\1/p' "$LOG" | head -1)
@@ -32,7 +35,20 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 echo "== moecat serve $(basename "$MODEL"), $THREADS threads, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-node "$REPO/bench/serve_load.mjs" streams "$URL" "$STREAMS" "$MAXTOK"
-node "$REPO/bench/serve_load.mjs" ttft "$URL" 1800
+node "$REPO/bench/serve_load.mjs" streams "$URL" "$STREAMS" "$MAXTOK" | tee "$LOG.streams"
+# ~2,000 prompt tokens with the bench model's tokenizer (its small BPE splits words finely)
+node "$REPO/bench/serve_load.mjs" ttft "$URL" "${SYSTEM_WORDS:-415}"
 grep -E '^moecat_(ffn_experts_per_token|prefix_cache_hit_ratio|batch_steps_total|batch_tokens_total) ' <(curl -s "$URL/metrics")
 echo "peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2/1024 " MiB"}') (model file $(du -m "$MODEL" | cut -f1) MiB)"
+kill $PID 2>/dev/null || true
+wait $PID 2>/dev/null || true
+[[ "${NO_LLAMA:-0}" == 1 ]] && exit 0
+BB="$(dirname "$("$REPO/bench/build_llama_bench.sh" | tail -n 1)")/llama-batched-bench"
+echo "== llama.cpp llama-batched-bench, same file, $THREADS threads (S_TG: decode tokens/s over all sequences)"
+"$BB" -m "$MODEL" -c $((16 * (64 + MAXTOK) + 64)) -b 512 -ub 512 -npp 32 -ntg "$MAXTOK" -npl "$STREAMS" -t "$THREADS" -fa off 2>/dev/null \
+  | grep -E '^\|' | tee "$LOG.llama"
+echo "== decode tokens/s, moecat serve (HTTP, batched) / llama.cpp (in-process, batched)"
+awk 'FNR == NR { if ($1 ~ /^[0-9]+$/) m[$1] = $6; next }
+     $2 == "|" { next }
+     { split($0, c, "|"); b = c[4] + 0; if (b > 0 && (b in m)) printf "  %2d streams: %8.2f / %8.2f = %.2fx\n", b, m[b], c[9], m[b] / c[9] }' \
+  "$LOG.streams" "$LOG.llama"

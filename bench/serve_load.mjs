@@ -10,7 +10,7 @@ async function stream(body) {
     body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
   });
   if (!r.ok) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
-  let ttft = null, usage = null, buf = "";
+  let ttft = null, usage = null, buf = "", tFirst = null;
   const dec = new TextDecoder();
   for await (const chunk of r.body) {
     buf += dec.decode(chunk, { stream: true });
@@ -22,10 +22,10 @@ async function stream(body) {
       const j = JSON.parse(ev.slice(6));
       if (j.usage) usage = j.usage;
       if (ttft === null && j.choices?.some((c) => c.delta && (c.delta.content || c.delta.reasoning_content || c.delta.tool_calls)))
-        ttft = performance.now() - t0;
+        { tFirst = performance.now(); ttft = tFirst - t0; }
     }
   }
-  return { ttft, usage, ms: performance.now() - t0 };
+  return { ttft, usage, ms: performance.now() - t0, tFirst, tEnd: performance.now() };
 }
 
 function words(n, seed) {
@@ -38,7 +38,10 @@ function words(n, seed) {
 
 if (mode === "streams") {
   const maxTokens = Number(a2);
-  console.log("streams  gen_tokens  wall_s  aggregate_tok_s  per_stream_tok_s");
+  // aggregate: all generated tokens / wall time of the round (HTTP, template, prefill included);
+  // decode: tokens after each stream's first / (last end - earliest first token), which is what
+  // llama-batched-bench's S_TG measures in-process.
+  console.log("streams  gen_tokens  wall_s  aggregate_tok_s  per_stream_tok_s  decode_tok_s");
   for (const n of a1.split(",").map(Number)) {
     const body = (i) => ({ model: "m", messages: [{ role: "user", content: "Ticket " + i + ": " + words(20, i) }],
       max_tokens: maxTokens, temperature: 0 });
@@ -47,7 +50,9 @@ if (mode === "streams") {
     const res = await Promise.all(Array.from({ length: n }, (_, i) => stream(body(i))));
     const s = (performance.now() - t0) / 1000;
     const toks = res.reduce((a, r) => a + r.usage.completion_tokens, 0);
-    console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${(toks / s / n).toFixed(2).padStart(16)}`);
+    const dec = res.reduce((a, r) => a + r.usage.completion_tokens - 1, 0);
+    const win = (Math.max(...res.map((r) => r.tEnd)) - Math.min(...res.map((r) => r.tFirst))) / 1000;
+    console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${(toks / s / n).toFixed(2).padStart(16)}  ${(dec / win).toFixed(2).padStart(12)}`);
   }
 } else if (mode === "ttft") {
   const sys = "You are a support agent. Policies: " + words(Number(a1), 7);

@@ -1,5 +1,7 @@
 #include "runtime/paged_kv.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 #include "base/check.h"
@@ -10,8 +12,13 @@ PagedKvCache::PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_s
     : shape_(shape), n_blocks_(n_blocks), max_seq_len_(max_seq_len), block_rows_(block_rows) {
   MOECAT_CHECK(n_blocks > 0 && n_blocks < (int64_t(1) << 31) && block_rows > 0 && max_seq_len > 0);
   const int64_t rows = n_blocks * block_rows;
-  storage_.assign(static_cast<size_t>(shape.n_layer * rows * (shape.k_width + shape.v_width)), 0.0f);
-  float* p = storage_.data();
+  storage_bytes_ = static_cast<size_t>(shape.n_layer * rows * (shape.k_width + shape.v_width)) * sizeof(float);
+  void* mem = storage_bytes_ ? mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                             : nullptr;
+  MOECAT_CHECK_MSG(mem != MAP_FAILED, "cannot reserve the KV cache pool");
+  storage_ = static_cast<float*>(mem);
+  float* p = storage_;
   for (int64_t il = 0; il < shape.n_layer; ++il) {
     k_base_.push_back(p);
     p += rows * shape.k_width;
@@ -20,6 +27,10 @@ PagedKvCache::PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_s
   }
   blocks_.resize(n_blocks);
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+}
+
+PagedKvCache::~PagedKvCache() {
+  if (storage_) munmap(storage_, storage_bytes_);
 }
 
 uint64_t PagedKvCache::key_of(uint64_t parent_serial, const int32_t* tokens, int64_t n) {

@@ -48,7 +48,10 @@ class PagedKvCache {
 
   int64_t block_rows() const { return block_rows_; }
   int64_t max_seq_len() const { return max_seq_len_; }
-  size_t bytes() const { return storage_.size() * sizeof(float); }
+  size_t bytes() const { return storage_bytes_; }  // reserved; pages are touched only when used
+  ~PagedKvCache();
+  PagedKvCache(const PagedKvCache&) = delete;
+  PagedKvCache& operator=(const PagedKvCache&) = delete;
 
   // A new sequence for this prompt: shares the cached blocks of its longest block-aligned
   // prefix, leaving at least one prompt token to evaluate (its logits start generation).
@@ -88,7 +91,10 @@ class PagedKvCache {
 
   KvShape shape_;
   int64_t n_blocks_, max_seq_len_, block_rows_;
-  std::vector<float> storage_;
+  // Anonymous mapping, not a zero-filled vector: the kernel hands out pages on first write, so a
+  // pool sized for every slot's full context costs memory only for positions actually used.
+  float* storage_ = nullptr;
+  size_t storage_bytes_ = 0;
   std::vector<float*> k_base_, v_base_;  // [n_layer] pool base per layer
   std::vector<Block> blocks_;
   std::vector<int32_t> free_;
