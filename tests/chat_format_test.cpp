@@ -352,6 +352,13 @@ TEST(ChatDetect, Markers) {
   EXPECT_EQ(moecat::detect_chat_family("gpt-oss", ""), ChatFamily::kGptOss);
   EXPECT_EQ(moecat::detect_chat_family("mixtral", ""), ChatFamily::kGeneric);
   EXPECT_EQ(moecat::detect_chat_family("", ""), ChatFamily::kGeneric);
+  // An unmarked template (plain ChatML) leaves the choice to the architecture.
+  const char* chatml = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}";
+  EXPECT_EQ(moecat::detect_chat_family("longcat_flash", chatml), ChatFamily::kLongCat);
+  EXPECT_EQ(moecat::detect_chat_family("qwen3moe", chatml), ChatFamily::kQwen3);
+  EXPECT_EQ(moecat::detect_chat_family("llama", chatml), ChatFamily::kGeneric);
+  // ... but markers win over the architecture.
+  EXPECT_EQ(moecat::detect_chat_family("qwen3moe", "<|python_tag|>"), ChatFamily::kLlama3);
 }
 
 std::string read_file(const std::filesystem::path& p) {

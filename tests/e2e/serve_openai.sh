@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `moecat serve` driven by the official `openai` npm client (tests/ref/serve_client.mjs) on a
 # random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template, and on a
-# random gpt-oss with the real harmony tokenizer and template (tools/serve_test_model.py): chat + streaming (identical text), logprobs, stop strings,
+# random gpt-oss with the real harmony tokenizer and template (tools/serve_test_model.py), and
+# on a random LongCat-Flash with no template (the built-in LongCat format): chat + streaming (identical text), logprobs, stop strings,
 # forced tool calls (named / required, streamed or not; arguments validate against the tool
 # schema), a tool-call round trip through the template, json_schema / json_object output that
 # parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
@@ -55,6 +56,19 @@ e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$OSS" --arch gpt_oss >/dev/null
 MODEL_MAIN="$MODEL"
 MODEL="$OSS"
 serve oss --parallel 4 -c 1024
+e2e_run "$NODE" "$CLIENT" family "$URL"
+
+# LongCat-Flash with no chat template: the built-in LongCat format renders the prompts (tools
+# block, <longcat_tool_call> history), forced calls use its call tags.
+LC="$WORK/longcat"
+e2e_run "$PY" "$SRC/tools/longcat_test_model.py" "$LC" >/dev/null
+"$PY" - "$LC/tokenizer_config.json" <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1])); c.pop("chat_template", None); json.dump(c, open(sys.argv[1], "w"))
+PYEOF
+MODEL="$LC"
+serve longcat --parallel 4 -c 2048
+grep -q "longcat chat format, longcat-builtin" "$WORK/longcat.log" || e2e_die "LongCat did not get its built-in format"
 e2e_run "$NODE" "$CLIENT" family "$URL"
 MODEL="$MODEL_MAIN"
 

@@ -27,9 +27,10 @@ ChatFamily detect_chat_family(std::string_view arch, std::string_view tmpl) {
     if (has("<tool_call>")) return ChatFamily::kQwen3;
     if (has("<|python_tag|>") || has("<|eom_id|>") || has("<|start_header_id|>")) return ChatFamily::kLlama3;
     if (has("<|im_start|>") && has("<think>")) return ChatFamily::kQwen3;
-    return ChatFamily::kGeneric;
+    // A template with no tool or reasoning markers (e.g. plain ChatML) says nothing about the
+    // model's output syntax: the architecture decides, as without a template.
   }
-  // No template: the architecture alone. "llama" covers Llama 2/3, Mistral and Mixtral GGUFs,
+  // No template (or an unmarked one): the architecture alone. "llama" covers Llama 2/3, Mistral and Mixtral GGUFs,
   // whose output syntaxes differ, so it stays generic.
   if (arch == "qwen3" || arch == "qwen3moe") return ChatFamily::kQwen3;
   if (arch == "deepseek2" || arch == "deepseek3" || arch == "deepseek_v3") return ChatFamily::kDeepSeekV3;
