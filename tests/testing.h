@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,27 @@ inline std::string ReadAll(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A file of the llama.cpp source that node-llama-cpp ships as a git bundle (e.g.
+// "models/templates/openai-gpt-oss-120b.jinja", llama.cpp's copies of real chat templates).
+// "" when tests/ref/node_modules or git is missing. The bundle is fetched once per process.
+inline std::string LlamaCppSourceFile(const std::string& path, const std::string& source_dir) {
+  static const std::string repo = [&] {
+    const std::string dir = TempDir() + "/llama.cpp.git";
+    const std::string bundle = source_dir + "/tests/ref/node_modules/node-llama-cpp/llama/gitRelease.bundle";
+    const std::string cmd = "git init -q '" + dir + "' && git -C '" + dir + "' fetch -q '" + bundle +
+                            "' HEAD 2>/dev/null";
+    return std::filesystem::exists(bundle) && std::system(cmd.c_str()) == 0 ? dir : std::string();
+  }();
+  if (repo.empty() || path.find('\'') != std::string::npos) return "";
+  FILE* f = popen(("git -C '" + repo + "' show 'FETCH_HEAD:" + path + "' 2>/dev/null").c_str(), "r");
+  if (!f) return "";
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  return pclose(f) == 0 ? out : "";
 }
 
 }  // namespace moecat::testing_util

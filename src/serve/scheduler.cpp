@@ -76,6 +76,7 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& opt)
   MOECAT_CHECK(opt.parallel > 0 && opt.n_ctx > 0 && opt.n_batch > 0);
   m_.ttft_buckets_le.assign(std::begin(kTtftBuckets), std::end(kTtftBuckets));
   m_.ttft_bucket_counts.assign(m_.ttft_buckets_le.size(), 0);
+  m_.kv = cache_.stats();
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -129,7 +130,8 @@ SchedulerMetrics Scheduler::metrics() const {
   SchedulerMetrics m = m_;
   m.queue_length = (int64_t)queue_.size();
   m.running = (int64_t)running_.size();
-  m.kv = cache_.stats();
+  // m_.kv is a snapshot the engine thread refreshes under mu_: the cache itself is only ever
+  // touched by the engine thread.
   return m;
 }
 
@@ -150,6 +152,7 @@ bool Scheduler::admit_locked() {
     m_.prompt_tokens_cached += s->n_cached;
     running_.push_back(std::move(s));
   }
+  m_.kv = cache_.stats();
   return !running_.empty();
 }
 
@@ -160,6 +163,7 @@ void Scheduler::finish(Seq& s, FinishReason r, const std::string& err) {
   std::lock_guard<std::mutex> lk(mu_);
   if (r == FinishReason::kCancelled) ++m_.requests_cancelled;
   ++m_.requests_finished;
+  m_.kv = cache_.stats();
 }
 
 void Scheduler::loop() {
@@ -257,6 +261,7 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   std::lock_guard<std::mutex> lk(mu_);
   run.erase(std::remove_if(run.begin(), run.end(), [](const std::unique_ptr<Seq>& s) { return s->done; }),
             run.end());
+  m_.kv = cache_.stats();
 }
 
 // One generation step for s from its logits row: penalties, bias and the structured-output
