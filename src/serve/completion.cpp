@@ -275,6 +275,11 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     run.as->fc = fc;
     runs->push_back(std::move(run));
   }
+  // When httplib drops the response (the client went away before or while we wrote), whatever
+  // still runs is cancelled: no sequence outlives its connection.
+  std::shared_ptr<void> guard(nullptr, [runs](void*) {
+    for (Run& x : *runs) x.stream->cancel();
+  });
   const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(created) + "-" +
                          std::to_string(next_id++);
   const int64_t t_created = static_cast<int64_t>(std::time(nullptr));
@@ -321,7 +326,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider("text/event-stream", [r, runs, id, t_created, poll, all_done, settle, usage_of,
-                                                           cancel_all](size_t, httplib::DataSink& sink) {
+                                                           cancel_all, guard](size_t, httplib::DataSink& sink) {
       auto send = [&](const ojson& j) {
         const std::string s = "data: " + dump_safe(j) + "\n\n";
         return sink.write(s.data(), s.size());
@@ -378,7 +383,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   // One JSON body. Chunked so that waiting can notice a client that hung up: leading
   // whitespace is valid JSON, so a space every second costs nothing.
   res.set_chunked_content_provider("application/json", [r, runs, id, t_created, poll, all_done, settle, usage_of,
-                                                        cancel_all](size_t, httplib::DataSink& sink) {
+                                                        cancel_all, guard](size_t, httplib::DataSink& sink) {
     api::StreamDelta scratch;
     while (!all_done()) {
       int k = -1;
