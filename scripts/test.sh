@@ -5,7 +5,8 @@
 #  2. ASan + UBSan build of the parsers, tokenizer, model and CLI tests, and the server's e2e test;
 #  3. libFuzzer targets (GGUF, safetensors, tokenizer, chat templates, tool-call parsers, JSON
 #     schema grammar, OpenAI requests), each for a bounded time.
-# Environment: FUZZ_SECONDS (default 30 per target), SKIP_DEPS=1 to skip the install step.
+# Environment: FUZZ_SECONDS (default 30 per target), SKIP_DEPS=1 to skip the install step,
+# MOECAT_TSAN=1 to also run the server e2e test under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +28,16 @@ cmake --build build-asan -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   MOECAT_BIN="$ROOT/build-asan/moecat" MOECAT_SOURCE_DIR="$ROOT" MOECAT_BUILD_DIR="$ROOT/build-asan" \
   bash tests/e2e/serve_openai.sh
+
+if [ "${MOECAT_TSAN:-0}" = 1 ]; then
+  # Optional (not in CI by default, +5 min): the server under ThreadSanitizer, same e2e script.
+  echo "== ThreadSanitizer: moecat serve"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOECAT_TESTS=OFF \
+    -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+  cmake --build build-tsan -j "$JOBS" --target moecat
+  MOECAT_BIN="$ROOT/build-tsan/moecat" MOECAT_SOURCE_DIR="$ROOT" MOECAT_BUILD_DIR="$ROOT/build-tsan" \
+    bash tests/e2e/serve_openai.sh
+fi
 
 echo "== 3/3 fuzzing (${FUZZ_SECONDS:-30} s per target)"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \

@@ -83,7 +83,7 @@ e2e_run "$NODE" "$CLIENT" queue "$URL"
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 for p in "${PIDS[@]}"; do wait "$p" || e2e_die "a server exited with status $? on SIGTERM (logs in $WORK)"; done
 PIDS=()
-if grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer" "$WORK"/*.log; then
+if grep -l -E "AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|UndefinedBehaviorSanitizer" "$WORK"/*.log; then
   e2e_die "sanitizer reports in the server logs above"
 fi
 echo "serve_openai: all checks passed"
