@@ -38,6 +38,7 @@ echo "== moecat serve $(basename "$MODEL"), $THREADS threads, $(date -u +%F), $(
 node "$REPO/bench/serve_load.mjs" streams "$URL" "$STREAMS" "$MAXTOK" | tee "$LOG.streams"
 # ~2,000 prompt tokens with the bench model's tokenizer (its small BPE splits words finely)
 node "$REPO/bench/serve_load.mjs" ttft "$URL" "${SYSTEM_WORDS:-415}"
+node "$REPO/bench/serve_load.mjs" burst "$URL" 8 "${SYSTEM_WORDS:-415}"
 grep -E '^moecat_(ffn_experts_per_token|prefix_cache_hit_ratio|batch_steps_total|batch_tokens_total) ' <(curl -s "$URL/metrics")
 echo "peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2/1024 " MiB"}') (model file $(du -m "$MODEL" | cut -f1) MiB)"
 kill $PID 2>/dev/null || true

@@ -54,6 +54,21 @@ if (mode === "streams") {
     const win = (Math.max(...res.map((r) => r.tEnd)) - Math.min(...res.map((r) => r.tFirst))) / 1000;
     console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${(toks / s / n).toFixed(2).padStart(16)}  ${(dec / win).toFixed(2).padStart(12)}`);
   }
+} else if (mode === "burst") {
+  // a1 chats arrive at once with the same new ~2,000-token system prompt (a2 words): the
+  // scheduler should prefill it once and serve the rest from the prefix cache.
+  const n = Number(a1);
+  const sys = "You are a support agent. Policies: " + words(Number(a2), 99 + n);
+  const t0 = performance.now();
+  const res = await Promise.all(Array.from({ length: n }, (_, i) => stream({ model: "m",
+    messages: [{ role: "system", content: sys }, { role: "user", content: "Ticket " + i + ": " + words(8, i) }],
+    max_tokens: 8, temperature: 0 })));
+  const wall = performance.now() - t0;
+  const tt = res.map((r) => r.ttft).sort((a, b) => a - b);
+  const cached = res.reduce((a, r) => a + (r.usage.prompt_tokens_details?.cached_tokens ?? 0), 0);
+  const prompt = res.reduce((a, r) => a + r.usage.prompt_tokens, 0);
+  console.log(`burst of ${n} chats sharing a ${res[0].usage.prompt_tokens}-token prompt: wall ${wall.toFixed(0)} ms, ` +
+    `TTFT median ${tt[n >> 1].toFixed(0)} ms, max ${tt[n - 1].toFixed(0)} ms, prompt tokens from cache ${cached}/${prompt}`);
 } else if (mode === "ttft") {
   const sys = "You are a support agent. Policies: " + words(Number(a1), 7);
   const cold = await stream({ model: "m", messages: [{ role: "system", content: sys }, { role: "user", content: "My modem is broken" }], max_tokens: 2, temperature: 0 });

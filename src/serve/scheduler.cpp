@@ -135,16 +135,39 @@ SchedulerMetrics Scheduler::metrics() const {
   return m;
 }
 
-// Moves queued requests into free slots (mu_ held). True if anything is running.
+// True when a running sequence is still prefilling blocks that w's prompt shares with it:
+// admitting w now would compute that shared prefix a second time, while a little later it
+// comes from the prefix cache (the common case: many chats arriving with one system prompt,
+// or the n choices of one request).
+bool Scheduler::shares_inflight_prefill(const Seq& w) const {
+  for (const auto& r : running_) {
+    if (r->n_past >= r->n_prompt) continue;
+    const int64_t lim = std::min(w.n_prompt - 1, r->n_prompt);
+    int64_t common = 0;
+    while (common < lim && w.tokens[common] == r->tokens[common]) ++common;
+    const int64_t shared = common / opt_.block_rows * opt_.block_rows;  // whole blocks only
+    if (shared > r->n_past) return true;
+  }
+  return false;
+}
+
+// Moves queued requests into free slots (mu_ held), in arrival order except that a request
+// waits while its prompt's prefix is being prefilled by a running one. True if anything runs.
 bool Scheduler::admit_locked() {
-  while (!queue_.empty() && (int64_t)running_.size() < opt_.parallel) {
-    std::unique_ptr<Seq> s = std::move(queue_.front());
-    queue_.pop_front();
-    if (s->stream->cancelled()) {
+  for (auto it = queue_.begin(); it != queue_.end() && (int64_t)running_.size() < opt_.parallel;) {
+    Seq& w = **it;
+    if (w.stream->cancelled()) {
       ++m_.requests_cancelled;
-      s->stream->finish(FinishReason::kCancelled, "", s->n_prompt, 0, 0);
+      w.stream->finish(FinishReason::kCancelled, "", w.n_prompt, 0, 0);
+      it = queue_.erase(it);
       continue;
     }
+    if (shares_inflight_prefill(w)) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<Seq> s = std::move(*it);
+    it = queue_.erase(it);
     s->ps = cache_.open(s->tokens);
     s->n_past = s->n_cached = s->ps->n_cached();
     ++m_.requests_started;

@@ -118,6 +118,7 @@ class Scheduler {
   struct Seq;
   void loop();
   bool admit_locked();
+  bool shares_inflight_prefill(const Seq& w) const;
   void step(std::vector<std::unique_ptr<Seq>>& run);
   void sample_row(Seq& s, const float* logits);
   void finish(Seq& s, FinishReason r, const std::string& err = "");

@@ -264,6 +264,16 @@ async function restOfMain() {
   }
   log(`16 concurrent streams ok (${Date.now() - t0} ms), identical to solo runs`);
 
+  // 8b. a burst of chats sharing a new long system prompt: it is prefilled once; the others
+  // wait for it and take it from the prefix cache.
+  const longSys = `Burst ${Date.now()}. ` + Array.from({ length: 110 }, (_, i) => `Rule ${i}: be kind.`).join(" ");
+  const burst = await Promise.all(Array.from({ length: 4 }, (_, i) => client.chat.completions.create({
+    model, messages: [{ role: "system", content: longSys }, { role: "user", content: "hi " + i }], max_tokens: 2, temperature: 0 })));
+  // "from the cache": all but the last partial block and the user turn (< 64 tokens).
+  const hits = burst.filter((r) => r.usage.prompt_tokens_details.cached_tokens > r.usage.prompt_tokens - 64).length;
+  check(burst[0].usage.prompt_tokens > 500 && hits >= 3, `burst: ${hits} of 4 reused the shared prompt (${burst[0].usage.prompt_tokens} tokens)`);
+  log(`burst ok: ${hits} of 4 took the ${burst[0].usage.prompt_tokens}-token shared prompt from the cache`);
+
   // 9. cancellation: abort a long stream after its first tokens; the sequence must leave.
   const before = await metrics();
   const ctl = new AbortController();
