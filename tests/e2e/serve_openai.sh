@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `moecat serve` driven by the official `openai` npm client (tests/ref/serve_client.mjs) on a
 # random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template, and on a
-# random gpt-oss with the real harmony tokenizer and template (tools/serve_test_model.py), and
-# on a random LongCat-Flash with no template (the built-in LongCat format): chat + streaming (identical text), logprobs, stop strings,
+# random gpt-oss and DeepSeek-V3 with their real tokenizers and templates
+# (tools/serve_test_model.py), and on a random LongCat-Flash with no template (the built-in
+# LongCat format): chat + streaming (identical text), logprobs, stop strings,
 # forced tool calls (named / required, streamed or not; arguments validate against the tool
 # schema), a tool-call round trip through the template, json_schema / json_object output that
 # parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
@@ -56,6 +57,14 @@ e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$OSS" --arch gpt_oss >/dev/null
 MODEL_MAIN="$MODEL"
 MODEL="$OSS"
 serve oss --parallel 4 -c 1024
+e2e_run "$NODE" "$CLIENT" family "$URL"
+
+# DeepSeek-V3 (MLA: the paged cache holds the latent) with the real tokenizer and template
+# (calls in <｜tool▁calls▁begin｜> tokens).
+DS="$WORK/deepseek"
+e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$DS" --arch deepseek_v3 >/dev/null
+MODEL="$DS"
+serve deepseek --parallel 4 -c 2048
 e2e_run "$NODE" "$CLIENT" family "$URL"
 
 # LongCat-Flash with no chat template: the built-in LongCat format renders the prompts (tools

@@ -232,6 +232,14 @@ async function restOfMain() {
   // 7. completions endpoint
   const c1 = await client.completions.create({ model, prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
   check(c1.object === "text_completion" && typeof c1.choices[0].text === "string", "text_completion");
+  const cs = await client.completions.create({ model, prompt: "Once upon a time", max_tokens: 8, temperature: 0, stream: true,
+    stream_options: { include_usage: true } });
+  let ctext = "", cusage = null;
+  for await (const c of cs) {
+    if (c.usage) cusage = c.usage;
+    for (const ch of c.choices) ctext += ch.text || "";
+  }
+  check(ctext === c1.choices[0].text && cusage?.completion_tokens === c1.usage.completion_tokens, "streamed completion == one-shot");
   log("completions ok");
 
   // 7b. n = 2: two choices with their own seeds; streamed choices equal the one-shot ones.
