@@ -3,6 +3,7 @@
 // turn the token stream into text (stop strings, tool-call/reasoning parsing) and write the
 // answer - as one JSON body or as SSE chunks. The HTTP connection is watched throughout: a
 // client that goes away cancels its sequence at the next batch step.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -169,6 +170,11 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return send_error(res, *e);
   auto r = std::make_shared<api::ChatRequest>(std::move(std::get<api::ChatRequest>(parsed)));
   r->model = opt.model_id;  // answer with the model actually served, like llama.cpp's server
+  // LongCat replies end with the text "</longcat_s>"; where the tokenizer does not make it an
+  // end-of-generation token, it still ends the answer.
+  if (chat && this->chat->family() == ChatFamily::kLongCat) {
+    if (std::find(r->stop.begin(), r->stop.end(), "</longcat_s>") == r->stop.end()) r->stop.push_back("</longcat_s>");
+  }
   const Tokenizer& tok = *engine->tokenizer();
 
   const bool has_tools = chat && r->tools.is_array() && !r->tools.empty();
