@@ -35,7 +35,8 @@ if [ "${MOECAT_TSAN:-0}" = 1 ]; then
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOECAT_TESTS=OFF \
     -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
   cmake --build build-tsan -j "$JOBS" --target moecat
-  MOECAT_BIN="$ROOT/build-tsan/moecat" MOECAT_SOURCE_DIR="$ROOT" MOECAT_BUILD_DIR="$ROOT/build-tsan" \
+  TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp" \
+    MOECAT_BIN="$ROOT/build-tsan/moecat" MOECAT_SOURCE_DIR="$ROOT" MOECAT_BUILD_DIR="$ROOT/build-tsan" \
     bash tests/e2e/serve_openai.sh
 fi
 
