@@ -95,8 +95,8 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
         f.suffix = "}\n</tool_call>";
         break;
       case ChatFamily::kLongCat:
-        f.prefix = "<longcat_tool_call>{\"name\": \"" + f.name + "\", \"arguments\": ";
-        f.suffix = "}</longcat_tool_call>";
+        f.prefix = "<longcat_tool_call>\n{\"name\": \"" + f.name + "\", \"arguments\": ";
+        f.suffix = "}\n</longcat_tool_call>";
         break;
       case ChatFamily::kLlama3:
         f.prefix = "{\"name\": \"" + f.name + "\", \"parameters\": ";
@@ -127,7 +127,7 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
   f.schema = {{"anyOf", any}};
   switch (family_) {
     case ChatFamily::kQwen3: f.prefix = "<tool_call>\n"; f.suffix = "\n</tool_call>"; break;
-    case ChatFamily::kLongCat: f.prefix = "<longcat_tool_call>"; f.suffix = "</longcat_tool_call>"; break;
+    case ChatFamily::kLongCat: f.prefix = "<longcat_tool_call>\n"; f.suffix = "\n</longcat_tool_call>"; break;
     default: break;  // gpt-oss / DeepSeek put the name outside the JSON: plain JSON here
   }
   return f;
