@@ -93,11 +93,14 @@ void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, Thread
     }
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
   }
+  output_logits(x.data(), b, seqs, output_norm_, c.norm_eps, D, output_, xn.data(), logits, pool);
+}
+
+void output_logits(const float* x, const Batch& b, const std::vector<SeqSpan>& seqs, const TensorView& norm,
+                   float eps, int64_t D, const TensorView& output, float* xn, float* logits, ThreadPool* pool) {
   const std::vector<int64_t> rows = logit_rows(b, seqs);
-  for (size_t i = 0; i < rows.size(); ++i)
-    kernels::rmsnorm(x.data() + rows[i] * D, static_cast<const float*>(output_norm_.data), c.norm_eps, D,
-                     xn.data() + i * D);
-  kernels::matmul(output_, xn.data(), (int64_t)rows.size(), logits, pool);
+  for (size_t i = 0; i < rows.size(); ++i) rmsnorm_rows(x + rows[i] * D, norm, eps, 1, D, xn + i * D);
+  kernels::matmul(output, xn, (int64_t)rows.size(), logits, pool);
 }
 
 }  // namespace moecat

@@ -51,6 +51,11 @@ class DecoderModel : public Model {
 // y[t] = rmsnorm(x[t]) * w for each of n rows of width D (w: [D] f32).
 void rmsnorm_rows(const float* x, const TensorView& w, float eps, int64_t n, int64_t D, float* y);
 
+// Logits of the batch rows that need them (logit_rows): each row of x [n][D] is normed with
+// norm into xn (scratch, [rows][D]) and projected by output: logits [rows][n_vocab].
+void output_logits(const float* x, const Batch& b, const std::vector<SeqSpan>& seqs, const TensorView& norm,
+                   float eps, int64_t D, const TensorView& output, float* xn, float* logits, ThreadPool* pool);
+
 // Embedding rows for a batch: x [n][n_embd].
 void embed_tokens(const TensorView& tok_embd, const int32_t* tokens, int64_t n, float* x);
 

@@ -20,6 +20,13 @@ Result<std::unique_ptr<ChatPrompt>> ChatPrompt::Create(const std::string& templa
   return p;
 }
 
+std::vector<std::string> ChatPrompt::end_strings() const {
+  // LongCat replies end with the text "</longcat_s>"; where the tokenizer does not make it an
+  // end-of-generation token, it still ends the answer.
+  if (family_ == ChatFamily::kLongCat) return {"</longcat_s>"};
+  return {};
+}
+
 const char* ChatPrompt::source() const {
   if (tmpl_) return "jinja";
   return family_ == ChatFamily::kLongCat ? "longcat-builtin" : "chatml-fallback";
@@ -84,33 +91,31 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
     return nlohmann::json{{"type", "object"}};
   };
   if (family_ == ChatFamily::kLlama3) f.args_key = "parameters";
+  // Families whose calls are a JSON object between tags (Llama 3: bare JSON).
+  struct Tags {
+    std::string open, close;
+  };
+  const Tags tags = family_ == ChatFamily::kQwen3     ? Tags{"<tool_call>\n", "\n</tool_call>"}
+                    : family_ == ChatFamily::kLongCat ? Tags{"<longcat_tool_call>\n", "\n</longcat_tool_call>"}
+                                                      : Tags{};
   if (r.tool_choice == api::ToolChoiceMode::kNamed) {
     f.named = true;
     f.name = r.tool_choice_name;
     for (const auto& t : r.tools)
       if (t["function"].value("name", std::string()) == f.name) f.schema = params_of(t);
     switch (family_) {  // the model's own call syntax up to the arguments
-      case ChatFamily::kQwen3:
-        f.prefix = "<tool_call>\n{\"name\": \"" + f.name + "\", \"arguments\": ";
-        f.suffix = "}\n</tool_call>";
-        break;
-      case ChatFamily::kLongCat:
-        f.prefix = "<longcat_tool_call>\n{\"name\": \"" + f.name + "\", \"arguments\": ";
-        f.suffix = "}\n</longcat_tool_call>";
-        break;
-      case ChatFamily::kLlama3:
-        f.prefix = "{\"name\": \"" + f.name + "\", \"parameters\": ";
-        f.suffix = "}";
-        break;
       case ChatFamily::kDeepSeekV3:
         f.prefix = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + f.name + "\n```json\n";
         f.suffix = "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
         break;
       case ChatFamily::kGptOss:
         f.prefix = "<|channel|>commentary to=functions." + f.name + " <|constrain|>json<|message|>";
-        f.suffix = "";
         break;
       case ChatFamily::kGeneric:
+        break;
+      default:  // a {"name": .., args_key: ..} object, inside the family's call tags
+        f.prefix = tags.open + "{\"name\": \"" + f.name + "\", \"" + f.args_key + "\": ";
+        f.suffix = "}" + tags.close;
         break;
     }
     return f;
@@ -125,11 +130,9 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
                    {"additionalProperties", false}});
   }
   f.schema = {{"anyOf", any}};
-  switch (family_) {
-    case ChatFamily::kQwen3: f.prefix = "<tool_call>\n"; f.suffix = "\n</tool_call>"; break;
-    case ChatFamily::kLongCat: f.prefix = "<longcat_tool_call>\n"; f.suffix = "\n</longcat_tool_call>"; break;
-    default: break;  // gpt-oss / DeepSeek put the name outside the JSON: plain JSON here
-  }
+  // gpt-oss / DeepSeek put the name outside the JSON (no tags here): plain JSON for them.
+  f.prefix = tags.open;
+  f.suffix = tags.close;
   return f;
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "serve/api/openai.h"
@@ -35,6 +36,10 @@ class ChatPrompt {
   // The prompt text for a chat request (generation prompt included). Tools are offered unless
   // tool_choice is "none".
   Result<std::string> render(const api::ChatRequest& r) const;
+
+  // Texts that end a reply in this family even when the tokenizer does not treat them as an
+  // end-of-generation token (used as implicit stop strings for chat requests).
+  std::vector<std::string> end_strings() const;
 
   // How to force the call the request asks for (tool_choice required / named).
   ForcedCall forced_call(const api::ChatRequest& r) const;

@@ -18,10 +18,6 @@ namespace {
 using ojson = nlohmann::ordered_json;
 using namespace std::chrono_literals;
 
-std::string dump_safe(const ojson& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 // Generated text -> OpenAI message parts, shared by the streaming and the one-shot answers.
 class Assembler {
  public:
@@ -128,18 +124,9 @@ class Assembler {
   bool stopped_ = false;
 };
 
-std::string call_id() {
-  static std::atomic<uint64_t> n{0};
-  static const uint64_t salt = std::random_device{}();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "call_%016llx%08llx", (unsigned long long)(salt * 0x9E3779B97F4A7C15ull + ++n),
-                (unsigned long long)(n.load() & 0xffffffffu));
-  return buf;
-}
-
 void Assembler::forced_call(api::StreamDelta& d) {
   api::ToolCall c;
-  c.id = call_id();
+  c.id = new_tool_call_id();
   const nlohmann::json j = nlohmann::json::parse(json_, nullptr, false);
   if (j.is_discarded()) {  // cut short (should not happen: the constraint keeps a budget)
     content_ += json_;
@@ -170,11 +157,9 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return send_error(res, *e);
   auto r = std::make_shared<api::ChatRequest>(std::move(std::get<api::ChatRequest>(parsed)));
   r->model = opt.model_id;  // answer with the model actually served, like llama.cpp's server
-  // LongCat replies end with the text "</longcat_s>"; where the tokenizer does not make it an
-  // end-of-generation token, it still ends the answer.
-  if (chat && this->chat->family() == ChatFamily::kLongCat) {
-    if (std::find(r->stop.begin(), r->stop.end(), "</longcat_s>") == r->stop.end()) r->stop.push_back("</longcat_s>");
-  }
+  if (chat)
+    for (const std::string& end : this->chat->end_strings())
+      if (std::find(r->stop.begin(), r->stop.end(), end) == r->stop.end()) r->stop.push_back(end);
   const Tokenizer& tok = *engine->tokenizer();
 
   const bool has_tools = chat && r->tools.is_array() && !r->tools.empty();
@@ -314,10 +299,18 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
       if (!x.done) return false;
     return true;
   };
-  // After a stop string the sequence is cancelled; wait briefly for its final counts.
-  auto settle = [](Run& x) {
+  // Feeds x's new tokens to its assembler (d gets what became visible). A stop string ends the
+  // sequence; once it is over, waits briefly for the scheduler's final counts and flushes.
+  auto consume = [](Run& x, api::StreamDelta& d) {
+    for (const TokenEvent& e : x.item.tokens)
+      if (!x.as->add(e, d)) break;
+    if (x.as->stopped()) x.stream->cancel();
+    x.done = x.item.done || x.as->stopped();
+    if (!x.done) return;
     for (int i = 0; i < 50 && !x.item.done; ++i) x.stream->take(x.item, 100ms);
+    x.as->finish(d);
   };
+  auto failed = [](const Run& x) { return x.item.reason == FinishReason::kError && !x.as->stopped(); };
   auto usage_of = [runs] {
     api::Usage u;
     for (const Run& x : *runs) {
@@ -331,10 +324,10 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   if (r->stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [r, runs, id, t_created, poll, all_done, settle, usage_of,
-                                                           cancel_all, guard](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [r, runs, id, t_created, poll, all_done, consume, failed,
+                                                           usage_of, cancel_all, guard](size_t, httplib::DataSink& sink) {
       auto send = [&](const ojson& j) {
-        const std::string s = "data: " + dump_safe(j) + "\n\n";
+        const std::string s = "data: " + api::dump_json(j) + "\n\n";
         return sink.write(s.data(), s.size());
       };
       while (!all_done()) {
@@ -353,11 +346,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
         api::StreamDelta d;
         d.index = k;
         d.first = x.first;
-        for (const TokenEvent& e : x.item.tokens)
-          if (!x.as->add(e, d)) break;
-        if (x.as->stopped()) x.stream->cancel();  // stop string: the sequence ends at the next step
-        x.done = x.item.done || x.as->stopped();
-        if (x.done) x.as->finish(d);
+        consume(x, d);
         if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() || !d.logprobs.empty() || x.first) {
           if (!send(api::chunk_json(*r, id, t_created, d))) {
             cancel_all();
@@ -366,8 +355,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
           x.first = false;
         }
         if (!x.done) continue;
-        settle(x);
-        if (x.item.reason == FinishReason::kError && !x.as->stopped()) {
+        if (failed(x)) {
           const std::string s = "data: " + api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""}) + "\n\n";
           sink.write(s.data(), s.size());
         } else {
@@ -388,8 +376,8 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
 
   // One JSON body. Chunked so that waiting can notice a client that hung up: leading
   // whitespace is valid JSON, so a space every second costs nothing.
-  res.set_chunked_content_provider("application/json", [r, runs, id, t_created, poll, all_done, settle, usage_of,
-                                                        cancel_all, guard](size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("application/json", [r, runs, id, t_created, poll, all_done, consume, failed,
+                                                        usage_of, cancel_all, guard](size_t, httplib::DataSink& sink) {
     api::StreamDelta scratch;
     while (!all_done()) {
       int k = -1;
@@ -400,20 +388,12 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
         }
         continue;
       }
-      Run& x = (*runs)[k];
-      for (const TokenEvent& e : x.item.tokens)
-        if (!x.as->add(e, scratch)) break;
-      if (x.as->stopped()) x.stream->cancel();
-      x.done = x.item.done || x.as->stopped();
-      if (x.done) {
-        settle(x);
-        x.as->finish(scratch);
-      }
+      consume((*runs)[k], scratch);
     }
     std::string body;
     std::vector<api::Choice> choices;
     for (Run& x : *runs) {
-      if (x.item.reason == FinishReason::kError && !x.as->stopped()) {
+      if (failed(x)) {
         body = api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""});
         break;
       }
@@ -425,7 +405,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
       c.logprobs = x.as->logprobs();
       choices.push_back(std::move(c));
     }
-    if (body.empty()) body = dump_safe(api::completion_json(*r, id, t_created, choices, usage_of()));
+    if (body.empty()) body = api::dump_json(api::completion_json(*r, id, t_created, choices, usage_of()));
     sink.write(body.data(), body.size());
     sink.done();
     return true;

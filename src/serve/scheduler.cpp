@@ -294,18 +294,25 @@ void Scheduler::sample_row(Seq& s, const float* row) {
   const GenRequest& r = s.req;
   thread_local std::vector<float> buf, lp;
   thread_local std::vector<uint8_t> mask;
-  buf.assign(row, row + V);
-  if (r.presence_penalty != 0 || r.frequency_penalty != 0)
-    for (const auto& [id, n] : s.counts) buf[id] -= r.presence_penalty + r.frequency_penalty * float(n);
-  for (const auto& [id, bias] : r.logit_bias) buf[id] += bias;
+  thread_local std::vector<int32_t> ids;
+  // The sampler reads logits without changing them: copy the row only when something edits it.
+  const float* logits = row;
   const int64_t remaining = r.max_tokens - s.n_gen;
-  if (r.constraint) {
-    r.constraint->allowed(mask, remaining);
-    for (int64_t i = 0; i < V; ++i)
-      if (!mask[i]) buf[i] = -std::numeric_limits<float>::infinity();
+  const bool penalize = (r.presence_penalty != 0 || r.frequency_penalty != 0) && !s.counts.empty();
+  if (penalize || !r.logit_bias.empty() || r.constraint) {
+    buf.assign(row, row + V);
+    if (penalize)
+      for (const auto& [id, n] : s.counts) buf[id] -= r.presence_penalty + r.frequency_penalty * float(n);
+    for (const auto& [id, bias] : r.logit_bias) buf[id] += bias;
+    if (r.constraint) {
+      r.constraint->allowed(mask, remaining);
+      for (int64_t i = 0; i < V; ++i)
+        if (!mask[i]) buf[i] = -std::numeric_limits<float>::infinity();
+    }
+    logits = buf.data();
   }
   static const std::vector<int32_t> kNoHistory;
-  const int32_t tok = s.sampler->sample(buf.data(), kNoHistory);
+  const int32_t tok = s.sampler->sample(logits, kNoHistory);
   const Tokenizer* tk = engine_.tokenizer();
   const bool eog = tk ? tk->is_eog(tok) : false;
   if (r.constraint && !eog && !r.constraint->accept(tok)) {
@@ -324,7 +331,7 @@ void Scheduler::sample_row(Seq& s, const float* row) {
     log_softmax(lp.data(), V);
     e.logprob = lp[tok];
     if (r.top_logprobs > 0) {
-      std::vector<int32_t> ids(V);
+      ids.resize(V);
       for (int64_t i = 0; i < V; ++i) ids[i] = static_cast<int32_t>(i);
       const int64_t k = std::min<int64_t>(r.top_logprobs, V);
       std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {

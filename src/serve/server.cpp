@@ -196,19 +196,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     HttpCounters c{ip->http_ok.load(), ip->http_4xx.load(), ip->http_5xx.load()};
     res.set_content(prometheus_text(ip->sched->metrics(), c), "text/plain; version=0.0.4");
   });
-  h.Post("/v1/chat/completions", [ip](const httplib::Request& req, httplib::Response& res) {
-    ip->handle_generation(req, res, true);
-  });
-  h.Post("/v1/completions", [ip](const httplib::Request& req, httplib::Response& res) {
-    ip->handle_generation(req, res, false);
-  });
-  // Chat clients that omit the /v1 prefix (llama.cpp's server accepts both).
-  h.Post("/chat/completions", [ip](const httplib::Request& req, httplib::Response& res) {
-    ip->handle_generation(req, res, true);
-  });
-  h.Post("/completions", [ip](const httplib::Request& req, httplib::Response& res) {
-    ip->handle_generation(req, res, false);
-  });
+  // Clients that omit the /v1 prefix are served too (llama.cpp's server accepts both).
+  for (const char* prefix : {"/v1", ""})
+    for (const bool chat : {true, false})
+      h.Post(std::string(prefix) + (chat ? "/chat/completions" : "/completions"),
+             [ip, chat](const httplib::Request& req, httplib::Response& res) { ip->handle_generation(req, res, chat); });
 
   if (opt.port == 0) {
     I.bound_port = h.bind_to_any_port(opt.host);

@@ -220,9 +220,7 @@ class LongcatFlashModel : public Model {
       kernels::matmul(output_, xn + lfirst * D, n - lfirst, logits, pool);
       return;
     }
-    const std::vector<int64_t> rows = logit_rows(b, seqs);
-    for (size_t i = 0; i < rows.size(); ++i) rmsnorm_rows(x + rows[i] * D, norm, 1, xn + i * D);
-    kernels::matmul(output_, xn, (int64_t)rows.size(), logits, pool);
+    output_logits(x, b, seqs, norm, cfg_.norm_eps, D, output_, xn, logits, pool);
   }
 
   void rmsnorm_rows(const float* x, const TensorView& w, int64_t n, float* y) const {

@@ -1,6 +1,7 @@
 // Family names, family detection and the parser factory.
 #include "serve/chat/chat_format.h"
 
+#include "serve/chat/marker_scan.h"
 #include "serve/chat/parsers.h"
 
 namespace moecat {
@@ -38,6 +39,8 @@ ChatFamily detect_chat_family(std::string_view arch, std::string_view tmpl) {
   if (arch.substr(0, 7) == "longcat") return ChatFamily::kLongCat;
   return ChatFamily::kGeneric;
 }
+
+std::string new_tool_call_id() { return chat::make_call_id(); }
 
 std::unique_ptr<ChatOutputParser> make_chat_output_parser(ChatFamily f, const ChatParseOptions& opt) {
   switch (f) {

@@ -69,4 +69,8 @@ struct ChatParseOptions {
 
 std::unique_ptr<ChatOutputParser> make_chat_output_parser(ChatFamily f, const ChatParseOptions& opt);
 
+// A fresh OpenAI-style tool call id ("call_" + 24 alphanumerics), as the parsers give calls;
+// for calls the server builds itself (forced tool calls).
+std::string new_tool_call_id();
+
 }  // namespace moecat
