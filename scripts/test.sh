@@ -25,7 +25,9 @@ cmake --build build-asan -j "$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j "$JOBS" --timeout 1200 -E '^e2e_')
 # The server itself under ASan + UBSan, driven by the real openai client (the same e2e script).
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# Leaks are LeakSanitizer's job here (checked at the servers' SIGTERM exit); ASan's quarantine
+# makes RSS grow without a leak, so the flat-RSS check runs only in the release ctest run.
+MOECAT_E2E_RSS_CHECK=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   MOECAT_BIN="$ROOT/build-asan/moecat" MOECAT_SOURCE_DIR="$ROOT" MOECAT_BUILD_DIR="$ROOT/build-asan" \
   bash tests/e2e/serve_openai.sh
 

@@ -368,7 +368,9 @@ async function bad() {
 }
 
 async function load() {
-  const [N, C, pid] = rest.map(Number);
+  // rest[3] = 0 skips the RSS check: under ASan the allocator's quarantine keeps freed memory
+  // (up to 256 MB) resident, so RSS is no leak signal there; LeakSanitizer at exit is.
+  const [N, C, pid, rssCheck = 1] = rest.map(Number);
   const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
   let next = 0, errors = 0, tokens = 0;
   const worker = async () => {
@@ -393,7 +395,7 @@ async function load() {
   log(`load: 3 x ${N} requests at concurrency ${C}: errors ${errors}, round ${(Date.now() - t0)} ms, RSS ${r1} -> ${r2} -> ${r3} kB`);
   check(errors === 0, "no errors under load");
   check(Date.now() - t0 < 300000, "the load rounds finished in bounded time");
-  check(r3 - r2 < 16384 && r3 < r1 * 1.25 + 16384, "memory flat across rounds");
+  if (rssCheck) check(r3 - r2 < 16384 && r3 < r1 * 1.25 + 16384, "memory flat across rounds");
 }
 
 const modes = { main, family, auth, queue, bad, load };
