@@ -1,7 +1,9 @@
 // libFuzzer target for the tokenizer:
-//  1. the input as tokenizer.json text (FromHfJson); if it loads, encode/decode with it;
-//  2. the input as text, encoded by a small fixed valid tokenizer (NFC, Qwen-style regex, added
-//     tokens with lstrip/rstrip), checking ids are in range and streaming decode == decode.
+//  1. the input as tokenizer.json text (FromHfJson: byte-level or SentencePiece-style); if it
+//     loads, encode/decode with it;
+//  2. the input as text, encoded by two small fixed valid tokenizers (byte-level: NFC, Qwen-style
+//     regex, added tokens with lstrip/rstrip; SentencePiece-style: "▁" normalizers, byte
+//     fallback), checking ids are in range and streaming decode == the tokens' bytes.
 // Build: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc src/base/*.cpp \
 //          src/tokenizer/*.cpp fuzz/tokenizer_fuzz.cpp -lpcre2-8 -o /tmp/tok/fuzz
 #include <cstdint>
@@ -34,16 +36,35 @@ const char* const kTinyJson = R"({
               "Ã": 9, "©": 10, "Ã©": 11, "Ċ": 12, "-": 13, "1": 14, "'": 15, "s": 16, "'s": 17},
     "merges": ["a b", ["ab", "c"], "Ġ a", "Ġa b", "b c", "Ã ©", "' s"]}})";
 
+// SentencePiece-style (Llama-2 layout): Prepend + Replace normalizers; byte-fallback tokens for
+// a few bytes only, so most unknown characters become <unk>.
+const char* const kTinySpmJson = R"({
+  "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                 {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+  "pre_tokenizer": null,
+  "added_tokens": [{"id": 0, "content": "<unk>", "special": true}, {"id": 1, "content": "<s>", "special": true}],
+  "model": {"type": "BPE", "byte_fallback": true, "fuse_unk": true, "unk_token": "<unk>",
+    "vocab": {"<unk>": 0, "<s>": 1, "\u2581": 2, "a": 3, "b": 4, "\u2581a": 5, "ab": 6, "\u2581ab": 7,
+              "\u00e9": 8, "<0x41>": 9, "<0xC3>": 10, "<0xA9>": 11, "<0xE4>": 12, "<0x20>": 13},
+    "merges": ["\u2581 a", "a b", "\u2581a b"]}})";
+
+const Tokenizer& Load(const char* json) {
+  auto r = Tokenizer::FromHfJson(json);
+  if (!r.ok()) {
+    std::fprintf(stderr, "fixed tokenizer does not load: %s\n", r.status().message().c_str());
+    std::abort();
+  }
+  return *std::move(r.value()).release();
+}
+
+const Tokenizer& TinySpm() {
+  static const Tokenizer& t = Load(kTinySpmJson);
+  return t;
+}
+
 const Tokenizer& Tiny() {
-  static const Tokenizer* t = [] {
-    auto r = Tokenizer::FromHfJson(kTinyJson);
-    if (!r.ok()) {
-      std::fprintf(stderr, "fixed tokenizer does not load: %s\n", r.status().message().c_str());
-      std::abort();
-    }
-    return std::move(r.value()).release();
-  }();
-  return *t;
+  static const Tokenizer& t = Load(kTinyJson);
+  return t;
 }
 
 void Exercise(const Tokenizer& t, const std::string& text) {
@@ -51,12 +72,17 @@ void Exercise(const Tokenizer& t, const std::string& text) {
     std::vector<int32_t> ids = t.encode(text, true, special);
     for (int32_t id : ids)
       if (id < 0 || id >= t.vocab_size()) std::abort();
-    std::string whole = t.decode(ids);
+    std::string whole;
+    for (int32_t id : ids) whole += t.token_bytes(id);
     Tokenizer::StreamDecoder sd(t);
     std::string streamed;
     for (int32_t id : ids) streamed += sd.push(id);
     streamed += sd.flush();
     if (streamed != whole) std::abort();
+    // decode() is the same bytes, less the one leading space a SentencePiece prefix leaves.
+    std::string decoded = t.decode(ids);
+    if (decoded != whole && !(whole.size() == decoded.size() + 1 && whole[0] == ' ' && whole.compare(1, std::string::npos, decoded) == 0))
+      std::abort();
   }
   (void)t.decode({-5, 0, t.vocab_size(), 1 << 30});  // out-of-range ids decode to nothing
 }
@@ -71,5 +97,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Exercise(*r.value(), input.substr(0, 256));
   }
   Exercise(Tiny(), input);
+  Exercise(TinySpm(), input);
   return 0;
 }

@@ -11,7 +11,45 @@
 #include <sstream>
 #include <string>
 
+#ifndef MOECAT_SOURCE_DIR
+#define MOECAT_SOURCE_DIR "."
+#endif
+
 namespace moecat::testing_util {
+
+// The source tree (tests/ref, tools): $MOECAT_SOURCE_DIR, else the path the build compiled in.
+inline std::string SourceDir() {
+  const char* env = std::getenv("MOECAT_SOURCE_DIR");
+  return env && *env ? env : MOECAT_SOURCE_DIR;
+}
+
+// MOECAT_REQUIRE_REF=1 (CI): a missing reference (node, npm packages) fails instead of skipping.
+inline bool RequireRef() {
+  const char* env = std::getenv("MOECAT_REQUIRE_REF");
+  return env && std::string(env) == "1";
+}
+
+// Runs a shell command; returns its stdout, sets *rc to pclose's status.
+inline std::string RunCommand(const std::string& cmd, int* rc) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) { *rc = -1; return out; }
+  char buf[1 << 16];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  *rc = pclose(p);
+  return out;
+}
+
+// In a gtest body: skip when an oracle could not run (its non-empty `error`), or fail under
+// MOECAT_REQUIRE_REF=1.
+#define MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o)                                                 \
+  do {                                                                                      \
+    if (!(o).error.empty()) {                                                               \
+      if (::moecat::testing_util::RequireRef()) FAIL() << (o).error;                        \
+      GTEST_SKIP() << (o).error << " (set MOECAT_REQUIRE_REF=1 to fail)";                  \
+    }                                                                                       \
+  } while (0)
 
 // Little-endian byte builder for hand-made GGUF / safetensors files.
 struct Bytes {

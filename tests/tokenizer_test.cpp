@@ -223,7 +223,8 @@ TEST(Tokenizer, FromDataErrors) {
       EXPECT_FALSE(r.status().message().empty());
     }
   };
-  TokenizerData d = good; d.model = "llama"; expect_error(d, "model");
+  TokenizerData d = good; d.model = "bert"; expect_error(d, "model");
+  d = good; d.model = "llama"; d.scores = {1.0f}; expect_error(d, "llama scores size");
   d = good; d.pre = "no-such-pre"; expect_error(d, "pre");
   d = good; d.merges = {"ab"}; expect_error(d, "merge form");
   d = good; d.merges = {"a c"}; expect_error(d, "merge unknown");

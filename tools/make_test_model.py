@@ -31,6 +31,7 @@ tensors are generated and written one at a time so memory stays small.
 """
 
 import argparse
+import json
 import math
 import os
 import re
@@ -245,6 +246,23 @@ def build_tokenizer(flavor, n_merges, vocab_size_target=None):
                                 "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>"
                                 "assistant\n{% endif %}"}
     return tok, cfg, n_vocab, special_ids
+
+
+def real_tokenizer(arch, folder):
+    """A published tokenizer (tokenizer.json + tokenizer_config.json from `folder`) instead of the
+    generated one: the vocabulary size follows it, BOS / EOS come from its config."""
+    if arch not in ("llama", "mixtral"):
+        raise SystemExit("--tokenizer-from is only wired for llama and mixtral")
+    with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as f:
+        tok = json.load(f)
+    with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as f:
+        cfg = json.load(f)
+    ids = list(tok["model"]["vocab"].values()) + [a["id"] for a in tok.get("added_tokens", [])]
+    by_content = {a["content"]: a["id"] for a in tok.get("added_tokens", [])}
+    by_content.update(tok["model"]["vocab"])
+    special_ids = {"<|begin_of_text|>": by_content[cfg["bos_token"]],
+                   "<|end_of_text|>": by_content[cfg["eos_token"]]}
+    return tok, cfg, max(ids) + 1, special_ids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -651,6 +669,9 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default=None,
                     help="default f32 (small), bf16 (bench)")
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--tokenizer-from", default=None, metavar="DIR",
+                    help="llama/mixtral: use the tokenizer.json + tokenizer_config.json in DIR "
+                         "(e.g. a real one from tests/ref/node_modules) instead of a generated one")
     ap.add_argument("--rope-scaling", choices=["llama3", "yarn"], default=None)
     ap.add_argument("--dims", choices=["small", "bench"], default="small")
     ap.add_argument("--no-q-lora", action="store_true",
@@ -689,6 +710,8 @@ def main():
     flavor = {"qwen3moe": "qwen2", "deepseek_v3": "qwen2", "gpt_oss": "gptoss"}.get(args.arch, "llama3")
     target = 151936 if args.dims == "bench" else None
     tok, tok_cfg, n_vocab, special_ids = build_tokenizer(flavor, n_merges=300, vocab_size_target=target)
+    if args.tokenizer_from:
+        tok, tok_cfg, n_vocab, special_ids = real_tokenizer(args.arch, args.tokenizer_from)
     if args.arch == "deepseek_v3":
         cfg, d = make_deepseek_v3_config(dtype, args.rope_scaling, n_vocab, special_ids,
                                          not args.no_q_lora, args.layers or 3)

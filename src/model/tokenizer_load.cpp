@@ -1,14 +1,16 @@
 #include "model/tokenizer_load.h"
 
+#include "tokenizer/spm.h"
+
 namespace moecat {
 
 Result<TokenizerData> tokenizer_data_from_gguf(const GgufFile& f) {
   TokenizerData d;
   d.model = f.get_string("tokenizer.ggml.model").value_or("");
   if (d.model.empty()) return Errorf("%s: no tokenizer (tokenizer.ggml.model missing)", f.path().c_str());
-  if (d.model != "gpt2")
-    return Errorf("%s: tokenizer model '%s' is not supported yet (byte-level BPE 'gpt2' is)",
-                  f.path().c_str(), d.model.c_str());
+  if (d.model != "gpt2" && d.model != "llama")
+    return Errorf("%s: tokenizer model '%s' is not supported (supported: byte-level BPE 'gpt2', "
+                  "SentencePiece BPE 'llama')", f.path().c_str(), d.model.c_str());
   d.pre = f.get_string("tokenizer.ggml.pre").value_or("default");
   const GgufValue* toks = f.find("tokenizer.ggml.tokens");
   if (!toks || toks->type != GgufType::ARRAY || toks->array_type != GgufType::STRING)
@@ -25,6 +27,16 @@ Result<TokenizerData> tokenizer_data_from_gguf(const GgufFile& f) {
   }
   const GgufValue* merges = f.find("tokenizer.ggml.merges");
   if (merges && merges->type == GgufType::ARRAY) d.merges = merges->arr_str;
+  if (d.model == "llama") {
+    // llama.cpp merges SentencePiece vocabularies by score; merges, if a file has them, are unused.
+    d.merges.clear();
+    const GgufValue* scores = f.find("tokenizer.ggml.scores");
+    if (!scores || scores->type != GgufType::ARRAY || scores->arr_float.size() != d.tokens.size())
+      return Errorf("%s: tokenizer.ggml.scores missing or not one float per token (needed by the 'llama' "
+                    "tokenizer)", f.path().c_str());
+    d.scores.assign(scores->arr_float.begin(), scores->arr_float.end());
+    d.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix").value_or(true);
+  }
   const auto n = static_cast<int64_t>(d.tokens.size());
   auto id = [&](const char* key) -> int32_t {
     auto v = f.get_int(key);
@@ -56,7 +68,13 @@ void write_tokenizer_meta(const TokenizerData& d, GgufWriter& w) {
   w.set_str("tokenizer.ggml.pre", d.pre.empty() ? "default" : d.pre);
   w.set_arr_str("tokenizer.ggml.tokens", d.tokens);
   w.set_arr_i32("tokenizer.ggml.token_type", d.token_types);
-  w.set_arr_str("tokenizer.ggml.merges", d.merges);
+  if (d.model == "llama") {
+    // What llama.cpp reads: scores whose order reproduces the merge order, no merges.
+    w.set_arr_f32("tokenizer.ggml.scores", d.scores.empty() ? SpmScoresFromMerges(d.tokens, d.merges) : d.scores);
+    w.set_bool("tokenizer.ggml.add_space_prefix", d.add_space_prefix);
+  } else {
+    w.set_arr_str("tokenizer.ggml.merges", d.merges);
+  }
   if (d.bos_id >= 0) w.set_u32("tokenizer.ggml.bos_token_id", d.bos_id);
   if (d.eos_id >= 0) w.set_u32("tokenizer.ggml.eos_token_id", d.eos_id);
   if (d.eot_id >= 0) w.set_u32("tokenizer.ggml.eot_token_id", d.eot_id);

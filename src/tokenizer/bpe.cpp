@@ -1,5 +1,6 @@
-// BPE merging with a min-heap of candidate pairs over a linked list of symbols: O(n log n) per
-// pre-token. Ties on rank go to the leftmost pair, as in HF tokenizers.
+// Byte-level BPE, and the merge machinery shared with the SentencePiece-style model (spm.cpp):
+// a min-heap of candidate pairs over a linked list of symbols, O(n log n) per pre-token. Ties on
+// rank go to the leftmost pair, as in HF tokenizers and llama.cpp.
 #include "tokenizer/bpe.h"
 
 #include <functional>
@@ -67,13 +68,72 @@ bool ByteLevelDecode(std::string_view s, std::string* out) {
   return ok;
 }
 
-const BpeModel::Merge* BpeModel::FindMerge(int32_t a, int32_t b) const {
-  if (merges_.empty()) return nullptr;
+void PairIndex::Reset(size_t expected) {
+  size_t cap = Capacity(expected);
+  slots_.assign(cap, Entry{kEmpty, 0, 0});
+  mask_ = cap - 1;
+}
+
+void PairIndex::Insert(int32_t a, int32_t b, int32_t rank, int32_t result) {
   uint64_t key = Key(a, b);
-  for (size_t i = Mix(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
-    if (merges_[i].key == key) return &merges_[i];
-    if (merges_[i].key == kEmpty) return nullptr;
+  for (size_t i = Mix(key) & mask_;; i = (i + 1) & mask_) {
+    if (slots_[i].key == key) return;
+    if (slots_[i].key == kEmpty) { slots_[i] = Entry{key, rank, result}; return; }
   }
+}
+
+const PairIndex::Entry* PairIndex::Find(int32_t a, int32_t b) const {
+  if (slots_.empty()) return nullptr;
+  uint64_t key = Key(a, b);
+  for (size_t i = Mix(key) & mask_;; i = (i + 1) & mask_) {
+    if (slots_[i].key == key) return &slots_[i];
+    if (slots_[i].key == kEmpty) return nullptr;
+  }
+}
+
+Status SplitMergeRule(const std::string& rule, size_t rank, std::string_view* a, std::string_view* b) {
+  size_t sp = rule.find(' ');
+  if (sp == std::string::npos || sp == 0 || sp + 1 == rule.size())
+    return Errorf("merge %zu (\"%.60s\") is not of the form \"a b\"", rank, rule.c_str());
+  *a = std::string_view(rule).substr(0, sp);
+  *b = std::string_view(rule).substr(sp + 1);
+  return Status::Ok();
+}
+
+void ApplyMerges(const PairIndex& merges, std::vector<int32_t>* syms) {
+  struct Sym { int32_t id; int32_t prev, next; };
+  const int n = static_cast<int>(syms->size());
+  if (n < 2) return;
+  std::vector<Sym> sym(n);  // [n] linked list; merged-away symbols get id -2
+  for (int i = 0; i < n; ++i) sym[i] = {(*syms)[i], i - 1, i + 1 < n ? i + 1 : -1};
+
+  struct Cand { int32_t rank, pos, left, right, result; };
+  auto worse = [](const Cand& x, const Cand& y) { return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos; };
+  std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
+  auto push = [&](int pos) {
+    int nx = sym[pos].next;
+    if (nx < 0 || sym[pos].id < 0 || sym[nx].id < 0) return;
+    if (const PairIndex::Entry* m = merges.Find(sym[pos].id, sym[nx].id))
+      heap.push({m->rank, pos, sym[pos].id, sym[nx].id, m->result});
+  };
+  for (int i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    Cand c = heap.top();
+    heap.pop();
+    Sym& l = sym[c.pos];
+    // Stale entries: the left symbol changed (merged or died) or its right neighbour changed.
+    // Ids only grow longer under merging, so an unchanged id means an unchanged symbol.
+    if (l.id != c.left || l.next < 0 || sym[l.next].id != c.right) continue;
+    int r = l.next;
+    l.id = c.result;
+    l.next = sym[r].next;
+    if (l.next >= 0) sym[l.next].prev = c.pos;
+    sym[r].id = -2;
+    if (l.prev >= 0) push(l.prev);
+    push(c.pos);
+  }
+  syms->clear();
+  for (int i = 0; i >= 0; i = sym[i].next) syms->push_back(sym[i].id);
 }
 
 Status BpeModel::Build(const std::vector<std::string>& tokens, const std::vector<bool>& in_model,
@@ -99,16 +159,11 @@ Status BpeModel::Build(const std::vector<std::string>& tokens, const std::vector
       if (byte_id_[b] < 0) byte_id_[b] = id;
     }
   }
-  size_t cap = Capacity(merges.size());
-  merges_.assign(cap, Merge{kEmpty, 0, 0});
-  merge_mask_ = cap - 1;
+  merges_.Reset(merges.size());
   std::string cat;
   for (size_t r = 0; r < merges.size(); ++r) {
-    std::string_view m = merges[r];
-    size_t sp = m.find(' ');
-    if (sp == std::string_view::npos || sp == 0 || sp + 1 == m.size())
-      return Errorf("merge %zu (\"%.60s\") is not of the form \"a b\"", r, merges[r].c_str());
-    std::string_view a = m.substr(0, sp), b = m.substr(sp + 1);
+    std::string_view a, b;
+    MOECAT_RETURN_IF_ERROR(SplitMergeRule(merges[r], r, &a, &b));
     int32_t ia = by_str.Find(a, tokens), ib = by_str.Find(b, tokens);
     if (ia < 0 || ib < 0)
       return Errorf("merge %zu (\"%.60s\") names a token not in the vocab", r, merges[r].c_str());
@@ -116,11 +171,7 @@ Status BpeModel::Build(const std::vector<std::string>& tokens, const std::vector
     cat.append(b);
     int32_t ic = by_str.Find(cat, tokens);
     if (ic < 0) return Errorf("merge %zu (\"%.60s\") produces a token not in the vocab", r, merges[r].c_str());
-    uint64_t key = Key(ia, ib);
-    for (size_t i = Mix(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
-      if (merges_[i].key == key) break;  // a repeated pair keeps its first (best) rank
-      if (merges_[i].key == kEmpty) { merges_[i] = Merge{key, static_cast<int32_t>(r), ic}; break; }
-    }
+    merges_.Insert(ia, ib, static_cast<int32_t>(r), ic);
   }
   return Status::Ok();
 }
@@ -131,37 +182,11 @@ void BpeModel::Encode(std::string_view piece, std::vector<int32_t>& out) const {
     int32_t id = by_raw_.Find(piece, raw_);
     if (id >= 0) { out.push_back(id); return; }
   }
-  struct Sym { int32_t id; int32_t prev, next; };
-  const int n = static_cast<int>(piece.size());
-  std::vector<Sym> sym(n);  // [n] one symbol per byte; merged-away symbols get id -2
-  for (int i = 0; i < n; ++i) sym[i] = {byte_id_[static_cast<unsigned char>(piece[i])], i - 1, i + 1 < n ? i + 1 : -1};
-
-  struct Cand { int32_t rank, pos, left, right, result; };
-  auto worse = [](const Cand& x, const Cand& y) { return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos; };
-  std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
-  auto push = [&](int pos) {
-    int nx = sym[pos].next;
-    if (nx < 0 || sym[pos].id < 0 || sym[nx].id < 0) return;
-    if (const Merge* m = FindMerge(sym[pos].id, sym[nx].id)) heap.push({m->rank, pos, sym[pos].id, sym[nx].id, m->result});
-  };
-  for (int i = 0; i + 1 < n; ++i) push(i);
-  while (!heap.empty()) {
-    Cand c = heap.top();
-    heap.pop();
-    Sym& l = sym[c.pos];
-    // Stale entries: the left symbol changed (merged or died) or its right neighbour changed.
-    // Ids only grow longer under merging, so an unchanged id means an unchanged symbol.
-    if (l.id != c.left || l.next < 0 || sym[l.next].id != c.right) continue;
-    int r = l.next;
-    l.id = c.result;
-    l.next = sym[r].next;
-    if (l.next >= 0) sym[l.next].prev = c.pos;
-    sym[r].id = -2;
-    if (l.prev >= 0) push(l.prev);
-    push(c.pos);
-  }
-  for (int i = 0; i >= 0; i = sym[i].next) {
-    if (sym[i].id >= 0) out.push_back(sym[i].id);
+  std::vector<int32_t> syms(piece.size());  // one symbol per byte
+  for (size_t i = 0; i < piece.size(); ++i) syms[i] = byte_id_[static_cast<unsigned char>(piece[i])];
+  ApplyMerges(merges_, &syms);
+  for (int32_t id : syms) {
+    if (id >= 0) out.push_back(id);
     else if (unk_id_ >= 0) out.push_back(unk_id_);
   }
 }

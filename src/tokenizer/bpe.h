@@ -26,6 +26,31 @@ class IdIndex {
   size_t mask_ = 0;
 };
 
+// Open-addressing map from a symbol pair (left id, right id) to its merge (rank, result id).
+// The first insert of a pair wins (a repeated merge keeps its best rank).
+class PairIndex {
+ public:
+  struct Entry { uint64_t key; int32_t rank, result; };
+  void Reset(size_t expected);
+  void Insert(int32_t a, int32_t b, int32_t rank, int32_t result);
+  const Entry* Find(int32_t a, int32_t b) const;  // nullptr if the pair never merges
+
+ private:
+  static uint64_t Key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  std::vector<Entry> slots_;  // key ~0 = empty
+  size_t mask_ = 0;
+};
+
+// Splits a merge rule "a b" at its space; Status names rule `rank` when it is not of that form.
+Status SplitMergeRule(const std::string& rule, size_t rank, std::string_view* a, std::string_view* b);
+
+// Merges adjacent symbols in rank order (ties: leftmost first), in place: `syms` holds the
+// initial symbol ids (-1 = a symbol no merge may touch) and is left holding the merged ones.
+// O(n log n): a min-heap of candidate pairs over a linked list of symbols.
+void ApplyMerges(const PairIndex& merges, std::vector<int32_t>* syms);
+
 class BpeModel {
  public:
   // tokens: byte-level strings in id order; in_model[i]: token i may be produced by BPE (false for
@@ -38,16 +63,9 @@ class BpeModel {
   const std::string& raw(int32_t id) const { return raw_[id]; }
 
  private:
-  struct Merge { uint64_t key; int32_t rank, result; };
-  static uint64_t Key(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
-  const Merge* FindMerge(int32_t a, int32_t b) const;
-
   std::vector<std::string> raw_;  // [n_tokens] raw bytes
   IdIndex by_raw_;                // raw bytes -> id, byte-level model tokens only
-  std::vector<Merge> merges_;     // open-addressing table keyed by (left id, right id); key ~0 = empty
-  size_t merge_mask_ = 0;
+  PairIndex merges_;
   int32_t byte_id_[256];          // single-byte token ids, -1 if absent
   bool ignore_merges_ = false;
   int32_t unk_id_ = -1;

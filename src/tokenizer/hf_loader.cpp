@@ -1,6 +1,8 @@
 // Hugging Face tokenizer.json (+ tokenizer_config.json) -> TokenizerData + TokenizerBuildOptions.
-// Only byte-level BPE is accepted; anything else is reported as a clear error, never guessed at.
+// Byte-level BPE and SentencePiece-style BPE are accepted; anything else is reported as a clear
+// error, never guessed at.
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -27,17 +29,57 @@ bool GetBool(const json& j, const char* key, bool dflt) {
   return it != j.end() && it->is_boolean() ? it->get<bool>() : dflt;
 }
 
-Status ParseNormalizer(const json& n, TokenizerBuildOptions& opts) {
+// What marks a SentencePiece-style tokenizer.json: spaces become "▁" by a normalizer (Llama-2:
+// Prepend + Replace) or by a Metaspace pre-tokenizer (newer Mistral files).
+struct SpmForm {
+  bool prepend = false, replace = false, metaspace = false;
+};
+
+std::string StringField(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+Status ParseNormalizer(const json& n, TokenizerBuildOptions& opts, SpmForm* spm) {
   if (n.is_null()) return Status::Ok();
   std::string type = TypeOf(n);
   if (type == "NFC") { opts.nfc = true; return Status::Ok(); }
   if (type == "Sequence") {
     auto it = n.find("normalizers");
     if (it == n.end() || !it->is_array()) return Errorf("normalizer Sequence without a normalizers array");
-    for (const json& sub : *it) MOECAT_RETURN_IF_ERROR(ParseNormalizer(sub, opts));
+    for (const json& sub : *it) MOECAT_RETURN_IF_ERROR(ParseNormalizer(sub, opts, spm));
     return Status::Ok();
   }
-  return Errorf("unsupported normalizer '%.64s' (supported: none, NFC)", type.c_str());
+  if (type == "Prepend") {
+    if (StringField(n, "prepend") != kSpmSpace) return Errorf("Prepend normalizer: only \"\u2581\" is supported");
+    spm->prepend = true;
+    return Status::Ok();
+  }
+  if (type == "Replace") {
+    auto pat = n.find("pattern");
+    if (pat == n.end() || !pat->is_object() || StringField(*pat, "String") != " " ||
+        StringField(n, "content") != kSpmSpace)
+      return Errorf("Replace normalizer: only \" \" -> \"\u2581\" is supported");
+    spm->replace = true;
+    return Status::Ok();
+  }
+  return Errorf("unsupported normalizer '%.64s' (supported: none, NFC, Prepend/Replace \"\u2581\")", type.c_str());
+}
+
+Status ParseMetaspace(const json& p, TokenizerBuildOptions& opts, SpmForm* spm) {
+  std::string rep = StringField(p, "replacement");
+  if (rep.empty()) rep = StringField(p, "str_rep");  // older files
+  if (rep != kSpmSpace) return Errorf("Metaspace pre-tokenizer: only the replacement \"\u2581\" is supported");
+  using Prefix = TokenizerBuildOptions::SpmPrefix;
+  std::string scheme = StringField(p, "prepend_scheme");
+  if (scheme.empty()) scheme = GetBool(p, "add_prefix_space", true) ? "always" : "never";
+  if (scheme == "always") opts.spm_prefix = Prefix::kEverySegment;
+  else if (scheme == "first") opts.spm_prefix = Prefix::kFirst;
+  else if (scheme == "never") opts.spm_prefix = Prefix::kNone;
+  else return Errorf("Metaspace prepend_scheme '%.64s' is unknown (always, first, never)", scheme.c_str());
+  opts.spm_split = GetBool(p, "split", true);
+  spm->metaspace = true;
+  return Status::Ok();
 }
 
 Status ParseSplitBehavior(const std::string& s, SplitBehavior* b) {
@@ -52,14 +94,15 @@ Status ParseSplitBehavior(const std::string& s, SplitBehavior* b) {
 }
 
 // Appends the steps of pre-tokenizer `p`; sets *byte_level once a ByteLevel step is seen.
-Status ParsePreTokenizer(const json& p, TokenizerBuildOptions& opts, bool* byte_level) {
+Status ParsePreTokenizer(const json& p, TokenizerBuildOptions& opts, bool* byte_level, SpmForm* spm) {
   std::string type = TypeOf(p);
   if (type == "Sequence") {
     auto it = p.find("pretokenizers");
     if (it == p.end() || !it->is_array()) return Errorf("pre_tokenizer Sequence without a pretokenizers array");
-    for (const json& sub : *it) MOECAT_RETURN_IF_ERROR(ParsePreTokenizer(sub, opts, byte_level));
+    for (const json& sub : *it) MOECAT_RETURN_IF_ERROR(ParsePreTokenizer(sub, opts, byte_level, spm));
     return Status::Ok();
   }
+  if (type == "Metaspace") return ParseMetaspace(p, opts, spm);
   if (type == "Split") {
     // After ByteLevel the text is in the byte-level alphabet; we split raw bytes, so refuse.
     if (*byte_level) return Errorf("Split after ByteLevel in pre_tokenizer is not supported");
@@ -87,7 +130,8 @@ Status ParsePreTokenizer(const json& p, TokenizerBuildOptions& opts, bool* byte_
     *byte_level = true;
     return Status::Ok();
   }
-  return Errorf("unsupported pre_tokenizer '%.64s' (supported: Sequence, Split, ByteLevel)", type.c_str());
+  return Errorf("unsupported pre_tokenizer '%.64s' (supported: Sequence, Split, ByteLevel, Metaspace)",
+                type.c_str());
 }
 
 // Token content from tokenizer_config.json: "text" or {"content": "text"}.
@@ -252,19 +296,39 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
   if (auto unk = m.find("unk_token"); unk != m.end() && unk->is_string()) opts.unk_id = lookup(unk->get<std::string>());
 
   // ---- normalizer, pre-tokenizer -------------------------------------------------------------
+  SpmForm spm;
   if (auto n = j.find("normalizer"); n != j.end()) {
-    Status s = ParseNormalizer(*n, opts);
+    Status s = ParseNormalizer(*n, opts, &spm);
     if (!s.ok()) return ParseFailure(s);
   }
   auto pit = j.find("pre_tokenizer");
-  if (pit == j.end() || pit->is_null())
-    return Errorf("tokenizer.json: no pre_tokenizer (only byte-level BPE is supported)");
   bool byte_level = false;
-  if (Status s = ParsePreTokenizer(*pit, opts, &byte_level); !s.ok()) return ParseFailure(s);
-  if (!byte_level) return Errorf("tokenizer.json: pre_tokenizer has no ByteLevel step (only byte-level BPE is supported)");
-  for (const SplitStep& s : opts.steps)
-    if (s.split) data.pre_regexes.push_back(s.pattern);
-  data.pre = PreNameForRegexes(data.pre_regexes);
+  if (pit != j.end() && !pit->is_null()) {
+    if (Status s = ParsePreTokenizer(*pit, opts, &byte_level, &spm); !s.ok()) return ParseFailure(s);
+  }
+  const bool is_spm = spm.replace || spm.metaspace;
+  if (is_spm) {
+    // SentencePiece-style: no byte-level steps, "▁" for spaces, <0xXX> tokens for byte fallback.
+    if (byte_level || !opts.steps.empty())
+      return Errorf("tokenizer.json: a \"\u2581\" normalizer or Metaspace mixed with Split/ByteLevel is not supported");
+    if (spm.replace && spm.metaspace) return Errorf("tokenizer.json: both a Replace normalizer and Metaspace");
+    if (spm.replace)
+      opts.spm_prefix = spm.prepend ? TokenizerBuildOptions::SpmPrefix::kEverySegment
+                                    : TokenizerBuildOptions::SpmPrefix::kNone;
+    else if (spm.prepend)
+      return Errorf("tokenizer.json: a Prepend normalizer with Metaspace is not supported");
+    opts.byte_fallback = GetBool(m, "byte_fallback", false);
+    data.add_space_prefix = opts.spm_prefix != TokenizerBuildOptions::SpmPrefix::kNone;
+    data.pre = "default";
+  } else {
+    if (spm.prepend) return Errorf("tokenizer.json: a Prepend normalizer without Replace is not supported");
+    if (!byte_level)
+      return Errorf("tokenizer.json: the pre_tokenizer has no ByteLevel step and there is no \"\u2581\" "
+                    "normalizer or Metaspace (supported: byte-level BPE, SentencePiece-style BPE)");
+    for (const SplitStep& s : opts.steps)
+      if (s.split) data.pre_regexes.push_back(s.pattern);
+    data.pre = PreNameForRegexes(data.pre_regexes);
+  }
 
   // ---- special ids -------------------------------------------------------------------------
   std::string bos_name;
@@ -300,7 +364,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
     if (id >= 0 && types[id] != kTokNormal) { data.eot_id = id; break; }
   }
 
-  data.model = "gpt2";
+  data.model = is_spm ? "llama" : "gpt2";
+  if (is_spm && opts.byte_fallback)  // the <0xXX> vocabulary entries are the fallback bytes
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (types[i] == kTokNormal && tokens[i].size() == 6 && tokens[i].compare(0, 3, "<0x") == 0 &&
+          std::isxdigit(static_cast<unsigned char>(tokens[i][3])) &&
+          std::isxdigit(static_cast<unsigned char>(tokens[i][4])) && tokens[i][5] == '>')
+        types[i] = kTokByte;
   data.tokens = std::move(tokens);
   data.token_types = std::move(types);
   // eog_ids stays empty here: Build fills it from eos/eot and the well-known names.

@@ -15,7 +15,8 @@ const size_t kEogTokenNameCount = sizeof(kEogTokenNames) / sizeof(kEogTokenNames
 
 namespace {
 
-bool IsAddedType(int32_t t) { return t == kTokControl || t == kTokUserDefined; }
+// Tokens matched in the raw text before the model runs (llama.cpp also matches UNKNOWN ones).
+bool IsAddedType(int32_t t) { return t == kTokControl || t == kTokUserDefined || t == kTokUnknown; }
 
 // Unicode White_Space (what HF / JS trim for lstrip/rstrip).
 bool IsSpace(uint32_t c) {
@@ -50,10 +51,19 @@ Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
 Tokenizer::~Tokenizer() = default;
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromData(TokenizerData data) {
-  if (data.model != "gpt2")
-    return Errorf("unsupported tokenizer model '%.64s' (only byte-level BPE, \"gpt2\", is supported)",
-                  data.model.c_str());
   TokenizerBuildOptions opts;
+  if (data.model == "llama") {
+    // llama.cpp's SPM tokenizer: "▁" before text at the start and after each special token,
+    // byte fallback, unk = the first token typed UNKNOWN.
+    opts.spm_prefix = data.add_space_prefix ? TokenizerBuildOptions::SpmPrefix::kEverySegment
+                                            : TokenizerBuildOptions::SpmPrefix::kNone;
+    auto unk = std::find(data.token_types.begin(), data.token_types.end(), kTokUnknown);
+    if (unk != data.token_types.end()) opts.unk_id = static_cast<int32_t>(unk - data.token_types.begin());
+    return Build(std::move(data), std::move(opts));
+  }
+  if (data.model != "gpt2")
+    return Errorf("unsupported tokenizer model '%.64s' (supported: byte-level BPE \"gpt2\", "
+                  "SentencePiece BPE \"llama\")", data.model.c_str());
   std::string pre = data.pre.empty() ? "default" : data.pre;
   std::vector<std::string> regexes = data.pre_regexes;
   if (regexes.empty()) {
@@ -96,7 +106,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Build(TokenizerData data, Tokenize
     if (IsAddedType(ty) && !data.tokens[i].empty()) {
       auto st = opts.strip.find(static_cast<int32_t>(i));
       bool l = st != opts.strip.end() && st->second.first, r = st != opts.strip.end() && st->second.second;
-      im.added.push_back({static_cast<int32_t>(i), ty == kTokControl, l, r});
+      im.added.push_back({static_cast<int32_t>(i), ty != kTokUserDefined, l, r});
     }
   }
   for (size_t k = 0; k < im.added.size(); ++k)
@@ -105,8 +115,16 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Build(TokenizerData data, Tokenize
     std::stable_sort(bucket.begin(), bucket.end(), [&](int32_t a, int32_t b) {
       return data.tokens[im.added[a].id].size() > data.tokens[im.added[b].id].size();
     });
-  MOECAT_RETURN_IF_ERROR(im.bpe.Build(data.tokens, in_model, data.merges, opts.ignore_merges, opts.unk_id));
-  MOECAT_ASSIGN_OR_RETURN(im.pre, PreTokenizer::Create(std::move(opts.steps)));
+  if (data.model == "llama") {
+    im.spm = std::make_unique<SpmModel>();
+    MOECAT_RETURN_IF_ERROR(im.spm->Build(data.tokens, data.token_types, data.merges, data.scores,
+                                         opts.byte_fallback, opts.unk_id));
+    im.spm_prefix = opts.spm_prefix;
+    im.spm_split = opts.spm_split;
+  } else {
+    MOECAT_RETURN_IF_ERROR(im.bpe.Build(data.tokens, in_model, data.merges, opts.ignore_merges, opts.unk_id));
+    MOECAT_ASSIGN_OR_RETURN(im.pre, PreTokenizer::Create(std::move(opts.steps)));
+  }
   im.nfc = opts.nfc;
 
   // End-of-generation set: what the source listed, else eos/eot plus the well-known names.
@@ -176,6 +194,10 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, bool add_bos, bo
     std::string_view seg = std::string_view(text).substr(s.b, s.e - s.b);
     std::string norm;
     if (im.nfc) { norm = NfcNormalize(seg); seg = norm; }
+    if (im.spm) {
+      EncodeSpm(seg, /*at_start=*/s.b == 0, out);
+      continue;
+    }
     pieces.clear();
     im.pre->Split(seg, pieces);
     for (const std::string& p : pieces) im.bpe.Encode(p, out);
@@ -183,17 +205,43 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, bool add_bos, bo
   return out;
 }
 
+void Tokenizer::EncodeSpm(std::string_view seg, bool at_start, std::vector<int32_t>& out) const {
+  using Prefix = TokenizerBuildOptions::SpmPrefix;
+  const Impl& im = *impl_;
+  std::string norm;
+  norm.reserve(seg.size() + seg.size() / 4 + 3);
+  if (im.spm_prefix == Prefix::kEverySegment || (im.spm_prefix == Prefix::kFirst && at_start)) norm += kSpmSpace;
+  for (char c : seg) {
+    if (c == ' ') norm += kSpmSpace;
+    else norm += c;
+  }
+  if (!im.spm_split) { im.spm->Encode(norm, out); return; }
+  // Metaspace split: a new word starts at every "▁".
+  size_t b = 0;
+  for (size_t i = kSpmSpace.size(); i <= norm.size(); ++i) {
+    if (i == norm.size() || norm.compare(i, kSpmSpace.size(), kSpmSpace) == 0) {
+      im.spm->Encode(std::string_view(norm).substr(b, i - b), out);
+      b = i;
+    }
+  }
+}
+
 std::string Tokenizer::token_bytes(int32_t id) const {
   if (id < 0 || id >= vocab_size()) return "";
   int32_t ty = data_.token_types[id];
   if (IsAddedType(ty)) return data_.tokens[id];  // added tokens hold raw text, not byte-level
   if (ty == kTokUnused) return "";
-  return impl_->bpe.raw(id);
+  return impl_->spm ? impl_->spm->raw(id) : impl_->bpe.raw(id);
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string out;
   for (int32_t id : ids) out += token_bytes(id);
+  // SentencePiece: the "▁" the encoder prepended comes back as a leading space; drop one, as the
+  // HF decoders do (Strip / Metaspace). Streaming output keeps it, like llama.cpp's server.
+  if (impl_->spm && impl_->spm_prefix != TokenizerBuildOptions::SpmPrefix::kNone && !out.empty() &&
+      out[0] == ' ')
+    out.erase(0, 1);
   return out;
 }
 

@@ -1,12 +1,16 @@
-// Byte-level BPE tokenizer (GPT-2 style, as used by Llama-3, Qwen2/3, DeepSeek-V3, gpt-oss):
-// Hugging Face tokenizer.json (model.type "BPE", pre_tokenizer Split regexes + ByteLevel,
-// added/special tokens) or the equivalent GGUF `tokenizer.ggml.*` vocabulary (model "gpt2").
-// Pre-tokenizer regexes run on PCRE2 with Unicode properties. This layer does not depend on io:
-// the GGUF reader fills a TokenizerData.
+// Tokenizers of the two BPE kinds open models ship:
+//  - byte-level BPE (GPT-2 style: Llama-3, Qwen2/3, DeepSeek-V3, gpt-oss): HF tokenizer.json with
+//    Split regexes + ByteLevel, or GGUF model "gpt2". Pre-tokenizer regexes run on PCRE2.
+//  - SentencePiece-style BPE (Llama-2, Mistral / Mixtral): HF tokenizer.json with spaces
+//    normalized to "▁" (Prepend/Replace normalizer or Metaspace) and byte fallback, or GGUF
+//    model "llama" (tokens + scores + token types), see spm.h.
+// Both with added/special tokens. This layer does not depend on io: the GGUF reader fills a
+// TokenizerData.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -22,11 +26,13 @@ enum TokenType : int32_t { kTokNormal = 1, kTokUnknown = 2, kTokControl = 3, kTo
 
 // Everything needed to build a tokenizer and to write it back into a GGUF.
 struct TokenizerData {
-  std::string model = "gpt2";             // tokenizer.ggml.model
+  std::string model = "gpt2";             // tokenizer.ggml.model: "gpt2" or "llama" (SentencePiece)
   std::string pre;                        // tokenizer.ggml.pre ("llama-bpe", "qwen2", "deepseek-v3", "gpt-4o", ...)
   std::vector<std::string> tokens;        // byte-level encoded strings (GPT-2 byte-to-unicode map)
   std::vector<int32_t> token_types;       // TokenType per token
   std::vector<std::string> merges;        // "a b" pairs, rank order
+  std::vector<float> scores;              // "llama": per-token merge priority (GGUF), if no merges
+  bool add_space_prefix = true;           // "llama": text after the start / a special token gets "▁"
   std::vector<std::string> pre_regexes;   // Split patterns in order; empty => from `pre`
   int32_t bos_id = -1, eos_id = -1, eot_id = -1, pad_id = -1;
   std::vector<int32_t> eog_ids;           // all end-of-generation ids (eos, eot, <|im_end|>, ...)
@@ -72,6 +78,8 @@ class Tokenizer {
   Tokenizer();
   // Shared by FromData and FromHfJson: validates `data` and builds the encoder.
   static Result<std::unique_ptr<Tokenizer>> Build(TokenizerData data, TokenizerBuildOptions opts);
+  // One text segment (between added tokens) through the SentencePiece-style model.
+  void EncodeSpm(std::string_view seg, bool at_start, std::vector<int32_t>& out) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   TokenizerData data_;

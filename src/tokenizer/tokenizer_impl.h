@@ -10,6 +10,7 @@
 
 #include "tokenizer/bpe.h"
 #include "tokenizer/pretokenizer.h"
+#include "tokenizer/spm.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moecat {
@@ -22,11 +23,19 @@ struct TokenizerBuildOptions {
   bool ignore_merges = false;                                 // whole pre-token in vocab => one token
   int32_t unk_id = -1;
   std::unordered_map<int32_t, std::pair<bool, bool>> strip;   // added token id -> (lstrip, rstrip)
+  // SentencePiece-style ("llama") only: where "▁" is prepended, whether text splits before each
+  // "▁" (HF Metaspace split), and whether characters without a token become <0xXX> tokens.
+  enum class SpmPrefix { kNone, kEverySegment, kFirst } spm_prefix = SpmPrefix::kEverySegment;
+  bool spm_split = false;
+  bool byte_fallback = true;
 };
 
 struct Tokenizer::Impl {
   BpeModel bpe;
   std::unique_ptr<PreTokenizer> pre;
+  std::unique_ptr<SpmModel> spm;  // set for SentencePiece-style tokenizers (then bpe/pre are unused)
+  TokenizerBuildOptions::SpmPrefix spm_prefix = TokenizerBuildOptions::SpmPrefix::kNone;
+  bool spm_split = false;
   bool nfc = false;
   struct Added { int32_t id; bool special, lstrip, rstrip; };
   std::vector<Added> added;                 // CONTROL / USER_DEFINED tokens
