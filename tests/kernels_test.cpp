@@ -528,6 +528,48 @@ TEST(Attention, MatchesNaiveDoubleWithGqaWindowsSinks) {
   }
 }
 
+TEST(Attention, F16CacheMatchesNaiveDoubleOnTheHalfValues) {
+  // The same cases over an f16 cache: every ISA's dot_rows_f16 / wsum_rows_f16 must give the
+  // attention of the cache's exact (half) values, 2e-6 absolute as above; threads bit-exact.
+  IsaScope scope;
+  ThreadPool pool(3);
+  struct Case { int64_t dk, dv, window; std::vector<int32_t> pos; };
+  const std::vector<Case> cases = {
+      {64, 64, 0, {50}}, {20, 12, 0, {50}}, {64, 64, 5, {50}}, {33, 64, 0, {10, 11, 12, 13, 14, 15, 16}},
+      {64, 33, 3, {0, 1, 2, 3, 60}}, {7, 9, 0, {1, 2, 63}},
+  };
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (const Case& cs : cases) {
+      AttentionParams p;
+      p.n_head = 8;
+      p.n_head_kv = 2;
+      p.head_dim_k = cs.dk;
+      p.head_dim_v = cs.dv;
+      p.scale = 1.0f / std::sqrt(float(cs.dk));
+      p.k_pos_stride = p.n_head_kv * cs.dk + 3;
+      p.v_pos_stride = p.n_head_kv * cs.dv + 5;
+      p.window = cs.window;
+      p.kv_f16 = true;
+      const int64_t n_pos = 64, nt = int64_t(cs.pos.size());
+      const std::vector<float> q = randv(nt * p.n_head * cs.dk, 11, -2, 2);
+      std::vector<float> k = randv(n_pos * p.k_pos_stride, 12, -2, 2), v = randv(n_pos * p.v_pos_stride, 13);
+      std::vector<uint16_t> k16(k.size()), v16(v.size());
+      convert_row(k.data(), DType::F16, k16.data(), int64_t(k.size()));
+      convert_row(v.data(), DType::F16, v16.data(), int64_t(v.size()));
+      for (size_t i = 0; i < k.size(); ++i) k[i] = f16_to_f32(k16[i]);
+      for (size_t i = 0; i < v.size(); ++i) v[i] = f16_to_f32(v16[i]);
+      std::vector<float> o1(nt * p.n_head * cs.dv), o3(o1.size());
+      attention(q.data(), cs.pos.data(), nt, k16.data(), v16.data(), p, o1.data(), nullptr);
+      attention(q.data(), cs.pos.data(), nt, k16.data(), v16.data(), p, o3.data(), &pool);
+      const std::vector<double> ex = naive_attention(q, cs.pos, k, v, p, n_pos);
+      for (size_t i = 0; i < ex.size(); ++i)
+        ASSERT_NEAR(o1[i], ex[i], 2e-6) << isa_name(isa) << " case dk=" << cs.dk << " dv=" << cs.dv << " i=" << i;
+      EXPECT_EQ(0, std::memcmp(o1.data(), o3.data(), o1.size() * 4)) << isa_name(isa);
+    }
+  }
+}
+
 TEST(Dispatch, IsaSelection) {
   IsaScope scope;
   EXPECT_LE(active_isa(), detected_isa());

@@ -29,8 +29,9 @@ class ToyModel : public Model {
   void forward(const Batch& b, SequenceKv& kv, float* logits, ThreadPool*) const override {
     for (int64_t t = 0; t < b.n; ++t) {
       const int32_t p = b.pos[t];
-      kv.layers[0].k[p] = static_cast<float>(b.tokens[t]);
-      const int32_t prev = p > 0 ? static_cast<int32_t>(kv.layers[0].k[p - 1]) : 0;
+      float* k0 = static_cast<float*>(kv.layers[0].k);
+      k0[p] = static_cast<float>(b.tokens[t]);
+      const int32_t prev = p > 0 ? static_cast<int32_t>(k0[p - 1]) : 0;
       const int32_t next = (b.tokens[t] + prev) % kV;
       if (b.all_logits || t == b.n - 1) {
         float* row = logits + (b.all_logits ? t : 0) * kV;

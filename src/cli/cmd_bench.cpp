@@ -32,17 +32,25 @@ Measure summarize(const std::string& test, const std::vector<double>& tps) {
 }  // namespace
 
 Runner add_bench(CLI::App& app) {
-  struct Opts { std::string model; int64_t p = 512, n = 128; int threads = 0, reps = 3; bool json = false; };
+  struct Opts {
+    std::string model;
+    int64_t p = 512, n = 128;
+    int threads = 0, reps = 3;
+    bool json = false;
+    KvType kv_type = KvType::kF16;  // llama-bench's default
+  };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
   app.add_option("-p,--n-prompt", o->p, "prompt tokens (0 = skip)")->check(CLI::Range(0, 1 << 16));
   app.add_option("-n,--n-gen", o->n, "generated tokens (0 = skip)")->check(CLI::Range(0, 1 << 16));
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_option("-r,--repetitions", o->reps, "repetitions")->check(CLI::Range(1, 1000));
+  add_cache_type_option(app, &o->kv_type);
   app.add_flag("--json", o->json, "print JSON instead of a table");
   return [o]() -> int {
     EngineOptions eo;
     eo.threads = o->threads;
+    eo.kv_type = o->kv_type;
     eo.need_tokenizer = false;
     eo.n_ctx = std::max<int64_t>(o->p, o->n) + 1;
     auto eng = Engine::Load(o->model, eo);
@@ -60,7 +68,7 @@ Runner add_bench(CLI::App& app) {
       std::vector<double> tps;
       for (int r = -1; r < o->reps; ++r) {  // r = -1: warm-up
         for (auto& t : toks) t = tokdist(rng);
-        KvCache kv(e.model().kv_shape(), o->p, e.options().n_batch);
+        KvCache kv(e.kv_shape(), o->p, e.options().n_batch);
         const double t0 = now_s();
         e.eval(kv, toks.data(), o->p, 0, false, logits.data());
         if (r >= 0) tps.push_back(o->p / (now_s() - t0));
@@ -70,7 +78,7 @@ Runner add_bench(CLI::App& app) {
     if (o->n > 0) {
       std::vector<double> tps;
       for (int r = -1; r < o->reps; ++r) {
-        KvCache kv(e.model().kv_shape(), o->n, e.options().n_batch);
+        KvCache kv(e.kv_shape(), o->n, e.options().n_batch);
         const double t0 = now_s();
         for (int64_t i = 0; i < o->n; ++i) {
           int32_t t = tokdist(rng);

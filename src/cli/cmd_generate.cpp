@@ -34,6 +34,7 @@ Runner add_run(CLI::App& app) {
     bool no_bos = false, stats = false;
     std::string draft;
     int n_draft = 1;
+    KvType kv_type = KvType::kF16;  // llama.cpp's default
   };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder (default: the built-in model)");
@@ -41,6 +42,7 @@ Runner add_run(CLI::App& app) {
   app.add_option("-n,--n-predict", o->n, "tokens to generate")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_option("-c,--ctx-size", o->ctx, "context size")->check(CLI::Range(1, 1 << 22));
+  add_cache_type_option(app, &o->kv_type);
   app.add_option("--temp", o->sp.temperature, "temperature (0 = greedy)");
   app.add_option("--top-k", o->sp.top_k, "top-k (0 = off)");
   app.add_option("--top-p", o->sp.top_p, "top-p (1 = off)");
@@ -61,6 +63,7 @@ Runner add_run(CLI::App& app) {
     EngineOptions eo;
     eo.threads = o->threads;
     eo.n_ctx = o->ctx;
+    eo.kv_type = o->kv_type;
     auto eng = Engine::Load(o->model.empty() ? default_model_path() : o->model, eo);
     if (!eng.ok()) return fail(eng.status());
     Engine& e = **eng;
@@ -118,7 +121,13 @@ static void print_rows(const char* name, const std::vector<std::vector<float>>& 
 }
 
 Runner add_logprobs(CLI::App& app) {
-  struct Opts { std::string model, tokens; int64_t greedy = 0, batch = 512; int threads = 0; bool mtp = false; };
+  struct Opts {
+    std::string model, tokens;
+    int64_t greedy = 0, batch = 512;
+    int threads = 0;
+    bool mtp = false;
+    KvType kv_type = KvType::kF32;  // exact by default: this command is for reference comparisons
+  };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder")->required();
   app.add_option("--tokens", o->tokens, "comma-separated token ids")->required();
@@ -126,6 +135,7 @@ Runner add_logprobs(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_flag("--mtp", o->mtp, "also print \"mtp_logprobs\": the MTP head's row i predicts token i+2");
   app.add_option("-b,--batch-size", o->batch, "tokens per forward pass (prefill chunk)")->check(CLI::Range(1, 1 << 16));
+  add_cache_type_option(app, &o->kv_type);
   return [o]() -> int {
     auto ids = parse_ids(o->tokens);
     if (!ids.ok()) return fail(ids.status());
@@ -134,6 +144,7 @@ Runner add_logprobs(CLI::App& app) {
     eo.need_tokenizer = false;  // ids in, ids out
     eo.n_ctx = static_cast<int64_t>(ids->size()) + o->greedy;
     eo.n_batch = o->batch;
+    eo.kv_type = o->kv_type;
     auto eng = Engine::Load(o->model, eo);
     if (!eng.ok()) return fail(eng.status());
     Engine& e = **eng;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "model/model.h"
 
 namespace moecat::cli {
 
@@ -24,6 +25,8 @@ int fail(const Status& s);
 // The model to use when -m is not given: $MOECAT_MODEL, else the default model built next to
 // the binary (default-model.gguf).
 std::string default_model_path();
+// --cache-type f16|f32: the KV cache element type, into *t (which holds the command's default).
+void add_cache_type_option(CLI::App& app, KvType* t);
 // Parses "1,2,3" (spaces allowed) into ids.
 Result<std::vector<int32_t>> parse_ids(const std::string& s);
 

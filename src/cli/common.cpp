@@ -19,6 +19,14 @@ std::string default_model_path() {
   return exe.substr(0, exe.rfind('/') + 1) + "default-model.gguf";
 }
 
+void add_cache_type_option(CLI::App& app, KvType* t) {
+  app.add_option_function<std::string>(
+         "--cache-type",
+         [t](const std::string& v) { *t = v == "f16" ? KvType::kF16 : KvType::kF32; },
+         std::string("KV cache element type: f16 (half the memory) or f32 (default: ") + kv_type_name(*t) + ")")
+      ->check(CLI::IsMember({"f16", "f32"}));
+}
+
 Result<std::vector<int32_t>> parse_ids(const std::string& s) {
   std::vector<int32_t> ids;
   size_t i = 0;

@@ -2,7 +2,7 @@
 // Per pair: scores = scale * q·k for the visible positions (causal, optional sliding window),
 // softmax with an optional sink logit (it joins the max and the denominator but has no value
 // vector), then out = sum_p softmax_p * v_p. The vector work goes through the active ISA
-// table (dot_rows, exp_shift_sum, wsum_rows).
+// table (dot_rows, exp_shift_sum, wsum_rows; their _f16 forms over a half-precision cache).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -16,8 +16,8 @@ namespace {
 struct AttnJob {
   const float* q;
   const int32_t* q_pos;
-  const float* k;
-  const float* v;
+  const void* k;  // float or uint16_t (p->kv_f16)
+  const void* v;
   const AttentionParams* p;
   float* out;
   const KernelTable* t;
@@ -52,16 +52,24 @@ void attend_range(const AttnJob& j, int64_t begin, int64_t end, int64_t step) {
       }
     };
     runs([&](int64_t slot, int64_t i, int64_t len) {
-      j.t->dot_rows(j.q + idx * p.head_dim_k, j.k + slot * p.k_pos_stride + kvh * p.head_dim_k,
-                    p.k_pos_stride, len, p.head_dim_k, p.scale, s + i);
+      const int64_t off = slot * p.k_pos_stride + kvh * p.head_dim_k;
+      if (p.kv_f16)
+        j.t->dot_rows_f16(j.q + idx * p.head_dim_k, static_cast<const uint16_t*>(j.k) + off, p.k_pos_stride,
+                          len, p.head_dim_k, p.scale, s + i);
+      else
+        j.t->dot_rows(j.q + idx * p.head_dim_k, static_cast<const float*>(j.k) + off, p.k_pos_stride, len,
+                      p.head_dim_k, p.scale, s + i);
     });
     float mx = sink;
     for (int64_t i = 0; i < cnt; ++i) mx = std::max(mx, s[i]);
     float denom = j.t->exp_shift_sum(s, cnt, mx);
     if (p.sinks) denom += std::exp(sink - mx);
     runs([&](int64_t slot, int64_t i, int64_t len) {
-      j.t->wsum_rows(s + i, j.v + slot * p.v_pos_stride + kvh * p.head_dim_v, p.v_pos_stride, len,
-                     p.head_dim_v, o);
+      const int64_t off = slot * p.v_pos_stride + kvh * p.head_dim_v;
+      if (p.kv_f16)
+        j.t->wsum_rows_f16(s + i, static_cast<const uint16_t*>(j.v) + off, p.v_pos_stride, len, p.head_dim_v, o);
+      else
+        j.t->wsum_rows(s + i, static_cast<const float*>(j.v) + off, p.v_pos_stride, len, p.head_dim_v, o);
     });
     const float inv = 1.0f / denom;
     for (int64_t c = 0; c < p.head_dim_v; ++c) o[c] *= inv;
@@ -69,8 +77,8 @@ void attend_range(const AttnJob& j, int64_t begin, int64_t end, int64_t step) {
 }
 }  // namespace
 
-void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float* k_cache,
-               const float* v_cache, const AttentionParams& p, float* out, ThreadPool* pool) {
+void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const void* k_cache,
+               const void* v_cache, const AttentionParams& p, float* out, ThreadPool* pool) {
   MOECAT_CHECK(p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0);
   MOECAT_CHECK(p.head_dim_k > 0 && p.head_dim_v > 0 && p.window >= 0 && n_tok >= 0);
   MOECAT_CHECK(p.ring == 0 || (p.window > 0 && p.ring >= p.window));

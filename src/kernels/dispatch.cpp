@@ -24,7 +24,7 @@ namespace moecat::kernels {
   {label,           ns::matmul_f32,    ns::matmul_f16, ns::matmul_bf16, ns::q8_act_bytes,       \
    ns::q8_prepare,  ns::matmul_q8_0,   ns::quantize_q8_0, ns::dot,      ns::axpy,               \
    ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
-   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4}
+   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16}
 static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
 static const KernelTable kAvx512Table = MOECAT_ISA_TABLE(avx512, "avx512");
 #undef MOECAT_ISA_TABLE

@@ -50,6 +50,11 @@ struct KernelTable {
                     float* out);
   // MXFP4 weights (17-byte blocks) against the same q8 activations as matmul_q8_0.
   Q8MatmulFn matmul_mxfp4;
+  // dot_rows / wsum_rows over an f16 (IEEE half) KV cache: rows of uint16_t, widened exactly.
+  void (*dot_rows_f16)(const float* q, const uint16_t* k, int64_t stride, int64_t rows, int64_t dim,
+                       float scale, float* out);
+  void (*wsum_rows_f16)(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
+                        float* out);
 };
 
 // The table chosen by dispatch.cpp (CPUID, MOECAT_ISA, set_isa).
@@ -77,6 +82,8 @@ const KernelTable& active_table();
   float exp_shift_sum(float*, int64_t, float);                                                 \
   void wsum_rows(const float*, const float*, int64_t, int64_t, int64_t, float*);               \
   void matmul_mxfp4(const void*, int64_t, const void*, int64_t, float*, int64_t, int64_t, int64_t); \
+  void dot_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float, float*);  \
+  void wsum_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float*);        \
   }
 MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)

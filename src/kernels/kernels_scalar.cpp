@@ -119,13 +119,28 @@ void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int
   for (int64_t j = 0; j < rows; ++j) axpy_s(p[j], v + j * stride, out, dim);
 }
 
+// The f16-cache variants: each half widened exactly, then the f32 loops above.
+void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int64_t rows, int64_t dim,
+                  float scale, float* out) {
+  for (int64_t j = 0; j < rows; ++j) {
+    float acc = 0.0f;
+    for (int64_t d = 0; d < dim; ++d) acc += q[d] * f16_to_f32(k[j * stride + d]);
+    out[j] = acc * scale;
+  }
+}
+void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
+                   float* out) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t d = 0; d < dim; ++d) out[d] += p[j] * f16_to_f32(v[j * stride + d]);
+}
+
 }  // namespace
 
 const KernelTable kScalarTable = {
     "scalar",   matmul_f32,    matmul_f16,   matmul_bf16,  q8_act_bytes,  q8_prepare,
     matmul_q8_0, quantize_row_q8_0, ref::dot, axpy_s,        ref::rmsnorm,  ref::softmax,
     ref::swiglu, ref::rope,    vexp,         dot_rows,     exp_shift_sum, wsum_rows,
-    matmul_mxfp4,
+    matmul_mxfp4, dot_rows_f16, wsum_rows_f16,
 };
 
 }  // namespace moecat::kernels

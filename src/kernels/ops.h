@@ -66,7 +66,8 @@ struct AttentionParams {
   int64_t n_head = 0, n_head_kv = 0;        // GQA: head h uses kv head h / (n_head / n_head_kv)
   int64_t head_dim_k = 0, head_dim_v = 0;
   float scale = 1.0f;                       // applied to q·k
-  int64_t k_pos_stride = 0, v_pos_stride = 0;  // floats between positions in the caches
+  int64_t k_pos_stride = 0, v_pos_stride = 0;  // elements between positions in the caches
+  bool kv_f16 = false;                      // caches hold IEEE halves (uint16_t), else floats
   int64_t window = 0;                       // sliding window: attend to (pos - window, pos]; 0 = all
   const float* sinks = nullptr;             // [n_head] extra softmax logit per head, or null
   int64_t ring = 0;                         // >0: position q lives in cache slot q % ring (a
@@ -82,8 +83,9 @@ inline int64_t attention_slot(const AttentionParams& p, int64_t pos) {
 // q [n_tok][n_head][head_dim_k]; q_pos[t] = absolute position of query t.
 // k_cache: position p, kv head j at k_cache + p*k_pos_stride + j*head_dim_k (same for v).
 // Causal: query t sees cache positions <= q_pos[t]. out [n_tok][n_head][head_dim_v].
-void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float* k_cache,
-               const float* v_cache, const AttentionParams& p, float* out, ThreadPool* pool);
+// The caches are float, or uint16_t halves when p.kv_f16.
+void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const void* k_cache,
+               const void* v_cache, const AttentionParams& p, float* out, ThreadPool* pool);
 
 // Scalar references, same contracts; the tests compare every variant against these.
 namespace ref {

@@ -208,4 +208,53 @@ void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int
   for (; j < rows; ++j) axpy(p[j], v + j * stride, out, dim);
 }
 
+// 8 halves at h (n < 8: the first n, the rest zero) widened to floats with F16C.
+static inline __m256 load_f16x8(const uint16_t* h, int64_t n) {
+  if (n >= 8) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+  alignas(16) uint16_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < n; ++i) tmp[i] = h[i];
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
+}
+
+void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int64_t rows, int64_t dim,
+                  float scale, float* out) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* kr = k + j * stride;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t d = 0; d < dim; d += 8) {
+      const __m256i m = tail_mask8(dim - d);
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, m), load_f16x8(kr + d, dim - d), acc);
+    }
+    out[j] = hsum8(acc) * scale;
+  }
+}
+
+void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
+                   float* out) {
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {  // 4 rows per pass over out, as wsum_rows
+    const __m256 p0 = _mm256_set1_ps(p[j]), p1 = _mm256_set1_ps(p[j + 1]);
+    const __m256 p2 = _mm256_set1_ps(p[j + 2]), p3 = _mm256_set1_ps(p[j + 3]);
+    const uint16_t* v0 = v + j * stride;
+    for (int64_t d = 0; d < dim; d += 8) {
+      const __m256i m = tail_mask8(dim - d);
+      const int64_t r = dim - d;
+      __m256 o = _mm256_maskload_ps(out + d, m);
+      o = _mm256_fmadd_ps(p0, load_f16x8(v0 + d, r), o);
+      o = _mm256_fmadd_ps(p1, load_f16x8(v0 + stride + d, r), o);
+      o = _mm256_fmadd_ps(p2, load_f16x8(v0 + 2 * stride + d, r), o);
+      o = _mm256_fmadd_ps(p3, load_f16x8(v0 + 3 * stride + d, r), o);
+      _mm256_maskstore_ps(out + d, m, o);
+    }
+  }
+  for (; j < rows; ++j) {
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    for (int64_t d = 0; d < dim; d += 8) {
+      const __m256i m = tail_mask8(dim - d);
+      _mm256_maskstore_ps(out + d, m, _mm256_fmadd_ps(pj, load_f16x8(v + j * stride + d, dim - d),
+                                                      _mm256_maskload_ps(out + d, m)));
+    }
+  }
+}
+
 }  // namespace moecat::kernels::avx2

@@ -200,4 +200,49 @@ void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int
   for (; j < rows; ++j) axpy(p[j], v + j * stride, out, dim);
 }
 
+// 16 halves at h under mask m (zero elsewhere) widened to floats.
+static inline __m512 load_f16x16(const uint16_t* h, __mmask16 m) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h));
+}
+
+void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int64_t rows, int64_t dim,
+                  float scale, float* out) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* kr = k + j * stride;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dim; d += 16) {
+      const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_f16x16(kr + d, m), acc);
+    }
+    out[j] = _mm512_reduce_add_ps(acc) * scale;
+  }
+}
+
+void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
+                   float* out) {
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {  // 4 rows per pass over out, as wsum_rows
+    const __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
+    const __m512 p2 = _mm512_set1_ps(p[j + 2]), p3 = _mm512_set1_ps(p[j + 3]);
+    const uint16_t* v0 = v + j * stride;
+    for (int64_t d = 0; d < dim; d += 16) {
+      const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
+      __m512 o = _mm512_maskz_loadu_ps(m, out + d);
+      o = _mm512_fmadd_ps(p0, load_f16x16(v0 + d, m), o);
+      o = _mm512_fmadd_ps(p1, load_f16x16(v0 + stride + d, m), o);
+      o = _mm512_fmadd_ps(p2, load_f16x16(v0 + 2 * stride + d, m), o);
+      o = _mm512_fmadd_ps(p3, load_f16x16(v0 + 3 * stride + d, m), o);
+      _mm512_mask_storeu_ps(out + d, m, o);
+    }
+  }
+  for (; j < rows; ++j) {
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    for (int64_t d = 0; d < dim; d += 16) {
+      const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
+      _mm512_mask_storeu_ps(out + d, m, _mm512_fmadd_ps(pj, load_f16x16(v + j * stride + d, m),
+                                                        _mm512_maskz_loadu_ps(m, out + d)));
+    }
+  }
+}
+
 }  // namespace moecat::kernels::avx512

@@ -13,11 +13,18 @@
 
 namespace moecat {
 
+// Element type of a KV cache. f16 halves the memory per position (llama.cpp's default); f32 is
+// exact and what the reference comparisons use.
+enum class KvType : uint8_t { kF32, kF16 };
+const char* kv_type_name(KvType t);
+size_t kv_type_bytes(KvType t);
+
 // One layer's cache for one sequence: position-major, so a paged cache can later hand out
-// blocks of positions. k: [capacity][k_width] floats, v: [capacity][v_width].
+// blocks of positions. k: [capacity][k_width] elements of `type`, v: [capacity][v_width].
 struct LayerKv {
-  float* k = nullptr;
-  float* v = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
+  KvType type = KvType::kF32;
   int64_t k_width = 0, v_width = 0;
   int64_t ring = 0;  // >0: sliding-window layer; position p lives in row p % ring
   // Paged (runtime/paged_kv.h): k/v point at the layer's block pool and position p lives in
@@ -28,6 +35,9 @@ struct LayerKv {
     if (blocks) return int64_t(blocks[pos / block_rows]) * block_rows + pos % block_rows;
     return ring > 0 ? pos % ring : pos;
   }
+  // Writes src[0, n) into position pos's K (V) row from column col on, converted to `type`.
+  void store_k(int64_t pos, int64_t col, const float* src, int64_t n) const;
+  void store_v(int64_t pos, int64_t col, const float* src, int64_t n) const;
 };
 
 struct SequenceKv {
@@ -38,12 +48,13 @@ struct SequenceKv {
   std::vector<int32_t> tokens;
 };
 
-// What the cache must hold per layer (floats per position).
+// What the cache must hold per layer (elements per position).
 struct KvShape {
   int64_t n_layer = 0, k_width = 0, v_width = 0;
   // Per layer: the attention window (0 = full context). A windowed layer's cache only keeps
   // window + batch - 1 rows, reused as a ring.
   std::vector<int64_t> window;
+  KvType type = KvType::kF32;  // the runtime's choice (models report kF32)
 };
 
 // Counters a forward pass adds to when asked (moecat run --stats, server metrics).

@@ -84,7 +84,7 @@ Result<std::vector<std::vector<float>>> Engine::logprobs(const std::vector<int32
   const int64_t n = static_cast<int64_t>(tokens.size()), V = model_->config().n_vocab;
   MOECAT_RETURN_IF_ERROR(check_tokens(tokens));
   if (n > opt_.n_ctx) return Errorf("%lld tokens exceed the context size %lld", (long long)n, (long long)opt_.n_ctx);
-  KvCache kv(model_->kv_shape(), n, opt_.n_batch);
+  KvCache kv(kv_shape(), n, opt_.n_batch);
   std::vector<float> logits(n * V);
   eval(kv, tokens.data(), n, 0, true, logits.data());
   std::vector<std::vector<float>> out(n);
@@ -107,7 +107,7 @@ Result<Engine::GenStats> Engine::generate(const std::vector<int32_t>& prompt, in
                   (long long)n_predict, (long long)opt_.n_ctx);
   GenStats st;
   st.n_prompt = np;
-  KvCache kv(model_->kv_shape(), np + n_predict, opt_.n_batch);
+  KvCache kv(kv_shape(), np + n_predict, opt_.n_batch);
   std::vector<float> logits(V);
   double t0 = now_s();
   eval(kv, prompt.data(), np, 0, false, logits.data());

@@ -20,6 +20,7 @@ struct EngineOptions {
   int64_t n_ctx = 4096;     // KV capacity per sequence (clamped to the model's training context)
   int64_t n_batch = 512;    // prefill chunk
   bool need_tokenizer = true;
+  KvType kv_type = KvType::kF32;  // KV cache element type (the CLI picks f16 but for `logprobs`)
 };
 
 // In place: x -= log(sum(exp(x))), the sum in double (log-probs for `logprobs` output).
@@ -36,6 +37,9 @@ class Engine {
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   ThreadPool* pool() { return pool_.get(); }
   const EngineOptions& options() const { return opt_; }
+  // The model's cache shapes with this engine's cache element type.
+  KvShape kv_shape() const { return with_type(model_->kv_shape()); }
+  KvShape mtp_kv_shape() const { return with_type(model_->mtp_kv_shape()); }
 
   // log-softmax of the next-token distribution after each position: [n][n_vocab].
   Result<std::vector<std::vector<float>>> logprobs(const std::vector<int32_t>& tokens);
@@ -69,6 +73,7 @@ class Engine {
   const ForwardStats& stats() const { return stats_; }
 
  private:
+  KvShape with_type(KvShape s) const { s.type = opt_.kv_type; return s; }
   Status check_tokens(const std::vector<int32_t>& tokens) const;
   Result<GenStats> generate_drafted(const std::vector<int32_t>& prompt, int64_t n_predict, Sampler& sampler,
                                     const std::function<bool(int32_t)>& on_token, bool stop_at_eog,

@@ -13,21 +13,23 @@ KvCache::KvCache(const KvShape& s, int64_t capacity, int64_t max_batch) {
     const int64_t r = s.window[il] + std::max<int64_t>(1, max_batch) - 1;
     if (r < capacity) rows[il] = ring[il] = r;
   }
-  size_t total = 0;
-  for (int64_t il = 0; il < s.n_layer; ++il) total += rows[il] * (s.k_width + s.v_width);
-  storage_.assign(total, 0.0f);
+  const size_t elt = kv_type_bytes(s.type);
+  size_t total = 0;  // bytes
+  for (int64_t il = 0; il < s.n_layer; ++il) total += rows[il] * (s.k_width + s.v_width) * elt;
+  storage_.assign((total + sizeof(float) - 1) / sizeof(float), 0.0f);
   view_.capacity = capacity;
   view_.tokens.assign(static_cast<size_t>(capacity), 0);
   view_.layers.resize(s.n_layer);
-  float* p = storage_.data();
+  char* p = reinterpret_cast<char*>(storage_.data());
   for (int64_t il = 0; il < s.n_layer; ++il) {
     LayerKv& L = view_.layers[il];
+    L.type = s.type;
     L.k = p;
-    L.v = L.k + rows[il] * s.k_width;
+    L.v = p + rows[il] * s.k_width * elt;
     L.k_width = s.k_width;
     L.v_width = s.v_width;
     L.ring = ring[il];
-    p += rows[il] * (s.k_width + s.v_width);
+    p += rows[il] * (s.k_width + s.v_width) * elt;
   }
 }
 

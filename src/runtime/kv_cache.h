@@ -16,7 +16,7 @@ class KvCache {
   size_t bytes() const { return storage_.size() * sizeof(float); }
 
  private:
-  std::vector<float> storage_;
+  std::vector<float> storage_;  // the layers' rows, as bytes of shape.type (float-aligned)
   SequenceKv view_;
 };
 

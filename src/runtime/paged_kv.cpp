@@ -12,18 +12,19 @@ PagedKvCache::PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_s
     : shape_(shape), n_blocks_(n_blocks), max_seq_len_(max_seq_len), block_rows_(block_rows) {
   MOECAT_CHECK(n_blocks > 0 && n_blocks < (int64_t(1) << 31) && block_rows > 0 && max_seq_len > 0);
   const int64_t rows = n_blocks * block_rows;
-  storage_bytes_ = static_cast<size_t>(shape.n_layer * rows * (shape.k_width + shape.v_width)) * sizeof(float);
+  const size_t elt = kv_type_bytes(shape.type);
+  storage_bytes_ = static_cast<size_t>(shape.n_layer * rows * (shape.k_width + shape.v_width)) * elt;
   void* mem = storage_bytes_ ? mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE,
                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
                              : nullptr;
   MOECAT_CHECK_MSG(mem != MAP_FAILED, "cannot reserve the KV cache pool");
-  storage_ = static_cast<float*>(mem);
-  float* p = storage_;
+  storage_ = static_cast<char*>(mem);
+  char* p = storage_;
   for (int64_t il = 0; il < shape.n_layer; ++il) {
     k_base_.push_back(p);
-    p += rows * shape.k_width;
+    p += rows * shape.k_width * elt;
     v_base_.push_back(p);
-    p += rows * shape.v_width;
+    p += rows * shape.v_width * elt;
   }
   blocks_.resize(n_blocks);
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
@@ -63,6 +64,7 @@ std::unique_ptr<PagedSeq> PagedKvCache::open(const std::vector<int32_t>& prompt)
   s->kv_.layers.resize(shape_.n_layer);
   for (int64_t il = 0; il < shape_.n_layer; ++il) {
     LayerKv& L = s->kv_.layers[il];
+    L.type = shape_.type;
     L.k = k_base_[il];
     L.v = v_base_[il];
     L.k_width = shape_.k_width;

@@ -93,9 +93,9 @@ class PagedKvCache {
   int64_t n_blocks_, max_seq_len_, block_rows_;
   // Anonymous mapping, not a zero-filled vector: the kernel hands out pages on first write, so a
   // pool sized for every slot's full context costs memory only for positions actually used.
-  float* storage_ = nullptr;
+  char* storage_ = nullptr;
   size_t storage_bytes_ = 0;
-  std::vector<float*> k_base_, v_base_;  // [n_layer] pool base per layer
+  std::vector<char*> k_base_, v_base_;  // [n_layer] pool base per layer (elements of shape_.type)
   std::vector<Block> blocks_;
   std::vector<int32_t> free_;
   std::list<int32_t> lru_;  // idle registered blocks, least recently used first

@@ -45,7 +45,7 @@ Result<std::vector<std::vector<float>>> Engine::mtp_logprobs(const std::vector<i
   MOECAT_RETURN_IF_ERROR(check_tokens(tokens));
   const int64_t n = static_cast<int64_t>(tokens.size()), V = model_->config().n_vocab, D = model_->config().n_embd;
   if (n < 2) return Errorf("the MTP head needs at least 2 tokens");
-  KvCache kv(model_->kv_shape(), n, opt_.n_batch), mkv(model_->mtp_kv_shape(), n, opt_.n_batch);
+  KvCache kv(kv_shape(), n, opt_.n_batch), mkv(mtp_kv_shape(), n, opt_.n_batch);
   std::vector<float> hidden(n * D), last(V);
   eval(kv, tokens.data(), n, 0, false, last.data(), hidden.data());
   // Slot i: hidden state at i with token i+1, at rope position i (as vLLM / SGLang place it).
@@ -78,7 +78,7 @@ Result<Engine::GenStats> Engine::generate_drafted(const std::vector<int32_t>& pr
                   (long long)n_predict, (long long)opt_.n_ctx);
   GenStats st;
   st.n_prompt = np;
-  KvCache kv(model_->kv_shape(), cap, opt_.n_batch), mkv(mtp ? model_->mtp_kv_shape() : KvShape{}, mtp ? cap : 0, opt_.n_batch);
+  KvCache kv(kv_shape(), cap, opt_.n_batch), mkv(mtp ? mtp_kv_shape() : KvShape{}, mtp ? cap : 0, opt_.n_batch);
   std::vector<int32_t> history = prompt;
   bool done = n_predict <= 0;
   // Samples from main-model logits and emits, exactly as plain generation does.

@@ -69,7 +69,7 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& opt)
     : engine_(engine),
       model_(engine.model()),
       opt_(opt),
-      cache_(model_.kv_shape(),
+      cache_(engine.kv_shape(),
              opt.kv_blocks > 0 ? opt.kv_blocks
                                : (opt.parallel + 1) * ((opt.n_ctx + opt.block_rows - 1) / opt.block_rows),
              opt.n_ctx, opt.block_rows) {

@@ -118,6 +118,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   EngineOptions eo;
   eo.threads = opt.threads;
   eo.n_ctx = opt.n_ctx;
+  eo.kv_type = opt.kv_type;
   MOECAT_ASSIGN_OR_RETURN(I.engine, Engine::Load(opt.model_path, eo));
   if (!I.engine->tokenizer()) return Errorf("%s has no tokenizer; the server needs one", opt.model_path.c_str());
   I.opt.n_ctx = I.engine->options().n_ctx;  // clamped to the model's training context
@@ -227,9 +228,10 @@ Status Server::run() {
                chat_family_name(impl_->chat->family()), impl_->chat->source(), impl_->opt.host.c_str(),
                impl_->bound_port);
   const SchedulerMetrics m = impl_->sched->metrics();
-  std::fprintf(stderr, "moecat: %d parallel sequences, context %lld, KV pool %lld blocks x %lld positions = %.1f MiB\n",
+  std::fprintf(stderr, "moecat: %d parallel sequences, context %lld, KV pool %lld blocks x %lld positions = %.1f MiB (%s)\n",
                impl_->opt.parallel, (long long)impl_->opt.n_ctx, (long long)m.kv.blocks_total,
-               (long long)impl_->sched->options().block_rows, impl_->sched->kv_bytes() / 1048576.0);
+               (long long)impl_->sched->options().block_rows, impl_->sched->kv_bytes() / 1048576.0,
+               kv_type_name(impl_->opt.kv_type));
   std::fprintf(stderr, "moecat: listening on http://%s:%d\n", impl_->opt.host.c_str(), impl_->bound_port);
   if (!impl_->http.listen_after_bind()) return Errorf("the HTTP server stopped with an error");
   return Status::Ok();

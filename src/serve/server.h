@@ -25,6 +25,7 @@ struct ServerOptions {
   std::string api_key;             // non-empty: every endpoint but /health needs it
   size_t max_body_bytes = 8 << 20; // larger bodies: 413
   int max_n = 4;                   // choices per request ("n")
+  KvType kv_type = KvType::kF16;   // KV cache element type (f16: half the memory of f32)
 };
 
 // Loads the model and serves until stop() (or a signal in the CLI). Prints

@@ -21,12 +21,12 @@ import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 function usage(msg) {
     if (msg) process.stderr.write(`llama_ref: ${msg}\n`);
-    process.stderr.write("usage: node llama_ref.mjs --model F.gguf --tokens 1,2,3 [--greedy N] [--threads T]\n");
+    process.stderr.write("usage: node llama_ref.mjs --model F.gguf --tokens 1,2,3 [--greedy N] [--threads T] [--kv f32|f16]\n");
     process.exit(2);
 }
 
 function parseArgs(argv) {
-    const args = {model: null, tokens: null, greedy: 0, threads: 2};
+    const args = {model: null, tokens: null, greedy: 0, threads: 2, kv: "F32"};
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const next = () => {
@@ -37,12 +37,14 @@ function parseArgs(argv) {
         else if (a === "--tokens") args.tokens = next();
         else if (a === "--greedy") args.greedy = Number(next());
         else if (a === "--threads" || a === "-t") args.threads = Number(next());
+        else if (a === "--kv") args.kv = next().toUpperCase();
         else if (a === "--help" || a === "-h") usage();
         else usage(`unknown argument ${a}`);
     }
     if (!args.model) usage("--model is required");
     if (!fs.existsSync(args.model)) usage(`no such model file: ${args.model}`);
     if (args.tokens == null) usage("--tokens is required");
+    if (!["F32", "F16"].includes(args.kv)) usage("--kv must be f32 or f16");
     const toks = args.tokens.split(",").filter((s) => s.trim() !== "").map((s) => Number(s));
     if (toks.length === 0 || toks.some((t) => !Number.isInteger(t) || t < 0))
         usage(`--tokens must be a comma-separated list of non-negative integers, got "${args.tokens}"`);
@@ -127,8 +129,8 @@ async function main() {
         sequences: 1,
         flashAttention: false,
         threads: {ideal: args.threads, min: args.threads},
-        experimentalKvCacheKeyType: "F32",
-        experimentalKvCacheValueType: "F32",
+        experimentalKvCacheKeyType: args.kv,
+        experimentalKvCacheValueType: args.kv,
     });
     const sequence = context.getSequence();
     const next = {token: true, probabilities: true, options: {temperature: 0}};

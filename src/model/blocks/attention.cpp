@@ -65,8 +65,8 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
     rope.angles(b.pos[t], cs.data(), sn.data());
     kernels::rope(qt, c.n_head, hd, rope.config().dim, cs.data(), sn.data(), rope.config().neox);
     kernels::rope(kt, c.n_head_kv, hd, rope.config().dim, cs.data(), sn.data(), rope.config().neox);
-    std::memcpy(kv.k + kv.row(b.pos[t]) * kv.k_width, kt, kd * sizeof(float));
-    std::memcpy(kv.v + kv.row(b.pos[t]) * kv.v_width, v.data() + t * kd, kd * sizeof(float));
+    kv.store_k(b.pos[t], 0, kt, kd);
+    kv.store_v(b.pos[t], 0, v.data() + t * kd, kd);
   }
   }
 
@@ -80,6 +80,7 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
     ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     ap.k_pos_stride = kv.k_width;
     ap.v_pos_stride = kv.v_width;
+    ap.kv_f16 = kv.type == KvType::kF16;
     ap.window = window;
     ap.ring = kv.ring;
     ap.blocks = kv.blocks;

@@ -101,15 +101,16 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
   kernels::matmul(w.wkv_a, x, n, kva.data(), pool);
 
   std::vector<float> cs(RP / 2), sn(RP / 2);
+  std::vector<float> row(KW);  // cache row: [latent (R) | k_pe (RP)], stored in the cache's type
   const float* kvn = w.kv_norm_eff.data();
   for (const SeqSpan& sp : seqs)
   for (int64_t t = sp.begin; t < sp.begin + sp.n; ++t) {
     const LayerKv& kv = sp.kv->layers[layer];
-    float* row = kv.k + kv.row(b.pos[t]) * kv.k_width;  // cache row: [latent (R) | k_pe (RP)]
-    kernels::rmsnorm(kva.data() + t * KW, kvn, c.mla_norm_eps, R, row);
-    memcpy(row + R, kva.data() + t * KW + R, RP * sizeof(float));
+    kernels::rmsnorm(kva.data() + t * KW, kvn, c.mla_norm_eps, R, row.data());
+    memcpy(row.data() + R, kva.data() + t * KW + R, RP * sizeof(float));
     rope.angles(b.pos[t], cs.data(), sn.data());
-    kernels::rope(row + R, 1, RP, RP, cs.data(), sn.data(), rope.config().neox);
+    kernels::rope(row.data() + R, 1, RP, RP, cs.data(), sn.data(), rope.config().neox);
+    kv.store_k(b.pos[t], 0, row.data(), KW);
     for (int64_t h = 0; h < H; ++h)
       kernels::rope(q.data() + (t * H + h) * QK + NP, 1, RP, RP, cs.data(), sn.data(), rope.config().neox);
   }
@@ -145,6 +146,7 @@ void mla_forward(const ModelConfig& c, const Rope& rope, const MlaWeights& w, co
     ap.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(QK));
     ap.k_pos_stride = kv.k_width;
     ap.v_pos_stride = kv.k_width;  // values = the latent at the start of each key row
+    ap.kv_f16 = kv.type == KvType::kF16;
     ap.ring = kv.ring;
     ap.blocks = kv.blocks;
     ap.block_rows = kv.block_rows;

@@ -160,10 +160,35 @@ e2e_agree_four() {
     --max-abs 1e-4 --greedy-equal
   e2e_compare "$d/llama_f32.json" "$d/hf_ref.json" --label-a "llama.cpp f32" --label-b "HF reference (float64)" \
     --max-abs 1e-4 --greedy-equal
+  # E2E_KV_F16=0 skips the f16-cache check (deep random stacks amplify rounding chaotically).
+  [[ "${E2E_KV_F16:-1}" == 1 ]] && e2e_kv_f16 "$d" "$toks"
   # shellcheck disable=SC2034  # read by the calling script
   E2E_DIR="$d"
   # shellcheck disable=SC2034
   E2E_TOKS="$toks"
+}
+
+# e2e_kv_f16 DIR TOKENS: the f16 KV cache (what run / serve / bench use by default) on
+# DIR/f32.gguf. Its loss against the f32 cache is bounded by llama.cpp's own f16-cache loss on
+# the same file (2x, floors as for f16 weights), and moecat and llama.cpp with f16 caches agree
+# within that bound.
+e2e_kv_f16() {
+  local d="$1" toks="$2" kl_bound abs_bound
+  echo
+  echo "---- $(basename "$d"): f16 KV cache"
+  e2e_run "$MOECAT_BIN" logprobs -m "$d/f32.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" --cache-type f16 \
+    >"$d/moecat_kv16.json"
+  e2e_run "$NODE" "$REF" --model "$d/f32.gguf" --tokens "$toks" --greedy 32 --threads "$THREADS" --kv f16 \
+    >"$d/llama_kv16.json"
+  e2e_compare "$d/llama_f32.json" "$d/llama_kv16.json" --label-a "llama.cpp f32 cache" \
+    --label-b "llama.cpp f16 cache" --stats-json "$d/llama_loss_kv16.json"
+  kl_bound="$(e2e_bound 1e-4 "$(e2e_stat "$d/llama_loss_kv16.json" kl_mean)")"
+  abs_bound="$(e2e_bound 2e-2 "$(e2e_stat "$d/llama_loss_kv16.json" max_abs)")"
+  echo "bounds for the f16 cache: mean KL <= $kl_bound, max|dlogp| <= $abs_bound"
+  e2e_compare "$d/moecat_f32.json" "$d/moecat_kv16.json" --label-a "moecat f32 cache" \
+    --label-b "moecat f16 cache" --max-kl "$kl_bound" --max-abs "$abs_bound"
+  e2e_compare "$d/moecat_kv16.json" "$d/llama_kv16.json" --label-a "moecat f16 cache" \
+    --label-b "llama.cpp f16 cache" --max-abs "$abs_bound" --max-kl "$kl_bound"
 }
 
 # e2e_check_rope_covered DIR: the reference must have used the rope type config.json asks for
@@ -209,6 +234,7 @@ e2e_agree() {
   e2e_compare "$d/llama_f32.json" "$d/hf_ref.json" --label-a "llama.cpp f32" --label-b "HF reference (float64)" \
     --max-abs 1e-4 --greedy-equal
   e2e_check_rope_covered "$d"
+  e2e_kv_f16 "$d" "$toks"
 
   # q8_0 / f16 / bf16 conversions, bounded by llama.cpp's own loss (see the header)
   local qt kl_floor abs_floor kl_bound abs_bound
