@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.starts_in_reasoning = flags & 4;
   for (moecat::ChatFamily f : {moecat::ChatFamily::kGeneric, moecat::ChatFamily::kQwen3,
                                moecat::ChatFamily::kDeepSeekV3, moecat::ChatFamily::kLlama3,
-                               moecat::ChatFamily::kGptOss, moecat::ChatFamily::kLongCat}) {
+                               moecat::ChatFamily::kGptOss, moecat::ChatFamily::kLongCat,
+                               moecat::ChatFamily::kMistral}) {
     Assembled whole, split;
     auto p = moecat::make_chat_output_parser(f, opt);
     whole.add(p->feed(text));

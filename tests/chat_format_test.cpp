@@ -77,9 +77,11 @@ void expect_same(const Message& a, const Message& b, const std::string& what) {
   }
 }
 
-bool valid_id(const std::string& id) {
-  if (id.size() != 29 || id.compare(0, 5, "call_") != 0) return false;
-  for (size_t i = 5; i < id.size(); ++i)
+// "call_" + 24 alphanumerics; Mistral: 9 alphanumerics (its templates check the length).
+bool valid_id(const std::string& id, ChatFamily f) {
+  const size_t skip = f == ChatFamily::kMistral ? 0 : 5;
+  if (id.size() != (f == ChatFamily::kMistral ? 9u : 29u) || (skip && id.compare(0, 5, "call_") != 0)) return false;
+  for (size_t i = skip; i < id.size(); ++i)
     if (!std::isalnum(static_cast<unsigned char>(id[i]))) return false;
   return true;
 }
@@ -88,7 +90,7 @@ bool valid_id(const std::string& id) {
 void check(ChatFamily f, const std::string& out, const Message& want, ChatParseOptions opt = {}) {
   Message whole = run(f, {out}, opt);
   expect_same(whole, want, "whole: " + out);
-  for (const auto& c : whole.calls) EXPECT_TRUE(valid_id(c.id)) << c.id;
+  for (const auto& c : whole.calls) EXPECT_TRUE(valid_id(c.id, f)) << c.id;
   expect_same(run(f, bytes_of(out), opt), want, "bytewise: " + out);
   std::mt19937 rng(1234);
   for (int t = 0; t < 20; ++t) expect_same(run(f, random_split(out, rng), opt), want, "split: " + out);
@@ -98,6 +100,8 @@ Message msg(std::string content, std::string reasoning = "", std::vector<Call> c
   return Message{std::move(content), std::move(reasoning), std::move(calls)};
 }
 Call call(std::string name, std::string args) { return Call{"", std::move(name), std::move(args)}; }
+// Output that must come back as plain content, verbatim.
+void check_text(ChatFamily f, const std::string& out, ChatParseOptions opt = {}) { check(f, out, msg(out), opt); }
 
 // ---------------------------------------------------------------------------------------------
 // Qwen3
@@ -127,14 +131,12 @@ TEST(ChatQwen3, EndOfTurnMarkerDropped) {
 }
 
 TEST(ChatQwen3, MalformedCallIsContent) {
-  check(ChatFamily::kQwen3, "<tool_call>\n{\"name\": \"f\", \"arguments\": {bad}\n</tool_call>",
-        msg("<tool_call>\n{\"name\": \"f\", \"arguments\": {bad}\n</tool_call>"));
-  check(ChatFamily::kQwen3, "x<tool_call>\n{\"name\": \"f\"", msg("x<tool_call>\n{\"name\": \"f\""));
+  check_text(ChatFamily::kQwen3, "<tool_call>\n{\"name\": \"f\", \"arguments\": {bad}\n</tool_call>");
+  check_text(ChatFamily::kQwen3, "x<tool_call>\n{\"name\": \"f\"");
   // Text after a malformed call keeps its whitespace.
-  check(ChatFamily::kQwen3, "<tool_call>{bad}</tool_call>\n\nmore", msg("<tool_call>{bad}</tool_call>\n\nmore"));
+  check_text(ChatFamily::kQwen3, "<tool_call>{bad}</tool_call>\n\nmore");
   // No name: not a call.
-  check(ChatFamily::kQwen3, "<tool_call>{\"arguments\": {}}</tool_call>",
-        msg("<tool_call>{\"arguments\": {}}</tool_call>"));
+  check_text(ChatFamily::kQwen3, "<tool_call>{\"arguments\": {}}</tool_call>");
 }
 
 TEST(ChatQwen3, OptionsOff) {
@@ -338,6 +340,58 @@ TEST(ChatIds, Unique) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Mistral
+
+TEST(ChatMistral, V3JsonListCalls) {
+  // Mistral-Nemo / Mixtral-8x22B: one [TOOL_CALLS] with a JSON list, to the end of the reply.
+  const std::string out =
+      "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"a1B2c3D4e\"}, "
+      "{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}, \"id\": \"xYz987654\"}]</s>";
+  check(ChatFamily::kMistral, out,
+        msg("", "", {call("get_weather", R"({"city":"Paris"})"), call("get_time", R"({"tz":"CET"})")}));
+  Message m = run(ChatFamily::kMistral, {out});
+  ASSERT_EQ(m.calls.size(), 2u);
+  EXPECT_EQ(m.calls[0].id, "a1B2c3D4e");  // the model's own ids are kept (the template checks them)
+  EXPECT_EQ(m.calls[1].id, "xYz987654");
+}
+
+TEST(ChatMistral, ArgsSyntaxCallsAndContentBefore) {
+  // Small 3.2 / Devstral / Ministral: [TOOL_CALLS]NAME[ARGS]{..}, [CALL_ID] optional.
+  check(ChatFamily::kMistral, "Let me check.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"東京\"}</s>",
+        msg("Let me check.", "", {call("get_weather", R"({"city":"東京"})")}));
+  check(ChatFamily::kMistral,
+        "[TOOL_CALLS]a[CALL_ID]123456789[ARGS]{\"x\": 1}[TOOL_CALLS]b[ARGS]{}",
+        msg("", "", {call("a", R"({"x":1})"), call("b", "{}")}));
+  Message m = run(ChatFamily::kMistral, {"[TOOL_CALLS]a[CALL_ID]123456789[ARGS]{}"});
+  ASSERT_EQ(m.calls.size(), 1u);
+  EXPECT_EQ(m.calls[0].id, "123456789");
+}
+
+TEST(ChatMistral, ThinkingAndPlainReplies) {
+  check(ChatFamily::kMistral, "[THINK]2+2 is 4.[/THINK]The answer is 4.</s>", msg("The answer is 4.", "2+2 is 4."));
+  check(ChatFamily::kMistral, " Hello! How can I help?</s>", msg(" Hello! How can I help?"));
+}
+
+TEST(ChatMistral, MalformedCallsAreContent) {
+  check_text(ChatFamily::kMistral, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {bad}]");
+  check_text(ChatFamily::kMistral, "[TOOL_CALLS]f[ARGS]{\"a\":");
+  check_text(ChatFamily::kMistral, "[TOOL_CALLS]no args here");
+  // One bad entry makes the whole list text: no half-applied calls.
+  check_text(ChatFamily::kMistral, "[TOOL_CALLS][{\"name\": \"f\"}, {\"nom\": 1}]");
+  ChatParseOptions o;
+  o.parse_tools = false;  // no tools in the request: the syntax stays text
+  check_text(ChatFamily::kMistral, "[TOOL_CALLS]f[ARGS]{}", o);
+}
+
+TEST(ChatMistral, FreshIdsHaveNineAlphanumerics) {
+  Message m = run(ChatFamily::kMistral, {"[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}, \"id\": \"too-long-id\"}]"});
+  ASSERT_EQ(m.calls.size(), 1u);
+  EXPECT_TRUE(valid_id(m.calls[0].id, ChatFamily::kMistral)) << m.calls[0].id;
+  EXPECT_TRUE(valid_id(moecat::new_tool_call_id(ChatFamily::kMistral), ChatFamily::kMistral));
+  EXPECT_TRUE(valid_id(moecat::new_tool_call_id(ChatFamily::kQwen3), ChatFamily::kQwen3));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Detection
 
 TEST(ChatDetect, Markers) {
@@ -408,6 +462,10 @@ TEST(ChatDetect, RealTemplates) {
        ChatFamily::kDeepSeekV3},
       {"llama.cpp:models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja", "llama", ChatFamily::kLlama3},
       {"llama.cpp:models/templates/meta-llama-Llama-3.3-70B-Instruct.jinja", "llama", ChatFamily::kLlama3},
+      {"llama.cpp:models/templates/mistralai-Mistral-Nemo-Instruct-2407.jinja", "llama", ChatFamily::kMistral},
+      {"llama.cpp:models/templates/Mistral-Small-3.2-24B-Instruct-2506.jinja", "llama", ChatFamily::kMistral},
+      {"llama.cpp:models/templates/unsloth-mistral-Devstral-Small-2507.jinja", "llama", ChatFamily::kMistral},
+      {"llama.cpp:models/templates/mistralai-Ministral-3-14B-Reasoning-2512.jinja", "mistral3", ChatFamily::kMistral},
   };
   bool require = std::getenv("MOECAT_REQUIRE_REF") && std::string(std::getenv("MOECAT_REQUIRE_REF")) == "1";
   int found = 0;

@@ -1,6 +1,6 @@
 // Jinja engine tests: (1) hand-derived expectations for engine features, (2) byte equality with
 // @huggingface/jinja (tests/ref/jinja_oracle.mjs) on the real Qwen3 / DeepSeek-V3 / Llama-3 /
-// gpt-oss chat templates x tests/data/chat/conversations.json plus a feature corpus,
+// gpt-oss (and Mistral Nemo / Small 3.2) chat templates x tests/data/chat/conversations.json plus a feature corpus,
 // (3) hostile templates that must fail cleanly or stay bounded.
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "testing.h"
 #include "serve/jinja/interp.h"
 #include "serve/jinja/jinja.h"
 
@@ -204,6 +205,12 @@ std::vector<RealTemplate> LoadRealTemplates(std::string* why) {
   out.push_back({"gpt-oss", gpt, TokenString(gj["bos_token"]), TokenString(gj["eos_token"])});
   if (gj.contains("chat_template") && gj["chat_template"].is_string() && gj["chat_template"].get<std::string>() != gpt)
     out.push_back({"gpt-oss-lenml", gj["chat_template"].get<std::string>(), out.back().bos, out.back().eos});
+  // Mistral: the v3 JSON-list tool format (Nemo, as Mixtral-8x22B) and the [ARGS] one (Small 3.2).
+  for (const char* name : {"mistralai-Mistral-Nemo-Instruct-2407", "Mistral-Small-3.2-24B-Instruct-2506"}) {
+    std::string t = testing_util::LlamaCppSourceFile(std::string("models/templates/") + name + ".jinja", kSrc);
+    if (t.empty()) { *why = std::string("cannot extract ") + name + " from the llama.cpp bundle"; return {}; }
+    out.push_back({name, t, "<s>", "</s>"});
+  }
   return out;
 }
 

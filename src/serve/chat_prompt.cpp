@@ -9,6 +9,7 @@ Result<std::unique_ptr<ChatPrompt>> ChatPrompt::Create(const std::string& templa
   auto p = std::make_unique<ChatPrompt>();
   p->arch_ = arch;
   p->family_ = detect_chat_family(arch, template_text);
+  p->mistral_args_ = template_text.find("[ARGS]") != std::string::npos;
   const TokenizerData& d = tok.data();
   if (d.bos_id >= 0 && d.bos_id < tok.vocab_size()) p->bos_ = tok.token_bytes(d.bos_id);
   if (d.eos_id >= 0 && d.eos_id < tok.vocab_size()) p->eos_ = tok.token_bytes(d.eos_id);
@@ -51,9 +52,9 @@ Result<std::string> ChatPrompt::render(const api::ChatRequest& r) const {
     // content as a string (Qwen3's `'</think>' in content`), so give them "" like llama.cpp does.
     for (auto& m : msgs)
       if (!m.contains("content") || m["content"].is_null()) m["content"] = "";
-    // gpt-oss's and Llama 3's templates print tool-call arguments with tojson: give them the
-    // object, not the JSON string OpenAI clients send (others print strings as they are).
-    if (family_ == ChatFamily::kGptOss || family_ == ChatFamily::kLlama3)
+    // gpt-oss's, Llama 3's and Mistral's templates print tool-call arguments with tojson: give
+    // them the object, not the JSON string OpenAI clients send (others print strings as they are).
+    if (family_ == ChatFamily::kGptOss || family_ == ChatFamily::kLlama3 || family_ == ChatFamily::kMistral)
       for (auto& m : msgs)
         if (m.contains("tool_calls") && m["tool_calls"].is_array())
           for (auto& tc : m["tool_calls"])
@@ -97,6 +98,7 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
   };
   const Tags tags = family_ == ChatFamily::kQwen3     ? Tags{"<tool_call>\n", "\n</tool_call>"}
                     : family_ == ChatFamily::kLongCat ? Tags{"<longcat_tool_call>\n", "\n</longcat_tool_call>"}
+                    : family_ == ChatFamily::kMistral ? Tags{"[TOOL_CALLS][", "]"}  // a one-call v3 list
                                                       : Tags{};
   if (r.tool_choice == api::ToolChoiceMode::kNamed) {
     f.named = true;
@@ -113,6 +115,12 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
         break;
       case ChatFamily::kGeneric:
         break;
+      case ChatFamily::kMistral:
+        if (mistral_args_) {
+          f.prefix = "[TOOL_CALLS]" + f.name + "[ARGS]";
+          break;
+        }
+        [[fallthrough]];
       default:  // a {"name": .., args_key: ..} object, inside the family's call tags
         f.prefix = tags.open + "{\"name\": \"" + f.name + "\", \"" + f.args_key + "\": ";
         f.suffix = "}" + tags.close;

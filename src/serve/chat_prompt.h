@@ -46,6 +46,7 @@ class ChatPrompt {
 
  private:
   ChatFamily family_ = ChatFamily::kGeneric;
+  bool mistral_args_ = false;  // Mistral template writes NAME[ARGS]{..} (else the v3 JSON list)
   std::optional<jinja::Template> tmpl_;
   std::string bos_, eos_;
   std::string arch_;

@@ -23,7 +23,7 @@ class Assembler {
  public:
   Assembler(const Tokenizer& tok, const api::ChatRequest& r, ChatFamily family, bool forced,
             const ChatParseOptions& popt)
-      : tok_(tok), r_(r), dec_(tok), forced_(forced) {
+      : tok_(tok), r_(r), dec_(tok), family_(family), forced_(forced) {
     if (r.chat && !forced) parser_ = make_chat_output_parser(family, popt);
   }
 
@@ -116,6 +116,7 @@ class Assembler {
   const Tokenizer& tok_;
   const api::ChatRequest& r_;
   Tokenizer::StreamDecoder dec_;
+  ChatFamily family_;
   bool forced_;
   std::unique_ptr<ChatOutputParser> parser_;
   std::string pending_, content_, reasoning_, json_;
@@ -126,7 +127,7 @@ class Assembler {
 
 void Assembler::forced_call(api::StreamDelta& d) {
   api::ToolCall c;
-  c.id = new_tool_call_id();
+  c.id = new_tool_call_id(family_);
   const nlohmann::json j = nlohmann::json::parse(json_, nullptr, false);
   if (j.is_discarded()) {  // cut short (should not happen: the constraint keeps a budget)
     content_ += json_;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `moecat serve` driven by the official `openai` npm client (tests/ref/serve_client.mjs) on a
 # random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template, and on a
-# random gpt-oss and DeepSeek-V3 with their real tokenizers and templates
+# random gpt-oss, DeepSeek-V3 and Mixtral with their real tokenizers and templates
 # (tools/serve_test_model.py), and on a random LongCat-Flash with no template (the built-in
 # LongCat format): chat + streaming (identical text), logprobs, stop strings,
 # forced tool calls (named / required, streamed or not; arguments validate against the tool
@@ -66,6 +66,15 @@ DS="$WORK/deepseek"
 e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$DS" --arch deepseek_v3 >/dev/null
 MODEL="$DS"
 serve deepseek --parallel 4 -c 2048
+e2e_run "$NODE" "$CLIENT" family "$URL"
+
+# Mixtral with its real SentencePiece-style tokenizer and Mistral's v3 tool-call template
+# (Mistral-Nemo's: [AVAILABLE_TOOLS], [TOOL_CALLS][{..}], 9-character call ids).
+MX="$WORK/mixtral"
+e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$MX" --arch mixtral >/dev/null
+MODEL="$MX"
+serve mixtral --parallel 4 -c 2048
+grep -q "mistral chat format, jinja" "$WORK/mixtral.log" || e2e_die "Mixtral did not get the Mistral chat format"
 e2e_run "$NODE" "$CLIENT" family "$URL"
 
 # LongCat-Flash with no chat template: the built-in LongCat format renders the prompts (tools

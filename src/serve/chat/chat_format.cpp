@@ -14,6 +14,7 @@ const char* chat_family_name(ChatFamily f) {
     case ChatFamily::kLlama3: return "llama3";
     case ChatFamily::kGptOss: return "gpt-oss";
     case ChatFamily::kLongCat: return "longcat";
+    case ChatFamily::kMistral: return "mistral";
   }
   return "generic";
 }
@@ -28,6 +29,7 @@ ChatFamily detect_chat_family(std::string_view arch, std::string_view tmpl) {
     if (has("<tool_call>")) return ChatFamily::kQwen3;
     if (has("<|python_tag|>") || has("<|eom_id|>") || has("<|start_header_id|>")) return ChatFamily::kLlama3;
     if (has("<|im_start|>") && has("<think>")) return ChatFamily::kQwen3;
+    if (has("[TOOL_CALLS]") || has("[INST]")) return ChatFamily::kMistral;
     // A template with no tool or reasoning markers (e.g. plain ChatML) says nothing about the
     // model's output syntax: the architecture decides, as without a template.
   }
@@ -40,7 +42,9 @@ ChatFamily detect_chat_family(std::string_view arch, std::string_view tmpl) {
   return ChatFamily::kGeneric;
 }
 
-std::string new_tool_call_id() { return chat::make_call_id(); }
+std::string new_tool_call_id(ChatFamily f) {
+  return f == ChatFamily::kMistral ? chat::make_mistral_call_id() : chat::make_call_id();
+}
 
 std::unique_ptr<ChatOutputParser> make_chat_output_parser(ChatFamily f, const ChatParseOptions& opt) {
   switch (f) {
@@ -49,6 +53,7 @@ std::unique_ptr<ChatOutputParser> make_chat_output_parser(ChatFamily f, const Ch
     case ChatFamily::kLlama3: return chat::make_llama3_parser(opt);
     case ChatFamily::kGptOss: return chat::make_harmony_parser(opt);
     case ChatFamily::kLongCat: return chat::make_longcat_parser(opt);
+    case ChatFamily::kMistral: return chat::make_mistral_parser(opt);
     case ChatFamily::kGeneric: break;
   }
   return chat::make_generic_parser(opt);

@@ -18,6 +18,8 @@ enum class ChatFamily {
   kLlama3,      // {"name": .., "parameters": {..}} (optionally after <|python_tag|>)
   kGptOss,      // harmony: <|channel|>analysis|commentary|final<|message|>...<|end|>/<|call|>/<|return|>
   kLongCat,     // <longcat_tool_call>{..}</longcat_tool_call>, replies end with </longcat_s>
+  kMistral,     // [THINK]..[/THINK], [TOOL_CALLS][{"name":..,"arguments":..,"id":..}] (v3) or
+                // [TOOL_CALLS]NAME[ARGS]{..} (later models); calls run to the end of the reply
 };
 
 const char* chat_family_name(ChatFamily f);
@@ -69,8 +71,9 @@ struct ChatParseOptions {
 
 std::unique_ptr<ChatOutputParser> make_chat_output_parser(ChatFamily f, const ChatParseOptions& opt);
 
-// A fresh OpenAI-style tool call id ("call_" + 24 alphanumerics), as the parsers give calls;
-// for calls the server builds itself (forced tool calls).
-std::string new_tool_call_id();
+// A fresh OpenAI-style tool call id ("call_" + 24 alphanumerics; 9 alphanumerics for Mistral,
+// whose templates check the length), as the parsers give calls; for calls the server builds
+// itself (forced tool calls).
+std::string new_tool_call_id(ChatFamily f = ChatFamily::kGeneric);
 
 }  // namespace moecat

@@ -136,10 +136,12 @@ std::string make_call_id() {
   return id;
 }
 
+std::string make_mistral_call_id() { return make_call_id().substr(5, 9); }
+
 ToolCallDelta make_tool_call_delta(int index, ParsedCall call) {
   ToolCallDelta d;
   d.index = index;
-  d.id = make_call_id();
+  d.id = call.id.empty() ? make_call_id() : std::move(call.id);
   d.name = std::move(call.name);
   d.arguments = std::move(call.arguments);
   return d;

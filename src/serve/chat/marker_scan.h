@@ -48,6 +48,7 @@ std::optional<std::string> arguments_string(const nlohmann::json& v);
 struct ParsedCall {
   std::string name;
   std::string arguments;  // compact JSON text of the arguments object
+  std::string id;         // the call's id when the family's syntax carries one ("" = make one)
 };
 
 // {"name": "...", "arguments"|"parameters": {...}} -> call; anything else -> nullopt.
@@ -55,6 +56,8 @@ std::optional<ParsedCall> parse_name_args_object(std::string_view text);
 
 // "call_" + 24 alphanumerics, unique within the process (counter mixed by a hash).
 std::string make_call_id();
+// 9 alphanumerics: Mistral's templates refuse any other tool-call id.
+std::string make_mistral_call_id();
 
 ToolCallDelta make_tool_call_delta(int index, ParsedCall call);
 

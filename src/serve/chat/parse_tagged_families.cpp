@@ -6,6 +6,12 @@
 //             or V3.1's           NAME<｜tool▁sep｜>{..}
 //   LongCat:  <longcat_think>..</longcat_think>, <longcat_tool_call>{..}</longcat_tool_call>,
 //             turns end with </longcat_s>.
+//   Mistral:  [THINK]..[/THINK]; [TOOL_CALLS] then either a JSON list
+//             [{"name":..,"arguments":{..},"id":"9 alnum"}, ..] (v3 / Nemo) or NAME[ARGS]{..}
+//             (with [CALL_ID]ID before [ARGS] in Small 3.2); a call runs to the next
+//             [TOOL_CALLS] or the end of the reply; replies end with </s>.
+#include <cctype>
+
 #include "serve/chat/parsers.h"
 #include "serve/chat/tagged_parser.h"
 
@@ -51,7 +57,61 @@ std::optional<ParsedCall> parse_deepseek_call(std::string_view body) {
   return ParsedCall{std::move(name), std::move(*args)};
 }
 
+// The id Mistral's templates accept (9 alphanumerics), else a fresh one.
+std::string mistral_id(const nlohmann::json& j) {
+  if (j.is_string()) {
+    std::string s = j.get<std::string>();
+    bool ok = s.size() == 9;
+    for (char c : s) ok = ok && std::isalnum(static_cast<unsigned char>(c));
+    if (ok) return s;
+  }
+  return make_mistral_call_id();
+}
+
+std::vector<ParsedCall> parse_mistral_calls(std::string_view body) {
+  std::string_view b = trim(body);
+  std::vector<ParsedCall> calls;
+  if (!b.empty() && b.front() == '[') {  // v3: a JSON list of {"name", "arguments", "id"}
+    auto j = parse_json_bounded(b);
+    if (!j || !j->is_array() || j->empty()) return {};
+    for (const auto& e : *j) {
+      auto c = parse_name_args_object(dump_compact(e));
+      if (!c) return {};  // one bad entry: the whole list is text
+      c->id = mistral_id(e.contains("id") ? e["id"] : nlohmann::json());
+      calls.push_back(std::move(*c));
+    }
+    return calls;
+  }
+  // NAME[ARGS]{..}, optionally NAME[CALL_ID]ID[ARGS]{..}.
+  constexpr std::string_view kArgs = "[ARGS]", kId = "[CALL_ID]";
+  size_t a = b.find(kArgs);
+  if (a == std::string_view::npos) return {};
+  std::string_view head = b.substr(0, a), id;
+  if (size_t c = head.find(kId); c != std::string_view::npos) {
+    id = trim(head.substr(c + kId.size()));
+    head = head.substr(0, c);
+  }
+  std::string_view name = trim(head);
+  if (name.empty() || name.find_first_of("{}[]\" \n") != std::string_view::npos) return {};
+  auto j = parse_json_bounded(trim(b.substr(a + kArgs.size())));
+  if (!j) return {};
+  auto args = arguments_string(*j);
+  if (!args) return {};
+  calls.push_back(ParsedCall{std::string(name), std::move(*args), mistral_id(std::string(id))});
+  return calls;
+}
+
 }  // namespace
+
+std::unique_ptr<ChatOutputParser> make_mistral_parser(const ChatParseOptions& opt) {
+  TaggedFormat f;
+  f.think_open = "[THINK]";
+  f.think_close = "[/THINK]";
+  f.call_open = "[TOOL_CALLS]";
+  f.parse_calls = parse_mistral_calls;
+  f.drop = {"</s>"};
+  return std::make_unique<TaggedParser>(std::move(f), opt);
+}
 
 std::unique_ptr<ChatOutputParser> make_qwen3_parser(const ChatParseOptions& opt) {
   TaggedFormat f;
@@ -59,7 +119,7 @@ std::unique_ptr<ChatOutputParser> make_qwen3_parser(const ChatParseOptions& opt)
   f.think_close = "</think>";
   f.call_open = "<tool_call>";
   f.call_close = "</tool_call>";
-  f.parse_call = parse_name_args_object;
+  f.parse_calls = one_call(parse_name_args_object);
   f.drop = {"<|im_end|>", "<|endoftext|>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }
@@ -72,7 +132,7 @@ std::unique_ptr<ChatOutputParser> make_deepseek_parser(const ChatParseOptions& o
   f.block_close = "<｜tool▁calls▁end｜>";
   f.call_open = "<｜tool▁call▁begin｜>";
   f.call_close = "<｜tool▁call▁end｜>";
-  f.parse_call = parse_deepseek_call;
+  f.parse_calls = one_call(parse_deepseek_call);
   f.drop = {"<｜end▁of▁sentence｜>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }
@@ -83,7 +143,7 @@ std::unique_ptr<ChatOutputParser> make_longcat_parser(const ChatParseOptions& op
   f.think_close = "</longcat_think>";
   f.call_open = "<longcat_tool_call>";
   f.call_close = "</longcat_tool_call>";
-  f.parse_call = parse_name_args_object;
+  f.parse_calls = one_call(parse_name_args_object);
   f.drop = {"</longcat_s>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }

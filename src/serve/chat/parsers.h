@@ -12,5 +12,6 @@ std::unique_ptr<ChatOutputParser> make_deepseek_parser(const ChatParseOptions& o
 std::unique_ptr<ChatOutputParser> make_longcat_parser(const ChatParseOptions& opt);
 std::unique_ptr<ChatOutputParser> make_llama3_parser(const ChatParseOptions& opt);
 std::unique_ptr<ChatOutputParser> make_harmony_parser(const ChatParseOptions& opt);
+std::unique_ptr<ChatOutputParser> make_mistral_parser(const ChatParseOptions& opt);
 
 }  // namespace moecat::chat

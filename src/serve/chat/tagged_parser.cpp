@@ -2,6 +2,15 @@
 
 namespace moecat::chat {
 
+std::function<std::vector<ParsedCall>(std::string_view)> one_call(
+    std::function<std::optional<ParsedCall>(std::string_view)> parse_call) {
+  return [parse_call](std::string_view body) {
+    std::vector<ParsedCall> v;
+    if (auto c = parse_call(body)) v.push_back(std::move(*c));
+    return v;
+  };
+}
+
 TaggedParser::TaggedParser(TaggedFormat fmt, const ChatParseOptions& opt) : fmt_(std::move(fmt)), opt_(opt) {
   if (opt_.starts_in_reasoning && opt_.parse_reasoning && !fmt_.think_open.empty()) {
     state_ = State::kReasoning;
@@ -24,7 +33,7 @@ std::vector<std::string_view> TaggedParser::markers_for_state() const {
       m.push_back(fmt_.block_close);
       break;
     case State::kCall:
-      m.push_back(fmt_.call_close);
+      m.push_back(fmt_.call_close.empty() ? fmt_.call_open : fmt_.call_close);
       break;
   }
   return m;
@@ -56,12 +65,12 @@ void TaggedParser::emit_reasoning(ChatDelta& out, std::string_view s, bool final
 }
 
 void TaggedParser::close_call(ChatDelta& out) {
-  std::optional<ParsedCall> call = fmt_.parse_call ? fmt_.parse_call(call_body_) : std::nullopt;
+  std::vector<ParsedCall> calls = fmt_.parse_calls ? fmt_.parse_calls(call_body_) : std::vector<ParsedCall>{};
   std::string body = std::move(call_body_);
   call_body_.clear();
   state_ = in_block_ ? State::kBlock : State::kContent;
-  if (call) {
-    out.tool_calls.push_back(make_tool_call_delta(next_index_++, std::move(*call)));
+  if (!calls.empty()) {
+    for (ParsedCall& c : calls) out.tool_calls.push_back(make_tool_call_delta(next_index_++, std::move(c)));
     skip_content_ws_ = true;  // the newlines between calls are formatting
   } else {
     // Malformed call: the raw text goes out as content, verbatim.
@@ -103,6 +112,7 @@ void TaggedParser::on_marker(ChatDelta& out, std::string_view m) {
       break;
     case State::kCall:
       close_call(out);
+      if (fmt_.call_close.empty()) state_ = State::kCall;  // the marker opened the next call
       break;
   }
 }
@@ -135,7 +145,9 @@ void TaggedParser::process(ChatDelta& out, bool final) {
     buf_.erase(0, n + marker.size());
     on_marker(out, marker);
   }
-  if (final && state_ == State::kCall) {
+  if (final && state_ == State::kCall && fmt_.call_close.empty()) {
+    close_call(out);  // calls that run to the end of the reply end here
+  } else if (final && state_ == State::kCall) {
     // Unterminated call: give back the raw text.
     std::string raw = fmt_.call_open + call_body_;
     call_body_.clear();

@@ -1,7 +1,8 @@
 // The streaming parser shared by the tag-delimited families (Qwen3, DeepSeek-V3, LongCat):
 // an optional reasoning block (<think>...</think>), tool calls between an open and a close
-// marker (optionally grouped inside an outer block, as DeepSeek's <｜tool▁calls▁begin｜>),
-// and end-of-turn markers that are dropped wherever they appear.
+// marker (optionally grouped inside an outer block, as DeepSeek's <｜tool▁calls▁begin｜>), or
+// from an open marker to the end of the reply (Mistral's [TOOL_CALLS]), and end-of-turn markers
+// that are dropped wherever they appear.
 #pragma once
 #include <functional>
 #include <optional>
@@ -17,10 +18,16 @@ namespace moecat::chat {
 struct TaggedFormat {
   std::string think_open, think_close;  // empty: the family has no reasoning markers
   std::string block_open, block_close;  // empty: calls stand alone in the content
+  // call_close empty: a call runs to the next call_open or the end of the reply (Mistral).
   std::string call_open, call_close;
-  std::function<std::optional<ParsedCall>(std::string_view body)> parse_call;
+  // One body -> its calls (a body may hold several, e.g. Mistral's JSON list); empty = malformed.
+  std::function<std::vector<ParsedCall>(std::string_view body)> parse_calls;
   std::vector<std::string> drop;        // end-of-turn markers, never content
 };
+
+// parse_calls for families with one call per body.
+std::function<std::vector<ParsedCall>(std::string_view)> one_call(
+    std::function<std::optional<ParsedCall>(std::string_view)> parse_call);
 
 class TaggedParser : public ChatOutputParser {
  public:
