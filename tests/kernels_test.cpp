@@ -246,6 +246,86 @@ TEST(Matmul, FloatTypesMatchReference) {
   }
 }
 
+TEST(KQuants, MatmulMatchesReference) {
+  // Decoded rows dotted in f32 (FMA lanes) vs the same rows in double: 1e-5 * S; threads bit-exact.
+  IsaScope scope;
+  ThreadPool pool(3);
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
+      for (int64_t in : {256, 768})
+        for (int64_t n : {1, 3, 17})
+          for (int64_t out : {1, 5, 37}) check_matmul_vs_ref(t, n, in, out, 1e-5);
+    const Weights w = make_weights(DType::Q4_K, 64, 512, 9);
+    const std::vector<float> x = randv(5 * 512, 10);
+    std::vector<float> y1(5 * 64), y3(y1.size());
+    matmul(w.view, x.data(), 5, y1.data(), nullptr);
+    matmul(w.view, x.data(), 5, y3.data(), &pool);
+    EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << isa_name(isa);
+  }
+}
+
+TEST(KQuants, RoundTripErrorWithinTheFormatsStep) {
+  // Uniform values in [-1, 1]: each sub-block's step is its range over 15 / 31 levels (Q4_K /
+  // Q5_K), or its abs-max over 31 (Q6_K), plus the 6- / 8-bit rounding of the scales; the RMS
+  // error must stay below a third of that step and no value may be off by more than one step.
+  struct Case { DType t; double step; } cases[] = {{DType::Q4_K, 2.0 / 15}, {DType::Q5_K, 2.0 / 31}, {DType::Q6_K, 1.0 / 31}};
+  for (const Case& c : cases) {
+    const int64_t n = 4096;
+    const std::vector<float> x = randv(n, 21);
+    std::vector<uint8_t> q(static_cast<size_t>(dtype_row_bytes(c.t, n)));
+    std::vector<float> y(static_cast<size_t>(n));
+    convert_row(x.data(), c.t, q.data(), n);
+    dequantize_row(c.t, q.data(), y.data(), n);
+    double se = 0, worst = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      se += double(x[i] - y[i]) * double(x[i] - y[i]);
+      worst = std::max(worst, double(std::fabs(x[i] - y[i])));
+    }
+    EXPECT_LT(std::sqrt(se / n), c.step / 3) << dtype_name(c.t);
+    EXPECT_LT(worst, c.step) << dtype_name(c.t);
+  }
+}
+
+TEST(KQuants, HandBuiltBlocksDecodeByTheFormat) {
+  // Q4_K: d = 1, dmin = 0.5. Sub-block 0: scale 2, min 1 (bytes 0 and 4, low 6 bits); sub-block
+  // 5: scale 35 = 0b100011, min 17 = 0b010001 (low nibbles in byte 9, high 2 bits on top of
+  // bytes 1 and 5). Value 0 of sub-block 0 is the low nibble of qs[0]; value 0 of sub-block 5 the
+  // high nibble of qs[64] (sub-blocks 4 and 5 share bytes 64..95).
+  uint8_t b4[144] = {};
+  b4[0] = 0x00; b4[1] = 0x3C;  // f16 1.0
+  b4[2] = 0x00; b4[3] = 0x38;  // f16 0.5
+  uint8_t* sc = b4 + 4;
+  sc[0] = 2; sc[4] = 1;
+  sc[9] = 0x3 | (0x1 << 4);      // scale 35 low nibble 3, min 17 low nibble 1
+  sc[1] |= 2 << 6;               // scale 35 high bits 0b10
+  sc[5] |= 1 << 6;               // min 17 high bits 0b01
+  b4[16 + 0] = 0x0A;             // sub-block 0, value 0: q = 10
+  b4[16 + 64] = 0x70;            // sub-block 5, value 0: q = 7
+  float y[256];
+  dequantize_row(DType::Q4_K, b4, y, 256);
+  EXPECT_FLOAT_EQ(y[0], 1.0f * 2 * 10 - 0.5f * 1);    // 19.5
+  EXPECT_FLOAT_EQ(y[160], 1.0f * 35 * 7 - 0.5f * 17);  // 236.5
+  EXPECT_FLOAT_EQ(y[1], -0.5f);                        // q 0: just the min
+  // Q5_K: the same, plus the fifth bit of sub-block 5's value 0 (bit 5 of qh[0]).
+  uint8_t b5[176] = {};
+  std::memcpy(b5, b4, 16);
+  b5[16 + 0] = 1 << 5;
+  b5[48 + 64] = 0x70;
+  dequantize_row(DType::Q5_K, b5, y, 256);
+  EXPECT_FLOAT_EQ(y[160], 1.0f * 35 * (7 + 16) - 0.5f * 17);
+  // Q6_K: d = 0.25, scale[9] = -3 (values 144..159). Value 144 is in the second half (128..255)
+  // at row 16 of its first quarter: low 4 bits in ql[64 + 16], high 2 bits in qh[32 + 16] bits 0-1.
+  uint8_t b6[210] = {};
+  b6[192 + 9] = static_cast<uint8_t>(int8_t(-3));
+  b6[208] = 0x00; b6[209] = 0x34;  // f16 0.25
+  b6[64 + 16] = 0x5;               // low bits 5
+  b6[128 + 32 + 16] = 0x2;         // high bits 2 -> q = 5 + 32 = 37, minus 32 = 5
+  dequantize_row(DType::Q6_K, b6, y, 256);
+  EXPECT_FLOAT_EQ(y[144], 0.25f * -3 * 5);
+  EXPECT_FLOAT_EQ(y[145], 0.25f * -3 * -32);  // q 0 -> -32
+}
+
 TEST(Matmul, Q8MatchesReference) {
   // Same exact int32 block sums; only the f32 order differs (per-lane partial sums, FMA):
   // 1e-5 * S.

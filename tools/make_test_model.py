@@ -363,6 +363,11 @@ def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
             raise SystemExit("--dims bench is only defined for qwen3moe (Qwen3-30B-A3B shapes)")
         d = dict(hidden=2048, layers=4, heads=32, kv=4, head_dim=128, inter=6144, moe_inter=768,
                  experts=128, top_k=8)
+    elif dims == "kquant":
+        # Rows of 256 and 512 values, so k-quants (blocks of 256) apply to every matrix.
+        if arch != "llama":
+            raise SystemExit("--dims kquant is only defined for llama")
+        d = dict(hidden=256, layers=2, heads=4, kv=2, head_dim=64, inter=512)
     elif arch == "llama":
         d = dict(hidden=128, layers=3, heads=8, kv=2, head_dim=16, inter=256)
     elif arch == "mixtral":
@@ -673,7 +678,7 @@ def main():
                     help="llama/mixtral: use the tokenizer.json + tokenizer_config.json in DIR "
                          "(e.g. a real one from tests/ref/node_modules) instead of a generated one")
     ap.add_argument("--rope-scaling", choices=["llama3", "yarn"], default=None)
-    ap.add_argument("--dims", choices=["small", "bench"], default="small")
+    ap.add_argument("--dims", choices=["small", "bench", "kquant"], default="small")
     ap.add_argument("--no-q-lora", action="store_true",
                     help="deepseek_v3: q_lora_rank null (plain q_proj, as in DeepSeek-V2-Lite)")
     ap.add_argument("--layers", type=int, default=None,

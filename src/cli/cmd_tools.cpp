@@ -101,8 +101,10 @@ Runner add_convert(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("input", o->in, "Hugging Face folder (or GGUF file)")->required();
   app.add_option("-o,--output", o->out, "output .gguf")->required();
-  app.add_option("--type", o->type, "f32 | f16 | bf16 | q8_0 | mxfp4 (MXFP4 experts, q8_0 elsewhere)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "mxfp4"}));
+  app.add_option("--type", o->type,
+                 "f32 | f16 | bf16 | q8_0 | mxfp4 (MXFP4 experts, q8_0 elsewhere) | q4_k | q5_k | q6_k "
+                 "(llama.cpp k-quants; rows not a multiple of 256 get q8_0)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "mxfp4", "q4_k", "q5_k", "q6_k"}));
   return [o]() -> int {
     auto model = load_model(o->in);
     if (!model.ok()) return fail(model.status());

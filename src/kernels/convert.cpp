@@ -137,6 +137,11 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       }
       return;
     }
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+      dequantize_row_kquant(t, src, dst, n);
+      return;
     default:
       MOECAT_CHECK_MSG(false, "dequantize_row: unsupported dtype");
   }
@@ -162,6 +167,11 @@ void convert_row(const float* src, DType t, void* dst, int64_t n) {
       return;
     case DType::MXFP4:
       quantize_row_mxfp4(src, dst, n);
+      return;
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+      quantize_row_kquant(t, src, dst, n);
       return;
     default:
       MOECAT_CHECK_MSG(false, "convert_row: unsupported dtype");

@@ -218,6 +218,23 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
       });
       return;
     }
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: {
+      // k-quants: each weight row decoded once into floats, then the ISA's f32 dot with every
+      // activation row (correct and memory-bound at n = 1; a fused q8_K kernel is the next step).
+      const int64_t rb = w.row_bytes();
+      const auto* base = static_cast<const uint8_t*>(w.data);
+      for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) {
+        thread_local std::vector<float> row;
+        row.resize(static_cast<size_t>(in));
+        for (int64_t r = r0; r < r1; ++r) {
+          dequantize_row_kquant(w.dtype, base + r * rb, row.data(), in);
+          for (int64_t i = 0; i < n; ++i) y[i * out + r] = t.dot(row.data(), x + i * in, in);
+        }
+      });
+      return;
+    }
     default:
       MOECAT_CHECK_MSG(false, "matmul: unsupported weight dtype");
   }

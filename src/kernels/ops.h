@@ -56,11 +56,15 @@ float e8m0_to_f32_half(uint8_t e);     // 2^(e - 128), exact (subnormal for e < 
 void quantize_row_mxfp4(const float* src, void* dst, int64_t n);
 
 // Element conversions (one row of n elements; n a multiple of the block size).
-void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0/MXFP4
+void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0/MXFP4/k-quants
+// llama.cpp's Q4_K / Q5_K / Q6_K (kquants.cpp): n a multiple of 256.
+bool is_kquant(DType t);
+void dequantize_row_kquant(DType t, const void* src, float* dst, int64_t n);
+void quantize_row_kquant(DType t, const float* src, void* dst, int64_t n);
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.cpp rounding
 // Vectorized quantize_row_q8_0 of the active ISA; bit-identical output (tests check).
 void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n);
-void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0/MXFP4
+void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0/MXFP4/k-quants
 
 struct AttentionParams {
   int64_t n_head = 0, n_head_kv = 0;        // GQA: head h uses kv head h / (n_head / n_head_kv)

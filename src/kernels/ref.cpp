@@ -1,7 +1,7 @@
 // Scalar references (namespace ref): the plainest correct code, used by the tests to judge
 // every ISA variant. Float paths accumulate in double so the reference is at least as accurate
 // as any variant; Q8_0 and MXFP4 follow llama.cpp's reference dots (int32 per block, f32 across
-// blocks).
+// blocks); k-quants decode a row and accumulate in double.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -69,6 +69,19 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y) {
           sumf += d * static_cast<float>(sumi);
         }
         y[i * out + r] = sumf;
+      }
+    }
+    return;
+  }
+  if (is_kquant(w.dtype)) {
+    // k-quants: the decoded row (its decoding is checked against llama.cpp end to end) in double.
+    std::vector<float> row(static_cast<size_t>(in));  // [in]
+    for (int64_t r = 0; r < out; ++r) {
+      dequantize_row_kquant(w.dtype, w.row(r), row.data(), in);
+      for (int64_t i = 0; i < n; ++i) {
+        double acc = 0.0;
+        for (int64_t k = 0; k < in; ++k) acc += double(row[k]) * double(x[i * in + k]);
+        y[i * out + r] = static_cast<float>(acc);
       }
     }
     return;

@@ -21,6 +21,9 @@ uint32_t file_type_of(DType t) {
     case DType::Q8_0: return 7;
     case DType::BF16: return 32;
     case DType::MXFP4: return 38;  // LLAMA_FTYPE_MOSTLY_MXFP4_MOE
+    case DType::Q4_K: return 14;   // MOSTLY_Q4_K_S (one k-quant type throughout)
+    case DType::Q5_K: return 16;   // MOSTLY_Q5_K_S
+    case DType::Q6_K: return 18;   // MOSTLY_Q6_K
     default: return 0;
   }
 }
@@ -44,7 +47,7 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
   arch->write_gguf_meta(c, w);
   w.set_str("general.name", c.arch);
   w.set_u32("general.file_type", file_type_of(type));
-  if (type == DType::Q8_0 || type == DType::MXFP4) w.set_u32("general.quantization_version", 2);
+  if (type != DType::F32 && type != DType::F16 && type != DType::BF16) w.set_u32("general.quantization_version", 2);
   write_tokenizer_meta(tok.data(), w);
 
   const bool from_hf = c.source == SourceKind::kHf;
@@ -60,7 +63,10 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
     DType t = lw.keep_f32 || lw.shape.ndim == 1 ? DType::F32 : type;
     // --type mxfp4 means MXFP4 experts (llama.cpp's MOSTLY_MXFP4_MOE); other matrices get q8_0.
     if (t == DType::MXFP4 && lw.name.find("_exps.") == std::string::npos) t = DType::Q8_0;
-    if (cols % dtype_block(t) != 0) t = DType::F16;  // q8_0 needs rows of whole blocks
+    // Rows must hold whole blocks: k-quants (256) fall back to q8_0 (32) as llama-quantize does,
+    // then f16.
+    if (cols % dtype_block(t) != 0 && kernels::is_kquant(t)) t = DType::Q8_0;
+    if (cols % dtype_block(t) != 0) t = DType::F16;
     if (lw.name == "rope_freqs.weight") t = DType::F32;
     // MXFP4 stays MXFP4 (as llama.cpp's converter keeps gpt-oss experts): widening 4-bit
     // weights only costs space.

@@ -82,6 +82,7 @@ class Weights {
 };
 
 // Matrix dtypes the kernels support.
-#define MOECAT_MATRIX_TYPES {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::MXFP4}
+#define MOECAT_MATRIX_TYPES \
+  {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::MXFP4, DType::Q4_K, DType::Q5_K, DType::Q6_K}
 
 }  // namespace moecat

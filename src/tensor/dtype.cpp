@@ -54,6 +54,9 @@ std::optional<DType> dtype_from_name(const std::string& s) {
   if (s == "bf16") return DType::BF16;
   if (s == "q8_0") return DType::Q8_0;
   if (s == "mxfp4") return DType::MXFP4;
+  if (s == "q4_k") return DType::Q4_K;
+  if (s == "q5_k") return DType::Q5_K;
+  if (s == "q6_k") return DType::Q6_K;
   return std::nullopt;
 }
 
