@@ -24,7 +24,8 @@ namespace moecat::kernels {
   {label,           ns::matmul_f32,    ns::matmul_f16, ns::matmul_bf16, ns::q8_act_bytes,       \
    ns::q8_prepare,  ns::matmul_q8_0,   ns::quantize_q8_0, ns::dot,      ns::axpy,               \
    ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
-   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16}
+   ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16, \
+   ns::dequant_q4k, ns::dot_q4k}
 static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
 static const KernelTable kAvx512Table = MOECAT_ISA_TABLE(avx512, "avx512");
 #undef MOECAT_ISA_TABLE
@@ -229,7 +230,12 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
         thread_local std::vector<float> row;
         row.resize(static_cast<size_t>(in));
         for (int64_t r = r0; r < r1; ++r) {
-          dequantize_row_kquant(w.dtype, base + r * rb, row.data(), in);
+          if (w.dtype == DType::Q4_K && n <= 2) {  // decode in registers, once per activation row
+            for (int64_t i = 0; i < n; ++i) y[i * out + r] = t.dot_q4k(base + r * rb, in / 256, x + i * in);
+            continue;
+          }
+          if (w.dtype == DType::Q4_K) t.dequant_q4k(base + r * rb, in / 256, row.data());
+          else dequantize_row_kquant(w.dtype, base + r * rb, row.data(), in);
           for (int64_t i = 0; i < n; ++i) y[i * out + r] = t.dot(row.data(), x + i * in, in);
         }
       });

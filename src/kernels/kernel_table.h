@@ -55,7 +55,15 @@ struct KernelTable {
                        float scale, float* out);
   void (*wsum_rows_f16)(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
                         float* out);
+  // Q4_K blocks (144 bytes, 256 values each) decoded to floats: y = d*scale*q - dmin*min.
+  void (*dequant_q4k)(const uint8_t* blocks, int64_t n_blocks, float* y);
+  // sum_i w_i * x_i over Q4_K blocks, decoded in registers (the decode-free path for few rows).
+  float (*dot_q4k)(const uint8_t* blocks, int64_t n_blocks, const float* x);
 };
+
+// Q4_K / Q5_K block header (kquants.cpp; plain code the ISA files may call): per sub-block j,
+// dj[j] = d * scale_j and mj[j] = dmin * min_j, from the two f16 and 12 packed scale bytes.
+void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]);
 
 // The table chosen by dispatch.cpp (CPUID, MOECAT_ISA, set_isa).
 const KernelTable& active_table();
@@ -84,6 +92,8 @@ const KernelTable& active_table();
   void matmul_mxfp4(const void*, int64_t, const void*, int64_t, float*, int64_t, int64_t, int64_t); \
   void dot_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float, float*);  \
   void wsum_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float*);        \
+  void dequant_q4k(const uint8_t*, int64_t, float*);                                           \
+  float dot_q4k(const uint8_t*, int64_t, const float*);                                        \
   }
 MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)

@@ -17,6 +17,7 @@
 
 #include "base/check.h"
 #include "base/half.h"
+#include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 
 namespace moecat::kernels {
@@ -51,23 +52,17 @@ void put_scale_min(int j, int sc, int m, uint8_t* s) {
 // Q4_K / Q5_K: `bits` 4 or 5. Layout offsets: d 0, dmin 2, scales 4..15, then (Q5_K) qh 16..47,
 // then qs.
 void dequant_k45(const uint8_t* b, float* y, int bits) {
-  uint16_t dh, mh;
-  std::memcpy(&dh, b, 2);
-  std::memcpy(&mh, b + 2, 2);
-  const float d = f16_to_f32(dh), dmin = f16_to_f32(mh);
-  const uint8_t* sc = b + 4;
+  float dj[8], mj[8];
+  kquant_block_scales(b, dj, mj);
   const uint8_t* qh = bits == 5 ? b + 16 : nullptr;
   const uint8_t* qs = b + (bits == 5 ? 48 : 16);
   for (int c = 0; c < 4; ++c) {  // 64 values: sub-blocks 2c (low nibbles) and 2c+1 (high)
     for (int half = 0; half < 2; ++half) {
       const int j = 2 * c + half;
-      int s, m;
-      scale_min(j, sc, &s, &m);
-      const float dj = d * float(s), mj = dmin * float(m);
       for (int l = 0; l < 32; ++l) {
         int q = half ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 0xF;
         if (qh && (qh[l] >> j & 1)) q += 16;
-        y[32 * j + l] = dj * float(q) - mj;
+        y[32 * j + l] = dj[j] * float(q) - mj[j];
       }
     }
   }
@@ -151,6 +146,19 @@ void quant_q6k(const float* x, uint8_t* b) {
 int64_t block_bytes(DType t) { return t == DType::Q4_K ? 144 : t == DType::Q5_K ? 176 : 210; }
 
 }  // namespace
+
+void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]) {
+  uint16_t dh, mh;
+  std::memcpy(&dh, block, 2);
+  std::memcpy(&mh, block + 2, 2);
+  const float d = f16_to_f32(dh), dmin = f16_to_f32(mh);
+  for (int j = 0; j < 8; ++j) {
+    int sc, m;
+    scale_min(j, block + 4, &sc, &m);
+    dj[j] = d * float(sc);
+    mj[j] = dmin * float(m);
+  }
+}
 
 bool is_kquant(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
 
