@@ -560,6 +560,20 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
   return out;
 }
 
+// The attention tests' layout: 8 query heads over 2 kv heads, padded cache rows.
+AttentionParams test_params(int64_t dk, int64_t dv, int64_t window) {
+  AttentionParams p;
+  p.n_head = 8;
+  p.n_head_kv = 2;
+  p.head_dim_k = dk;
+  p.head_dim_v = dv;
+  p.scale = 1.0f / std::sqrt(float(dk));
+  p.k_pos_stride = p.n_head_kv * dk + 3;  // padded rows
+  p.v_pos_stride = p.n_head_kv * dv + 5;
+  p.window = window;
+  return p;
+}
+
 TEST(Attention, MatchesNaiveDoubleWithGqaWindowsSinks) {
   // Outputs are convex combinations of V entries (|v| <= 1): 2e-6 absolute.
   IsaScope scope;
@@ -580,15 +594,7 @@ TEST(Attention, MatchesNaiveDoubleWithGqaWindowsSinks) {
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     for (const Case& cs : cases) {
-      AttentionParams p;
-      p.n_head = 8;
-      p.n_head_kv = 2;
-      p.head_dim_k = cs.dk;
-      p.head_dim_v = cs.dv;
-      p.scale = 1.0f / std::sqrt(float(cs.dk));
-      p.k_pos_stride = p.n_head_kv * cs.dk + 3;  // padded rows
-      p.v_pos_stride = p.n_head_kv * cs.dv + 5;
-      p.window = cs.window;
+      AttentionParams p = test_params(cs.dk, cs.dv, cs.window);
       p.sinks = cs.sinks ? sinks : nullptr;
       const int64_t n_pos = 64, nt = int64_t(cs.pos.size());
       const std::vector<float> q = randv(nt * p.n_head * cs.dk, 1, -2, 2);
@@ -621,15 +627,7 @@ TEST(Attention, F16CacheMatchesNaiveDoubleOnTheHalfValues) {
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     for (const Case& cs : cases) {
-      AttentionParams p;
-      p.n_head = 8;
-      p.n_head_kv = 2;
-      p.head_dim_k = cs.dk;
-      p.head_dim_v = cs.dv;
-      p.scale = 1.0f / std::sqrt(float(cs.dk));
-      p.k_pos_stride = p.n_head_kv * cs.dk + 3;
-      p.v_pos_stride = p.n_head_kv * cs.dv + 5;
-      p.window = cs.window;
+      AttentionParams p = test_params(cs.dk, cs.dv, cs.window);
       p.kv_f16 = true;
       const int64_t n_pos = 64, nt = int64_t(cs.pos.size());
       const std::vector<float> q = randv(nt * p.n_head * cs.dk, 11, -2, 2);

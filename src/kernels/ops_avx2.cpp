@@ -188,24 +188,41 @@ float exp_shift_sum(float* x, int64_t n, float shift) {
   return hsum8(sum);
 }
 
-void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
-               float* out) {
+// out[d] += sum_j p[j] * row_j[d] with rows of T; load(ptr, remaining) gives the next 8 values
+// of a row as floats (zero past the end). 4 rows per pass over out: fewer load/stores of out.
+template <class T, class Load>
+static void wsum_rows_with(const float* p, const T* v, int64_t stride, int64_t rows, int64_t dim, float* out,
+                           Load load) {
   int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {  // 4 rows per pass over out: fewer load/stores of out
+  for (; j + 4 <= rows; j += 4) {
     const __m256 p0 = _mm256_set1_ps(p[j]), p1 = _mm256_set1_ps(p[j + 1]);
     const __m256 p2 = _mm256_set1_ps(p[j + 2]), p3 = _mm256_set1_ps(p[j + 3]);
-    const float* v0 = v + j * stride;
+    const T* v0 = v + j * stride;
     for (int64_t d = 0; d < dim; d += 8) {
       const __m256i m = tail_mask8(dim - d);
+      const int64_t r = dim - d;
       __m256 o = _mm256_maskload_ps(out + d, m);
-      o = _mm256_fmadd_ps(p0, _mm256_maskload_ps(v0 + d, m), o);
-      o = _mm256_fmadd_ps(p1, _mm256_maskload_ps(v0 + stride + d, m), o);
-      o = _mm256_fmadd_ps(p2, _mm256_maskload_ps(v0 + 2 * stride + d, m), o);
-      o = _mm256_fmadd_ps(p3, _mm256_maskload_ps(v0 + 3 * stride + d, m), o);
+      o = _mm256_fmadd_ps(p0, load(v0 + d, r), o);
+      o = _mm256_fmadd_ps(p1, load(v0 + stride + d, r), o);
+      o = _mm256_fmadd_ps(p2, load(v0 + 2 * stride + d, r), o);
+      o = _mm256_fmadd_ps(p3, load(v0 + 3 * stride + d, r), o);
       _mm256_maskstore_ps(out + d, m, o);
     }
   }
-  for (; j < rows; ++j) axpy(p[j], v + j * stride, out, dim);
+  for (; j < rows; ++j) {
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    for (int64_t d = 0; d < dim; d += 8) {
+      const __m256i m = tail_mask8(dim - d);
+      _mm256_maskstore_ps(out + d, m, _mm256_fmadd_ps(pj, load(v + j * stride + d, dim - d),
+                                                      _mm256_maskload_ps(out + d, m)));
+    }
+  }
+}
+
+void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
+               float* out) {
+  wsum_rows_with(p, v, stride, rows, dim, out,
+                 [](const float* x, int64_t r) { return _mm256_maskload_ps(x, tail_mask8(r)); });
 }
 
 // 8 halves at h (n < 8: the first n, the rest zero) widened to floats with F16C.
@@ -231,30 +248,7 @@ void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int64_t row
 
 void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
                    float* out) {
-  int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {  // 4 rows per pass over out, as wsum_rows
-    const __m256 p0 = _mm256_set1_ps(p[j]), p1 = _mm256_set1_ps(p[j + 1]);
-    const __m256 p2 = _mm256_set1_ps(p[j + 2]), p3 = _mm256_set1_ps(p[j + 3]);
-    const uint16_t* v0 = v + j * stride;
-    for (int64_t d = 0; d < dim; d += 8) {
-      const __m256i m = tail_mask8(dim - d);
-      const int64_t r = dim - d;
-      __m256 o = _mm256_maskload_ps(out + d, m);
-      o = _mm256_fmadd_ps(p0, load_f16x8(v0 + d, r), o);
-      o = _mm256_fmadd_ps(p1, load_f16x8(v0 + stride + d, r), o);
-      o = _mm256_fmadd_ps(p2, load_f16x8(v0 + 2 * stride + d, r), o);
-      o = _mm256_fmadd_ps(p3, load_f16x8(v0 + 3 * stride + d, r), o);
-      _mm256_maskstore_ps(out + d, m, o);
-    }
-  }
-  for (; j < rows; ++j) {
-    const __m256 pj = _mm256_set1_ps(p[j]);
-    for (int64_t d = 0; d < dim; d += 8) {
-      const __m256i m = tail_mask8(dim - d);
-      _mm256_maskstore_ps(out + d, m, _mm256_fmadd_ps(pj, load_f16x8(v + j * stride + d, dim - d),
-                                                      _mm256_maskload_ps(out + d, m)));
-    }
-  }
+  wsum_rows_with(p, v, stride, rows, dim, out, load_f16x8);
 }
 
 // Q4_K decode, 8 values per vector (see the AVX-512 version).

@@ -180,24 +180,40 @@ float exp_shift_sum(float* x, int64_t n, float shift) {
   return _mm512_reduce_add_ps(sum);
 }
 
-void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
-               float* out) {
+// out[d] += sum_j p[j] * row_j[d] with rows of T; load(ptr, mask) gives 16 values of a row as
+// floats (zero outside the mask). 4 rows per pass over out: fewer load/stores of out.
+template <class T, class Load>
+static void wsum_rows_with(const float* p, const T* v, int64_t stride, int64_t rows, int64_t dim, float* out,
+                           Load load) {
   int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {  // 4 rows per pass over out: fewer load/stores of out
+  for (; j + 4 <= rows; j += 4) {
     const __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
     const __m512 p2 = _mm512_set1_ps(p[j + 2]), p3 = _mm512_set1_ps(p[j + 3]);
-    const float* v0 = v + j * stride;
+    const T* v0 = v + j * stride;
     for (int64_t d = 0; d < dim; d += 16) {
       const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
       __m512 o = _mm512_maskz_loadu_ps(m, out + d);
-      o = _mm512_fmadd_ps(p0, _mm512_maskz_loadu_ps(m, v0 + d), o);
-      o = _mm512_fmadd_ps(p1, _mm512_maskz_loadu_ps(m, v0 + stride + d), o);
-      o = _mm512_fmadd_ps(p2, _mm512_maskz_loadu_ps(m, v0 + 2 * stride + d), o);
-      o = _mm512_fmadd_ps(p3, _mm512_maskz_loadu_ps(m, v0 + 3 * stride + d), o);
+      o = _mm512_fmadd_ps(p0, load(v0 + d, m), o);
+      o = _mm512_fmadd_ps(p1, load(v0 + stride + d, m), o);
+      o = _mm512_fmadd_ps(p2, load(v0 + 2 * stride + d, m), o);
+      o = _mm512_fmadd_ps(p3, load(v0 + 3 * stride + d, m), o);
       _mm512_mask_storeu_ps(out + d, m, o);
     }
   }
-  for (; j < rows; ++j) axpy(p[j], v + j * stride, out, dim);
+  for (; j < rows; ++j) {
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    for (int64_t d = 0; d < dim; d += 16) {
+      const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
+      _mm512_mask_storeu_ps(out + d, m, _mm512_fmadd_ps(pj, load(v + j * stride + d, m),
+                                                        _mm512_maskz_loadu_ps(m, out + d)));
+    }
+  }
+}
+
+void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int64_t dim,
+               float* out) {
+  wsum_rows_with(p, v, stride, rows, dim, out,
+                 [](const float* x, __mmask16 m) { return _mm512_maskz_loadu_ps(m, x); });
 }
 
 // 16 halves at h under mask m (zero elsewhere) widened to floats.
@@ -220,29 +236,7 @@ void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int64_t row
 
 void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
                    float* out) {
-  int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {  // 4 rows per pass over out, as wsum_rows
-    const __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
-    const __m512 p2 = _mm512_set1_ps(p[j + 2]), p3 = _mm512_set1_ps(p[j + 3]);
-    const uint16_t* v0 = v + j * stride;
-    for (int64_t d = 0; d < dim; d += 16) {
-      const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
-      __m512 o = _mm512_maskz_loadu_ps(m, out + d);
-      o = _mm512_fmadd_ps(p0, load_f16x16(v0 + d, m), o);
-      o = _mm512_fmadd_ps(p1, load_f16x16(v0 + stride + d, m), o);
-      o = _mm512_fmadd_ps(p2, load_f16x16(v0 + 2 * stride + d, m), o);
-      o = _mm512_fmadd_ps(p3, load_f16x16(v0 + 3 * stride + d, m), o);
-      _mm512_mask_storeu_ps(out + d, m, o);
-    }
-  }
-  for (; j < rows; ++j) {
-    const __m512 pj = _mm512_set1_ps(p[j]);
-    for (int64_t d = 0; d < dim; d += 16) {
-      const __mmask16 m = dim - d >= 16 ? __mmask16(0xffff) : tail_mask(dim - d);
-      _mm512_mask_storeu_ps(out + d, m, _mm512_fmadd_ps(pj, load_f16x16(v + j * stride + d, m),
-                                                        _mm512_maskz_loadu_ps(m, out + d)));
-    }
-  }
+  wsum_rows_with(p, v, stride, rows, dim, out, load_f16x16);
 }
 
 
