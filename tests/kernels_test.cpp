@@ -246,16 +246,13 @@ TEST(Matmul, FloatTypesMatchReference) {
   }
 }
 
-TEST(KQuants, MatmulMatchesReference) {
-  // Decoded rows dotted in f32 (FMA lanes) vs the same rows in double: 1e-5 * S; threads bit-exact.
+TEST(KQuants, MatmulThreadsBitExact) {
+  // The products against the reference (with the int8 activation rounding bound) are checked
+  // for every block type in tests/quant_kernels_test.cpp; here: threads bit-exact.
   IsaScope scope;
   ThreadPool pool(3);
   for (Isa isa : supported_isas()) {
     set_isa(isa);
-    for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
-      for (int64_t in : {256, 768})
-        for (int64_t n : {1, 3, 17})
-          for (int64_t out : {1, 5, 37}) check_matmul_vs_ref(t, n, in, out, 1e-5);
     const Weights w = make_weights(DType::Q4_K, 64, 512, 9);
     const std::vector<float> x = randv(5 * 512, 10);
     std::vector<float> y1(5 * 64), y3(y1.size());

@@ -102,9 +102,12 @@ Runner add_convert(CLI::App& app) {
   app.add_option("input", o->in, "Hugging Face folder (or GGUF file)")->required();
   app.add_option("-o,--output", o->out, "output .gguf")->required();
   app.add_option("--type", o->type,
-                 "f32 | f16 | bf16 | q8_0 | mxfp4 (MXFP4 experts, q8_0 elsewhere) | q4_k | q5_k | q6_k "
-                 "(llama.cpp k-quants; rows not a multiple of 256 get q8_0)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "mxfp4", "q4_k", "q5_k", "q6_k"}));
+                 "f32 | f16 | bf16 | q8_0 | mxfp4 (MXFP4 experts, q8_0 elsewhere) | q4_0 | q4_1 | q5_0 | "
+                 "q5_1 | q2_k | q3_k | q4_k | q5_k | q6_k | iq4_nl | iq4_xs (llama.cpp's formats; rows not "
+                 "a multiple of the type's block get q8_0). Encoders are simple (no importance matrix): "
+                 "for the mixes users download, use llama-quantize")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "mxfp4", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k",
+                             "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"}));
   return [o]() -> int {
     auto model = load_model(o->in);
     if (!model.ok()) return fail(model.status());

@@ -7,6 +7,7 @@
 
 #include "base/half.h"
 #include "kernels/ops.h"
+#include "kernels/quant/quant.h"
 
 namespace moecat::kernels {
 
@@ -137,13 +138,13 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       }
       return;
     }
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-      dequantize_row_kquant(t, src, dst, n);
+    default: {
+      const quant::QuantType* qt = quant::find(t);
+      MOECAT_CHECK_MSG(qt != nullptr, "dequantize_row: unsupported dtype");
+      MOECAT_CHECK(n % qt->block == 0);
+      qt->dequant_ref(src, dst, n);
       return;
-    default:
-      MOECAT_CHECK_MSG(false, "dequantize_row: unsupported dtype");
+    }
   }
 }
 
@@ -168,13 +169,13 @@ void convert_row(const float* src, DType t, void* dst, int64_t n) {
     case DType::MXFP4:
       quantize_row_mxfp4(src, dst, n);
       return;
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-      quantize_row_kquant(t, src, dst, n);
+    default: {
+      const quant::QuantType* qt = quant::find(t);
+      MOECAT_CHECK_MSG(qt != nullptr && qt->quantize != nullptr, "convert_row: no encoder for this dtype");
+      MOECAT_CHECK(n % qt->block == 0);
+      qt->quantize(src, dst, n);
       return;
-    default:
-      MOECAT_CHECK_MSG(false, "convert_row: unsupported dtype");
+    }
   }
 }
 

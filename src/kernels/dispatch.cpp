@@ -17,6 +17,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
+#include "kernels/quant/quant.h"
 
 namespace moecat::kernels {
 
@@ -25,7 +26,7 @@ namespace moecat::kernels {
    ns::q8_prepare,  ns::matmul_q8_0,   ns::quantize_q8_0, ns::dot,      ns::axpy,               \
    ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
    ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16, \
-   ns::dequant_q4k, ns::dot_q4k}
+   ns::dequant_q4k, ns::dot_q4k, ns::span_act, ns::span_matmul, ns::span_fast_unpack}
 static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
 static const KernelTable kAvx512Table = MOECAT_ISA_TABLE(avx512, "avx512");
 #undef MOECAT_ISA_TABLE
@@ -175,6 +176,20 @@ uint8_t* scratch(size_t bytes) {
   return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t(63));
 }
 
+}  // namespace
+
+// Separate from scratch(): the calling thread holds its activations in scratch() while it
+// also runs a share of the rows.
+quant::Span* span_scratch(int64_t n) {
+  thread_local std::vector<uint8_t> buf;
+  const size_t bytes = static_cast<size_t>(n) * sizeof(quant::Span);
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<quant::Span*>((p + 63) & ~uintptr_t(63));
+}
+
+namespace {
+
 // Calls fn(r0, r1) over [0, out), split across the pool when worthwhile.
 template <typename Fn>
 void for_rows(ThreadPool* pool, int64_t out, int64_t macs, const Fn& fn) {
@@ -184,6 +199,30 @@ void for_rows(ThreadPool* pool, int64_t out, int64_t macs, const Fn& fn) {
   }
   const Fn* f = &fn;  // capture one pointer: std::function stores it without allocating
   pool->parallel_for(out, kRowGrain, [f](int64_t a, int64_t b) { (*f)(a, b); });
+}
+
+// Block-quantized types through the Span kernels: activations quantized once (rows in
+// parallel when big), then weight rows split across threads, each row tile unpacked once and
+// dotted with every activation row.
+void matmul_blocks(const quant::QuantType& qt, const TensorView& w, const float* x, int64_t n,
+                   float* y, ThreadPool* pool) {
+  const int64_t in = w.cols(), out = w.rows(), rb = w.row_bytes();
+  MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
+  const KernelTable& t = active_table();
+  const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
+  uint8_t* act = scratch(static_cast<size_t>(n * nsp) * sizeof(quant::ActSpan));
+  auto prep = [&](int64_t a, int64_t b) { t.span_act(x, in, a, b, act); };
+  if (pool && pool->size() > 1 && n >= 4 && n * in >= (int64_t(1) << 15)) {
+    const decltype(prep)* pp = &prep;
+    pool->parallel_for(n, 1, [pp](int64_t a, int64_t b) { (*pp)(a, b); });
+  } else {
+    prep(0, n);
+  }
+  const quant::UnpackFn fast = t.span_fast_unpack(static_cast<uint32_t>(w.dtype));
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for_rows(pool, out, n * in * out, [&](int64_t r0, int64_t r1) {
+    t.span_matmul(qt.unpack_ref, fast, base, rb, in, act, nullptr, n, y, out, r0, r1);
+  });
 }
 
 }  // namespace
@@ -219,30 +258,12 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
       });
       return;
     }
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K: {
-      // k-quants: each weight row decoded once into floats, then the ISA's f32 dot with every
-      // activation row (correct and memory-bound at n = 1; a fused q8_K kernel is the next step).
-      const int64_t rb = w.row_bytes();
-      const auto* base = static_cast<const uint8_t*>(w.data);
-      for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) {
-        thread_local std::vector<float> row;
-        row.resize(static_cast<size_t>(in));
-        for (int64_t r = r0; r < r1; ++r) {
-          if (w.dtype == DType::Q4_K && n <= 2) {  // decode in registers, once per activation row
-            for (int64_t i = 0; i < n; ++i) y[i * out + r] = t.dot_q4k(base + r * rb, in / 256, x + i * in);
-            continue;
-          }
-          if (w.dtype == DType::Q4_K) t.dequant_q4k(base + r * rb, in / 256, row.data());
-          else dequantize_row_kquant(w.dtype, base + r * rb, row.data(), in);
-          for (int64_t i = 0; i < n; ++i) y[i * out + r] = t.dot(row.data(), x + i * in, in);
-        }
-      });
+    default: {
+      const quant::QuantType* qt = quant::find(w.dtype);
+      MOECAT_CHECK_MSG(qt != nullptr, "matmul: unsupported weight dtype");
+      matmul_blocks(*qt, w, x, n, y, pool);
       return;
     }
-    default:
-      MOECAT_CHECK_MSG(false, "matmul: unsupported weight dtype");
   }
   for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) { f(w.data, in, x, n, y, out, r0, r1); });
 }

@@ -8,6 +8,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/quant/span.h"
+
 namespace moecat::kernels {
 
 // Row-range matmul kernels: y[i][r] for i in [0, n), r in [r0, r1), y row stride ldy.
@@ -59,11 +61,28 @@ struct KernelTable {
   void (*dequant_q4k)(const uint8_t* blocks, int64_t n_blocks, float* y);
   // sum_i w_i * x_i over Q4_K blocks, decoded in registers (the decode-free path for few rows).
   float (*dot_q4k)(const uint8_t* blocks, int64_t n_blocks, const float* x);
+
+  // Block-quantized weights through the Span form (kernels/quant/span.h). Activations are
+  // quantized once per matrix into n rows of ceil(in/256) ActSpans, in a byte order private to
+  // the ISA (its lane order), by span_act(x, in, row0, row1, act) for rows [row0, row1).
+  void (*span_act)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act);
+  // y[i*ldy + r] for i < n, r in [r0, r1): weight row r (row_bytes apart from w) times
+  // activation row rows[i] (i when rows is null). `unpack` is the type's natural-order unpack;
+  // `fast`, if not null, an unpack of this ISA that writes the ISA's lane order directly.
+  void (*span_matmul)(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
+                      int64_t row_bytes, int64_t in, const void* act, const int32_t* rows,
+                      int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
+  // The ISA's lane-order unpack for a ggml type id, or null (then `unpack` is used).
+  quant::UnpackFn (*span_fast_unpack)(uint32_t ggml_type);
 };
 
 // Q4_K / Q5_K block header (kquants.cpp; plain code the ISA files may call): per sub-block j,
 // dj[j] = d * scale_j and mj[j] = dmin * min_j, from the two f16 and 12 packed scale bytes.
 void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]);
+
+// Per-thread 64-byte-aligned scratch of n Spans for the span kernels (dispatch.cpp; grows, never
+// shrinks).
+quant::Span* span_scratch(int64_t n);
 
 // The table chosen by dispatch.cpp (CPUID, MOECAT_ISA, set_isa).
 const KernelTable& active_table();
@@ -94,9 +113,14 @@ const KernelTable& active_table();
   void wsum_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float*);        \
   void dequant_q4k(const uint8_t*, int64_t, float*);                                           \
   float dot_q4k(const uint8_t*, int64_t, const float*);                                        \
+  void span_act(const float*, int64_t, int64_t, int64_t, void*);                               \
+  void span_matmul(quant::UnpackFn, quant::UnpackFn, const uint8_t*, int64_t, int64_t, const void*, \
+                   const int32_t*, int64_t, float*, int64_t, int64_t, int64_t);                \
+  quant::UnpackFn span_fast_unpack(uint32_t);                                                  \
   }
 MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)
+MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
 
 extern const KernelTable kScalarTable;  // kernels_scalar.cpp; the ISA tables live in dispatch.cpp

@@ -155,6 +155,7 @@ const KernelTable kScalarTable = {
     matmul_q8_0, quantize_row_q8_0, ref::dot, axpy_s,        ref::rmsnorm,  ref::softmax,
     ref::swiglu, ref::rope,    vexp,         dot_rows,     exp_shift_sum, wsum_rows,
     matmul_mxfp4, dot_rows_f16, wsum_rows_f16, dequant_q4k, dot_q4k,
+    scalar::span_act, scalar::span_matmul, scalar::span_fast_unpack,
 };
 
 }  // namespace moecat::kernels

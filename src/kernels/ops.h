@@ -22,6 +22,20 @@ const char* isa_name(Isa isa);
 // F16/BF16 weights are widened to f32 on the fly. Threads split `out`.
 void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool* pool);
 
+// Several products in one parallel region (matmul_many.cpp): job k computes
+// y[i*ldy + r] = x[rows[i]] . w[r] for i < m (rows null: x rows 0..m-1). Jobs with the same x
+// share one activation quantization; results equal kernels::matmul's bit for bit.
+struct MatJob {
+  const TensorView* w = nullptr;
+  const float* x = nullptr;
+  int64_t x_rows = 0;             // x is [x_rows][w.cols()]
+  const int32_t* rows = nullptr;  // [m] row indices into x, or null
+  int64_t m = 0;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool);
+
 // y = x / sqrt(mean(x^2) + eps) * weight   (weight may be null => 1)
 void rmsnorm(const float* x, const float* weight, float eps, int64_t n, float* y);
 // In-place numerically-stable softmax.

@@ -9,6 +9,7 @@
 
 #include "base/half.h"
 #include "kernels/ops.h"
+#include "kernels/quant/quant.h"
 
 namespace moecat::kernels::ref {
 
@@ -73,11 +74,12 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y) {
     }
     return;
   }
-  if (is_kquant(w.dtype)) {
-    // k-quants: the decoded row (its decoding is checked against llama.cpp end to end) in double.
+  if (const quant::QuantType* qt = quant::find(w.dtype)) {
+    // Block types: the row through the type's scalar reference decoder (each checked on
+    // hand-built blocks, and against llama.cpp end to end), then a double-precision dot.
     std::vector<float> row(static_cast<size_t>(in));  // [in]
     for (int64_t r = 0; r < out; ++r) {
-      dequantize_row_kquant(w.dtype, w.row(r), row.data(), in);
+      qt->dequant_ref(w.row(r), row.data(), in);
       for (int64_t i = 0; i < n; ++i) {
         double acc = 0.0;
         for (int64_t k = 0; k < in; ++k) acc += double(row[k]) * double(x[i * in + k]);

@@ -21,6 +21,14 @@ uint32_t file_type_of(DType t) {
     case DType::Q8_0: return 7;
     case DType::BF16: return 32;
     case DType::MXFP4: return 38;  // LLAMA_FTYPE_MOSTLY_MXFP4_MOE
+    case DType::Q4_0: return 2;
+    case DType::Q4_1: return 3;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 11;   // MOSTLY_Q3_K_S
+    case DType::IQ4_NL: return 25;
+    case DType::IQ4_XS: return 30;
     case DType::Q4_K: return 14;   // MOSTLY_Q4_K_S (one k-quant type throughout)
     case DType::Q5_K: return 16;   // MOSTLY_Q5_K_S
     case DType::Q6_K: return 18;   // MOSTLY_Q6_K
@@ -65,7 +73,7 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
     if (t == DType::MXFP4 && lw.name.find("_exps.") == std::string::npos) t = DType::Q8_0;
     // Rows must hold whole blocks: k-quants (256) fall back to q8_0 (32) as llama-quantize does,
     // then f16.
-    if (cols % dtype_block(t) != 0 && kernels::is_kquant(t)) t = DType::Q8_0;
+    if (cols % dtype_block(t) != 0 && dtype_block(t) == 256) t = DType::Q8_0;
     if (cols % dtype_block(t) != 0) t = DType::F16;
     if (lw.name == "rope_freqs.weight") t = DType::F32;
     // MXFP4 stays MXFP4 (as llama.cpp's converter keeps gpt-oss experts): widening 4-bit

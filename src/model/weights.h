@@ -81,8 +81,12 @@ class Weights {
                                                   std::initializer_list<DType> allowed) const;
 };
 
-// Matrix dtypes the kernels support.
-#define MOECAT_MATRIX_TYPES \
-  {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::MXFP4, DType::Q4_K, DType::Q5_K, DType::Q6_K}
+// Matrix dtypes the kernels support: the float types and every block type of
+// kernels/quant/registry.cpp (llama-quantize's outputs).
+#define MOECAT_MATRIX_TYPES                                                                  \
+  {DType::F32,    DType::F16,     DType::BF16,   DType::Q8_0,   DType::MXFP4,  DType::Q4_0,  \
+   DType::Q4_1,   DType::Q5_0,    DType::Q5_1,   DType::Q2_K,   DType::Q3_K,   DType::Q4_K,  \
+   DType::Q5_K,   DType::Q6_K,    DType::IQ1_S,  DType::IQ1_M,  DType::IQ2_XXS, DType::IQ2_XS, \
+   DType::IQ2_S,  DType::IQ3_XXS, DType::IQ3_S,  DType::IQ4_NL, DType::IQ4_XS}
 
 }  // namespace moecat

@@ -49,14 +49,18 @@ const char* dtype_name(DType t) {
 }
 
 std::optional<DType> dtype_from_name(const std::string& s) {
-  if (s == "f32") return DType::F32;
-  if (s == "f16") return DType::F16;
-  if (s == "bf16") return DType::BF16;
-  if (s == "q8_0") return DType::Q8_0;
-  if (s == "mxfp4") return DType::MXFP4;
-  if (s == "q4_k") return DType::Q4_K;
-  if (s == "q5_k") return DType::Q5_K;
-  if (s == "q6_k") return DType::Q6_K;
+  std::string l = s;
+  for (char& ch : l) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  static constexpr DType kNamed[] = {
+      DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::MXFP4, DType::Q4_0,
+      DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,  DType::Q4_K,
+      DType::Q5_K, DType::Q6_K, DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS,
+      DType::IQ3_S, DType::IQ1_S, DType::IQ1_M, DType::IQ4_NL, DType::IQ4_XS};
+  for (DType t : kNamed) {
+    std::string n = dtype_name(t);
+    for (char& ch : n) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    if (n == l) return t;
+  }
   return std::nullopt;
 }
 

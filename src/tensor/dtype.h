@@ -12,14 +12,28 @@ enum class DType : uint32_t {
   F32 = 0,
   F16 = 1,
   Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
   Q8_0 = 8,
+  Q2_K = 10,
+  Q3_K = 11,
   Q4_K = 12,
   Q5_K = 13,
   Q6_K = 14,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
   I8 = 24,
   I16 = 25,
   I32 = 26,
   F64 = 28,
+  IQ1_M = 29,
   BF16 = 30,
   MXFP4 = 39,
 };
@@ -33,7 +47,8 @@ struct DTypeInfo {
 // Info for a ggml type id; nullopt for ids moecat does not know (callers report the id).
 std::optional<DTypeInfo> dtype_info(uint32_t ggml_type);
 const char* dtype_name(DType t);
-// Parse "f32", "f16", "bf16", "q8_0" (as used on the command line).
+// Parse a type name as used on the command line: the ggml name in any case ("q4_k", "Q4_K",
+// "iq4_xs"); only types moecat can compute with.
 std::optional<DType> dtype_from_name(const std::string& s);
 
 inline int64_t dtype_block(DType t) { return dtype_info(static_cast<uint32_t>(t))->block; }

@@ -64,19 +64,26 @@ static void swiglu_oai(const float* g, const float* u, int64_t n, float alpha, f
 
 struct FfnBias { const TensorView *gate = nullptr, *up = nullptr, *down = nullptr; };
 
+// The activation between up/gate and down: h = act(g, u) written over g.
+static void ffn_act(const ModelConfig* c, float* g, const float* u, int64_t n) {
+  if (c && c->ffn_act == FfnAct::kSwigluOai)
+    swiglu_oai(g, u, n, c->swiglu_alpha, c->swiglu_limit, g);
+  else
+    kernels::swiglu(g, u, n, g);
+}
+
 static void swiglu_ffn(const ModelConfig* c, const TensorView& gate, const TensorView& up,
                        const TensorView& down, const FfnBias& bias, const float* x, int64_t n,
                        float* out, ThreadPool* pool) {
-  const int64_t F = gate.shape[0];
+  const int64_t F = gate.shape[0], D = gate.shape[1];
   std::vector<float> g(n * F), u(n * F);  // [n][F]
-  kernels::matmul(gate, x, n, g.data(), pool);
-  kernels::matmul(up, x, n, u.data(), pool);
+  // gate and up in one parallel region, sharing the activation quantization
+  const kernels::MatJob gu[2] = {{&gate, x, n, nullptr, n, g.data(), F}, {&up, x, n, nullptr, n, u.data(), F}};
+  kernels::matmul_many(gu, 2, pool);
+  (void)D;
   add_row_bias(g.data(), n, bias.gate);
   add_row_bias(u.data(), n, bias.up);
-  if (c && c->ffn_act == FfnAct::kSwigluOai)
-    swiglu_oai(g.data(), u.data(), n * F, c->swiglu_alpha, c->swiglu_limit, g.data());
-  else
-    kernels::swiglu(g.data(), u.data(), n * F, g.data());
+  ffn_act(c, g.data(), u.data(), n * F);
   kernels::matmul(down, g.data(), n, out, pool);
   add_row_bias(out, n, bias.down);
 }
@@ -188,19 +195,52 @@ void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, co
     stats->zero_expert_slots += zero_slots;
     stats->ffn_expert_slots += n * K - zero_slots;
   }
-  std::vector<float> xe, ye;
+  // All experts in two parallel regions (gate+up of every active expert, then every down),
+  // each expert reading its tokens' rows of x through an index list: x is quantized once.
+  const int64_t F = c.n_ff_expert;
+  std::vector<int32_t> tok;             // [slots] token of each slot, grouped by expert
+  std::vector<int64_t> off(E + 1, 0);   // expert e's slots: tok[off[e] .. off[e+1])
+  std::vector<int32_t> slot_of;         // [slots] the routing slot of each grouped row
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t m = static_cast<int64_t>(slots[e].size());
+    off[e] = static_cast<int64_t>(tok.size());
+    for (int64_t s : slots[e]) {
+      tok.push_back(static_cast<int32_t>(s / K));
+      slot_of.push_back(static_cast<int32_t>(s));
+    }
+  }
+  off[E] = static_cast<int64_t>(tok.size());
+  const int64_t M = off[E];
+  std::vector<int32_t> iota(static_cast<size_t>(M));
+  for (int64_t i = 0; i < M; ++i) iota[i] = static_cast<int32_t>(i);
+  std::vector<float> g(M * F), u(M * F), ye(M * D);  // [M][F], [M][F], [M][D]
+  std::vector<kernels::MatJob> jobs;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t m = off[e + 1] - off[e];
     if (m == 0) continue;
-    xe.resize(m * D);
-    ye.resize(m * D);
-    for (int64_t i = 0; i < m; ++i)
-      std::memcpy(xe.data() + i * D, x + (slots[e][i] / K) * D, D * sizeof(float));
-    FfnBias fb;
-    if (c.expert_bias) fb = FfnBias{&w.gate_b[e], &w.up_b[e], &w.down_b[e]};
-    swiglu_ffn(&c, w.gate[e], w.up[e], w.down[e], fb, xe.data(), m, ye.data(), pool);
-    for (int64_t i = 0; i < m; ++i) {
-      const int64_t s = slots[e][i];
+    jobs.push_back({&w.gate[e], x, n, tok.data() + off[e], m, g.data() + off[e] * F, F});
+    jobs.push_back({&w.up[e], x, n, tok.data() + off[e], m, u.data() + off[e] * F, F});
+  }
+  kernels::matmul_many(jobs.data(), static_cast<int>(jobs.size()), pool);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t m = off[e + 1] - off[e];
+    if (m == 0) continue;
+    if (c.expert_bias) {
+      add_row_bias(g.data() + off[e] * F, m, &w.gate_b[e]);
+      add_row_bias(u.data() + off[e] * F, m, &w.up_b[e]);
+    }
+  }
+  ffn_act(&c, g.data(), u.data(), M * F);
+  jobs.clear();
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t m = off[e + 1] - off[e];
+    if (m == 0) continue;
+    jobs.push_back({&w.down[e], g.data(), M, iota.data() + off[e], m, ye.data() + off[e] * D, D});
+  }
+  kernels::matmul_many(jobs.data(), static_cast<int>(jobs.size()), pool);
+  for (int64_t e = 0; e < E; ++e) {
+    for (int64_t i = off[e]; i < off[e + 1]; ++i) {
+      if (c.expert_bias) add_row_bias(ye.data() + i * D, 1, &w.down_b[e]);
+      const int64_t s = slot_of[i];
       kernels::axpy(r.weights[s], ye.data() + i * D, out + (s / K) * D, D);
     }
   }

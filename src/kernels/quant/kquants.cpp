@@ -19,6 +19,7 @@
 #include "base/half.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
+#include "kernels/quant/quant.h"
 
 namespace moecat::kernels {
 
@@ -181,5 +182,63 @@ void quantize_row_kquant(DType t, const float* src, void* dst, int64_t n) {
     else quant_k45(src + b * kQK, blk, t == DType::Q5_K ? 5 : 4);
   }
 }
+
+// ---- registry entries (quant.h) ------------------------------------------------------------
+
+namespace quant {
+
+void dequant_q4_k(const void* src, float* dst, int64_t n) { dequantize_row_kquant(DType::Q4_K, src, dst, n); }
+void dequant_q5_k(const void* src, float* dst, int64_t n) { dequantize_row_kquant(DType::Q5_K, src, dst, n); }
+void dequant_q6_k(const void* src, float* dst, int64_t n) { dequantize_row_kquant(DType::Q6_K, src, dst, n); }
+void quantize_q4_k(const float* src, void* dst, int64_t n) { quantize_row_kquant(DType::Q4_K, src, dst, n); }
+void quantize_q5_k(const float* src, void* dst, int64_t n) { quantize_row_kquant(DType::Q5_K, src, dst, n); }
+void quantize_q6_k(const float* src, void* dst, int64_t n) { quantize_row_kquant(DType::Q6_K, src, dst, n); }
+
+namespace {
+// Q4_K / Q5_K: q = the 4/5-bit code, fsc = d*scale_j, fmin = dmin*min_j (groups 2j, 2j+1).
+void unpack_k45(const uint8_t* b, Span* out, int bits) {
+  float dj[8], mj[8];
+  kquant_block_scales(b, dj, mj);
+  const uint8_t* qh = bits == 5 ? b + 16 : nullptr;
+  const uint8_t* qs = b + (bits == 5 ? 48 : 16);
+  for (int j = 0; j < 8; ++j) {
+    const int c = j / 2;
+    for (int l = 0; l < 32; ++l) {
+      int q = j % 2 ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 0xF;
+      if (qh && (qh[l] >> j & 1)) q += 16;
+      out->q[32 * j + l] = static_cast<uint8_t>(q);
+    }
+    out->fsc[2 * j] = out->fsc[2 * j + 1] = dj[j];
+    out->fmin[2 * j] = out->fmin[2 * j + 1] = mj[j];
+  }
+}
+}  // namespace
+
+void unpack_q4_k(const uint8_t* row, int64_t s, int, Span* out) { unpack_k45(row + s * 144, out, 4); }
+void unpack_q5_k(const uint8_t* row, int64_t s, int, Span* out) { unpack_k45(row + s * 176, out, 5); }
+
+// Q6_K: q = the 6-bit code (value = d*scale_g*(q - 32)), fsc = d*scale_g, fmin = 32*fsc.
+void unpack_q6_k(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 210;
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+  uint16_t dh;
+  std::memcpy(&dh, b + 208, 2);
+  const float d = f16_to_f32(dh);
+  for (int e = 0; e < kQK; ++e) {
+    const int h = e / 128, r = e % 128, k = r / 32, l = r % 32;
+    const uint8_t lo = ql[64 * h + l + (k % 2) * 32];
+    const int low = k < 2 ? lo & 0xF : lo >> 4;
+    const int high = (qh[32 * h + l] >> (2 * k)) & 3;
+    out->q[e] = static_cast<uint8_t>(low | high << 4);
+  }
+  for (int g = 0; g < kGroups; ++g) {
+    out->fsc[g] = d * float(sc[g]);
+    out->fmin[g] = 32.0f * out->fsc[g];
+  }
+}
+
+}  // namespace quant
 
 }  // namespace moecat::kernels

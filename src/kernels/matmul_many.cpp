@@ -1,0 +1,205 @@
+// matmul_many: several matrix products in one parallel region (ops.h). A mixture-of-experts
+// layer at one token is 16-24 small products; run one by one, each pays a wake-up and a join
+// of the pool (the per-token synchronisation that dominates small models). Here:
+//   1. activations are quantized once per distinct input (the Span layout is indexed by row, so
+//      every expert reading rows of the same x shares one quantization; q8_0 / MXFP4 / float
+//      kernels read contiguous rows, so their gathered rows are prepared once per distinct
+//      (x, rows) and shared by gate and up);
+//   2. all output rows of all jobs are cut into units of kRowGrain rows, weighted by their cost
+//      (rows x in x activation rows), and split into one contiguous range per thread.
+// Each output is computed by the same instruction sequence as kernels::matmul computes it, so
+// results do not depend on how the jobs are grouped or split (tests/quant_kernels_test.cpp).
+#include <cstring>
+#include <vector>
+
+#include "base/check.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "kernels/quant/quant.h"
+
+namespace moecat::kernels {
+
+namespace {
+
+constexpr int64_t kRowGrain = 16;
+constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
+
+enum class ActKind { kFloat, kQ8, kSpan };
+
+ActKind act_kind(DType t) {
+  switch (t) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16: return ActKind::kFloat;
+    case DType::Q8_0:
+    case DType::MXFP4: return ActKind::kQ8;
+    default: return ActKind::kSpan;
+  }
+}
+
+struct Prepared {
+  ActKind kind;
+  const float* xf = nullptr;     // kFloat: m contiguous rows
+  const uint8_t* act = nullptr;  // kQ8: m rows; kSpan: x_rows rows, indexed by rows
+  const int32_t* rows = nullptr;  // kSpan only
+  const quant::QuantType* qt = nullptr;
+  quant::UnpackFn fast = nullptr;
+};
+
+// Activation buffers of the driving thread, reused call after call (no allocation per token).
+struct Buffers {
+  std::vector<std::vector<uint8_t>> bytes;
+  size_t used = 0;
+  uint8_t* get(size_t n) {
+    if (used == bytes.size()) bytes.emplace_back();
+    std::vector<uint8_t>& b = bytes[used++];
+    if (b.size() < n + 64) b.resize(n + 64);
+    const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+    return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t(63));
+  }
+};
+
+// Runs fn(a, b) over [0, n) rows, in parallel when big.
+template <typename Fn>
+void rows_parallel(ThreadPool* pool, int64_t n, int64_t work, const Fn& fn) {
+  if (!pool || pool->size() == 1 || n < 4 || work < (int64_t(1) << 15)) {
+    fn(int64_t(0), n);
+    return;
+  }
+  const Fn* f = &fn;
+  pool->parallel_for(n, 1, [f](int64_t a, int64_t b) { (*f)(a, b); });
+}
+
+void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t r0, int64_t r1) {
+  const TensorView& w = *j.w;
+  const int64_t in = w.cols();
+  switch (p.kind) {
+    case ActKind::kFloat: {
+      FMatmulFn f = w.dtype == DType::F32 ? t.matmul_f32 : w.dtype == DType::F16 ? t.matmul_f16 : t.matmul_bf16;
+      f(w.data, in, p.xf, j.m, j.y, j.ldy, r0, r1);
+      return;
+    }
+    case ActKind::kQ8: {
+      const Q8MatmulFn mm = w.dtype == DType::Q8_0 ? t.matmul_q8_0 : t.matmul_mxfp4;
+      mm(w.data, in, p.act, j.m, j.y, j.ldy, r0, r1);
+      return;
+    }
+    case ActKind::kSpan:
+      t.span_matmul(p.qt->unpack_ref, p.fast, static_cast<const uint8_t*>(w.data), w.row_bytes(), in,
+                    p.act, p.rows, j.m, j.y, j.ldy, r0, r1);
+      return;
+  }
+}
+
+}  // namespace
+
+void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
+  const KernelTable& t = active_table();
+  thread_local Buffers bufs;
+  bufs.used = 0;
+  std::vector<Prepared> prep(static_cast<size_t>(n_jobs));
+  for (int i = 0; i < n_jobs; ++i) {
+    const MatJob& j = jobs[i];
+    const TensorView& w = *j.w;
+    MOECAT_CHECK(w.valid() && j.x != nullptr && j.y != nullptr && j.m >= 0);
+    MOECAT_CHECK(static_cast<int64_t>(w.nbytes) >= w.rows() * w.row_bytes());
+    const int64_t in = w.cols();
+    Prepared& p = prep[i];
+    p.kind = act_kind(w.dtype);
+    if (j.m == 0) continue;
+    // Reuse what an earlier job with the same input already prepared.
+    bool shared = false;
+    for (int k = 0; k < i && !shared; ++k) {
+      const MatJob& o = jobs[k];
+      if (prep[k].kind != p.kind || o.x != j.x || o.w->cols() != in || o.m == 0) continue;
+      if (p.kind == ActKind::kSpan ? o.x_rows == j.x_rows : (o.rows == j.rows && o.m == j.m)) {
+        p.xf = prep[k].xf;
+        p.act = prep[k].act;
+        shared = true;
+      }
+    }
+    if (p.kind == ActKind::kSpan) {
+      p.qt = quant::find(w.dtype);
+      MOECAT_CHECK_MSG(p.qt != nullptr, "matmul: unsupported weight dtype");
+      MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
+      p.fast = t.span_fast_unpack(static_cast<uint32_t>(w.dtype));
+      p.rows = j.rows;
+      if (!shared) {
+        const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
+        uint8_t* act = bufs.get(static_cast<size_t>(j.x_rows * nsp) * sizeof(quant::ActSpan));
+        rows_parallel(pool, j.x_rows, j.x_rows * in, [&](int64_t a, int64_t b) { t.span_act(j.x, in, a, b, act); });
+        p.act = act;
+      }
+      continue;
+    }
+    if (shared) continue;
+    // Float and q8 kernels read m contiguous float rows: gather them when rows are given.
+    const float* xf = j.x;
+    if (j.rows) {
+      auto* g = reinterpret_cast<float*>(bufs.get(static_cast<size_t>(j.m * in) * sizeof(float)));
+      for (int64_t r = 0; r < j.m; ++r) std::memcpy(g + r * in, j.x + int64_t(j.rows[r]) * in, in * sizeof(float));
+      xf = g;
+    }
+    p.xf = xf;
+    if (p.kind == ActKind::kQ8) {
+      MOECAT_CHECK_MSG(in % kQ8Block == 0, "matmul: q8_0/mxfp4 row length must be a multiple of 32");
+      uint8_t* act = bufs.get(static_cast<size_t>(t.q8_act_bytes(j.m, in)));
+      rows_parallel(pool, j.m, j.m * in, [&](int64_t a, int64_t b) { t.q8_prepare(xf, in, j.m, a, b, act); });
+      p.act = act;
+    }
+  }
+
+  // Units of kRowGrain output rows, with their cost; split by cost into one range per thread.
+  struct Unit {
+    int job;
+    int64_t r0, r1;
+  };
+  std::vector<Unit> units;
+  std::vector<int64_t> cost_end;  // prefix sum of cost
+  int64_t total = 0;
+  for (int i = 0; i < n_jobs; ++i) {
+    const MatJob& j = jobs[i];
+    if (j.m == 0) continue;
+    const int64_t out = j.w->rows();
+    for (int64_t r = 0; r < out; r += kRowGrain) {
+      const int64_t r1 = r + kRowGrain < out ? r + kRowGrain : out;
+      units.push_back({i, r, r1});
+      total += (r1 - r) * j.w->cols() * j.m;
+      cost_end.push_back(total);
+    }
+  }
+  if (units.empty()) return;
+  // Calls run_rows for units [u0, u1), merging neighbours of the same job into one call so row
+  // tiles stay whole.
+  auto run_units = [&](size_t u0, size_t u1) {
+    for (size_t u = u0; u < u1;) {
+      size_t v = u + 1;
+      while (v < u1 && units[v].job == units[u].job && units[v].r0 == units[v - 1].r1) ++v;
+      run_rows(t, jobs[units[u].job], prep[units[u].job], units[u].r0, units[v - 1].r1);
+      u = v;
+    }
+  };
+  if (!pool || pool->size() == 1 || total < kMinParallelMacs) {
+    run_units(0, units.size());
+    return;
+  }
+  // Thread k takes the units whose cost ends in (total*k/nt, total*(k+1)/nt].
+  auto first_unit = [&](int k, int nt) -> size_t {
+    const int64_t lim = total / nt * k + total % nt * k / nt;
+    size_t lo = 0, hi = units.size();
+    while (lo < hi) {
+      const size_t mid = (lo + hi) / 2;
+      if (cost_end[mid] <= lim) lo = mid + 1; else hi = mid;
+    }
+    return k == 0 ? 0 : lo;
+  };
+  const auto* ru = &run_units;
+  const auto* fu = &first_unit;
+  const size_t n_units = units.size();
+  pool->run([ru, fu, n_units](int k, int nt) {
+    const size_t u0 = (*fu)(k, nt), u1 = k + 1 == nt ? n_units : (*fu)(k + 1, nt);
+    if (u0 < u1) (*ru)(u0, u1);
+  });
+}
+
+}  // namespace moecat::kernels

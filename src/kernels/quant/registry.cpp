@@ -1,0 +1,48 @@
+// The one table of block-quantized weight types (see quant.h for the Span contract).
+#include "kernels/quant/quant.h"
+
+namespace moecat::kernels::quant {
+
+namespace {
+
+#define ENTRY(T, ENUM, BLOCK, BYTES, QUANT, FAMILY) \
+  QuantType{DType::ENUM, BLOCK, BYTES, dequant_##T, unpack_##T, QUANT, FAMILY}
+
+const QuantType kTypes[] = {
+    ENTRY(q4_0, Q4_0, 32, 18, quantize_q4_0, "legacy"),
+    ENTRY(q4_1, Q4_1, 32, 20, quantize_q4_1, "legacy"),
+    ENTRY(q5_0, Q5_0, 32, 22, quantize_q5_0, "legacy"),
+    ENTRY(q5_1, Q5_1, 32, 24, quantize_q5_1, "legacy"),
+    ENTRY(q8_0, Q8_0, 32, 34, nullptr, "legacy"),  // encoded by kernels::quantize_row_q8_0
+    ENTRY(mxfp4, MXFP4, 32, 17, nullptr, "mxfp4"),  // encoded by kernels::quantize_row_mxfp4
+    ENTRY(q2_k, Q2_K, 256, 84, quantize_q2_k, "k"),
+    ENTRY(q3_k, Q3_K, 256, 110, quantize_q3_k, "k"),
+    ENTRY(q4_k, Q4_K, 256, 144, quantize_q4_k, "k"),
+    ENTRY(q5_k, Q5_K, 256, 176, quantize_q5_k, "k"),
+    ENTRY(q6_k, Q6_K, 256, 210, quantize_q6_k, "k"),
+    ENTRY(iq1_s, IQ1_S, 256, 50, nullptr, "i"),
+    ENTRY(iq1_m, IQ1_M, 256, 56, nullptr, "i"),
+    ENTRY(iq2_xxs, IQ2_XXS, 256, 66, nullptr, "i"),
+    ENTRY(iq2_xs, IQ2_XS, 256, 74, nullptr, "i"),
+    ENTRY(iq2_s, IQ2_S, 256, 82, nullptr, "i"),
+    ENTRY(iq3_xxs, IQ3_XXS, 256, 98, nullptr, "i"),
+    ENTRY(iq3_s, IQ3_S, 256, 110, nullptr, "i"),
+    ENTRY(iq4_nl, IQ4_NL, 32, 18, quantize_iq4_nl, "i"),
+    ENTRY(iq4_xs, IQ4_XS, 256, 136, quantize_iq4_xs, "i"),
+};
+#undef ENTRY
+
+}  // namespace
+
+const QuantType* find(DType t) {
+  for (const QuantType& q : kTypes)
+    if (q.type == t) return &q;
+  return nullptr;
+}
+
+const QuantType* all(int* count) {
+  *count = static_cast<int>(sizeof(kTypes) / sizeof(kTypes[0]));
+  return kTypes;
+}
+
+}  // namespace moecat::kernels::quant

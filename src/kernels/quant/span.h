@@ -1,0 +1,40 @@
+// The common form of a block-quantized weight row that the int8 kernels read (see quant.h), and
+// the quantized activations they multiply it with. Plain structs and constants only: the ISA
+// files (*_avx2.cpp, *_avx512.cpp) include this, so no inline code (see kernel_table.h).
+#pragma once
+#include <cstdint>
+
+namespace moecat::kernels::quant {
+
+constexpr int kSpan = 256;  // values per Span
+constexpr int kGroup = 16;  // values per scale group
+constexpr int kGroups = kSpan / kGroup;
+
+// 256 weights of a row: value_i = fsc[i / 16] * q[i] - fmin[i / 16].
+struct alignas(64) Span {
+  uint8_t q[kSpan];     // codes (unsigned; signed formats are stored + 128)
+  float fsc[kGroups];   // per group of 16: scale
+  float fmin[kGroups];  // per group of 16: offset (subtracted)
+};
+static_assert(sizeof(Span) == 384, "Span layout");
+
+// 256 activations of a row, quantized per 32 values to int8 (amax / 127, round half away from
+// zero, like q8_0 but with an f32 scale):
+//   x_i ~= dg[i / 16] * q[i],   bs[g] = dg[g] * sum of q over group g.
+// A weight span times an activation span is then
+//   sum_g fsc[g] * dg[g] * S_g  -  sum_g fmin[g] * bs[g],   S_g = sum_{i in g} wq_i * aq_i (int32).
+// Groups past the end of a row (rows of 32-block types that are not a multiple of 256) have
+// q = 0 and dg = bs = 0 on the activation side and are zeroed on the weight side.
+struct alignas(64) ActSpan {
+  int8_t q[kSpan];
+  float dg[kGroups];
+  float bs[kGroups];
+};
+static_assert(sizeof(ActSpan) == 384, "ActSpan layout");
+
+// Unpacks values [kSpan*s, kSpan*s + nv) of one weight row into out (natural order). nv is
+// kSpan, except at the tail of a row of a 32-block type, where it is the remaining multiple of
+// 32; the caller zeroes the groups past nv.
+using UnpackFn = void (*)(const uint8_t* row, int64_t s, int nv, Span* out);
+
+}  // namespace moecat::kernels::quant

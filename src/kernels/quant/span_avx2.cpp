@@ -1,0 +1,85 @@
+// AVX2 Span kernels (span.h) for CPUs without AVX-512: natural order throughout (the scalar
+// activation layout), u8 x s8 products widened to int16 and summed pairwise in int32
+// (vpmaddwd: exact, where vpmaddubsw could saturate on codes above 127), then eight group sums
+// per vector by a fixed tree of horizontal adds.
+#include <immintrin.h>
+
+#include "kernels/kernel_table.h"
+
+namespace moecat::kernels::avx2 {
+
+using quant::ActSpan;
+using quant::kGroups;
+using quant::kSpan;
+using quant::Span;
+
+namespace {
+
+// int32 partial products of group g (16 values): 8 lanes.
+inline __m256i group_products(const uint8_t* w, const int8_t* a) {
+  const __m256i wv = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(w)));
+  const __m256i av = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(a)));
+  return _mm256_madd_epi16(wv, av);
+}
+
+// Group sums S_g for groups 8h .. 8h+7, in order.
+inline __m256i group_sums8(const uint8_t* w, const int8_t* a) {
+  __m256i p[8];
+  for (int g = 0; g < 8; ++g) p[g] = group_products(w + 16 * g, a + 16 * g);
+  const __m256i h1 = _mm256_hadd_epi32(p[0], p[1]), h2 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i h3 = _mm256_hadd_epi32(p[4], p[5]), h4 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i h12 = _mm256_hadd_epi32(h1, h2), h34 = _mm256_hadd_epi32(h3, h4);
+  // h12 = [S0 S1 S2 S3 (low halves) | S0 S1 S2 S3 (high halves)]
+  const __m128i s03 = _mm_add_epi32(_mm256_castsi256_si128(h12), _mm256_extracti128_si256(h12, 1));
+  const __m128i s47 = _mm_add_epi32(_mm256_castsi256_si128(h34), _mm256_extracti128_si256(h34, 1));
+  return _mm256_set_m128i(s47, s03);
+}
+
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace
+
+void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+  scalar::span_act(x, in, row0, row1, act);  // natural order; per matrix, not per weight
+}
+
+void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, const uint8_t* w, int64_t row_bytes,
+                 int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
+                 int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  Span* buf = span_scratch(nsp);
+  const auto* acts = static_cast<const ActSpan*>(act);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t s = 0; s < nsp; ++s) {
+      const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
+      Span* sp = &buf[s];
+      if (nv < kSpan)
+        for (int c = 0; c < 8; ++c) _mm256_store_si256(reinterpret_cast<__m256i*>(sp->q + 32 * c), _mm256_setzero_si256());
+      unpack(w + r * row_bytes, s, nv, sp);
+      for (int g = nv / 16; g < kGroups; ++g) sp->fsc[g] = sp->fmin[g] = 0.0f;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const ActSpan* a = acts + (rows ? rows[i] : i) * nsp;
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t s = 0; s < nsp; ++s) {
+        const Span& sp = buf[s];
+        for (int h = 0; h < 2; ++h) {
+          const __m256i S = group_sums8(sp.q + 128 * h, a[s].q + 128 * h);
+          const __m256 sc = _mm256_mul_ps(_mm256_load_ps(sp.fsc + 8 * h), _mm256_load_ps(a[s].dg + 8 * h));
+          acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
+          acc = _mm256_fnmadd_ps(_mm256_load_ps(sp.fmin + 8 * h), _mm256_load_ps(a[s].bs + 8 * h), acc);
+        }
+      }
+      y[i * ldy + r] = hsum8(acc);
+    }
+  }
+}
+
+quant::UnpackFn span_fast_unpack(uint32_t) { return nullptr; }
+
+}  // namespace moecat::kernels::avx2

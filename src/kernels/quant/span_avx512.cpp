@@ -1,0 +1,339 @@
+// AVX-512 VNNI Span kernels (span.h): block-quantized weights x int8 activations.
+//
+// Lane order. A span's 256 bytes are kept as four 64-byte chunks; chunk k holds, in 32-bit lane
+// g, bytes 4k..4k+3 of group g (natural index 16g + 4k + b). vpdpbusd adds the four u8 x s8
+// products of a lane into that lane, so four chained vpdpbusd over the chunks leave the exact
+// int32 sum S_g of every group g in lane g, with no shuffles in the inner loop. Per span and
+// (weight row, activation row): 4 vpdpbusd, 1 convert, 1 multiply, 2 FMAs.
+//   acc_g += fsc_g * dg_g * S_g - fmin_g * bs_g
+// Activations are written in that order by span_act; weights are unpacked into it once per row
+// tile (by a fast unpack of this file, or the type's natural-order unpack plus a transpose) and
+// reused for every activation row. Per output the f32 order is fixed (spans in order into 16
+// lanes, then one fixed reduction), so results do not depend on tiling or the thread split.
+#include <immintrin.h>
+
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "kernels/kernel_table.h"
+#include "kernels/quant/lane_tables.h"
+
+namespace moecat::kernels::avx512 {
+
+using quant::ActSpan;
+using quant::kGroups;
+using quant::kSpan;
+using quant::Span;
+
+namespace {
+
+// roundf semantics (halves away from zero) on 16 lanes.
+inline __m512 round_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __mmask16 m =
+      _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+  return _mm512_mask_add_ps(t, m, t, step);
+}
+
+// Natural order -> lane order: dword (16k + g) = natural dword (4g + k).
+inline void to_lane_order(uint8_t* q) {
+  const __m512i n0 = _mm512_load_si512(q), n1 = _mm512_load_si512(q + 64),
+                n2 = _mm512_load_si512(q + 128), n3 = _mm512_load_si512(q + 192);
+  for (int k = 0; k < 4; ++k) {
+    // lane g of chunk k: natural dword 4g + k, i.e. dword (4(g%4) + k) of natural zmm g/4.
+    const __m512i idx = _mm512_set_epi32(28 + k, 24 + k, 20 + k, 16 + k, 12 + k, 8 + k, 4 + k, k,
+                                         28 + k, 24 + k, 20 + k, 16 + k, 12 + k, 8 + k, 4 + k, k);
+    const __m512i lo = _mm512_permutex2var_epi32(n0, idx, n1);  // lanes 0-7 valid
+    const __m512i hi = _mm512_permutex2var_epi32(n2, idx, n3);  // lanes 8-15 valid
+    _mm512_store_si512(q + 64 * k, _mm512_mask_blend_epi32(0xFF00, lo, hi));
+  }
+}
+
+// ---- fast unpacks straight into lane order ------------------------------------------------
+// Index tables (lane_tables.h) are compile-time constants: quant::kLaneK45Table.v[k][g] etc.
+
+inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
+
+// Q4_K / Q5_K (see lane_tables.h for which dword each lane reads).
+template <int kBits>
+void unpack_k45(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * (kBits == 5 ? 176 : 144);
+  float dj[8], mj[8];
+  kquant_block_scales(b, dj, mj);
+  const __m512i dup = load_idx(quant::kDup2Row.v);
+  _mm512_store_ps(out->fsc, _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(dj))));
+  _mm512_store_ps(out->fmin, _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(mj))));
+  const uint8_t* qs = b + (kBits == 5 ? 48 : 16);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
+  const __m512i l0 = _mm512_and_si512(z0, m4), h0 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
+  const __m512i l1 = _mm512_and_si512(z1, m4), h1 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+  __m512i qh = _mm512_setzero_si512();
+  if (kBits == 5) qh = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16)));
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i iv = load_idx(quant::kLaneK45Table.v[k]);
+    __m512i q = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(l0, iv, h0),
+                                        _mm512_permutex2var_epi32(l1, iv, h1));
+    if (kBits == 5) {
+      const __m512i u = _mm512_permutexvar_epi32(load_idx(quant::kLaneQ5hTable.v[k]), qh);
+      const __m512i bit = _mm512_and_si512(_mm512_srlv_epi32(u, load_idx(quant::kShiftQ5hRow.v)), _mm512_set1_epi8(1));
+      q = _mm512_or_si512(q, _mm512_slli_epi32(bit, 4));
+    }
+    _mm512_store_si512(out->q + 64 * k, q);
+  }
+}
+
+// Q6_K: low 4 bits from ql (two 64-byte halves), high 2 bits from qh, per lane tables.
+void unpack_q6k(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 210;
+  const __m512i ql0 = _mm512_loadu_si512(b), ql1 = _mm512_loadu_si512(b + 64);
+  const __m512i qh = _mm512_loadu_si512(b + 128);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i t = _mm512_permutex2var_epi32(ql0, load_idx(quant::kLaneQ6lTable.v[k]), ql1);
+    const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
+    const __m512i nib = _mm512_mask_blend_epi32(quant::kQ6HighNibbleLanes, lo, hi);
+    const __m512i u = _mm512_permutexvar_epi32(load_idx(quant::kLaneQ6hTable.v[k]), qh);
+    const __m512i hb = _mm512_and_si512(_mm512_srlv_epi32(u, load_idx(quant::kShiftQ6hRow.v)), m2);
+    _mm512_store_si512(out->q + 64 * k, _mm512_or_si512(nib, _mm512_slli_epi32(hb, 4)));
+  }
+  uint16_t dh;
+  __builtin_memcpy(&dh, b + 208, 2);
+  const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+  const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192))));
+  const __m512 fsc = _mm512_mul_ps(d, sc);
+  _mm512_store_ps(out->fsc, fsc);
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(32.0f)));
+}
+
+// IQ4_XS: 32-value block ib has a 6-bit scale; lane g reads dword 4(g/2) + k of qs, the low
+// nibbles for even g, high for odd; codes map through the 16-entry non-linear table (+128).
+void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 136;
+  const __m512i q0 = _mm512_loadu_si512(b + 8), q1 = _mm512_loadu_si512(b + 72);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i t = _mm512_permutex2var_epi32(q0, load_idx(quant::kLaneIq4xsTable.v[k]), q1);
+    const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
+    const __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
+    _mm512_store_si512(out->q + 64 * k, _mm512_shuffle_epi8(lut, code));
+  }
+  uint16_t dh, sh;
+  __builtin_memcpy(&dh, b, 2);
+  __builtin_memcpy(&sh, b + 2, 2);
+  const float d = _cvtsh_ss(dh);
+  alignas(64) float ls[8];
+  for (int ib = 0; ib < 8; ++ib)
+    ls[ib] = d * float(int(((b[4 + ib / 2] >> 4 * (ib % 2)) & 0xF) | (((sh >> 2 * ib) & 3) << 4)) - 32);
+  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(ls)));
+  _mm512_store_ps(out->fsc, fsc);
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f)));
+}
+
+// Q2_K: the 2-bit code of value e is at bit 2((e%128)/32) of qs[32(e/128) + e%32]: the same
+// dword / shift per lane as Q6_K's high bits.
+void unpack_q2k(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 84;
+  const __m512i qs = _mm512_loadu_si512(b + 16);
+  const __m512i m2 = _mm512_set1_epi8(0x03), sh = load_idx(quant::kShiftQ6hRow.v);
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i u = _mm512_permutexvar_epi32(load_idx(quant::kLaneQ6hTable.v[k]), qs);
+    _mm512_store_si512(out->q + 64 * k, _mm512_and_si512(_mm512_srlv_epi32(u, sh), m2));
+  }
+  uint16_t dh, mh;
+  __builtin_memcpy(&dh, b + 80, 2);
+  __builtin_memcpy(&mh, b + 82, 2);
+  const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+  const __m512i lo = _mm512_and_si512(sc, _mm512_set1_epi32(0xF)), hi = _mm512_srli_epi32(sc, 4);
+  _mm512_store_ps(out->fsc, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(lo)));
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(mh)), _mm512_cvtepi32_ps(hi)));
+}
+
+// Q3_K: low 2 bits as Q2_K (qs at 32), the third bit at bit e/32 of hmask[e%32] (Q5_K's qh
+// placement); stored q = low2 + 4*hbit = q3 + 4, fmin = 4*fsc.
+void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 110;
+  const __m512i qs = _mm512_loadu_si512(b + 32);
+  const __m512i hm = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+  const __m512i m2 = _mm512_set1_epi8(0x03), one = _mm512_set1_epi8(1);
+  const __m512i sh = load_idx(quant::kShiftQ6hRow.v), shh = load_idx(quant::kShiftQ5hRow.v);
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i u = _mm512_permutexvar_epi32(load_idx(quant::kLaneQ6hTable.v[k]), qs);
+    const __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(u, sh), m2);
+    const __m512i h = _mm512_permutexvar_epi32(load_idx(quant::kLaneQ5hTable.v[k]), hm);
+    const __m512i hb = _mm512_and_si512(_mm512_srlv_epi32(h, shh), one);
+    _mm512_store_si512(out->q + 64 * k, _mm512_or_si512(lo, _mm512_slli_epi32(hb, 2)));
+  }
+  uint16_t dh;
+  __builtin_memcpy(&dh, b + 108, 2);
+  const float d = _cvtsh_ss(dh);
+  const uint8_t* sc = b + 96;
+  alignas(64) float f[16];
+  for (int g = 0; g < 16; ++g) {
+    const int low = g < 8 ? sc[g] & 0xF : sc[g - 8] >> 4;
+    const int high = (sc[8 + g % 4] >> (2 * (g / 4))) & 3;
+    f[g] = d * float((low | high << 4) - 32);
+  }
+  const __m512 fsc = _mm512_load_ps(f);
+  _mm512_store_ps(out->fsc, fsc);
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(4.0f)));
+}
+
+// Q4_0 / IQ4_NL (18-byte blocks of 32, eight per span): the eight blocks' 16 code bytes are
+// gathered into two zmm, then read like IQ4_XS (lane g: block g/2, nibble g%2).
+template <bool kNl>
+void unpack_4bit32(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 8 * 18;
+  __m512i z[2];
+  alignas(64) float d[8];
+  for (int h = 0; h < 2; ++h) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 2)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 20)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 38)), 2);
+    z[h] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 56)), 3);
+  }
+  for (int ib = 0; ib < 8; ++ib) {
+    uint16_t dh;
+    __builtin_memcpy(&dh, b + 18 * ib, 2);
+    d[ib] = _cvtsh_ss(dh);
+  }
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i t = _mm512_permutex2var_epi32(z[0], load_idx(quant::kLaneIq4xsTable.v[k]), z[1]);
+    const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
+    const __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
+    _mm512_store_si512(out->q + 64 * k, kNl ? _mm512_shuffle_epi8(lut, code) : code);
+  }
+  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(d)));
+  _mm512_store_ps(out->fsc, fsc);
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(kNl ? 128.0f : 8.0f)));
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+void act_span(const float* x, int nv, ActSpan* a) {
+  __m512 dg = _mm512_setzero_ps(), bs = _mm512_setzero_ps();
+  alignas(64) float dgs[16] = {}, bss[16] = {};
+  _mm512_store_si512(a->q, _mm512_setzero_si512());
+  _mm512_store_si512(a->q + 64, _mm512_setzero_si512());
+  _mm512_store_si512(a->q + 128, _mm512_setzero_si512());
+  _mm512_store_si512(a->q + 192, _mm512_setzero_si512());
+  for (int b = 0; b < nv / 32; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512i i0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, _mm512_set1_ps(id))));
+    const __m512i i1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, _mm512_set1_ps(id))));
+    _mm_store_si128(reinterpret_cast<__m128i*>(a->q + 32 * b), _mm512_cvtepi32_epi8(i0));
+    _mm_store_si128(reinterpret_cast<__m128i*>(a->q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
+    dgs[2 * b] = dgs[2 * b + 1] = d;
+    bss[2 * b] = d * float(_mm512_reduce_add_epi32(i0));
+    bss[2 * b + 1] = d * float(_mm512_reduce_add_epi32(i1));
+  }
+  dg = _mm512_load_ps(dgs);
+  bs = _mm512_load_ps(bss);
+  _mm512_store_ps(a->dg, dg);
+  _mm512_store_ps(a->bs, bs);
+  to_lane_order(reinterpret_cast<uint8_t*>(a->q));
+}
+
+// ---- the matmul -----------------------------------------------------------------------------
+
+// y for R weight rows (spans w[j*nsp + s]) x one activation row.
+template <int R>
+inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* a, float* y) {
+  __m512 acc[R];
+#pragma GCC unroll 4
+  for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < nsp; ++s) {
+    const __m512i a0 = _mm512_load_si512(a[s].q), a1 = _mm512_load_si512(a[s].q + 64),
+                  a2 = _mm512_load_si512(a[s].q + 128), a3 = _mm512_load_si512(a[s].q + 192);
+    const __m512 dg = _mm512_load_ps(a[s].dg), bs = _mm512_load_ps(a[s].bs);
+#pragma GCC unroll 4
+    for (int j = 0; j < R; ++j) {
+      const Span& sp = w[j * nsp + s];
+      __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sp.q), a0);
+      S = _mm512_dpbusd_epi32(S, _mm512_load_si512(sp.q + 64), a1);
+      S = _mm512_dpbusd_epi32(S, _mm512_load_si512(sp.q + 128), a2);
+      S = _mm512_dpbusd_epi32(S, _mm512_load_si512(sp.q + 192), a3);
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(_mm512_load_ps(sp.fsc), dg), acc[j]);
+      acc[j] = _mm512_fnmadd_ps(_mm512_load_ps(sp.fmin), bs, acc[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < R; ++j) y[j] = _mm512_reduce_add_ps(acc[j]);
+}
+
+constexpr int kTileRows = 4;
+
+}  // namespace
+
+void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  for (int64_t r = row0; r < row1; ++r)
+    for (int64_t s = 0; s < nsp; ++s) {
+      const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
+      act_span(x + r * in + s * kSpan, nv, static_cast<ActSpan*>(act) + r * nsp + s);
+    }
+}
+
+void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w, int64_t row_bytes,
+                 int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
+                 int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  Span* buf = span_scratch(kTileRows * nsp);
+  const auto* acts = static_cast<const ActSpan*>(act);
+  for (int64_t r = r0; r < r1; r += kTileRows) {
+    const int rr = static_cast<int>(r1 - r < kTileRows ? r1 - r : kTileRows);
+    for (int j = 0; j < rr; ++j)
+      for (int64_t s = 0; s < nsp; ++s) {
+        const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
+        Span* sp = &buf[j * nsp + s];
+        if (fast && nv == kSpan) {
+          fast(w + (r + j) * row_bytes, s, nv, sp);
+          continue;
+        }
+        if (nv < kSpan)
+          for (int c = 0; c < 4; ++c) _mm512_store_si512(sp->q + 64 * c, _mm512_setzero_si512());
+        unpack(w + (r + j) * row_bytes, s, nv, sp);
+        for (int g = nv / 16; g < kGroups; ++g) sp->fsc[g] = sp->fmin[g] = 0.0f;
+        to_lane_order(sp->q);
+      }
+    for (int64_t i = 0; i < n; ++i) {
+      const ActSpan* a = acts + (rows ? rows[i] : i) * nsp;
+      float out[kTileRows];
+      switch (rr) {
+        case 4: dot_tile<4>(buf, nsp, a, out); break;
+        case 3: dot_tile<3>(buf, nsp, a, out); break;
+        case 2: dot_tile<2>(buf, nsp, a, out); break;
+        default: dot_tile<1>(buf, nsp, a, out); break;
+      }
+      for (int j = 0; j < rr; ++j) y[i * ldy + r + j] = out[j];
+    }
+  }
+}
+
+quant::UnpackFn span_fast_unpack(uint32_t t) {
+  switch (t) {
+    case 12: return unpack_k45<4>;   // Q4_K
+    case 13: return unpack_k45<5>;   // Q5_K
+    case 14: return unpack_q6k;      // Q6_K
+    case 23: return unpack_iq4xs;    // IQ4_XS
+    case 10: return unpack_q2k;      // Q2_K
+    case 11: return unpack_q3k;      // Q3_K
+    case 2: return unpack_4bit32<false>;  // Q4_0
+    case 20: return unpack_4bit32<true>;  // IQ4_NL
+    default: return nullptr;
+  }
+}
+
+}  // namespace moecat::kernels::avx512

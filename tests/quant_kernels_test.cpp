@@ -1,0 +1,182 @@
+// The int8 Span kernels (kernels/quant/span_*.cpp) for every block-quantized type, on every ISA
+// this CPU has, against the double-precision product of the type's reference decoder
+// (ref::matmul). Weights are random blocks: every code, sign and scale field random, the f16 /
+// e8m0 scale fields set to sane magnitudes (a random f16 can be inf or NaN). Sizes are odd on
+// purpose: row tiles of 4 with 1-3 left over, activation rows 1..17, 32-block types with rows
+// that end inside a 256-value span.
+//
+// Bound. The kernels quantize each 32 activations to int8 with d = amax/127, so each x_i moves
+// by at most d/2; the product differs from the exact one by at most sum_i |w_i| * d_i / 2, plus
+// float rounding (1e-5 of sum |w_i x_i|). That bound is what the tests assert: a wrong code,
+// scale or group would exceed it by orders of magnitude.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/half.h"
+#include "kernels/ops.h"
+#include "kernels/quant/quant.h"
+#include "kernels/threadpool.h"
+
+namespace moecat::kernels {
+namespace {
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> v;
+  for (int i = 0; i <= static_cast<int>(detected_isa()); ++i) v.push_back(static_cast<Isa>(i));
+  return v;
+}
+struct IsaScope {
+  Isa saved = active_isa();
+  ~IsaScope() { set_isa(saved); }
+};
+
+void put_f16(uint8_t* p, float v) {
+  const uint16_t h = f32_to_f16(v);
+  std::memcpy(p, &h, 2);
+}
+
+// Sets the block's float scale fields to values in [lo, hi): where each format keeps them.
+void sanitize_block(DType t, uint8_t* b, std::mt19937& g) {
+  std::uniform_real_distribution<float> d(0.002f, 0.02f);
+  switch (t) {
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K:
+      put_f16(b, d(g));
+      put_f16(b + 2, d(g));
+      break;
+    case DType::Q2_K:
+      put_f16(b + 80, d(g));
+      put_f16(b + 82, d(g));
+      break;
+    case DType::Q3_K: put_f16(b + 108, d(g)); break;
+    case DType::Q6_K: put_f16(b + 208, d(g)); break;
+    case DType::MXFP4: b[0] = static_cast<uint8_t>(118 + g() % 8); break;
+    case DType::IQ1_M: {
+      // d is split over the top nibbles of the four uint16 scale words at offset 48.
+      const uint16_t h = f32_to_f16(d(g));
+      for (int k = 0; k < 4; ++k) {
+        uint16_t w;
+        std::memcpy(&w, b + 48 + 2 * k, 2);
+        w = static_cast<uint16_t>((w & 0x0FFF) | (((h >> (4 * k)) & 0xF) << 12));
+        std::memcpy(b + 48 + 2 * k, &w, 2);
+      }
+      break;
+    }
+    default: put_f16(b, d(g)); break;  // Q4_0, Q5_0, Q8_0, all other i-quants: d first
+  }
+}
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+Matrix random_matrix(const quant::QuantType& qt, int64_t out, int64_t in, uint32_t seed) {
+  Matrix m;
+  std::mt19937 g(seed);
+  const int64_t nb = in / qt.block;
+  m.bytes.resize(static_cast<size_t>(out * nb * qt.block_bytes));
+  for (auto& c : m.bytes) c = static_cast<uint8_t>(g());
+  for (int64_t b = 0; b < out * nb; ++b) sanitize_block(qt.type, m.bytes.data() + b * qt.block_bytes, g);
+  m.view.dtype = qt.type;
+  m.view.shape = Shape{out, in};
+  m.view.data = m.bytes.data();
+  m.view.nbytes = m.bytes.size();
+  return m;
+}
+
+std::vector<float> randv(int64_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+// The bound above, per output.
+std::vector<float> bounds(const Matrix& m, const quant::QuantType& qt, const std::vector<float>& x,
+                          int64_t n) {
+  const int64_t out = m.view.shape[0], in = m.view.shape[1];
+  std::vector<float> w(static_cast<size_t>(in)), bnd(static_cast<size_t>(n * out));
+  for (int64_t r = 0; r < out; ++r) {
+    qt.dequant_ref(m.view.row(r), w.data(), in);
+    for (int64_t i = 0; i < n; ++i) {
+      double e = 0, s = 0;
+      for (int64_t b = 0; b < in / 32; ++b) {
+        float amax = 0;
+        for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(x[i * in + 32 * b + l]));
+        for (int l = 0; l < 32; ++l) {
+          e += std::fabs(w[32 * b + l]) * amax / 127.0 / 2.0;
+          s += std::fabs(double(w[32 * b + l]) * x[i * in + 32 * b + l]);
+        }
+      }
+      bnd[i * out + r] = static_cast<float>(e * 1.001 + 1e-5 * s + 1e-30);
+    }
+  }
+  return bnd;
+}
+
+// Row lengths per block size: several spans, and for 32-block types a tail inside a span.
+std::vector<int64_t> row_lengths(int block) {
+  if (block == 256) return {256, 768};
+  return {32, 96, 288, 544};
+}
+
+TEST(QuantKernels, EveryTypeEveryIsaWithinTheActivationRoundingBound) {
+  IsaScope scope;
+  int count = 0;
+  const quant::QuantType* types = quant::all(&count);
+  for (int ti = 0; ti < count; ++ti) {
+    const quant::QuantType& qt = types[ti];
+    for (int64_t in : row_lengths(qt.block)) {
+      for (int64_t out : {1, 6, 13}) {
+        for (int64_t n : {1, 2, 5}) {
+          const Matrix m = random_matrix(qt, out, in, static_cast<uint32_t>(ti * 1000 + in + out + n));
+          const std::vector<float> x = randv(n * in, static_cast<uint32_t>(in * 7 + n));
+          std::vector<float> ref(static_cast<size_t>(n * out));
+          ref::matmul(m.view, x.data(), n, ref.data());
+          const std::vector<float> bnd = bounds(m, qt, x, n);
+          for (Isa isa : supported_isas()) {
+            set_isa(isa);
+            std::vector<float> y(static_cast<size_t>(n * out), NAN);
+            matmul(m.view, x.data(), n, y.data(), nullptr);
+            for (int64_t k = 0; k < n * out; ++k)
+              ASSERT_LE(std::fabs(y[k] - ref[k]), bnd[k])
+                  << dtype_name(qt.type) << " " << isa_name(isa) << " in=" << in << " out=" << out
+                  << " n=" << n << " k=" << k << " y=" << y[k] << " ref=" << ref[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Threads split rows; row tiles and activation rows never change an output's arithmetic.
+TEST(QuantKernels, ThreadsAndBatchBitExact) {
+  IsaScope scope;
+  ThreadPool pool(2);
+  for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q5_0, DType::IQ4_XS, DType::IQ2_XS}) {
+    const quant::QuantType& qt = *quant::find(t);
+    const int64_t in = 512, out = 203, n = 9;
+    const Matrix m = random_matrix(qt, out, in, 42);
+    const std::vector<float> x = randv(n * in, 43);
+    for (Isa isa : supported_isas()) {
+      set_isa(isa);
+      std::vector<float> a(static_cast<size_t>(n * out)), b(a.size()), c(static_cast<size_t>(out));
+      matmul(m.view, x.data(), n, a.data(), nullptr);
+      matmul(m.view, x.data(), n, b.data(), &pool);
+      matmul(m.view, x.data() + 4 * in, 1, c.data(), &pool);  // one row alone
+      for (int64_t k = 0; k < n * out; ++k) ASSERT_EQ(a[k], b[k]) << dtype_name(t) << " " << isa_name(isa);
+      for (int64_t r = 0; r < out; ++r) ASSERT_EQ(c[r], a[4 * out + r]) << dtype_name(t) << " " << isa_name(isa);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace moecat::kernels
