@@ -19,6 +19,7 @@
 #include "base/half.h"
 #include "kernels/ops.h"
 #include "kernels/quant/quant.h"
+#include "kernels/kernel_table.h"
 #include "kernels/threadpool.h"
 
 namespace moecat::kernels {
@@ -153,6 +154,33 @@ TEST(QuantKernels, EveryTypeEveryIsaWithinTheActivationRoundingBound) {
           }
         }
       }
+    }
+  }
+}
+
+// Q8_0 and MXFP4 have dedicated matmuls (matmul_q8_*, matmul_mxfp4_*); their Span unpacks (the
+// generic and the ISA's lane-order one) are checked here through the table directly.
+TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
+  IsaScope scope;
+  for (DType t : {DType::Q8_0, DType::MXFP4}) {
+    const quant::QuantType& qt = *quant::find(t);
+    const int64_t in = 544, out = 7, n = 3;
+    const Matrix m = random_matrix(qt, out, in, 5);
+    const std::vector<float> x = randv(n * in, 6);
+    std::vector<float> ref(static_cast<size_t>(n * out));
+    ref::matmul(m.view, x.data(), n, ref.data());
+    const std::vector<float> bnd = bounds(m, qt, x, n);
+    for (Isa isa : supported_isas()) {
+      set_isa(isa);
+      const KernelTable& k = active_table();
+      const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
+      std::vector<quant::ActSpan> act(static_cast<size_t>(n * nsp));
+      k.span_act(x.data(), in, 0, n, act.data());
+      std::vector<float> y(static_cast<size_t>(n * out), NAN);
+      k.span_matmul(qt.unpack_ref, k.span_fast_unpack(static_cast<uint32_t>(t)), m.bytes.data(),
+                    m.view.row_bytes(), in, act.data(), nullptr, n, y.data(), out, 0, out);
+      for (int64_t i = 0; i < n * out; ++i)
+        ASSERT_LE(std::fabs(y[i] - ref[i]), bnd[i]) << dtype_name(t) << " " << isa_name(isa) << " i=" << i;
     }
   }
 }

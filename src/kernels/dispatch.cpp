@@ -1,8 +1,8 @@
 // ISA selection and the public kernel entry points.
 //
 // detected_isa() reads CPUID once: AVX2 needs avx2+fma+f16c and the OS saving YMM state
-// (OSXSAVE + XCR0 bits 1-2); AVX-512 additionally needs avx512f/bw/vl/dq (the *_avx512.cpp
-// files are compiled with those) and the OS saving opmask/ZMM state (XCR0 bits 5-7). VNNI is
+// (OSXSAVE + XCR0 bits 1-2); AVX-512 additionally needs avx512f/bw/vl/dq and BMI2 (the
+// *_avx512.cpp files are compiled with those) and the OS saving opmask/ZMM state (XCR0 bits 5-7). VNNI is
 // checked separately: without it the AVX-512 table uses the AVX2 int8 matmul. The active table
 // is a single pointer set once (MOECAT_ISA may lower it; set_isa for tests); entry points do
 // one relaxed load and an indirect call, never CPUID.
@@ -55,10 +55,10 @@ CpuFeatures probe_cpu() {
   const bool zmm_state = (xcr0 & 0xe6) == 0xe6;
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
-  const bool avx2 = b & (1u << 5), f512 = b & (1u << 16), dq = b & (1u << 17),
+  const bool avx2 = b & (1u << 5), bmi2 = b & (1u << 8), f512 = b & (1u << 16), dq = b & (1u << 17),
              bw = b & (1u << 30), vl = b & (1u << 31), vnni = c & (1u << 11);
   f.avx2 = ymm_state && avx2 && fma && f16c;
-  f.avx512 = f.avx2 && zmm_state && f512 && dq && bw && vl;
+  f.avx512 = f.avx2 && zmm_state && f512 && dq && bw && vl && bmi2;  // the AVX-512 files use pdep
   f.vnni = f.avx512 && vnni;
   return f;
 }

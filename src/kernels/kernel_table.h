@@ -79,6 +79,8 @@ struct KernelTable {
 // Q4_K / Q5_K block header (kquants.cpp; plain code the ISA files may call): per sub-block j,
 // dj[j] = d * scale_j and mj[j] = dmin * min_j, from the two f16 and 12 packed scale bytes.
 void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]);
+// MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).
+float e8m0_to_f32_half(uint8_t e);
 
 // Per-thread 64-byte-aligned scratch of n Spans for the span kernels (dispatch.cpp; grows, never
 // shrinks).
@@ -122,6 +124,11 @@ MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)
 MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
+
+// The AVX-512 lane-order unpacks of the grid i-quants (span_iq_avx512.cpp), or null.
+namespace avx512 {
+quant::UnpackFn span_fast_unpack_iq(uint32_t ggml_type);
+}
 
 extern const KernelTable kScalarTable;  // kernels_scalar.cpp; the ISA tables live in dispatch.cpp
 

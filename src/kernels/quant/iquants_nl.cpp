@@ -61,25 +61,48 @@ inline int xs_scale(const uint8_t* x, int ib) {
 
 // ---- encoder -------------------------------------------------------------------------------
 
-// Code whose level is nearest to t (levels ascending; ties go to the lower level).
-inline int nearest_code(float t) {
-  const int8_t* kv = iq::kvalues_iq4nl;
-  int lo = 0;
-  for (int step = 8; step > 0; step /= 2)  // binary search over the 15 midpoints
-    if (lo + step < 16 && t > 0.5f * float(kv[lo + step - 1] + kv[lo + step])) lo += step;
-  return lo;
+// Code whose level is nearest to t (ties go to the lower level), by table: code_at[c] counts
+// the midpoints between levels below the integer c (-128..128), and since midpoints are at least
+// 11 apart, at most one more (mid[code_at[c]]) can lie in [c, c+1). Several times faster than a
+// search, which matters for `convert` of a whole model.
+struct Nearest {
+  uint8_t code_at[257];
+  float mid[16];  // mid[i]: halfway between levels i and i+1; mid[15] = +inf
+  Nearest() {
+    const int8_t* kv = iq::kvalues_iq4nl;
+    for (int i = 0; i < 15; ++i) mid[i] = 0.5f * float(kv[i] + kv[i + 1]);
+    mid[15] = INFINITY;
+    for (int c = -128; c <= 128; ++c) {
+      int k = 0;
+      while (k < 15 && mid[k] < float(c)) ++k;
+      code_at[c + 128] = static_cast<uint8_t>(k);
+    }
+  }
+  int operator()(float t) const {
+    // floor(t) + 128 by truncation of a non-negative value (std::floor is a libm call without
+    // SSE4.1); NaN -> 256.
+    const float u = t < -128.0f ? 0.0f : t < 128.0f ? t + 128.0f : 256.0f;
+    const int k = code_at[int(u)];
+    return k + (t > mid[k]);
+  }
+};
+
+const Nearest& nearest() {
+  static const Nearest n;
+  return n;
 }
 
 // Codes for 32 values at scale e (as the decoder forms it), and the squared error they leave.
 float assign(const float* x, float e, uint8_t* code) {
-  float err = 0;
+  const Nearest& nearest_code = nearest();
+  float err[4] = {};  // four sums: the additions need not wait on each other
   const float inv = e != 0 ? 1.0f / e : 0.0f;
   for (int j = 0; j < 32; ++j) {
     code[j] = static_cast<uint8_t>(nearest_code(x[j] * inv));
     const float r = x[j] - e * iq::kvalues_iq4nl[code[j]];
-    err += r * r;
+    err[j % 4] += r * r;
   }
-  return err;
+  return (err[0] + err[1]) + (err[2] + err[3]);
 }
 
 // Candidate divisors: a scale m/c maps the block's largest-magnitude value m to level c. The
@@ -100,7 +123,7 @@ inline float signed_amax(const float* x) {
 // codes; keep the least squared error.
 void quant_nl_block(const float* x, uint8_t* b) {
   const float m = signed_amax(x);
-  uint8_t code[32], best_code[32];
+  uint8_t code[32], best_code[32] = {};  // stays zero (d = 0) if no scale is finite in f16
   uint16_t best_h = 0;
   float best_err = INFINITY;
   auto consider = [&](float scale) {
@@ -163,8 +186,12 @@ void quant_xs_block(const float* x, uint8_t* b) {
     int best_k = 0;
     uint8_t best_code[32] = {};
     float best = INFINITY;
+    int tried[16], ntried = 0;
     auto consider = [&](int k) {
       k = std::clamp(k, -32, 31);
+      for (int i = 0; i < ntried; ++i)
+        if (tried[i] == k) return;  // neighbouring divisors often give the same k
+      tried[ntried++] = k;
       const float err = assign(v, d * float(k), code);  // the decoder's d * (ls - 32)
       if (err < best) {
         best = err;

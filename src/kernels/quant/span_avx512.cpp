@@ -59,11 +59,24 @@ inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
 template <int kBits>
 void unpack_k45(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * (kBits == 5 ? 176 : 144);
-  float dj[8], mj[8];
-  kquant_block_scales(b, dj, mj);
-  const __m512i dup = load_idx(quant::kDup2Row.v);
-  _mm512_store_ps(out->fsc, _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(dj))));
-  _mm512_store_ps(out->fmin, _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(mj))));
+  // The eight 6-bit (scale, min) pairs from the 12 packed bytes, four at a time in 32-bit words
+  // (sub-blocks 0-3 in the low 6 bits of bytes 0-3 / 4-7; 4-7 split into a nibble of bytes 8-11
+  // and the top 2 bits of bytes 0-3 / 4-7).
+  uint32_t w[3];
+  __builtin_memcpy(w, b + 4, 12);
+  const uint32_t sc_lo = w[0] & 0x3F3F3F3Fu, m_lo = w[1] & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (w[2] & 0x0F0F0F0Fu) | ((w[0] >> 6) & 0x03030303u) << 4;
+  const uint32_t m_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | ((w[1] >> 6) & 0x03030303u) << 4;
+  const __m128i scm = _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi),
+                                    static_cast<int>(sc_lo));
+  uint32_t dd;
+  __builtin_memcpy(&dd, b, 4);
+  const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));  // d, dmin
+  // 16 floats: lanes 0-7 the scales, 8-15 the mins, each times d / dmin.
+  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)),
+                                 _mm512_permutexvar_ps(load_idx(quant::kHalf01Row.v), _mm512_castps128_ps512(dm)));
+  _mm512_store_ps(out->fsc, _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), v));
+  _mm512_store_ps(out->fmin, _mm512_permutexvar_ps(load_idx(quant::kDup2HiRow.v), v));
   const uint8_t* qs = b + (kBits == 5 ? 48 : 16);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
@@ -126,11 +139,16 @@ void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
   uint16_t dh, sh;
   __builtin_memcpy(&dh, b, 2);
   __builtin_memcpy(&sh, b + 2, 2);
-  const float d = _cvtsh_ss(dh);
-  alignas(64) float ls[8];
-  for (int ib = 0; ib < 8; ++ib)
-    ls[ib] = d * float(int(((b[4 + ib / 2] >> 4 * (ib % 2)) & 0xF) | (((sh >> 2 * ib) & 3) << 4)) - 32);
-  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(ls)));
+  // Block ib's 6-bit scale: nibble ib%2 of byte 4 + ib/2, top 2 bits at bit 2ib of scales_h.
+  uint32_t sl;
+  __builtin_memcpy(&sl, b + 4, 4);
+  const __m128i lo = _mm_cvtsi32_si128(static_cast<int>(sl & 0x0F0F0F0Fu));
+  const __m128i hi = _mm_cvtsi32_si128(static_cast<int>((sl >> 4) & 0x0F0F0F0Fu));
+  const __m128i top = _mm_cvtsi64_si128(static_cast<long long>(_pdep_u64(sh, 0x0303030303030303ull) << 4));
+  const __m128i ls = _mm_or_si128(_mm_unpacklo_epi8(lo, hi), top);  // 8 bytes, block order
+  const __m256 l8 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(ls), _mm256_set1_epi32(32)));
+  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v),
+                                           _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), l8)));
   _mm512_store_ps(out->fsc, fsc);
   _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f)));
 }
@@ -173,49 +191,92 @@ void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
   }
   uint16_t dh;
   __builtin_memcpy(&dh, b + 108, 2);
-  const float d = _cvtsh_ss(dh);
-  const uint8_t* sc = b + 96;
-  alignas(64) float f[16];
-  for (int g = 0; g < 16; ++g) {
-    const int low = g < 8 ? sc[g] & 0xF : sc[g - 8] >> 4;
-    const int high = (sc[8 + g % 4] >> (2 * (g / 4))) & 3;
-    f[g] = d * float((low | high << 4) - 32);
-  }
-  const __m512 fsc = _mm512_load_ps(f);
+  // Sixteen 6-bit scales, four per 32-bit word: low nibbles from bytes 0-7 (groups 0-7 low
+  // nibbles, 8-15 high), top 2 bits from bits 2(g/4) of byte 8 + g%4.
+  uint32_t w[3];
+  __builtin_memcpy(w, b + 96, 12);
+  const uint32_t s0 = (w[0] & 0x0F0F0F0Fu) | (w[2] & 0x03030303u) << 4;
+  const uint32_t s1 = (w[1] & 0x0F0F0F0Fu) | ((w[2] >> 2) & 0x03030303u) << 4;
+  const uint32_t s2 = ((w[0] >> 4) & 0x0F0F0F0Fu) | ((w[2] >> 4) & 0x03030303u) << 4;
+  const uint32_t s3 = ((w[1] >> 4) & 0x0F0F0F0Fu) | ((w[2] >> 6) & 0x03030303u) << 4;
+  const __m512i sc = _mm512_sub_epi32(
+      _mm512_cvtepu8_epi32(_mm_set_epi32(static_cast<int>(s3), static_cast<int>(s2), static_cast<int>(s1),
+                                         static_cast<int>(s0))),
+      _mm512_set1_epi32(32));
+  const __m512 fsc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(sc));
   _mm512_store_ps(out->fsc, fsc);
   _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(4.0f)));
 }
 
-// Q4_0 / IQ4_NL (18-byte blocks of 32, eight per span): the eight blocks' 16 code bytes are
-// gathered into two zmm, then read like IQ4_XS (lane g: block g/2, nibble g%2).
-template <bool kNl>
+// Q4_0 / IQ4_NL (18-byte blocks of 32: f16 d + 16 code bytes) and MXFP4 (17-byte blocks: e8m0
+// exponent + 16 code bytes), eight blocks per span: the eight blocks' code bytes are gathered
+// into two zmm, then read like IQ4_XS (lane g: block g/2, nibble g%2); IQ4_NL and MXFP4 codes
+// map through their 16-entry tables (+128).
+enum class Nib { kQ4_0, kIq4nl, kMxfp4 };
+template <Nib kType>
 void unpack_4bit32(const uint8_t* row, int64_t s, int, Span* out) {
-  const uint8_t* b = row + s * 8 * 18;
+  constexpr int kBytes = kType == Nib::kMxfp4 ? 17 : 18, kHdr = kType == Nib::kMxfp4 ? 1 : 2;
+  const uint8_t* b = row + s * 8 * kBytes;
   __m512i z[2];
   alignas(64) float d[8];
   for (int h = 0; h < 2; ++h) {
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 2)));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 20)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 38)), 2);
-    z[h] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 72 * h + 56)), 3);
+    const uint8_t* q = b + 4 * kBytes * h + kHdr;
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kBytes)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 2 * kBytes)), 2);
+    z[h] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 3 * kBytes)), 3);
   }
   for (int ib = 0; ib < 8; ++ib) {
-    uint16_t dh;
-    __builtin_memcpy(&dh, b + 18 * ib, 2);
-    d[ib] = _cvtsh_ss(dh);
+    if (kType == Nib::kMxfp4) {
+      d[ib] = e8m0_to_f32_half(b[kBytes * ib]);
+    } else {
+      uint16_t dh;
+      __builtin_memcpy(&dh, b + kBytes * ib, 2);
+      d[ib] = _cvtsh_ss(dh);
+    }
   }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(
+      kType == Nib::kMxfp4 ? quant::kMxfp4Plus128 : quant::kIq4nlPlus128)));
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
     const __m512i t = _mm512_permutex2var_epi32(z[0], load_idx(quant::kLaneIq4xsTable.v[k]), z[1]);
     const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
     const __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
-    _mm512_store_si512(out->q + 64 * k, kNl ? _mm512_shuffle_epi8(lut, code) : code);
+    _mm512_store_si512(out->q + 64 * k, kType == Nib::kQ4_0 ? code : _mm512_shuffle_epi8(lut, code));
   }
   const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(d)));
   _mm512_store_ps(out->fsc, fsc);
-  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(kNl ? 128.0f : 8.0f)));
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(kType == Nib::kQ4_0 ? 8.0f : 128.0f)));
+}
+
+// Q8_0 (34-byte blocks: f16 d + 32 int8): lane g reads dword 4(g%2) + k of block g/2's codes;
+// blocks are loaded in pairs (2c, 2c+1) and combined by one two-source permute per half.
+void unpack_q8_0(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 8 * 34;
+  __m512i z[4];
+  alignas(64) float d[8];
+  for (int c = 0; c < 4; ++c) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 68 * c + 2));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 68 * c + 36));
+    z[c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+  for (int ib = 0; ib < 8; ++ib) {
+    uint16_t dh;
+    __builtin_memcpy(&dh, b + 34 * ib, 2);
+    d[ib] = _cvtsh_ss(dh);
+  }
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // int8 + 128 as unsigned
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512i iv = load_idx(quant::kLaneQ8Table.v[k]);
+    const __m512i q = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(z[0], iv, z[1]),
+                                              _mm512_permutex2var_epi32(z[2], iv, z[3]));
+    _mm512_store_si512(out->q + 64 * k, _mm512_xor_si512(q, flip));
+  }
+  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(d)));
+  _mm512_store_ps(out->fsc, fsc);
+  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f)));
 }
 
 // ---- activations ----------------------------------------------------------------------------
@@ -248,29 +309,60 @@ void act_span(const float* x, int nv, ActSpan* a) {
 
 // ---- the matmul -----------------------------------------------------------------------------
 
-// y for R weight rows (spans w[j*nsp + s]) x one activation row.
-template <int R>
-inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* a, float* y) {
-  __m512 acc[R];
+// y[c][j] for R weight rows (spans w[j*nsp + s]) x C activation rows a[c]. Every output's
+// arithmetic is the same whatever R and C are.
+template <int R, int C>
+inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy) {
+  __m512 acc[R][C];
 #pragma GCC unroll 4
-  for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c) acc[j][c] = _mm512_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
-    const __m512i a0 = _mm512_load_si512(a[s].q), a1 = _mm512_load_si512(a[s].q + 64),
-                  a2 = _mm512_load_si512(a[s].q + 128), a3 = _mm512_load_si512(a[s].q + 192);
-    const __m512 dg = _mm512_load_ps(a[s].dg), bs = _mm512_load_ps(a[s].bs);
+    __m512i av[C][4];
+    __m512 dg[C], bs[C];
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c) {
+      const ActSpan& as = a[c][s];
+      for (int k = 0; k < 4; ++k) av[c][k] = _mm512_load_si512(as.q + 64 * k);
+      dg[c] = _mm512_load_ps(as.dg);
+      bs[c] = _mm512_load_ps(as.bs);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < R; ++j) {
       const Span& sp = w[j * nsp + s];
-      __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sp.q), a0);
-      S = _mm512_dpbusd_epi32(S, _mm512_load_si512(sp.q + 64), a1);
-      S = _mm512_dpbusd_epi32(S, _mm512_load_si512(sp.q + 128), a2);
-      S = _mm512_dpbusd_epi32(S, _mm512_load_si512(sp.q + 192), a3);
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(_mm512_load_ps(sp.fsc), dg), acc[j]);
-      acc[j] = _mm512_fnmadd_ps(_mm512_load_ps(sp.fmin), bs, acc[j]);
+      const __m512i w0 = _mm512_load_si512(sp.q), w1 = _mm512_load_si512(sp.q + 64),
+                    w2 = _mm512_load_si512(sp.q + 128), w3 = _mm512_load_si512(sp.q + 192);
+      const __m512 fsc = _mm512_load_ps(sp.fsc), fmin = _mm512_load_ps(sp.fmin);
+#pragma GCC unroll 2
+      for (int c = 0; c < C; ++c) {
+        __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, av[c][0]);
+        S = _mm512_dpbusd_epi32(S, w1, av[c][1]);
+        S = _mm512_dpbusd_epi32(S, w2, av[c][2]);
+        S = _mm512_dpbusd_epi32(S, w3, av[c][3]);
+        acc[j][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(fsc, dg[c]), acc[j][c]);
+        acc[j][c] = _mm512_fnmadd_ps(fmin, bs[c], acc[j][c]);
+      }
     }
   }
 #pragma GCC unroll 4
-  for (int j = 0; j < R; ++j) y[j] = _mm512_reduce_add_ps(acc[j]);
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
+}
+
+template <int R>
+void dot_rows_r(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t n,
+                float* y, int64_t ldy) {
+  int64_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const ActSpan* a[2] = {acts + (rows ? rows[i] : i) * nsp, acts + (rows ? rows[i + 1] : i + 1) * nsp};
+    dot_tile<R, 2>(buf, nsp, a, y + i * ldy, ldy);
+  }
+  if (i < n) {
+    const ActSpan* a[1] = {acts + (rows ? rows[i] : i) * nsp};
+    dot_tile<R, 1>(buf, nsp, a, y + i * ldy, ldy);
+  }
 }
 
 constexpr int kTileRows = 4;
@@ -308,16 +400,11 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
         for (int g = nv / 16; g < kGroups; ++g) sp->fsc[g] = sp->fmin[g] = 0.0f;
         to_lane_order(sp->q);
       }
-    for (int64_t i = 0; i < n; ++i) {
-      const ActSpan* a = acts + (rows ? rows[i] : i) * nsp;
-      float out[kTileRows];
-      switch (rr) {
-        case 4: dot_tile<4>(buf, nsp, a, out); break;
-        case 3: dot_tile<3>(buf, nsp, a, out); break;
-        case 2: dot_tile<2>(buf, nsp, a, out); break;
-        default: dot_tile<1>(buf, nsp, a, out); break;
-      }
-      for (int j = 0; j < rr; ++j) y[i * ldy + r + j] = out[j];
+    switch (rr) {
+      case 4: dot_rows_r<4>(buf, nsp, acts, rows, n, y + r, ldy); break;
+      case 3: dot_rows_r<3>(buf, nsp, acts, rows, n, y + r, ldy); break;
+      case 2: dot_rows_r<2>(buf, nsp, acts, rows, n, y + r, ldy); break;
+      default: dot_rows_r<1>(buf, nsp, acts, rows, n, y + r, ldy); break;
     }
   }
 }
@@ -330,9 +417,11 @@ quant::UnpackFn span_fast_unpack(uint32_t t) {
     case 23: return unpack_iq4xs;    // IQ4_XS
     case 10: return unpack_q2k;      // Q2_K
     case 11: return unpack_q3k;      // Q3_K
-    case 2: return unpack_4bit32<false>;  // Q4_0
-    case 20: return unpack_4bit32<true>;  // IQ4_NL
-    default: return nullptr;
+    case 2: return unpack_4bit32<Nib::kQ4_0>;    // Q4_0
+    case 20: return unpack_4bit32<Nib::kIq4nl>;  // IQ4_NL
+    case 39: return unpack_4bit32<Nib::kMxfp4>;  // MXFP4
+    case 8: return unpack_q8_0;                  // Q8_0
+    default: return span_fast_unpack_iq(t);      // i-quant grids: span_iq_avx512.cpp
   }
 }
 
