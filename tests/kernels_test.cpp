@@ -616,15 +616,24 @@ TEST(Attention, F16CacheMatchesNaiveDoubleOnTheHalfValues) {
   // attention of the cache's exact (half) values, 2e-6 absolute as above; threads bit-exact.
   IsaScope scope;
   ThreadPool pool(3);
-  struct Case { int64_t dk, dv, window; std::vector<int32_t> pos; };
+  // Head dims 64/128/192/256 take the grouped kernels' fixed-size paths; 40 query heads on one
+  // KV head (an MLA-like group) are cut into chunks of up to 16 heads; sinks per head.
+  struct Case { int64_t dk, dv, window; std::vector<int32_t> pos; int64_t heads = 8, kv_heads = 2; bool sinks = false; };
   const std::vector<Case> cases = {
       {64, 64, 0, {50}}, {20, 12, 0, {50}}, {64, 64, 5, {50}}, {33, 64, 0, {10, 11, 12, 13, 14, 15, 16}},
-      {64, 33, 3, {0, 1, 2, 3, 60}}, {7, 9, 0, {1, 2, 63}},
+      {64, 33, 3, {0, 1, 2, 3, 60}}, {7, 9, 0, {1, 2, 63}}, {128, 128, 0, {63}, 8, 1, true},
+      {128, 40, 9, {30, 31}}, {192, 64, 0, {20}, 40, 1}, {256, 96, 0, {62, 63}, 6, 3, true},
   };
+  const float sinks[8] = {0.5f, -1.0f, 2.0f, 0.0f, 3.0f, -2.0f, 1.0f, 0.25f};
   for (Isa isa : supported_isas()) {
     set_isa(isa);
     for (const Case& cs : cases) {
       AttentionParams p = test_params(cs.dk, cs.dv, cs.window);
+      p.n_head = cs.heads;
+      p.n_head_kv = cs.kv_heads;
+      p.k_pos_stride = p.n_head_kv * cs.dk + 3;
+      p.v_pos_stride = p.n_head_kv * cs.dv + 5;
+      p.sinks = cs.sinks ? sinks : nullptr;
       p.kv_f16 = true;
       const int64_t n_pos = 64, nt = int64_t(cs.pos.size());
       const std::vector<float> q = randv(nt * p.n_head * cs.dk, 11, -2, 2);

@@ -28,7 +28,12 @@ namespace moecat::kernels {
    ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16, \
    ns::dequant_q4k, ns::dot_q4k, ns::span_act, ns::span_matmul, ns::span_fast_unpack}
 static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
-static const KernelTable kAvx512Table = MOECAT_ISA_TABLE(avx512, "avx512");
+static const KernelTable kAvx512Table = [] {
+  KernelTable k = MOECAT_ISA_TABLE(avx512, "avx512");
+  k.dot_rows_f16_g = avx512::dot_rows_f16_g;
+  k.wsum_rows_f16_g = avx512::wsum_rows_f16_g;
+  return k;
+}();
 #undef MOECAT_ISA_TABLE
 
 namespace {

@@ -74,6 +74,16 @@ struct KernelTable {
                       int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
   // The ISA's lane-order unpack for a ggml type id, or null (then `unpack` is used).
   quant::UnpackFn (*span_fast_unpack)(uint32_t ggml_type);
+
+  // Grouped-query attention over an f16 cache (null where the ISA has none: attention then
+  // calls dot_rows_f16 / wsum_rows_f16 per head). G heads sharing one KV head:
+  //   out[h*ld + j] = scale * q[h*qstride ..] . k[j*stride ..]           (j < rows, h < G)
+  //   out[h*ostride + d] += sum_j p[h*ld + j] * v[j*stride + d]          (d < dim)
+  void (*dot_rows_f16_g)(const float* q, int64_t qstride, int64_t G, const uint16_t* k,
+                         int64_t stride, int64_t rows, int64_t dim, float scale, float* out,
+                         int64_t ld);
+  void (*wsum_rows_f16_g)(const float* p, int64_t ld, int64_t G, const uint16_t* v,
+                          int64_t stride, int64_t rows, int64_t dim, float* out, int64_t ostride);
 };
 
 // Q4_K / Q5_K block header (kquants.cpp; plain code the ISA files may call): per sub-block j,
@@ -124,6 +134,13 @@ MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)
 MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
+
+namespace avx512 {
+void dot_rows_f16_g(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, int64_t, float,
+                    float*, int64_t);
+void wsum_rows_f16_g(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, int64_t, float*,
+                     int64_t);
+}  // namespace avx512
 
 // The AVX-512 lane-order unpacks of the grid i-quants (span_iq_avx512.cpp), or null.
 namespace avx512 {

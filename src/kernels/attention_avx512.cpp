@@ -1,0 +1,99 @@
+// AVX-512 attention over an f16 cache for a group of query heads that share one KV head (GQA):
+// every K and V row is loaded and widened once for all G heads of the group instead of once per
+// head, which divides the cache traffic of a long context by G (8 on Qwen3-30B-A3B-shaped
+// models). The arithmetic per head is the same dot / weighted sum as dot_rows_f16 /
+// wsum_rows_f16, in a fixed order that does not depend on the thread split.
+#include <immintrin.h>
+
+#include "kernels/kernel_table.h"
+
+namespace moecat::kernels::avx512 {
+
+namespace {
+
+inline __mmask16 tail_mask16(int64_t rem) {
+  return rem >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << rem) - 1u);
+}
+
+// NC = dim / 16 chunks, known at compile time for the common head sizes.
+template <int NC>
+void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride,
+                 int64_t rows, float scale, float* out, int64_t ld) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* kr = k + j * stride;
+    __m512 kv[NC];
+#pragma GCC unroll 16
+    for (int c = 0; c < NC; ++c) kv[c] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + 16 * c)));
+    for (int64_t h = 0; h < G; ++h) {
+      const float* qh = q + h * qstride;
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), kv[0]);
+#pragma GCC unroll 16
+      for (int c = 1; c < NC; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), kv[c], acc);
+      out[h * ld + j] = _mm512_reduce_add_ps(acc) * scale;
+    }
+  }
+}
+
+// Weighted sum for up to 8 heads over a 32-wide slice of the head dimension: the slice of each
+// V row is widened once and added into all heads' accumulators.
+template <int HN>
+void wsum_g_slice(const float* p, int64_t ld, const uint16_t* v, int64_t stride, int64_t rows,
+                  int64_t d0, int64_t dim, float* out, int64_t ostride) {
+  const __mmask16 m0 = tail_mask16(dim - d0), m1 = dim - d0 > 16 ? tail_mask16(dim - d0 - 16) : 0;
+  __m512 acc[HN][2];
+#pragma GCC unroll 8
+  for (int h = 0; h < HN; ++h) {
+    acc[h][0] = _mm512_maskz_loadu_ps(m0, out + h * ostride + d0);
+    acc[h][1] = _mm512_maskz_loadu_ps(m1, out + h * ostride + d0 + 16);
+  }
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* vr = v + j * stride + d0;
+    const __m512 v0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, vr));
+    const __m512 v1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, vr + 16));
+#pragma GCC unroll 8
+    for (int h = 0; h < HN; ++h) {
+      const __m512 pj = _mm512_set1_ps(p[h * ld + j]);
+      acc[h][0] = _mm512_fmadd_ps(pj, v0, acc[h][0]);
+      acc[h][1] = _mm512_fmadd_ps(pj, v1, acc[h][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int h = 0; h < HN; ++h) {
+    _mm512_mask_storeu_ps(out + h * ostride + d0, m0, acc[h][0]);
+    _mm512_mask_storeu_ps(out + h * ostride + d0 + 16, m1, acc[h][1]);
+  }
+}
+
+}  // namespace
+
+void dot_rows_f16_g(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride,
+                    int64_t rows, int64_t dim, float scale, float* out, int64_t ld) {
+  switch (dim) {
+    case 64: dot_g_fixed<4>(q, qstride, G, k, stride, rows, scale, out, ld); return;
+    case 128: dot_g_fixed<8>(q, qstride, G, k, stride, rows, scale, out, ld); return;
+    case 192: dot_g_fixed<12>(q, qstride, G, k, stride, rows, scale, out, ld); return;
+    case 256: dot_g_fixed<16>(q, qstride, G, k, stride, rows, scale, out, ld); return;
+    default:
+      for (int64_t h = 0; h < G; ++h) dot_rows_f16(q + h * qstride, k, stride, rows, dim, scale, out + h * ld);
+  }
+}
+
+void wsum_rows_f16_g(const float* p, int64_t ld, int64_t G, const uint16_t* v, int64_t stride,
+                     int64_t rows, int64_t dim, float* out, int64_t ostride) {
+  for (int64_t h0 = 0; h0 < G; h0 += 8) {
+    const int64_t hn = G - h0 < 8 ? G - h0 : 8;
+    for (int64_t d0 = 0; d0 < dim; d0 += 32) {
+      const float* ph = p + h0 * ld;
+      float* oh = out + h0 * ostride;
+      switch (hn) {
+        case 8: wsum_g_slice<8>(ph, ld, v, stride, rows, d0, dim, oh, ostride); break;
+        case 4: wsum_g_slice<4>(ph, ld, v, stride, rows, d0, dim, oh, ostride); break;
+        case 2: wsum_g_slice<2>(ph, ld, v, stride, rows, d0, dim, oh, ostride); break;
+        default:
+          for (int64_t h = 0; h < hn; ++h) wsum_g_slice<1>(ph + h * ld, ld, v, stride, rows, d0, dim, oh + h * ostride, ostride);
+      }
+    }
+  }
+}
+
+}  // namespace moecat::kernels::avx512
