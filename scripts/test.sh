@@ -6,7 +6,8 @@
 #  3. libFuzzer targets (GGUF, safetensors, tokenizer, chat templates, tool-call parsers, JSON
 #     schema grammar, OpenAI requests), each for a bounded time.
 # Environment: FUZZ_SECONDS (default 30 per target), SKIP_DEPS=1 to skip the install step,
-# MOECAT_TSAN=1 to also run the server e2e test under ThreadSanitizer.
+# MOECAT_TSAN=1 to also run the server e2e test under ThreadSanitizer, MOECAT_LLAMA_CACHE (where
+# the llama.cpp tools are built, default ~/.cache/moecat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,6 +18,17 @@ JOBS=$(nproc)
 echo "== 1/3 release build and tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
+# llama.cpp's llama-quantize + llama-imatrix (the revision node-llama-cpp ships) for
+# tests/e2e/agree_quants.sh; built once per machine into ~/.cache/moecat/llama.cpp-<rev>
+# (MOECAT_LLAMA_CACHE moves it), reused by later runs. The test reads MOECAT_LLAMA_BIN.
+if MOECAT_LLAMA_BIN="$(TARGETS="llama-quantize llama-imatrix" JOBS="$JOBS" NICE=10 bash bench/build_llama_tools.sh | tail -n 1)"; then
+  export MOECAT_LLAMA_BIN
+elif [ "$MOECAT_REQUIRE_REF" = 1 ]; then
+  echo "building llama-quantize / llama-imatrix failed (bench/build_llama_tools.sh)" >&2
+  exit 1
+else
+  echo "warning: llama-quantize / llama-imatrix unavailable; e2e_agree_quants will skip" >&2
+fi
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 1200)
 
 echo "== 2/3 ASan + UBSan"

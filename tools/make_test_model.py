@@ -2,7 +2,7 @@
 """Writes a small random Hugging Face checkpoint (config.json, safetensors, tokenizer) for tests.
 
     make_test_model.py ARCH OUT_DIR [--seed S] [--dtype f32|f16|bf16] [--shards N]
-                       [--rope-scaling llama3|yarn] [--dims small|bench]
+                       [--rope-scaling llama3|yarn] [--dims small|bench|kquant]
                        [--no-q-lora] [--layers N]          (deepseek_v3 only)
                        [--layers N] [--window W] [--yarn-no-truncate] [--mxfp4]   (gpt_oss only)
 
@@ -28,6 +28,8 @@ order of generation.
 --dims bench gives Qwen3-30B-A3B's layer shapes (hidden 2048, 32 heads, 4 kv heads, head_dim 128,
 128 experts top-8, moe_intermediate 768, vocab 151936) with 4 layers, for speed benchmarks;
 tensors are generated and written one at a time so memory stays small.
+--dims kquant (llama, qwen3moe) gives matrices whose rows are 256 or 512 values long, so the
+k-quants and i-quants (blocks of 256) apply to every matrix.
 """
 
 import argparse
@@ -364,10 +366,17 @@ def make_config(arch, dims, dtype, rope_scaling, n_vocab, special_ids):
         d = dict(hidden=2048, layers=4, heads=32, kv=4, head_dim=128, inter=6144, moe_inter=768,
                  experts=128, top_k=8)
     elif dims == "kquant":
-        # Rows of 256 and 512 values, so k-quants (blocks of 256) apply to every matrix.
-        if arch != "llama":
-            raise SystemExit("--dims kquant is only defined for llama")
-        d = dict(hidden=256, layers=2, heads=4, kv=2, head_dim=64, inter=512)
+        # Rows of 256 and 512 values, so k-quants and i-quants (blocks of 256) apply to every
+        # matrix (llama-quantize falls back to another type for rows that are not multiples of 256).
+        if arch == "llama":
+            d = dict(hidden=256, layers=2, heads=4, kv=2, head_dim=64, inter=512)
+        elif arch == "qwen3moe":
+            # 4 experts, not 8: llama-quantize's mixes bump attn_k / attn_v of 8-expert models to
+            # Q8_0, which would leave fewer matrices in the type under test.
+            d = dict(hidden=256, layers=2, heads=4, kv=2, head_dim=64, inter=512, moe_inter=256,
+                     experts=4, top_k=2)
+        else:
+            raise SystemExit("--dims kquant is only defined for llama and qwen3moe")
     elif arch == "llama":
         d = dict(hidden=128, layers=3, heads=8, kv=2, head_dim=16, inter=256)
     elif arch == "mixtral":

@@ -16,6 +16,23 @@ inline __mmask16 tail_mask16(int64_t rem) {
 }
 
 // NC = dim / 16 chunks, known at compile time for the common head sizes.
+// Sums of eight vectors at once (3 shuffles + 1.5 adds per vector instead of a full reduction
+// each): returns a vector whose lanes 0-7 are sum(a[0]) .. sum(a[7]).
+inline __m256 reduce8(const __m512* a) {
+  __m512 t[4];
+  for (int i = 0; i < 4; ++i)  // fold 256-bit halves: [a2i | a2i+1]
+    t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+  // fold 128-bit halves: u0 = [a0 a1 a2 a3], u1 = [a4 a5 a6 a7] (4 lanes each)
+  const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], 0x88), _mm512_shuffle_f32x4(t[0], t[1], 0xDD));
+  const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], 0x88), _mm512_shuffle_f32x4(t[2], t[3], 0xDD));
+  // within 128 bits: lane 0 of block b = sum a_b, lane 1 = sum a_(4+b)
+  const __m512 v = _mm512_add_ps(_mm512_unpacklo_ps(u0, u1), _mm512_unpackhi_ps(u0, u1));
+  const __m512 w = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, 0x4E));
+  const __m512 r = _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 13, 9, 5, 1, 12, 8, 4, 0), w);
+  return _mm512_castps512_ps256(r);
+}
+
 template <int NC>
 void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride,
                  int64_t rows, float scale, float* out, int64_t ld) {
@@ -24,7 +41,21 @@ void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, 
     __m512 kv[NC];
 #pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) kv[c] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + 16 * c)));
-    for (int64_t h = 0; h < G; ++h) {
+    int64_t h = 0;
+    for (; h + 8 <= G; h += 8) {  // eight heads, one joint reduction
+      __m512 acc[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const float* qh = q + (h + i) * qstride;
+        acc[i] = _mm512_mul_ps(_mm512_loadu_ps(qh), kv[0]);
+#pragma GCC unroll 16
+        for (int c = 1; c < NC; ++c) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), kv[c], acc[i]);
+      }
+      alignas(32) float sums[8];
+      _mm256_store_ps(sums, _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(scale)));
+      for (int i = 0; i < 8; ++i) out[(h + i) * ld + j] = sums[i];
+    }
+    for (; h < G; ++h) {
       const float* qh = q + h * qstride;
       __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), kv[0]);
 #pragma GCC unroll 16

@@ -43,9 +43,11 @@ void attention_forward(const ModelConfig& c, const Rope& rope, const AttentionWe
   const int64_t n = b.n, hd = c.head_dim;
   const int64_t qd = c.n_head * hd, kd = c.n_head_kv * hd;
   std::vector<float> q(n * qd), k(n * kd), v(n * kd), att(n * qd);  // [n][heads*head_dim]
-  kernels::matmul(w.wq, x, n, q.data(), pool);
-  kernels::matmul(w.wk, x, n, k.data(), pool);
-  kernels::matmul(w.wv, x, n, v.data(), pool);
+  // q, k and v in one parallel region, x quantized once (same results as three matmuls).
+  const kernels::MatJob qkv[3] = {{&w.wq, x, n, nullptr, n, q.data(), qd},
+                                  {&w.wk, x, n, nullptr, n, k.data(), kd},
+                                  {&w.wv, x, n, nullptr, n, v.data(), kd}};
+  kernels::matmul_many(qkv, 3, pool);
   add_row_bias(q.data(), n, &w.bq);
   add_row_bias(k.data(), n, &w.bk);
   add_row_bias(v.data(), n, &w.bv);
