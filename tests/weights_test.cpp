@@ -115,23 +115,27 @@ TEST(Weights, HfFolderNamesExpertsAndBf16Norms) {
 }
 
 TEST(Weights, UnsupportedQuantTypeIsNamedPerTensor) {
-  // An i-quant GGUF opens (the layout is known) but the accessor names tensor and type; a
-  // k-quant (Q4_K) tensor of the same shape is accepted.
-  const std::string path = TempDir() + "/iq4xs.gguf";
+  // A GGUF with a type moecat does not compute with (ternary TQ2_0) opens (the layout is known)
+  // but the accessor names tensor and type; k-quant and i-quant tensors of the same shape are
+  // accepted.
+  const std::string path = TempDir() + "/tq2.gguf";
   GgufWriter w;
   w.set_str("general.architecture", "llama");
-  w.add_tensor("blk.0.attn_q.weight", static_cast<DType>(23), {2, 256},
-               [](uint8_t* dst) { memset(dst, 0, 2 * 136); });
+  w.add_tensor("blk.0.attn_q.weight", static_cast<DType>(35), {2, 256},
+               [](uint8_t* dst) { memset(dst, 0, 2 * 66); });
+  w.add_tensor("blk.0.attn_v.weight", DType::IQ4_XS, {2, 256}, [](uint8_t* dst) { memset(dst, 0, 2 * 136); });
   w.add_tensor("blk.0.attn_k.weight", DType::Q4_K, {2, 256}, [](uint8_t* dst) { memset(dst, 0, 2 * 144); });
   ASSERT_TRUE(w.write(path).ok());
   auto src = open(path);
   Weights wt(*src, {});
   auto r = wt.get("blk.0.attn_q.weight", {2, 256}, MOECAT_MATRIX_TYPES);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("iq4_xs"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("tq2_0"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find("blk.0.attn_q.weight"), std::string::npos) << r.status().message();
   auto k = wt.get("blk.0.attn_k.weight", {2, 256}, MOECAT_MATRIX_TYPES);
   EXPECT_TRUE(k.ok()) << k.status().message();
+  auto v = wt.get("blk.0.attn_v.weight", {2, 256}, MOECAT_MATRIX_TYPES);
+  EXPECT_TRUE(v.ok()) << v.status().message();
 }
 
 }  // namespace
