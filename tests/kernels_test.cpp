@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "isa_testing.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -16,17 +18,6 @@
 namespace moecat::kernels {
 namespace {
 
-std::vector<Isa> supported_isas() {
-  std::vector<Isa> v;
-  for (int i = 0; i <= static_cast<int>(detected_isa()); ++i) v.push_back(static_cast<Isa>(i));
-  return v;
-}
-
-// Restores the ISA active before the test.
-struct IsaScope {
-  Isa saved = active_isa();
-  ~IsaScope() { set_isa(saved); }
-};
 
 std::vector<float> randv(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937 g(seed);

@@ -11,6 +11,8 @@
 // scale or group would exceed it by orders of magnitude.
 #include <gtest/gtest.h>
 
+#include "isa_testing.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -25,15 +27,6 @@
 namespace moecat::kernels {
 namespace {
 
-std::vector<Isa> supported_isas() {
-  std::vector<Isa> v;
-  for (int i = 0; i <= static_cast<int>(detected_isa()); ++i) v.push_back(static_cast<Isa>(i));
-  return v;
-}
-struct IsaScope {
-  Isa saved = active_isa();
-  ~IsaScope() { set_isa(saved); }
-};
 
 void put_f16(uint8_t* p, float v) {
   const uint16_t h = f32_to_f16(v);

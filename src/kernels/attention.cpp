@@ -23,6 +23,20 @@ struct AttnJob {
   const KernelTable* t;
 };
 
+// The visible positions [first, first + cnt) as runs of contiguous cache slots: one run
+// (contiguous cache), at most two (ring), or one per block (paged): fn(slot, i, len).
+template <typename Fn>
+void for_each_run(const AttentionParams& p, int64_t first, int64_t cnt, Fn&& fn) {
+  for (int64_t i = 0; i < cnt;) {
+    const int64_t pos = first + i, slot = attention_slot(p, pos);
+    int64_t len = cnt - i;
+    if (p.blocks) len = std::min(len, p.block_rows - pos % p.block_rows);
+    else if (p.ring > 0) len = std::min(len, p.ring - slot);
+    fn(slot, i, len);
+    i += len;
+  }
+}
+
 // Pairs begin, begin+step, ... < end.
 void attend_range(const AttnJob& j, int64_t begin, int64_t end, int64_t step) {
   const AttentionParams& p = *j.p;
@@ -39,18 +53,7 @@ void attend_range(const AttnJob& j, int64_t begin, int64_t end, int64_t step) {
     if (cnt == 0) continue;  // nothing visible: the sink alone (or nothing) gives zeros
     if (static_cast<int64_t>(scores.size()) < cnt) scores.resize(cnt);
     float* s = scores.data();
-    // The visible span as runs of contiguous cache slots: one run (contiguous cache), at most
-    // two (ring), or one per block (paged).
-    auto runs = [&](auto&& fn) {
-      for (int64_t i = 0; i < cnt;) {
-        const int64_t pos = first + i, slot = attention_slot(p, pos);
-        int64_t len = cnt - i;
-        if (p.blocks) len = std::min(len, p.block_rows - pos % p.block_rows);
-        else if (p.ring > 0) len = std::min(len, p.ring - slot);
-        fn(slot, i, len);
-        i += len;
-      }
-    };
+    auto runs = [&](auto&& fn) { for_each_run(p, first, cnt, fn); };
     runs([&](int64_t slot, int64_t i, int64_t len) {
       const int64_t off = slot * p.k_pos_stride + kvh * p.head_dim_k;
       if (p.kv_f16)
@@ -101,16 +104,7 @@ void attend_grouped(const AttnJob& j, int64_t begin, int64_t end, int64_t step) 
     if (cnt == 0) continue;
     if (static_cast<int64_t>(scores.size()) < G * cnt) scores.resize(G * cnt);
     float* s = scores.data();
-    auto runs = [&](auto&& fn) {
-      for (int64_t i = 0; i < cnt;) {
-        const int64_t ps = first + i, slot = attention_slot(p, ps);
-        int64_t len = cnt - i;
-        if (p.blocks) len = std::min(len, p.block_rows - ps % p.block_rows);
-        else if (p.ring > 0) len = std::min(len, p.ring - slot);
-        fn(slot, i, len);
-        i += len;
-      }
-    };
+    auto runs = [&](auto&& fn) { for_each_run(p, first, cnt, fn); };
     const auto* kc = static_cast<const uint16_t*>(j.k);
     const auto* vc = static_cast<const uint16_t*>(j.v);
     runs([&](int64_t slot, int64_t i, int64_t len) {

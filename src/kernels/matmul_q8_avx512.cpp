@@ -22,6 +22,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/avx512_util.h"
 #include "kernels/kernel_table.h"
 
 namespace moecat::kernels::avx512 {
@@ -31,16 +32,6 @@ typedef uint16_t u16_unaligned __attribute__((aligned(1), may_alias));
 constexpr int64_t kBlockBytes = 34;  // f16 d + 32 int8
 
 inline uint16_t load_u16(const uint8_t* p) { return *reinterpret_cast<const u16_unaligned*>(p); }
-
-// roundf semantics (halves away from zero) on 16 lanes: truncate, then step away from zero
-// when the dropped fraction is >= 0.5. v - trunc(v) is exact for |v| < 2^23.
-inline __m512 round_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __mmask16 m =
-      _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-  return _mm512_mask_add_ps(t, m, t, step);
-}
 
 // One q8_0 block exactly as the scalar reference: d = amax/127, q = roundf(x * (1/d)),
 // stored d = f16(d) (nearest-even). Writes 32 int8 to q, returns the f16 bits.

@@ -101,22 +101,22 @@ void quant_k45(const float* x, uint8_t* b, int bits) {
   }
 }
 
-// Q6_K offsets: ql 0..127, qh 128..191, scales 192..207 (int8), d 208.
+// Q6_K offsets: ql 0..127, qh 128..191, scales 192..207 (int8), d 208. The 6-bit code of value e:
+// 128-value half h, row l of 32, quarter k (which nibble / 2-bit field).
+int q6k_code(const uint8_t* b, int e) {
+  const int h = e / 128, r = e % 128, k = r / 32, l = r % 32;
+  const uint8_t lo = b[64 * h + l + (k % 2) * 32];
+  const int low = k < 2 ? lo & 0xF : lo >> 4;
+  const int high = (b[128 + 32 * h + l] >> (2 * k)) & 3;
+  return low | high << 4;
+}
+
 void dequant_q6k(const uint8_t* b, float* y) {
-  const uint8_t* ql = b;
-  const uint8_t* qh = b + 128;
   const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
   uint16_t dh;
   std::memcpy(&dh, b + 208, 2);
   const float d = f16_to_f32(dh);
-  for (int e = 0; e < kQK; ++e) {
-    // Value e: 128-value half h, row l of 32, quarter k (which nibble / 2-bit field).
-    const int h = e / 128, r = e % 128, k = r / 32, l = r % 32;
-    const uint8_t lo = ql[64 * h + l + (k % 2) * 32];
-    const int low = k < 2 ? lo & 0xF : lo >> 4;
-    const int high = (qh[32 * h + l] >> (2 * k)) & 3;
-    y[e] = d * float(sc[e / 16]) * float((low | high << 4) - 32);
-  }
+  for (int e = 0; e < kQK; ++e) y[e] = d * float(sc[e / 16]) * float(q6k_code(b, e) - 32);
 }
 
 void quant_q6k(const float* x, uint8_t* b) {
@@ -220,19 +220,11 @@ void unpack_q5_k(const uint8_t* row, int64_t s, int, Span* out) { unpack_k45(row
 // Q6_K: q = the 6-bit code (value = d*scale_g*(q - 32)), fsc = d*scale_g, fmin = 32*fsc.
 void unpack_q6_k(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * 210;
-  const uint8_t* ql = b;
-  const uint8_t* qh = b + 128;
   const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
   uint16_t dh;
   std::memcpy(&dh, b + 208, 2);
   const float d = f16_to_f32(dh);
-  for (int e = 0; e < kQK; ++e) {
-    const int h = e / 128, r = e % 128, k = r / 32, l = r % 32;
-    const uint8_t lo = ql[64 * h + l + (k % 2) * 32];
-    const int low = k < 2 ? lo & 0xF : lo >> 4;
-    const int high = (qh[32 * h + l] >> (2 * k)) & 3;
-    out->q[e] = static_cast<uint8_t>(low | high << 4);
-  }
+  for (int e = 0; e < kQK; ++e) out->q[e] = static_cast<uint8_t>(q6k_code(b, e));
   for (int g = 0; g < kGroups; ++g) {
     out->fsc[g] = d * float(sc[g]);
     out->fmin[g] = 32.0f * out->fsc[g];

@@ -4,6 +4,7 @@
 // per vector by a fixed tree of horizontal adds.
 #include <immintrin.h>
 
+#include "kernels/avx2_util.h"
 #include "kernels/kernel_table.h"
 
 namespace moecat::kernels::avx2 {
@@ -33,13 +34,6 @@ inline __m256i group_sums8(const uint8_t* w, const int8_t* a) {
   const __m128i s03 = _mm_add_epi32(_mm256_castsi256_si128(h12), _mm256_extracti128_si256(h12, 1));
   const __m128i s47 = _mm_add_epi32(_mm256_castsi256_si128(h34), _mm256_extracti128_si256(h34, 1));
   return _mm256_set_m128i(s47, s03);
-}
-
-inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/avx512_util.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quant/lane_tables.h"
 
@@ -27,14 +28,6 @@ using quant::Span;
 
 namespace {
 
-// roundf semantics (halves away from zero) on 16 lanes.
-inline __m512 round_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __mmask16 m =
-      _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-  return _mm512_mask_add_ps(t, m, t, step);
-}
 
 // Natural order -> lane order: dword (16k + g) = natural dword (4g + k).
 inline void to_lane_order(uint8_t* q) {
