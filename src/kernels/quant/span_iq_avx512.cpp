@@ -65,7 +65,11 @@ bool build_tables() {
 }
 
 inline __m128i ld64(const void* p) { return _mm_loadl_epi64(static_cast<const __m128i*>(p)); }
-inline __m128i ld32(const void* p) { return _mm_cvtsi32_si128(*static_cast<const int*>(p)); }
+inline __m128i ld32(const void* p) {  // any alignment (blocks are 2-byte aligned at best)
+  int v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm_cvtsi32_si128(v);
+}
 inline uint16_t u16_at(const uint8_t* p) {
   uint16_t v;
   __builtin_memcpy(&v, p, 2);
