@@ -376,6 +376,7 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
                  int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   Span* buf = span_scratch(kTileRows * nsp);
+  const int64_t span_bytes = (row_bytes + nsp - 1) / nsp;  // bytes of a row per 256 values
   const auto* acts = static_cast<const ActSpan*>(act);
   for (int64_t r = r0; r < r1; r += kTileRows) {
     const int rr = static_cast<int>(r1 - r < kTileRows ? r1 - r : kTileRows);
@@ -383,6 +384,11 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
       for (int64_t s = 0; s < nsp; ++s) {
         const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
         Span* sp = &buf[j * nsp + s];
+        // The tile reads kTileRows rows as interleaved streams, which the hardware prefetcher
+        // alone follows poorly: fetch the same span of the next tile's row now (prefetches
+        // never fault, so running past the matrix is fine).
+        const char* pf = reinterpret_cast<const char*>(w + (r + kTileRows + j) * row_bytes) + s * span_bytes;
+        for (int64_t o = 0; o < span_bytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
         if (fast && nv == kSpan) {
           fast(w + (r + j) * row_bytes, s, nv, sp);
           continue;
