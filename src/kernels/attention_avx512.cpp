@@ -5,6 +5,10 @@
 // wsum_rows_f16, in a fixed order that does not depend on the thread split.
 #include <immintrin.h>
 
+// GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsic headers.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "kernels/kernel_table.h"
 
 namespace moecat::kernels::avx512 {

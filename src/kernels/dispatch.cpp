@@ -17,7 +17,6 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
-#include "kernels/quant/quant.h"
 
 namespace moecat::kernels {
 
@@ -26,7 +25,7 @@ namespace moecat::kernels {
    ns::q8_prepare,  ns::matmul_q8_0,   ns::quantize_q8_0, ns::dot,      ns::axpy,               \
    ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
    ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16, \
-   ns::dequant_q4k, ns::dot_q4k, ns::span_act, ns::span_matmul, ns::span_fast_unpack}
+   ns::span_act, ns::span_matmul, ns::span_fast_unpack}
 static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
 static const KernelTable kAvx512Table = [] {
   KernelTable k = MOECAT_ISA_TABLE(avx512, "avx512");
@@ -164,27 +163,7 @@ const char* isa_name(Isa isa) {
 
 // ---- matmul driver -------------------------------------------------------------------------
 
-namespace {
-
-// Below this many multiply-adds a matmul runs on the calling thread: waking workers costs
-// about a microsecond, comparable to the whole product.
-constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
-// Output rows per scheduling unit: keeps each thread's rows contiguous and aligned so row
-// tiles (4) and row blocks (16) stay whole.
-constexpr int64_t kRowGrain = 16;
-
-// 64-byte-aligned per-thread scratch for quantized activations; grows, never shrinks.
-uint8_t* scratch(size_t bytes) {
-  thread_local std::vector<uint8_t> buf;
-  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
-  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t(63));
-}
-
-}  // namespace
-
-// Separate from scratch(): the calling thread holds its activations in scratch() while it
-// also runs a share of the rows.
+// Separate per-thread scratch for the span kernels' unpacked row tiles (grows, never shrinks).
 quant::Span* span_scratch(int64_t n) {
   thread_local std::vector<uint8_t> buf;
   const size_t bytes = static_cast<size_t>(n) * sizeof(quant::Span);
@@ -193,84 +172,13 @@ quant::Span* span_scratch(int64_t n) {
   return reinterpret_cast<quant::Span*>((p + 63) & ~uintptr_t(63));
 }
 
-namespace {
-
-// Calls fn(r0, r1) over [0, out), split across the pool when worthwhile.
-template <typename Fn>
-void for_rows(ThreadPool* pool, int64_t out, int64_t macs, const Fn& fn) {
-  if (!pool || pool->size() == 1 || macs < kMinParallelMacs) {
-    fn(int64_t(0), out);
-    return;
-  }
-  const Fn* f = &fn;  // capture one pointer: std::function stores it without allocating
-  pool->parallel_for(out, kRowGrain, [f](int64_t a, int64_t b) { (*f)(a, b); });
-}
-
-// Block-quantized types through the Span kernels: activations quantized once (rows in
-// parallel when big), then weight rows split across threads, each row tile unpacked once and
-// dotted with every activation row.
-void matmul_blocks(const quant::QuantType& qt, const TensorView& w, const float* x, int64_t n,
-                   float* y, ThreadPool* pool) {
-  const int64_t in = w.cols(), out = w.rows(), rb = w.row_bytes();
-  MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
-  const KernelTable& t = active_table();
-  const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
-  uint8_t* act = scratch(static_cast<size_t>(n * nsp) * sizeof(quant::ActSpan));
-  auto prep = [&](int64_t a, int64_t b) { t.span_act(x, in, a, b, act); };
-  if (pool && pool->size() > 1 && n >= 4 && n * in >= (int64_t(1) << 15)) {
-    const decltype(prep)* pp = &prep;
-    pool->parallel_for(n, 1, [pp](int64_t a, int64_t b) { (*pp)(a, b); });
-  } else {
-    prep(0, n);
-  }
-  const quant::UnpackFn fast = t.span_fast_unpack(static_cast<uint32_t>(w.dtype));
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  for_rows(pool, out, n * in * out, [&](int64_t r0, int64_t r1) {
-    t.span_matmul(qt.unpack_ref, fast, base, rb, in, act, nullptr, n, y, out, r0, r1);
-  });
-}
-
-}  // namespace
-
+// One product is a batch of one (matmul_many.cpp: activation quantization, the kernel per
+// dtype, the row split).
 void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
   MOECAT_CHECK(w.valid() && x != nullptr && y != nullptr && n >= 1);
-  const int64_t in = w.cols(), out = w.rows();
-  MOECAT_CHECK(in >= 1 && out >= 1);
-  MOECAT_CHECK(static_cast<int64_t>(w.nbytes) >= out * w.row_bytes());
-  const KernelTable& t = active_table();
-  const int64_t macs = n * in * out;
-  FMatmulFn f = nullptr;
-  switch (w.dtype) {
-    case DType::F32: f = t.matmul_f32; break;
-    case DType::F16: f = t.matmul_f16; break;
-    case DType::BF16: f = t.matmul_bf16; break;
-    case DType::Q8_0:
-    case DType::MXFP4: {
-      // Both quantize the activations to q8_0 (block 32) and differ only in the weight dot.
-      MOECAT_CHECK_MSG(in % kQ8Block == 0, "matmul: q8_0/mxfp4 row length must be a multiple of 32");
-      const Q8MatmulFn mm = w.dtype == DType::Q8_0 ? t.matmul_q8_0 : t.matmul_mxfp4;
-      uint8_t* act = scratch(static_cast<size_t>(t.q8_act_bytes(n, in)));
-      // Quantize every activation row once, before the row split (rows in parallel when big).
-      auto prep = [&](int64_t a, int64_t b) { t.q8_prepare(x, in, n, a, b, act); };
-      if (pool && pool->size() > 1 && n >= 4 && n * in >= (int64_t(1) << 15)) {
-        const decltype(prep)* pp = &prep;
-        pool->parallel_for(n, 1, [pp](int64_t a, int64_t b) { (*pp)(a, b); });
-      } else {
-        prep(0, n);
-      }
-      for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) {
-        mm(w.data, in, act, n, y, out, r0, r1);
-      });
-      return;
-    }
-    default: {
-      const quant::QuantType* qt = quant::find(w.dtype);
-      MOECAT_CHECK_MSG(qt != nullptr, "matmul: unsupported weight dtype");
-      matmul_blocks(*qt, w, x, n, y, pool);
-      return;
-    }
-  }
-  for_rows(pool, out, macs, [&](int64_t r0, int64_t r1) { f(w.data, in, x, n, y, out, r0, r1); });
+  MOECAT_CHECK(w.cols() >= 1 && w.rows() >= 1);
+  const MatJob job{&w, x, n, nullptr, n, y, w.rows()};
+  matmul_many(&job, 1, pool);
 }
 
 // ---- elementwise entry points --------------------------------------------------------------

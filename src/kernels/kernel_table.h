@@ -57,10 +57,6 @@ struct KernelTable {
                        float scale, float* out);
   void (*wsum_rows_f16)(const float* p, const uint16_t* v, int64_t stride, int64_t rows, int64_t dim,
                         float* out);
-  // Q4_K blocks (144 bytes, 256 values each) decoded to floats: y = d*scale*q - dmin*min.
-  void (*dequant_q4k)(const uint8_t* blocks, int64_t n_blocks, float* y);
-  // sum_i w_i * x_i over Q4_K blocks, decoded in registers (the decode-free path for few rows).
-  float (*dot_q4k)(const uint8_t* blocks, int64_t n_blocks, const float* x);
 
   // Block-quantized weights through the Span form (kernels/quant/span.h). Activations are
   // quantized once per matrix into n rows of ceil(in/256) ActSpans, in a byte order private to
@@ -86,9 +82,6 @@ struct KernelTable {
                           int64_t stride, int64_t rows, int64_t dim, float* out, int64_t ostride);
 };
 
-// Q4_K / Q5_K block header (kquants.cpp; plain code the ISA files may call): per sub-block j,
-// dj[j] = d * scale_j and mj[j] = dmin * min_j, from the two f16 and 12 packed scale bytes.
-void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]);
 // MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).
 float e8m0_to_f32_half(uint8_t e);
 
@@ -123,8 +116,6 @@ const KernelTable& active_table();
   void matmul_mxfp4(const void*, int64_t, const void*, int64_t, float*, int64_t, int64_t, int64_t); \
   void dot_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float, float*);  \
   void wsum_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float*);        \
-  void dequant_q4k(const uint8_t*, int64_t, float*);                                           \
-  float dot_q4k(const uint8_t*, int64_t, const float*);                                        \
   void span_act(const float*, int64_t, int64_t, int64_t, void*);                               \
   void span_matmul(quant::UnpackFn, quant::UnpackFn, const uint8_t*, int64_t, int64_t, const void*, \
                    const int32_t*, int64_t, float*, int64_t, int64_t, int64_t);                \

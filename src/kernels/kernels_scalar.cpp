@@ -134,27 +134,13 @@ void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t ro
     for (int64_t d = 0; d < dim; ++d) out[d] += p[j] * f16_to_f32(v[j * stride + d]);
 }
 
-void dequant_q4k(const uint8_t* blocks, int64_t n_blocks, float* y) {
-  dequantize_row_kquant(DType::Q4_K, blocks, y, n_blocks * 256);
-}
-
-float dot_q4k(const uint8_t* blocks, int64_t n_blocks, const float* x) {
-  float row[256];
-  float acc = 0.0f;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    dequant_q4k(blocks + b * 144, 1, row);
-    acc += ref::dot(row, x + b * 256, 256);
-  }
-  return acc;
-}
-
 }  // namespace
 
 const KernelTable kScalarTable = {
     "scalar",   matmul_f32,    matmul_f16,   matmul_bf16,  q8_act_bytes,  q8_prepare,
     matmul_q8_0, quantize_row_q8_0, ref::dot, axpy_s,        ref::rmsnorm,  ref::softmax,
     ref::swiglu, ref::rope,    vexp,         dot_rows,     exp_shift_sum, wsum_rows,
-    matmul_mxfp4, dot_rows_f16, wsum_rows_f16, dequant_q4k, dot_q4k,
+    matmul_mxfp4, dot_rows_f16, wsum_rows_f16,
     scalar::span_act, scalar::span_matmul, scalar::span_fast_unpack,
 };
 

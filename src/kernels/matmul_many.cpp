@@ -7,8 +7,9 @@
 //      (x, rows) and shared by gate and up);
 //   2. all output rows of all jobs are cut into units of kRowGrain rows, weighted by their cost
 //      (rows x in x activation rows), and split into one contiguous range per thread.
-// Each output is computed by the same instruction sequence as kernels::matmul computes it, so
-// results do not depend on how the jobs are grouped or split (tests/quant_kernels_test.cpp).
+// Each output is computed by the same instruction sequence whatever the jobs are grouped with
+// or how rows are split, so results do not depend on either (tests/quant_kernels_test.cpp);
+// kernels::matmul is a batch of one job.
 #include <cstring>
 #include <vector>
 
@@ -38,12 +39,18 @@ ActKind act_kind(DType t) {
 }
 
 struct Prepared {
-  ActKind kind;
+  ActKind kind = ActKind::kFloat;
   const float* xf = nullptr;     // kFloat: m contiguous rows
   const uint8_t* act = nullptr;  // kQ8: m rows; kSpan: x_rows rows, indexed by rows
   const int32_t* rows = nullptr;  // kSpan only
   const quant::QuantType* qt = nullptr;
   quant::UnpackFn fast = nullptr;
+};
+
+// kRowGrain output rows of one job: the scheduling unit.
+struct Unit {
+  int job;
+  int64_t r0, r1;
 };
 
 // Activation buffers of the driving thread, reused call after call (no allocation per token).
@@ -95,9 +102,18 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
 
 void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
   const KernelTable& t = active_table();
-  thread_local Buffers bufs;
+  // Per driving thread, reused call after call: no allocation per token. Plain references to
+  // them below, so the workers' lambdas see the driving thread's objects, not their own.
+  thread_local Buffers bufs_tl;
+  thread_local std::vector<Prepared> prep_tl;
+  thread_local std::vector<Unit> units_tl;
+  thread_local std::vector<int64_t> cost_tl;
+  Buffers& bufs = bufs_tl;
+  std::vector<Prepared>& prep = prep_tl;
+  std::vector<Unit>& units = units_tl;
+  std::vector<int64_t>& cost_end = cost_tl;  // prefix sums of the units' cost
   bufs.used = 0;
-  std::vector<Prepared> prep(static_cast<size_t>(n_jobs));
+  prep.assign(static_cast<size_t>(n_jobs), Prepared{});
   for (int i = 0; i < n_jobs; ++i) {
     const MatJob& j = jobs[i];
     const TensorView& w = *j.w;
@@ -150,12 +166,8 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
   }
 
   // Units of kRowGrain output rows, with their cost; split by cost into one range per thread.
-  struct Unit {
-    int job;
-    int64_t r0, r1;
-  };
-  std::vector<Unit> units;
-  std::vector<int64_t> cost_end;  // prefix sum of cost
+  units.clear();
+  cost_end.clear();
   int64_t total = 0;
   for (int i = 0; i < n_jobs; ++i) {
     const MatJob& j = jobs[i];

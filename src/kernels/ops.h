@@ -24,7 +24,7 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
 
 // Several products in one parallel region (matmul_many.cpp): job k computes
 // y[i*ldy + r] = x[rows[i]] . w[r] for i < m (rows null: x rows 0..m-1). Jobs with the same x
-// share one activation quantization; results equal kernels::matmul's bit for bit.
+// share one activation quantization; results equal one matmul per job bit for bit.
 struct MatJob {
   const TensorView* w = nullptr;
   const float* x = nullptr;
@@ -71,10 +71,6 @@ void quantize_row_mxfp4(const float* src, void* dst, int64_t n);
 
 // Element conversions (one row of n elements; n a multiple of the block size).
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0/MXFP4/k-quants
-// llama.cpp's Q4_K / Q5_K / Q6_K (kquants.cpp): n a multiple of 256.
-bool is_kquant(DType t);
-void dequantize_row_kquant(DType t, const void* src, float* dst, int64_t n);
-void quantize_row_kquant(DType t, const float* src, void* dst, int64_t n);
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.cpp rounding
 // Vectorized quantize_row_q8_0 of the active ISA; bit-identical output (tests check).
 void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n);

@@ -251,39 +251,4 @@ void wsum_rows_f16(const float* p, const uint16_t* v, int64_t stride, int64_t ro
   wsum_rows_with(p, v, stride, rows, dim, out, load_f16x8);
 }
 
-// Q4_K decode, 8 values per vector (see the AVX-512 version).
-void dequant_q4k(const uint8_t* blocks, int64_t n_blocks, float* y) {
-  const __m128i lo4 = _mm_set1_epi8(0x0F);
-  for (int64_t b = 0; b < n_blocks; ++b, y += 256) {
-    const uint8_t* blk = blocks + b * 144;
-    float djs[8], mjs[8];
-    kquant_block_scales(blk, djs, mjs);
-    for (int c = 0; c < 4; ++c) {
-      for (int half = 0; half < 2; ++half) {
-        const int j = 2 * c + half;
-        const __m256 dj = _mm256_set1_ps(djs[j]), mj = _mm256_set1_ps(mjs[j]);
-        for (int k = 0; k < 2; ++k) {  // 16 bytes -> 16 nibbles of sub-block j
-          const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 + 32 * c + 16 * k));
-          const __m128i nib = half ? _mm_and_si128(_mm_srli_epi16(bytes, 4), lo4) : _mm_and_si128(bytes, lo4);
-          const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nib));
-          const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(nib, 8)));
-          _mm256_storeu_ps(y + 32 * j + 16 * k, _mm256_sub_ps(_mm256_mul_ps(dj, q0), mj));
-          _mm256_storeu_ps(y + 32 * j + 16 * k + 8, _mm256_sub_ps(_mm256_mul_ps(dj, q1), mj));
-        }
-      }
-    }
-  }
-}
-
-// Q4_K dot through the decoded block (the AVX-512 table has the fused one).
-float dot_q4k(const uint8_t* blocks, int64_t n_blocks, const float* x) {
-  alignas(32) float row[256];
-  float acc = 0.0f;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    dequant_q4k(blocks + b * 144, 1, row);
-    acc += dot(row, x + b * 256, 256);
-  }
-  return acc;
-}
-
 }  // namespace moecat::kernels::avx2

@@ -17,7 +17,6 @@
 
 #include "base/check.h"
 #include "base/half.h"
-#include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "kernels/quant/quant.h"
 
@@ -26,6 +25,9 @@ namespace moecat::kernels {
 namespace {
 
 constexpr int kQK = 256;
+
+// Per sub-block j: dj[j] = d * scale_j, mj[j] = dmin * min_j, from the two f16 and 12 packed bytes.
+void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]);
 
 // Sub-block j's (scale, min) from the 12 packed bytes: j < 4 in the low 6 bits of bytes j and
 // j+4; j >= 4 split into a low nibble (byte j+4) and 2 high bits (top of bytes j-4 and j).
@@ -146,8 +148,6 @@ void quant_q6k(const float* x, uint8_t* b) {
 
 int64_t block_bytes(DType t) { return t == DType::Q4_K ? 144 : t == DType::Q5_K ? 176 : 210; }
 
-}  // namespace
-
 void kquant_block_scales(const uint8_t* block, float dj[8], float mj[8]) {
   uint16_t dh, mh;
   std::memcpy(&dh, block, 2);
@@ -182,6 +182,8 @@ void quantize_row_kquant(DType t, const float* src, void* dst, int64_t n) {
     else quant_k45(src + b * kQK, blk, t == DType::Q5_K ? 5 : 4);
   }
 }
+
+}  // namespace
 
 // ---- registry entries (quant.h) ------------------------------------------------------------
 

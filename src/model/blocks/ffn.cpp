@@ -75,12 +75,11 @@ static void ffn_act(const ModelConfig* c, float* g, const float* u, int64_t n) {
 static void swiglu_ffn(const ModelConfig* c, const TensorView& gate, const TensorView& up,
                        const TensorView& down, const FfnBias& bias, const float* x, int64_t n,
                        float* out, ThreadPool* pool) {
-  const int64_t F = gate.shape[0], D = gate.shape[1];
+  const int64_t F = gate.shape[0];
   std::vector<float> g(n * F), u(n * F);  // [n][F]
   // gate and up in one parallel region, sharing the activation quantization
   const kernels::MatJob gu[2] = {{&gate, x, n, nullptr, n, g.data(), F}, {&up, x, n, nullptr, n, u.data(), F}};
   kernels::matmul_many(gu, 2, pool);
-  (void)D;
   add_row_bias(g.data(), n, bias.gate);
   add_row_bias(u.data(), n, bias.up);
   ffn_act(c, g.data(), u.data(), n * F);
