@@ -1,5 +1,7 @@
 #include "cli/bench_util.h"
 
+#include "kernels/quant/repack.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -91,7 +93,7 @@ TokenWeightBytes token_weight_bytes(const Model& m) {
     double total = 0;
     for (const TensorView& v : w.parts) {
       total += static_cast<double>(v.nbytes);
-      by_type[dtype_name(v.dtype)] += static_cast<double>(v.nbytes);
+      by_type[dtype_name(kernels::quant::natural_of(v.dtype))] += static_cast<double>(v.nbytes);
     }
     r.n_params += w.shape.numel();
     if (w.name.rfind("mtp.", 0) == 0) continue;  // the MTP head: not run by plain decoding

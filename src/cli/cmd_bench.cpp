@@ -141,6 +141,7 @@ Runner add_bench(CLI::App& app) {
       ->delimiter(',')->check(CLI::Range(0, 4096));
   app.add_option("-r,--repetitions", o->reps, "repetitions per test (default 3)")->check(CLI::Range(1, 1000));
   add_cache_type_option(app, &o->kv_type);
+  add_repack_option(app);
   app.add_option("-o,--output", o->output, "output format: md (table, default) or json")
       ->check(CLI::IsMember({"md", "json"}));
   app.add_flag("--json", o->json, "same as -o json");

@@ -43,6 +43,7 @@ Runner add_run(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_option("-c,--ctx-size", o->ctx, "context size")->check(CLI::Range(1, 1 << 22));
   add_cache_type_option(app, &o->kv_type);
+  add_repack_option(app);
   app.add_option("--temp", o->sp.temperature, "temperature (0 = greedy)");
   app.add_option("--top-k", o->sp.top_k, "top-k (0 = off)");
   app.add_option("--top-p", o->sp.top_p, "top-p (1 = off)");
@@ -136,6 +137,7 @@ Runner add_logprobs(CLI::App& app) {
   app.add_flag("--mtp", o->mtp, "also print \"mtp_logprobs\": the MTP head's row i predicts token i+2");
   app.add_option("-b,--batch-size", o->batch, "tokens per forward pass (prefill chunk)")->check(CLI::Range(1, 1 << 16));
   add_cache_type_option(app, &o->kv_type);
+  add_repack_option(app);
   return [o]() -> int {
     auto ids = parse_ids(o->tokens);
     if (!ids.ok()) return fail(ids.status());

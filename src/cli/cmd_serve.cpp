@@ -31,6 +31,7 @@ Runner add_serve(CLI::App& app) {
       ->check(CLI::Range(int64_t(16), int64_t(1) << 32));
   app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
   add_cache_type_option(app, &o->kv_type);
+  add_repack_option(app);
   app.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
   app.add_option("--alias", o->model_id, "model name reported by /v1/models (default: the file name)");
   app.add_option("--max-n", o->max_n, "most choices per request (\"n\")")->check(CLI::Range(1, 16));

@@ -5,6 +5,7 @@
 
 #include "base/progress.h"
 #include "cli/commands.h"
+#include "kernels/ops.h"
 #include "model/export_gguf.h"
 #include "model/registry.h"
 #include "model/tokenizer_load.h"
@@ -109,6 +110,7 @@ Runner add_convert(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "mxfp4", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k",
                              "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"}));
   return [o]() -> int {
+    kernels::set_repack(false);  // rows are written in the file layout: nothing to gain
     auto model = load_model(o->in);
     if (!model.ok()) return fail(model.status());
     auto tok = load_tokenizer((*model)->weights().source());

@@ -27,6 +27,8 @@ int fail(const Status& s);
 std::string default_model_path();
 // --cache-type f16|f32: the KV cache element type, into *t (which holds the command's default).
 void add_cache_type_option(CLI::App& app, KvType* t);
+// --no-repack: keep quantized matrices in the file layout (kernels::set_repack(false)).
+void add_repack_option(CLI::App& app);
 // Parses "1,2,3" (spaces allowed) into ids.
 Result<std::vector<int32_t>> parse_ids(const std::string& s);
 

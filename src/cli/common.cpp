@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "kernels/ops.h"
 
 namespace moecat::cli {
 
@@ -25,6 +26,15 @@ void add_cache_type_option(CLI::App& app, KvType* t) {
          [t](const std::string& v) { *t = v == "f16" ? KvType::kF16 : KvType::kF32; },
          std::string("KV cache element type: f16 (half the memory) or f32 (default: ") + kv_type_name(*t) + ")")
       ->check(CLI::IsMember({"f16", "f32"}));
+}
+
+void add_repack_option(CLI::App& app) {
+  app.add_flag_callback(
+      "--no-repack", [] { kernels::set_repack(false); },
+      "keep quantized weights in the file's layout instead of rewriting Q2_K..Q6_K / IQ4_XS matrices "
+      "once at load into the kernels' lane order (repacking reads the whole file at load and holds the "
+      "rewritten matrices in anonymous memory instead of the file's pages: same total, not twice; "
+      "also: MOECAT_REPACK=0)");
 }
 
 Result<std::vector<int32_t>> parse_ids(const std::string& s) {

@@ -17,6 +17,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
+#include "kernels/quant/repack.h"
 
 namespace moecat::kernels {
 
@@ -31,6 +32,7 @@ static const KernelTable kAvx512Table = [] {
   KernelTable k = MOECAT_ISA_TABLE(avx512, "avx512");
   k.dot_rows_f16_g = avx512::dot_rows_f16_g;
   k.wsum_rows_f16_g = avx512::wsum_rows_f16_g;
+  k.span_fused = avx512::span_fused;
   return k;
 }();
 #undef MOECAT_ISA_TABLE
@@ -82,6 +84,11 @@ const KernelTable& avx512_novnni_table() {
     k.matmul_q8_0 = kAvx2Table.matmul_q8_0;
     k.quantize_q8_0 = kAvx2Table.quantize_q8_0;
     k.matmul_mxfp4 = kAvx2Table.matmul_mxfp4;  // reads the AVX2 act layout
+    // The Span kernels are vpdpbusd throughout: AVX2's, in its (natural) lane order.
+    k.span_act = kAvx2Table.span_act;
+    k.span_matmul = kAvx2Table.span_matmul;
+    k.span_fast_unpack = kAvx2Table.span_fast_unpack;
+    k.span_fused = nullptr;
     return k;
   }();
   return t;
@@ -127,7 +134,34 @@ const KernelTable* init_table() {
   return g_table.load();
 }
 
+std::atomic<int> g_repack{-1};  // -1: not yet read from MOECAT_REPACK
+
 }  // namespace
+
+void set_repack(bool on) { g_repack.store(on ? 1 : 0); }
+
+bool repack_enabled() {
+  int v = g_repack.load();
+  if (v < 0) {
+    const char* e = std::getenv("MOECAT_REPACK");
+    v = e && (!std::strcmp(e, "0") || !std::strcmp(e, "off")) ? 0 : 1;
+    int expected = -1;
+    g_repack.compare_exchange_strong(expected, v);
+    v = g_repack.load();
+  }
+  return v == 1;
+}
+
+DType repack_type(DType t) {
+  if (!repack_enabled()) return t;
+  const DType r = quant::repacked_of(t);
+  return r != t && active_table().span_fast_unpack(static_cast<uint32_t>(r)) ? r : t;
+}
+
+void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values) {
+  quant::repack_blocks(from, to, static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst),
+                       n_values / dtype_block(from));
+}
 
 const KernelTable& active_table() {
   const KernelTable* t = g_table.load(std::memory_order_acquire);

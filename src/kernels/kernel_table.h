@@ -80,6 +80,9 @@ struct KernelTable {
                          int64_t ld);
   void (*wsum_rows_f16_g)(const float* p, int64_t ld, int64_t G, const uint16_t* v,
                           int64_t stride, int64_t rows, int64_t dim, float* out, int64_t ostride);
+  // One activation row times weight rows with the unpack in registers, for a type id (repacked
+  // layouts), or null: generation's products (span.h FusedDotFn). Null where the ISA has none.
+  quant::FusedDotFn (*span_fused)(uint32_t type) = nullptr;
 };
 
 // MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).
@@ -136,6 +139,9 @@ void wsum_rows_f16_g(const float*, int64_t, int64_t, const uint16_t*, int64_t, i
 // The AVX-512 lane-order unpacks of the grid i-quants (span_iq_avx512.cpp), or null.
 namespace avx512 {
 quant::UnpackFn span_fast_unpack_iq(uint32_t ggml_type);
+// The repacked layouts (span_repacked_avx512.cpp): unpack for the row tiles, fused dot.
+quant::UnpackFn span_fast_unpack_repacked(uint32_t type);
+quant::FusedDotFn span_fused(uint32_t type);
 }
 
 extern const KernelTable kScalarTable;  // kernels_scalar.cpp; the ISA tables live in dispatch.cpp

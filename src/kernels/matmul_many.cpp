@@ -45,6 +45,7 @@ struct Prepared {
   const int32_t* rows = nullptr;  // kSpan only
   const quant::QuantType* qt = nullptr;
   quant::UnpackFn fast = nullptr;
+  quant::FusedDotFn fused = nullptr;  // kSpan: one activation row, unpack in registers
 };
 
 // kRowGrain output rows of one job: the scheduling unit.
@@ -92,6 +93,12 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       return;
     }
     case ActKind::kSpan:
+      if (p.fused && j.m == 1) {  // generation: one activation row against every weight row
+        const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
+        const auto* a = reinterpret_cast<const quant::ActSpan*>(p.act) + (p.rows ? p.rows[0] : 0) * nsp;
+        p.fused(static_cast<const uint8_t*>(w.data), w.row_bytes(), nsp, a, j.y, r0, r1);
+        return;
+      }
       t.span_matmul(p.qt->unpack_ref, p.fast, static_cast<const uint8_t*>(w.data), w.row_bytes(), in,
                     p.act, p.rows, j.m, j.y, j.ldy, r0, r1);
       return;
@@ -139,6 +146,8 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
       MOECAT_CHECK_MSG(p.qt != nullptr, "matmul: unsupported weight dtype");
       MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
       p.fast = t.span_fast_unpack(static_cast<uint32_t>(w.dtype));
+      // Fused kernels exist for 256-value blocks only: rows are whole spans.
+      p.fused = t.span_fused ? t.span_fused(static_cast<uint32_t>(w.dtype)) : nullptr;
       p.rows = j.rows;
       if (!shared) {
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;

@@ -76,6 +76,16 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.
 void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n);
 void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0/MXFP4/k-quants
 
+// Weight repacking at load (kernels/quant/repack.h; dispatch.cpp). repack_type(t): the layout a
+// matrix of file type t is rewritten into for the active ISA's kernels (Q2_K..Q6_K, IQ4_XS on
+// AVX-512 VNNI), or t when there is none or repacking is off: set_repack(false), or the
+// environment MOECAT_REPACK=0 (read once). repack_rows converts n_values (whole blocks) between
+// a file type and its repacked layout, either way (lossless).
+void set_repack(bool on);
+bool repack_enabled();
+DType repack_type(DType t);
+void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values);
+
 struct AttentionParams {
   int64_t n_head = 0, n_head_kv = 0;        // GQA: head h uses kv head h / (n_head / n_head_kv)
   int64_t head_dim_k = 0, head_dim_v = 0;

@@ -5,6 +5,7 @@
 
 #include "io/gguf.h"
 #include "kernels/ops.h"
+#include "kernels/quant/repack.h"
 #include "model/blocks/rope.h"
 #include "model/registry.h"
 #include "model/tokenizer_load.h"
@@ -91,6 +92,10 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
           const int64_t to = perm_heads ? permuted_row(r, rows, perm_heads) : r;
           if (part.dtype == t) {  // same type: copy the row as is (lossless)
             std::memcpy(dst + to * out_row_bytes, part.row(r), out_row_bytes);
+            continue;
+          }
+          if (kernels::quant::natural_of(part.dtype) == t) {  // repacked at load: back, lossless
+            kernels::repack_rows(part.dtype, t, part.row(r), dst + to * out_row_bytes, cols);
             continue;
           }
           kernels::dequantize_row(part.dtype, part.row(r), row.data(), cols);

@@ -1,5 +1,8 @@
 #include "model/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <functional>
 
@@ -79,7 +82,28 @@ Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
   std::string sname = source_name(name);
   if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
   MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, allowed));
+  v = repack(v);
   loaded_.push_back(LoadedWeight{name, shape, {v}, 0, false});
+  return v;
+}
+
+TensorView Weights::repack(TensorView v) {
+  const DType r = v.shape.ndim >= 2 ? kernels::repack_type(v.dtype) : v.dtype;
+  if (r == v.dtype || v.nbytes == 0) return v;
+  void* p = mmap(nullptr, v.nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return v;  // no memory for a copy: the file layout works too, slower
+  madvise(p, v.nbytes, MADV_HUGEPAGE);  // fewer page faults and TLB misses; advisory
+  const size_t n = v.nbytes;
+  repacked_.emplace_back(p, [n](void* q) { munmap(q, n); });
+  kernels::repack_rows(v.dtype, r, v.data, p, v.shape.numel());
+  // The file's pages of this tensor are not read again: drop them from this process (they stay
+  // in the page cache, shared, reclaimable), so RSS stays about the file size, not twice it.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(v.data) + page - 1) & ~(page - 1);
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(v.data) + v.nbytes) & ~(page - 1);
+  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+  v.dtype = r;
+  v.data = p;
   return v;
 }
 
@@ -128,6 +152,7 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
       const std::string sname = name_of(e);
       if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
       MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, es, allowed));
+      v = repack(v);
       if (e > 0 && v.dtype != parts[0].dtype)
         return Errorf("experts of '%s' have mixed types (%s and %s)", name.c_str(),
                       dtype_name(parts[0].dtype), dtype_name(v.dtype));
@@ -148,6 +173,7 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
     MOECAT_RETURN_IF_ERROR(per_expert([&](int64_t e) { return stem + "." + std::to_string(e) + ".weight"; }));
   } else {
     MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(name, stacked, allowed));
+    all = repack(all);
     for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
   }
   loaded_.push_back(LoadedWeight{name, stacked, parts, 0, false});

@@ -75,6 +75,10 @@ class Weights {
   std::vector<LoadedWeight> loaded_;
   std::deque<std::vector<float>> owned_;  // converted copies (stable addresses)
   std::deque<std::vector<uint8_t>> derived_;
+  std::deque<std::shared_ptr<void>> repacked_;  // anonymous maps of repacked matrices
+  // A matrix read from the file, rewritten into kernels::repack_type's layout when the active
+  // kernels have one (see kernels/quant/repack.h); otherwise v as it is.
+  TensorView repack(TensorView v);
   std::map<std::string, TensorView> provided_;
   // A provided tensor, checked like ModelSource::get; nullopt when none is provided.
   std::optional<Result<TensorView>> find_provided(const std::string& name, const Shape& shape,

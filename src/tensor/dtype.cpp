@@ -44,6 +44,15 @@ std::optional<DTypeInfo> dtype_info(uint32_t t) {
 }
 
 const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Q2_K_R: return "q2_K_r";
+    case DType::Q3_K_R: return "q3_K_r";
+    case DType::Q4_K_R: return "q4_K_r";
+    case DType::Q5_K_R: return "q5_K_r";
+    case DType::Q6_K_R: return "q6_K_r";
+    case DType::IQ4_XS_R: return "iq4_xs_r";
+    default: break;
+  }
   auto i = dtype_info(static_cast<uint32_t>(t));
   return i ? i->name : "?";
 }

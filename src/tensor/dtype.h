@@ -36,7 +36,17 @@ enum class DType : uint32_t {
   IQ1_M = 29,
   BF16 = 30,
   MXFP4 = 39,
+  // Repacked layouts (kernels/quant/repack.h): 256 + the file type's id. Made at load, never
+  // read from or written to a file (dtype_info, which readers and writers use, does not know
+  // them); same block size and bytes as the file type.
+  Q2_K_R = 256 + 10,
+  Q3_K_R = 256 + 11,
+  Q4_K_R = 256 + 12,
+  Q5_K_R = 256 + 13,
+  Q6_K_R = 256 + 14,
+  IQ4_XS_R = 256 + 23,
 };
+constexpr uint32_t kRepackedBase = 256;
 
 struct DTypeInfo {
   const char* name;
@@ -51,10 +61,15 @@ const char* dtype_name(DType t);
 // "iq4_xs"); only types moecat can compute with.
 std::optional<DType> dtype_from_name(const std::string& s);
 
-inline int64_t dtype_block(DType t) { return dtype_info(static_cast<uint32_t>(t))->block; }
+// The file type whose block layout t has (t itself, or the type a repacked type came from).
+inline uint32_t dtype_layout_id(DType t) {
+  const uint32_t id = static_cast<uint32_t>(t);
+  return id >= kRepackedBase ? id - kRepackedBase : id;
+}
+inline int64_t dtype_block(DType t) { return dtype_info(dtype_layout_id(t))->block; }
 // Bytes of a row of n elements; n must be a multiple of the block size (checked by callers).
 inline int64_t dtype_row_bytes(DType t, int64_t n) {
-  auto i = dtype_info(static_cast<uint32_t>(t));
+  auto i = dtype_info(dtype_layout_id(t));
   return n / i->block * i->block_bytes;
 }
 

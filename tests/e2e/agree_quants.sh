@@ -258,6 +258,18 @@ run_type() {
     ROW_RESULT[$qt]="FAIL: greedy continuations differ beyond a near-tie"
     return 1
   fi
+  # 4. the matrices moecat repacks at load (Q2_K..Q6_K, IQ4_XS on AVX-512) give the same bits as
+  #    the file layout (--no-repack): log-probs and greedy tokens byte-identical.
+  case "$qt" in
+    Q2_K | Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | IQ4_XS)
+      "$MOECAT_BIN" logprobs -m "$q/$qt.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" --no-repack \
+        >"$q/moecat_norepack.json" 2>/dev/null
+      if ! cmp -s "$q/moecat.json" "$q/moecat_norepack.json"; then
+        ROW_RESULT[$qt]="FAIL: repacked weights give other log-probs than --no-repack"
+        return 1
+      fi
+      ;;
+  esac
   ROW_RESULT[$qt]="ok"
   return 0
 }

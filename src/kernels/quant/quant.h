@@ -41,8 +41,10 @@ struct QuantType {
 
 // The entry for t, or null when t is not a block-quantized type moecat computes with.
 const QuantType* find(DType t);
-// Every entry (for tests and `moecat info`).
+// Every file type's entry (for tests and `moecat info`).
 const QuantType* all(int* count);
+// The repacked layouts' entries (repack.h; found by find() too): decoders through unrepack.
+const QuantType* all_repacked(int* count);
 
 // ---- per-family functions (legacy.cpp, kquants.cpp, iquants.cpp); reached through find() ----
 // Each family file defines, for each of its types T (lower-case ggml name):

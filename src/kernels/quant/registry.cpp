@@ -1,9 +1,33 @@
 // The one table of block-quantized weight types (see quant.h for the Span contract).
 #include "kernels/quant/quant.h"
 
+#include "kernels/quant/repack.h"
+
 namespace moecat::kernels::quant {
 
 namespace {
+
+// Repacked layouts (repack.h) decode through their file type: unrepack a block, then decode it.
+constexpr int kMaxBlockBytes = 256;
+const QuantType* natural_entry(DType r);
+
+template <DType kR>
+void dequant_r(const void* src, float* dst, int64_t n) {
+  const QuantType* nat = natural_entry(kR);
+  uint8_t tmp[kMaxBlockBytes];
+  for (int64_t i = 0; i < n / nat->block; ++i) {
+    repack_blocks(kR, nat->type, static_cast<const uint8_t*>(src) + i * nat->block_bytes, tmp, 1);
+    nat->dequant_ref(tmp, dst + i * nat->block, nat->block);
+  }
+}
+
+template <DType kR>
+void unpack_r(const uint8_t* row, int64_t s, int nv, Span* out) {
+  const QuantType* nat = natural_entry(kR);
+  uint8_t tmp[kMaxBlockBytes];
+  repack_blocks(kR, nat->type, row + s * nat->block_bytes, tmp, 1);
+  nat->unpack_ref(tmp, 0, nv, out);
+}
 
 #define ENTRY(T, ENUM, BLOCK, BYTES, QUANT, FAMILY) \
   QuantType{DType::ENUM, BLOCK, BYTES, dequant_##T, unpack_##T, QUANT, FAMILY}
@@ -32,12 +56,29 @@ const QuantType kTypes[] = {
 };
 #undef ENTRY
 
+#define REPACKED(ENUM, BYTES, FAMILY) \
+  QuantType{DType::ENUM##_R, 256, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, FAMILY}
+const QuantType kRepacked[] = {
+    REPACKED(Q2_K, 84, "k"),  REPACKED(Q3_K, 110, "k"), REPACKED(Q4_K, 144, "k"),
+    REPACKED(Q5_K, 176, "k"), REPACKED(Q6_K, 210, "k"), REPACKED(IQ4_XS, 136, "i"),
+};
+#undef REPACKED
+
+const QuantType* natural_entry(DType r) { return find(natural_of(r)); }
+
 }  // namespace
 
 const QuantType* find(DType t) {
   for (const QuantType& q : kTypes)
     if (q.type == t) return &q;
+  for (const QuantType& q : kRepacked)
+    if (q.type == t) return &q;
   return nullptr;
+}
+
+const QuantType* all_repacked(int* count) {
+  *count = static_cast<int>(sizeof(kRepacked) / sizeof(kRepacked[0]));
+  return kRepacked;
 }
 
 const QuantType* all(int* count) {

@@ -6,6 +6,10 @@
 
 namespace moecat::kernels::quant {
 
+// Type ids of the repacked layouts (tensor/dtype.h DType::*_R): this + the file type's id. (ISA
+// files do not include dtype.h: it has inline code.)
+constexpr uint32_t kRepackedId = 256;
+
 constexpr int kSpan = 256;  // values per Span
 constexpr int kGroup = 16;  // values per scale group
 constexpr int kGroups = kSpan / kGroup;
@@ -36,5 +40,11 @@ static_assert(sizeof(ActSpan) == 384, "ActSpan layout");
 // kSpan, except at the tail of a row of a 32-block type, where it is the remaining multiple of
 // 32; the caller zeroes the groups past nv.
 using UnpackFn = void (*)(const uint8_t* row, int64_t s, int nv, Span* out);
+
+// One activation row (nsp ActSpans) times weight rows [r0, r1) of a matrix whose rows are whole
+// spans, unpacked in registers (no Span written): y[r] for each r. Same arithmetic, so the same
+// bits, as the row-tile path of span_matmul.
+using FusedDotFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y,
+                            int64_t r0, int64_t r1);
 
 }  // namespace moecat::kernels::quant

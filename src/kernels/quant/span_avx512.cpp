@@ -18,6 +18,7 @@
 #include "kernels/avx512_util.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quant/lane_tables.h"
+#include "kernels/quant/span_scales_avx512.h"
 
 namespace moecat::kernels::avx512 {
 
@@ -46,30 +47,17 @@ inline void to_lane_order(uint8_t* q) {
 // ---- fast unpacks straight into lane order ------------------------------------------------
 // Index tables (lane_tables.h) are compile-time constants: quant::kLaneK45Table.v[k][g] etc.
 
-inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
 
 // Q4_K / Q5_K (see lane_tables.h for which dword each lane reads).
 template <int kBits>
 void unpack_k45(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * (kBits == 5 ? 176 : 144);
-  // The eight 6-bit (scale, min) pairs from the 12 packed bytes, four at a time in 32-bit words
-  // (sub-blocks 0-3 in the low 6 bits of bytes 0-3 / 4-7; 4-7 split into a nibble of bytes 8-11
-  // and the top 2 bits of bytes 0-3 / 4-7).
-  uint32_t w[3];
-  __builtin_memcpy(w, b + 4, 12);
-  const uint32_t sc_lo = w[0] & 0x3F3F3F3Fu, m_lo = w[1] & 0x3F3F3F3Fu;
-  const uint32_t sc_hi = (w[2] & 0x0F0F0F0Fu) | ((w[0] >> 6) & 0x03030303u) << 4;
-  const uint32_t m_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | ((w[1] >> 6) & 0x03030303u) << 4;
-  const __m128i scm = _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi),
-                                    static_cast<int>(sc_lo));
-  uint32_t dd;
-  __builtin_memcpy(&dd, b, 4);
-  const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));  // d, dmin
-  // 16 floats: lanes 0-7 the scales, 8-15 the mins, each times d / dmin.
-  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)),
-                                 _mm512_permutexvar_ps(load_idx(quant::kHalf01Row.v), _mm512_castps128_ps512(dm)));
-  _mm512_store_ps(out->fsc, _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), v));
-  _mm512_store_ps(out->fmin, _mm512_permutexvar_ps(load_idx(quant::kDup2HiRow.v), v));
+  {
+    __m512 fsc, fmin;
+    scales_k45(b, fsc, fmin);
+    _mm512_store_ps(out->fsc, fsc);
+    _mm512_store_ps(out->fmin, fmin);
+  }
   const uint8_t* qs = b + (kBits == 5 ? 48 : 16);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
@@ -94,6 +82,12 @@ void unpack_k45(const uint8_t* row, int64_t s, int, Span* out) {
 // Q6_K: low 4 bits from ql (two 64-byte halves), high 2 bits from qh, per lane tables.
 void unpack_q6k(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * 210;
+  {
+    __m512 fsc, fmin;
+    scales_q6k(b, fsc, fmin);
+    _mm512_store_ps(out->fsc, fsc);
+    _mm512_store_ps(out->fmin, fmin);
+  }
   const __m512i ql0 = _mm512_loadu_si512(b), ql1 = _mm512_loadu_si512(b + 64);
   const __m512i qh = _mm512_loadu_si512(b + 128);
   const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
@@ -106,19 +100,18 @@ void unpack_q6k(const uint8_t* row, int64_t s, int, Span* out) {
     const __m512i hb = _mm512_and_si512(_mm512_srlv_epi32(u, load_idx(quant::kShiftQ6hRow.v)), m2);
     _mm512_store_si512(out->q + 64 * k, _mm512_or_si512(nib, _mm512_slli_epi32(hb, 4)));
   }
-  uint16_t dh;
-  __builtin_memcpy(&dh, b + 208, 2);
-  const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
-  const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192))));
-  const __m512 fsc = _mm512_mul_ps(d, sc);
-  _mm512_store_ps(out->fsc, fsc);
-  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(32.0f)));
 }
 
 // IQ4_XS: 32-value block ib has a 6-bit scale; lane g reads dword 4(g/2) + k of qs, the low
 // nibbles for even g, high for odd; codes map through the 16-entry non-linear table (+128).
 void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * 136;
+  {
+    __m512 fsc, fmin;
+    scales_iq4xs(b, fsc, fmin);
+    _mm512_store_ps(out->fsc, fsc);
+    _mm512_store_ps(out->fmin, fmin);
+  }
   const __m512i q0 = _mm512_loadu_si512(b + 8), q1 = _mm512_loadu_si512(b + 72);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
@@ -129,27 +122,18 @@ void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
     const __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
     _mm512_store_si512(out->q + 64 * k, _mm512_shuffle_epi8(lut, code));
   }
-  uint16_t dh, sh;
-  __builtin_memcpy(&dh, b, 2);
-  __builtin_memcpy(&sh, b + 2, 2);
-  // Block ib's 6-bit scale: nibble ib%2 of byte 4 + ib/2, top 2 bits at bit 2ib of scales_h.
-  uint32_t sl;
-  __builtin_memcpy(&sl, b + 4, 4);
-  const __m128i lo = _mm_cvtsi32_si128(static_cast<int>(sl & 0x0F0F0F0Fu));
-  const __m128i hi = _mm_cvtsi32_si128(static_cast<int>((sl >> 4) & 0x0F0F0F0Fu));
-  const __m128i top = _mm_cvtsi64_si128(static_cast<long long>(_pdep_u64(sh, 0x0303030303030303ull) << 4));
-  const __m128i ls = _mm_or_si128(_mm_unpacklo_epi8(lo, hi), top);  // 8 bytes, block order
-  const __m256 l8 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(ls), _mm256_set1_epi32(32)));
-  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v),
-                                           _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), l8)));
-  _mm512_store_ps(out->fsc, fsc);
-  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f)));
 }
 
 // Q2_K: the 2-bit code of value e is at bit 2((e%128)/32) of qs[32(e/128) + e%32]: the same
 // dword / shift per lane as Q6_K's high bits.
 void unpack_q2k(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * 84;
+  {
+    __m512 fsc, fmin;
+    scales_q2k(b, fsc, fmin);
+    _mm512_store_ps(out->fsc, fsc);
+    _mm512_store_ps(out->fmin, fmin);
+  }
   const __m512i qs = _mm512_loadu_si512(b + 16);
   const __m512i m2 = _mm512_set1_epi8(0x03), sh = load_idx(quant::kShiftQ6hRow.v);
 #pragma GCC unroll 4
@@ -157,19 +141,18 @@ void unpack_q2k(const uint8_t* row, int64_t s, int, Span* out) {
     const __m512i u = _mm512_permutexvar_epi32(load_idx(quant::kLaneQ6hTable.v[k]), qs);
     _mm512_store_si512(out->q + 64 * k, _mm512_and_si512(_mm512_srlv_epi32(u, sh), m2));
   }
-  uint16_t dh, mh;
-  __builtin_memcpy(&dh, b + 80, 2);
-  __builtin_memcpy(&mh, b + 82, 2);
-  const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
-  const __m512i lo = _mm512_and_si512(sc, _mm512_set1_epi32(0xF)), hi = _mm512_srli_epi32(sc, 4);
-  _mm512_store_ps(out->fsc, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(lo)));
-  _mm512_store_ps(out->fmin, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(mh)), _mm512_cvtepi32_ps(hi)));
 }
 
 // Q3_K: low 2 bits as Q2_K (qs at 32), the third bit at bit e/32 of hmask[e%32] (Q5_K's qh
 // placement); stored q = low2 + 4*hbit = q3 + 4, fmin = 4*fsc.
 void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * 110;
+  {
+    __m512 fsc, fmin;
+    scales_q3k(b, fsc, fmin);
+    _mm512_store_ps(out->fsc, fsc);
+    _mm512_store_ps(out->fmin, fmin);
+  }
   const __m512i qs = _mm512_loadu_si512(b + 32);
   const __m512i hm = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
   const __m512i m2 = _mm512_set1_epi8(0x03), one = _mm512_set1_epi8(1);
@@ -182,23 +165,6 @@ void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
     const __m512i hb = _mm512_and_si512(_mm512_srlv_epi32(h, shh), one);
     _mm512_store_si512(out->q + 64 * k, _mm512_or_si512(lo, _mm512_slli_epi32(hb, 2)));
   }
-  uint16_t dh;
-  __builtin_memcpy(&dh, b + 108, 2);
-  // Sixteen 6-bit scales, four per 32-bit word: low nibbles from bytes 0-7 (groups 0-7 low
-  // nibbles, 8-15 high), top 2 bits from bits 2(g/4) of byte 8 + g%4.
-  uint32_t w[3];
-  __builtin_memcpy(w, b + 96, 12);
-  const uint32_t s0 = (w[0] & 0x0F0F0F0Fu) | (w[2] & 0x03030303u) << 4;
-  const uint32_t s1 = (w[1] & 0x0F0F0F0Fu) | ((w[2] >> 2) & 0x03030303u) << 4;
-  const uint32_t s2 = ((w[0] >> 4) & 0x0F0F0F0Fu) | ((w[2] >> 4) & 0x03030303u) << 4;
-  const uint32_t s3 = ((w[1] >> 4) & 0x0F0F0F0Fu) | ((w[2] >> 6) & 0x03030303u) << 4;
-  const __m512i sc = _mm512_sub_epi32(
-      _mm512_cvtepu8_epi32(_mm_set_epi32(static_cast<int>(s3), static_cast<int>(s2), static_cast<int>(s1),
-                                         static_cast<int>(s0))),
-      _mm512_set1_epi32(32));
-  const __m512 fsc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(sc));
-  _mm512_store_ps(out->fsc, fsc);
-  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(4.0f)));
 }
 
 // Q4_0 / IQ4_NL (18-byte blocks of 32: f16 d + 16 code bytes) and MXFP4 (17-byte blocks: e8m0
@@ -420,7 +386,8 @@ quant::UnpackFn span_fast_unpack(uint32_t t) {
     case 20: return unpack_4bit32<Nib::kIq4nl>;  // IQ4_NL
     case 39: return unpack_4bit32<Nib::kMxfp4>;  // MXFP4
     case 8: return unpack_q8_0;                  // Q8_0
-    default: return span_fast_unpack_iq(t);      // i-quant grids: span_iq_avx512.cpp
+    default:  // i-quant grids: span_iq_avx512.cpp; repacked layouts: span_repacked_avx512.cpp
+      return t >= quant::kRepackedId ? span_fast_unpack_repacked(t) : span_fast_unpack_iq(t);
   }
 }
 

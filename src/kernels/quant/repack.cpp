@@ -1,0 +1,215 @@
+// Block repacking into the lane order of the Span kernels (see repack.h for the layouts). The
+// one place that knows both the natural code fields of these formats and their repacked planes.
+#include "kernels/quant/repack.h"
+
+#include <cstring>
+
+#include "base/check.h"
+
+namespace moecat::kernels::quant {
+
+namespace {
+
+constexpr int kN = 256;
+
+// ---- raw codes of a natural block, in natural value order, and back --------------------------
+// get: c[i] = the code bits of value i. put: writes c into the code fields (all their bits).
+
+void get_q4k(const uint8_t* b, uint8_t* c) {
+  const uint8_t* qs = b + 16;
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) {
+      c[64 * j + l] = qs[32 * j + l] & 15;
+      c[64 * j + 32 + l] = qs[32 * j + l] >> 4;
+    }
+}
+void put_q4k(uint8_t* b, const uint8_t* c) {
+  uint8_t* qs = b + 16;
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) qs[32 * j + l] = static_cast<uint8_t>((c[64 * j + l] & 15) | (c[64 * j + 32 + l] & 15) << 4);
+}
+
+// Q5_K: Q4_K's nibbles 32 bytes later, bit 4 of value 32j + l at bit j of qh[l].
+void get_q5k(const uint8_t* b, uint8_t* c) {
+  get_q4k(b + 32, c);
+  for (int i = 0; i < kN; ++i) c[i] = static_cast<uint8_t>(c[i] | ((b[16 + i % 32] >> (i / 32)) & 1) << 4);
+}
+void put_q5k(uint8_t* b, const uint8_t* c) {
+  put_q4k(b + 32, c);
+  std::memset(b + 16, 0, 32);
+  for (int i = 0; i < kN; ++i) b[16 + i % 32] = static_cast<uint8_t>(b[16 + i % 32] | ((c[i] >> 4) & 1) << (i / 32));
+}
+
+// Q6_K: per half n (128 values), ql[64n + l] low/high nibble and qh[32n + l] bit pairs.
+void get_q6k(const uint8_t* b, uint8_t* c) {
+  for (int n = 0; n < 2; ++n)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t a = b[64 * n + l], e = b[64 * n + 32 + l], h = b[128 + 32 * n + l];
+      c[128 * n + l] = static_cast<uint8_t>((a & 15) | (h & 3) << 4);
+      c[128 * n + 32 + l] = static_cast<uint8_t>((e & 15) | ((h >> 2) & 3) << 4);
+      c[128 * n + 64 + l] = static_cast<uint8_t>((a >> 4) | ((h >> 4) & 3) << 4);
+      c[128 * n + 96 + l] = static_cast<uint8_t>((e >> 4) | ((h >> 6) & 3) << 4);
+    }
+}
+void put_q6k(uint8_t* b, const uint8_t* c) {
+  for (int n = 0; n < 2; ++n)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* v = c + 128 * n + l;  // v[0], v[32], v[64], v[96]
+      b[64 * n + l] = static_cast<uint8_t>((v[0] & 15) | (v[64] & 15) << 4);
+      b[64 * n + 32 + l] = static_cast<uint8_t>((v[32] & 15) | (v[96] & 15) << 4);
+      b[128 + 32 * n + l] = static_cast<uint8_t>((v[0] >> 4 & 3) | (v[32] >> 4 & 3) << 2 | (v[64] >> 4 & 3) << 4 |
+                                                 (v[96] >> 4 & 3) << 6);
+    }
+}
+
+// Q2_K (qs at 16) and Q3_K's low two bits (qs at 32): value 128n + 32j + l at bits 2j of
+// qs[32n + l].
+void get_2bit(const uint8_t* qs, uint8_t* c) {
+  for (int i = 0; i < kN; ++i) c[i] = (qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3;
+}
+void put_2bit(uint8_t* qs, const uint8_t* c) {
+  std::memset(qs, 0, 64);
+  for (int i = 0; i < kN; ++i)
+    qs[32 * (i / 128) + i % 32] = static_cast<uint8_t>(qs[32 * (i / 128) + i % 32] | (c[i] & 3) << (2 * ((i % 128) / 32)));
+}
+void get_q2k(const uint8_t* b, uint8_t* c) { get_2bit(b + 16, c); }
+void put_q2k(uint8_t* b, const uint8_t* c) { put_2bit(b + 16, c); }
+
+// Q3_K: the third bit of value 32j + l at bit j of hmask[l] (bytes 0-31).
+void get_q3k(const uint8_t* b, uint8_t* c) {
+  get_2bit(b + 32, c);
+  for (int i = 0; i < kN; ++i) c[i] = static_cast<uint8_t>(c[i] | ((b[i % 32] >> (i / 32)) & 1) << 2);
+}
+void put_q3k(uint8_t* b, const uint8_t* c) {
+  put_2bit(b + 32, c);
+  std::memset(b, 0, 32);
+  for (int i = 0; i < kN; ++i) b[i % 32] = static_cast<uint8_t>(b[i % 32] | ((c[i] >> 2) & 1) << (i / 32));
+}
+
+// IQ4_XS: block ib of 32 values, qs[16ib + j] low nibble = value 32ib + j, high = 32ib + 16 + j.
+void get_iq4xs(const uint8_t* b, uint8_t* c) {
+  for (int ib = 0; ib < 8; ++ib)
+    for (int j = 0; j < 16; ++j) {
+      c[32 * ib + j] = b[8 + 16 * ib + j] & 15;
+      c[32 * ib + 16 + j] = b[8 + 16 * ib + j] >> 4;
+    }
+}
+void put_iq4xs(uint8_t* b, const uint8_t* c) {
+  for (int ib = 0; ib < 8; ++ib)
+    for (int j = 0; j < 16; ++j)
+      b[8 + 16 * ib + j] = static_cast<uint8_t>((c[32 * ib + j] & 15) | (c[32 * ib + 16 + j] & 15) << 4);
+}
+
+// ---- lane planes --------------------------------------------------------------------------
+inline int natural(int k, int p) { return 16 * (p / 4) + 4 * k + p % 4; }
+
+void put_n(uint8_t* dst, const uint8_t* c) {
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < 64; ++p)
+      dst[64 * h + p] = static_cast<uint8_t>((c[natural(2 * h, p)] & 15) | (c[natural(2 * h + 1, p)] & 15) << 4);
+}
+void get_n(const uint8_t* src, uint8_t* c) {
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < 64; ++p) {
+      c[natural(2 * h, p)] = static_cast<uint8_t>((c[natural(2 * h, p)] & ~15) | (src[64 * h + p] & 15));
+      c[natural(2 * h + 1, p)] = static_cast<uint8_t>((c[natural(2 * h + 1, p)] & ~15) | src[64 * h + p] >> 4);
+    }
+}
+// Two bits (c >> shift) & 3 of each chunk in one byte: the H2 (shift 4) and P2 (shift 0) planes.
+void put_pairs(uint8_t* dst, const uint8_t* c, int shift) {
+  for (int p = 0; p < 64; ++p) {
+    int v = 0;
+    for (int k = 0; k < 4; ++k) v |= ((c[natural(k, p)] >> shift) & 3) << (2 * k);
+    dst[p] = static_cast<uint8_t>(v);
+  }
+}
+void get_pairs(const uint8_t* src, uint8_t* c, int shift) {
+  for (int p = 0; p < 64; ++p)
+    for (int k = 0; k < 4; ++k)
+      c[natural(k, p)] = static_cast<uint8_t>(c[natural(k, p)] | ((src[p] >> (2 * k)) & 3) << shift);
+}
+void put_bits(uint8_t* dst, const uint8_t* c, int bit) {
+  std::memset(dst, 0, 32);
+  for (int k = 0; k < 4; ++k)
+    for (int p = 0; p < 64; ++p)
+      dst[8 * k + p / 8] = static_cast<uint8_t>(dst[8 * k + p / 8] | ((c[natural(k, p)] >> bit) & 1) << (p % 8));
+}
+void get_bits(const uint8_t* src, uint8_t* c, int bit) {
+  for (int k = 0; k < 4; ++k)
+    for (int p = 0; p < 64; ++p)
+      c[natural(k, p)] = static_cast<uint8_t>(c[natural(k, p)] | ((src[8 * k + p / 8] >> (p % 8)) & 1) << bit);
+}
+
+struct Planes {
+  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0;  // byte offsets in the block (-1: none)
+};
+
+struct Layout {
+  DType natural, repacked;
+  int block_bytes;
+  void (*get)(const uint8_t*, uint8_t*);
+  void (*put)(uint8_t*, const uint8_t*);
+  Planes planes;
+};
+
+const Layout kLayouts[] = {
+    {DType::Q4_K, DType::Q4_K_R, 144, get_q4k, put_q4k, {16, -1, -1, -1, 0}},
+    {DType::Q5_K, DType::Q5_K_R, 176, get_q5k, put_q5k, {48, -1, -1, 16, 4}},
+    {DType::Q6_K, DType::Q6_K_R, 210, get_q6k, put_q6k, {0, 128, -1, -1, 0}},
+    {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
+    {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
+    {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
+};
+
+const Layout* layout_of(DType t) {
+  for (const Layout& l : kLayouts)
+    if (l.natural == t || l.repacked == t) return &l;
+  return nullptr;
+}
+
+void to_planes(const Layout& l, const uint8_t* c, uint8_t* b) {
+  if (l.planes.n >= 0) put_n(b + l.planes.n, c);
+  if (l.planes.h2 >= 0) put_pairs(b + l.planes.h2, c, 4);
+  if (l.planes.p2 >= 0) put_pairs(b + l.planes.p2, c, 0);
+  if (l.planes.h1 >= 0) put_bits(b + l.planes.h1, c, l.planes.h1_bit);
+}
+void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
+  std::memset(c, 0, kN);
+  if (l.planes.n >= 0) get_n(b + l.planes.n, c);
+  if (l.planes.h2 >= 0) get_pairs(b + l.planes.h2, c, 4);
+  if (l.planes.p2 >= 0) get_pairs(b + l.planes.p2, c, 0);
+  if (l.planes.h1 >= 0) get_bits(b + l.planes.h1, c, l.planes.h1_bit);
+}
+
+}  // namespace
+
+DType repacked_of(DType t) {
+  const Layout* l = layout_of(t);
+  return l && l->natural == t ? l->repacked : t;
+}
+
+DType natural_of(DType t) {
+  const Layout* l = layout_of(t);
+  return l ? l->natural : t;
+}
+
+void repack_blocks(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  const Layout* l = layout_of(from);
+  MOECAT_CHECK(l != nullptr && layout_of(to) == l && from != to);
+  const bool pack = from == l->natural;
+  uint8_t c[kN];
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const uint8_t* s = src + i * l->block_bytes;
+    uint8_t* d = dst + i * l->block_bytes;
+    std::memcpy(d, s, static_cast<size_t>(l->block_bytes));  // headers and scales as they are
+    if (pack) {
+      l->get(s, c);
+      to_planes(*l, c, d);
+    } else {
+      from_planes(*l, s, c);
+      l->put(d, c);
+    }
+  }
+}
+
+}  // namespace moecat::kernels::quant

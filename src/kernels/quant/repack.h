@@ -1,0 +1,35 @@
+// Weight repacking at load: the 256-value k-quant / IQ4_XS blocks rewritten once into the lane
+// order of the AVX-512 Span kernels (span_avx512.cpp), so their unpack is masks and shifts with
+// no permutes. Every block keeps its size and position (a row's bytes, a tensor's bytes, slicing
+// by expert and row addressing are unchanged); only the bits of the code fields move. The
+// scales and headers stay where the format has them.
+//
+// Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
+// With c[k][p] the raw code of that value, a block's code fields become planes:
+//   N  (128 bytes) byte 64h + p = c[2h][p] & 15 | (c[2h+1][p] & 15) << 4   (low four bits)
+//   H2 ( 64 bytes) byte p = sum_k ((c[k][p] >> 4) & 3) << 2k                 (Q6_K bits 4-5)
+//   P2 ( 64 bytes) byte p = sum_k (c[k][p] & 3) << 2k                         (2-bit codes)
+//   H1 ( 32 bytes) bit p of little-endian u64 k = bit b of c[k][p]           (Q5_K b=4, Q3_K b=2)
+// and the layouts are (byte offsets; everything else copied as is):
+//   Q4_K  header 0-15, N 16-143          Q5_K   header 0-15, H1 16-47, N 48-175
+//   Q6_K  N 0-127, H2 128-191, scales    Q2_K   scales 0-15, P2 16-79, d/dmin 80-83
+//   Q3_K  H1 0-31, P2 32-95, scales      IQ4_XS header 0-7, N 8-135 (c = the 4-bit index)
+// Each repacked layout is a DType of its own (DType::Q4_K_R etc., never in a file), with the
+// scalar reference decoders of the registry going through unrepack, so a repacked tensor is
+// read correctly everywhere (embedding rows, reference matmul, export).
+#pragma once
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace moecat::kernels::quant {
+
+// The repacked type of a file type, or t itself when t has no repacked layout.
+DType repacked_of(DType t);
+// The file type of a repacked type, or t itself.
+DType natural_of(DType t);
+// n whole blocks from natural layout to repacked (to = repacked_of(from)) or back (from a
+// repacked type to natural_of(from)). src and dst must not overlap.
+void repack_blocks(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_blocks);
+
+}  // namespace moecat::kernels::quant

@@ -1,0 +1,169 @@
+// AVX-512 kernels for the repacked block layouts (repack.h): the codes are already in the Span
+// lane order, so a block decodes with masks, shifts and (IQ4_XS) one table lookup per 64 codes,
+// no permutes. Two uses of one decoder per type:
+//   unpack  writes the Span for the row-tile matmul of span_avx512.cpp (prompts, batches);
+//   fused   one activation row against consecutive weight rows straight from the registers
+//           (generation), with the tile path's arithmetic, so both give the same bits.
+#include <immintrin.h>
+
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <cstring>
+
+#include "kernels/kernel_table.h"
+#include "kernels/quant/span_scales_avx512.h"
+
+namespace moecat::kernels::avx512 {
+
+using quant::ActSpan;
+using quant::Span;
+
+namespace {
+
+// Template arguments are the file type's ggml id (Q2_K 10, Q3_K 11, Q4_K 12, Q5_K 13, Q6_K 14,
+// IQ4_XS 23); the repacked type id is quant::kRepackedId + that.
+struct Decoded {
+  __m512i q[4];  // chunk k: lane order (span.h)
+  __m512 fsc, fmin;
+};
+
+// The N plane: chunks 2h / 2h + 1 are the low / high nibbles of bytes 64h..64h+63.
+inline void nibbles(const uint8_t* n, __m512i* q) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i z0 = _mm512_loadu_si512(n), z1 = _mm512_loadu_si512(n + 64);
+  q[0] = _mm512_and_si512(z0, m4);
+  q[1] = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
+  q[2] = _mm512_and_si512(z1, m4);
+  q[3] = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+}
+
+// The P2 plane: chunk k is bits 2k, 2k+1 of each byte (16-bit shifts: the bits a shift brings
+// in from the neighbouring byte are masked off).
+inline void pairs(const uint8_t* p, __m512i* q) {
+  const __m512i m3 = _mm512_set1_epi8(3), z = _mm512_loadu_si512(p);
+  q[0] = _mm512_and_si512(z, m3);
+  q[1] = _mm512_and_si512(_mm512_srli_epi16(z, 2), m3);
+  q[2] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m3);
+  q[3] = _mm512_and_si512(_mm512_srli_epi16(z, 6), m3);
+}
+
+// The H1 plane: add `v` to the bytes of chunk k whose bit is set in u64 k.
+inline void add_bits(const uint8_t* h, __m512i* q, char v) {
+  const __m512i add = _mm512_set1_epi8(v);
+  for (int k = 0; k < 4; ++k) {
+    uint64_t m;
+    std::memcpy(&m, h + 8 * k, 8);
+    q[k] = _mm512_mask_add_epi8(q[k], m, q[k], add);
+  }
+}
+
+template <int kType>
+inline void decode(const uint8_t* b, Decoded& d) {
+  if constexpr (kType == 12) {
+    scales_k45(b, d.fsc, d.fmin);
+    nibbles(b + 16, d.q);
+  } else if constexpr (kType == 13) {
+    scales_k45(b, d.fsc, d.fmin);
+    nibbles(b + 48, d.q);
+    add_bits(b + 16, d.q, 16);
+  } else if constexpr (kType == 14) {
+    scales_q6k(b, d.fsc, d.fmin);
+    nibbles(b, d.q);
+    // H2: chunk k's bits 4-5 are bits 2k, 2k+1 of each byte, moved to 4-5: q | (shifted & 0x30).
+    const __m512i h = _mm512_loadu_si512(b + 128), m30 = _mm512_set1_epi8(0x30);
+    d.q[0] = _mm512_ternarylogic_epi32(d.q[0], _mm512_slli_epi16(h, 4), m30, 0xF8);
+    d.q[1] = _mm512_ternarylogic_epi32(d.q[1], _mm512_slli_epi16(h, 2), m30, 0xF8);
+    d.q[2] = _mm512_ternarylogic_epi32(d.q[2], h, m30, 0xF8);
+    d.q[3] = _mm512_ternarylogic_epi32(d.q[3], _mm512_srli_epi16(h, 2), m30, 0xF8);
+  } else if constexpr (kType == 10) {
+    scales_q2k(b, d.fsc, d.fmin);
+    pairs(b + 16, d.q);
+  } else if constexpr (kType == 11) {
+    scales_q3k(b, d.fsc, d.fmin);
+    pairs(b + 32, d.q);
+    add_bits(b, d.q, 4);
+  } else {
+    static_assert(kType == 23);
+    scales_iq4xs(b, d.fsc, d.fmin);
+    nibbles(b + 8, d.q);
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_shuffle_epi8(lut, d.q[k]);
+  }
+}
+
+template <int kType>
+constexpr int64_t block_bytes() {
+  switch (kType) {
+    case 10: return 84;
+    case 11: return 110;
+    case 12: return 144;
+    case 13: return 176;
+    case 14: return 210;
+    default: return 136;  // IQ4_XS_R
+  }
+}
+
+template <int kType>
+void unpack(const uint8_t* row, int64_t s, int, Span* out) {
+  Decoded d;
+  decode<kType>(row + s * block_bytes<kType>(), d);
+  for (int k = 0; k < 4; ++k) _mm512_store_si512(out->q + 64 * k, d.q[k]);
+  _mm512_store_ps(out->fsc, d.fsc);
+  _mm512_store_ps(out->fmin, d.fmin);
+}
+
+// Per span: S_g by four chained vpdpbusd, then acc += S * (fsc * dg) and acc -= fmin * bs: the
+// operations and order of dot_tile in span_avx512.cpp.
+template <int kType>
+void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
+           int64_t r1) {
+  constexpr int64_t kBytes = block_bytes<kType>();
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w + r * row_bytes;
+    // Rows are read one after another as one stream; fetch a few rows ahead so the next row's
+    // first lines are on their way while this one is computed (prefetches never fault).
+    _mm_prefetch(reinterpret_cast<const char*>(row + 4 * row_bytes), _MM_HINT_T0);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t s = 0; s < nsp; ++s) {
+      Decoded d;
+      decode<kType>(row + s * kBytes, d);
+      const ActSpan& as = a[s];
+      __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), d.q[0], _mm512_load_si512(as.q));
+      S = _mm512_dpbusd_epi32(S, d.q[1], _mm512_load_si512(as.q + 64));
+      S = _mm512_dpbusd_epi32(S, d.q[2], _mm512_load_si512(as.q + 128));
+      S = _mm512_dpbusd_epi32(S, d.q[3], _mm512_load_si512(as.q + 192));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(as.dg)), acc);
+      acc = _mm512_fnmadd_ps(d.fmin, _mm512_load_ps(as.bs), acc);
+    }
+    y[r] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+}  // namespace
+
+quant::UnpackFn span_fast_unpack_repacked(uint32_t t) {
+  switch (t - quant::kRepackedId) {
+    case 10: return unpack<10>;
+    case 11: return unpack<11>;
+    case 12: return unpack<12>;
+    case 13: return unpack<13>;
+    case 14: return unpack<14>;
+    case 23: return unpack<23>;
+    default: return nullptr;
+  }
+}
+
+quant::FusedDotFn span_fused(uint32_t t) {
+  switch (t - quant::kRepackedId) {
+    case 10: return fused<10>;
+    case 11: return fused<11>;
+    case 12: return fused<12>;
+    case 13: return fused<13>;
+    case 14: return fused<14>;
+    case 23: return fused<23>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace moecat::kernels::avx512

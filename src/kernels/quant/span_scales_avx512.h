@@ -1,0 +1,101 @@
+// The scale and offset fields of the 256-value block types as a Span's fsc / fmin (span.h), for
+// the AVX-512 unpacks of both the file layouts (span_avx512.cpp) and the repacked ones
+// (span_repacked_avx512.cpp), which keep these fields where the format has them.
+// Included by AVX-512 translation units only.
+#pragma once
+#include <immintrin.h>
+
+#include "kernels/quant/lane_tables.h"
+#include "kernels/quant/span.h"
+
+namespace moecat::kernels::avx512 {
+
+inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
+
+// Each scales_T(b, fsc, fmin) returns the 16 groups' scale and offset of block b in registers.
+
+// Q4_K / Q5_K (b = block): fsc = d * scale_j, fmin = dmin * min_j for groups 2j, 2j + 1.
+inline void scales_k45(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  // The eight 6-bit (scale, min) pairs from the 12 packed bytes, four at a time in 32-bit words
+  // (sub-blocks 0-3 in the low 6 bits of bytes 0-3 / 4-7; 4-7 split into a nibble of bytes 8-11
+  // and the top 2 bits of bytes 0-3 / 4-7).
+  uint32_t w[3];
+  __builtin_memcpy(w, b + 4, 12);
+  const uint32_t sc_lo = w[0] & 0x3F3F3F3Fu, m_lo = w[1] & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (w[2] & 0x0F0F0F0Fu) | ((w[0] >> 6) & 0x03030303u) << 4;
+  const uint32_t m_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | ((w[1] >> 6) & 0x03030303u) << 4;
+  const __m128i scm = _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi),
+                                    static_cast<int>(sc_lo));
+  uint32_t dd;
+  __builtin_memcpy(&dd, b, 4);
+  const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));  // d, dmin
+  // 16 floats: lanes 0-7 the scales, 8-15 the mins, each times d / dmin.
+  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)),
+                                 _mm512_permutexvar_ps(load_idx(quant::kHalf01Row.v), _mm512_castps128_ps512(dm)));
+  fsc_out = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), v);
+  fmin_out = _mm512_permutexvar_ps(load_idx(quant::kDup2HiRow.v), v);
+}
+
+// Q6_K: fsc = d * scale_g, fmin = 32 fsc.
+inline void scales_q6k(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  uint16_t dh;
+  __builtin_memcpy(&dh, b + 208, 2);
+  const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+  const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192))));
+  const __m512 fsc = _mm512_mul_ps(d, sc);
+  fsc_out = fsc;
+  fmin_out = _mm512_mul_ps(fsc, _mm512_set1_ps(32.0f));
+}
+
+// IQ4_XS: fsc = d * (6-bit scale - 32) per 32 values, fmin = 128 fsc (codes stored + 128).
+inline void scales_iq4xs(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  uint16_t dh, sh;
+  __builtin_memcpy(&dh, b, 2);
+  __builtin_memcpy(&sh, b + 2, 2);
+  // Block ib's 6-bit scale: nibble ib%2 of byte 4 + ib/2, top 2 bits at bit 2ib of scales_h.
+  uint32_t sl;
+  __builtin_memcpy(&sl, b + 4, 4);
+  const __m128i lo = _mm_cvtsi32_si128(static_cast<int>(sl & 0x0F0F0F0Fu));
+  const __m128i hi = _mm_cvtsi32_si128(static_cast<int>((sl >> 4) & 0x0F0F0F0Fu));
+  const __m128i top = _mm_cvtsi64_si128(static_cast<long long>(_pdep_u64(sh, 0x0303030303030303ull) << 4));
+  const __m128i ls = _mm_or_si128(_mm_unpacklo_epi8(lo, hi), top);  // 8 bytes, block order
+  const __m256 l8 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(ls), _mm256_set1_epi32(32)));
+  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v),
+                                           _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), l8)));
+  fsc_out = fsc;
+  fmin_out = _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f));
+}
+
+// Q2_K: fsc = d * (scale nibble), fmin = dmin * (min nibble) per group.
+inline void scales_q2k(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  uint16_t dh, mh;
+  __builtin_memcpy(&dh, b + 80, 2);
+  __builtin_memcpy(&mh, b + 82, 2);
+  const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+  const __m512i lo = _mm512_and_si512(sc, _mm512_set1_epi32(0xF)), hi = _mm512_srli_epi32(sc, 4);
+  fsc_out = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(lo));
+  fmin_out = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(mh)), _mm512_cvtepi32_ps(hi));
+}
+
+// Q3_K: fsc = d * (6-bit scale - 32), fmin = 4 fsc (codes stored + 4).
+inline void scales_q3k(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  uint16_t dh;
+  __builtin_memcpy(&dh, b + 108, 2);
+  // Sixteen 6-bit scales, four per 32-bit word: low nibbles from bytes 0-7 (groups 0-7 low
+  // nibbles, 8-15 high), top 2 bits from bits 2(g/4) of byte 8 + g%4.
+  uint32_t w[3];
+  __builtin_memcpy(w, b + 96, 12);
+  const uint32_t s0 = (w[0] & 0x0F0F0F0Fu) | (w[2] & 0x03030303u) << 4;
+  const uint32_t s1 = (w[1] & 0x0F0F0F0Fu) | ((w[2] >> 2) & 0x03030303u) << 4;
+  const uint32_t s2 = ((w[0] >> 4) & 0x0F0F0F0Fu) | ((w[2] >> 4) & 0x03030303u) << 4;
+  const uint32_t s3 = ((w[1] >> 4) & 0x0F0F0F0Fu) | ((w[2] >> 6) & 0x03030303u) << 4;
+  const __m512i sc = _mm512_sub_epi32(
+      _mm512_cvtepu8_epi32(_mm_set_epi32(static_cast<int>(s3), static_cast<int>(s2), static_cast<int>(s1),
+                                         static_cast<int>(s0))),
+      _mm512_set1_epi32(32));
+  const __m512 fsc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(sc));
+  fsc_out = fsc;
+  fmin_out = _mm512_mul_ps(fsc, _mm512_set1_ps(4.0f));
+}
+
+}  // namespace moecat::kernels::avx512

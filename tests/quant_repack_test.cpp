@@ -1,0 +1,225 @@
+// Weight repacking (kernels/quant/repack.h): the repacked layouts are lossless (back to the
+// file bytes exactly), their reference decoders give the file type's values, the AVX-512 unpack
+// of a repacked block gives the same Span bytes as the unpack of the file block, and products
+// over repacked weights (row tiles for batches, the fused one-row kernel for generation) have
+// the same bits as over the file layout, on every ISA. The Weights accessor repacks at load
+// and releases the file pages; export writes the file's bytes back.
+#include <gtest/gtest.h>
+
+#include "isa_testing.h"
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/half.h"
+#include "io/gguf.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "kernels/quant/quant.h"
+#include "kernels/quant/repack.h"
+#include "kernels/threadpool.h"
+#include "model/arch/common.h"
+#include "model/weights.h"
+#include "testing.h"
+
+namespace moecat::kernels {
+namespace {
+
+// Random blocks of a file type with sane f16 scale fields (a random f16 can be inf or NaN).
+std::vector<uint8_t> random_blocks(DType t, int64_t n_blocks, uint32_t seed) {
+  const quant::QuantType& qt = *quant::find(t);
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(0.002f, 0.02f);
+  std::vector<uint8_t> b(static_cast<size_t>(n_blocks * qt.block_bytes));
+  for (auto& c : b) c = static_cast<uint8_t>(g());
+  auto put = [&](uint8_t* p) {
+    const uint16_t h = f32_to_f16(d(g));
+    std::memcpy(p, &h, 2);
+  };
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    uint8_t* p = b.data() + i * qt.block_bytes;
+    switch (t) {
+      case DType::Q4_K:
+      case DType::Q5_K: put(p); put(p + 2); break;
+      case DType::Q2_K: put(p + 80); put(p + 82); break;
+      case DType::Q3_K: put(p + 108); break;
+      case DType::Q6_K: put(p + 208); break;
+      default: put(p); break;  // IQ4_XS
+    }
+  }
+  return b;
+}
+
+std::vector<float> randv(int64_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+constexpr DType kFileTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS};
+
+TEST(QuantRepack, LosslessAndEveryCodeBitMoves) {
+  int count = 0;
+  quant::all_repacked(&count);
+  EXPECT_EQ(count, 6);
+  for (DType t : kFileTypes) {
+    const DType r = quant::repacked_of(t);
+    ASSERT_NE(r, t) << dtype_name(t);
+    EXPECT_EQ(quant::natural_of(r), t);
+    EXPECT_EQ(dtype_row_bytes(r, 512), dtype_row_bytes(t, 512));
+    const int64_t nb = 7;
+    const std::vector<uint8_t> file = random_blocks(t, nb, 11);
+    std::vector<uint8_t> packed(file.size()), back(file.size());
+    repack_rows(t, r, file.data(), packed.data(), nb * 256);
+    repack_rows(r, t, packed.data(), back.data(), nb * 256);
+    EXPECT_EQ(back, file) << dtype_name(t);
+    EXPECT_NE(packed, file) << dtype_name(t);
+    // A single code bit flipped in the file block changes the repacked bytes (no bit dropped)
+    // and comes back: every bit of the code fields is carried.
+    const int64_t bytes = static_cast<int64_t>(file.size()) / nb;
+    for (int64_t byte = 0; byte < bytes; ++byte)
+      for (int bit = 0; bit < 8; ++bit) {
+        std::vector<uint8_t> f(file.begin(), file.begin() + bytes), p(f.size()), q(f.size()), b2(f.size());
+        repack_rows(t, r, f.data(), p.data(), 256);
+        f[byte] ^= static_cast<uint8_t>(1 << bit);
+        repack_rows(t, r, f.data(), q.data(), 256);
+        ASSERT_NE(p, q) << dtype_name(t) << " byte " << byte << " bit " << bit;
+        repack_rows(r, t, q.data(), b2.data(), 256);
+        ASSERT_EQ(b2, f) << dtype_name(t) << " byte " << byte << " bit " << bit;
+      }
+  }
+}
+
+TEST(QuantRepack, ReferenceDecodersAgreeWithTheFileType) {
+  for (DType t : kFileTypes) {
+    const DType r = quant::repacked_of(t);
+    const quant::QuantType& nat = *quant::find(t);
+    const quant::QuantType* rep = quant::find(r);
+    ASSERT_NE(rep, nullptr) << dtype_name(r);
+    const std::vector<uint8_t> file = random_blocks(t, 3, 5);
+    std::vector<uint8_t> packed(file.size());
+    repack_rows(t, r, file.data(), packed.data(), 3 * 256);
+    std::vector<float> a(768), b(768);
+    nat.dequant_ref(file.data(), a.data(), 768);
+    rep->dequant_ref(packed.data(), b.data(), 768);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << dtype_name(t);
+    dequantize_row(r, packed.data(), b.data(), 768);  // the generic entry (embedding rows)
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << dtype_name(t);
+    for (int s = 0; s < 3; ++s) {
+      quant::Span x, y;
+      nat.unpack_ref(file.data(), s, 256, &x);
+      rep->unpack_ref(packed.data(), s, 256, &y);
+      EXPECT_EQ(0, std::memcmp(&x, &y, sizeof x)) << dtype_name(t) << " span " << s;
+    }
+  }
+}
+
+// The repacked unpacks write the Span lane order the file-layout fast unpacks write.
+TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  IsaScope scope;
+  set_isa(Isa::kAvx512);
+  const KernelTable& k = active_table();
+  if (!k.span_fused) GTEST_SKIP() << "AVX-512 without VNNI: no lane-order kernels";
+  for (DType t : kFileTypes) {
+    const DType r = quant::repacked_of(t);
+    EXPECT_EQ(repack_type(t), r) << dtype_name(t);
+    const quant::UnpackFn fn = k.span_fast_unpack(static_cast<uint32_t>(t));
+    const quant::UnpackFn fr = k.span_fast_unpack(static_cast<uint32_t>(r));
+    ASSERT_TRUE(fn && fr) << dtype_name(t);
+    const std::vector<uint8_t> file = random_blocks(t, 5, 9);
+    std::vector<uint8_t> packed(file.size());
+    repack_rows(t, r, file.data(), packed.data(), 5 * 256);
+    for (int s = 0; s < 5; ++s) {
+      quant::Span x, y;
+      fn(file.data(), s, 256, &x);
+      fr(packed.data(), s, 256, &y);
+      EXPECT_EQ(0, std::memcmp(&x, &y, sizeof x)) << dtype_name(t) << " span " << s;
+    }
+  }
+}
+
+// Same bits as the file layout: every ISA (scalar and AVX2 decode repacked blocks through the
+// reference), one activation row (AVX-512: the fused kernel) and several (row tiles), threads,
+// odd row counts.
+TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
+  IsaScope scope;
+  ThreadPool pool(2);
+  for (DType t : kFileTypes) {
+    const DType r = quant::repacked_of(t);
+    for (int64_t in : {256, 768}) {
+      const int64_t out = 203;
+      std::vector<uint8_t> file = random_blocks(t, out * in / 256, static_cast<uint32_t>(in + 3));
+      std::vector<uint8_t> packed(file.size());
+      repack_rows(t, r, file.data(), packed.data(), out * in);
+      TensorView wf{"w", t, Shape{out, in}, file.data(), file.size()};
+      TensorView wr{"w", r, Shape{out, in}, packed.data(), packed.size()};
+      const int64_t n = 5;
+      const std::vector<float> x = randv(n * in, 17);
+      for (Isa isa : supported_isas()) {
+        set_isa(isa);
+        std::vector<float> a(static_cast<size_t>(n * out)), b(a.size()), c(static_cast<size_t>(out)),
+            d(c.size());
+        matmul(wf, x.data(), n, a.data(), nullptr);
+        matmul(wr, x.data(), n, b.data(), &pool);
+        matmul(wr, x.data() + 3 * in, 1, c.data(), &pool);
+        matmul(wr, x.data() + 3 * in, 1, d.data(), nullptr);
+        for (int64_t i = 0; i < n * out; ++i)
+          ASSERT_EQ(a[i], b[i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " i=" << i;
+        for (int64_t i = 0; i < out; ++i) {
+          ASSERT_EQ(c[i], a[3 * out + i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " row " << i;
+          ASSERT_EQ(d[i], c[i]) << dtype_name(t) << " " << isa_name(isa);
+        }
+      }
+    }
+  }
+}
+
+// Through the accessor: a Q4_K / Q6_K file loads repacked where the kernels have the layout
+// (and as it is with repacking off); embedding rows decode the same; the loaded views export
+// back to the file's bytes.
+TEST(QuantRepack, WeightsRepackAtLoadAndExportTheFileBytes) {
+  const std::string path = testing_util::TempDir() + "/repack.gguf";
+  const std::vector<uint8_t> q4 = random_blocks(DType::Q4_K, 6 * 2, 1), q6 = random_blocks(DType::Q6_K, 4 * 3 * 1, 2);
+  {
+    GgufWriter w;
+    w.set_str("general.architecture", "llama");
+    w.add_tensor("token_embd.weight", DType::Q4_K, {6, 512}, [&](uint8_t* dst) { memcpy(dst, q4.data(), q4.size()); });
+    w.add_tensor("blk.0.ffn_down_exps.weight", DType::Q6_K, {4, 3, 256},
+                 [&](uint8_t* dst) { memcpy(dst, q6.data(), q6.size()); });
+    ASSERT_TRUE(w.write(path).ok());
+  }
+  auto src = ModelSource::Open(path);
+  ASSERT_TRUE(src.ok()) << src.status().message();
+  for (bool on : {true, false}) {
+    set_repack(on);
+    Weights w(**src, {});
+    auto e = w.get("token_embd.weight", {6, 512}, MOECAT_MATRIX_TYPES);
+    auto x = w.get_experts("blk.0.ffn_down_exps.weight", 4, {3, 256}, MOECAT_MATRIX_TYPES);
+    set_repack(true);
+    ASSERT_TRUE(e.ok() && x.ok());
+    EXPECT_EQ(e->dtype, on ? repack_type(DType::Q4_K) : DType::Q4_K);
+    EXPECT_EQ((*x)[2].dtype, on ? repack_type(DType::Q6_K) : DType::Q6_K);
+    std::vector<float> a(512), b(512);
+    dequantize_row(DType::Q4_K, q4.data() + 4 * 2 * 144, a.data(), 512);
+    dequantize_row(e->dtype, e->row(4), b.data(), 512);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), 512 * 4));
+    // Back to the file layout, as export does, byte for byte.
+    std::vector<uint8_t> back(q6.size());
+    for (int64_t i = 0; i < 4; ++i) {
+      const TensorView& v = (*x)[i];
+      if (v.dtype == DType::Q6_K) {
+        memcpy(back.data() + i * v.nbytes, v.data, v.nbytes);
+      } else {
+        repack_rows(v.dtype, DType::Q6_K, v.data, back.data() + i * v.nbytes, 3 * 256);
+      }
+    }
+    EXPECT_EQ(back, q6);
+  }
+}
+
+}  // namespace
+}  // namespace moecat::kernels
