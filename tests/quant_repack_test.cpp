@@ -117,7 +117,8 @@ TEST(QuantRepack, ReferenceDecodersAgreeWithTheFileType) {
   }
 }
 
-// The repacked unpacks write the Span lane order the file-layout fast unpacks write.
+// The vectorized repack equals the scalar one; the repacked unpacks write the Span lane order
+// the file-layout fast unpacks write.
 TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
   if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
   IsaScope scope;
@@ -131,8 +132,10 @@ TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
     const quant::UnpackFn fr = k.span_fast_unpack(static_cast<uint32_t>(r));
     ASSERT_TRUE(fn && fr) << dtype_name(t);
     const std::vector<uint8_t> file = random_blocks(t, 5, 9);
-    std::vector<uint8_t> packed(file.size());
-    repack_rows(t, r, file.data(), packed.data(), 5 * 256);
+    std::vector<uint8_t> packed(file.size()), simd(file.size());
+    quant::repack_blocks(t, r, file.data(), packed.data(), 5);  // the scalar reference
+    ASSERT_TRUE(k.span_repack && k.span_repack(static_cast<uint32_t>(t), file.data(), simd.data(), 5));
+    EXPECT_EQ(simd, packed) << dtype_name(t) << ": vectorized repack";
     for (int s = 0; s < 5; ++s) {
       quant::Span x, y;
       fn(file.data(), s, 256, &x);

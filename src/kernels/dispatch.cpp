@@ -33,6 +33,7 @@ static const KernelTable kAvx512Table = [] {
   k.dot_rows_f16_g = avx512::dot_rows_f16_g;
   k.wsum_rows_f16_g = avx512::wsum_rows_f16_g;
   k.span_fused = avx512::span_fused;
+  k.span_repack = avx512::span_repack;
   return k;
 }();
 #undef MOECAT_ISA_TABLE
@@ -89,6 +90,7 @@ const KernelTable& avx512_novnni_table() {
     k.span_matmul = kAvx2Table.span_matmul;
     k.span_fast_unpack = kAvx2Table.span_fast_unpack;
     k.span_fused = nullptr;
+    k.span_repack = nullptr;
     return k;
   }();
   return t;
@@ -159,6 +161,12 @@ DType repack_type(DType t) {
 }
 
 void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values) {
+  const KernelTable& t = active_table();
+  // The vectorized repack where the ISA has one (tests compare it with repack_blocks).
+  if (t.span_repack && to == quant::repacked_of(from) &&
+      t.span_repack(static_cast<uint32_t>(from), static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst),
+                    n_values / dtype_block(from)))
+    return;
   quant::repack_blocks(from, to, static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst),
                        n_values / dtype_block(from));
 }

@@ -83,6 +83,9 @@ struct KernelTable {
   // One activation row times weight rows with the unpack in registers, for a type id (repacked
   // layouts), or null: generation's products (span.h FusedDotFn). Null where the ISA has none.
   quant::FusedDotFn (*span_fused)(uint32_t type) = nullptr;
+  // The repacking at load of n blocks of a file type (repack.h), vectorized; false (nothing
+  // done) for types it does not handle. Null where the ISA has none.
+  bool (*span_repack)(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_blocks) = nullptr;
 };
 
 // MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).
@@ -142,6 +145,7 @@ quant::UnpackFn span_fast_unpack_iq(uint32_t ggml_type);
 // The repacked layouts (span_repacked_avx512.cpp): unpack for the row tiles, fused dot.
 quant::UnpackFn span_fast_unpack_repacked(uint32_t type);
 quant::FusedDotFn span_fused(uint32_t type);
+bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_blocks);
 }
 
 extern const KernelTable kScalarTable;  // kernels_scalar.cpp; the ISA tables live in dispatch.cpp

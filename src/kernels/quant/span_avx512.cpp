@@ -104,6 +104,8 @@ void unpack_q6k(const uint8_t* row, int64_t s, int, Span* out) {
 
 // IQ4_XS: 32-value block ib has a 6-bit scale; lane g reads dword 4(g/2) + k of qs, the low
 // nibbles for even g, high for odd; codes map through the 16-entry non-linear table (+128).
+// kRaw: the 4-bit indices themselves (for repacking), not their table values.
+template <bool kRaw = false>
 void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* b = row + s * 136;
   {
@@ -120,7 +122,7 @@ void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
     const __m512i t = _mm512_permutex2var_epi32(q0, load_idx(quant::kLaneIq4xsTable.v[k]), q1);
     const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
     const __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
-    _mm512_store_si512(out->q + 64 * k, _mm512_shuffle_epi8(lut, code));
+    _mm512_store_si512(out->q + 64 * k, kRaw ? code : _mm512_shuffle_epi8(lut, code));
   }
 }
 
@@ -374,12 +376,89 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
   }
 }
 
+namespace {
+
+// ---- repacking at load (repack.h): the file layout's lane-order unpack, then the planes ----
+
+// Block b of file type kType into the repacked layout (the scalar repack_blocks is the
+// reference; tests compare).
+template <int kType>
+void repack_block(const uint8_t* b, uint8_t* d) {
+  constexpr int kBytes = kType == 10 ? 84 : kType == 11 ? 110 : kType == 12 ? 144 : kType == 13 ? 176 : kType == 14 ? 210 : 136;
+  Span sp;
+  if constexpr (kType == 10) unpack_q2k(b, 0, kSpan, &sp);
+  if constexpr (kType == 11) unpack_q3k(b, 0, kSpan, &sp);
+  if constexpr (kType == 12) unpack_k45<4>(b, 0, kSpan, &sp);
+  if constexpr (kType == 13) unpack_k45<5>(b, 0, kSpan, &sp);
+  if constexpr (kType == 14) unpack_q6k(b, 0, kSpan, &sp);
+  if constexpr (kType == 23) unpack_iq4xs<true>(b, 0, kSpan, &sp);
+  __builtin_memcpy(d, b, kBytes);  // headers and scales stay
+  __m512i q[4];
+  for (int k = 0; k < 4; ++k) q[k] = _mm512_load_si512(sp.q + 64 * k);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+  // N plane: low nibbles of chunks 2h, 2h+1 in one byte.
+  auto put_n = [&](uint8_t* p) {
+    for (int h = 0; h < 2; ++h)
+      _mm512_storeu_si512(p + 64 * h, _mm512_or_si512(_mm512_and_si512(q[2 * h], m4),
+                                                      _mm512_slli_epi16(_mm512_and_si512(q[2 * h + 1], m4), 4)));
+  };
+  // Two bits (q >> shift) & 3 of each chunk at bits 2k of one byte (P2: shift 0, H2: shift 4).
+  auto put_pairs = [&](uint8_t* p, int shift) {
+    __m512i v = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k)
+      v = _mm512_or_si512(v, _mm512_sll_epi16(_mm512_and_si512(_mm512_srl_epi16(q[k], _mm_cvtsi32_si128(shift)), m3),
+                                              _mm_cvtsi32_si128(2 * k)));
+    _mm512_storeu_si512(p, v);
+  };
+  // H1 plane: bit `bit` of chunk k's bytes as the 64 bits of u64 k.
+  auto put_bits = [&](uint8_t* p, int bit) {
+    for (int k = 0; k < 4; ++k) {
+      const uint64_t m = _mm512_test_epi8_mask(q[k], _mm512_set1_epi8(static_cast<char>(1 << bit)));
+      __builtin_memcpy(p + 8 * k, &m, 8);
+    }
+  };
+  if constexpr (kType == 10) put_pairs(d + 16, 0);
+  if constexpr (kType == 11) {
+    put_pairs(d + 32, 0);
+    put_bits(d, 2);
+  }
+  if constexpr (kType == 12) put_n(d + 16);
+  if constexpr (kType == 13) {
+    put_n(d + 48);
+    put_bits(d + 16, 4);
+  }
+  if constexpr (kType == 14) {
+    put_n(d);
+    put_pairs(d + 128, 4);
+  }
+  if constexpr (kType == 23) put_n(d + 8);
+}
+
+template <int kType>
+void repack_n(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t bytes) {
+  for (int64_t i = 0; i < n_blocks; ++i) repack_block<kType>(src + i * bytes, dst + i * bytes);
+}
+
+}  // namespace
+
+bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  switch (t) {
+    case 10: repack_n<10>(src, dst, n_blocks, 84); return true;
+    case 11: repack_n<11>(src, dst, n_blocks, 110); return true;
+    case 12: repack_n<12>(src, dst, n_blocks, 144); return true;
+    case 13: repack_n<13>(src, dst, n_blocks, 176); return true;
+    case 14: repack_n<14>(src, dst, n_blocks, 210); return true;
+    case 23: repack_n<23>(src, dst, n_blocks, 136); return true;
+    default: return false;
+  }
+}
+
 quant::UnpackFn span_fast_unpack(uint32_t t) {
   switch (t) {
     case 12: return unpack_k45<4>;   // Q4_K
     case 13: return unpack_k45<5>;   // Q5_K
     case 14: return unpack_q6k;      // Q6_K
-    case 23: return unpack_iq4xs;    // IQ4_XS
+    case 23: return unpack_iq4xs<>;  // IQ4_XS
     case 10: return unpack_q2k;      // Q2_K
     case 11: return unpack_q3k;      // Q3_K
     case 2: return unpack_4bit32<Nib::kQ4_0>;    // Q4_0
