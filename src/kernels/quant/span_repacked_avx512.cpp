@@ -119,13 +119,16 @@ template <int kType>
 void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
            int64_t r1) {
   constexpr int64_t kBytes = block_bytes<kType>();
+  constexpr int64_t kAhead = 4096;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
-    // Rows are read one after another as one stream; fetch a few rows ahead so the next row's
-    // first lines are on their way while this one is computed (prefetches never fault).
-    _mm_prefetch(reinterpret_cast<const char*>(row + 4 * row_bytes), _MM_HINT_T0);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsp; ++s) {
+      // Rows are read one after another as one stream, which the hardware prefetcher alone
+      // leaves latency-bound here: fetch kAhead bytes ahead, every line of this block's
+      // distance (prefetches never fault, so running past the matrix is fine).
+      const char* pf = reinterpret_cast<const char*>(row + s * kBytes + kAhead);
+      for (int64_t o = 0; o < kBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
       Decoded d;
       decode<kType>(row + s * kBytes, d);
       const ActSpan& as = a[s];
