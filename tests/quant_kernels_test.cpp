@@ -178,6 +178,41 @@ TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
   }
 }
 
+// Every AVX-512 lane-order unpack writes exactly the reference unpack's Span, reordered (chunk
+// k, lane g, byte c = value 16g + 4k + c), including spans that end early (32-value block types:
+// groups past nv zeroed).
+TEST(QuantKernels, FastUnpacksAreTheReferenceInLaneOrder) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  IsaScope scope;
+  set_isa(Isa::kAvx512);
+  const KernelTable& k = active_table();
+  int count = 0;
+  const quant::QuantType* types = quant::all(&count);
+  int checked = 0;
+  for (int ti = 0; ti < count; ++ti) {
+    const quant::QuantType& qt = types[ti];
+    const quant::UnpackFn fast = k.span_fast_unpack(static_cast<uint32_t>(qt.type));
+    if (!fast) continue;
+    ++checked;
+    const Matrix m = random_matrix(qt, 1, 512, static_cast<uint32_t>(77 + ti));
+    for (int nv = qt.block == 256 ? 256 : 32; nv <= 256; nv += 32) {
+      alignas(64) quant::Span ref, got;
+      std::memset(&ref, 0, sizeof ref);
+      std::memset(&got, 0xAB, sizeof got);
+      qt.unpack_ref(m.bytes.data(), 1, nv, &ref);
+      for (int g = nv / 16; g < quant::kGroups; ++g) ref.fsc[g] = ref.fmin[g] = 0.0f;
+      fast(m.bytes.data(), 1, nv, &got);
+      for (int c = 0; c < 4; ++c)
+        for (int p = 0; p < 64; ++p)
+          ASSERT_EQ(got.q[64 * c + p], ref.q[16 * (p / 4) + 4 * c + p % 4])
+              << dtype_name(qt.type) << " nv=" << nv << " chunk " << c << " byte " << p;
+      EXPECT_EQ(0, std::memcmp(got.fsc, ref.fsc, sizeof ref.fsc)) << dtype_name(qt.type) << " nv=" << nv;
+      EXPECT_EQ(0, std::memcmp(got.fmin, ref.fmin, sizeof ref.fmin)) << dtype_name(qt.type) << " nv=" << nv;
+    }
+  }
+  EXPECT_GE(checked, 19);  // every type but BF16/F16 (no Span) has a lane-order unpack
+}
+
 // Threads split rows; row tiles and activation rows never change an output's arithmetic.
 TEST(QuantKernels, ThreadsAndBatchBitExact) {
   IsaScope scope;

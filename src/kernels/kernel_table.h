@@ -68,7 +68,8 @@ struct KernelTable {
   void (*span_matmul)(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
                       int64_t row_bytes, int64_t in, const void* act, const int32_t* rows,
                       int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
-  // The ISA's lane-order unpack for a ggml type id, or null (then `unpack` is used).
+  // The ISA's lane-order unpack for a ggml type id, or null (then `unpack` is used). Those of
+  // 32-value block types handle spans that end early (nv < 256) themselves.
   quant::UnpackFn (*span_fast_unpack)(uint32_t ggml_type);
 
   // Grouped-query attention over an f16 cache (null where the ISA has none: attention then

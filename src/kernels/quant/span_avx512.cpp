@@ -169,33 +169,60 @@ void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
   }
 }
 
-// Q4_0 / IQ4_NL (18-byte blocks of 32: f16 d + 16 code bytes) and MXFP4 (17-byte blocks: e8m0
-// exponent + 16 code bytes), eight blocks per span: the eight blocks' code bytes are gathered
-// into two zmm, then read like IQ4_XS (lane g: block g/2, nibble g%2); IQ4_NL and MXFP4 codes
-// map through their 16-entry tables (+128).
-enum class Nib { kQ4_0, kIq4nl, kMxfp4 };
+// The 32-value block types, eight blocks per span: Q4_0 / IQ4_NL (f16 d + 16 code bytes),
+// MXFP4 (e8m0 exponent + 16 code bytes), Q4_1 (d, m), Q5_0 (d, 32 fifth bits), Q5_1 (d, m,
+// fifth bits). The eight blocks' code bytes are gathered into two zmm, then read like IQ4_XS
+// (lane g: block g/2, nibble g%2); IQ4_NL and MXFP4 codes map through their 16-entry tables
+// (+128). A span may end early (nv < 256: rows of 32..224 values, e.g. DeepSeek's 128-wide
+// attn_k_b): blocks past nv are not read and their groups get q = fsc = fmin = 0, like the
+// reference unpack with the caller's zeroing.
+enum class Nib { kQ4_0, kIq4nl, kMxfp4, kQ4_1, kQ5_0, kQ5_1 };
 template <Nib kType>
-void unpack_4bit32(const uint8_t* row, int64_t s, int, Span* out) {
-  constexpr int kBytes = kType == Nib::kMxfp4 ? 17 : 18, kHdr = kType == Nib::kMxfp4 ? 1 : 2;
+void unpack_4bit32(const uint8_t* row, int64_t s, int nv, Span* out) {
+  constexpr bool kMin = kType == Nib::kQ4_1 || kType == Nib::kQ5_1;
+  constexpr bool kQh = kType == Nib::kQ5_0 || kType == Nib::kQ5_1;
+  constexpr int kBytes = kType == Nib::kMxfp4 ? 17 : 18 + (kMin ? 2 : 0) + (kQh ? 4 : 0);
+  constexpr int kQhAt = kMin ? 4 : 2;  // fifth bits after d (and m)
+  constexpr int kQs = kType == Nib::kMxfp4 ? 1 : 2 + (kMin ? 2 : 0) + (kQh ? 4 : 0);
+  const int nb = nv / 32;
   const uint8_t* b = row + s * 8 * kBytes;
+  auto codes16 = [&](int i) {
+    return i < nb ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i * kBytes + kQs)) : _mm_setzero_si128();
+  };
   __m512i z[2];
-  alignas(64) float d[8];
   for (int h = 0; h < 2; ++h) {
-    const uint8_t* q = b + 4 * kBytes * h + kHdr;
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kBytes)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 2 * kBytes)), 2);
-    z[h] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 3 * kBytes)), 3);
+    __m512i v = _mm512_castsi128_si512(codes16(4 * h));
+    v = _mm512_inserti32x4(v, codes16(4 * h + 1), 1);
+    v = _mm512_inserti32x4(v, codes16(4 * h + 2), 2);
+    z[h] = _mm512_inserti32x4(v, codes16(4 * h + 3), 3);
   }
-  for (int ib = 0; ib < 8; ++ib) {
+  alignas(64) float d[8] = {}, mn[8] = {};
+  uint32_t qh[8] = {};
+  for (int ib = 0; ib < nb; ++ib) {
+    const uint8_t* blk = b + kBytes * ib;
     if (kType == Nib::kMxfp4) {
-      d[ib] = e8m0_to_f32_half(b[kBytes * ib]);
+      d[ib] = e8m0_to_f32_half(blk[0]);
     } else {
       uint16_t dh;
-      __builtin_memcpy(&dh, b + kBytes * ib, 2);
+      __builtin_memcpy(&dh, blk, 2);
       d[ib] = _cvtsh_ss(dh);
     }
+    if (kMin) {
+      uint16_t mh;
+      __builtin_memcpy(&mh, blk + 2, 2);
+      mn[ib] = -_cvtsh_ss(mh);
+    }
+    if (kQh) __builtin_memcpy(&qh[ib], blk + kQhAt, 4);
   }
+  // Fifth bits: bit j of block ib's qh is value 32 ib + j. Chunk k lane g byte c holds value
+  // 16 g + 4 k + c, so chunk k's 64-bit mask takes, from each 64-value word w, the bits
+  // 16 j + 4 k + c (j, c < 4) in order: one pext per word.
+  uint64_t hm[4] = {};
+  if (kQh)
+    for (int w = 0; w < 4; ++w) {
+      const uint64_t m = qh[2 * w] | uint64_t(qh[2 * w + 1]) << 32;
+      for (int k = 0; k < 4; ++k) hm[k] |= _pext_u64(m, 0x000F000F000F000Full << (4 * k)) << (16 * w);
+    }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(
       kType == Nib::kMxfp4 ? quant::kMxfp4Plus128 : quant::kIq4nlPlus128)));
@@ -203,26 +230,34 @@ void unpack_4bit32(const uint8_t* row, int64_t s, int, Span* out) {
   for (int k = 0; k < 4; ++k) {
     const __m512i t = _mm512_permutex2var_epi32(z[0], load_idx(quant::kLaneIq4xsTable.v[k]), z[1]);
     const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
-    const __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
-    _mm512_store_si512(out->q + 64 * k, kType == Nib::kQ4_0 ? code : _mm512_shuffle_epi8(lut, code));
+    __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
+    if (kType == Nib::kIq4nl || kType == Nib::kMxfp4) code = _mm512_shuffle_epi8(lut, code);
+    if (kQh) code = _mm512_mask_add_epi8(code, hm[k], code, _mm512_set1_epi8(16));
+    if ((kType == Nib::kIq4nl || kType == Nib::kMxfp4) && nb < 8)  // table(0) of missing blocks -> 0
+      code = _mm512_maskz_mov_epi32(static_cast<__mmask16>((1u << (2 * nb)) - 1), code);
+    _mm512_store_si512(out->q + 64 * k, code);
   }
-  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(d)));
+  const __m512i dup = load_idx(quant::kDup2Row.v);
+  const __m512 fsc = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_load_ps(d)));
   _mm512_store_ps(out->fsc, fsc);
-  _mm512_store_ps(out->fmin, _mm512_mul_ps(fsc, _mm512_set1_ps(kType == Nib::kQ4_0 ? 8.0f : 128.0f)));
+  constexpr float kOffset = kType == Nib::kQ4_0 ? 8.0f : kType == Nib::kQ5_0 ? 16.0f : 128.0f;
+  _mm512_store_ps(out->fmin, kMin ? _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_load_ps(mn)))
+                                  : _mm512_mul_ps(fsc, _mm512_set1_ps(kOffset)));
 }
 
 // Q8_0 (34-byte blocks: f16 d + 32 int8): lane g reads dword 4(g%2) + k of block g/2's codes;
 // blocks are loaded in pairs (2c, 2c+1) and combined by one two-source permute per half.
-void unpack_q8_0(const uint8_t* row, int64_t s, int, Span* out) {
+// A span may end early (nv < 256), as in unpack_4bit32.
+void unpack_q8_0(const uint8_t* row, int64_t s, int nv, Span* out) {
   const uint8_t* b = row + s * 8 * 34;
+  const int nb = nv / 32;
+  auto codes32 = [&](int i) {
+    return i < nb ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 34 * i + 2)) : _mm256_setzero_si256();
+  };
   __m512i z[4];
-  alignas(64) float d[8];
-  for (int c = 0; c < 4; ++c) {
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 68 * c + 2));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 68 * c + 36));
-    z[c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-  }
-  for (int ib = 0; ib < 8; ++ib) {
+  alignas(64) float d[8] = {};
+  for (int c = 0; c < 4; ++c) z[c] = _mm512_inserti64x4(_mm512_castsi256_si512(codes32(2 * c)), codes32(2 * c + 1), 1);
+  for (int ib = 0; ib < nb; ++ib) {
     uint16_t dh;
     __builtin_memcpy(&dh, b + 34 * ib, 2);
     d[ib] = _cvtsh_ss(dh);
@@ -233,7 +268,8 @@ void unpack_q8_0(const uint8_t* row, int64_t s, int, Span* out) {
     const __m512i iv = load_idx(quant::kLaneQ8Table.v[k]);
     const __m512i q = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(z[0], iv, z[1]),
                                               _mm512_permutex2var_epi32(z[2], iv, z[3]));
-    _mm512_store_si512(out->q + 64 * k, _mm512_xor_si512(q, flip));
+    const __m512i u = _mm512_xor_si512(q, flip);
+    _mm512_store_si512(out->q + 64 * k, nb < 8 ? _mm512_maskz_mov_epi32(static_cast<__mmask16>((1u << (2 * nb)) - 1), u) : u);
   }
   const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_load_ps(d)));
   _mm512_store_ps(out->fsc, fsc);
@@ -357,7 +393,7 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
         // never fault, so running past the matrix is fine).
         const char* pf = reinterpret_cast<const char*>(w + (r + kTileRows + j) * row_bytes) + s * span_bytes;
         for (int64_t o = 0; o < span_bytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-        if (fast && nv == kSpan) {
+        if (fast) {  // fast unpacks handle spans that end early (32-value block types)
           fast(w + (r + j) * row_bytes, s, nv, sp);
           continue;
         }
@@ -462,6 +498,9 @@ quant::UnpackFn span_fast_unpack(uint32_t t) {
     case 10: return unpack_q2k;      // Q2_K
     case 11: return unpack_q3k;      // Q3_K
     case 2: return unpack_4bit32<Nib::kQ4_0>;    // Q4_0
+    case 3: return unpack_4bit32<Nib::kQ4_1>;    // Q4_1
+    case 6: return unpack_4bit32<Nib::kQ5_0>;    // Q5_0
+    case 7: return unpack_4bit32<Nib::kQ5_1>;    // Q5_1
     case 20: return unpack_4bit32<Nib::kIq4nl>;  // IQ4_NL
     case 39: return unpack_4bit32<Nib::kMxfp4>;  // MXFP4
     case 8: return unpack_q8_0;                  // Q8_0
