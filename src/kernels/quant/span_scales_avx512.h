@@ -16,19 +16,17 @@ inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
 
 // Q4_K / Q5_K (b = block): fsc = d * scale_j, fmin = dmin * min_j for groups 2j, 2j + 1.
 inline void scales_k45(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
-  // The eight 6-bit (scale, min) pairs from the 12 packed bytes, four at a time in 32-bit words
-  // (sub-blocks 0-3 in the low 6 bits of bytes 0-3 / 4-7; 4-7 split into a nibble of bytes 8-11
-  // and the top 2 bits of bytes 0-3 / 4-7).
-  uint32_t w[3];
-  __builtin_memcpy(w, b + 4, 12);
-  const uint32_t sc_lo = w[0] & 0x3F3F3F3Fu, m_lo = w[1] & 0x3F3F3F3Fu;
-  const uint32_t sc_hi = (w[2] & 0x0F0F0F0Fu) | ((w[0] >> 6) & 0x03030303u) << 4;
-  const uint32_t m_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | ((w[1] >> 6) & 0x03030303u) << 4;
-  const __m128i scm = _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi),
-                                    static_cast<int>(sc_lo));
-  uint32_t dd;
-  __builtin_memcpy(&dd, b, 4);
-  const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));  // d, dmin
+  // The eight 6-bit (scale, min) pairs from the 12 packed bytes w0 w1 w2 (dwords), four at a
+  // time: sub-blocks 0-3 in the low 6 bits of w0 (scales) / w1 (mins); 4-7 from a nibble of w2
+  // plus the top 2 bits of w0 / w1. In vector registers (no trips through general registers):
+  // dwords [sc 0-3, m 0-3, sc 4-7, m 4-7], then reordered to [sc 0-3, sc 4-7, m 0-3, m 4-7].
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4));  // w0 w1 w2 + 4 code bytes
+  const __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x3F));
+  const __m128i w2 = _mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 2, 2, 2));
+  const __m128i nib = _mm_and_si128(_mm_srlv_epi32(w2, _mm_set_epi32(4, 0, 0, 0)), _mm_set1_epi8(0x0F));
+  const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(1, 0, 1, 0)), 2), _mm_set1_epi8(0x30));
+  const __m128i scm = _mm_shuffle_epi32(_mm_blend_epi32(lo, _mm_or_si128(nib, top), 0xC), _MM_SHUFFLE(3, 1, 2, 0));
+  const __m128 dm = _mm_cvtph_ps(_mm_loadu_si32(b));  // d, dmin
   // 16 floats: lanes 0-7 the scales, 8-15 the mins, each times d / dmin.
   const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)),
                                  _mm512_permutexvar_ps(load_idx(quant::kHalf01Row.v), _mm512_castps128_ps512(dm)));
