@@ -183,7 +183,7 @@ Runner add_bench(CLI::App& app) {
     TokenWeightBytes wb;
     ModelConfig cfg;
     KvShape kv_shape;
-    size_t model_bytes = 0;
+    size_t model_bytes = 0, repacked_bytes = 0;  // repacked: copied at load into anonymous memory
     int64_t n_batch = 0;
     std::mt19937 rng(42);
     MemStats mem;
@@ -202,6 +202,9 @@ Runner add_bench(CLI::App& app) {
         kv_shape = e.kv_shape();
         wb = token_weight_bytes(e.model());
         model_bytes = e.model().weights().source().total_bytes();
+        for (const LoadedWeight& lw : e.model().weights().loaded())
+          for (const TensorView& v : lw.parts)
+            if (static_cast<uint32_t>(v.dtype) >= kRepackedBase) repacked_bytes += v.nbytes;
         n_batch = e.options().n_batch;
         if (need_ctx > e.options().n_ctx)
           return fail(Errorf("depth %lld + test length %lld = %lld positions exceed the model's context (%lld)",
@@ -372,9 +375,10 @@ Runner add_bench(CLI::App& app) {
       printf(") + KV cache read at that depth (%s); read GB/s: %lld MiB streaming read, best of 7, per thread count; "
              "roofline t/s = read GB/s / bytes per token\n", kv_type_name(o->kv_type), (long long)o->membw_mib);
     }
-    printf("\nmemory: peak RSS %.2f GiB = %.2f GiB mapped model pages + %.1f MiB anonymous (weights %.2f GiB, mmapped)\n",
+    printf("\nmemory: peak RSS %.2f GiB = %.2f GiB mapped model pages + %.1f MiB anonymous (weights %.2f GiB, "
+           "mmapped; %.2f GiB of them repacked at load into anonymous memory, --no-repack keeps them mapped)\n",
            mem.peak_rss / 1073741824.0, mem.rss_file / 1073741824.0, mem.rss_anon / 1048576.0,
-           model_bytes / 1073741824.0);
+           model_bytes / 1073741824.0, repacked_bytes / 1073741824.0);
     return 0;
   };
 }
