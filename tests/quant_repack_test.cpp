@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "isa_testing.h"
+#include "quant_testing.h"
 
 #include <cstring>
 #include <random>
@@ -26,37 +27,14 @@
 namespace moecat::kernels {
 namespace {
 
-// Random blocks of a file type with sane f16 scale fields (a random f16 can be inf or NaN).
+// Random blocks of a file type with sane float scale fields.
 std::vector<uint8_t> random_blocks(DType t, int64_t n_blocks, uint32_t seed) {
   const quant::QuantType& qt = *quant::find(t);
   std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(0.002f, 0.02f);
   std::vector<uint8_t> b(static_cast<size_t>(n_blocks * qt.block_bytes));
   for (auto& c : b) c = static_cast<uint8_t>(g());
-  auto put = [&](uint8_t* p) {
-    const uint16_t h = f32_to_f16(d(g));
-    std::memcpy(p, &h, 2);
-  };
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    uint8_t* p = b.data() + i * qt.block_bytes;
-    switch (t) {
-      case DType::Q4_K:
-      case DType::Q5_K: put(p); put(p + 2); break;
-      case DType::Q2_K: put(p + 80); put(p + 82); break;
-      case DType::Q3_K: put(p + 108); break;
-      case DType::Q6_K: put(p + 208); break;
-      default: put(p); break;  // IQ4_XS
-    }
-  }
+  for (int64_t i = 0; i < n_blocks; ++i) sanitize_block(t, b.data() + i * qt.block_bytes, g);
   return b;
-}
-
-std::vector<float> randv(int64_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(g);
-  return v;
 }
 
 constexpr DType kFileTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS};

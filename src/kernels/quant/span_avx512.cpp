@@ -435,7 +435,7 @@ namespace {
 // reference; tests compare).
 template <int kType>
 void repack_block(const uint8_t* b, uint8_t* d) {
-  constexpr int kBytes = kType == 10 ? 84 : kType == 11 ? 110 : kType == 12 ? 144 : kType == 13 ? 176 : kType == 14 ? 210 : 136;
+  constexpr int64_t kBytes = kquant_block_bytes(kType);
   Span sp;
   if constexpr (kType == 10) unpack_q2k(b, 0, kSpan, &sp);
   if constexpr (kType == 11) unpack_q3k(b, 0, kSpan, &sp);
@@ -486,20 +486,21 @@ void repack_block(const uint8_t* b, uint8_t* d) {
 }
 
 template <int kType>
-void repack_n(const uint8_t* src, uint8_t* dst, int64_t n_blocks, int64_t bytes) {
-  for (int64_t i = 0; i < n_blocks; ++i) repack_block<kType>(src + i * bytes, dst + i * bytes);
+void repack_n(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  constexpr int64_t kBytes = kquant_block_bytes(kType);
+  for (int64_t i = 0; i < n_blocks; ++i) repack_block<kType>(src + i * kBytes, dst + i * kBytes);
 }
 
 }  // namespace
 
 bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
   switch (t) {
-    case 10: repack_n<10>(src, dst, n_blocks, 84); return true;
-    case 11: repack_n<11>(src, dst, n_blocks, 110); return true;
-    case 12: repack_n<12>(src, dst, n_blocks, 144); return true;
-    case 13: repack_n<13>(src, dst, n_blocks, 176); return true;
-    case 14: repack_n<14>(src, dst, n_blocks, 210); return true;
-    case 23: repack_n<23>(src, dst, n_blocks, 136); return true;
+    case 10: repack_n<10>(src, dst, n_blocks); return true;
+    case 11: repack_n<11>(src, dst, n_blocks); return true;
+    case 12: repack_n<12>(src, dst, n_blocks); return true;
+    case 13: repack_n<13>(src, dst, n_blocks); return true;
+    case 14: repack_n<14>(src, dst, n_blocks); return true;
+    case 23: repack_n<23>(src, dst, n_blocks); return true;
     default: return false;
   }
 }

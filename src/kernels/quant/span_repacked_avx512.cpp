@@ -93,21 +93,9 @@ inline void decode(const uint8_t* b, Decoded& d) {
 }
 
 template <int kType>
-constexpr int64_t block_bytes() {
-  switch (kType) {
-    case 10: return 84;
-    case 11: return 110;
-    case 12: return 144;
-    case 13: return 176;
-    case 14: return 210;
-    default: return 136;  // IQ4_XS_R
-  }
-}
-
-template <int kType>
 void unpack(const uint8_t* row, int64_t s, int, Span* out) {
   Decoded d;
-  decode<kType>(row + s * block_bytes<kType>(), d);
+  decode<kType>(row + s * kquant_block_bytes(kType), d);
   for (int k = 0; k < 4; ++k) _mm512_store_si512(out->q + 64 * k, d.q[k]);
   _mm512_store_ps(out->fsc, d.fsc);
   _mm512_store_ps(out->fmin, d.fmin);
@@ -118,7 +106,7 @@ void unpack(const uint8_t* row, int64_t s, int, Span* out) {
 template <int kType>
 void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
            int64_t r1) {
-  constexpr int64_t kBytes = block_bytes<kType>();
+  constexpr int64_t kBytes = kquant_block_bytes(kType);
   constexpr int64_t kAhead = 4096;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
@@ -145,28 +133,33 @@ void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, f
 
 }  // namespace
 
-quant::UnpackFn span_fast_unpack_repacked(uint32_t t) {
+namespace {
+
+struct RepackedKernels {
+  quant::UnpackFn unpack;
+  quant::FusedDotFn fused;
+};
+
+template <int kType>
+constexpr RepackedKernels kernels_of() {
+  return {unpack<kType>, fused<kType>};
+}
+
+RepackedKernels repacked_kernels(uint32_t t) {
   switch (t - quant::kRepackedId) {
-    case 10: return unpack<10>;
-    case 11: return unpack<11>;
-    case 12: return unpack<12>;
-    case 13: return unpack<13>;
-    case 14: return unpack<14>;
-    case 23: return unpack<23>;
-    default: return nullptr;
+    case 10: return kernels_of<10>();
+    case 11: return kernels_of<11>();
+    case 12: return kernels_of<12>();
+    case 13: return kernels_of<13>();
+    case 14: return kernels_of<14>();
+    case 23: return kernels_of<23>();
+    default: return {nullptr, nullptr};
   }
 }
 
-quant::FusedDotFn span_fused(uint32_t t) {
-  switch (t - quant::kRepackedId) {
-    case 10: return fused<10>;
-    case 11: return fused<11>;
-    case 12: return fused<12>;
-    case 13: return fused<13>;
-    case 14: return fused<14>;
-    case 23: return fused<23>;
-    default: return nullptr;
-  }
-}
+}  // namespace
+
+quant::UnpackFn span_fast_unpack_repacked(uint32_t t) { return repacked_kernels(t).unpack; }
+quant::FusedDotFn span_fused(uint32_t t) { return repacked_kernels(t).fused; }
 
 }  // namespace moecat::kernels::avx512
