@@ -124,7 +124,7 @@ TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
       const KernelTable& k = active_table();
       const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
       std::vector<quant::ActSpan> act(static_cast<size_t>(n * nsp));
-      k.span_act(x.data(), in, 0, n, act.data());
+      k.span_act(x.data(), in, 0, n, act.data(), t == DType::Q8_0);
       std::vector<float> y(static_cast<size_t>(n * out), NAN);
       k.span_matmul(qt.unpack_ref, k.span_fast_unpack(static_cast<uint32_t>(t)), m.bytes.data(),
                     m.view.row_bytes(), in, act.data(), nullptr, n, y.data(), out, 0, out);

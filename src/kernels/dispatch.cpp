@@ -154,21 +154,21 @@ bool repack_enabled() {
   return v == 1;
 }
 
-DType repack_type(DType t) {
-  if (!repack_enabled()) return t;
+DType repack_type(DType t, int64_t cols) {
+  if (!repack_enabled() || cols % quant::kSpan != 0) return t;  // units of 256 values per row
   const DType r = quant::repacked_of(t);
   return r != t && active_table().span_fast_unpack(static_cast<uint32_t>(r)) ? r : t;
 }
 
 void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values) {
+  MOECAT_CHECK(n_values % quant::kSpan == 0);
   const KernelTable& t = active_table();
-  // The vectorized repack where the ISA has one (tests compare it with repack_blocks).
+  const int64_t n_units = n_values / quant::kSpan;
+  // The vectorized repack where the ISA has one (tests compare it with repack_units).
   if (t.span_repack && to == quant::repacked_of(from) &&
-      t.span_repack(static_cast<uint32_t>(from), static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst),
-                    n_values / dtype_block(from)))
+      t.span_repack(static_cast<uint32_t>(from), static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), n_units))
     return;
-  quant::repack_blocks(from, to, static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst),
-                       n_values / dtype_block(from));
+  quant::repack_units(from, to, static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), n_units);
 }
 
 const KernelTable& active_table() {

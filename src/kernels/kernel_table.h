@@ -60,8 +60,11 @@ struct KernelTable {
 
   // Block-quantized weights through the Span form (kernels/quant/span.h). Activations are
   // quantized once per matrix into n rows of ceil(in/256) ActSpans, in a byte order private to
-  // the ISA (its lane order), by span_act(x, in, row0, row1, act) for rows [row0, row1).
-  void (*span_act)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act);
+  // the ISA (its lane order), by span_act(x, in, row0, row1, act, f16) for rows [row0, row1).
+  // f16: each 32-value scale is rounded to an IEEE half after the codes are computed with the
+  // exact one, as llama.cpp's q8_0 activations are (the q8_0 weights' products then match
+  // llama.cpp's block for block); otherwise the scales stay f32.
+  void (*span_act)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16);
   // y[i*ldy + r] for i < n, r in [r0, r1): weight row r (row_bytes apart from w) times
   // activation row rows[i] (i when rows is null). `unpack` is the type's natural-order unpack;
   // `fast`, if not null, an unpack of this ISA that writes the ISA's lane order directly.
@@ -123,7 +126,7 @@ const KernelTable& active_table();
   void matmul_mxfp4(const void*, int64_t, const void*, int64_t, float*, int64_t, int64_t, int64_t); \
   void dot_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float, float*);  \
   void wsum_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float*);        \
-  void span_act(const float*, int64_t, int64_t, int64_t, void*);                               \
+  void span_act(const float*, int64_t, int64_t, int64_t, void*, bool);                         \
   void span_matmul(quant::UnpackFn, quant::UnpackFn, const uint8_t*, int64_t, int64_t, const void*, \
                    const int32_t*, int64_t, float*, int64_t, int64_t, int64_t);                \
   quant::UnpackFn span_fast_unpack(uint32_t);                                                  \

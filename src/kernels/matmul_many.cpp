@@ -25,7 +25,10 @@ namespace {
 constexpr int64_t kRowGrain = 16;
 constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
 
-enum class ActKind { kFloat, kQ8, kSpan };
+// kSpanF16: Span activations with f16-rounded scales, for q8_0 weights in the Span layout
+// (repacked), so their products are llama.cpp's q8_0 x q8_0 block for block, as the dedicated
+// q8_0 kernels' are.
+enum class ActKind { kFloat, kQ8, kSpan, kSpanF16 };
 
 ActKind act_kind(DType t) {
   switch (t) {
@@ -34,15 +37,18 @@ ActKind act_kind(DType t) {
     case DType::BF16: return ActKind::kFloat;
     case DType::Q8_0:
     case DType::MXFP4: return ActKind::kQ8;
+    case DType::Q8_0_R: return ActKind::kSpanF16;
     default: return ActKind::kSpan;
   }
 }
+
+bool is_span(ActKind k) { return k == ActKind::kSpan || k == ActKind::kSpanF16; }
 
 struct Prepared {
   ActKind kind = ActKind::kFloat;
   const float* xf = nullptr;     // kFloat: m contiguous rows
   const uint8_t* act = nullptr;  // kQ8: m rows; kSpan: x_rows rows, indexed by rows
-  const int32_t* rows = nullptr;  // kSpan only
+  const int32_t* rows = nullptr;  // Span kinds only
   const quant::QuantType* qt = nullptr;
   quant::UnpackFn fast = nullptr;
   quant::FusedDotFn fused = nullptr;  // kSpan: one activation row, unpack in registers
@@ -93,6 +99,7 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       return;
     }
     case ActKind::kSpan:
+    case ActKind::kSpanF16:
       if (p.fused && j.m == 1) {  // generation: one activation row against every weight row
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
         const auto* a = reinterpret_cast<const quant::ActSpan*>(p.act) + (p.rows ? p.rows[0] : 0) * nsp;
@@ -135,13 +142,13 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
     for (int k = 0; k < i && !shared; ++k) {
       const MatJob& o = jobs[k];
       if (prep[k].kind != p.kind || o.x != j.x || o.w->cols() != in || o.m == 0) continue;
-      if (p.kind == ActKind::kSpan ? o.x_rows == j.x_rows : (o.rows == j.rows && o.m == j.m)) {
+      if (is_span(p.kind) ? o.x_rows == j.x_rows : (o.rows == j.rows && o.m == j.m)) {
         p.xf = prep[k].xf;
         p.act = prep[k].act;
         shared = true;
       }
     }
-    if (p.kind == ActKind::kSpan) {
+    if (is_span(p.kind)) {
       p.qt = quant::find(w.dtype);
       MOECAT_CHECK_MSG(p.qt != nullptr, "matmul: unsupported weight dtype");
       MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
@@ -152,7 +159,9 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
       if (!shared) {
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
         uint8_t* act = bufs.get(static_cast<size_t>(j.x_rows * nsp) * sizeof(quant::ActSpan));
-        rows_parallel(pool, j.x_rows, j.x_rows * in, [&](int64_t a, int64_t b) { t.span_act(j.x, in, a, b, act); });
+        rows_parallel(pool, j.x_rows, j.x_rows * in, [&](int64_t a, int64_t b) {
+          t.span_act(j.x, in, a, b, act, p.kind == ActKind::kSpanF16);
+        });
         p.act = act;
       }
       continue;

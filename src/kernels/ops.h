@@ -76,14 +76,15 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.
 void quantize_row_q8_0_fast(const float* src, void* dst, int64_t n);
 void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F16/BF16/Q8_0/MXFP4/k-quants
 
-// Weight repacking at load (kernels/quant/repack.h; dispatch.cpp). repack_type(t): the layout a
-// matrix of file type t is rewritten into for the active ISA's kernels (Q2_K..Q6_K, IQ4_XS on
-// AVX-512 VNNI), or t when there is none or repacking is off: set_repack(false), or the
-// environment MOECAT_REPACK=0 (read once). repack_rows converts n_values (whole blocks) between
-// a file type and its repacked layout, either way (lossless).
+// Weight repacking at load (kernels/quant/repack.h; dispatch.cpp). repack_type(t, cols): the
+// layout a matrix of file type t with rows of `cols` values is rewritten into for the active
+// ISA's kernels (Q8_0, Q2_K..Q6_K, IQ4_XS on AVX-512 VNNI; rows of whole 256-value units), or t
+// when there is none or repacking is off: set_repack(false), or the environment MOECAT_REPACK=0
+// (read once). repack_rows converts n_values (a multiple of 256) between a file type and its
+// repacked layout, either way (lossless).
 void set_repack(bool on);
 bool repack_enabled();
-DType repack_type(DType t);
+DType repack_type(DType t, int64_t cols);
 void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values);
 
 struct AttentionParams {

@@ -88,7 +88,7 @@ Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
 }
 
 TensorView Weights::repack(TensorView v) {
-  const DType r = v.shape.ndim >= 2 ? kernels::repack_type(v.dtype) : v.dtype;
+  const DType r = v.shape.ndim >= 2 ? kernels::repack_type(v.dtype, v.shape[v.shape.ndim - 1]) : v.dtype;
   if (r == v.dtype || v.nbytes == 0) return v;
   void* p = mmap(nullptr, v.nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return v;  // no memory for a copy: the file layout works too, slower

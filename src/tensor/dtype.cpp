@@ -45,6 +45,7 @@ std::optional<DTypeInfo> dtype_info(uint32_t t) {
 
 const char* dtype_name(DType t) {
   switch (t) {
+    case DType::Q8_0_R: return "q8_0_r";
     case DType::Q2_K_R: return "q2_K_r";
     case DType::Q3_K_R: return "q3_K_r";
     case DType::Q4_K_R: return "q4_K_r";

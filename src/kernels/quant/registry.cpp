@@ -1,31 +1,35 @@
 // The one table of block-quantized weight types (see quant.h for the Span contract).
 #include "kernels/quant/quant.h"
 
+#include "base/check.h"
 #include "kernels/quant/repack.h"
 
 namespace moecat::kernels::quant {
 
 namespace {
 
-// Repacked layouts (repack.h) decode through their file type: unrepack a block, then decode it.
-constexpr int kMaxBlockBytes = 256;
+// Repacked layouts (repack.h) decode through their file type: unrepack a unit of 256 values,
+// then decode it.
+constexpr int kMaxUnitBytes = 272;
 const QuantType* natural_entry(DType r);
 
 template <DType kR>
 void dequant_r(const void* src, float* dst, int64_t n) {
   const QuantType* nat = natural_entry(kR);
-  uint8_t tmp[kMaxBlockBytes];
-  for (int64_t i = 0; i < n / nat->block; ++i) {
-    repack_blocks(kR, nat->type, static_cast<const uint8_t*>(src) + i * nat->block_bytes, tmp, 1);
-    nat->dequant_ref(tmp, dst + i * nat->block, nat->block);
+  const int64_t ub = repack_unit_bytes(kR);
+  uint8_t tmp[kMaxUnitBytes];
+  MOECAT_CHECK(n % kSpan == 0);
+  for (int64_t i = 0; i < n / kSpan; ++i) {
+    repack_units(kR, nat->type, static_cast<const uint8_t*>(src) + i * ub, tmp, 1);
+    nat->dequant_ref(tmp, dst + i * kSpan, kSpan);
   }
 }
 
 template <DType kR>
 void unpack_r(const uint8_t* row, int64_t s, int nv, Span* out) {
   const QuantType* nat = natural_entry(kR);
-  uint8_t tmp[kMaxBlockBytes];
-  repack_blocks(kR, nat->type, row + s * nat->block_bytes, tmp, 1);
+  uint8_t tmp[kMaxUnitBytes];
+  repack_units(kR, nat->type, row + s * repack_unit_bytes(kR), tmp, 1);
   nat->unpack_ref(tmp, 0, nv, out);
 }
 
@@ -56,11 +60,13 @@ const QuantType kTypes[] = {
 };
 #undef ENTRY
 
-#define REPACKED(ENUM, BYTES, FAMILY) \
-  QuantType{DType::ENUM##_R, 256, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, FAMILY}
+// Block and block bytes of the file type (Q8_0_R: 32 and 34; its decoders take whole units).
+#define REPACKED(ENUM, BLOCK, BYTES, FAMILY) \
+  QuantType{DType::ENUM##_R, BLOCK, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, FAMILY}
 const QuantType kRepacked[] = {
-    REPACKED(Q2_K, 84, "k"),  REPACKED(Q3_K, 110, "k"), REPACKED(Q4_K, 144, "k"),
-    REPACKED(Q5_K, 176, "k"), REPACKED(Q6_K, 210, "k"), REPACKED(IQ4_XS, 136, "i"),
+    REPACKED(Q2_K, 256, 84, "k"),     REPACKED(Q3_K, 256, 110, "k"), REPACKED(Q4_K, 256, 144, "k"),
+    REPACKED(Q5_K, 256, 176, "k"),    REPACKED(Q6_K, 256, 210, "k"), REPACKED(IQ4_XS, 256, 136, "i"),
+    REPACKED(Q8_0, 32, 34, "legacy"),
 };
 #undef REPACKED
 

@@ -100,6 +100,24 @@ void put_iq4xs(uint8_t* b, const uint8_t* c) {
       b[8 + 16 * ib + j] = static_cast<uint8_t>((c[32 * ib + j] & 15) | (c[32 * ib + 16 + j] & 15) << 4);
 }
 
+// Q8_0, eight 34-byte blocks (256 values, one repack unit): c = the int8 value + 128, as the
+// Span stores signed formats. The eight f16 scales are moved by q8_headers.
+void get_q8(const uint8_t* b, uint8_t* c) {
+  for (int i = 0; i < kN; ++i) c[i] = static_cast<uint8_t>(b[34 * (i / 32) + 2 + i % 32] ^ 0x80);
+}
+void put_q8(uint8_t* b, const uint8_t* c) {
+  for (int i = 0; i < kN; ++i) b[34 * (i / 32) + 2 + i % 32] = static_cast<uint8_t>(c[i] ^ 0x80);
+}
+// The scales: at the head of each natural block, together in bytes 0-15 of the repacked unit.
+void q8_headers(const uint8_t* src, uint8_t* dst, bool pack) {
+  for (int b = 0; b < 8; ++b)
+    if (pack) {
+      std::memcpy(dst + 2 * b, src + 34 * b, 2);
+    } else {
+      std::memcpy(dst + 34 * b, src + 2 * b, 2);
+    }
+}
+
 // ---- lane planes --------------------------------------------------------------------------
 inline int natural(int k, int p) { return 16 * (p / 4) + 4 * k + p % 4; }
 
@@ -114,6 +132,15 @@ void get_n(const uint8_t* src, uint8_t* c) {
       c[natural(2 * h, p)] = static_cast<uint8_t>((c[natural(2 * h, p)] & ~15) | (src[64 * h + p] & 15));
       c[natural(2 * h + 1, p)] = static_cast<uint8_t>((c[natural(2 * h + 1, p)] & ~15) | src[64 * h + p] >> 4);
     }
+}
+// All eight bits of every code, byte p of chunk k at 64k + p: the B8 plane.
+void put_b8(uint8_t* dst, const uint8_t* c) {
+  for (int k = 0; k < 4; ++k)
+    for (int p = 0; p < 64; ++p) dst[64 * k + p] = c[natural(k, p)];
+}
+void get_b8(const uint8_t* src, uint8_t* c) {
+  for (int k = 0; k < 4; ++k)
+    for (int p = 0; p < 64; ++p) c[natural(k, p)] = src[64 * k + p];
 }
 // Two bits (c >> shift) & 3 of each chunk in one byte: the H2 (shift 4) and P2 (shift 0) planes.
 void put_pairs(uint8_t* dst, const uint8_t* c, int shift) {
@@ -141,15 +168,19 @@ void get_bits(const uint8_t* src, uint8_t* c, int bit) {
 }
 
 struct Planes {
-  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0;  // byte offsets in the block (-1: none)
+  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1;  // byte offsets in the unit (-1: none)
 };
 
+// One repack unit is 256 values: one block of the 256-value types, eight of Q8_0.
 struct Layout {
   DType natural, repacked;
-  int block_bytes;
+  int unit_bytes;
   void (*get)(const uint8_t*, uint8_t*);
   void (*put)(uint8_t*, const uint8_t*);
   Planes planes;
+  // Headers that move (Q8_0's scales), after the copy of the unit: natural to repacked (pack)
+  // or back. Null: headers and scales stay where they are.
+  void (*headers)(const uint8_t* src, uint8_t* dst, bool pack) = nullptr;
 };
 
 const Layout kLayouts[] = {
@@ -159,6 +190,7 @@ const Layout kLayouts[] = {
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
     {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
+    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, q8_headers},
 };
 
 const Layout* layout_of(DType t) {
@@ -172,6 +204,7 @@ void to_planes(const Layout& l, const uint8_t* c, uint8_t* b) {
   if (l.planes.h2 >= 0) put_pairs(b + l.planes.h2, c, 4);
   if (l.planes.p2 >= 0) put_pairs(b + l.planes.p2, c, 0);
   if (l.planes.h1 >= 0) put_bits(b + l.planes.h1, c, l.planes.h1_bit);
+  if (l.planes.b8 >= 0) put_b8(b + l.planes.b8, c);
 }
 void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
   std::memset(c, 0, kN);
@@ -179,6 +212,7 @@ void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
   if (l.planes.h2 >= 0) get_pairs(b + l.planes.h2, c, 4);
   if (l.planes.p2 >= 0) get_pairs(b + l.planes.p2, c, 0);
   if (l.planes.h1 >= 0) get_bits(b + l.planes.h1, c, l.planes.h1_bit);
+  if (l.planes.b8 >= 0) get_b8(b + l.planes.b8, c);
 }
 
 }  // namespace
@@ -193,15 +227,21 @@ DType natural_of(DType t) {
   return l ? l->natural : t;
 }
 
-void repack_blocks(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+int64_t repack_unit_bytes(DType t) {
+  const Layout* l = layout_of(t);
+  return l ? l->unit_bytes : 0;
+}
+
+void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_units) {
   const Layout* l = layout_of(from);
   MOECAT_CHECK(l != nullptr && layout_of(to) == l && from != to);
   const bool pack = from == l->natural;
   uint8_t c[kN];
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    const uint8_t* s = src + i * l->block_bytes;
-    uint8_t* d = dst + i * l->block_bytes;
-    std::memcpy(d, s, static_cast<size_t>(l->block_bytes));  // headers and scales as they are
+  for (int64_t i = 0; i < n_units; ++i) {
+    const uint8_t* s = src + i * l->unit_bytes;
+    uint8_t* d = dst + i * l->unit_bytes;
+    std::memcpy(d, s, static_cast<size_t>(l->unit_bytes));  // headers and scales as they are
+    if (l->headers) l->headers(s, d, pack);
     if (pack) {
       l->get(s, c);
       to_planes(*l, c, d);

@@ -1,8 +1,10 @@
-// Weight repacking at load: the 256-value k-quant / IQ4_XS blocks rewritten once into the lane
-// order of the AVX-512 Span kernels (span_avx512.cpp), so their unpack is masks and shifts with
-// no permutes. Every block keeps its size and position (a row's bytes, a tensor's bytes, slicing
-// by expert and row addressing are unchanged); only the bits of the code fields move. The
-// scales and headers stay where the format has them.
+// Weight repacking at load: the 256-value k-quant / IQ4_XS blocks and groups of eight Q8_0
+// blocks rewritten once into the lane order of the AVX-512 Span kernels (span_avx512.cpp), so
+// their unpack is masks and shifts (Q8_0: plain loads) with no permutes. The unit is 256 values
+// of a row; every unit keeps its size and position (a row's bytes, a tensor's bytes, slicing by
+// expert and row addressing are unchanged); only the bits of the code fields move. The scales
+// and headers of the 256-value types stay where the format has them; Q8_0's eight f16 scales
+// move together to the head of the unit. (Q8_0 is repacked only in rows of whole units.)
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
 // With c[k][p] the raw code of that value, a block's code fields become planes:
@@ -10,10 +12,12 @@
 //   H2 ( 64 bytes) byte p = sum_k ((c[k][p] >> 4) & 3) << 2k                 (Q6_K bits 4-5)
 //   P2 ( 64 bytes) byte p = sum_k (c[k][p] & 3) << 2k                         (2-bit codes)
 //   H1 ( 32 bytes) bit p of little-endian u64 k = bit b of c[k][p]           (Q5_K b=4, Q3_K b=2)
+//   B8 (256 bytes) byte 64k + p = c[k][p]                                     (Q8_0: int8 + 128)
 // and the layouts are (byte offsets; everything else copied as is):
 //   Q4_K  header 0-15, N 16-143          Q5_K   header 0-15, H1 16-47, N 48-175
 //   Q6_K  N 0-127, H2 128-191, scales    Q2_K   scales 0-15, P2 16-79, d/dmin 80-83
 //   Q3_K  H1 0-31, P2 32-95, scales      IQ4_XS header 0-7, N 8-135 (c = the 4-bit index)
+//   Q8_0  (8 blocks, 272 bytes) the eight f16 scales 0-15, B8 16-271
 // Each repacked layout is a DType of its own (DType::Q4_K_R etc., never in a file), with the
 // scalar reference decoders of the registry going through unrepack, so a repacked tensor is
 // read correctly everywhere (embedding rows, reference matmul, export).
@@ -28,8 +32,10 @@ namespace moecat::kernels::quant {
 DType repacked_of(DType t);
 // The file type of a repacked type, or t itself.
 DType natural_of(DType t);
-// n whole blocks from natural layout to repacked (to = repacked_of(from)) or back (from a
-// repacked type to natural_of(from)). src and dst must not overlap.
-void repack_blocks(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_blocks);
+// Bytes of one unit (256 values) of a type with a repacked layout (either side); 0 for others.
+int64_t repack_unit_bytes(DType t);
+// n units (256 values each) from natural layout to repacked (to = repacked_of(from)) or back
+// (from a repacked type to natural_of(from)). src and dst must not overlap.
+void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_units);
 
 }  // namespace moecat::kernels::quant

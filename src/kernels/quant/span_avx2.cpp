@@ -38,8 +38,8 @@ inline __m256i group_sums8(const uint8_t* w, const int8_t* a) {
 
 }  // namespace
 
-void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
-  scalar::span_act(x, in, row0, row1, act);  // natural order; per matrix, not per weight
+void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
+  scalar::span_act(x, in, row0, row1, act, f16);  // natural order; per matrix, not per weight
 }
 
 void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, const uint8_t* w, int64_t row_bytes,

@@ -278,7 +278,7 @@ void unpack_q8_0(const uint8_t* row, int64_t s, int nv, Span* out) {
 
 // ---- activations ----------------------------------------------------------------------------
 
-void act_span(const float* x, int nv, ActSpan* a) {
+void act_span(const float* x, int nv, bool f16, ActSpan* a) {
   __m512 dg = _mm512_setzero_ps(), bs = _mm512_setzero_ps();
   alignas(64) float dgs[16] = {}, bss[16] = {};
   _mm512_store_si512(a->q, _mm512_setzero_si512());
@@ -293,9 +293,10 @@ void act_span(const float* x, int nv, ActSpan* a) {
     const __m512i i1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, _mm512_set1_ps(id))));
     _mm_store_si128(reinterpret_cast<__m128i*>(a->q + 32 * b), _mm512_cvtepi32_epi8(i0));
     _mm_store_si128(reinterpret_cast<__m128i*>(a->q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
-    dgs[2 * b] = dgs[2 * b + 1] = d;
-    bss[2 * b] = d * float(_mm512_reduce_add_epi32(i0));
-    bss[2 * b + 1] = d * float(_mm512_reduce_add_epi32(i1));
+    const float ds = f16 ? _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)) : d;  // the scale the dot uses
+    dgs[2 * b] = dgs[2 * b + 1] = ds;
+    bss[2 * b] = ds * float(_mm512_reduce_add_epi32(i0));
+    bss[2 * b + 1] = ds * float(_mm512_reduce_add_epi32(i1));
   }
   dg = _mm512_load_ps(dgs);
   bs = _mm512_load_ps(bss);
@@ -313,12 +314,12 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
   __m512 acc[R][C];
 #pragma GCC unroll 4
   for (int j = 0; j < R; ++j)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[j][c] = _mm512_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
     __m512i av[C][4];
     __m512 dg[C], bs[C];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
       const ActSpan& as = a[c][s];
       for (int k = 0; k < 4; ++k) av[c][k] = _mm512_load_si512(as.q + 64 * k);
@@ -331,7 +332,7 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
       const __m512i w0 = _mm512_load_si512(sp.q), w1 = _mm512_load_si512(sp.q + 64),
                     w2 = _mm512_load_si512(sp.q + 128), w3 = _mm512_load_si512(sp.q + 192);
       const __m512 fsc = _mm512_load_ps(sp.fsc), fmin = _mm512_load_ps(sp.fmin);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
         __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, av[c][0]);
         S = _mm512_dpbusd_epi32(S, w1, av[c][1]);
@@ -344,21 +345,32 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
   }
 #pragma GCC unroll 4
   for (int j = 0; j < R; ++j)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
+}
+
+// Activation rows in tiles of kCols (the rest in one smaller tile).
+constexpr int kCols = 2;
+
+template <int R, int C>
+inline void dot_cols(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t i,
+                     float* y, int64_t ldy) {
+  const ActSpan* a[C];
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c) a[c] = acts + (rows ? rows[i + c] : i + c) * nsp;
+  dot_tile<R, C>(buf, nsp, a, y + i * ldy, ldy);
 }
 
 template <int R>
 void dot_rows_r(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t n,
                 float* y, int64_t ldy) {
   int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const ActSpan* a[2] = {acts + (rows ? rows[i] : i) * nsp, acts + (rows ? rows[i + 1] : i + 1) * nsp};
-    dot_tile<R, 2>(buf, nsp, a, y + i * ldy, ldy);
-  }
-  if (i < n) {
-    const ActSpan* a[1] = {acts + (rows ? rows[i] : i) * nsp};
-    dot_tile<R, 1>(buf, nsp, a, y + i * ldy, ldy);
+  for (; i + kCols <= n; i += kCols) dot_cols<R, kCols>(buf, nsp, acts, rows, i, y, ldy);
+  switch (n - i) {
+    case 3: dot_cols<R, 3>(buf, nsp, acts, rows, i, y, ldy); break;
+    case 2: dot_cols<R, 2>(buf, nsp, acts, rows, i, y, ldy); break;
+    case 1: dot_cols<R, 1>(buf, nsp, acts, rows, i, y, ldy); break;
+    default: break;
   }
 }
 
@@ -366,12 +378,12 @@ constexpr int kTileRows = 4;
 
 }  // namespace
 
-void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   for (int64_t r = row0; r < row1; ++r)
     for (int64_t s = 0; s < nsp; ++s) {
       const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
-      act_span(x + r * in + s * kSpan, nv, static_cast<ActSpan*>(act) + r * nsp + s);
+      act_span(x + r * in + s * kSpan, nv, f16, static_cast<ActSpan*>(act) + r * nsp + s);
     }
 }
 
@@ -381,8 +393,8 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   // Cache blocking. kBlockRows weight rows are unpacked at once (16 x nsp Spans: 96 KB at
   // in = 4096) and stay in L2 while the activation rows go past in chunks of about 256 KB, each
-  // chunk read once from L3 for the whole row block rather than once per 4-row tile.
-  constexpr int64_t kBlockRows = 4 * kTileRows;
+  // chunk read once from L3 for the whole row block rather than once per row tile.
+  constexpr int64_t kBlockRows = 16;
   const int64_t fit = ((int64_t(256) << 10) / (nsp * int64_t(sizeof(ActSpan)))) & ~int64_t(1);
   const int64_t chunk = fit > 2 ? fit : 2;
   Span* buf = span_scratch(kBlockRows * nsp);
@@ -431,7 +443,7 @@ namespace {
 
 // ---- repacking at load (repack.h): the file layout's lane-order unpack, then the planes ----
 
-// Block b of file type kType into the repacked layout (the scalar repack_blocks is the
+// Block b of file type kType into the repacked layout (the scalar repack_units is the
 // reference; tests compare).
 template <int kType>
 void repack_block(const uint8_t* b, uint8_t* d) {
@@ -443,6 +455,12 @@ void repack_block(const uint8_t* b, uint8_t* d) {
   if constexpr (kType == 13) unpack_k45<5>(b, 0, kSpan, &sp);
   if constexpr (kType == 14) unpack_q6k(b, 0, kSpan, &sp);
   if constexpr (kType == 23) unpack_iq4xs<true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 8) {  // Q8_0: the eight scales to the head, then the codes as they are
+    unpack_q8_0(b, 0, kSpan, &sp);
+    for (int i = 0; i < 8; ++i) __builtin_memcpy(d + 2 * i, b + 34 * i, 2);
+    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(d + 16 + 64 * k, _mm512_load_si512(sp.q + 64 * k));
+    return;
+  }
   __builtin_memcpy(d, b, kBytes);  // headers and scales stay
   __m512i q[4];
   for (int k = 0; k < 4; ++k) q[k] = _mm512_load_si512(sp.q + 64 * k);
@@ -495,6 +513,7 @@ void repack_n(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
 
 bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
   switch (t) {
+    case 8: repack_n<8>(src, dst, n_blocks); return true;
     case 10: repack_n<10>(src, dst, n_blocks); return true;
     case 11: repack_n<11>(src, dst, n_blocks); return true;
     case 12: repack_n<12>(src, dst, n_blocks); return true;

@@ -21,8 +21,8 @@ using quant::Span;
 
 namespace {
 
-// Template arguments are the file type's ggml id (Q2_K 10, Q3_K 11, Q4_K 12, Q5_K 13, Q6_K 14,
-// IQ4_XS 23); the repacked type id is quant::kRepackedId + that.
+// Template arguments are the file type's ggml id (Q8_0 8, Q2_K 10, Q3_K 11, Q4_K 12, Q5_K 13,
+// Q6_K 14, IQ4_XS 23); the repacked type id is quant::kRepackedId + that.
 struct Decoded {
   __m512i q[4];  // chunk k: lane order (span.h)
   __m512 fsc, fmin;
@@ -60,7 +60,16 @@ inline void add_bits(const uint8_t* h, __m512i* q, char v) {
 
 template <int kType>
 inline void decode(const uint8_t* b, Decoded& d) {
-  if constexpr (kType == 12) {
+  if constexpr (kType == 8) {
+    // Q8_0 (eight blocks): fsc = the block's scale for both its groups, fmin = 128 fsc (codes
+    // stored + 128), as unpack_q8_0 of the file layout computes them.
+    const __m512 fsc = _mm512_permutexvar_ps(
+        load_idx(quant::kDup2Row.v),
+        _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)))));
+    d.fsc = fsc;
+    d.fmin = _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f));
+    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_loadu_si512(b + 16 + 64 * k);
+  } else if constexpr (kType == 12) {
     scales_k45(b, d.fsc, d.fmin);
     nibbles(b + 16, d.q);
   } else if constexpr (kType == 13) {
@@ -147,6 +156,7 @@ constexpr RepackedKernels kernels_of() {
 
 RepackedKernels repacked_kernels(uint32_t t) {
   switch (t - quant::kRepackedId) {
+    case 8: return kernels_of<8>();
     case 10: return kernels_of<10>();
     case 11: return kernels_of<11>();
     case 12: return kernels_of<12>();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/half.h"
 #include "kernels/kernel_table.h"
 
 namespace moecat::kernels::scalar {
@@ -14,7 +15,7 @@ using quant::kGroups;
 using quant::kSpan;
 using quant::Span;
 
-void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   for (int64_t r = row0; r < row1; ++r) {
     ActSpan* a = static_cast<ActSpan*>(act) + r * nsp;
@@ -27,6 +28,7 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act)
         float amax = 0.0f;
         for (int l = 0; l < 32; ++l) amax = std::fmax(amax, std::fabs(v[l]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float ds = f16 ? f16_to_f32(f32_to_f16(d)) : d;  // the scale the dot uses
         for (int h = 0; h < 2; ++h) {
           int32_t sum = 0;
           for (int l = 16 * h; l < 16 * h + 16; ++l) {
@@ -34,8 +36,8 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act)
             a[s].q[32 * b + l] = static_cast<int8_t>(q);
             sum += q;
           }
-          a[s].dg[2 * b + h] = d;
-          a[s].bs[2 * b + h] = d * static_cast<float>(sum);
+          a[s].dg[2 * b + h] = ds;
+          a[s].bs[2 * b + h] = ds * static_cast<float>(sum);
         }
       }
     }

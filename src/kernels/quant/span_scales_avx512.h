@@ -12,10 +12,16 @@ namespace moecat::kernels::avx512 {
 
 inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
 
-// Bytes per block of the 256-value types by ggml id (Q2_K 10 .. Q6_K 14, IQ4_XS 23): the types
-// with a repacked layout (repack.h).
+// Bytes per repack unit of 256 values by ggml id (Q8_0 8: eight blocks; Q2_K 10 .. Q6_K 14,
+// IQ4_XS 23: one block): the types with a repacked layout (repack.h).
 constexpr int64_t kquant_block_bytes(int type) {
-  return type == 10 ? 84 : type == 11 ? 110 : type == 12 ? 144 : type == 13 ? 176 : type == 14 ? 210 : 136;
+  return type == 8    ? 272
+         : type == 10 ? 84
+         : type == 11 ? 110
+         : type == 12 ? 144
+         : type == 13 ? 176
+         : type == 14 ? 210
+                      : 136;
 }
 
 // Each scales_T(b, fsc, fmin) returns the 16 groups' scale and offset of block b in registers.
