@@ -259,7 +259,9 @@ run_type() {
     return 1
   fi
   # 4. the matrices moecat repacks at load (Q2_K..Q6_K, IQ4_XS on AVX-512) give the same bits as
-  #    the file layout (--no-repack): log-probs and greedy tokens byte-identical.
+  #    the file layout (--no-repack): log-probs and greedy tokens byte-identical. (Q8_0, repacked
+  #    too, sums its block products in another order: tests/quant_repack_test.cpp bounds it. The
+  #    check passing means no q8_0 matrix of whole 256-value rows is in these mixes.)
   case "$qt" in
     Q2_K | Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | IQ4_XS)
       "$MOECAT_BIN" logprobs -m "$q/$qt.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" --no-repack \
