@@ -14,6 +14,7 @@
 #include "isa_testing.h"
 #include "quant_testing.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -107,6 +108,33 @@ TEST(QuantKernels, EveryTypeEveryIsaWithinTheActivationRoundingBound) {
   }
 }
 
+// The registry's offset is what the kernels fold into the integer sums (span.h): it must be
+// exactly the Span offset the type's unpack writes, fmin = offset * fsc in every group, for
+// every type that declares one (and the types with mins of their own declare none).
+TEST(QuantKernels, DeclaredOffsetIsTheUnpacksOffset) {
+  int count = 0;
+  const quant::QuantType* types = quant::all(&count);
+  for (int ti = 0; ti < count; ++ti) {
+    const quant::QuantType& qt = types[ti];
+    const Matrix m = random_matrix(qt, 3, 512, static_cast<uint32_t>(ti + 1));
+    std::vector<float> ratios;  // fmin / fsc of every group with a nonzero scale
+    for (int64_t r = 0; r < 3; ++r)
+      for (int s = 0; s < 2; ++s) {
+        quant::Span sp;
+        qt.unpack_ref(m.view.row(r), s, 256, &sp);
+        for (int g = 0; g < quant::kGroups; ++g) {
+          if (qt.offset != 0) {
+            ASSERT_EQ(sp.fmin[g], float(qt.offset) * sp.fsc[g]) << dtype_name(qt.type) << " group " << g;
+          }
+          if (sp.fsc[g] != 0.0f) ratios.push_back(sp.fmin[g] / sp.fsc[g]);
+        }
+      }
+    ASSERT_FALSE(ratios.empty()) << dtype_name(qt.type);
+    const bool fixed = std::all_of(ratios.begin(), ratios.end(), [&](float v) { return v == ratios[0]; });
+    if (qt.offset == 0) EXPECT_FALSE(fixed) << dtype_name(qt.type) << " has a fixed offset: declare it";
+  }
+}
+
 // Q8_0 and MXFP4 have dedicated matmuls (matmul_q8_*, matmul_mxfp4_*); their Span unpacks (the
 // generic and the ISA's lane-order one) are checked here through the table directly.
 TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
@@ -126,7 +154,7 @@ TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
       std::vector<quant::ActSpan> act(static_cast<size_t>(n * nsp));
       k.span_act(x.data(), in, 0, n, act.data(), t == DType::Q8_0);
       std::vector<float> y(static_cast<size_t>(n * out), NAN);
-      k.span_matmul(qt.unpack_ref, k.span_fast_unpack(static_cast<uint32_t>(t)), m.bytes.data(),
+      k.span_matmul(qt.unpack_ref, k.span_fast_unpack(static_cast<uint32_t>(t)), qt.offset, m.bytes.data(),
                     m.view.row_bytes(), in, act.data(), nullptr, n, y.data(), out, 0, out);
       for (int64_t i = 0; i < n * out; ++i)
         ASSERT_LE(std::fabs(y[i] - ref[i]), bnd[i]) << dtype_name(t) << " " << isa_name(isa) << " i=" << i;

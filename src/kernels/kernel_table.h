@@ -67,8 +67,9 @@ struct KernelTable {
   void (*span_act)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16);
   // y[i*ldy + r] for i < n, r in [r0, r1): weight row r (row_bytes apart from w) times
   // activation row rows[i] (i when rows is null). `unpack` is the type's natural-order unpack;
-  // `fast`, if not null, an unpack of this ISA that writes the ISA's lane order directly.
-  void (*span_matmul)(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
+  // `fast`, if not null, an unpack of this ISA that writes the ISA's lane order directly;
+  // `offset` the type's QuantType::offset (folded into the integer sums where not 0).
+  void (*span_matmul)(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const uint8_t* w,
                       int64_t row_bytes, int64_t in, const void* act, const int32_t* rows,
                       int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
   // The ISA's lane-order unpack for a ggml type id, or null (then `unpack` is used). Those of
@@ -127,7 +128,7 @@ const KernelTable& active_table();
   void dot_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float, float*);  \
   void wsum_rows_f16(const float*, const uint16_t*, int64_t, int64_t, int64_t, float*);        \
   void span_act(const float*, int64_t, int64_t, int64_t, void*, bool);                         \
-  void span_matmul(quant::UnpackFn, quant::UnpackFn, const uint8_t*, int64_t, int64_t, const void*, \
+  void span_matmul(quant::UnpackFn, quant::UnpackFn, int, const uint8_t*, int64_t, int64_t, const void*, \
                    const int32_t*, int64_t, float*, int64_t, int64_t, int64_t);                \
   quant::UnpackFn span_fast_unpack(uint32_t);                                                  \
   }

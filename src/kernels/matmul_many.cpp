@@ -103,10 +103,10 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       if (p.fused && j.m == 1) {  // generation: one activation row against every weight row
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
         const auto* a = reinterpret_cast<const quant::ActSpan*>(p.act) + (p.rows ? p.rows[0] : 0) * nsp;
-        p.fused(static_cast<const uint8_t*>(w.data), w.row_bytes(), nsp, a, j.y, r0, r1);
+        p.fused(static_cast<const uint8_t*>(w.data), w.row_bytes(), nsp, a, j.y, r0, r1, p.qt->offset);
         return;
       }
-      t.span_matmul(p.qt->unpack_ref, p.fast, static_cast<const uint8_t*>(w.data), w.row_bytes(), in,
+      t.span_matmul(p.qt->unpack_ref, p.fast, p.qt->offset, static_cast<const uint8_t*>(w.data), w.row_bytes(), in,
                     p.act, p.rows, j.m, j.y, j.ldy, r0, r1);
       return;
   }

@@ -37,6 +37,10 @@ struct QuantType {
   UnpackFn unpack_ref;
   QuantizeFn quantize;  // null: moecat does not write this type
   const char* family;   // "legacy", "k", "i": for messages and docs
+  // m where the Span offset is fmin = m * fsc for every group (codes stored + m: the signed
+  // formats), so kernels may fold it into the integer sum (span.h); 0 where the format has
+  // mins of its own (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K).
+  int offset;
 };
 
 // The entry for t, or null when t is not a block-quantized type moecat computes with.

@@ -33,40 +33,41 @@ void unpack_r(const uint8_t* row, int64_t s, int nv, Span* out) {
   nat->unpack_ref(tmp, 0, nv, out);
 }
 
-#define ENTRY(T, ENUM, BLOCK, BYTES, QUANT, FAMILY) \
-  QuantType{DType::ENUM, BLOCK, BYTES, dequant_##T, unpack_##T, QUANT, FAMILY}
+#define ENTRY(T, ENUM, BLOCK, BYTES, QUANT, FAMILY, OFFSET) \
+  QuantType{DType::ENUM, BLOCK, BYTES, dequant_##T, unpack_##T, QUANT, FAMILY, OFFSET}
 
 const QuantType kTypes[] = {
-    ENTRY(q4_0, Q4_0, 32, 18, quantize_q4_0, "legacy"),
-    ENTRY(q4_1, Q4_1, 32, 20, quantize_q4_1, "legacy"),
-    ENTRY(q5_0, Q5_0, 32, 22, quantize_q5_0, "legacy"),
-    ENTRY(q5_1, Q5_1, 32, 24, quantize_q5_1, "legacy"),
-    ENTRY(q8_0, Q8_0, 32, 34, nullptr, "legacy"),  // encoded by kernels::quantize_row_q8_0
-    ENTRY(mxfp4, MXFP4, 32, 17, nullptr, "mxfp4"),  // encoded by kernels::quantize_row_mxfp4
-    ENTRY(q2_k, Q2_K, 256, 84, quantize_q2_k, "k"),
-    ENTRY(q3_k, Q3_K, 256, 110, quantize_q3_k, "k"),
-    ENTRY(q4_k, Q4_K, 256, 144, quantize_q4_k, "k"),
-    ENTRY(q5_k, Q5_K, 256, 176, quantize_q5_k, "k"),
-    ENTRY(q6_k, Q6_K, 256, 210, quantize_q6_k, "k"),
-    ENTRY(iq1_s, IQ1_S, 256, 50, nullptr, "i"),
-    ENTRY(iq1_m, IQ1_M, 256, 56, nullptr, "i"),
-    ENTRY(iq2_xxs, IQ2_XXS, 256, 66, nullptr, "i"),
-    ENTRY(iq2_xs, IQ2_XS, 256, 74, nullptr, "i"),
-    ENTRY(iq2_s, IQ2_S, 256, 82, nullptr, "i"),
-    ENTRY(iq3_xxs, IQ3_XXS, 256, 98, nullptr, "i"),
-    ENTRY(iq3_s, IQ3_S, 256, 110, nullptr, "i"),
-    ENTRY(iq4_nl, IQ4_NL, 32, 18, quantize_iq4_nl, "i"),
-    ENTRY(iq4_xs, IQ4_XS, 256, 136, quantize_iq4_xs, "i"),
+    ENTRY(q4_0, Q4_0, 32, 18, quantize_q4_0, "legacy", 8),
+    ENTRY(q4_1, Q4_1, 32, 20, quantize_q4_1, "legacy", 0),
+    ENTRY(q5_0, Q5_0, 32, 22, quantize_q5_0, "legacy", 16),
+    ENTRY(q5_1, Q5_1, 32, 24, quantize_q5_1, "legacy", 0),
+    ENTRY(q8_0, Q8_0, 32, 34, nullptr, "legacy", 128),  // encoded by kernels::quantize_row_q8_0
+    ENTRY(mxfp4, MXFP4, 32, 17, nullptr, "mxfp4", 128),  // encoded by kernels::quantize_row_mxfp4
+    ENTRY(q2_k, Q2_K, 256, 84, quantize_q2_k, "k", 0),
+    ENTRY(q3_k, Q3_K, 256, 110, quantize_q3_k, "k", 4),
+    ENTRY(q4_k, Q4_K, 256, 144, quantize_q4_k, "k", 0),
+    ENTRY(q5_k, Q5_K, 256, 176, quantize_q5_k, "k", 0),
+    ENTRY(q6_k, Q6_K, 256, 210, quantize_q6_k, "k", 32),
+    ENTRY(iq1_s, IQ1_S, 256, 50, nullptr, "i", 128),
+    ENTRY(iq1_m, IQ1_M, 256, 56, nullptr, "i", 128),
+    ENTRY(iq2_xxs, IQ2_XXS, 256, 66, nullptr, "i", 128),
+    ENTRY(iq2_xs, IQ2_XS, 256, 74, nullptr, "i", 128),
+    ENTRY(iq2_s, IQ2_S, 256, 82, nullptr, "i", 128),
+    ENTRY(iq3_xxs, IQ3_XXS, 256, 98, nullptr, "i", 128),
+    ENTRY(iq3_s, IQ3_S, 256, 110, nullptr, "i", 128),
+    ENTRY(iq4_nl, IQ4_NL, 32, 18, quantize_iq4_nl, "i", 128),
+    ENTRY(iq4_xs, IQ4_XS, 256, 136, quantize_iq4_xs, "i", 128),
 };
 #undef ENTRY
 
 // Block and block bytes of the file type (Q8_0_R: 32 and 34; its decoders take whole units).
-#define REPACKED(ENUM, BLOCK, BYTES, FAMILY) \
-  QuantType{DType::ENUM##_R, BLOCK, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, FAMILY}
+#define REPACKED(ENUM, BLOCK, BYTES, FAMILY, OFFSET)                                                    \
+  QuantType{DType::ENUM##_R, BLOCK, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, \
+            FAMILY, OFFSET}
 const QuantType kRepacked[] = {
-    REPACKED(Q2_K, 256, 84, "k"),     REPACKED(Q3_K, 256, 110, "k"), REPACKED(Q4_K, 256, 144, "k"),
-    REPACKED(Q5_K, 256, 176, "k"),    REPACKED(Q6_K, 256, 210, "k"), REPACKED(IQ4_XS, 256, 136, "i"),
-    REPACKED(Q8_0, 32, 34, "legacy"),
+    REPACKED(Q2_K, 256, 84, "k", 0),    REPACKED(Q3_K, 256, 110, "k", 4), REPACKED(Q4_K, 256, 144, "k", 0),
+    REPACKED(Q5_K, 256, 176, "k", 0),   REPACKED(Q6_K, 256, 210, "k", 32), REPACKED(IQ4_XS, 256, 136, "i", 128),
+    REPACKED(Q8_0, 32, 34, "legacy", 128),
 };
 #undef REPACKED
 

@@ -24,17 +24,20 @@ static_assert(sizeof(Span) == 384, "Span layout");
 
 // 256 activations of a row, quantized per 32 values to int8 (amax / 127, round half away from
 // zero, like q8_0 but with an f32 scale):
-//   x_i ~= dg[i / 16] * q[i],   bs[g] = dg[g] * sum of q over group g.
+//   x_i ~= dg[i / 16] * q[i],   qs[g] = sum of q over group g,   bs[g] = dg[g] * qs[g].
 // A weight span times an activation span is then
 //   sum_g fsc[g] * dg[g] * S_g  -  sum_g fmin[g] * bs[g],   S_g = sum_{i in g} wq_i * aq_i (int32).
+// Formats whose offset is a fixed multiple of the scale (fmin = m * fsc: the signed grids stored
+// + m, QuantType::offset) fold it into the integer sum instead: sum_g fsc[g] * dg[g] * (S_g - m qs[g]).
 // Groups past the end of a row (rows of 32-block types that are not a multiple of 256) have
 // q = 0 and dg = bs = 0 on the activation side and are zeroed on the weight side.
 struct alignas(64) ActSpan {
   int8_t q[kSpan];
   float dg[kGroups];
   float bs[kGroups];
+  int32_t qs[kGroups];
 };
-static_assert(sizeof(ActSpan) == 384, "ActSpan layout");
+static_assert(sizeof(ActSpan) == 448, "ActSpan layout");
 
 // Unpacks values [kSpan*s, kSpan*s + nv) of one weight row into out (natural order). nv is
 // kSpan, except at the tail of a row of a 32-block type, where it is the remaining multiple of
@@ -42,9 +45,9 @@ static_assert(sizeof(ActSpan) == 384, "ActSpan layout");
 using UnpackFn = void (*)(const uint8_t* row, int64_t s, int nv, Span* out);
 
 // One activation row (nsp ActSpans) times weight rows [r0, r1) of a matrix whose rows are whole
-// spans, unpacked in registers (no Span written): y[r] for each r. Same arithmetic, so the same
-// bits, as the row-tile path of span_matmul.
+// spans, unpacked in registers (no Span written): y[r] for each r. `offset`: the type's
+// QuantType::offset. Same arithmetic, so the same bits, as the row-tile path of span_matmul.
 using FusedDotFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y,
-                            int64_t r0, int64_t r1);
+                            int64_t r0, int64_t r1, int offset);
 
 }  // namespace moecat::kernels::quant

@@ -42,7 +42,7 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
   scalar::span_act(x, in, row0, row1, act, f16);  // natural order; per matrix, not per weight
 }
 
-void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, const uint8_t* w, int64_t row_bytes,
+void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, int offset, const uint8_t* w, int64_t row_bytes,
                  int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
                  int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
@@ -63,10 +63,16 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, const uint8_t* w, int6
       for (int64_t s = 0; s < nsp; ++s) {
         const Span& sp = buf[s];
         for (int h = 0; h < 2; ++h) {
-          const __m256i S = group_sums8(sp.q + 128 * h, a[s].q + 128 * h);
+          __m256i S = group_sums8(sp.q + 128 * h, a[s].q + 128 * h);
           const __m256 sc = _mm256_mul_ps(_mm256_load_ps(sp.fsc + 8 * h), _mm256_load_ps(a[s].dg + 8 * h));
-          acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
-          acc = _mm256_fnmadd_ps(_mm256_load_ps(sp.fmin + 8 * h), _mm256_load_ps(a[s].bs + 8 * h), acc);
+          if (offset) {  // fmin = offset * fsc: in the integer sum
+            const __m256i qs = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[s].qs + 8 * h));
+            S = _mm256_sub_epi32(S, _mm256_mullo_epi32(qs, _mm256_set1_epi32(offset)));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
+          } else {
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
+            acc = _mm256_fnmadd_ps(_mm256_load_ps(sp.fmin + 8 * h), _mm256_load_ps(a[s].bs + 8 * h), acc);
+          }
         }
       }
       y[i * ldy + r] = hsum8(acc);

@@ -281,6 +281,7 @@ void unpack_q8_0(const uint8_t* row, int64_t s, int nv, Span* out) {
 void act_span(const float* x, int nv, bool f16, ActSpan* a) {
   __m512 dg = _mm512_setzero_ps(), bs = _mm512_setzero_ps();
   alignas(64) float dgs[16] = {}, bss[16] = {};
+  alignas(64) int32_t qss[16] = {};
   _mm512_store_si512(a->q, _mm512_setzero_si512());
   _mm512_store_si512(a->q + 64, _mm512_setzero_si512());
   _mm512_store_si512(a->q + 128, _mm512_setzero_si512());
@@ -295,9 +296,12 @@ void act_span(const float* x, int nv, bool f16, ActSpan* a) {
     _mm_store_si128(reinterpret_cast<__m128i*>(a->q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
     const float ds = f16 ? _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)) : d;  // the scale the dot uses
     dgs[2 * b] = dgs[2 * b + 1] = ds;
-    bss[2 * b] = ds * float(_mm512_reduce_add_epi32(i0));
-    bss[2 * b + 1] = ds * float(_mm512_reduce_add_epi32(i1));
+    qss[2 * b] = _mm512_reduce_add_epi32(i0);
+    qss[2 * b + 1] = _mm512_reduce_add_epi32(i1);
+    bss[2 * b] = ds * float(qss[2 * b]);
+    bss[2 * b + 1] = ds * float(qss[2 * b + 1]);
   }
+  _mm512_store_si512(a->qs, _mm512_load_si512(qss));
   dg = _mm512_load_ps(dgs);
   bs = _mm512_load_ps(bss);
   _mm512_store_ps(a->dg, dg);
@@ -308,38 +312,44 @@ void act_span(const float* x, int nv, bool f16, ActSpan* a) {
 // ---- the matmul -----------------------------------------------------------------------------
 
 // y[c][j] for R weight rows (spans w[j*nsp + s]) x C activation rows a[c]. Every output's
-// arithmetic is the same whatever R and C are.
-template <int R, int C>
-inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy) {
+// arithmetic is the same whatever R and C are. kOff: the type's offset m (fmin = m * fsc) goes
+// into the integer sums, S - m qs, as the dpbusd accumulator's start (span.h), and fmin is not
+// read: one float operation less per row and activation row.
+template <int R, int C, bool kOff>
+inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy, int offset) {
   __m512 acc[R][C];
 #pragma GCC unroll 4
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[j][c] = _mm512_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
-    __m512i av[C][4];
+    __m512i av[C][4], init[C];
     __m512 dg[C], bs[C];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
       const ActSpan& as = a[c][s];
       for (int k = 0; k < 4; ++k) av[c][k] = _mm512_load_si512(as.q + 64 * k);
       dg[c] = _mm512_load_ps(as.dg);
-      bs[c] = _mm512_load_ps(as.bs);
+      if (kOff) {
+        init[c] = _mm512_mullo_epi32(_mm512_load_si512(as.qs), _mm512_set1_epi32(-offset));
+      } else {
+        bs[c] = _mm512_load_ps(as.bs);
+      }
     }
 #pragma GCC unroll 4
     for (int j = 0; j < R; ++j) {
       const Span& sp = w[j * nsp + s];
       const __m512i w0 = _mm512_load_si512(sp.q), w1 = _mm512_load_si512(sp.q + 64),
                     w2 = _mm512_load_si512(sp.q + 128), w3 = _mm512_load_si512(sp.q + 192);
-      const __m512 fsc = _mm512_load_ps(sp.fsc), fmin = _mm512_load_ps(sp.fmin);
+      const __m512 fsc = _mm512_load_ps(sp.fsc);
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
-        __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, av[c][0]);
+        __m512i S = _mm512_dpbusd_epi32(kOff ? init[c] : _mm512_setzero_si512(), w0, av[c][0]);
         S = _mm512_dpbusd_epi32(S, w1, av[c][1]);
         S = _mm512_dpbusd_epi32(S, w2, av[c][2]);
         S = _mm512_dpbusd_epi32(S, w3, av[c][3]);
         acc[j][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(fsc, dg[c]), acc[j][c]);
-        acc[j][c] = _mm512_fnmadd_ps(fmin, bs[c], acc[j][c]);
+        if (!kOff) acc[j][c] = _mm512_fnmadd_ps(_mm512_load_ps(sp.fmin), bs[c], acc[j][c]);
       }
     }
   }
@@ -352,25 +362,36 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
 // Activation rows in tiles of kCols (the rest in one smaller tile).
 constexpr int kCols = 2;
 
-template <int R, int C>
+template <int R, int C, bool kOff>
 inline void dot_cols(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t i,
-                     float* y, int64_t ldy) {
+                     float* y, int64_t ldy, int offset) {
   const ActSpan* a[C];
 #pragma GCC unroll 4
   for (int c = 0; c < C; ++c) a[c] = acts + (rows ? rows[i + c] : i + c) * nsp;
-  dot_tile<R, C>(buf, nsp, a, y + i * ldy, ldy);
+  dot_tile<R, C, kOff>(buf, nsp, a, y + i * ldy, ldy, offset);
 }
 
-template <int R>
+template <int R, bool kOff>
 void dot_rows_r(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t n,
-                float* y, int64_t ldy) {
+                float* y, int64_t ldy, int offset) {
   int64_t i = 0;
-  for (; i + kCols <= n; i += kCols) dot_cols<R, kCols>(buf, nsp, acts, rows, i, y, ldy);
+  for (; i + kCols <= n; i += kCols) dot_cols<R, kCols, kOff>(buf, nsp, acts, rows, i, y, ldy, offset);
   switch (n - i) {
-    case 3: dot_cols<R, 3>(buf, nsp, acts, rows, i, y, ldy); break;
-    case 2: dot_cols<R, 2>(buf, nsp, acts, rows, i, y, ldy); break;
-    case 1: dot_cols<R, 1>(buf, nsp, acts, rows, i, y, ldy); break;
+    case 3: dot_cols<R, 3, kOff>(buf, nsp, acts, rows, i, y, ldy, offset); break;
+    case 2: dot_cols<R, 2, kOff>(buf, nsp, acts, rows, i, y, ldy, offset); break;
+    case 1: dot_cols<R, 1, kOff>(buf, nsp, acts, rows, i, y, ldy, offset); break;
     default: break;
+  }
+}
+
+template <bool kOff>
+void dot_block(int rows_in_tile, const Span* bt, int64_t nsp, const ActSpan* ac, const int32_t* rc, int64_t cn,
+               float* y, int64_t ldy, int offset) {
+  switch (rows_in_tile) {
+    case 4: dot_rows_r<4, kOff>(bt, nsp, ac, rc, cn, y, ldy, offset); break;
+    case 3: dot_rows_r<3, kOff>(bt, nsp, ac, rc, cn, y, ldy, offset); break;
+    case 2: dot_rows_r<2, kOff>(bt, nsp, ac, rc, cn, y, ldy, offset); break;
+    default: dot_rows_r<1, kOff>(bt, nsp, ac, rc, cn, y, ldy, offset); break;
   }
 }
 
@@ -387,7 +408,7 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
     }
 }
 
-void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w, int64_t row_bytes,
+void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const uint8_t* w, int64_t row_bytes,
                  int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
                  int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
@@ -428,11 +449,11 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, const uint8_t* w,
       float* yc = y + c0 * ldy + r;
       for (int64_t t = 0; t < rb; t += kTileRows) {
         const Span* bt = buf + t * nsp;
-        switch (rb - t < kTileRows ? rb - t : kTileRows) {
-          case 4: dot_rows_r<4>(bt, nsp, ac, rc, cn, yc + t, ldy); break;
-          case 3: dot_rows_r<3>(bt, nsp, ac, rc, cn, yc + t, ldy); break;
-          case 2: dot_rows_r<2>(bt, nsp, ac, rc, cn, yc + t, ldy); break;
-          default: dot_rows_r<1>(bt, nsp, ac, rc, cn, yc + t, ldy); break;
+        const int rt = static_cast<int>(rb - t < kTileRows ? rb - t : kTileRows);
+        if (offset) {
+          dot_block<true>(rt, bt, nsp, ac, rc, cn, yc + t, ldy, offset);
+        } else {
+          dot_block<false>(rt, bt, nsp, ac, rc, cn, yc + t, ldy, 0);
         }
       }
     }

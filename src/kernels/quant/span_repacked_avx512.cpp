@@ -110,11 +110,12 @@ void unpack(const uint8_t* row, int64_t s, int, Span* out) {
   _mm512_store_ps(out->fmin, d.fmin);
 }
 
-// Per span: S_g by four chained vpdpbusd, then acc += S * (fsc * dg) and acc -= fmin * bs: the
-// operations and order of dot_tile in span_avx512.cpp.
-template <int kType>
-void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
-           int64_t r1) {
+// Per span: S_g by four chained vpdpbusd, then acc += S * (fsc * dg) and acc -= fmin * bs, or
+// with kOff the offset in the integer sum (S starts at -offset * qs, no fmin): the operations
+// and order of dot_tile in span_avx512.cpp.
+template <int kType, bool kOff>
+void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
+                int64_t r1, int offset) {
   constexpr int64_t kBytes = kquant_block_bytes(kType);
   constexpr int64_t kAhead = 4096;
   for (int64_t r = r0; r < r1; ++r) {
@@ -129,14 +130,26 @@ void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, f
       Decoded d;
       decode<kType>(row + s * kBytes, d);
       const ActSpan& as = a[s];
-      __m512i S = _mm512_dpbusd_epi32(_mm512_setzero_si512(), d.q[0], _mm512_load_si512(as.q));
+      const __m512i init = kOff ? _mm512_mullo_epi32(_mm512_load_si512(as.qs), _mm512_set1_epi32(-offset))
+                                : _mm512_setzero_si512();
+      __m512i S = _mm512_dpbusd_epi32(init, d.q[0], _mm512_load_si512(as.q));
       S = _mm512_dpbusd_epi32(S, d.q[1], _mm512_load_si512(as.q + 64));
       S = _mm512_dpbusd_epi32(S, d.q[2], _mm512_load_si512(as.q + 128));
       S = _mm512_dpbusd_epi32(S, d.q[3], _mm512_load_si512(as.q + 192));
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(as.dg)), acc);
-      acc = _mm512_fnmadd_ps(d.fmin, _mm512_load_ps(as.bs), acc);
+      if (!kOff) acc = _mm512_fnmadd_ps(d.fmin, _mm512_load_ps(as.bs), acc);
     }
     y[r] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+template <int kType>
+void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0, int64_t r1,
+           int offset) {
+  if (offset) {
+    fused_rows<kType, true>(w, row_bytes, nsp, a, y, r0, r1, offset);
+  } else {
+    fused_rows<kType, false>(w, row_bytes, nsp, a, y, r0, r1, 0);
   }
 }
 

@@ -38,13 +38,14 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
           }
           a[s].dg[2 * b + h] = ds;
           a[s].bs[2 * b + h] = ds * static_cast<float>(sum);
+          a[s].qs[2 * b + h] = sum;
         }
       }
     }
   }
 }
 
-void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, const uint8_t* w, int64_t row_bytes,
+void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, int offset, const uint8_t* w, int64_t row_bytes,
                  int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
                  int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
@@ -66,7 +67,11 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, const uint8_t* w, int6
           for (int g = 0; g < nv / kGroup; ++g) {
             int32_t S = 0;
             for (int l = kGroup * g; l < kGroup * g + kGroup; ++l) S += int32_t(sp.q[l]) * a.q[l];
-            sum += sp.fsc[g] * a.dg[g] * static_cast<float>(S) - sp.fmin[g] * a.bs[g];
+            if (offset) {  // fmin = offset * fsc: in the integer sum
+              sum += sp.fsc[g] * a.dg[g] * static_cast<float>(S - offset * a.qs[g]);
+            } else {
+              sum += sp.fsc[g] * a.dg[g] * static_cast<float>(S) - sp.fmin[g] * a.bs[g];
+            }
           }
           acc[i] += sum;
         }
