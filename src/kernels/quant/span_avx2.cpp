@@ -68,11 +68,10 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, int offset, const uint
           if (offset) {  // fmin = offset * fsc: in the integer sum
             const __m256i qs = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[s].qs + 8 * h));
             S = _mm256_sub_epi32(S, _mm256_mullo_epi32(qs, _mm256_set1_epi32(offset)));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
-          } else {
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
-            acc = _mm256_fnmadd_ps(_mm256_load_ps(sp.fmin + 8 * h), _mm256_load_ps(a[s].bs + 8 * h), acc);
           }
+          acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), sc, acc);
+          if (!offset)
+            acc = _mm256_fnmadd_ps(_mm256_load_ps(sp.fmin + 8 * h), _mm256_load_ps(a[s].bs + 8 * h), acc);
         }
       }
       y[i * ldy + r] = hsum8(acc);

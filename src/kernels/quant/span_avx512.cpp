@@ -320,12 +320,12 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
   __m512 acc[R][C];
 #pragma GCC unroll 4
   for (int j = 0; j < R; ++j)
-#pragma GCC unroll 4
+#pragma GCC unroll 2
     for (int c = 0; c < C; ++c) acc[j][c] = _mm512_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
     __m512i av[C][4], init[C];
     __m512 dg[C], bs[C];
-#pragma GCC unroll 4
+#pragma GCC unroll 2
     for (int c = 0; c < C; ++c) {
       const ActSpan& as = a[c][s];
       for (int k = 0; k < 4; ++k) av[c][k] = _mm512_load_si512(as.q + 64 * k);
@@ -342,7 +342,7 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
       const __m512i w0 = _mm512_load_si512(sp.q), w1 = _mm512_load_si512(sp.q + 64),
                     w2 = _mm512_load_si512(sp.q + 128), w3 = _mm512_load_si512(sp.q + 192);
       const __m512 fsc = _mm512_load_ps(sp.fsc);
-#pragma GCC unroll 4
+#pragma GCC unroll 2
       for (int c = 0; c < C; ++c) {
         __m512i S = _mm512_dpbusd_epi32(kOff ? init[c] : _mm512_setzero_si512(), w0, av[c][0]);
         S = _mm512_dpbusd_epi32(S, w1, av[c][1]);
@@ -355,32 +355,21 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
   }
 #pragma GCC unroll 4
   for (int j = 0; j < R; ++j)
-#pragma GCC unroll 4
+#pragma GCC unroll 2
     for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
-}
-
-// Activation rows in tiles of kCols (the rest in one smaller tile).
-constexpr int kCols = 2;
-
-template <int R, int C, bool kOff>
-inline void dot_cols(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t i,
-                     float* y, int64_t ldy, int offset) {
-  const ActSpan* a[C];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c) a[c] = acts + (rows ? rows[i + c] : i + c) * nsp;
-  dot_tile<R, C, kOff>(buf, nsp, a, y + i * ldy, ldy, offset);
 }
 
 template <int R, bool kOff>
 void dot_rows_r(const Span* buf, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t n,
                 float* y, int64_t ldy, int offset) {
   int64_t i = 0;
-  for (; i + kCols <= n; i += kCols) dot_cols<R, kCols, kOff>(buf, nsp, acts, rows, i, y, ldy, offset);
-  switch (n - i) {
-    case 3: dot_cols<R, 3, kOff>(buf, nsp, acts, rows, i, y, ldy, offset); break;
-    case 2: dot_cols<R, 2, kOff>(buf, nsp, acts, rows, i, y, ldy, offset); break;
-    case 1: dot_cols<R, 1, kOff>(buf, nsp, acts, rows, i, y, ldy, offset); break;
-    default: break;
+  for (; i + 2 <= n; i += 2) {
+    const ActSpan* a[2] = {acts + (rows ? rows[i] : i) * nsp, acts + (rows ? rows[i + 1] : i + 1) * nsp};
+    dot_tile<R, 2, kOff>(buf, nsp, a, y + i * ldy, ldy, offset);
+  }
+  if (i < n) {
+    const ActSpan* a[1] = {acts + (rows ? rows[i] : i) * nsp};
+    dot_tile<R, 1, kOff>(buf, nsp, a, y + i * ldy, ldy, offset);
   }
 }
 
@@ -414,8 +403,8 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   // Cache blocking. kBlockRows weight rows are unpacked at once (16 x nsp Spans: 96 KB at
   // in = 4096) and stay in L2 while the activation rows go past in chunks of about 256 KB, each
-  // chunk read once from L3 for the whole row block rather than once per row tile.
-  constexpr int64_t kBlockRows = 16;
+  // chunk read once from L3 for the whole row block rather than once per 4-row tile.
+  constexpr int64_t kBlockRows = 4 * kTileRows;
   const int64_t fit = ((int64_t(256) << 10) / (nsp * int64_t(sizeof(ActSpan)))) & ~int64_t(1);
   const int64_t chunk = fit > 2 ? fit : 2;
   Span* buf = span_scratch(kBlockRows * nsp);
