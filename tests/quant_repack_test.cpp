@@ -29,15 +29,18 @@
 namespace moecat::kernels {
 namespace {
 
-// n_units x 256 values of a file type in random blocks with sane float scale fields.
-std::vector<uint8_t> random_blocks(DType t, int64_t n_units, uint32_t seed) {
+// n_values (whole blocks) of a file type in random blocks with sane float scale fields.
+std::vector<uint8_t> random_values(DType t, int64_t n_values, uint32_t seed) {
   const quant::QuantType& qt = *quant::find(t);
-  const int64_t n_blocks = n_units * 256 / qt.block;
+  const int64_t n_blocks = n_values / qt.block;
   std::mt19937 g(seed);
   std::vector<uint8_t> b(static_cast<size_t>(n_blocks * qt.block_bytes));
   for (auto& c : b) c = static_cast<uint8_t>(g());
   for (int64_t i = 0; i < n_blocks; ++i) sanitize_block(t, b.data() + i * qt.block_bytes, g);
   return b;
+}
+std::vector<uint8_t> random_blocks(DType t, int64_t n_units, uint32_t seed) {
+  return random_values(t, n_units * 256, seed);
 }
 
 constexpr DType kFileTypes[] = {DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS};
@@ -54,8 +57,8 @@ TEST(QuantRepack, LosslessAndEveryCodeBitMoves) {
     const int64_t nb = 7;
     const std::vector<uint8_t> file = random_blocks(t, nb, 11);
     std::vector<uint8_t> packed(file.size()), back(file.size());
-    repack_rows(t, r, file.data(), packed.data(), nb * 256);
-    repack_rows(r, t, packed.data(), back.data(), nb * 256);
+    repack_rows(t, r, file.data(), packed.data(), 1, nb * 256);
+    repack_rows(r, t, packed.data(), back.data(), 1, nb * 256);
     EXPECT_EQ(back, file) << dtype_name(t);
     EXPECT_NE(packed, file) << dtype_name(t);
     // A single code bit flipped in the file block changes the repacked bytes (no bit dropped)
@@ -64,11 +67,11 @@ TEST(QuantRepack, LosslessAndEveryCodeBitMoves) {
     for (int64_t byte = 0; byte < bytes; ++byte)
       for (int bit = 0; bit < 8; ++bit) {
         std::vector<uint8_t> f(file.begin(), file.begin() + bytes), p(f.size()), q(f.size()), b2(f.size());
-        repack_rows(t, r, f.data(), p.data(), 256);
+        repack_rows(t, r, f.data(), p.data(), 1, 256);
         f[byte] ^= static_cast<uint8_t>(1 << bit);
-        repack_rows(t, r, f.data(), q.data(), 256);
+        repack_rows(t, r, f.data(), q.data(), 1, 256);
         ASSERT_NE(p, q) << dtype_name(t) << " byte " << byte << " bit " << bit;
-        repack_rows(r, t, q.data(), b2.data(), 256);
+        repack_rows(r, t, q.data(), b2.data(), 1, 256);
         ASSERT_EQ(b2, f) << dtype_name(t) << " byte " << byte << " bit " << bit;
       }
   }
@@ -82,7 +85,7 @@ TEST(QuantRepack, ReferenceDecodersAgreeWithTheFileType) {
     ASSERT_NE(rep, nullptr) << dtype_name(r);
     const std::vector<uint8_t> file = random_blocks(t, 3, 5);
     std::vector<uint8_t> packed(file.size());
-    repack_rows(t, r, file.data(), packed.data(), 3 * 256);
+    repack_rows(t, r, file.data(), packed.data(), 1, 3 * 256);
     std::vector<float> a(768), b(768);
     nat.dequant_ref(file.data(), a.data(), 768);
     rep->dequant_ref(packed.data(), b.data(), 768);
@@ -109,7 +112,8 @@ TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
   for (DType t : kFileTypes) {
     const DType r = quant::repacked_of(t);
     EXPECT_EQ(repack_type(t, 512), r) << dtype_name(t);
-    EXPECT_EQ(repack_type(t, 256 + 32), t) << dtype_name(t) << ": rows of partial units stay";
+    // Rows that end in a partial unit: only Q8_0 has a layout for them.
+    EXPECT_EQ(repack_type(t, 256 + 32), t == DType::Q8_0 ? r : t) << dtype_name(t);
     const quant::UnpackFn fn = k.span_fast_unpack(static_cast<uint32_t>(t));
     const quant::UnpackFn fr = k.span_fast_unpack(static_cast<uint32_t>(r));
     ASSERT_TRUE(fn && fr) << dtype_name(t);
@@ -138,11 +142,13 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
   ThreadPool pool(2);
   for (DType t : kFileTypes) {
     const DType r = quant::repacked_of(t);
-    for (int64_t in : {256, 768}) {
+    std::vector<int64_t> widths = {256, 768};
+    if (quant::repack_tail_block(t)) widths.insert(widths.end(), {96, 320, 2880});  // partial last units
+    for (int64_t in : widths) {
       const int64_t out = 203;
-      std::vector<uint8_t> file = random_blocks(t, out * in / 256, static_cast<uint32_t>(in + 3));
+      std::vector<uint8_t> file = random_values(t, out * in, static_cast<uint32_t>(in + 3));
       std::vector<uint8_t> packed(file.size());
-      repack_rows(t, r, file.data(), packed.data(), out * in);
+      repack_rows(t, r, file.data(), packed.data(), out, in);
       TensorView wf{"w", t, Shape{out, in}, file.data(), file.size()};
       TensorView wr{"w", r, Shape{out, in}, packed.data(), packed.size()};
       const int64_t n = 5;
@@ -172,6 +178,81 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
         }
       }
     }
+  }
+}
+
+// Q8_0 rows that end in a partial unit (gpt-oss's 2880 = 11 units + 64 values): lossless with
+// every bit carried, the reference decoders and the AVX-512 unpack of the partial unit equal
+// the file layout's (codes and scales past the row's end read as zero), the vectorized whole
+// units and the scalar tail together equal the scalar repack of the row.
+TEST(QuantRepack, Q8RowsEndingInAPartialUnit) {
+  const DType t = DType::Q8_0, r = DType::Q8_0_R;
+  const quant::QuantType& nat = *quant::find(t);
+  const quant::QuantType& rep = *quant::find(r);
+  EXPECT_EQ(quant::repack_tail_block(t), 32);
+  EXPECT_EQ(quant::repack_tail_block(DType::Q4_K), 0);
+  for (int64_t cols : {32, 64, 224, 256 + 96, 2880}) {
+    const int64_t rows = 3, units = cols / 256, tail = cols % 256, row_bytes = cols / 32 * 34;
+    const std::vector<uint8_t> file = random_values(t, rows * cols, static_cast<uint32_t>(cols));
+    std::vector<uint8_t> packed(file.size()), back(file.size());
+    repack_rows(t, r, file.data(), packed.data(), rows, cols);
+    repack_rows(r, t, packed.data(), back.data(), rows, cols);
+    ASSERT_EQ(back, file) << cols;
+    // The tail's bytes: scales first, then chunk k lane p (+ 128) at 2b + (tail/4)k + p.
+    const uint8_t* ft = file.data() + row_bytes + units * 272;  // row 1's tail
+    const uint8_t* pt = packed.data() + row_bytes + units * 272;
+    const int nb = static_cast<int>(tail / 32);
+    for (int b = 0; b < nb; ++b) EXPECT_EQ(0, std::memcmp(pt + 2 * b, ft + 34 * b, 2)) << cols;
+    for (int k = 0; k < 4; ++k)
+      for (int p = 0; p < tail / 4; ++p) {
+        const int v = 16 * (p / 4) + 4 * k + p % 4;
+        ASSERT_EQ(pt[2 * nb + (tail / 4) * k + p], ft[34 * (v / 32) + 2 + v % 32] ^ 0x80) << cols << " k" << k << " p" << p;
+      }
+    for (int64_t byte = 0; byte < tail / 32 * 34; ++byte) {  // every bit of the tail is carried
+      std::vector<uint8_t> f(file.begin(), file.begin() + row_bytes), p1(f.size()), p2(f.size());
+      repack_rows(t, r, f.data(), p1.data(), 1, cols);
+      f[units * 272 + byte] ^= 0x10;
+      repack_rows(t, r, f.data(), p2.data(), 1, cols);
+      ASSERT_NE(p1, p2) << cols << " byte " << byte;
+    }
+    std::vector<float> a(static_cast<size_t>(cols)), b(a.size());
+    for (int64_t i = 0; i < rows; ++i) {
+      nat.dequant_ref(file.data() + i * row_bytes, a.data(), cols);
+      rep.dequant_ref(packed.data() + i * row_bytes, b.data(), cols);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << cols;
+      dequantize_row(r, packed.data() + i * row_bytes, b.data(), cols);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << cols;
+      for (int64_t s = 0; s <= units && s * 256 < cols; ++s) {
+        const int nv = static_cast<int>(std::min<int64_t>(256, cols - s * 256));
+        quant::Span x{}, y{};  // the reference unpacks write values < nv only
+        nat.unpack_ref(file.data() + i * row_bytes, s, nv, &x);
+        rep.unpack_ref(packed.data() + i * row_bytes, s, nv, &y);
+        ASSERT_EQ(0, std::memcmp(&x, &y, sizeof x)) << cols << " span " << s;
+      }
+    }
+    if (detected_isa() < Isa::kAvx512) continue;
+    IsaScope scope;
+    set_isa(Isa::kAvx512);
+    const KernelTable& k = active_table();
+    if (!k.span_fused) continue;
+    std::vector<uint8_t> scalar(file.size());
+    for (int64_t i = 0; i < rows; ++i) {
+      quant::repack_units(t, r, file.data() + i * row_bytes, scalar.data() + i * row_bytes, units);
+      if (tail) quant::repack_tail(t, r, file.data() + i * row_bytes + units * 272, scalar.data() + i * row_bytes + units * 272, static_cast<int>(tail));
+    }
+    EXPECT_EQ(scalar, packed) << cols;
+    const quant::UnpackFn fn = k.span_fast_unpack(static_cast<uint32_t>(t));
+    const quant::UnpackFn fr = k.span_fast_unpack(static_cast<uint32_t>(r));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t s = 0; s * 256 < cols; ++s) {
+        const int nv = static_cast<int>(std::min<int64_t>(256, cols - s * 256));
+        quant::Span x, y;
+        std::memset(&x, 0x5a, sizeof x);  // fast unpacks write the whole Span, zeros past nv
+        std::memset(&y, 0xa5, sizeof y);
+        fn(file.data() + i * row_bytes, s, nv, &x);
+        fr(packed.data() + i * row_bytes, s, nv, &y);
+        ASSERT_EQ(0, std::memcmp(&x, &y, sizeof x)) << cols << " row " << i << " span " << s;
+      }
   }
 }
 
@@ -211,7 +292,7 @@ TEST(QuantRepack, WeightsRepackAtLoadAndExportTheFileBytes) {
       if (v.dtype == DType::Q6_K) {
         memcpy(back.data() + i * v.nbytes, v.data, v.nbytes);
       } else {
-        repack_rows(v.dtype, DType::Q6_K, v.data, back.data() + i * v.nbytes, 3 * 256);
+        repack_rows(v.dtype, DType::Q6_K, v.data, back.data() + i * v.nbytes, 3, 256);
       }
     }
     EXPECT_EQ(back, q6);

@@ -155,20 +155,37 @@ bool repack_enabled() {
 }
 
 DType repack_type(DType t, int64_t cols) {
-  if (!repack_enabled() || cols % quant::kSpan != 0) return t;  // units of 256 values per row
+  if (!repack_enabled() || cols <= 0) return t;
   const DType r = quant::repacked_of(t);
-  return r != t && active_table().span_fast_unpack(static_cast<uint32_t>(r)) ? r : t;
+  if (r == t || !active_table().span_fast_unpack(static_cast<uint32_t>(r))) return t;
+  // Rows of whole 256-value units, or (Q8_0) whole blocks ending in a partial unit.
+  const int tb = quant::repack_tail_block(t);
+  return cols % quant::kSpan == 0 || (tb > 0 && cols % tb == 0) ? r : t;
 }
 
-void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values) {
-  MOECAT_CHECK(n_values % quant::kSpan == 0);
+void repack_rows(DType from, DType to, const void* src, void* dst, int64_t rows, int64_t cols) {
+  const int64_t units = cols / quant::kSpan, tail = cols % quant::kSpan;
+  MOECAT_CHECK(tail == 0 || (quant::repack_tail_block(from) > 0 && tail % quant::repack_tail_block(from) == 0));
   const KernelTable& t = active_table();
-  const int64_t n_units = n_values / quant::kSpan;
-  // The vectorized repack where the ISA has one (tests compare it with repack_units).
-  if (t.span_repack && to == quant::repacked_of(from) &&
-      t.span_repack(static_cast<uint32_t>(from), static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), n_units))
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  // Whole units: the vectorized repack where the ISA has one (tests compare it with
+  // repack_units), over all rows at once when they have no tails.
+  auto whole = [&](const uint8_t* a, uint8_t* b, int64_t n_units) {
+    if (n_units == 0) return;
+    if (t.span_repack && to == quant::repacked_of(from) && t.span_repack(static_cast<uint32_t>(from), a, b, n_units))
+      return;
+    quant::repack_units(from, to, a, b, n_units);
+  };
+  if (tail == 0) {
+    whole(s, d, rows * units);
     return;
-  quant::repack_units(from, to, static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), n_units);
+  }
+  const int64_t ub = quant::repack_unit_bytes(from), row_bytes = dtype_row_bytes(from, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    whole(s + r * row_bytes, d + r * row_bytes, units);
+    quant::repack_tail(from, to, s + r * row_bytes + units * ub, d + r * row_bytes + units * ub, static_cast<int>(tail));
+  }
 }
 
 const KernelTable& active_table() {

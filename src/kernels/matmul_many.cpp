@@ -153,7 +153,8 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
       MOECAT_CHECK_MSG(p.qt != nullptr, "matmul: unsupported weight dtype");
       MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
       p.fast = t.span_fast_unpack(static_cast<uint32_t>(w.dtype));
-      // Fused kernels exist for 256-value blocks only: rows are whole spans.
+      // Fused kernels exist for the repacked layouts only (their rows: whole units, Q8_0's maybe
+      // with a partial last one).
       p.fused = t.span_fused ? t.span_fused(static_cast<uint32_t>(w.dtype)) : nullptr;
       p.rows = j.rows;
       if (!shared) {

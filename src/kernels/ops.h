@@ -78,14 +78,15 @@ void convert_row(const float* src, DType t, void* dst, int64_t n);     // F32/F1
 
 // Weight repacking at load (kernels/quant/repack.h; dispatch.cpp). repack_type(t, cols): the
 // layout a matrix of file type t with rows of `cols` values is rewritten into for the active
-// ISA's kernels (Q8_0, Q2_K..Q6_K, IQ4_XS on AVX-512 VNNI; rows of whole 256-value units), or t
-// when there is none or repacking is off: set_repack(false), or the environment MOECAT_REPACK=0
-// (read once). repack_rows converts n_values (a multiple of 256) between a file type and its
-// repacked layout, either way (lossless).
+// ISA's kernels (Q8_0, Q2_K..Q6_K, IQ4_XS on AVX-512 VNNI; rows of whole 256-value units, or for
+// Q8_0 any row, its last unit partial), or t when there is none or repacking is off:
+// set_repack(false), or the environment MOECAT_REPACK=0 (read once). repack_rows converts `rows`
+// rows of `cols` values between a file type and its repacked layout, either way (lossless; the
+// bytes of every row stay where they are).
 void set_repack(bool on);
 bool repack_enabled();
 DType repack_type(DType t, int64_t cols);
-void repack_rows(DType from, DType to, const void* src, void* dst, int64_t n_values);
+void repack_rows(DType from, DType to, const void* src, void* dst, int64_t rows, int64_t cols);
 
 struct AttentionParams {
   int64_t n_head = 0, n_head_kv = 0;        // GQA: head h uses kv head h / (n_head / n_head_kv)

@@ -95,7 +95,7 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
             continue;
           }
           if (kernels::quant::natural_of(part.dtype) == t) {  // repacked at load: back, lossless
-            kernels::repack_rows(part.dtype, t, part.row(r), dst + to * out_row_bytes, cols);
+            kernels::repack_rows(part.dtype, t, part.row(r), dst + to * out_row_bytes, 1, cols);
             continue;
           }
           kernels::dequantize_row(part.dtype, part.row(r), row.data(), cols);

@@ -95,7 +95,7 @@ TensorView Weights::repack(TensorView v) {
   madvise(p, v.nbytes, MADV_HUGEPAGE);  // fewer page faults and TLB misses; advisory
   const size_t n = v.nbytes;
   repacked_.emplace_back(p, [n](void* q) { munmap(q, n); });
-  kernels::repack_rows(v.dtype, r, v.data, p, v.shape.numel());
+  kernels::repack_rows(v.dtype, r, v.data, p, v.shape.numel() / v.shape[v.shape.ndim - 1], v.shape[v.shape.ndim - 1]);
   // The file's pages of this tensor are not read again: drop them from this process (they stay
   // in the page cache, shared, reclaimable), so RSS stays about the file size, not twice it.
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));

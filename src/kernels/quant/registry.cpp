@@ -8,28 +8,38 @@ namespace moecat::kernels::quant {
 
 namespace {
 
-// Repacked layouts (repack.h) decode through their file type: unrepack a unit of 256 values,
-// then decode it.
+// Repacked layouts (repack.h) decode through their file type: unrepack a unit of 256 values
+// (or a row's partial last unit), then decode it.
 constexpr int kMaxUnitBytes = 272;
 const QuantType* natural_entry(DType r);
 
+// n values: whole units, or one row whose last unit is partial (n % 256 values).
 template <DType kR>
 void dequant_r(const void* src, float* dst, int64_t n) {
   const QuantType* nat = natural_entry(kR);
-  const int64_t ub = repack_unit_bytes(kR);
+  const int64_t ub = repack_unit_bytes(kR), units = n / kSpan;
+  const auto* s = static_cast<const uint8_t*>(src);
   uint8_t tmp[kMaxUnitBytes];
-  MOECAT_CHECK(n % kSpan == 0);
-  for (int64_t i = 0; i < n / kSpan; ++i) {
-    repack_units(kR, nat->type, static_cast<const uint8_t*>(src) + i * ub, tmp, 1);
+  for (int64_t i = 0; i < units; ++i) {
+    repack_units(kR, nat->type, s + i * ub, tmp, 1);
     nat->dequant_ref(tmp, dst + i * kSpan, kSpan);
+  }
+  if (const int tail = static_cast<int>(n % kSpan)) {
+    repack_tail(kR, nat->type, s + units * ub, tmp, tail);
+    nat->dequant_ref(tmp, dst + units * kSpan, tail);
   }
 }
 
+// Span s of a row; nv < 256 only for a row's partial last unit.
 template <DType kR>
 void unpack_r(const uint8_t* row, int64_t s, int nv, Span* out) {
   const QuantType* nat = natural_entry(kR);
   uint8_t tmp[kMaxUnitBytes];
-  repack_units(kR, nat->type, row + s * repack_unit_bytes(kR), tmp, 1);
+  if (nv < kSpan) {
+    repack_tail(kR, nat->type, row + s * repack_unit_bytes(kR), tmp, nv);
+  } else {
+    repack_units(kR, nat->type, row + s * repack_unit_bytes(kR), tmp, 1);
+  }
   nat->unpack_ref(tmp, 0, nv, out);
 }
 

@@ -167,6 +167,16 @@ void get_bits(const uint8_t* src, uint8_t* c, int bit) {
       c[natural(k, p)] = static_cast<uint8_t>(c[natural(k, p)] | ((src[8 * k + p / 8] >> (p % 8)) & 1) << bit);
 }
 
+// The B8 plane of the first nv values only (a partial unit): chunk k's first nv/4 bytes.
+void put_b8_tail(uint8_t* dst, const uint8_t* c, int nv) {
+  for (int k = 0; k < 4; ++k)
+    for (int p = 0; p < nv / 4; ++p) dst[(nv / 4) * k + p] = c[natural(k, p)];
+}
+void get_b8_tail(const uint8_t* src, uint8_t* c, int nv) {
+  for (int k = 0; k < 4; ++k)
+    for (int p = 0; p < nv / 4; ++p) c[natural(k, p)] = src[(nv / 4) * k + p];
+}
+
 struct Planes {
   int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1;  // byte offsets in the unit (-1: none)
 };
@@ -181,6 +191,7 @@ struct Layout {
   // Headers that move (Q8_0's scales), after the copy of the unit: natural to repacked (pack)
   // or back. Null: headers and scales stay where they are.
   void (*headers)(const uint8_t* src, uint8_t* dst, bool pack) = nullptr;
+  int tail_block = 0;  // rows may end in a partial unit of whole blocks of this many values
 };
 
 const Layout kLayouts[] = {
@@ -190,7 +201,7 @@ const Layout kLayouts[] = {
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
     {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
-    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, q8_headers},
+    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, q8_headers, 32},
 };
 
 const Layout* layout_of(DType t) {
@@ -249,6 +260,32 @@ void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_
       from_planes(*l, s, c);
       l->put(d, c);
     }
+  }
+}
+
+int repack_tail_block(DType t) {
+  const Layout* l = layout_of(t);
+  return l ? l->tail_block : 0;
+}
+
+void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv) {
+  const Layout* l = layout_of(from);
+  MOECAT_CHECK(l != nullptr && layout_of(to) == l && from != to);
+  MOECAT_CHECK(l->tail_block > 0 && nv > 0 && nv < kN && nv % l->tail_block == 0);
+  MOECAT_CHECK(l->planes.b8 >= 0 && l->headers != nullptr);  // Q8_0: the only layout with tails
+  const int nb = nv / l->tail_block, bytes = nb * 34;
+  // Through a whole unit: the tail's blocks, zero blocks after them.
+  uint8_t unit[kN + 16] = {}, c[kN] = {};
+  if (from == l->natural) {
+    std::memcpy(unit, src, static_cast<size_t>(bytes));
+    l->get(unit, c);
+    for (int b = 0; b < nb; ++b) std::memcpy(dst + 2 * b, src + 34 * b, 2);
+    put_b8_tail(dst + 2 * nb, c, nv);
+  } else {
+    get_b8_tail(src + 2 * nb, c, nv);
+    l->put(unit, c);
+    for (int b = 0; b < nb; ++b) std::memcpy(unit + 34 * b, src + 2 * b, 2);
+    std::memcpy(dst, unit, static_cast<size_t>(bytes));
   }
 }
 

@@ -4,7 +4,9 @@
 // of a row; every unit keeps its size and position (a row's bytes, a tensor's bytes, slicing by
 // expert and row addressing are unchanged); only the bits of the code fields move. The scales
 // and headers of the 256-value types stay where the format has them; Q8_0's eight f16 scales
-// move together to the head of the unit. (Q8_0 is repacked only in rows of whole units.)
+// move together to the head of the unit. Q8_0 rows may end in a partial unit (gpt-oss's 2880
+// = 11 units + 64 values): its nv values keep their nv/32 blocks' bytes, as nv/32 f16 scales and
+// then the B8 plane cut to the nv/4 bytes of each chunk that hold them (repack_tail).
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
 // With c[k][p] the raw code of that value, a block's code fields become planes:
@@ -37,5 +39,12 @@ int64_t repack_unit_bytes(DType t);
 // n units (256 values each) from natural layout to repacked (to = repacked_of(from)) or back
 // (from a repacked type to natural_of(from)). src and dst must not overlap.
 void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_units);
+// Values per block of the types whose rows may end in a partial unit (Q8_0 either side: 32), or
+// 0 where rows must be whole units.
+int repack_tail_block(DType t);
+// The last nv values of a row (0 < nv < 256, a multiple of repack_tail_block), either way:
+//   Q8_0_R tail: bytes 0 .. 2b-1 the b = nv/32 f16 scales, then byte 2b + (nv/4)k + p = c[k][p]
+//   (p < nv/4; chunk k, lane p as in the full unit, whose values are exactly 0 .. nv-1).
+void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv);
 
 }  // namespace moecat::kernels::quant

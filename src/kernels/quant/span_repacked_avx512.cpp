@@ -101,10 +101,25 @@ inline void decode(const uint8_t* b, Decoded& d) {
   }
 }
 
+// A Q8_0 row's partial last unit of nv values (repack.h): nv/32 scales, chunks of nv/4 bytes.
+// Masked loads: the codes and scales past nv read as 0 (and nothing past the row is touched).
+inline void decode_q8_tail(const uint8_t* b, int nv, Decoded& d) {
+  const int nb = nv / 32;
+  const __m128i h = _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << nb) - 1), b);
+  d.fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_cvtph_ps(h)));
+  d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
+  const __mmask64 m = (uint64_t(1) << (nv / 4)) - 1;
+  for (int k = 0; k < 4; ++k) d.q[k] = _mm512_maskz_loadu_epi8(m, b + 2 * nb + (nv / 4) * k);
+}
+
 template <int kType>
-void unpack(const uint8_t* row, int64_t s, int, Span* out) {
+void unpack(const uint8_t* row, int64_t s, int nv, Span* out) {
   Decoded d;
-  decode<kType>(row + s * kquant_block_bytes(kType), d);
+  if (kType == 8 && nv < quant::kSpan) {
+    decode_q8_tail(row + s * kquant_block_bytes(kType), nv, d);
+  } else {
+    decode<kType>(row + s * kquant_block_bytes(kType), d);
+  }
   for (int k = 0; k < 4; ++k) _mm512_store_si512(out->q + 64 * k, d.q[k]);
   _mm512_store_ps(out->fsc, d.fsc);
   _mm512_store_ps(out->fmin, d.fmin);
@@ -113,15 +128,35 @@ void unpack(const uint8_t* row, int64_t s, int, Span* out) {
 // Per span: S_g by four chained vpdpbusd, then acc += S * (fsc * dg) and acc -= fmin * bs, or
 // with kOff the offset in the integer sum (S starts at -offset * qs, no fmin): the operations
 // and order of dot_tile in span_avx512.cpp.
+template <bool kOff>
+inline __m512 span_dot(const Decoded& d, const ActSpan& as, int offset, __m512 acc) {
+  const __m512i init = kOff ? _mm512_mullo_epi32(_mm512_load_si512(as.qs), _mm512_set1_epi32(-offset))
+                            : _mm512_setzero_si512();
+  __m512i S = _mm512_dpbusd_epi32(init, d.q[0], _mm512_load_si512(as.q));
+  S = _mm512_dpbusd_epi32(S, d.q[1], _mm512_load_si512(as.q + 64));
+  S = _mm512_dpbusd_epi32(S, d.q[2], _mm512_load_si512(as.q + 128));
+  S = _mm512_dpbusd_epi32(S, d.q[3], _mm512_load_si512(as.q + 192));
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(as.dg)), acc);
+  if (!kOff) acc = _mm512_fnmadd_ps(d.fmin, _mm512_load_ps(as.bs), acc);
+  return acc;
+}
+
 template <int kType, bool kOff>
 void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
                 int64_t r1, int offset) {
   constexpr int64_t kBytes = kquant_block_bytes(kType);
   constexpr int64_t kAhead = 4096;
+  // Q8_0 rows may end in a partial unit (its bytes tell how many values: 34 per 32).
+  int64_t full = nsp;
+  int tail = 0;
+  if (kType == 8 && row_bytes != nsp * kBytes) {
+    full = nsp - 1;
+    tail = static_cast<int>((row_bytes - full * kBytes) / 34 * 32);
+  }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t s = 0; s < nsp; ++s) {
+    for (int64_t s = 0; s < full; ++s) {
       // Rows are read one after another as one stream, which the hardware prefetcher alone
       // leaves latency-bound here: fetch kAhead bytes ahead, every line of this block's
       // distance (prefetches never fault, so running past the matrix is fine).
@@ -129,15 +164,12 @@ void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan*
       for (int64_t o = 0; o < kBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
       Decoded d;
       decode<kType>(row + s * kBytes, d);
-      const ActSpan& as = a[s];
-      const __m512i init = kOff ? _mm512_mullo_epi32(_mm512_load_si512(as.qs), _mm512_set1_epi32(-offset))
-                                : _mm512_setzero_si512();
-      __m512i S = _mm512_dpbusd_epi32(init, d.q[0], _mm512_load_si512(as.q));
-      S = _mm512_dpbusd_epi32(S, d.q[1], _mm512_load_si512(as.q + 64));
-      S = _mm512_dpbusd_epi32(S, d.q[2], _mm512_load_si512(as.q + 128));
-      S = _mm512_dpbusd_epi32(S, d.q[3], _mm512_load_si512(as.q + 192));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(as.dg)), acc);
-      if (!kOff) acc = _mm512_fnmadd_ps(d.fmin, _mm512_load_ps(as.bs), acc);
+      acc = span_dot<kOff>(d, a[s], offset, acc);
+    }
+    if (tail) {
+      Decoded d;
+      decode_q8_tail(row + full * kBytes, tail, d);
+      acc = span_dot<kOff>(d, a[full], offset, acc);
     }
     y[r] = _mm512_reduce_add_ps(acc);
   }
