@@ -43,12 +43,13 @@ std::vector<uint8_t> random_blocks(DType t, int64_t n_units, uint32_t seed) {
   return random_values(t, n_units * 256, seed);
 }
 
-constexpr DType kFileTypes[] = {DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS};
+constexpr DType kFileTypes[] = {DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
+                                DType::MXFP4};
 
 TEST(QuantRepack, LosslessAndEveryCodeBitMoves) {
   int count = 0;
   quant::all_repacked(&count);
-  EXPECT_EQ(count, 7);
+  EXPECT_EQ(count, 8);
   for (DType t : kFileTypes) {
     const DType r = quant::repacked_of(t);
     ASSERT_NE(r, t) << dtype_name(t);
@@ -112,8 +113,8 @@ TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
   for (DType t : kFileTypes) {
     const DType r = quant::repacked_of(t);
     EXPECT_EQ(repack_type(t, 512), r) << dtype_name(t);
-    // Rows that end in a partial unit: only Q8_0 has a layout for them.
-    EXPECT_EQ(repack_type(t, 256 + 32), t == DType::Q8_0 ? r : t) << dtype_name(t);
+    // Rows that end in a partial unit: only Q8_0 and MXFP4 have a layout for them.
+    EXPECT_EQ(repack_type(t, 256 + 32), quant::repack_tail_block(t) ? r : t) << dtype_name(t);
     const quant::UnpackFn fn = k.span_fast_unpack(static_cast<uint32_t>(t));
     const quant::UnpackFn fr = k.span_fast_unpack(static_cast<uint32_t>(r));
     ASSERT_TRUE(fn && fr) << dtype_name(t);
@@ -133,9 +134,10 @@ TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
 
 // Same bits as the file layout: every ISA (scalar and AVX2 decode repacked blocks through the
 // reference), one activation row (AVX-512: the fused kernel) and several (row tiles), threads,
-// odd row counts. Q8_0's file layout has kernels of its own (q8_0 activations); the repacked
-// path rounds its activation scales to f16 the same way, so the products agree within 1e-4 of
-// the output's scale (the same block products, summed in another order), and one row alone
+// odd row counts. Q8_0's and MXFP4's file layouts have kernels of their own (q8_0 activations);
+// the repacked path rounds its activation scales to f16 the same way, so the products agree
+// within 1e-5 of the output's scale (the same block products, summed in another order; rows of
+// partial units too), and one row alone
 // has the bits of the same row in a batch.
 TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
   IsaScope scope;
@@ -161,13 +163,13 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
         matmul(wr, x.data(), n, b.data(), &pool);
         matmul(wr, x.data() + 3 * in, 1, c.data(), &pool);
         matmul(wr, x.data() + 3 * in, 1, d.data(), nullptr);
-        const bool own = t == DType::Q8_0;  // the file layout's own kernels
+        const bool own = t == DType::Q8_0 || t == DType::MXFP4;  // the file layout's own kernels
         double scale = 0.0;
         for (float v : a) scale = std::max(scale, std::fabs(double(v)));
         ASSERT_GT(scale, 0.0);
         for (int64_t i = 0; i < n * out; ++i) {
           if (own) {
-            ASSERT_NEAR(a[i], b[i], 1e-4 * scale) << isa_name(isa) << " in=" << in << " i=" << i;
+            ASSERT_NEAR(a[i], b[i], 1e-5 * scale) << isa_name(isa) << " in=" << in << " i=" << i;
           } else {
             ASSERT_EQ(a[i], b[i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " i=" << i;
           }
@@ -181,78 +183,99 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
   }
 }
 
-// Q8_0 rows that end in a partial unit (gpt-oss's 2880 = 11 units + 64 values): lossless with
-// every bit carried, the reference decoders and the AVX-512 unpack of the partial unit equal
-// the file layout's (codes and scales past the row's end read as zero), the vectorized whole
-// units and the scalar tail together equal the scalar repack of the row.
-TEST(QuantRepack, Q8RowsEndingInAPartialUnit) {
-  const DType t = DType::Q8_0, r = DType::Q8_0_R;
-  const quant::QuantType& nat = *quant::find(t);
-  const quant::QuantType& rep = *quant::find(r);
-  EXPECT_EQ(quant::repack_tail_block(t), 32);
+// Q8_0 and MXFP4 rows that end in a partial unit (gpt-oss's 2880 = 11 units + 64 values):
+// lossless with every bit carried, the headers then the plane cut to the tail's lanes, the
+// reference decoders and the AVX-512 unpack of the partial unit equal to the file layout's
+// (codes and scales past the row's end zero), the vectorized whole units and the scalar tail
+// together equal to the scalar repack of the row. MXFP4 exponents include the subnormal
+// scales (e = 0, 1) and the largest.
+TEST(QuantRepack, RowsEndingInAPartialUnit) {
+  EXPECT_EQ(quant::repack_tail_block(DType::Q8_0), 32);
+  EXPECT_EQ(quant::repack_tail_block(DType::MXFP4_R), 32);
   EXPECT_EQ(quant::repack_tail_block(DType::Q4_K), 0);
-  for (int64_t cols : {32, 64, 224, 256 + 96, 2880}) {
-    const int64_t rows = 3, units = cols / 256, tail = cols % 256, row_bytes = cols / 32 * 34;
-    const std::vector<uint8_t> file = random_values(t, rows * cols, static_cast<uint32_t>(cols));
-    std::vector<uint8_t> packed(file.size()), back(file.size());
-    repack_rows(t, r, file.data(), packed.data(), rows, cols);
-    repack_rows(r, t, packed.data(), back.data(), rows, cols);
-    ASSERT_EQ(back, file) << cols;
-    // The tail's bytes: scales first, then chunk k lane p (+ 128) at 2b + (tail/4)k + p.
-    const uint8_t* ft = file.data() + row_bytes + units * 272;  // row 1's tail
-    const uint8_t* pt = packed.data() + row_bytes + units * 272;
-    const int nb = static_cast<int>(tail / 32);
-    for (int b = 0; b < nb; ++b) EXPECT_EQ(0, std::memcmp(pt + 2 * b, ft + 34 * b, 2)) << cols;
-    for (int k = 0; k < 4; ++k)
-      for (int p = 0; p < tail / 4; ++p) {
-        const int v = 16 * (p / 4) + 4 * k + p % 4;
-        ASSERT_EQ(pt[2 * nb + (tail / 4) * k + p], ft[34 * (v / 32) + 2 + v % 32] ^ 0x80) << cols << " k" << k << " p" << p;
+  for (DType t : {DType::Q8_0, DType::MXFP4}) {
+    const DType r = quant::repacked_of(t);
+    const quant::QuantType& nat = *quant::find(t);
+    const quant::QuantType& rep = *quant::find(r);
+    const int bb = static_cast<int>(nat.block_bytes), hb = t == DType::Q8_0 ? 2 : 1, ub = 8 * bb;
+    for (int64_t cols : {32, 64, 224, 256 + 96, 2880}) {
+      const int64_t rows = 3, units = cols / 256, tail = cols % 256, row_bytes = cols / 32 * bb;
+      std::vector<uint8_t> file = random_values(t, rows * cols, static_cast<uint32_t>(cols));
+      if (t == DType::MXFP4) {
+        const uint8_t ex[] = {0, 1, 2, 3, 254, 127};
+        for (int b = 0; b < 6 && b < cols / 32; ++b) file[static_cast<size_t>(bb * b)] = ex[b];
       }
-    for (int64_t byte = 0; byte < tail / 32 * 34; ++byte) {  // every bit of the tail is carried
-      std::vector<uint8_t> f(file.begin(), file.begin() + row_bytes), p1(f.size()), p2(f.size());
-      repack_rows(t, r, f.data(), p1.data(), 1, cols);
-      f[units * 272 + byte] ^= 0x10;
-      repack_rows(t, r, f.data(), p2.data(), 1, cols);
-      ASSERT_NE(p1, p2) << cols << " byte " << byte;
-    }
-    std::vector<float> a(static_cast<size_t>(cols)), b(a.size());
-    for (int64_t i = 0; i < rows; ++i) {
-      nat.dequant_ref(file.data() + i * row_bytes, a.data(), cols);
-      rep.dequant_ref(packed.data() + i * row_bytes, b.data(), cols);
-      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << cols;
-      dequantize_row(r, packed.data() + i * row_bytes, b.data(), cols);
-      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << cols;
-      for (int64_t s = 0; s <= units && s * 256 < cols; ++s) {
-        const int nv = static_cast<int>(std::min<int64_t>(256, cols - s * 256));
-        quant::Span x{}, y{};  // the reference unpacks write values < nv only
-        nat.unpack_ref(file.data() + i * row_bytes, s, nv, &x);
-        rep.unpack_ref(packed.data() + i * row_bytes, s, nv, &y);
-        ASSERT_EQ(0, std::memcmp(&x, &y, sizeof x)) << cols << " span " << s;
+      std::vector<uint8_t> packed(file.size()), back(file.size());
+      repack_rows(t, r, file.data(), packed.data(), rows, cols);
+      repack_rows(r, t, packed.data(), back.data(), rows, cols);
+      ASSERT_EQ(back, file) << dtype_name(t) << " " << cols;
+      // The tail's bytes: headers first, then lane p of chunk k (Q8_0: + 128) or of chunks
+      // 2h, 2h + 1 (MXFP4: the low and high nibbles) after them.
+      const uint8_t* ft = file.data() + row_bytes + units * ub;  // row 1's tail
+      const uint8_t* pt = packed.data() + row_bytes + units * ub;
+      const int nb = static_cast<int>(tail / 32), L = static_cast<int>(tail / 4);
+      for (int b = 0; b < nb; ++b) EXPECT_EQ(0, std::memcmp(pt + hb * b, ft + bb * b, static_cast<size_t>(hb))) << cols;
+      auto code = [&](int v) {  // file code of value v of the tail
+        const uint8_t* blk = ft + bb * (v / 32);
+        if (t == DType::Q8_0) return blk[2 + v % 32] ^ 0x80;
+        return (blk[1 + v % 16] >> (4 * ((v % 32) / 16))) & 15;
+      };
+      for (int k = 0; k < 4; ++k)
+        for (int p = 0; p < L; ++p) {
+          const int v = 16 * (p / 4) + 4 * k + p % 4;
+          const uint8_t got = t == DType::Q8_0 ? pt[2 * nb + L * k + p] : (pt[nb + L * (k / 2) + p] >> (4 * (k % 2))) & 15;
+          ASSERT_EQ(got, code(v)) << dtype_name(t) << " " << cols << " k" << k << " p" << p;
+        }
+      for (int64_t byte = 0; byte < nb * bb; ++byte) {  // every bit of the tail is carried
+        std::vector<uint8_t> f(file.begin(), file.begin() + row_bytes), p1(f.size()), p2(f.size());
+        repack_rows(t, r, f.data(), p1.data(), 1, cols);
+        f[static_cast<size_t>(units * ub + byte)] ^= 0x10;
+        repack_rows(t, r, f.data(), p2.data(), 1, cols);
+        ASSERT_NE(p1, p2) << dtype_name(t) << " " << cols << " byte " << byte;
       }
-    }
-    if (detected_isa() < Isa::kAvx512) continue;
-    IsaScope scope;
-    set_isa(Isa::kAvx512);
-    const KernelTable& k = active_table();
-    if (!k.span_fused) continue;
-    std::vector<uint8_t> scalar(file.size());
-    for (int64_t i = 0; i < rows; ++i) {
-      quant::repack_units(t, r, file.data() + i * row_bytes, scalar.data() + i * row_bytes, units);
-      if (tail) quant::repack_tail(t, r, file.data() + i * row_bytes + units * 272, scalar.data() + i * row_bytes + units * 272, static_cast<int>(tail));
-    }
-    EXPECT_EQ(scalar, packed) << cols;
-    const quant::UnpackFn fn = k.span_fast_unpack(static_cast<uint32_t>(t));
-    const quant::UnpackFn fr = k.span_fast_unpack(static_cast<uint32_t>(r));
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t s = 0; s * 256 < cols; ++s) {
-        const int nv = static_cast<int>(std::min<int64_t>(256, cols - s * 256));
-        quant::Span x, y;
-        std::memset(&x, 0x5a, sizeof x);  // fast unpacks write the whole Span, zeros past nv
-        std::memset(&y, 0xa5, sizeof y);
-        fn(file.data() + i * row_bytes, s, nv, &x);
-        fr(packed.data() + i * row_bytes, s, nv, &y);
-        ASSERT_EQ(0, std::memcmp(&x, &y, sizeof x)) << cols << " row " << i << " span " << s;
+      std::vector<float> a(static_cast<size_t>(cols)), b(a.size());
+      for (int64_t i = 0; i < rows; ++i) {
+        nat.dequant_ref(file.data() + i * row_bytes, a.data(), cols);
+        rep.dequant_ref(packed.data() + i * row_bytes, b.data(), cols);
+        ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << dtype_name(t) << " " << cols;
+        dequantize_row(r, packed.data() + i * row_bytes, b.data(), cols);
+        ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << dtype_name(t) << " " << cols;
+        for (int64_t s = 0; s * 256 < cols; ++s) {
+          const int nv = static_cast<int>(std::min<int64_t>(256, cols - s * 256));
+          quant::Span x{}, y{};  // the reference unpacks write values < nv only
+          nat.unpack_ref(file.data() + i * row_bytes, s, nv, &x);
+          rep.unpack_ref(packed.data() + i * row_bytes, s, nv, &y);
+          ASSERT_EQ(0, std::memcmp(&x, &y, sizeof x)) << dtype_name(t) << " " << cols << " span " << s;
+        }
       }
+      if (detected_isa() < Isa::kAvx512) continue;
+      IsaScope scope;
+      set_isa(Isa::kAvx512);
+      const KernelTable& k = active_table();
+      if (!k.span_fused) continue;
+      std::vector<uint8_t> scalar(file.size());
+      for (int64_t i = 0; i < rows; ++i) {
+        const uint8_t* fr = file.data() + i * row_bytes;
+        uint8_t* sr = scalar.data() + i * row_bytes;
+        quant::repack_units(t, r, fr, sr, units);
+        if (tail) quant::repack_tail(t, r, fr + units * ub, sr + units * ub, static_cast<int>(tail));
+      }
+      EXPECT_EQ(scalar, packed) << dtype_name(t) << " " << cols;
+      const quant::UnpackFn fn = k.span_fast_unpack(static_cast<uint32_t>(t));
+      const quant::UnpackFn fp = k.span_fast_unpack(static_cast<uint32_t>(r));
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t s = 0; s * 256 < cols; ++s) {
+          const int nv = static_cast<int>(std::min<int64_t>(256, cols - s * 256));
+          quant::Span x, y, ref{};
+          std::memset(&x, 0x5a, sizeof x);  // fast unpacks write the whole Span, zeros past nv
+          std::memset(&y, 0xa5, sizeof y);
+          fn(file.data() + i * row_bytes, s, nv, &x);
+          fp(packed.data() + i * row_bytes, s, nv, &y);
+          ASSERT_EQ(0, std::memcmp(&x, &y, sizeof x)) << dtype_name(t) << " " << cols << " row " << i << " span " << s;
+          nat.unpack_ref(file.data() + i * row_bytes, s, nv, &ref);
+          for (int g = 0; g < nv / 16; ++g) ASSERT_EQ(ref.fsc[g], y.fsc[g]) << dtype_name(t) << " group " << g;
+        }
+    }
   }
 }
 

@@ -31,7 +31,7 @@ void add_cache_type_option(CLI::App& app, KvType* t) {
 void add_repack_option(CLI::App& app) {
   app.add_flag_callback(
       "--no-repack", [] { kernels::set_repack(false); },
-      "keep quantized weights in the file's layout instead of rewriting Q8_0, Q2_K..Q6_K / IQ4_XS matrices "
+      "keep quantized weights in the file's layout instead of rewriting Q8_0, Q2_K..Q6_K, IQ4_XS / MXFP4 matrices "
       "once at load into the kernels' lane order (repacking reads the whole file at load and holds the "
       "rewritten matrices in anonymous memory instead of the file's pages: same total, not twice; "
       "also: MOECAT_REPACK=0)");

@@ -37,7 +37,8 @@ ActKind act_kind(DType t) {
     case DType::BF16: return ActKind::kFloat;
     case DType::Q8_0:
     case DType::MXFP4: return ActKind::kQ8;
-    case DType::Q8_0_R: return ActKind::kSpanF16;
+    case DType::Q8_0_R:
+    case DType::MXFP4_R: return ActKind::kSpanF16;
     default: return ActKind::kSpan;
   }
 }

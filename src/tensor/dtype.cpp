@@ -52,6 +52,7 @@ const char* dtype_name(DType t) {
     case DType::Q5_K_R: return "q5_K_r";
     case DType::Q6_K_R: return "q6_K_r";
     case DType::IQ4_XS_R: return "iq4_xs_r";
+    case DType::MXFP4_R: return "mxfp4_r";
     default: break;
   }
   auto i = dtype_info(static_cast<uint32_t>(t));

@@ -38,7 +38,7 @@ enum class DType : uint32_t {
   MXFP4 = 39,
   // Repacked layouts (kernels/quant/repack.h): 256 + the file type's id. Made at load, never
   // read from or written to a file (dtype_info, which readers and writers use, does not know
-  // them); same bytes per row as the file type (Q8_0_R: rows of whole 256-value groups only).
+  // them); same bytes per row as the file type.
   Q8_0_R = 256 + 8,
   Q2_K_R = 256 + 10,
   Q3_K_R = 256 + 11,
@@ -46,6 +46,7 @@ enum class DType : uint32_t {
   Q5_K_R = 256 + 13,
   Q6_K_R = 256 + 14,
   IQ4_XS_R = 256 + 23,
+  MXFP4_R = 256 + 39,
 };
 constexpr uint32_t kRepackedBase = 256;
 

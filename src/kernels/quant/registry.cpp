@@ -70,14 +70,15 @@ const QuantType kTypes[] = {
 };
 #undef ENTRY
 
-// Block and block bytes of the file type (Q8_0_R: 32 and 34; its decoders take whole units).
+// Block and block bytes of the file type (Q8_0_R: 32 and 34, MXFP4_R: 32 and 17; their decoders
+// take whole units and a row's partial last one).
 #define REPACKED(ENUM, BLOCK, BYTES, FAMILY, OFFSET)                                                    \
   QuantType{DType::ENUM##_R, BLOCK, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, \
             FAMILY, OFFSET}
 const QuantType kRepacked[] = {
     REPACKED(Q2_K, 256, 84, "k", 0),    REPACKED(Q3_K, 256, 110, "k", 4), REPACKED(Q4_K, 256, 144, "k", 0),
     REPACKED(Q5_K, 256, 176, "k", 0),   REPACKED(Q6_K, 256, 210, "k", 32), REPACKED(IQ4_XS, 256, 136, "i", 128),
-    REPACKED(Q8_0, 32, 34, "legacy", 128),
+    REPACKED(Q8_0, 32, 34, "legacy", 128),    REPACKED(MXFP4, 32, 17, "mxfp4", 128),
 };
 #undef REPACKED
 

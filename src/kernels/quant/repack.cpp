@@ -118,6 +118,28 @@ void q8_headers(const uint8_t* src, uint8_t* dst, bool pack) {
     }
 }
 
+// MXFP4, eight 17-byte blocks: c = the 4-bit e2m1 index (byte 1 + j: value j low nibble, value
+// j + 16 high). The eight e8m0 exponents are moved by mxfp4_headers.
+void get_mxfp4(const uint8_t* b, uint8_t* c) {
+  for (int i = 0; i < kN; ++i) {
+    const int j = i % 32;
+    c[i] = static_cast<uint8_t>((b[17 * (i / 32) + 1 + j % 16] >> (4 * (j / 16))) & 15);
+  }
+}
+void put_mxfp4(uint8_t* b, const uint8_t* c) {
+  for (int blk = 0; blk < 8; ++blk)
+    for (int j = 0; j < 16; ++j)
+      b[17 * blk + 1 + j] = static_cast<uint8_t>((c[32 * blk + j] & 15) | (c[32 * blk + 16 + j] & 15) << 4);
+}
+void mxfp4_headers(const uint8_t* src, uint8_t* dst, bool pack) {
+  for (int b = 0; b < 8; ++b)
+    if (pack) {
+      dst[b] = src[17 * b];
+    } else {
+      dst[17 * b] = src[b];
+    }
+}
+
 // ---- lane planes --------------------------------------------------------------------------
 inline int natural(int k, int p) { return 16 * (p / 4) + 4 * k + p % 4; }
 
@@ -167,7 +189,20 @@ void get_bits(const uint8_t* src, uint8_t* c, int bit) {
       c[natural(k, p)] = static_cast<uint8_t>(c[natural(k, p)] | ((src[8 * k + p / 8] >> (p % 8)) & 1) << bit);
 }
 
-// The B8 plane of the first nv values only (a partial unit): chunk k's first nv/4 bytes.
+// The N and B8 planes of the first nv values only (a partial unit): the first nv/4 lanes of
+// each chunk (pair of chunks), one after another.
+void put_n_tail(uint8_t* dst, const uint8_t* c, int nv) {
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < nv / 4; ++p)
+      dst[(nv / 4) * h + p] = static_cast<uint8_t>((c[natural(2 * h, p)] & 15) | (c[natural(2 * h + 1, p)] & 15) << 4);
+}
+void get_n_tail(const uint8_t* src, uint8_t* c, int nv) {
+  for (int h = 0; h < 2; ++h)
+    for (int p = 0; p < nv / 4; ++p) {
+      c[natural(2 * h, p)] = src[(nv / 4) * h + p] & 15;
+      c[natural(2 * h + 1, p)] = src[(nv / 4) * h + p] >> 4;
+    }
+}
 void put_b8_tail(uint8_t* dst, const uint8_t* c, int nv) {
   for (int k = 0; k < 4; ++k)
     for (int p = 0; p < nv / 4; ++p) dst[(nv / 4) * k + p] = c[natural(k, p)];
@@ -192,6 +227,7 @@ struct Layout {
   // or back. Null: headers and scales stay where they are.
   void (*headers)(const uint8_t* src, uint8_t* dst, bool pack) = nullptr;
   int tail_block = 0;  // rows may end in a partial unit of whole blocks of this many values
+  int header_bytes = 0;  // per block, moved to the unit's head by `headers` (tails: the same)
 };
 
 const Layout kLayouts[] = {
@@ -201,7 +237,8 @@ const Layout kLayouts[] = {
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
     {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
-    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, q8_headers, 32},
+    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, q8_headers, 32, 2},
+    {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {8, -1, -1, -1, 0}, mxfp4_headers, 32, 1},
 };
 
 const Layout* layout_of(DType t) {
@@ -272,20 +309,23 @@ void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv)
   const Layout* l = layout_of(from);
   MOECAT_CHECK(l != nullptr && layout_of(to) == l && from != to);
   MOECAT_CHECK(l->tail_block > 0 && nv > 0 && nv < kN && nv % l->tail_block == 0);
-  MOECAT_CHECK(l->planes.b8 >= 0 && l->headers != nullptr);  // Q8_0: the only layout with tails
-  const int nb = nv / l->tail_block, bytes = nb * 34;
+  // The layouts with tails: blocks of 32 with a header each, one plane (B8 or N).
+  const int nb = nv / l->tail_block, hb = l->header_bytes, bb = l->unit_bytes / 8;
+  const int plane = nb * hb;  // the plane starts after the nb headers
   // Through a whole unit: the tail's blocks, zero blocks after them.
   uint8_t unit[kN + 16] = {}, c[kN] = {};
   if (from == l->natural) {
-    std::memcpy(unit, src, static_cast<size_t>(bytes));
+    std::memcpy(unit, src, static_cast<size_t>(nb * bb));
     l->get(unit, c);
-    for (int b = 0; b < nb; ++b) std::memcpy(dst + 2 * b, src + 34 * b, 2);
-    put_b8_tail(dst + 2 * nb, c, nv);
+    for (int b = 0; b < nb; ++b) std::memcpy(dst + hb * b, src + bb * b, static_cast<size_t>(hb));
+    if (l->planes.b8 >= 0) put_b8_tail(dst + plane, c, nv);
+    if (l->planes.n >= 0) put_n_tail(dst + plane, c, nv);
   } else {
-    get_b8_tail(src + 2 * nb, c, nv);
+    if (l->planes.b8 >= 0) get_b8_tail(src + plane, c, nv);
+    if (l->planes.n >= 0) get_n_tail(src + plane, c, nv);
     l->put(unit, c);
-    for (int b = 0; b < nb; ++b) std::memcpy(unit + 34 * b, src + 2 * b, 2);
-    std::memcpy(dst, unit, static_cast<size_t>(bytes));
+    for (int b = 0; b < nb; ++b) std::memcpy(unit + bb * b, src + hb * b, static_cast<size_t>(hb));
+    std::memcpy(dst, unit, static_cast<size_t>(nb * bb));
   }
 }
 

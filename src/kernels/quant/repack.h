@@ -1,12 +1,13 @@
-// Weight repacking at load: the 256-value k-quant / IQ4_XS blocks and groups of eight Q8_0
-// blocks rewritten once into the lane order of the AVX-512 Span kernels (span_avx512.cpp), so
+// Weight repacking at load: the 256-value k-quant / IQ4_XS blocks and groups of eight Q8_0 or
+// MXFP4 blocks rewritten once into the lane order of the AVX-512 Span kernels (span_avx512.cpp), so
 // their unpack is masks and shifts (Q8_0: plain loads) with no permutes. The unit is 256 values
 // of a row; every unit keeps its size and position (a row's bytes, a tensor's bytes, slicing by
 // expert and row addressing are unchanged); only the bits of the code fields move. The scales
-// and headers of the 256-value types stay where the format has them; Q8_0's eight f16 scales
-// move together to the head of the unit. Q8_0 rows may end in a partial unit (gpt-oss's 2880
-// = 11 units + 64 values): its nv values keep their nv/32 blocks' bytes, as nv/32 f16 scales and
-// then the B8 plane cut to the nv/4 bytes of each chunk that hold them (repack_tail).
+// and headers of the 256-value types stay where the format has them; the eight block headers of
+// Q8_0 (f16 scales) and MXFP4 (e8m0 exponents) move together to the head of the unit. Their rows
+// may end in a partial unit (gpt-oss's 2880 = 11 units + 64 values): its nv values keep their
+// nv/32 blocks' bytes, as the nv/32 headers and then the plane cut to the nv/4 lanes of each
+// chunk that hold them (repack_tail).
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
 // With c[k][p] the raw code of that value, a block's code fields become planes:
@@ -20,6 +21,7 @@
 //   Q6_K  N 0-127, H2 128-191, scales    Q2_K   scales 0-15, P2 16-79, d/dmin 80-83
 //   Q3_K  H1 0-31, P2 32-95, scales      IQ4_XS header 0-7, N 8-135 (c = the 4-bit index)
 //   Q8_0  (8 blocks, 272 bytes) the eight f16 scales 0-15, B8 16-271
+//   MXFP4 (8 blocks, 136 bytes) the eight e8m0 exponents 0-7, N 8-135 (c = the 4-bit e2m1 index)
 // Each repacked layout is a DType of its own (DType::Q4_K_R etc., never in a file), with the
 // scalar reference decoders of the registry going through unrepack, so a repacked tensor is
 // read correctly everywhere (embedding rows, reference matmul, export).
@@ -39,12 +41,13 @@ int64_t repack_unit_bytes(DType t);
 // n units (256 values each) from natural layout to repacked (to = repacked_of(from)) or back
 // (from a repacked type to natural_of(from)). src and dst must not overlap.
 void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_t n_units);
-// Values per block of the types whose rows may end in a partial unit (Q8_0 either side: 32), or
-// 0 where rows must be whole units.
+// Values per block of the types whose rows may end in a partial unit (Q8_0, MXFP4, either side:
+// 32), or 0 where rows must be whole units.
 int repack_tail_block(DType t);
-// The last nv values of a row (0 < nv < 256, a multiple of repack_tail_block), either way:
-//   Q8_0_R tail: bytes 0 .. 2b-1 the b = nv/32 f16 scales, then byte 2b + (nv/4)k + p = c[k][p]
-//   (p < nv/4; chunk k, lane p as in the full unit, whose values are exactly 0 .. nv-1).
+// The last nv values of a row (0 < nv < 256, a multiple of repack_tail_block), either way; with
+// b = nv/32 and L = nv/4 (lanes p < L of the full unit's chunks hold exactly values 0 .. nv-1):
+//   Q8_0_R tail:  the b f16 scales (2b bytes), then byte 2b + L k + p = c[k][p]
+//   MXFP4_R tail: the b exponents (b bytes), then byte b + L h + p = c[2h][p] | c[2h+1][p] << 4
 void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv);
 
 }  // namespace moecat::kernels::quant

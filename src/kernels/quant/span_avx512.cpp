@@ -175,9 +175,10 @@ void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
 // (lane g: block g/2, nibble g%2); IQ4_NL and MXFP4 codes map through their 16-entry tables
 // (+128). A span may end early (nv < 256: rows of 32..224 values, e.g. DeepSeek's 128-wide
 // attn_k_b): blocks past nv are not read and their groups get q = fsc = fmin = 0, like the
-// reference unpack with the caller's zeroing.
+// reference unpack with the caller's zeroing. kRaw: the 4-bit indices themselves, not mapped
+// through the table (the repacking of MXFP4).
 enum class Nib { kQ4_0, kIq4nl, kMxfp4, kQ4_1, kQ5_0, kQ5_1 };
-template <Nib kType>
+template <Nib kType, bool kRaw = false>
 void unpack_4bit32(const uint8_t* row, int64_t s, int nv, Span* out) {
   constexpr bool kMin = kType == Nib::kQ4_1 || kType == Nib::kQ5_1;
   constexpr bool kQh = kType == Nib::kQ5_0 || kType == Nib::kQ5_1;
@@ -231,7 +232,7 @@ void unpack_4bit32(const uint8_t* row, int64_t s, int nv, Span* out) {
     const __m512i t = _mm512_permutex2var_epi32(z[0], load_idx(quant::kLaneIq4xsTable.v[k]), z[1]);
     const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
     __m512i code = _mm512_mask_blend_epi32(0xAAAA, lo, hi);
-    if (kType == Nib::kIq4nl || kType == Nib::kMxfp4) code = _mm512_shuffle_epi8(lut, code);
+    if (!kRaw && (kType == Nib::kIq4nl || kType == Nib::kMxfp4)) code = _mm512_shuffle_epi8(lut, code);
     if (kQh) code = _mm512_mask_add_epi8(code, hm[k], code, _mm512_set1_epi8(16));
     if ((kType == Nib::kIq4nl || kType == Nib::kMxfp4) && nb < 8)  // table(0) of missing blocks -> 0
       code = _mm512_maskz_mov_epi32(static_cast<__mmask16>((1u << (2 * nb)) - 1), code);
@@ -465,13 +466,18 @@ void repack_block(const uint8_t* b, uint8_t* d) {
   if constexpr (kType == 13) unpack_k45<5>(b, 0, kSpan, &sp);
   if constexpr (kType == 14) unpack_q6k(b, 0, kSpan, &sp);
   if constexpr (kType == 23) unpack_iq4xs<true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 39) {  // MXFP4: the eight exponents to the head, then the N plane
+    unpack_4bit32<Nib::kMxfp4, true>(b, 0, kSpan, &sp);
+    for (int i = 0; i < 8; ++i) d[i] = b[17 * i];
+  } else {
+    __builtin_memcpy(d, b, kBytes);  // headers and scales stay
+  }
   if constexpr (kType == 8) {  // Q8_0: the eight scales to the head, then the codes as they are
     unpack_q8_0(b, 0, kSpan, &sp);
     for (int i = 0; i < 8; ++i) __builtin_memcpy(d + 2 * i, b + 34 * i, 2);
     for (int k = 0; k < 4; ++k) _mm512_storeu_si512(d + 16 + 64 * k, _mm512_load_si512(sp.q + 64 * k));
     return;
   }
-  __builtin_memcpy(d, b, kBytes);  // headers and scales stay
   __m512i q[4];
   for (int k = 0; k < 4; ++k) q[k] = _mm512_load_si512(sp.q + 64 * k);
   const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
@@ -510,7 +516,7 @@ void repack_block(const uint8_t* b, uint8_t* d) {
     put_n(d);
     put_pairs(d + 128, 4);
   }
-  if constexpr (kType == 23) put_n(d + 8);
+  if constexpr (kType == 23 || kType == 39) put_n(d + 8);
 }
 
 template <int kType>
@@ -530,6 +536,7 @@ bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_blocks)
     case 13: repack_n<13>(src, dst, n_blocks); return true;
     case 14: repack_n<14>(src, dst, n_blocks); return true;
     case 23: repack_n<23>(src, dst, n_blocks); return true;
+    case 39: repack_n<39>(src, dst, n_blocks); return true;
     default: return false;
   }
 }

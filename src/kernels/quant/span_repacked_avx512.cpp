@@ -22,7 +22,7 @@ using quant::Span;
 namespace {
 
 // Template arguments are the file type's ggml id (Q8_0 8, Q2_K 10, Q3_K 11, Q4_K 12, Q5_K 13,
-// Q6_K 14, IQ4_XS 23); the repacked type id is quant::kRepackedId + that.
+// Q6_K 14, IQ4_XS 23, MXFP4 39); the repacked type id is quant::kRepackedId + that.
 struct Decoded {
   __m512i q[4];  // chunk k: lane order (span.h)
   __m512 fsc, fmin;
@@ -58,9 +58,32 @@ inline void add_bits(const uint8_t* h, __m512i* q, char v) {
   }
 }
 
+// The scale of eight MXFP4 blocks from their e8m0 exponents (nb of them, the rest 0), two
+// groups each: 2^(e - 128), subnormal for e < 2 (e8m0_to_f32_half).
+inline __m512 mxfp4_scales(const uint8_t* e, int nb) {
+  const __m256i v = _mm256_cvtepu8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << nb) - 1), e));
+  const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(1)), 23);
+  const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), v);
+  const __m256i bits = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(v, _mm256_set1_epi32(2)), normal, sub);
+  // Blocks past nb: e = 0 gives the subnormal 2^-128, so mask them to 0.
+  const __m256i sc = _mm256_maskz_mov_epi32(static_cast<__mmask8>((1u << nb) - 1), bits);
+  return _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_castsi256_ps(sc)));
+}
+
+inline __m512i mxfp4_lut() {
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kMxfp4Plus128)));
+}
+
 template <int kType>
 inline void decode(const uint8_t* b, Decoded& d) {
-  if constexpr (kType == 8) {
+  if constexpr (kType == 39) {
+    // MXFP4 (eight blocks): the exponents, then the N plane of e2m1 indices through the table.
+    d.fsc = mxfp4_scales(b, 8);
+    d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
+    nibbles(b + 8, d.q);
+    const __m512i lut = mxfp4_lut();
+    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_shuffle_epi8(lut, d.q[k]);
+  } else if constexpr (kType == 8) {
     // Q8_0 (eight blocks): fsc = the block's scale for both its groups, fmin = 128 fsc (codes
     // stored + 128), as unpack_q8_0 of the file layout computes them.
     const __m512 fsc = _mm512_permutexvar_ps(
@@ -101,22 +124,35 @@ inline void decode(const uint8_t* b, Decoded& d) {
   }
 }
 
-// A Q8_0 row's partial last unit of nv values (repack.h): nv/32 scales, chunks of nv/4 bytes.
-// Masked loads: the codes and scales past nv read as 0 (and nothing past the row is touched).
-inline void decode_q8_tail(const uint8_t* b, int nv, Decoded& d) {
+// A row's partial last unit of nv values (repack.h; Q8_0 and MXFP4): the nv/32 block headers,
+// then nv/4 lanes per chunk (Q8_0) or chunk pair (MXFP4). Masked loads: nothing past the row is
+// touched; codes, scales and offsets past nv are 0, as the file layout's fast unpack gives them.
+template <int kType>
+inline void decode_tail(const uint8_t* b, int nv, Decoded& d) {
   const int nb = nv / 32;
-  const __m128i h = _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << nb) - 1), b);
-  d.fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_cvtph_ps(h)));
-  d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
   const __mmask64 m = (uint64_t(1) << (nv / 4)) - 1;
-  for (int k = 0; k < 4; ++k) d.q[k] = _mm512_maskz_loadu_epi8(m, b + 2 * nb + (nv / 4) * k);
+  if constexpr (kType == 8) {
+    const __m128i h = _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << nb) - 1), b);
+    d.fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_cvtph_ps(h)));
+    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_maskz_loadu_epi8(m, b + 2 * nb + (nv / 4) * k);
+  } else {
+    static_assert(kType == 39);
+    d.fsc = mxfp4_scales(b, nb);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), lut = mxfp4_lut();
+    for (int h = 0; h < 2; ++h) {
+      const __m512i z = _mm512_maskz_loadu_epi8(m, b + nb + (nv / 4) * h);
+      d.q[2 * h] = _mm512_maskz_shuffle_epi8(m, lut, _mm512_and_si512(z, m4));
+      d.q[2 * h + 1] = _mm512_maskz_shuffle_epi8(m, lut, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
+    }
+  }
+  d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
 }
 
 template <int kType>
 void unpack(const uint8_t* row, int64_t s, int nv, Span* out) {
   Decoded d;
-  if (kType == 8 && nv < quant::kSpan) {
-    decode_q8_tail(row + s * kquant_block_bytes(kType), nv, d);
+  if ((kType == 8 || kType == 39) && nv < quant::kSpan) {
+    decode_tail<kType == 39 ? 39 : 8>(row + s * kquant_block_bytes(kType), nv, d);
   } else {
     decode<kType>(row + s * kquant_block_bytes(kType), d);
   }
@@ -146,12 +182,12 @@ void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan*
                 int64_t r1, int offset) {
   constexpr int64_t kBytes = kquant_block_bytes(kType);
   constexpr int64_t kAhead = 4096;
-  // Q8_0 rows may end in a partial unit (its bytes tell how many values: 34 per 32).
+  // Q8_0 and MXFP4 rows may end in a partial unit (its bytes tell how many values).
   int64_t full = nsp;
   int tail = 0;
-  if (kType == 8 && row_bytes != nsp * kBytes) {
+  if ((kType == 8 || kType == 39) && row_bytes != nsp * kBytes) {
     full = nsp - 1;
-    tail = static_cast<int>((row_bytes - full * kBytes) / 34 * 32);
+    tail = static_cast<int>((row_bytes - full * kBytes) / (kBytes / 8) * 32);
   }
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
@@ -168,7 +204,7 @@ void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan*
     }
     if (tail) {
       Decoded d;
-      decode_q8_tail(row + full * kBytes, tail, d);
+      decode_tail<kType == 39 ? 39 : 8>(row + full * kBytes, tail, d);
       acc = span_dot<kOff>(d, a[full], offset, acc);
     }
     y[r] = _mm512_reduce_add_ps(acc);
@@ -208,6 +244,7 @@ RepackedKernels repacked_kernels(uint32_t t) {
     case 13: return kernels_of<13>();
     case 14: return kernels_of<14>();
     case 23: return kernels_of<23>();
+    case 39: return kernels_of<39>();
     default: return {nullptr, nullptr};
   }
 }

@@ -21,7 +21,8 @@ constexpr int64_t kquant_block_bytes(int type) {
          : type == 12 ? 144
          : type == 13 ? 176
          : type == 14 ? 210
-                      : 136;
+         : type == 23 ? 136   // IQ4_XS
+                      : 136;  // MXFP4 (39): eight 17-byte blocks
 }
 
 // Each scales_T(b, fsc, fmin) returns the 16 groups' scale and offset of block b in registers.
