@@ -607,13 +607,15 @@ TEST(Attention, F16CacheMatchesNaiveDoubleOnTheHalfValues) {
   // attention of the cache's exact (half) values, 2e-6 absolute as above; threads bit-exact.
   IsaScope scope;
   ThreadPool pool(3);
-  // Head dims 64/128/192/256 take the grouped kernels' fixed-size paths; 40 query heads on one
-  // KV head (an MLA-like group) are cut into chunks of up to 16 heads; sinks per head.
+  // Head dims 64/128/192/256 take the grouped kernels' fixed-size paths, others the tiled one
+  // (heads x rows tiles, masked last chunk); 40 query heads on one KV head (an MLA-like group)
+  // are cut into chunks of up to 16 heads; MLA's own 576 / 512 dims; sinks per head.
   struct Case { int64_t dk, dv, window; std::vector<int32_t> pos; int64_t heads = 8, kv_heads = 2; bool sinks = false; };
   const std::vector<Case> cases = {
       {64, 64, 0, {50}}, {20, 12, 0, {50}}, {64, 64, 5, {50}}, {33, 64, 0, {10, 11, 12, 13, 14, 15, 16}},
       {64, 33, 3, {0, 1, 2, 3, 60}}, {7, 9, 0, {1, 2, 63}}, {128, 128, 0, {63}, 8, 1, true},
       {128, 40, 9, {30, 31}}, {192, 64, 0, {20}, 40, 1}, {256, 96, 0, {62, 63}, 6, 3, true},
+      {576, 512, 0, {5, 62, 63}, 23, 1}, {50, 16, 4, {9, 10, 11}, 6, 1},
   };
   const float sinks[8] = {0.5f, -1.0f, 2.0f, 0.0f, 3.0f, -2.0f, 1.0f, 0.25f};
   for (Isa isa : supported_isas()) {

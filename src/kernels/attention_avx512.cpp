@@ -69,6 +69,70 @@ void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, 
   }
 }
 
+// Any head size (MLA's 576-wide latent + rope keys, which do not fit in registers as one row):
+// an HB heads x RB rows tile, register-blocked like a matmul. Each 16-value chunk of the RB
+// K rows is widened once and each chunk of the HB queries loaded once per tile: HB * RB FMAs
+// for HB + RB loads, where one head against one row is a load per FMA. The last chunk is
+// masked. Every (head, row) dot sums its chunks in order into one vector and reduces it with
+// reduce8, so its bits do not depend on the tile it falls in.
+template <int HB, int RB>
+void dot_tile_g(const float* q, int64_t qstride, const uint16_t* k, int64_t stride, int64_t dim, float scale,
+                float* out, int64_t ld) {
+  __m512 acc[HB * RB];
+#pragma GCC unroll 16
+  for (int i = 0; i < HB * RB; ++i) acc[i] = _mm512_setzero_ps();
+  auto step = [&](int64_t d, __mmask16 m) {
+    __m512 kv[RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) kv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, k + r * stride + d));
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + h * qstride + d);
+#pragma GCC unroll 4
+      for (int r = 0; r < RB; ++r) acc[h * RB + r] = _mm512_fmadd_ps(qv, kv[r], acc[h * RB + r]);
+    }
+  };
+  int64_t d = 0;
+  for (; d + 16 <= dim; d += 16) step(d, 0xffff);
+  if (d < dim) step(d, tail_mask16(dim - d));
+  for (int i0 = 0; i0 < HB * RB; i0 += 8) {
+    __m512 a[8];
+    for (int i = 0; i < 8; ++i) a[i] = i0 + i < HB * RB ? acc[i0 + i] : _mm512_setzero_ps();
+    alignas(32) float sums[8];
+    _mm256_store_ps(sums, _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale)));
+    for (int i = 0; i < 8 && i0 + i < HB * RB; ++i) out[(i0 + i) / RB * ld + (i0 + i) % RB] = sums[i];
+  }
+}
+
+template <int HB>
+void dot_tile_rows(int rb, const float* q, int64_t qstride, const uint16_t* k, int64_t stride, int64_t dim,
+                   float scale, float* out, int64_t ld) {
+  switch (rb) {
+    case 4: dot_tile_g<HB, 4>(q, qstride, k, stride, dim, scale, out, ld); return;
+    case 3: dot_tile_g<HB, 3>(q, qstride, k, stride, dim, scale, out, ld); return;
+    case 2: dot_tile_g<HB, 2>(q, qstride, k, stride, dim, scale, out, ld); return;
+    default: dot_tile_g<HB, 1>(q, qstride, k, stride, dim, scale, out, ld); return;
+  }
+}
+
+void dot_g_tiled(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride, int64_t rows,
+                 int64_t dim, float scale, float* out, int64_t ld) {
+  for (int64_t j = 0; j < rows; j += 4) {
+    const int rb = static_cast<int>(rows - j < 4 ? rows - j : 4);
+    for (int64_t h = 0; h < G; h += 4) {
+      const float* qh = q + h * qstride;
+      const uint16_t* kj = k + j * stride;
+      float* oh = out + h * ld + j;
+      switch (G - h < 4 ? G - h : 4) {
+        case 4: dot_tile_rows<4>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+        case 3: dot_tile_rows<3>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+        case 2: dot_tile_rows<2>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+        default: dot_tile_rows<1>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+      }
+    }
+  }
+}
+
 // Weighted sum for up to 8 heads over a 32-wide slice of the head dimension: the slice of each
 // V row is widened once and added into all heads' accumulators.
 template <int HN>
@@ -108,8 +172,7 @@ void dot_rows_f16_g(const float* q, int64_t qstride, int64_t G, const uint16_t* 
     case 128: dot_g_fixed<8>(q, qstride, G, k, stride, rows, scale, out, ld); return;
     case 192: dot_g_fixed<12>(q, qstride, G, k, stride, rows, scale, out, ld); return;
     case 256: dot_g_fixed<16>(q, qstride, G, k, stride, rows, scale, out, ld); return;
-    default:
-      for (int64_t h = 0; h < G; ++h) dot_rows_f16(q + h * qstride, k, stride, rows, dim, scale, out + h * ld);
+    default: dot_g_tiled(q, qstride, G, k, stride, rows, dim, scale, out, ld);
   }
 }
 
