@@ -15,6 +15,7 @@
 #include "quant_testing.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -214,6 +215,42 @@ TEST(QuantKernels, ThreadsAndBatchBitExact) {
       matmul(m.view, x.data() + 4 * in, 1, c.data(), &pool);  // one row alone
       for (int64_t k = 0; k < n * out; ++k) ASSERT_EQ(a[k], b[k]) << dtype_name(t) << " " << isa_name(isa);
       for (int64_t r = 0; r < out; ++r) ASSERT_EQ(c[r], a[4 * out + r]) << dtype_name(t) << " " << isa_name(isa);
+    }
+  }
+}
+
+// A gated pair (MatJob::up + glu) gives the bits of its two products followed by the
+// activation over the whole output, whatever the threads, with the pair next to other jobs
+// reading the same input (shared activation quantization) and gate and up of different types.
+TEST(QuantKernels, GatedPairIsTheTwoProductsThenTheActivation) {
+  IsaScope scope;
+  ThreadPool pool(3);
+  const int64_t in = 512, out = 203, n = 7;
+  const Matrix gate = random_matrix(*quant::find(DType::Q4_K), out, in, 7);
+  const Matrix up = random_matrix(*quant::find(DType::Q6_K), out, in, 8);
+  const Matrix other = random_matrix(*quant::find(DType::Q4_K), 45, in, 9);
+  const std::vector<float> x = randv(n * in, 10);
+  const int32_t rows[4] = {6, 0, 3, 3};
+  auto glu = [](const void* ctx, float* g, float* u, int64_t m, int64_t ld, int64_t r0, int64_t r1) {
+    static_cast<std::atomic<int>*>(const_cast<void*>(ctx))->fetch_add(1);
+    for (int64_t i = 0; i < m; ++i) swiglu(g + i * ld + r0, u + i * ld + r0, r1 - r0, g + i * ld + r0);
+  };
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    std::vector<float> g(4 * out), u(g.size()), o(4 * 45);
+    for (int i = 0; i < 4; ++i) {
+      matmul(gate.view, x.data() + rows[i] * in, 1, g.data() + i * out, nullptr);
+      matmul(up.view, x.data() + rows[i] * in, 1, u.data() + i * out, nullptr);
+    }
+    swiglu(g.data(), u.data(), 4 * out, g.data());
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      std::atomic<int> calls{0};
+      std::vector<float> y(4 * out, -1.0f), yu(y.size(), -1.0f), yo(o.size());
+      const MatJob jobs[2] = {{&other.view, x.data(), n, rows, 4, yo.data(), 45},
+                              {&gate.view, x.data(), n, rows, 4, y.data(), out, &up.view, yu.data(), +glu, &calls}};
+      matmul_many(jobs, 2, p);
+      EXPECT_GE(calls.load(), 1);
+      for (size_t k = 0; k < y.size(); ++k) ASSERT_EQ(y[k], g[k]) << isa_name(isa) << " " << k;
     }
   }
 }

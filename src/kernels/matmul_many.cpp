@@ -6,7 +6,10 @@
 //      kernels read contiguous rows, so their gathered rows are prepared once per distinct
 //      (x, rows) and shared by gate and up);
 //   2. all output rows of all jobs are cut into units of kRowGrain rows, weighted by their cost
-//      (rows x in x activation rows), and split into one contiguous range per thread.
+//      (rows x in x activation rows), and split into one contiguous range per thread;
+//   3. a gated pair (gate and up, MatJob::up) is one job whose units compute both matrices'
+//      rows and apply the GLU to them at once (the up product is an internal job of its own
+//      for the preparation above, with no units).
 // Each output is computed by the same instruction sequence whatever the jobs are grouped with
 // or how rows are split, so results do not depend on either (tests/quant_kernels_test.cpp);
 // kernels::matmul is a batch of one job.
@@ -115,8 +118,24 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
 
 }  // namespace
 
-void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
+void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
   const KernelTable& t = active_table();
+  // Gated pairs: their up products appended as internal jobs; partner[i] is job i's.
+  thread_local std::vector<MatJob> ext_tl;
+  thread_local std::vector<int> partner_tl;
+  std::vector<MatJob>& ext = ext_tl;
+  std::vector<int>& partner = partner_tl;
+  ext.assign(jobs_in, jobs_in + n_in);
+  partner.assign(static_cast<size_t>(n_in), -1);
+  for (int i = 0; i < n_in; ++i) {
+    const MatJob& j = jobs_in[i];
+    if (!j.up) continue;
+    MOECAT_CHECK(j.y_up != nullptr && j.glu != nullptr && j.up->rows() == j.w->rows() && j.up->cols() == j.w->cols());
+    partner[i] = static_cast<int>(ext.size());
+    ext.push_back({j.up, j.x, j.x_rows, j.rows, j.m, j.y_up, j.ldy});
+  }
+  const MatJob* jobs = ext.data();
+  const int n_jobs = static_cast<int>(ext.size());
   // Per driving thread, reused call after call: no allocation per token. Plain references to
   // them below, so the workers' lambdas see the driving thread's objects, not their own.
   thread_local Buffers bufs_tl;
@@ -189,14 +208,14 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
   units.clear();
   cost_end.clear();
   int64_t total = 0;
-  for (int i = 0; i < n_jobs; ++i) {
+  for (int i = 0; i < n_in; ++i) {  // the up products of gated pairs run in their gate's units
     const MatJob& j = jobs[i];
     if (j.m == 0) continue;
-    const int64_t out = j.w->rows();
+    const int64_t out = j.w->rows(), pair = partner[i] >= 0 ? 2 : 1;
     for (int64_t r = 0; r < out; r += kRowGrain) {
       const int64_t r1 = r + kRowGrain < out ? r + kRowGrain : out;
       units.push_back({i, r, r1});
-      total += (r1 - r) * j.w->cols() * j.m;
+      total += pair * (r1 - r) * j.w->cols() * j.m;
       cost_end.push_back(total);
     }
   }
@@ -207,7 +226,13 @@ void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool) {
     for (size_t u = u0; u < u1;) {
       size_t v = u + 1;
       while (v < u1 && units[v].job == units[u].job && units[v].r0 == units[v - 1].r1) ++v;
-      run_rows(t, jobs[units[u].job], prep[units[u].job], units[u].r0, units[v - 1].r1);
+      const int i = units[u].job;
+      const int64_t r0 = units[u].r0, r1 = units[v - 1].r1;
+      run_rows(t, jobs[i], prep[i], r0, r1);
+      if (const int p = partner[i]; p >= 0) {  // gated pair: the up rows, then the GLU
+        run_rows(t, jobs[p], prep[p], r0, r1);
+        jobs[i].glu(jobs[i].glu_ctx, jobs[i].y, jobs[p].y, jobs[i].m, jobs[i].ldy, r0, r1);
+      }
       u = v;
     }
   };

@@ -25,6 +25,12 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
 // Several products in one parallel region (matmul_many.cpp): job k computes
 // y[i*ldy + r] = x[rows[i]] . w[r] for i < m (rows null: x rows 0..m-1). Jobs with the same x
 // share one activation quantization; results equal one matmul per job bit for bit.
+// A gated pair (gate and up of an FFN): `up` has w's shape and input, its products go to y_up,
+// and the work unit that computed rows [r0, r1) of both calls glu(glu_ctx, y, y_up, m, ldy,
+// r0, r1) to combine them into y (e.g. y = silu(y) * y_up) while they are in cache: no pass of
+// its own over the outputs, no second parallel region. The same bits as the two products
+// followed by the activation over the whole output.
+using GluFn = void (*)(const void* ctx, float* y, float* y_up, int64_t m, int64_t ldy, int64_t r0, int64_t r1);
 struct MatJob {
   const TensorView* w = nullptr;
   const float* x = nullptr;
@@ -33,6 +39,10 @@ struct MatJob {
   int64_t m = 0;
   float* y = nullptr;
   int64_t ldy = 0;
+  const TensorView* up = nullptr;  // gated pair: the second matrix, or null
+  float* y_up = nullptr;           // [m][ldy]
+  GluFn glu = nullptr;
+  const void* glu_ctx = nullptr;
 };
 void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool);
 

@@ -72,17 +72,39 @@ static void ffn_act(const ModelConfig* c, float* g, const float* u, int64_t n) {
     kernels::swiglu(g, u, n, g);
 }
 
+// The GLU of a gated pair (kernels::MatJob::glu), for output columns [r0, r1) of m rows:
+// biases (gpt-oss experts), then the activation, into g. Per element as ffn_act over the whole.
+struct GluCtx {
+  const ModelConfig* c = nullptr;
+  const TensorView *gate_b = nullptr, *up_b = nullptr;
+};
+static void glu_cols(const void* ctx, float* g, float* u, int64_t m, int64_t ld, int64_t r0, int64_t r1) {
+  const GluCtx& k = *static_cast<const GluCtx*>(ctx);
+  const bool bias = k.gate_b && k.gate_b->valid();
+  const float* bg = bias ? static_cast<const float*>(k.gate_b->data) : nullptr;
+  const float* bu = bias ? static_cast<const float*>(k.up_b->data) : nullptr;
+  for (int64_t i = 0; i < m; ++i) {
+    float* gi = g + i * ld;
+    float* ui = u + i * ld;
+    if (bias)
+      for (int64_t r = r0; r < r1; ++r) {
+        gi[r] += bg[r];
+        ui[r] += bu[r];
+      }
+    ffn_act(k.c, gi + r0, ui + r0, r1 - r0);
+  }
+}
+
 static void swiglu_ffn(const ModelConfig* c, const TensorView& gate, const TensorView& up,
                        const TensorView& down, const FfnBias& bias, const float* x, int64_t n,
                        float* out, ThreadPool* pool) {
   const int64_t F = gate.shape[0];
   std::vector<float> g(n * F), u(n * F);  // [n][F]
-  // gate and up in one parallel region, sharing the activation quantization
-  const kernels::MatJob gu[2] = {{&gate, x, n, nullptr, n, g.data(), F}, {&up, x, n, nullptr, n, u.data(), F}};
-  kernels::matmul_many(gu, 2, pool);
-  add_row_bias(g.data(), n, bias.gate);
-  add_row_bias(u.data(), n, bias.up);
-  ffn_act(c, g.data(), u.data(), n * F);
+  // gate and up as one gated pair: one parallel region, one activation quantization, the
+  // activation applied by the unit that computed the rows
+  const GluCtx ctx{c, bias.gate, bias.up};
+  const kernels::MatJob gu{&gate, x, n, nullptr, n, g.data(), F, &up, u.data(), glu_cols, &ctx};
+  kernels::matmul_many(&gu, 1, pool);
   kernels::matmul(down, g.data(), n, out, pool);
   add_row_bias(out, n, bias.down);
 }
@@ -213,22 +235,15 @@ void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, co
   for (int64_t i = 0; i < M; ++i) iota[i] = static_cast<int32_t>(i);
   std::vector<float> g(M * F), u(M * F), ye(M * D);  // [M][F], [M][F], [M][D]
   std::vector<kernels::MatJob> jobs;
+  std::vector<GluCtx> ctx(static_cast<size_t>(E));  // per expert: its biases
   for (int64_t e = 0; e < E; ++e) {
     const int64_t m = off[e + 1] - off[e];
     if (m == 0) continue;
-    jobs.push_back({&w.gate[e], x, n, tok.data() + off[e], m, g.data() + off[e] * F, F});
-    jobs.push_back({&w.up[e], x, n, tok.data() + off[e], m, u.data() + off[e] * F, F});
+    ctx[e] = {&c, c.expert_bias ? &w.gate_b[e] : nullptr, c.expert_bias ? &w.up_b[e] : nullptr};
+    jobs.push_back({&w.gate[e], x, n, tok.data() + off[e], m, g.data() + off[e] * F, F, &w.up[e],
+                    u.data() + off[e] * F, glu_cols, &ctx[e]});
   }
   kernels::matmul_many(jobs.data(), static_cast<int>(jobs.size()), pool);
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t m = off[e + 1] - off[e];
-    if (m == 0) continue;
-    if (c.expert_bias) {
-      add_row_bias(g.data() + off[e] * F, m, &w.gate_b[e]);
-      add_row_bias(u.data() + off[e] * F, m, &w.up_b[e]);
-    }
-  }
-  ffn_act(&c, g.data(), u.data(), M * F);
   jobs.clear();
   for (int64_t e = 0; e < E; ++e) {
     const int64_t m = off[e + 1] - off[e];
