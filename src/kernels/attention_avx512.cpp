@@ -39,11 +39,20 @@ inline __m256 reduce8(const __m512* a) {
   return _mm512_castps512_ps256(r);
 }
 
+// Rows of one KV head are strided slices of the cache (all heads' keys of a position are one
+// row): from memory, each is a latency-bound fetch the hardware prefetchers do not run ahead
+// of, so the kernels fetch kAhead rows ahead (prefetches never fault; past the end is fine).
+constexpr int64_t kAhead = 12;
+inline void prefetch_row(const uint16_t* r, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(r) + o, _MM_HINT_T0);
+}
+
 template <int NC>
 void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride,
                  int64_t rows, float scale, float* out, int64_t ld) {
   for (int64_t j = 0; j < rows; ++j) {
     const uint16_t* kr = k + j * stride;
+    prefetch_row(kr + kAhead * stride, 32 * NC);
     __m512 kv[NC];
 #pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) kv[c] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + 16 * c)));
@@ -121,6 +130,7 @@ void dot_g_tiled(const float* q, int64_t qstride, int64_t G, const uint16_t* k, 
                  int64_t dim, float scale, float* out, int64_t ld) {
   for (int64_t j = 0; j < rows; j += 4) {
     const int rb = static_cast<int>(rows - j < 4 ? rows - j : 4);
+    for (int r = 0; r < 4; ++r) prefetch_row(k + (j + kAhead + r) * stride, 2 * dim);
     for (int64_t h = 0; h < G; h += 4) {
       const float* qh = q + h * qstride;
       const uint16_t* kj = k + j * stride;
@@ -149,6 +159,7 @@ void wsum_g_slice(const float* p, int64_t ld, const uint16_t* v, int64_t stride,
   }
   for (int64_t j = 0; j < rows; ++j) {
     const uint16_t* vr = v + j * stride + d0;
+    _mm_prefetch(reinterpret_cast<const char*>(vr + kAhead * stride), _MM_HINT_T0);
     const __m512 v0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, vr));
     const __m512 v1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, vr + 16));
 #pragma GCC unroll 8
