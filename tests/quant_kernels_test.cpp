@@ -132,7 +132,9 @@ TEST(QuantKernels, DeclaredOffsetIsTheUnpacksOffset) {
       }
     ASSERT_FALSE(ratios.empty()) << dtype_name(qt.type);
     const bool fixed = std::all_of(ratios.begin(), ratios.end(), [&](float v) { return v == ratios[0]; });
-    if (qt.offset == 0) EXPECT_FALSE(fixed) << dtype_name(qt.type) << " has a fixed offset: declare it";
+    if (qt.offset == 0) {
+      EXPECT_FALSE(fixed) << dtype_name(qt.type) << " has a fixed offset: declare it";
+    }
   }
 }
 
