@@ -101,25 +101,16 @@ void put_iq4xs(uint8_t* b, const uint8_t* c) {
 }
 
 // Q8_0, eight 34-byte blocks (256 values, one repack unit): c = the int8 value + 128, as the
-// Span stores signed formats. The eight f16 scales are moved by q8_headers.
+// Span stores signed formats. The eight f16 scales move to the unit's head (move_headers).
 void get_q8(const uint8_t* b, uint8_t* c) {
   for (int i = 0; i < kN; ++i) c[i] = static_cast<uint8_t>(b[34 * (i / 32) + 2 + i % 32] ^ 0x80);
 }
 void put_q8(uint8_t* b, const uint8_t* c) {
   for (int i = 0; i < kN; ++i) b[34 * (i / 32) + 2 + i % 32] = static_cast<uint8_t>(c[i] ^ 0x80);
 }
-// The scales: at the head of each natural block, together in bytes 0-15 of the repacked unit.
-void q8_headers(const uint8_t* src, uint8_t* dst, bool pack) {
-  for (int b = 0; b < 8; ++b)
-    if (pack) {
-      std::memcpy(dst + 2 * b, src + 34 * b, 2);
-    } else {
-      std::memcpy(dst + 34 * b, src + 2 * b, 2);
-    }
-}
 
 // MXFP4, eight 17-byte blocks: c = the 4-bit e2m1 index (byte 1 + j: value j low nibble, value
-// j + 16 high). The eight e8m0 exponents are moved by mxfp4_headers.
+// j + 16 high). The eight e8m0 exponents move to the unit's head (move_headers).
 void get_mxfp4(const uint8_t* b, uint8_t* c) {
   for (int i = 0; i < kN; ++i) {
     const int j = i % 32;
@@ -130,14 +121,6 @@ void put_mxfp4(uint8_t* b, const uint8_t* c) {
   for (int blk = 0; blk < 8; ++blk)
     for (int j = 0; j < 16; ++j)
       b[17 * blk + 1 + j] = static_cast<uint8_t>((c[32 * blk + j] & 15) | (c[32 * blk + 16 + j] & 15) << 4);
-}
-void mxfp4_headers(const uint8_t* src, uint8_t* dst, bool pack) {
-  for (int b = 0; b < 8; ++b)
-    if (pack) {
-      dst[b] = src[17 * b];
-    } else {
-      dst[17 * b] = src[b];
-    }
 }
 
 // ---- lane planes --------------------------------------------------------------------------
@@ -223,12 +206,21 @@ struct Layout {
   void (*get)(const uint8_t*, uint8_t*);
   void (*put)(uint8_t*, const uint8_t*);
   Planes planes;
-  // Headers that move (Q8_0's scales), after the copy of the unit: natural to repacked (pack)
-  // or back. Null: headers and scales stay where they are.
-  void (*headers)(const uint8_t* src, uint8_t* dst, bool pack) = nullptr;
-  int tail_block = 0;  // rows may end in a partial unit of whole blocks of this many values
-  int header_bytes = 0;  // per block, moved to the unit's head by `headers` (tails: the same)
+  int tail_block = 0;    // 32-value blocks (Q8_0, MXFP4): rows may end in a partial unit
+  int header_bytes = 0;  // their per-block header, gathered at the unit's head; 0: headers stay
 };
+
+// The header of each of nb 32-value blocks between the head of the unit (header_bytes each)
+// and the head of its block: natural to repacked (pack) or back.
+void move_headers(const Layout& l, const uint8_t* src, uint8_t* dst, bool pack, int nb) {
+  const int hb = l.header_bytes, bb = l.unit_bytes / 8;
+  for (int b = 0; b < nb; ++b)
+    if (pack) {
+      std::memcpy(dst + hb * b, src + bb * b, static_cast<size_t>(hb));
+    } else {
+      std::memcpy(dst + bb * b, src + hb * b, static_cast<size_t>(hb));
+    }
+}
 
 const Layout kLayouts[] = {
     {DType::Q4_K, DType::Q4_K_R, 144, get_q4k, put_q4k, {16, -1, -1, -1, 0}},
@@ -237,8 +229,8 @@ const Layout kLayouts[] = {
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
     {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
-    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, q8_headers, 32, 2},
-    {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {8, -1, -1, -1, 0}, mxfp4_headers, 32, 1},
+    {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, 32, 2},
+    {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {8, -1, -1, -1, 0}, 32, 1},
 };
 
 const Layout* layout_of(DType t) {
@@ -289,7 +281,7 @@ void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_
     const uint8_t* s = src + i * l->unit_bytes;
     uint8_t* d = dst + i * l->unit_bytes;
     std::memcpy(d, s, static_cast<size_t>(l->unit_bytes));  // headers and scales as they are
-    if (l->headers) l->headers(s, d, pack);
+    if (l->header_bytes) move_headers(*l, s, d, pack, 8);
     if (pack) {
       l->get(s, c);
       to_planes(*l, c, d);
@@ -317,14 +309,14 @@ void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv)
   if (from == l->natural) {
     std::memcpy(unit, src, static_cast<size_t>(nb * bb));
     l->get(unit, c);
-    for (int b = 0; b < nb; ++b) std::memcpy(dst + hb * b, src + bb * b, static_cast<size_t>(hb));
+    move_headers(*l, src, dst, true, nb);
     if (l->planes.b8 >= 0) put_b8_tail(dst + plane, c, nv);
     if (l->planes.n >= 0) put_n_tail(dst + plane, c, nv);
   } else {
     if (l->planes.b8 >= 0) get_b8_tail(src + plane, c, nv);
     if (l->planes.n >= 0) get_n_tail(src + plane, c, nv);
     l->put(unit, c);
-    for (int b = 0; b < nb; ++b) std::memcpy(unit + bb * b, src + hb * b, static_cast<size_t>(hb));
+    move_headers(*l, src, unit, false, nb);
     std::memcpy(dst, unit, static_cast<size_t>(nb * bb));
   }
 }

@@ -469,7 +469,7 @@ void repack_block(const uint8_t* b, uint8_t* d) {
   if constexpr (kType == 39) {  // MXFP4: the eight exponents to the head, then the N plane
     unpack_4bit32<Nib::kMxfp4, true>(b, 0, kSpan, &sp);
     for (int i = 0; i < 8; ++i) d[i] = b[17 * i];
-  } else {
+  } else if constexpr (kType != 8) {  // (Q8_0 writes its whole unit below)
     __builtin_memcpy(d, b, kBytes);  // headers and scales stay
   }
   if constexpr (kType == 8) {  // Q8_0: the eight scales to the head, then the codes as they are
