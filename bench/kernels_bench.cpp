@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/quant/repack.h"
 
 namespace moecat::kernels {
 namespace {
@@ -88,6 +89,44 @@ BENCHMARK(BM_MatmulMxfp4)
     ->Args({5760 * 8, 2880, 1, 1})->Args({5760 * 8, 2880, 1, 2})
     ->Args({5760, 2880, 64, 1})->Args({5760, 2880, 64, 2})
     ->UseRealTime();
+
+// Repacked k-quant / IQ4_XS matrices (the layout weights get at load) at prompt batch sizes:
+// an expert's down (2048 x 768) and gate (768 x 2048) with the ~32 tokens an expert sees in a
+// 512-token prompt, and an attention projection (4096 x 2048) over the whole prompt.
+template <DType kType>
+void BM_MatmulRepacked(benchmark::State& st) {
+  const int64_t out = st.range(0), in = st.range(1), n = st.range(2);
+  const int threads = static_cast<int>(st.range(3));
+  QMatrix w(out, in, kType);
+  const DType rt = quant::repacked_of(kType);
+  std::vector<uint8_t> rep(w.bytes.size());
+  repack_rows(kType, rt, w.bytes.data(), rep.data(), out, in);
+  TensorView v = w.view;
+  v.dtype = rt;
+  v.data = rep.data();
+  std::vector<float> x(n * in), y(n * out);
+  std::mt19937 g(2);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (auto& e : x) e = d(g);
+  ThreadPool* pool = pool_for(threads);
+  for (auto _ : st) {
+    matmul(v, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GMAC/s"] = benchmark::Counter(double(n * in * out) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(isa_name(active_isa()));
+}
+void BM_MatmulQ4KR(benchmark::State& st) { BM_MatmulRepacked<DType::Q4_K>(st); }
+void BM_MatmulQ6KR(benchmark::State& st) { BM_MatmulRepacked<DType::Q6_K>(st); }
+void BM_MatmulIq4xsR(benchmark::State& st) { BM_MatmulRepacked<DType::IQ4_XS>(st); }
+void BM_MatmulQ8R(benchmark::State& st) { BM_MatmulRepacked<DType::Q8_0>(st); }
+#define MOECAT_PROMPT_SHAPES                                                                   \
+  ArgNames({"out", "in", "n", "threads"})                                                      \
+      ->Args({2048, 768, 32, 1})->Args({768, 2048, 32, 1})->Args({4096, 2048, 512, 1})->UseRealTime()
+BENCHMARK(BM_MatmulQ4KR)->MOECAT_PROMPT_SHAPES;
+BENCHMARK(BM_MatmulQ6KR)->MOECAT_PROMPT_SHAPES;
+BENCHMARK(BM_MatmulIq4xsR)->MOECAT_PROMPT_SHAPES;
+BENCHMARK(BM_MatmulQ8R)->MOECAT_PROMPT_SHAPES;
 
 // Streaming read of 512 MiB (sum of 64-bit words, AVX2 when available), split over threads:
 // the reference for the n=1 matmul GB/s.

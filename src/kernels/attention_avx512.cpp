@@ -5,6 +5,8 @@
 // wsum_rows_f16, in a fixed order that does not depend on the thread split.
 #include <immintrin.h>
 
+#include "kernels/avx512_util.h"
+
 #include <algorithm>
 
 // GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsic headers.
@@ -21,24 +23,6 @@ inline __mmask16 tail_mask16(int64_t rem) {
   return rem >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << rem) - 1u);
 }
 
-// NC = dim / 16 chunks, known at compile time for the common head sizes.
-// Sums of eight vectors at once (3 shuffles + 1.5 adds per vector instead of a full reduction
-// each): returns a vector whose lanes 0-7 are sum(a[0]) .. sum(a[7]).
-inline __m256 reduce8(const __m512* a) {
-  __m512 t[4];
-  for (int i = 0; i < 4; ++i)  // fold 256-bit halves: [a2i | a2i+1]
-    t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
-  // fold 128-bit halves: u0 = [a0 a1 a2 a3], u1 = [a4 a5 a6 a7] (4 lanes each)
-  const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], 0x88), _mm512_shuffle_f32x4(t[0], t[1], 0xDD));
-  const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], 0x88), _mm512_shuffle_f32x4(t[2], t[3], 0xDD));
-  // within 128 bits: lane 0 of block b = sum a_b, lane 1 = sum a_(4+b)
-  const __m512 v = _mm512_add_ps(_mm512_unpacklo_ps(u0, u1), _mm512_unpackhi_ps(u0, u1));
-  const __m512 w = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, 0x4E));
-  const __m512 r = _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 13, 9, 5, 1, 12, 8, 4, 0), w);
-  return _mm512_castps512_ps256(r);
-}
-
 // Rows of one KV head are strided slices of the cache (all heads' keys of a position are one
 // row): from memory, each is a latency-bound fetch the hardware prefetchers do not run ahead
 // of, so the kernels fetch kAhead rows ahead (prefetches never fault; past the end is fine).
@@ -47,6 +31,7 @@ inline void prefetch_row(const uint16_t* r, int64_t bytes) {
   for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(r) + o, _MM_HINT_T0);
 }
 
+// NC = dim / 16 chunks, known at compile time for the common head sizes.
 template <int NC>
 void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride,
                  int64_t rows, float scale, float* out, int64_t ld) {

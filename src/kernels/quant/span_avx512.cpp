@@ -354,10 +354,17 @@ inline void dot_tile(const Span* w, int64_t nsp, const ActSpan* const* a, float*
       }
     }
   }
+  if constexpr (R == 4 && C == 2) {  // the common tile: eight sums in one reduction network
+    const __m512 v[8] = {acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[0][1], acc[1][1], acc[2][1], acc[3][1]};
+    const __m256 r = reduce8(v);
+    _mm_storeu_ps(y, _mm256_castps256_ps128(r));
+    _mm_storeu_ps(y + ldy, _mm256_extractf128_ps(r, 1));
+  } else {
 #pragma GCC unroll 4
-  for (int j = 0; j < R; ++j)
+    for (int j = 0; j < R; ++j)
 #pragma GCC unroll 2
-    for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
+      for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
+  }
 }
 
 template <int R, bool kOff>
