@@ -122,7 +122,8 @@ void BM_MatmulIq4xsR(benchmark::State& st) { BM_MatmulRepacked<DType::IQ4_XS>(st
 void BM_MatmulQ8R(benchmark::State& st) { BM_MatmulRepacked<DType::Q8_0>(st); }
 #define MOECAT_PROMPT_SHAPES                                                                   \
   ArgNames({"out", "in", "n", "threads"})                                                      \
-      ->Args({2048, 768, 32, 1})->Args({768, 2048, 32, 1})->Args({4096, 2048, 512, 1})->UseRealTime()
+      ->Args({2048, 768, 32, 1})->Args({768, 2048, 32, 1})->Args({4096, 2048, 512, 1})           \
+      ->Args({2048, 7168, 64, 1})->Args({7168, 2048, 64, 1})->UseRealTime()
 BENCHMARK(BM_MatmulQ4KR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulQ6KR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulIq4xsR)->MOECAT_PROMPT_SHAPES;

@@ -144,7 +144,8 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
   ThreadPool pool(2);
   for (DType t : kFileTypes) {
     const DType r = quant::repacked_of(t);
-    std::vector<int64_t> widths = {256, 768};
+    // 2560 = 10 units: the row tiles carry their sums over two K chunks (span_avx512.cpp).
+    std::vector<int64_t> widths = {256, 768, 2560};
     if (quant::repack_tail_block(t)) widths.insert(widths.end(), {96, 320, 2880});  // partial last units
     for (int64_t in : widths) {
       const int64_t out = 203;
