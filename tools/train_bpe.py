@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Trains the byte-level BPE tokenizer of moecat's support model on rendered support conversations.
+
+    train_bpe.py DATA.jsonl OUT_DIR [--vocab 4096]
+
+DATA.jsonl: tools/support_data.py output (training split). Every conversation is rendered with
+tools/support_format.py (the text the model sees), the special tokens cut out, and the rest
+pre-tokenized like Qwen2's tokenizer (its split regex, approximated with Python's re for
+training; tokenizer.json carries the real one, and any split gives valid merges). Writes
+tokenizer.json (Qwen2-style byte-level BPE: NFC, merges as pairs, no BOS) and
+tokenizer_config.json (EOS </longcat_s>, the support chat template). Deterministic: ties between
+equally frequent pairs go to the smaller pair.
+
+Needs only python3 (stdlib).
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_test_model import QWEN2_PATTERN, bytes_to_unicode  # noqa: E402  (read-only reuse)
+from support_format import CHAT_TEMPLATE, EOS, SPECIALS, render  # noqa: E402
+
+# Qwen2's split with Python's re: \p{L} ~ [^\W\d_], \p{N} ~ \d.
+SPLIT = re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\w]?[^\W\d_]+|\d| ?[^\s\w]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def corpus_words(path):
+    b2u = bytes_to_unicode()
+    specials = re.compile("|".join(re.escape(s) for s in SPECIALS))
+    words = collections.Counter()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            text, _ = render(d["messages"], d["tools"], False)
+            for piece in specials.split(text):
+                for w in SPLIT.findall(piece):
+                    words[w] += 1
+    return {tuple(b2u[b] for b in w.encode("utf-8")): c for w, c in words.items()}
+
+
+def learn(words, n_merges):
+    """Incremental BPE: pair counts and, per pair, the words holding it; each merge rewrites
+    only those words."""
+    words = [(list(w), c) for w, c in words.items()]
+    counts = collections.Counter()
+    where = collections.defaultdict(set)
+    for i, (w, c) in enumerate(words):
+        for p in zip(w, w[1:]):
+            counts[p] += c
+            where[p].add(i)
+    merges = []
+    while len(merges) < n_merges and counts:
+        best = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        if counts[best] < 2:
+            break
+        merges.append(best)
+        joined = best[0] + best[1]
+        for i in sorted(where.pop(best, ())):
+            w, c = words[i]
+            for p in zip(w, w[1:]):
+                counts[p] -= c
+                if counts[p] <= 0:
+                    del counts[p]
+            out, j = [], 0
+            while j < len(w):
+                if j + 1 < len(w) and w[j] == best[0] and w[j + 1] == best[1]:
+                    out.append(joined)
+                    j += 2
+                else:
+                    out.append(w[j])
+                    j += 1
+            words[i] = (out, c)
+            for p in zip(out, out[1:]):
+                counts[p] += c
+                where[p].add(i)
+        counts.pop(best, None)
+    return merges
+
+
+def build(merges):
+    b2u = bytes_to_unicode()
+    vocab = {}
+    for ch in b2u.values():
+        vocab[ch] = len(vocab)
+    for a, b in merges:
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+    added = []
+    for s in SPECIALS:
+        added.append({"id": len(vocab) + len(added), "content": s, "single_word": False, "lstrip": False,
+                      "rstrip": False, "normalized": False, "special": True})
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": [[a, b] for a, b in merges]},
+    }
+    added_decoder = {str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in added}
+    cfg = {"add_bos_token": False, "add_prefix_space": False, "added_tokens_decoder": added_decoder,
+           "additional_special_tokens": [s for s in SPECIALS if s != EOS], "bos_token": "<longcat_s>",
+           "clean_up_tokenization_spaces": False, "eos_token": EOS, "errors": "replace",
+           "model_max_length": 4096, "pad_token": EOS, "split_special_tokens": False,
+           "tokenizer_class": "PreTrainedTokenizerFast", "unk_token": None, "chat_template": CHAT_TEMPLATE}
+    return tok, cfg, len(vocab) + len(added)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data")
+    ap.add_argument("out_dir")
+    ap.add_argument("--vocab", type=int, default=4096, help="total vocabulary size (bytes + merges + specials)")
+    a = ap.parse_args()
+    words = corpus_words(a.data)
+    merges = learn(words, a.vocab - 256 - len(SPECIALS))
+    tok, cfg, n = build(merges)
+    os.makedirs(a.out_dir, exist_ok=True)
+    with open(os.path.join(a.out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False, indent=1)
+    with open(os.path.join(a.out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg, f, ensure_ascii=False, indent=1)
+    print("train_bpe: %d distinct words, %d merges, vocab %d" % (len(words), len(merges), n), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
