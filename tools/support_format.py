@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The prompt format of moecat's support model: LongCat-Flash-Chat's round format with tools.
 
-render(messages, tools, add_generation_prompt) gives the text moecat's built-in LongCat renderer
-(src/serve/chat/longcat_format.cpp, render_longcat_chat) gives, and CHAT_TEMPLATE is a Jinja
-template (tokenizer_config.json "chat_template") that renders the same text; the training data
-is rendered by render(), the server renders requests with the template, and a test checks that
-the three agree. As a script, prints the rendering of each conversation of a JSONL file
+render(messages, tools, add_generation_prompt) gives the text of moecat's built-in LongCat
+renderer (src/serve/chat/longcat_format.cpp, render_longcat_chat) for the messages, with a
+compact tool block (one line per tool and a one-line calling note instead of LongCat's JSON
+schemas, see _tools_block); CHAT_TEMPLATE is a Jinja template (tokenizer_config.json
+"chat_template") that renders the same text. The training data is rendered by render(), the
+server renders requests with the template (its <longcat_tool_call> marker selects moecat's
+LongCat output parser), and a test checks that the two agree. As a script, prints the rendering of each conversation of a JSONL file
 (tools/support_data.py output):
 
     support_format.py DATA.jsonl [--n N]
@@ -14,14 +16,7 @@ the three agree. As a script, prints the rendering of each conversation of a JSO
 import json
 import sys
 
-TOOL_NOTE = (
-    "**Note**: For each function call, return a json object with function name and arguments within "
-    "<longcat_tool_call></longcat_tool_call> XML tags as follows:\n"
-    "<longcat_tool_call>\n{\"name\": <function-name>, \"arguments\": <args-dict>}\n</longcat_tool_call>\n"
-    "When multiple functions need to be called simultaneously, each function call should be wrapped in "
-    "its own <longcat_tool_call> tag and placed consecutively. For example:\n"
-    "<longcat_tool_call>\n{\"name\": <function-name>, \"arguments\": <args-dict>}\n</longcat_tool_call>"
-    "<longcat_tool_call>\n{\"name\": <function-name>, \"arguments\": <args-dict>}\n</longcat_tool_call>")
+TOOL_NOTE = "Call a tool as <longcat_tool_call>{\"name\": ..., \"arguments\": {...}}</longcat_tool_call>."
 
 # Special tokens of the support tokenizer (added tokens, never split by BPE). EOS ends a reply.
 EOS = "</longcat_s>"
@@ -35,12 +30,14 @@ def _dump(v):
 
 
 def _tools_block(tools):
-    s = "## Tools\nYou have access to the following tools: \n\n### Tool namespace: function\n\n"
+    """One line per tool (name, argument names, description): a few dozen tokens per tool where
+    LongCat's own format prints each JSON schema and a long note (~450 tokens for the five shop
+    tools), which would make the training sequences three times longer."""
+    s = "## Tools\n"
     for t in tools:
         fn = t.get("function", t)
-        s += "#### Tool name: %s\n\n" % fn.get("name", "")
-        s += "Description: %s\n\n" % fn.get("description", "")
-        s += "InputSchema: \n%s\n\n" % json.dumps(fn.get("parameters", {}), ensure_ascii=False, indent=2)
+        props = (fn.get("parameters") or {}).get("properties") or {}
+        s += "- %s(%s): %s\n" % (fn.get("name", ""), ", ".join(props), fn.get("description", ""))
     return s + TOOL_NOTE
 
 
@@ -98,13 +95,18 @@ def render(messages, tools, add_generation_prompt):
 # add_generation_prompt; tojson prints like json.dumps). Tool arguments given as a JSON string
 # (OpenAI shape) are printed as they are, objects through tojson.
 CHAT_TEMPLATE = (
-    "{%- set ns = namespace(out='', started=false, round=0, prev='') -%}"
+    "{%- set ns = namespace(out='', args='', started=false, round=0, prev='') -%}"
     "{%- if tools -%}"
-    "{%- set ns.out = '## Tools\\nYou have access to the following tools: \\n\\n### Tool namespace: function\\n\\n' -%}"
+    "{%- set ns.out = '## Tools\\n' -%}"
     "{%- for t in tools -%}"
     "{%- set fn = t.function if t.function is defined else t -%}"
-    "{%- set ns.out = ns.out + '#### Tool name: ' + fn.name + '\\n\\nDescription: ' + (fn.description or '') + "
-    "'\\n\\nInputSchema: \\n' + ((fn.parameters if fn.parameters is defined else {}) | tojson(indent=2)) + '\\n\\n' -%}"
+    "{%- set ns.args = '' -%}"
+    "{%- if fn.parameters is defined and fn.parameters.properties is defined -%}"
+    "{%- for k, v in fn.parameters.properties.items() -%}"
+    "{%- set ns.args = ns.args + (', ' if loop.index0 > 0 else '') + k -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{%- set ns.out = ns.out + '- ' + fn.name + '(' + ns.args + '): ' + (fn.description or '') + '\\n' -%}"
     "{%- endfor -%}"
     "{%- set ns.out = ns.out + " + json.dumps(TOOL_NOTE).replace("'", "\\'") + " + '\\n\\n## Messages\\n' -%}"
     "{%- endif -%}"

@@ -20,13 +20,17 @@ import json
 import os
 import re
 import sys
+import unicodedata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_test_model import QWEN2_PATTERN, bytes_to_unicode  # noqa: E402  (read-only reuse)
 from support_format import CHAT_TEMPLATE, EOS, SPECIALS, render  # noqa: E402
 
-# Qwen2's split with Python's re: \p{L} ~ [^\W\d_], \p{N} ~ \d.
-SPLIT = re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\w]?[^\W\d_]+|\d| ?[^\s\w]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Qwen2's split with Python's re: \p{L} ~ [^\W\d_], \p{N} ~ \d, "neither" ~ (_ | [^\w]). Exact
+# for the support data's characters (letters incl. umlauts, digits, ASCII punctuation, spaces).
+_L, _NOT_LN_NL, _NOT_SLN = r"[^\W\d_]", r"(?:_|[^\w\r\n])", r"(?:_|[^\s\w])"
+SPLIT = re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|" + _NOT_LN_NL + "?" + _L + r"+|\d| ?" + _NOT_SLN +
+                   r"+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
 def corpus_words(path):
@@ -113,6 +117,43 @@ def build(merges):
            "model_max_length": 4096, "pad_token": EOS, "split_special_tokens": False,
            "tokenizer_class": "PreTrainedTokenizerFast", "unk_token": None, "chat_template": CHAT_TEMPLATE}
     return tok, cfg, len(vocab) + len(added)
+
+
+class Encoder:
+    """Encodes text with a tokenizer.json written by this script, as HF tokenizers would: special
+    tokens cut out first, NFC, the split above, bytes mapped, merges applied by rank."""
+
+    def __init__(self, tok):
+        self.vocab = tok["model"]["vocab"]
+        self.ranks = {tuple(m): i for i, m in enumerate(tok["model"]["merges"])}
+        self.special = {a["content"]: a["id"] for a in tok["added_tokens"]}
+        self.special_re = re.compile("(" + "|".join(re.escape(s) for s in self.special) + ")")
+        self.b2u = bytes_to_unicode()
+        self.cache = {}
+
+    def word(self, w):
+        ids = self.cache.get(w)
+        if ids is not None:
+            return ids
+        parts = [self.b2u[b] for b in w.encode("utf-8")]
+        while len(parts) > 1:
+            best = min(range(len(parts) - 1), key=lambda i: self.ranks.get((parts[i], parts[i + 1]), 1 << 30))
+            if (parts[best], parts[best + 1]) not in self.ranks:
+                break
+            parts[best:best + 2] = [parts[best] + parts[best + 1]]
+        ids = [self.vocab[p] for p in parts]
+        self.cache[w] = ids
+        return ids
+
+    def encode(self, text):
+        out = []
+        for piece in self.special_re.split(text):
+            if piece in self.special:
+                out.append(self.special[piece])
+            elif piece:
+                for w in SPLIT.findall(unicodedata.normalize("NFC", piece)):
+                    out.extend(self.word(w))
+        return out
 
 
 def main():
