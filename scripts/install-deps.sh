@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake ninja-build pkg-config git
       nlohmann-json3-dev libpcre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
       clang libclang-rt-14-dev python3 python3-numpy curl
-      python3-torch libopenblas0-pthread)  # torch: the support model's trainer (tools/train_support_model.py);
-                                           # OpenBLAS: torch's BLAS (Debian's default reference BLAS is ~10x slower)
+      python3-torch libopenblas0-pthread chromium)
+# python3-torch: the support model's trainer (tools/train_support_model.py); libopenblas0-pthread:
+# torch's BLAS (Debian's default reference BLAS is ~10x slower); chromium: the chat page's
+# browser test (tests/e2e/web_chat.sh, driven by playwright-core).
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -32,7 +32,10 @@ Runner add_serve(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
   add_cache_type_option(app, &o->kv_type);
   add_repack_option(app);
-  app.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every endpoint but /health");
+  app.add_option("--api-key", o->api_key,
+                 "require 'Authorization: Bearer KEY' on every endpoint but /health and the chat page (the page "
+                 "asks for the key and sends it)");
+  app.add_flag("--no-webui", [o](int64_t) { o->web_ui = false; }, "do not serve the chat page at /");
   app.add_option("--alias", o->model_id, "model name reported by /v1/models (default: the file name)");
   app.add_option("--max-n", o->max_n, "most choices per request (\"n\")")->check(CLI::Range(1, 16));
   app.add_option("--max-body", o->max_body_bytes, "largest request body in bytes (413 beyond)")

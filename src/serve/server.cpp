@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "serve/server_impl.h"
+#include "serve/web_page.h"
 
 namespace moecat {
 
@@ -149,7 +150,9 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
 
   Impl* ip = &I;
   h.set_pre_routing_handler([ip](const httplib::Request& req, httplib::Response& res) {
-    if (ip->opt.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // The page itself holds no data (it asks for the key and sends it with each request).
+    const bool page = ip->opt.web_ui && (req.path == "/" || req.path == "/index.html");
+    if (ip->opt.api_key.empty() || req.path == "/health" || page) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string want = "Bearer " + ip->opt.api_key;
     if (!same_secret(auth, want)) {
@@ -187,6 +190,12 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     ip->send_error(res, api::ApiError{500, what, "server_error", "", ""});
   });
 
+  if (opt.web_ui)
+    for (const char* path : {"/", "/index.html"})
+      h.Get(path, [](const httplib::Request&, httplib::Response& res) {
+        const std::string_view page = embedded::chat_page();
+        res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+      });
   h.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });

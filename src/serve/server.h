@@ -22,7 +22,8 @@ struct ServerOptions {
   int64_t max_queue = 64;          // waiting requests before 429
   int64_t kv_tokens = 0;           // KV pool size in positions, all requests together (0: (parallel + 1) * n_ctx)
   int threads = 0;                 // compute threads (0: all cores)
-  std::string api_key;             // non-empty: every endpoint but /health needs it
+  std::string api_key;             // non-empty: every endpoint but /health and the page needs it
+  bool web_ui = true;              // the chat page at / (web/chat.html)
   size_t max_body_bytes = 8 << 20; // larger bodies: 413
   int max_n = 4;                   // choices per request ("n")
   KvType kv_type = KvType::kF16;   // KV cache element type (f16: half the memory of f32)

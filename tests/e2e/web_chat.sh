@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The chat page of `moecat serve` in a real browser (Debian's chromium driven by playwright-core,
+# tests/ref/web_chat.mjs): the page loads from the binary with nothing fetched elsewhere, a reply
+# streams in, a tool call is shown and its typed-in result continues the conversation, the stop
+# button ends a reply; screenshot in build/e2e/web_chat/chat.png. Also: --no-webui answers 404 at /,
+# and with --api-key the page loads while the API refuses requests without the key.
+# The model: a small random LongCat-Flash (tools/longcat_test_model.py; no template, so the
+# server uses LongCat's built-in format and syntax for the forced tool call).
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib/agree_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/agree_common.sh"
+e2e_setup web_chat
+command -v "${CHROMIUM:-chromium}" >/dev/null || {
+  [ "${MOECAT_REQUIRE_REF:-0}" = 1 ] && e2e_die "chromium is missing (scripts/install-deps.sh installs it)"
+  echo "SKIP: chromium not installed"; exit 0; }
+MODEL="$WORK/lc"
+"$PY" "$SRC/tools/longcat_test_model.py" "$MODEL" --seed 16 >/dev/null
+PORT=$(( 20000 + RANDOM % 20000 ))
+"$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" > "$WORK/server.log" 2>&1 &
+SRV=$!
+trap 'kill $SRV 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$PORT/" | cmp -s - "$SRC/web/chat.html" || e2e_die "GET / is not web/chat.html"
+grep -Eq "(src|href)=\"(https?:)?//" "$SRC/web/chat.html" && e2e_die "the page loads something from elsewhere"
+(cd "$SRC/tests/ref" && "$NODE" web_chat.mjs "http://127.0.0.1:$PORT/" "$WORK/chat.png") || e2e_die "browser test failed"
+[ -s "$WORK/chat.png" ] || e2e_die "no screenshot"
+kill $SRV; wait $SRV 2>/dev/null || true
+
+# --no-webui: no page; --api-key: the page loads, the API needs the key.
+"$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t 1 --no-webui > "$WORK/server2.log" 2>&1 &
+SRV=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/")
+[ "$code" = 404 ] || e2e_die "--no-webui: GET / answered $code"
+kill $SRV; wait $SRV 2>/dev/null || true
+"$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t 1 --api-key sekrit > "$WORK/server3.log" 2>&1 &
+SRV=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+[ "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/")" = 200 ] || e2e_die "--api-key: the page did not load"
+[ "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/v1/models")" = 401 ] || e2e_die "--api-key: /v1/models without the key"
+echo "web_chat: OK (screenshot $WORK/chat.png)"

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Measures the support model on held-out conversations through `moecat serve`'s OpenAI API.
+
+    eval_support.py MODEL HELDOUT.jsonl [--moecat build/moecat] [--n N] [--port P] [--threads T]
+
+Starts `moecat serve -m MODEL`, and for every assistant turn of the first N conversations
+(tools/support_data.py --split heldout: each carries `checks`) sends the conversation up to that
+turn with the shop's tools (greedy, temperature 0) and compares the answer with the check:
+  tool turns   right tool: the first tool call has the expected name;
+               right arguments: its arguments parse as JSON and equal the expected ones
+               (every value, exactly);
+  reply turns  a plain reply (no tool call) with text;
+  every turn   language: the reply text (or, for tool turns, the argument values written in the
+               customer's language: not checked) is in the customer's language, by counting
+               German and English function words.
+Prints one JSON object: counts and shares per measure and per scenario, and the first failures.
+Needs only python3 (stdlib) and the moecat binary.
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+DE = set("der die das und ist nicht sie ihre ihr ich wir für mit ein eine einen es bei zu von auf wird wurde "
+         "sich gerne leider bitte danke kann können ihnen haben hat noch schon oder wenn".split())
+EN = set("the and is not you your i we for with a an it at to of on will was be can please thanks sorry "
+         "has have been still or if any this that".split())
+
+
+def language(text):
+    words = re.findall(r"[a-zäöüß]+", text.lower())
+    de = sum(w in DE for w in words)
+    en = sum(w in EN for w in words)
+    return "de" if de > en else "en" if en > de else None
+
+
+def post(port, body, timeout=120):
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/chat/completions" % port, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def wait_ready(port, proc, seconds=120):
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        if proc.poll() is not None:
+            raise SystemExit("moecat serve exited with %d" % proc.returncode)
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            time.sleep(0.5)
+    raise SystemExit("moecat serve did not become ready")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("heldout")
+    ap.add_argument("--moecat", default=os.path.join(os.path.dirname(__file__), "..", "build", "moecat"))
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--port", type=int, default=18431)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    a = ap.parse_args()
+    proc = subprocess.Popen([a.moecat, "serve", "-m", a.model, "--port", str(a.port), "-t", str(a.threads)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(a.port, proc)
+        tot = collections.Counter()
+        per = collections.defaultdict(collections.Counter)
+        fails = []
+        with open(a.heldout, encoding="utf-8") as f:
+            convs = [json.loads(l) for _, l in zip(range(a.n), f)]
+        for d in convs:
+            for c in d["checks"]:
+                msgs = d["messages"][:c["turn"]]
+                r = post(a.port, {"model": "m", "messages": msgs, "tools": d["tools"], "temperature": 0,
+                                  "max_tokens": a.max_tokens})
+                m = r["choices"][0]["message"]
+                calls = m.get("tool_calls") or []
+                text = m.get("content") or ""
+                s = per[d["scenario"]]
+                if c["tool"] is not None:
+                    tot["tool_turns"] += 1
+                    s["tool_turns"] += 1
+                    name_ok = bool(calls) and calls[0]["function"]["name"] == c["tool"]
+                    try:
+                        args_ok = name_ok and json.loads(calls[0]["function"]["arguments"]) == c["arguments"]
+                    except (ValueError, TypeError):
+                        args_ok = False
+                    tot["right_tool"] += name_ok
+                    tot["right_tool_and_args"] += args_ok
+                    s["right_tool_and_args"] += args_ok
+                    if not args_ok and len(fails) < 20:
+                        fails.append({"scenario": d["scenario"], "expected": {"tool": c["tool"], "arguments": c["arguments"]},
+                                      "got": calls[:1] or text[:200]})
+                else:
+                    tot["reply_turns"] += 1
+                    ok = not calls and bool(text.strip())
+                    tot["plain_reply"] += ok
+                    lang = language(text)
+                    tot["lang_checked"] += 1
+                    tot["right_language"] += lang == c["lang"]
+                    s["reply_turns"] += 1
+                    s["right_language"] += lang == c["lang"]
+                    if lang != c["lang"] and len(fails) < 20:
+                        fails.append({"scenario": d["scenario"], "expected_lang": c["lang"], "got": text[:200]})
+        share = lambda k, n: round(tot[k] / tot[n], 4) if tot[n] else None  # noqa: E731
+        out = {"conversations": len(convs), "counts": dict(tot),
+               "right_tool": share("right_tool", "tool_turns"),
+               "right_tool_and_args": share("right_tool_and_args", "tool_turns"),
+               "plain_reply_when_no_tool": share("plain_reply", "reply_turns"),
+               "right_language": share("right_language", "lang_checked"),
+               "per_scenario": {k: dict(v) for k, v in sorted(per.items())}, "failures": fails}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
