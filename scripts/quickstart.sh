@@ -4,7 +4,7 @@
 # `moecat serve` on the same model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --build-only
 bash scripts/build.sh
 ./build/moecat info build/default-model.gguf
 ./build/moecat run -p "${1:-Hello! How can I help you today?}" -n "${2:-48}" --temp 0.8 --seed 1

@@ -16,7 +16,7 @@ export MOECAT_REQUIRE_REF=1 MOECAT_NO_PROGRESS=1
 JOBS=$(nproc)
 
 echo "== 1/3 release build and tests"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOECAT_TESTS=ON >/dev/null
 cmake --build build -j "$JOBS"
 # llama.cpp's llama-quantize + llama-imatrix (the revision node-llama-cpp ships) for
 # tests/e2e/agree_quants.sh; built once per machine into ~/.cache/moecat/llama.cpp-<rev>
