@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""A support agent over moecat's OpenAI API that runs the model's tool calls against the demo
+shop (shop.py, SQLite).
+
+    agent.py --db shop.db [--url http://127.0.0.1:8080/v1] [--api-key KEY] [--script FILE]
+
+Reads customer messages (one per line from stdin, or the "user" lines of --script), sends the
+conversation with the shop's tools to /v1/chat/completions, executes every tool call the answer
+holds against the database, sends the results back as `tool` messages and repeats until the model
+answers in plain text (at most --max-steps model calls per customer message), then prints the
+reply. Every step goes to stderr as one JSON line (for tests and for watching).
+Needs only python3 (stdlib: urllib, sqlite3).
+"""
+
+import argparse
+import json
+import os
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shop  # noqa: E402
+
+SYSTEM = ("You are the customer support assistant of Moecat Shop, an online shop for home and garden goods. "
+          "Answer in the customer's language, be brief and friendly, and use the tools to look up orders, "
+          "start returns, change addresses, search products or hand over to a human colleague.")
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "lookup_order", "description": "Look up an order by its id: status, carrier, delivery date, items.",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},
+    {"type": "function", "function": {
+        "name": "start_return", "description": "Start a return for an order; the customer gets a return label.",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "reason": {"type": "string"}},
+                       "required": ["order_id", "reason"]}}},
+    {"type": "function", "function": {
+        "name": "update_address", "description": "Change the delivery address of an order that has not shipped yet.",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "address": {"type": "string"}},
+                       "required": ["order_id", "address"]}}},
+    {"type": "function", "function": {
+        "name": "search_products", "description": "Search the product catalogue.",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}},
+    {"type": "function", "function": {
+        "name": "escalate_to_human", "description": "Hand the conversation over to a human support agent.",
+        "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]}}},
+]
+
+
+def chat(url, key, messages, max_tokens):
+    body = {"model": "moecat", "messages": messages, "tools": TOOLS, "temperature": 0, "max_tokens": max_tokens}
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = "Bearer " + key
+    req = urllib.request.Request(url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(), headers=headers)
+    with urllib.request.urlopen(req, timeout=300) as r:
+        return json.loads(r.read())["choices"][0]["message"]
+
+
+def log(**kv):
+    print(json.dumps(kv, ensure_ascii=False), file=sys.stderr, flush=True)
+
+
+def turn(url, key, db, messages, user_text, max_steps, max_tokens):
+    """One customer message: model calls and tool runs until a plain reply; returns it."""
+    messages.append({"role": "user", "content": user_text})
+    log(event="user", content=user_text)
+    for _ in range(max_steps):
+        m = chat(url, key, messages, max_tokens)
+        calls = m.get("tool_calls") or []
+        messages.append({"role": "assistant", "content": m.get("content") or "",
+                         **({"tool_calls": calls} if calls else {})})
+        if not calls:
+            log(event="reply", content=m.get("content") or "")
+            return m.get("content") or ""
+        for c in calls:
+            name = c["function"]["name"]
+            try:
+                args = json.loads(c["function"]["arguments"] or "{}")
+            except ValueError:
+                args = None
+            result = shop.call(db, name, args) if args is not None else {"error": "arguments are not JSON"}
+            log(event="tool", name=name, arguments=args, result=result)
+            messages.append({"role": "tool", "tool_call_id": c.get("id", ""), "content": json.dumps(result, ensure_ascii=False)})
+    log(event="gave_up", steps=max_steps)
+    return ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--url", default="http://127.0.0.1:8080/v1")
+    ap.add_argument("--api-key", default=os.environ.get("MOECAT_API_KEY", ""))
+    ap.add_argument("--script", help="a file of customer messages, one per line (default: stdin)")
+    ap.add_argument("--max-steps", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=160)
+    a = ap.parse_args()
+    db = shop.connect(a.db)
+    messages = [{"role": "system", "content": SYSTEM}]
+    src = open(a.script, encoding="utf-8") if a.script else sys.stdin
+    for line in src:
+        line = line.strip()
+        if not line:
+            continue
+        print("customer: " + line)
+        print("support:  " + turn(a.url, a.api_key, db, messages, line, a.max_steps, a.max_tokens), flush=True)
+
+
+if __name__ == "__main__":
+    main()
