@@ -19,31 +19,13 @@ import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 import shop  # noqa: E402
+import support_data  # noqa: E402
 
-SYSTEM = ("You are the customer support assistant of Moecat Shop, an online shop for home and garden goods. "
-          "Answer in the customer's language, be brief and friendly, and use the tools to look up orders, "
-          "start returns, change addresses, search products or hand over to a human colleague.")
-
-TOOLS = [
-    {"type": "function", "function": {
-        "name": "lookup_order", "description": "Look up an order by its id: status, carrier, delivery date, items.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},
-    {"type": "function", "function": {
-        "name": "start_return", "description": "Start a return for an order; the customer gets a return label.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "reason": {"type": "string"}},
-                       "required": ["order_id", "reason"]}}},
-    {"type": "function", "function": {
-        "name": "update_address", "description": "Change the delivery address of an order that has not shipped yet.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "address": {"type": "string"}},
-                       "required": ["order_id", "address"]}}},
-    {"type": "function", "function": {
-        "name": "search_products", "description": "Search the product catalogue.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}},
-    {"type": "function", "function": {
-        "name": "escalate_to_human", "description": "Hand the conversation over to a human support agent.",
-        "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]}}},
-]
+# The shop's tools and the default system prompt: the ones the model is trained with.
+SYSTEM = support_data.SYSTEM_PROMPTS["en"][0]
+TOOLS = support_data.TOOLS
 
 
 def chat(url, key, messages, max_tokens):
