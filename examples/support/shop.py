@@ -4,7 +4,12 @@ five tools the support model calls, executed against it.
 
     shop.py init DB [--seed S]        create (or re-create) the shop with deterministic data
     shop.py call DB NAME JSON_ARGS    run one tool call, print its JSON result
-    shop.py dump DB                   print the orders table as JSON (for tests)
+    shop.py dump DB                   print every table as JSON (rows in primary-key order)
+    shop.py diff OLD_DB NEW_DB [--json]   what changed: rows added, removed, changed per table
+    shop.py serve DB [--port 8765]    the tools over HTTP on 127.0.0.1 (for the chat page):
+                                      POST /call {"name": ..., "arguments": {...}} -> the result
+                                      as JSON; GET /dump; CORS for any origin; one JSON line
+                                      per call on stdout
 
 Tools (the names and arguments of tools/support_data.py, which the model is trained on):
   lookup_order{order_id}            status, carrier, delivery date, items of an order
@@ -17,6 +22,7 @@ training data. Uses Python's sqlite3 module (Debian's libsqlite3).
 """
 
 import datetime
+import http.server
 import json
 import random
 import re
@@ -178,22 +184,134 @@ def call(db, name, args):
     return fn(db, *[args[p] for p in params])
 
 
+KEYS = {"customers": ["id"], "products": ["id"], "orders": ["id"], "returns": ["id"], "tickets": ["id"],
+        "order_items": ["order_id", "product_id"]}
+
+
 def dump(db):
-    return {"orders": [dict(r) for r in db.execute("SELECT * FROM orders ORDER BY id")],
-            "returns": [dict(r) for r in db.execute("SELECT * FROM returns ORDER BY id")],
-            "tickets": [dict(r) for r in db.execute("SELECT * FROM tickets ORDER BY id")]}
+    """Every table, rows ordered by key: {table: [row, ...]}."""
+    return {t: [dict(r) for r in db.execute("SELECT * FROM %s ORDER BY %s" % (t, ", ".join(k)))]
+            for t, k in KEYS.items()}
+
+
+def diff(old, new):
+    """Two dumps -> {table: {"added": [row], "removed": [row], "changed": [{"key", "before", "after"}]}},
+    only tables that changed; "before"/"after" hold only the columns that differ."""
+    out = {}
+    for t, k in KEYS.items():
+        a = {tuple(r[c] for c in k): r for r in old.get(t, [])}
+        b = {tuple(r[c] for c in k): r for r in new.get(t, [])}
+        d = {"added": [b[x] for x in b if x not in a], "removed": [a[x] for x in a if x not in b], "changed": []}
+        for x in a:
+            if x in b and a[x] != b[x]:
+                cols = [c for c in b[x] if a[x].get(c) != b[x][c]]
+                d["changed"].append({"key": "/".join(map(str, x)), "before": {c: a[x].get(c) for c in cols},
+                                     "after": {c: b[x][c] for c in cols}})
+        if any(d.values()):
+            out[t] = d
+    return out
+
+
+def diff_text(d):
+    if not d:
+        return "nothing changed"
+    lines = []
+    for t, c in d.items():
+        for r in c["added"]:
+            lines.append("%s: + %s" % (t, json.dumps(r, ensure_ascii=False)))
+        for r in c["removed"]:
+            lines.append("%s: - %s" % (t, json.dumps(r, ensure_ascii=False)))
+        for r in c["changed"]:
+            lines.append("%s %s: %s" % (t, r["key"], ", ".join(
+                "%s %s -> %s" % (col, json.dumps(r["before"][col], ensure_ascii=False),
+                                 json.dumps(r["after"][col], ensure_ascii=False)) for col in r["after"])))
+    return "\n".join(lines)
+
+
+def serve(path, port, host="127.0.0.1"):
+    """The tools over HTTP for the chat page (another origin: moecat's port), one request at a time."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def send(self, code, obj):
+            body = json.dumps(obj, ensure_ascii=False).encode()
+            self.send_response(code)
+            self.cors()
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def cors(self):
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type")
+            self.send_header("Access-Control-Allow-Private-Network", "true")
+            self.send_header("Access-Control-Max-Age", "600")
+
+        def do_OPTIONS(self):  # CORS preflight
+            self.send_response(204)
+            self.cors()
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            if self.path == "/dump":
+                self.send(200, dump(connect(path)))
+            elif self.path in ("/", "/health"):
+                self.send(200, {"ok": True, "tools": sorted(TOOLS), "call": "POST /call {name, arguments}"})
+            else:
+                self.send(404, {"error": "not found"})
+
+        def do_POST(self):
+            if self.path != "/call":
+                return self.send(404, {"error": "not found"})
+            try:
+                n = int(self.headers.get("Content-Length") or 0)
+                if n > 1 << 20:
+                    return self.send(413, {"error": "body too large"})
+                req = json.loads(self.rfile.read(n) or b"{}")
+                name, args = req["name"], req.get("arguments", {})
+                if isinstance(args, str):  # the arguments string of an OpenAI tool call
+                    args = json.loads(args or "{}")
+            except (ValueError, KeyError, TypeError):
+                return self.send(400, {"error": 'expected {"name": ..., "arguments": {...}}'})
+            db = connect(path)
+            try:
+                result = call(db, name, args)
+            finally:
+                db.close()
+            print(json.dumps({"name": name, "arguments": args, "result": result}, ensure_ascii=False), flush=True)
+            self.send(200, result)
+
+        def log_message(self, fmt, *a):  # quiet: the calls are printed as JSON lines instead
+            pass
+
+    srv = http.server.HTTPServer((host, port), Handler)
+    print("shop: serving %s on http://%s:%d (POST /call)" % (path, host, srv.server_address[1]), file=sys.stderr, flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("init", "call", "dump"):
+    cmds = {"init": 3, "call": 5, "dump": 3, "diff": 4, "serve": 3}
+    if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) < cmds[sys.argv[1]]:
         raise SystemExit(__doc__)
-    if sys.argv[1] == "init":
+    cmd, db = sys.argv[1], sys.argv[2]
+    if cmd == "init":
         seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
-        init(sys.argv[2], seed)
-    elif sys.argv[1] == "call":
-        print(json.dumps(call(connect(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])), ensure_ascii=False))
+        init(db, seed)
+    elif cmd == "call":
+        print(json.dumps(call(connect(db), sys.argv[3], json.loads(sys.argv[4])), ensure_ascii=False))
+    elif cmd == "dump":
+        print(json.dumps(dump(connect(db)), ensure_ascii=False, indent=1))
+    elif cmd == "diff":
+        d = diff(dump(connect(db)), dump(connect(sys.argv[3])))
+        print(json.dumps(d, ensure_ascii=False, indent=1) if "--json" in sys.argv else diff_text(d))
     else:
-        print(json.dumps(dump(connect(sys.argv[2])), ensure_ascii=False, indent=1))
+        port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else 8765
+        serve(db, port)
 
 
 if __name__ == "__main__":
