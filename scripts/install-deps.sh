@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # What building and running moecat needs (scripts/quickstart.sh installs only these: --build-only).
 PKGS=(build-essential cmake ninja-build pkg-config
-      nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev python3 python3-numpy curl)
+      nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev python3 curl)
 BUILD_ONLY=0
 [ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
 if [ "$BUILD_ONLY" = 0 ]; then
@@ -15,7 +15,7 @@ if [ "$BUILD_ONLY" = 0 ]; then
   # python3-torch: the support model's trainer (tools/train_support_model.py); libopenblas0-pthread:
   # torch's BLAS (Debian's default reference BLAS is ~10x slower); chromium: the chat page's
   # browser test (tests/e2e/web_chat.sh, driven by playwright-core).
-  PKGS+=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  PKGS+=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-numpy
          python3-torch libopenblas0-pthread chromium)
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi

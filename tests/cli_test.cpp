@@ -157,6 +157,32 @@ TEST_F(CliTest, BrokenFolderIsACleanError) {
   expect_clean_error(run("info " + broken.string()), "config.json");
 }
 
+// `moecat run MESSAGE`: a chat in the model's format. On the random test model only the plumbing
+// can be checked (it runs, --tools is validated); on the shipped support model, the system
+// prompt and tools it carries in its metadata make a plain question come back as a tool call.
+TEST_F(CliTest, RunChatsWithTheModelsDefaults) {
+  CmdResult r = run("run -m " + gguf_ + " 'Hello there' -n 8 --temp 0 -t 1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("generation: "), std::string::npos) << r.out;
+  std::string tools = write_file("tools.json", R"([{"type":"function","function":{"name":"lookup_order",
+      "parameters":{"type":"object","properties":{"order_id":{"type":"string"}},"required":["order_id"]}}}])");
+  CmdResult piped = run("run -m " + gguf_ + " -n 8 --temp 0 -t 1 --tools " + tools + " --system 'Be brief.' < " + tools);
+  EXPECT_EQ(piped.status, 0) << piped.out;
+  expect_clean_error(run("run -m " + gguf_ + " --tools " + write_file("bad.json", "{\"x\": 1}") + " hi"), "--tools");
+  expect_clean_error(run("run -m " + gguf_ + " --tools /nonexistent.json hi"), "cannot read");
+  expect_clean_error(run("run -m " + gguf_ + " -p x hi"), "not both");
+  expect_clean_error(run("run -m " + gguf_ + " -n 4 < /dev/null"), "no message");
+
+  const std::string support = MOECAT_SOURCE_DIR "/models/moecat-support.gguf";
+  ASSERT_TRUE(fs::exists(support)) << "the shipped default model is missing";
+  CmdResult s = run("run -m " + support + " 'Hi, where is my order A12345?' --temp 0 -t 1 -n 64");
+  ASSERT_EQ(s.status, 0) << s.out;
+  EXPECT_NE(s.out.find("[tool call] lookup_order {\"order_id\":\"A12345\"}"), std::string::npos) << s.out;
+  CmdResult plain = run("run -m " + support + " --no-tools 'Hi, where is my order A12345?' --temp 0 -t 1 -n 64");
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  EXPECT_EQ(plain.out.find("[tool call]"), std::string::npos) << plain.out;
+}
+
 TEST_F(CliTest, BadArgumentsAreCleanErrors) {
   expect_clean_error(run("logprobs -m " + gguf_ + " --tokens 1,99999999"), "outside the vocabulary");
   expect_clean_error(run("logprobs -m " + gguf_ + " --tokens 1,abc"), "bad token id");

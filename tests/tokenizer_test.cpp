@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_nfc.h"
 
@@ -123,6 +125,24 @@ TEST(Tokenizer, BosFromTemplateAndConfig) {
   EXPECT_FALSE(t2->is_eog(9));
   EXPECT_EQ(t2->data().chat_template, "{{ x }}");
   EXPECT_EQ(t2->encode("abc"), (Ids{5}));
+}
+
+// moecat's extension: the system prompt and tools a chat starts from when it brings none.
+TEST(Tokenizer, ChatDefaultsFromConfig) {
+  auto t = Load(TinyJson(), R"({"default_system_prompt": "Be brief.",
+      "default_tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->data().default_system_prompt, "Be brief.");
+  auto tools = nlohmann::json::parse(t->data().default_tools);
+  ASSERT_TRUE(tools.is_array());
+  EXPECT_EQ(tools[0]["function"]["name"], "f");
+  auto none = Load(TinyJson(), "{}");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->data().default_system_prompt, "");
+  EXPECT_EQ(none->data().default_tools, "");
+  // Wrong types are the file's fault: a clear error, not a silent default.
+  EXPECT_FALSE(Tokenizer::FromHfJson(TinyJson(), R"({"default_tools": {"name": "f"}})").ok());
+  EXPECT_FALSE(Tokenizer::FromHfJson(TinyJson(), R"({"default_system_prompt": 3})").ok());
 }
 
 TEST(Tokenizer, AddPrefixSpace) {

@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support_data import SYSTEM_PROMPTS, TOOLS  # noqa: E402
 from support_format import render  # noqa: E402
 from testmodel_common import write_folder  # noqa: E402
 from train_bpe import Encoder  # noqa: E402
@@ -324,6 +325,9 @@ def collate(data, idx, pad):
 
 
 def export(model, cfg, tok, tok_cfg, out_dir):
+    # moecat's extension of tokenizer_config.json: what `moecat run` chats with and the web page
+    # starts from when the user gives no system prompt or tools (the shop's, as trained).
+    tok_cfg = dict(tok_cfg, default_system_prompt=SYSTEM_PROMPTS["en"][0], default_tools=TOOLS)
     sd = {k: v for k, v in model.state_dict().items()}
     tensors = []
     for name, t in sd.items():

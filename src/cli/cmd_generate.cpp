@@ -35,11 +35,19 @@ Runner add_run(CLI::App& app) {
     std::string draft;
     int n_draft = 1;
     KvType kv_type = KvType::kF16;  // llama.cpp's default
+    ChatOptions chat;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "GGUF file or Hugging Face folder (default: the built-in model)");
-  app.add_option("-p,--prompt", o->prompt, "prompt text")->required();
-  app.add_option("-n,--n-predict", o->n, "tokens to generate")->check(CLI::Range(0, 1 << 20));
+  app.add_option("message", o->chat.message,
+                 "chat: the customer's message, answered in the model's chat format with its default system "
+                 "prompt and tools (without it: read from stdin, interactive on a terminal)");
+  app.add_option("-p,--prompt", o->prompt, "plain text completion of this prompt instead of a chat");
+  CLI::Option* system = app.add_option("--system", o->chat.system, "chat: system prompt (default: the model's)");
+  app.add_option("--tools", o->chat.tools_file, "chat: JSON file with an array of OpenAI tools (default: the model's)");
+  app.add_flag("--no-tools", o->chat.no_tools, "chat: offer no tools");
+  CLI::Option* n_opt = app.add_option("-n,--n-predict", o->n, "tokens to generate (chat: per reply, default 256)")
+      ->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_option("-c,--ctx-size", o->ctx, "context size")->check(CLI::Range(1, 1 << 22));
   add_cache_type_option(app, &o->kv_type);
@@ -58,7 +66,7 @@ Runner add_run(CLI::App& app) {
       ->check(CLI::IsMember({"mtp", "ngram"}));
   app.add_option("--n-draft", o->n_draft, "draft tokens per step with --draft (1-2 recommended)")
       ->check(CLI::Range(1, 8));
-  return [o, seed]() -> int {
+  return [o, seed, system, n_opt]() -> int {
     if (Status s = ValidateSamplingParams(o->sp); !s.ok()) return fail(s);
     if (seed->count() == 0) o->sp.seed = std::random_device{}();
     EngineOptions eo;
@@ -72,6 +80,20 @@ Runner add_run(CLI::App& app) {
                                 : o->draft == "ngram" ? Engine::Draft::kNgram : Engine::Draft::kNone;
     if (draft == Engine::Draft::kMtp && !e.model().has_mtp())
       return fail(Errorf("--draft mtp: %s has no MTP head", o->model.c_str()));
+    if (!o->prompt.empty() && !o->chat.message.empty())
+      return fail(Errorf("give either -p PROMPT (plain completion) or a chat message, not both"));
+    if (o->prompt.empty()) {
+      ChatOptions& c = o->chat;
+      c.system_given = system->count() > 0;
+      if (n_opt->count() > 0) c.n = o->n;
+      c.sp = o->sp;
+      c.draft = draft;
+      c.n_draft = o->n_draft;
+      const int rc = run_chat(e, c);
+      if (rc == 0 && o->stats) print_moe_stats(e);
+      return rc;
+    }
+    if (!e.tokenizer()) return fail(Errorf("the model has no tokenizer"));
     const Tokenizer& tok = *e.tokenizer();
     std::vector<int32_t> prompt = tok.encode(o->prompt, !o->no_bos && tok.data().add_bos);
     Sampler sampler(o->sp, static_cast<int32_t>(e.model().config().n_vocab));

@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "model/model.h"
+#include "runtime/engine.h"
 
 namespace moecat::cli {
 
@@ -19,6 +20,20 @@ Runner add_info(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_serve(CLI::App& app);
+
+// `moecat run` without -p: chat in the model's own format (cmd_chat.cpp).
+struct ChatOptions {
+  std::string message;          // one-shot message ("" = stdin, interactive when it is a terminal)
+  std::string system;           // with system_given; else the model's default system prompt
+  bool system_given = false;
+  std::string tools_file;       // JSON array of OpenAI tools; "" = the model's default tools
+  bool no_tools = false;
+  int64_t n = 256;              // max tokens per reply
+  SamplingParams sp;
+  Engine::Draft draft = Engine::Draft::kNone;
+  int n_draft = 1;
+};
+int run_chat(Engine& e, const ChatOptions& o);
 
 // Prints "moecat: error: <message>" to stderr and returns 1.
 int fail(const Status& s);

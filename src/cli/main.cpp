@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(name, help);
     runners[sub] = fn(*sub);
   };
-  add("run", "generate text from a prompt, streaming it", add_run);
+  add("run", "chat with a model (default: the built-in support assistant), or complete a prompt with -p", add_run);
   add("logprobs", "print next-token log-probs for a token sequence as JSON", add_logprobs);
   add("tokenize", "print the token ids of a text", add_tokenize);
   add("info", "describe a model file or folder", add_info);

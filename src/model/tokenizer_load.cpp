@@ -48,6 +48,8 @@ Result<TokenizerData> tokenizer_data_from_gguf(const GgufFile& f) {
   d.pad_id = id("tokenizer.ggml.padding_token_id");
   d.add_bos = f.get_bool("tokenizer.ggml.add_bos_token").value_or(false);
   d.chat_template = f.get_string("tokenizer.chat_template").value_or("");
+  d.default_system_prompt = f.get_string("tokenizer.moecat.default_system_prompt").value_or("");
+  d.default_tools = f.get_string("tokenizer.moecat.default_tools").value_or("");
   // eog_ids stay empty: the tokenizer derives them from eos/eot and the well-known end tokens
   // (<|eot_id|>, <|im_end|>, <|return|>, <|call|>, ...), the same way for GGUF and HF.
   return d;
@@ -81,6 +83,8 @@ void write_tokenizer_meta(const TokenizerData& d, GgufWriter& w) {
   if (d.pad_id >= 0) w.set_u32("tokenizer.ggml.padding_token_id", d.pad_id);
   w.set_bool("tokenizer.ggml.add_bos_token", d.add_bos);
   if (!d.chat_template.empty()) w.set_str("tokenizer.chat_template", d.chat_template);
+  if (!d.default_system_prompt.empty()) w.set_str("tokenizer.moecat.default_system_prompt", d.default_system_prompt);
+  if (!d.default_tools.empty()) w.set_str("tokenizer.moecat.default_tools", d.default_tools);
 }
 
 }  // namespace moecat

@@ -144,4 +144,17 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
   return f;
 }
 
+std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, const std::string& text) {
+  const TokenizerData& td = tok.data();
+  const std::string bos = td.bos_id >= 0 && td.bos_id < tok.vocab_size() ? tok.token_bytes(td.bos_id) : "";
+  const bool add_bos = td.add_bos && !(bos.size() && text.compare(0, bos.size(), bos) == 0);
+  return tok.encode(text, add_bos, /*parse_special=*/true);
+}
+
+bool prompt_opens_reasoning(std::string_view text) {
+  std::string_view tail = text.substr(text.size() > 16 ? text.size() - 16 : 0);
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.remove_suffix(1);
+  return tail.size() >= 7 && tail.substr(tail.size() - 7) == "<think>";
+}
+
 }  // namespace moecat

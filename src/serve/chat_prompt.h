@@ -52,4 +52,12 @@ class ChatPrompt {
   std::string arch_;
 };
 
+// The token ids of a rendered chat prompt: special tokens parsed, BOS prepended when the model
+// asks for it and the template did not write it already.
+std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, const std::string& text);
+
+// The template opened a reasoning block in the generation prompt (Qwen3, DeepSeek-R1 style):
+// the generated text starts as reasoning.
+bool prompt_opens_reasoning(std::string_view text);
+
 }  // namespace moecat

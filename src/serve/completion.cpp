@@ -179,10 +179,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   } else {
     text = r->prompt;
   }
-  const TokenizerData& td = tok.data();
-  const std::string bos = td.bos_id >= 0 && td.bos_id < tok.vocab_size() ? tok.token_bytes(td.bos_id) : "";
-  const bool add_bos = td.add_bos && !(bos.size() && text.compare(0, bos.size(), bos) == 0);
-  const std::vector<int32_t> prompt = tok.encode(text, add_bos, /*parse_special=*/true);
+  const std::vector<int32_t> prompt = encode_chat_prompt(tok, text);
   if (prompt.empty()) return send_error(res, api::ApiError{400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt", ""});
   const int64_t n_prompt = (int64_t)prompt.size();
   if (n_prompt >= opt.n_ctx) {
@@ -213,12 +210,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   ChatParseOptions popt;
   popt.parse_tools = has_tools && r->tool_choice != api::ToolChoiceMode::kNone;
   popt.parse_reasoning = true;
-  {
-    // The template opened a reasoning block in the generation prompt (Qwen3, DeepSeek-R1 style).
-    std::string tail = text.substr(text.size() > 16 ? text.size() - 16 : 0);
-    while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
-    popt.starts_in_reasoning = !forced && tail.size() >= 7 && tail.compare(tail.size() - 7, 7, "<think>") == 0;
-  }
+  popt.starts_in_reasoning = !forced && prompt_opens_reasoning(text);
   auto runs = std::make_shared<std::vector<Run>>();
   auto cancel_all = [runs] {
     for (Run& x : *runs) x.stream->cancel();

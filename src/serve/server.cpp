@@ -202,6 +202,12 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   h.Get("/v1/models", [ip](const httplib::Request&, httplib::Response& res) {
     res.set_content(api::models_json(ip->opt.model_id, ip->created).dump(), "application/json");
   });
+  h.Get("/props", [ip](const httplib::Request&, httplib::Response& res) {
+    const TokenizerData& d = ip->engine->tokenizer()->data();
+    api::PropsInfo p{ip->opt.model_id, chat_family_name(ip->chat->family()), d.chat_template,
+                     d.default_system_prompt, d.default_tools, ip->opt.n_ctx, ip->opt.parallel};
+    res.set_content(api::props_json(p).dump(), "application/json");
+  });
   h.Get("/metrics", [ip](const httplib::Request&, httplib::Response& res) {
     HttpCounters c{ip->http_ok.load(), ip->http_4xx.load(), ip->http_5xx.load()};
     res.set_content(prometheus_text(ip->sched->metrics(), c), "text/plain; version=0.0.4");

@@ -345,6 +345,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const std::string& toke
     if (std::string s = TokenContent(c, "eos_token"); !s.empty()) data.eos_id = lookup(s);
     if (std::string s = TokenContent(c, "pad_token"); !s.empty()) data.pad_id = lookup(s);
     if (auto it = c.find("add_bos_token"); it != c.end() && it->is_boolean()) data.add_bos = it->get<bool>();
+    if (auto it = c.find("default_system_prompt"); it != c.end()) {
+      if (!it->is_string()) return Errorf("tokenizer_config.json: default_system_prompt must be a string");
+      data.default_system_prompt = it->get<std::string>();
+    }
+    if (auto it = c.find("default_tools"); it != c.end()) {
+      if (!it->is_array()) return Errorf("tokenizer_config.json: default_tools must be an array of tools");
+      data.default_tools = it->dump();
+    }
     if (auto it = c.find("chat_template"); it != c.end()) {
       if (it->is_string()) {
         data.chat_template = it->get<std::string>();

@@ -38,6 +38,12 @@ struct TokenizerData {
   std::vector<int32_t> eog_ids;           // all end-of-generation ids (eos, eot, <|im_end|>, ...)
   bool add_bos = false;                   // prepend BOS when encoding a prompt
   std::string chat_template;              // tokenizer.chat_template (jinja), if any
+  // What a chat without a system message or tools of its own starts from (`moecat run`'s chat
+  // mode, the web page via /props): moecat's extension, tokenizer_config.json keys
+  // "default_system_prompt" / "default_tools" (a JSON array of OpenAI tools), GGUF keys
+  // tokenizer.moecat.default_system_prompt / tokenizer.moecat.default_tools. Empty when absent.
+  std::string default_system_prompt;
+  std::string default_tools;              // JSON text of the array
 };
 
 class Tokenizer {

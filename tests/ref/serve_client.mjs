@@ -113,6 +113,10 @@ async function metrics() {
 const msgs = (q) => [{ role: "system", content: SYSTEM }, { role: "user", content: q }];
 
 async function main() {
+  // /props: what the web page starts a chat from (this test model carries no defaults).
+  const props = await fetch(base + "/props").then((r) => r.json());
+  check(props.model === model && typeof props.chat_template === "string" && props.n_ctx > 0, "/props " + JSON.stringify(props).slice(0, 200));
+  check(Array.isArray(props.default_tools) && typeof props.default_system_prompt === "string", "/props defaults");
   const { a, ca } = await basicChat();
   await mainRest(a, ca);
 }
@@ -320,6 +324,7 @@ async function auth() {
   check(status === 401, "wrong key -> 401, got " + status);
   check((await fetch(base + "/v1/models")).status === 401, "no key -> 401");
   check((await fetch(base + "/metrics")).status === 401, "metrics need the key");
+  check((await fetch(base + "/props")).status === 401, "/props needs the key");
   check((await fetch(base + "/health")).status === 200, "health needs no key");
   const r = await client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 3 });
   check(r.choices.length === 1, "right key works");

@@ -129,6 +129,13 @@ nlohmann::ordered_json usage_chunk_json(const ChatRequest& r, const std::string&
 // GET /v1/models body for one model id.
 nlohmann::ordered_json models_json(const std::string& model_id, int64_t created);
 
+struct PropsInfo {
+  std::string model_id, chat_format, chat_template, default_system_prompt, default_tools /* JSON text */;
+  int64_t n_ctx = 0;
+  int parallel = 0;
+};
+nlohmann::ordered_json props_json(const PropsInfo& p);
+
 // Every string the builders above put into JSON is already valid UTF-8 (sanitize_utf8), so a
 // plain dump() does not throw; dump_json additionally uses error_handler_t::replace so even a
 // hand-edited object cannot make the HTTP layer throw. Use it for everything sent on the wire.

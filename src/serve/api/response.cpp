@@ -238,4 +238,19 @@ ojson models_json(const std::string& model_id, int64_t created) {
   return o;
 }
 
+// GET /props: what a client needs to open a chat the way `moecat run` does (llama-server has a
+// /props too). Tools from the file's metadata that do not parse as an array are left out.
+ojson props_json(const PropsInfo& p) {
+  ojson o;
+  o["model"] = sanitize_utf8(p.model_id);
+  o["chat_format"] = p.chat_format;
+  o["chat_template"] = sanitize_utf8(p.chat_template);
+  o["n_ctx"] = p.n_ctx;
+  o["total_slots"] = p.parallel;
+  o["default_system_prompt"] = sanitize_utf8(p.default_system_prompt);
+  ojson tools = ojson::parse(p.default_tools, nullptr, false);
+  o["default_tools"] = !tools.is_discarded() && tools.is_array() ? tools : ojson::array();
+  return o;
+}
+
 }  // namespace moecat::api
