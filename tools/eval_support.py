@@ -7,8 +7,11 @@ Starts `moecat serve -m MODEL`, and for every assistant turn of the first N conv
 (tools/support_data.py --split heldout: each carries `checks`) sends the conversation up to that
 turn with the shop's tools (greedy, temperature 0) and compares the answer with the check:
   tool turns   right tool: the first tool call has the expected name;
-               right arguments: its arguments parse as JSON and equal the expected ones
-               (every value, exactly);
+               right arguments: its arguments parse as JSON, have the expected keys, and
+               carry the right values: order_id, address and query exactly; a free-text
+               `reason` (start_return, escalate_to_human) must be non-empty and name the
+               same order ids as the expected one (its wording is the model's). The share
+               with every value exactly equal is reported too (right_tool_and_exact_args);
   reply turns  a plain reply (no tool call) with text;
   every turn   language: the reply text (or, for tool turns, the argument values written in the
                customer's language: not checked) is in the customer's language, by counting
@@ -61,6 +64,74 @@ def wait_ready(port, proc, seconds=120):
     raise SystemExit("moecat serve did not become ready")
 
 
+ORDER_ID = re.compile(r"\b(?:MC-\d{4}-\d{4}|[A-Z]\d{5}|\d{8})\b")
+
+
+def args_match(expected, got):
+    """The right values (see the module doc): identifiers exactly, free-text reasons by content."""
+    if not isinstance(got, dict) or set(got) != set(expected):
+        return False
+    for k, v in expected.items():
+        g = got[k]
+        if k == "reason":
+            if not isinstance(g, str) or not g.strip() or set(ORDER_ID.findall(g)) != set(ORDER_ID.findall(v)):
+                return False
+        elif g != v:
+            return False
+    return True
+
+
+def evaluate(port, convs, max_tokens):
+    tot = collections.Counter()
+    per = collections.defaultdict(collections.Counter)
+    fails = []
+    for d in convs:
+        for c in d["checks"]:
+            msgs = d["messages"][:c["turn"]]
+            r = post(port, {"model": "m", "messages": msgs, "tools": d["tools"], "temperature": 0,
+                            "max_tokens": max_tokens})
+            m = r["choices"][0]["message"]
+            calls = m.get("tool_calls") or []
+            text = m.get("content") or ""
+            s = per[d["scenario"]]
+            if c["tool"] is not None:
+                tot["tool_turns"] += 1
+                s["tool_turns"] += 1
+                name_ok = bool(calls) and calls[0]["function"]["name"] == c["tool"]
+                try:
+                    got = json.loads(calls[0]["function"]["arguments"]) if name_ok else None
+                except (ValueError, TypeError):
+                    got = None
+                args_ok = name_ok and args_match(c["arguments"], got)
+                tot["right_tool"] += name_ok
+                s["right_tool"] += name_ok
+                tot["right_tool_and_args"] += args_ok
+                s["right_tool_and_args"] += args_ok
+                tot["right_tool_and_exact_args"] += name_ok and got == c["arguments"]
+                if not args_ok and len(fails) < 40:
+                    fails.append({"scenario": d["scenario"], "expected": {"tool": c["tool"], "arguments": c["arguments"]},
+                                  "got": calls[:1] or text[:200]})
+            else:
+                tot["reply_turns"] += 1
+                ok = not calls and bool(text.strip())
+                tot["plain_reply"] += ok
+                lang = language(text)
+                tot["lang_checked"] += 1
+                tot["right_language"] += lang == c["lang"]
+                s["reply_turns"] += 1
+                s["right_language"] += lang == c["lang"]
+                if lang != c["lang"] and len(fails) < 40:
+                    fails.append({"scenario": d["scenario"], "expected_lang": c["lang"], "got": text[:200]})
+    share = lambda k, n: round(tot[k] / tot[n], 4) if tot[n] else None  # noqa: E731
+    return {"conversations": len(convs), "counts": dict(tot),
+            "right_tool": share("right_tool", "tool_turns"),
+            "right_tool_and_args": share("right_tool_and_args", "tool_turns"),
+            "right_tool_and_exact_args": share("right_tool_and_exact_args", "tool_turns"),
+            "plain_reply_when_no_tool": share("plain_reply", "reply_turns"),
+            "right_language": share("right_language", "lang_checked"),
+            "per_scenario": {k: dict(v) for k, v in sorted(per.items())}, "failures": fails}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -75,53 +146,9 @@ def main():
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(a.port, proc)
-        tot = collections.Counter()
-        per = collections.defaultdict(collections.Counter)
-        fails = []
         with open(a.heldout, encoding="utf-8") as f:
             convs = [json.loads(l) for _, l in zip(range(a.n), f)]
-        for d in convs:
-            for c in d["checks"]:
-                msgs = d["messages"][:c["turn"]]
-                r = post(a.port, {"model": "m", "messages": msgs, "tools": d["tools"], "temperature": 0,
-                                  "max_tokens": a.max_tokens})
-                m = r["choices"][0]["message"]
-                calls = m.get("tool_calls") or []
-                text = m.get("content") or ""
-                s = per[d["scenario"]]
-                if c["tool"] is not None:
-                    tot["tool_turns"] += 1
-                    s["tool_turns"] += 1
-                    name_ok = bool(calls) and calls[0]["function"]["name"] == c["tool"]
-                    try:
-                        args_ok = name_ok and json.loads(calls[0]["function"]["arguments"]) == c["arguments"]
-                    except (ValueError, TypeError):
-                        args_ok = False
-                    tot["right_tool"] += name_ok
-                    tot["right_tool_and_args"] += args_ok
-                    s["right_tool_and_args"] += args_ok
-                    if not args_ok and len(fails) < 20:
-                        fails.append({"scenario": d["scenario"], "expected": {"tool": c["tool"], "arguments": c["arguments"]},
-                                      "got": calls[:1] or text[:200]})
-                else:
-                    tot["reply_turns"] += 1
-                    ok = not calls and bool(text.strip())
-                    tot["plain_reply"] += ok
-                    lang = language(text)
-                    tot["lang_checked"] += 1
-                    tot["right_language"] += lang == c["lang"]
-                    s["reply_turns"] += 1
-                    s["right_language"] += lang == c["lang"]
-                    if lang != c["lang"] and len(fails) < 20:
-                        fails.append({"scenario": d["scenario"], "expected_lang": c["lang"], "got": text[:200]})
-        share = lambda k, n: round(tot[k] / tot[n], 4) if tot[n] else None  # noqa: E731
-        out = {"conversations": len(convs), "counts": dict(tot),
-               "right_tool": share("right_tool", "tool_turns"),
-               "right_tool_and_args": share("right_tool_and_args", "tool_turns"),
-               "plain_reply_when_no_tool": share("plain_reply", "reply_turns"),
-               "right_language": share("right_language", "lang_checked"),
-               "per_scenario": {k: dict(v) for k, v in sorted(per.items())}, "failures": fails}
-        print(json.dumps(out, ensure_ascii=False, indent=1))
+        print(json.dumps(evaluate(a.port, convs, a.max_tokens), ensure_ascii=False, indent=1))
     finally:
         proc.terminate()
         proc.wait()

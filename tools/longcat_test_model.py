@@ -60,12 +60,14 @@ DIMS = dict(hidden=128, layers=2, heads=4, q_lora=48, kv_lora=32, nope=16, rope=
             ffn=256, expert_ffn=32, experts=8, top_k=3, scale=6.0)
 
 
-def make_config(dtype, n_vocab, special_ids, with_mtp, zero_experts, rope_scaling):
+def make_config(dtype, n_vocab, special_ids, with_mtp, zero_experts, rope_scaling, dims=None,
+                max_pos=2048, rope_theta=10000000.0, init_range=0.006):
     """config.json as in meituan-longcat/LongCat-Flash-Chat (its own key names, not the
     DeepSeek ones). head_dim = qk_rope_head_dim is written because transformers'
     LongcatFlashRotaryEmbedding and yarn init read config.head_dim (class default 64, which is
-    the real qk_rope_head_dim); Meituan's configuration class sets head_dim = qk_rope_head_dim."""
-    d = DIMS
+    the real qk_rope_head_dim); Meituan's configuration class sets head_dim = qk_rope_head_dim.
+    dims, max_pos, rope_theta, init_range: other sizes (tools/train_support_model.py's model)."""
+    d = dims or DIMS
     cfg = {
         "architectures": ["LongcatFlashForCausalLM"], "model_type": "longcat_flash",
         "attention_method": "MLA", "attention_bias": False, "attention_dropout": 0.0,
@@ -77,8 +79,8 @@ def make_config(dtype, n_vocab, special_ids, with_mtp, zero_experts, rope_scalin
         "norm_topk_prob": False, "router_bias": False, "routed_scaling_factor": d["scale"],
         "zero_expert_num": zero_experts, "zero_expert_type": "identity",
         "mla_scale_q_lora": True, "mla_scale_kv_lora": True,
-        "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000000.0,
-        "rope_scaling": None, "hidden_act": "silu", "initializer_range": 0.006,
+        "max_position_embeddings": max_pos, "rms_norm_eps": 1e-5, "rope_theta": rope_theta,
+        "rope_scaling": None, "hidden_act": "silu", "initializer_range": init_range,
         "bos_token_id": special_ids["<|endoftext|>"], "eos_token_id": special_ids["<|im_end|>"],
         "tie_word_embeddings": False, "use_cache": True, "torch_dtype": TORCH_DTYPE[dtype],
         "transformers_version": "4.57.0",

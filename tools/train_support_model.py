@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support_data import SYSTEM_PROMPTS, TOOLS  # noqa: E402
+from longcat_test_model import make_config as longcat_config  # noqa: E402
 from support_format import render  # noqa: E402
 from testmodel_common import write_folder  # noqa: E402
 from train_bpe import Encoder  # noqa: E402
@@ -52,23 +53,9 @@ DIMS = dict(hidden=192, layers=2, heads=4, q_lora=96, kv_lora=48, nope=32, rope=
 
 
 def make_config(vocab, bos, eos, d=DIMS):
-    return dict(sorted({
-        "architectures": ["LongcatFlashForCausalLM"], "model_type": "longcat_flash",
-        "attention_method": "MLA", "attention_bias": False, "attention_dropout": 0.0,
-        "vocab_size": vocab, "hidden_size": d["hidden"], "ffn_hidden_size": d["ffn"],
-        "expert_ffn_hidden_size": d["expert_ffn"], "num_layers": d["layers"],
-        "num_attention_heads": d["heads"], "kv_lora_rank": d["kv_lora"], "q_lora_rank": d["q_lora"],
-        "qk_rope_head_dim": d["rope"], "qk_nope_head_dim": d["nope"], "v_head_dim": d["v"],
-        "head_dim": d["rope"], "n_routed_experts": d["experts"], "moe_topk": d["top_k"],
-        "norm_topk_prob": False, "router_bias": False, "routed_scaling_factor": d["scale"],
-        "zero_expert_num": d["zero"], "zero_expert_type": "identity",
-        "mla_scale_q_lora": True, "mla_scale_kv_lora": True,
-        "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-        "rope_scaling": None, "hidden_act": "silu", "initializer_range": 0.02,
-        "bos_token_id": bos, "eos_token_id": eos, "num_nextn_predict_layers": 1,
-        "tie_word_embeddings": False, "use_cache": True, "torch_dtype": "float32",
-        "transformers_version": "4.57.0",
-    }.items()))
+    """LongCat-Flash-Chat's config.json (tools/longcat_test_model.py writes it) at these sizes."""
+    return longcat_config("f32", vocab, {"<|endoftext|>": bos, "<|im_end|>": eos}, True, d["zero"], None,
+                          dims=d, max_pos=4096, rope_theta=10000.0, init_range=0.02)
 
 
 class RMSNorm(nn.Module):

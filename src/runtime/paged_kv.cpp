@@ -95,6 +95,20 @@ std::unique_ptr<PagedSeq> PagedKvCache::open(const std::vector<int32_t>& prompt)
   return s;
 }
 
+bool PagedKvCache::can_open(const std::vector<int32_t>& tokens, int64_t n_pos, int64_t promised) const {
+  if (n_pos > max_seq_len_) return false;
+  const int64_t usable = std::min<int64_t>((int64_t)tokens.size() - 1, max_seq_len_) / block_rows_;
+  uint64_t parent = 0;
+  int64_t shared = 0, pinned_idle = 0;
+  for (; shared < usable; ++shared) {
+    const int32_t b = find(parent, tokens.data() + shared * block_rows_);
+    if (b < 0) break;
+    pinned_idle += blocks_[b].in_lru;
+    parent = blocks_[b].serial;
+  }
+  return blocks_for(n_pos) - shared <= available_blocks() - pinned_idle - promised;
+}
+
 void PagedKvCache::unregister(int32_t b) {
   Block& B = blocks_[b];
   if (!B.registered) return;

@@ -68,6 +68,11 @@ class PagedKvCache {
   // Returns the sequence's blocks; registered ones stay cached for later requests.
   void close(PagedSeq& s);
 
+  // Whether open(tokens) followed by reserve(n_pos) would succeed now: the blocks beyond the
+  // cached prefix fit in what is free, not counting idle cached blocks that prefix would pin
+  // nor `promised` blocks (what open sequences are still to reserve).
+  bool can_open(const std::vector<int32_t>& tokens, int64_t n_pos, int64_t promised = 0) const;
+
   // Blocks that reserve() could obtain now (free + idle cached).
   int64_t available_blocks() const { return (int64_t)free_.size() + (int64_t)lru_.size(); }
   int64_t blocks_for(int64_t n_pos) const { return (n_pos + block_rows_ - 1) / block_rows_; }

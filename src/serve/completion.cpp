@@ -367,10 +367,42 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     return;
   }
 
-  // One JSON body. Chunked so that waiting can notice a client that hung up: leading
-  // whitespace is valid JSON, so a space every second costs nothing.
-  res.set_chunked_content_provider("application/json", [r, runs, id, t_created, poll, all_done, consume, failed,
-                                                        usage_of, cancel_all, guard](size_t, httplib::DataSink& sink) {
+  // One JSON body. What fails before the status line goes out is answered with its own status;
+  // so the handler first waits up to two seconds (most requests are done by then). After that
+  // the body is chunked so that waiting can notice a client that hung up: leading whitespace is
+  // valid JSON, so a space every second costs nothing; but the status line (200) has gone out
+  // with the first space, so a failure from then on ends the connection without finishing the
+  // chunked body: every client sees a broken response, none takes it for an answer.
+  auto body_of = [r, runs, id, t_created, failed, usage_of]() -> std::pair<int, std::string> {
+    std::vector<api::Choice> choices;
+    for (Run& x : *runs) {
+      if (failed(x)) return {500, api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""})};
+      api::Choice c;
+      c.content = x.as->content();
+      c.reasoning = x.as->reasoning();
+      c.tool_calls = x.as->tool_calls();
+      c.finish_reason = finish_reason(x.item.reason, x.as->stopped(), !c.tool_calls.empty());
+      c.logprobs = x.as->logprobs();
+      choices.push_back(std::move(c));
+    }
+    return {200, api::dump_json(api::completion_json(*r, id, t_created, choices, usage_of()))};
+  };
+  {
+    api::StreamDelta scratch;
+    const auto grace = std::chrono::steady_clock::now() + 2s;
+    while (!all_done() && std::chrono::steady_clock::now() < grace) {
+      int k = -1;
+      if (poll(k)) consume((*runs)[k], scratch);
+    }
+    if (all_done()) {
+      auto [status, body] = body_of();
+      res.status = status;
+      res.set_content(body, "application/json");
+      return;
+    }
+  }
+  res.set_chunked_content_provider("application/json", [runs, poll, all_done, consume, body_of, cancel_all,
+                                                        guard](size_t, httplib::DataSink& sink) {
     api::StreamDelta scratch;
     while (!all_done()) {
       int k = -1;
@@ -383,23 +415,9 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
       }
       consume((*runs)[k], scratch);
     }
-    std::string body;
-    std::vector<api::Choice> choices;
-    for (Run& x : *runs) {
-      if (failed(x)) {
-        body = api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""});
-        break;
-      }
-      api::Choice c;
-      c.content = x.as->content();
-      c.reasoning = x.as->reasoning();
-      c.tool_calls = x.as->tool_calls();
-      c.finish_reason = finish_reason(x.item.reason, x.as->stopped(), !c.tool_calls.empty());
-      c.logprobs = x.as->logprobs();
-      choices.push_back(std::move(c));
-    }
-    if (body.empty()) body = api::dump_json(api::completion_json(*r, id, t_created, choices, usage_of()));
+    auto [status, body] = body_of();
     sink.write(body.data(), body.size());
+    if (status != 200) return false;  // no final chunk: the client sees the response break off
     sink.done();
     return true;
   });

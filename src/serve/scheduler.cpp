@@ -1,6 +1,7 @@
 #include "serve/scheduler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -59,7 +60,9 @@ struct Scheduler::Seq {
   std::unique_ptr<Sampler> sampler;
   std::unordered_map<int32_t, int32_t> counts;  // generated id -> occurrences (penalties)
   Clock::time_point t_submit, t_last;
+  uint64_t serial = 0;          // submission order: the highest is the youngest
   bool first_token_sent = false;
+  bool admitted = false;        // has run before (a preempted sequence waiting to resume)
   bool done = false;
 };
 
@@ -109,13 +112,17 @@ Scheduler::Submitted Scheduler::submit(GenRequest r) {
   s->req = std::move(r);
   s->stream = std::make_shared<RequestStream>();
   s->t_submit = Clock::now();
+  static std::atomic<uint64_t> serials{0};
+  s->serial = ++serials;
   std::shared_ptr<RequestStream> st = s->stream;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_) return refuse(Refusal::kShuttingDown, "the server is shutting down");
     // Free batch slots count as room too: a request only waits when every slot is busy.
     const int64_t free_slots = std::max<int64_t>(0, opt_.parallel - (int64_t)running_.size());
-    if ((int64_t)queue_.size() >= opt_.max_queue + free_slots) {
+    // Preempted sequences waiting to resume do not take queue places from new requests.
+    const int64_t waiting = std::count_if(queue_.begin(), queue_.end(), [](const auto& q) { return !q->admitted; });
+    if (waiting >= opt_.max_queue + free_slots) {
       ++m_.requests_rejected;
       return refuse(Refusal::kQueueFull, "the server is busy: request queue full, retry later");
     }
@@ -154,11 +161,15 @@ bool Scheduler::shares_inflight_prefill(const Seq& w) const {
 // Moves queued requests into free slots (mu_ held), in arrival order except that a request
 // waits while its prompt's prefix is being prefilled by a running one. True if anything runs.
 bool Scheduler::admit_locked() {
+  int64_t promised = 0;  // blocks running prompts are still to take
+  for (const auto& r : running_)
+    promised += std::max<int64_t>(0, cache_.blocks_for((int64_t)r->tokens.size()) - r->ps->n_blocks());
   for (auto it = queue_.begin(); it != queue_.end() && (int64_t)running_.size() < opt_.parallel;) {
     Seq& w = **it;
     if (w.stream->cancelled()) {
       ++m_.requests_cancelled;
-      w.stream->finish(FinishReason::kCancelled, "", w.n_prompt, 0, 0);
+      if (w.admitted) ++m_.requests_finished;  // a preempted one had started
+      w.stream->finish(FinishReason::kCancelled, "", w.n_prompt, w.n_cached, w.n_gen);
       it = queue_.erase(it);
       continue;
     }
@@ -166,13 +177,21 @@ bool Scheduler::admit_locked() {
       ++it;
       continue;
     }
+    // First come, first served: when the head's prompt does not fit in the free blocks, the
+    // others wait behind it (they would only delay it further).
+    if (!cache_.can_open(w.tokens, (int64_t)w.tokens.size(), promised)) break;
     std::unique_ptr<Seq> s = std::move(*it);
     it = queue_.erase(it);
     s->ps = cache_.open(s->tokens);
-    s->n_past = s->n_cached = s->ps->n_cached();
-    ++m_.requests_started;
-    m_.prompt_tokens += s->n_prompt;
-    m_.prompt_tokens_cached += s->n_cached;
+    promised += cache_.blocks_for((int64_t)s->tokens.size()) - s->ps->n_blocks();
+    s->n_past = s->ps->n_cached();
+    if (!s->admitted) {  // a resumed sequence was counted when it first started
+      s->admitted = true;
+      s->n_cached = s->n_past;
+      ++m_.requests_started;
+      m_.prompt_tokens += s->n_prompt;
+      m_.prompt_tokens_cached += s->n_cached;
+    }
     running_.push_back(std::move(s));
   }
   m_.kv = cache_.stats();
@@ -208,6 +227,36 @@ void Scheduler::loop() {
   for (auto& s : run) finish(*s, FinishReason::kError, "server shutting down");
 }
 
+// Preempts the youngest sequences until every decoding one (next position in a new block)
+// can get its block. The victims' blocks go back to the pool (full ones stay in the prefix
+// cache); they wait at the head of the queue, in submission order.
+void Scheduler::make_room(std::vector<std::unique_ptr<Seq>>& run) {
+  auto need_of = [&](const Seq& s) -> int64_t {
+    if ((int64_t)s.tokens.size() - s.n_past != 1) return 0;  // prefill chunks wait for blocks instead
+    return std::max<int64_t>(0, cache_.blocks_for(s.n_past + 1) - s.ps->n_blocks());
+  };
+  for (;;) {
+    int64_t need = 0;
+    for (const auto& s : run) need += need_of(*s);
+    if (need <= cache_.available_blocks() || run.size() <= 1) return;
+    auto youngest = std::max_element(run.begin(), run.end(), [](const auto& a, const auto& b) { return a->serial < b->serial; });
+    preempt(run, youngest);
+  }
+}
+
+void Scheduler::preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std::unique_ptr<Seq>>::iterator it) {
+  std::lock_guard<std::mutex> lk(mu_);  // run is running_: metrics() and submit() read it
+  std::unique_ptr<Seq> v = std::move(*it);
+  run.erase(it);
+  cache_.close(*v->ps);
+  v->ps.reset();
+  v->n_past = 0;
+  ++m_.preemptions;
+  auto at = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q->serial > v->serial; });
+  queue_.insert(at, std::move(v));
+  m_.kv = cache_.stats();
+}
+
 void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   // Drop cancelled sequences first: their blocks go back before this step allocates.
   for (auto& s : run)
@@ -220,6 +269,7 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
     run.erase(std::remove(run.begin(), run.end(), nullptr), run.end());
   }
   if (run.empty()) return;
+  make_room(run);
 
   // Decoding sequences (one pending token) first so they never wait behind a long prompt;
   // prompt chunks fill the rest of the n_batch budget in arrival order.
@@ -234,9 +284,12 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   int64_t budget = opt_.n_batch;
   for (Seq* s : order) {
     if (budget <= 0) break;
-    const int64_t take = std::min<int64_t>((int64_t)s->tokens.size() - s->n_past, budget);
+    int64_t take = std::min<int64_t>((int64_t)s->tokens.size() - s->n_past, budget);
+    // A prompt chunk takes what the free blocks hold; the rest waits for blocks.
+    const int64_t room = (s->ps->n_blocks() + cache_.available_blocks()) * cache_.block_rows() - s->n_past;
+    take = std::min(take, room);
     if (take <= 0) continue;
-    if (!cache_.reserve(*s->ps, s->n_past + take)) continue;  // waits for blocks
+    if (!cache_.reserve(*s->ps, s->n_past + take)) continue;
     spans.push_back(SeqSpan{(int64_t)toks.size(), take, &s->ps->kv()});
     span_seq.push_back(s);
     for (int64_t i = 0; i < take; ++i) {
@@ -246,12 +299,11 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
     budget -= take;
   }
   if (spans.empty()) {
-    // Nothing could get blocks: the pool is exhausted by running sequences. End the newest
-    // so the others can progress (cannot happen with the default pool size).
-    Seq* victim = run.back().get();
-    finish(*victim, FinishReason::kError, "out of KV cache blocks");
-    std::lock_guard<std::mutex> lk(mu_);
-    run.pop_back();
+    // Only prompt chunks, and no blocks for any of them: preempt the youngest so the others can
+    // go on (a sequence alone always fits: the pool holds a full context).
+    MOECAT_CHECK_MSG(run.size() > 1, "a lone sequence could not get KV blocks");
+    auto youngest = std::max_element(run.begin(), run.end(), [](const auto& a, const auto& b) { return a->serial < b->serial; });
+    preempt(run, youngest);
     return;
   }
 

@@ -4,6 +4,15 @@
 // each finished row and hands tokens to the request's stream. Requests join and leave between
 // steps; long prompts are prefilled in chunks so running streams keep flowing; a cancelled
 // request (client gone, stop string) leaves at the next step and frees its blocks.
+//
+// KV blocks: a request is admitted (first come, first served) only when the blocks its prompt
+// needs beyond the cached prefix are free. When running sequences then need more blocks than
+// are free, the youngest (latest submitted) is preempted: its blocks are released (the full
+// ones stay in the prefix cache), it goes back to the head of the queue, and when readmitted it
+// re-reads its prompt and the tokens generated so far (from the prefix cache where they are
+// still there, else recomputed) and goes on with its sampler state intact: the client sees only
+// a delay, and the output is the one an uninterrupted run gives. One sequence alone always fits
+// (the pool holds at least one full context), so no request fails for lack of blocks.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -90,6 +99,7 @@ struct SchedulerMetrics {
   PagedKvStats kv;                                          // gauges + lookup totals
   ForwardStats forward;                                     // MoE work summed over steps
   int64_t steps = 0, step_tokens = 0;
+  int64_t preemptions = 0;                                  // sequences sent back to the queue
 };
 
 class Scheduler {
@@ -120,6 +130,8 @@ class Scheduler {
   bool admit_locked();
   bool shares_inflight_prefill(const Seq& w) const;
   void step(std::vector<std::unique_ptr<Seq>>& run);
+  void make_room(std::vector<std::unique_ptr<Seq>>& run);
+  void preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std::unique_ptr<Seq>>::iterator it);
   void sample_row(Seq& s, const float* logits);
   void finish(Seq& s, FinishReason r, const std::string& err = "");
 

@@ -8,7 +8,8 @@
 # schema), a tool-call round trip through the template, json_schema / json_object output that
 # parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
 # cancel on disconnect (blocks freed), Prometheus metrics (FFN experts per token = top-k),
-# --api-key, the bounded queue (429), the malformed-request corpus
+# --api-key, the bounded queue (429), preemption on a KV pool of one context (12 requests,
+# 8 running: all 200 and equal to their solo runs), the malformed-request corpus
 # (tests/data/bad_requests/*.json) plus transport abuse, and a bounded loopback load test with
 # flat memory.
 set -euo pipefail
@@ -96,6 +97,9 @@ e2e_run "$NODE" "$CLIENT" auth "$URL" sekret-123
 
 serve queue --parallel 1 --max-queue 1 -c 512
 e2e_run "$NODE" "$CLIENT" queue "$URL"
+# A KV pool of one context for 8 running requests: preemption, never an error.
+serve preempt --parallel 8 -c 256 --kv-tokens 256
+e2e_run "$NODE" "$CLIENT" preempt "$URL"
 
 # Stop every server the way an operator does (SIGTERM: drain and exit 0). Under ASan/UBSan a
 # report (or a leak found at exit) lands in the server's log: any is a failure.

@@ -1,0 +1,137 @@
+// The scheduler under KV-block pressure: many concurrent requests on a pool that holds only a
+// few of them. None may fail; the youngest running ones are preempted and resumed, and every
+// output (greedy and seeded sampling) must equal the same request run alone on an ample pool.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "runtime/engine.h"
+#include "serve/scheduler.h"
+#include "testing.h"
+
+namespace moecat {
+namespace {
+
+std::string MakeModel(const std::string& kind) {
+  const std::string dir = testing_util::TempDir() + "/" + kind;
+  const std::string cmd = "/usr/bin/python3 " MOECAT_SOURCE_DIR "/tools/make_test_model.py " + kind + " " + dir +
+                          " --seed 4 >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0 ? dir : "";
+}
+
+struct Out {
+  std::vector<int32_t> tokens;
+  FinishReason reason = FinishReason::kNone;
+  std::string error;
+  int64_t n_prompt = 0, n_gen = 0;
+};
+
+Out Collect(const std::shared_ptr<RequestStream>& st) {
+  Out o;
+  RequestStream::Item it;
+  for (int i = 0; i < 600; ++i) {  // at most a minute
+    if (!st->take(it, std::chrono::milliseconds(100))) continue;
+    for (const TokenEvent& e : it.tokens) o.tokens.push_back(e.token);
+    if (it.done) {
+      o.reason = it.reason;
+      o.error = it.error;
+      o.n_prompt = it.n_prompt;
+      o.n_gen = it.n_gen;
+      return o;
+    }
+  }
+  o.error = "timed out";
+  return o;
+}
+
+GenRequest Request(const std::vector<int32_t>& prompt, int64_t max_tokens, int i) {
+  GenRequest g;
+  g.prompt = prompt;
+  g.max_tokens = max_tokens;
+  if (i % 2 == 0) {
+    g.sampling.temperature = 0;  // greedy
+  } else {
+    g.sampling.temperature = 0.9f;  // seeded sampling: the sampler's state must survive preemption
+    g.sampling.seed = 100 + i;
+  }
+  return g;
+}
+
+class SchedulerPressure : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SchedulerPressure, PreemptedRequestsFinishWithTheirSoloOutput) {
+  const std::string dir = MakeModel(GetParam());
+  if (dir.empty()) {
+    if (testing_util::RequireRef()) FAIL() << "cannot generate the test model (python3 + numpy)";
+    GTEST_SKIP() << "python3 with numpy unavailable";
+  }
+  EngineOptions eo;
+  eo.threads = 2;
+  eo.n_ctx = 96;
+  auto er = Engine::Load(dir, eo);
+  ASSERT_TRUE(er.ok()) << er.status().message();
+  Engine& e = **er;
+  const int32_t V = static_cast<int32_t>(e.model().config().n_vocab);
+
+  // 12 requests: 20..41 prompt tokens (half share a 16-token prefix), 40 tokens each.
+  std::mt19937 rng(7);
+  std::vector<int32_t> common(16);
+  for (auto& t : common) t = static_cast<int32_t>(rng() % V);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<int32_t> p = i % 2 ? common : std::vector<int32_t>{};
+    const size_t n = 20 + (i * 7) % 22;
+    while (p.size() < n) p.push_back(static_cast<int32_t>(rng() % V));
+    prompts.push_back(p);
+  }
+  const int64_t kMax = 40;
+
+  std::vector<Out> solo;
+  {
+    SchedulerOptions so;
+    so.parallel = 1;
+    so.n_ctx = 96;
+    Scheduler s(e, so);  // default pool: two full contexts, never short
+    for (int i = 0; i < 12; ++i) solo.push_back(Collect(s.submit(Request(prompts[i], kMax, i)).stream));
+    EXPECT_EQ(s.metrics().preemptions, 0);
+  }
+
+  SchedulerOptions so;
+  so.parallel = 8;
+  so.n_ctx = 96;
+  so.kv_blocks = 6;  // 96 positions: one full context, a small part of what 8 running requests want
+  so.n_batch = 32;
+  Scheduler s(e, so);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 12; ++i) {
+    auto sub = s.submit(Request(prompts[i], kMax, i));
+    ASSERT_TRUE(sub.stream) << sub.message;
+    streams.push_back(sub.stream);
+  }
+  for (int i = 0; i < 12; ++i) {
+    Out o = Collect(streams[i]);
+    EXPECT_NE(o.reason, FinishReason::kError) << "request " << i << ": " << o.error;
+    EXPECT_EQ(o.error, "") << "request " << i;
+    EXPECT_EQ(o.tokens, solo[i].tokens) << "request " << i << " differs from its solo run";
+    EXPECT_EQ(o.reason, solo[i].reason) << "request " << i;
+    EXPECT_EQ(o.n_prompt, (int64_t)prompts[i].size()) << "usage counts the prompt once";
+    EXPECT_EQ(o.n_gen, (int64_t)solo[i].tokens.size());
+  }
+  SchedulerMetrics m = s.metrics();
+  for (int i = 0; i < 100 && m.requests_finished < 12; ++i) {  // the counters follow the streams' ends
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    m = s.metrics();
+  }
+  EXPECT_GT(m.preemptions, 0) << "the pool was meant to be too small";
+  EXPECT_EQ(m.requests_started, 12);
+  EXPECT_EQ(m.requests_finished, 12);
+  EXPECT_EQ(m.kv.blocks_in_use, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, SchedulerPressure, ::testing::Values("qwen3moe", "deepseek_v3"));
+
+}  // namespace
+}  // namespace moecat
