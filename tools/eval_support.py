@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures the support model on held-out conversations through `moecat serve`'s OpenAI API.
 
-    eval_support.py MODEL HELDOUT.jsonl [--moecat build/moecat] [--n N] [--port P] [--threads T]
+    eval_support.py MODEL HELDOUT.jsonl [--moecat build/moecat] [--n N] [--port P] [--threads T] [--metrics]
 
 Starts `moecat serve -m MODEL`, and for every assistant turn of the first N conversations
 (tools/support_data.py --split heldout: each carries `checks`) sends the conversation up to that
@@ -13,9 +13,10 @@ turn with the shop's tools (greedy, temperature 0) and compares the answer with 
                same order ids as the expected one (its wording is the model's). The share
                with every value exactly equal is reported too (right_tool_and_exact_args);
   reply turns  a plain reply (no tool call) with text;
-  every turn   language: the reply text (or, for tool turns, the argument values written in the
-               customer's language: not checked) is in the customer's language, by counting
-               German and English function words.
+  reply turns  language: where the model replied with text (no tool call), the reply is in the
+               customer's language, by counting German and English function words and German
+               letters (the share is over those replies; tool calls where a reply was due count
+               against plain_reply_when_no_tool).
 Prints one JSON object: counts and shares per measure and per scenario, and the first failures.
 Needs only python3 (stdlib) and the moecat binary.
 """
@@ -30,15 +31,20 @@ import sys
 import time
 import urllib.request
 
-DE = set("der die das und ist nicht sie ihre ihr ich wir für mit ein eine einen es bei zu von auf wird wurde "
-         "sich gerne leider bitte danke kann können ihnen haben hat noch schon oder wenn".split())
-EN = set("the and is not you your i we for with a an it at to of on will was be can please thanks sorry "
-         "has have been still or if any this that".split())
+DE = set("der die das den dem des und ist nicht sie ihre ihr ihren ihnen ich wir für mit ein eine einen es bei zu "
+         "von auf wird wurde sich gerne gern leider bitte danke kann können haben hat noch schon oder wenn "
+         "jederzeit gut gute guten tag hallo sagen bescheid brauchen bestellung lieferung ist sind "
+         "keine kein dass nur aber auch mehr heute morgen wann wie was wo".split())
+EN = set("the and is not you your i we for with a an it at to of on will was be can please thanks thank sorry "
+         "has have been still or if any this that anytime glad welcome help happy hello hi let know need "
+         "order delivery are no only but also more today tomorrow when how what where".split())
 
 
 def language(text):
-    words = re.findall(r"[a-zäöüß]+", text.lower())
-    de = sum(w in DE for w in words)
+    """'de', 'en' or None, by German / English function words (and German letters)."""
+    low = text.lower()
+    words = re.findall(r"[a-zäöüß]+", low)
+    de = sum(w in DE for w in words) + sum(c in "äöüß" for c in low)
     en = sum(w in EN for w in words)
     return "de" if de > en else "en" if en > de else None
 
@@ -81,6 +87,13 @@ def args_match(expected, got):
     return True
 
 
+def ffn_experts_per_token(port):
+    """The server's FFN experts computed per token per MoE layer since it started (/metrics)."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    m = re.search(r"^moecat_ffn_experts_per_token ([\d.eE+-]+)", text, re.M)
+    return float(m.group(1)) if m else None
+
+
 def evaluate(port, convs, max_tokens):
     tot = collections.Counter()
     per = collections.defaultdict(collections.Counter)
@@ -113,15 +126,21 @@ def evaluate(port, convs, max_tokens):
                                   "got": calls[:1] or text[:200]})
             else:
                 tot["reply_turns"] += 1
-                ok = not calls and bool(text.strip())
-                tot["plain_reply"] += ok
-                lang = language(text)
-                tot["lang_checked"] += 1
-                tot["right_language"] += lang == c["lang"]
                 s["reply_turns"] += 1
-                s["right_language"] += lang == c["lang"]
-                if lang != c["lang"] and len(fails) < 40:
-                    fails.append({"scenario": d["scenario"], "expected_lang": c["lang"], "got": text[:200]})
+                # A call the parser could not read comes back as text: it is not a reply either.
+                ok = not calls and bool(text.strip()) and "<longcat_tool_call>" not in text
+                tot["plain_reply"] += ok
+                s["plain_reply"] += ok
+                if not ok and len(fails) < 40:
+                    fails.append({"scenario": d["scenario"], "expected": "a reply", "got": calls[:1] or text[:200]})
+                if ok:
+                    lang = language(text)
+                    tot["lang_checked"] += 1
+                    s["lang_checked"] += 1
+                    tot["right_language"] += lang == c["lang"]
+                    s["right_language"] += lang == c["lang"]
+                    if lang != c["lang"] and len(fails) < 40:
+                        fails.append({"scenario": d["scenario"], "expected_lang": c["lang"], "got": text[:200]})
     share = lambda k, n: round(tot[k] / tot[n], 4) if tot[n] else None  # noqa: E731
     return {"conversations": len(convs), "counts": dict(tot),
             "right_tool": share("right_tool", "tool_turns"),
@@ -141,6 +160,7 @@ def main():
     ap.add_argument("--port", type=int, default=18431)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--metrics", action="store_true", help="add the server's FFN experts per token (/metrics)")
     a = ap.parse_args()
     proc = subprocess.Popen([a.moecat, "serve", "-m", a.model, "--port", str(a.port), "-t", str(a.threads)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -148,7 +168,10 @@ def main():
         wait_ready(a.port, proc)
         with open(a.heldout, encoding="utf-8") as f:
             convs = [json.loads(l) for _, l in zip(range(a.n), f)]
-        print(json.dumps(evaluate(a.port, convs, a.max_tokens), ensure_ascii=False, indent=1))
+        out = evaluate(a.port, convs, a.max_tokens)
+        if a.metrics:
+            out["ffn_experts_per_token"] = ffn_experts_per_token(a.port)
+        print(json.dumps(out, ensure_ascii=False, indent=1))
     finally:
         proc.terminate()
         proc.wait()

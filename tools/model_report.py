@@ -25,12 +25,11 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eval_support import evaluate, wait_ready  # noqa: E402
+from eval_support import evaluate, ffn_experts_per_token, wait_ready  # noqa: E402
 from support_format import render  # noqa: E402
 from train_bpe import Encoder  # noqa: E402
 
@@ -133,9 +132,7 @@ def main():
     try:
         wait_ready(a.port, proc)
         out["eval"] = evaluate(a.port, convs[:a.n_eval], 128)
-        metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % a.port, timeout=10).read().decode()
-        m = re.search(r"^moecat_ffn_experts_per_token ([\d.eE+-]+)", metrics, re.M)
-        out["ffn_experts_per_token"] = float(m.group(1)) if m else None
+        out["ffn_experts_per_token"] = ffn_experts_per_token(a.port)
     finally:
         proc.terminate()
         proc.wait()
