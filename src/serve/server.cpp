@@ -217,6 +217,8 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     for (const bool chat : {true, false})
       h.Post(std::string(prefix) + (chat ? "/chat/completions" : "/completions"),
              [ip, chat](const httplib::Request& req, httplib::Response& res) { ip->handle_generation(req, res, chat); });
+  for (const char* path : {"/v1/responses", "/responses"})
+    h.Post(path, [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_responses(req, res); });
 
   if (opt.port == 0) {
     I.bound_port = h.bind_to_any_port(opt.host);

@@ -3,6 +3,9 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +18,29 @@
 #include "serve/server.h"
 
 namespace moecat {
+
+struct Generation;
+struct GenRun;
+
+// Conversations kept for previous_response_id: chat messages (input + output) per response id,
+// least recently used evicted beyond max_entries or max_bytes.
+class ResponseStore {
+ public:
+  ResponseStore(size_t max_entries, size_t max_bytes) : max_entries_(max_entries), max_bytes_(max_bytes) {}
+  void put(const std::string& id, nlohmann::ordered_json messages);
+  bool get(const std::string& id, nlohmann::ordered_json& messages);
+
+ private:
+  struct Entry {
+    std::string id;
+    nlohmann::ordered_json messages;
+    size_t bytes;
+  };
+  std::mutex mu_;
+  std::list<Entry> lru_;  // most recent first
+  std::map<std::string, std::list<Entry>::iterator> by_id_;
+  size_t max_entries_, max_bytes_, bytes_ = 0;
+};
 
 struct Server::Impl {
   ServerOptions opt;
@@ -35,7 +61,20 @@ struct Server::Impl {
   api::RequestLimits limits() const;
   // POST /v1/chat/completions (chat) and /v1/completions.
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  // POST /v1/responses (serve/responses.cpp).
+  void handle_responses(const httplib::Request& req, httplib::Response& res);
   void send_error(httplib::Response& res, const api::ApiError& e);
+
+  // Shared by both: renders the prompt and queues one sequence per choice; nullptr after an
+  // error answer was sent.
+  std::shared_ptr<Generation> start_generation(std::shared_ptr<api::ChatRequest> r, httplib::Response& res);
+  // A non-streamed answer: waits for every run (on_delta sees each consumed delta), then sends
+  // body_of()'s status and JSON (see completion.cpp on failures after the status line).
+  void send_when_done(std::shared_ptr<Generation> gen, httplib::Response& res,
+                      std::function<void(GenRun&, const api::StreamDelta&)> on_delta,
+                      std::function<std::pair<int, std::string>()> body_of);
+
+  ResponseStore responses{256, 64u << 20};
 };
 
 }  // namespace moecat

@@ -3,7 +3,8 @@
 # random Qwen3-MoE model that carries the real Qwen3 tokenizer and chat template, and on a
 # random gpt-oss, DeepSeek-V3 and Mixtral with their real tokenizers and templates
 # (tools/serve_test_model.py), and on a random LongCat-Flash with no template (the built-in
-# LongCat format): chat + streaming (identical text), logprobs, stop strings,
+# LongCat format): chat + streaming (identical text), logprobs, stop strings, the Responses API
+# (tests/ref/responses_client.mjs),
 # forced tool calls (named / required, streamed or not; arguments validate against the tool
 # schema), a tool-call round trip through the template, json_schema / json_object output that
 # parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
@@ -45,6 +46,10 @@ serve() {
 
 serve main --parallel 16 -c 1024
 e2e_run "$NODE" "$CLIENT" main "$URL" "$TOPK"
+# The Responses API (POST /v1/responses) with client.responses.create / .stream: text equal to
+# the chat endpoint's, function calls and function_call_output round trips, json_schema,
+# previous_response_id, typed SSE events in order, 400s naming the field.
+e2e_run "$NODE" "$SRC/tests/ref/responses_client.mjs" "$URL"
 for f in "$SRC"/tests/data/bad_requests/*.json; do
   e2e_run "$NODE" "$CLIENT" bad "$URL" "$f" "$NVOCAB"
 done

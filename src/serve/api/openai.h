@@ -75,6 +75,10 @@ struct ApiError {
 // the field. Unknown top-level fields are ignored (OpenAI clients send extras).
 std::variant<ChatRequest, ApiError> parse_request(std::string_view body, bool chat, const RequestLimits& lim);
 
+// Deepest [ / { nesting of a JSON text, counted on the raw bytes (strings skipped); stops
+// counting once over `limit`. Checked before parsing so no deep value is ever built.
+int json_nesting_depth(std::string_view body, int limit);
+
 // {"error": {"message", "type", "param", "code"}} (param/code null when empty).
 std::string error_json(const ApiError& e);
 

@@ -476,6 +476,8 @@ ChatRequest parse_body(std::string_view body, bool chat, const RequestLimits& li
 
 }  // namespace
 
+int json_nesting_depth(std::string_view body, int limit) { return scan_depth(body, limit); }
+
 std::variant<ChatRequest, ApiError> parse_request(std::string_view body, bool chat, const RequestLimits& lim) {
   try {
     return parse_body(body, chat, lim);
