@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <random>
 
 #include "serve/api/responses.h"
 #include "serve/generation.h"
@@ -60,8 +61,11 @@ void Server::Impl::handle_responses(const httplib::Request& req, httplib::Respon
   auto r = std::make_shared<api::ChatRequest>(rr->chat);
   std::shared_ptr<Generation> gen = start_generation(r, res);
   if (!gen) return;
+  // Unguessable ids: a stored conversation is read back by its id alone.
+  std::random_device rd;
+  const uint64_t rnd = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   char idbuf[64];
-  std::snprintf(idbuf, sizeof idbuf, "resp_%llx%06llx", (unsigned long long)created, (unsigned long long)next_id++);
+  std::snprintf(idbuf, sizeof idbuf, "resp_%016llx%06llx", (unsigned long long)rnd, (unsigned long long)(next_id++ & 0xffffff));
   const std::string id = idbuf;
   auto builder = std::make_shared<api::ResponseBuilder>(*rr, id, static_cast<int64_t>(std::time(nullptr)), opt.model_id);
 
