@@ -31,6 +31,7 @@ trap cleanup EXIT
 # serve NAME ARGS... -> sets URL and PID; waits until /health answers.
 serve() {
   local name="$1"; shift
+  : > "$WORK/$name.log"  # exists before the server writes it: the loop below reads it at once
   "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" "$@" 2>"$WORK/$name.log" &
   PID=$!
   PIDS+=("$PID")
