@@ -127,6 +127,7 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
   auto gen = std::make_shared<Generation>();
   gen->request = r;
   gen->forced = forced;
+  gen->n_prompt = n_prompt;
   for (int i = 0; i < r->n; ++i) {
     GenRequest g;
     g.prompt = prompt;
@@ -134,7 +135,7 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
     if (r->max_tokens > 0) g.max_tokens = std::min<int64_t>(g.max_tokens, r->max_tokens);
     g.sampling.temperature = r->temperature;
     g.sampling.top_p = r->top_p;
-    g.sampling.top_k = 0;
+    g.sampling.top_k = r->top_k;
     g.sampling.min_p = 0;
     g.sampling.repeat_penalty = 1;
     g.sampling.seed = seed + static_cast<uint64_t>(i);

@@ -51,6 +51,7 @@ class Assembler {
   }
 
   bool stopped() const { return stopped_; }
+  const std::string& stop_string() const { return stop_string_; }  // the stop string that matched
   const std::string& content() const { return content_; }
   const std::string& reasoning() const { return reasoning_; }
   const std::vector<api::ToolCall>& tool_calls() const { return calls_; }
@@ -67,6 +68,7 @@ class Assembler {
       if (p != std::string::npos && p < cut) {
         cut = p;
         stopped_ = true;
+        stop_string_ = s;
       }
     }
     if (stopped_) {
@@ -120,7 +122,7 @@ class Assembler {
   ChatFamily family_;
   bool forced_;
   std::unique_ptr<ChatOutputParser> parser_;
-  std::string pending_, content_, reasoning_, json_;
+  std::string pending_, content_, reasoning_, json_, stop_string_;
   std::vector<api::ToolCall> calls_;
   std::vector<api::TokenLogprob> all_logprobs_;
   bool stopped_ = false;
@@ -160,6 +162,7 @@ struct Generation {
   std::shared_ptr<const api::ChatRequest> request;  // the Assemblers refer to it
   std::vector<GenRun> runs;
   bool forced = false;
+  int64_t n_prompt = 0;  // prompt tokens (known before the scheduler reports them)
 
   ~Generation() { cancel_all(); }
   void cancel_all() {

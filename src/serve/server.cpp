@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "serve/api/messages.h"
 #include "serve/server_impl.h"
 #include "serve/web_page.h"
 
@@ -153,12 +154,17 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     // The page itself holds no data (it asks for the key and sends it with each request).
     const bool page = ip->opt.web_ui && (req.path == "/" || req.path == "/index.html");
     if (ip->opt.api_key.empty() || req.path == "/health" || page) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string auth = req.get_header_value("Authorization");
-    const std::string want = "Bearer " + ip->opt.api_key;
-    if (!same_secret(auth, want)) {
-      api::ApiError e{401, "invalid or missing API key (Authorization: Bearer <key>)", "authentication_error", "",
-                      "invalid_api_key"};
-      ip->send_error(res, e);
+    // Authorization: Bearer <key> (OpenAI clients) or x-api-key: <key> (Anthropic clients).
+    const bool bearer = same_secret(req.get_header_value("Authorization"), "Bearer " + ip->opt.api_key);
+    if (!bearer && !same_secret(req.get_header_value("x-api-key"), ip->opt.api_key)) {
+      api::ApiError e{401, "invalid or missing API key (Authorization: Bearer <key> or x-api-key: <key>)",
+                      "authentication_error", "", "invalid_api_key"};
+      if (api::is_messages_path(req.path)) {
+        res.status = 401;
+        res.set_content(api::messages_error_json(401, e.message), "application/json");
+      } else {
+        ip->send_error(res, e);
+      }
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -177,15 +183,21 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     else if (res.status == 405) e.message = "method not allowed";
     else e.message = "bad request";
     e.type = res.status >= 500 ? "server_error" : "invalid_request_error";
-    res.set_content(api::error_json(e), "application/json");
+    if (api::is_messages_path(req.path)) res.set_content(api::messages_error_json(e.http_status, e.message), "application/json");
+    else res.set_content(api::error_json(e), "application/json");
   });
-  h.set_exception_handler([ip](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  h.set_exception_handler([ip](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";
     try {
       if (ep) std::rethrow_exception(ep);
     } catch (const std::exception& ex) {
       what = std::string("internal error: ") + ex.what();
     } catch (...) {
+    }
+    if (api::is_messages_path(req.path)) {
+      res.status = 500;
+      res.set_content(api::messages_error_json(500, what), "application/json");
+      return;
     }
     ip->send_error(res, api::ApiError{500, what, "server_error", "", ""});
   });
@@ -219,6 +231,12 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
              [ip, chat](const httplib::Request& req, httplib::Response& res) { ip->handle_generation(req, res, chat); });
   for (const char* path : {"/v1/responses", "/responses"})
     h.Post(path, [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_responses(req, res); });
+  for (const char* prefix : {"/v1", ""}) {
+    h.Post(std::string(prefix) + "/messages",
+           [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_messages(req, res); });
+    h.Post(std::string(prefix) + "/messages/count_tokens",
+           [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_count_tokens(req, res); });
+  }
 
   if (opt.port == 0) {
     I.bound_port = h.bind_to_any_port(opt.host);

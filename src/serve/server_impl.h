@@ -63,6 +63,9 @@ struct Server::Impl {
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
   // POST /v1/responses (serve/responses.cpp).
   void handle_responses(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/messages and /v1/messages/count_tokens (serve/messages.cpp).
+  void handle_messages(const httplib::Request& req, httplib::Response& res);
+  void handle_count_tokens(const httplib::Request& req, httplib::Response& res);
   void send_error(httplib::Response& res, const api::ApiError& e);
 
   // Shared by both: renders the prompt and queues one sequence per choice; nullptr after an

@@ -47,6 +47,7 @@ struct ChatRequest {
   int64_t max_tokens = -1;          // -1: until the context is full / EOG
   float temperature = 1.0f;         // OpenAI default 1
   float top_p = 1.0f;
+  int top_k = 0;                    // 0: off (set by the Messages API; chat bodies do not carry it)
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   bool logprobs = false;
