@@ -4,7 +4,7 @@
 # random gpt-oss, DeepSeek-V3 and Mixtral with their real tokenizers and templates
 # (tools/serve_test_model.py), and on a random LongCat-Flash with no template (the built-in
 # LongCat format): chat + streaming (identical text), logprobs, stop strings, the Responses API
-# (tests/ref/responses_client.mjs),
+# (tests/ref/responses_client.mjs), the Anthropic Messages API (tests/ref/messages_client.mjs),
 # forced tool calls (named / required, streamed or not; arguments validate against the tool
 # schema), a tool-call round trip through the template, json_schema / json_object output that
 # parses and validates, /v1/completions, 16 concurrent streams each equal to its solo run,
@@ -18,6 +18,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/agree_common.sh"
 e2e_setup serve_openai
 [[ -d "$SRC/tests/ref/node_modules/openai" ]] || e2e_die "the openai npm package is missing: run 'npm ci' in $SRC/tests/ref"
+[[ -d "$SRC/tests/ref/node_modules/@anthropic-ai/sdk" ]] || e2e_die "the @anthropic-ai/sdk npm package is missing: run 'npm ci' in $SRC/tests/ref"
 CLIENT="$SRC/tests/ref/serve_client.mjs"
 MODEL="$WORK/model"
 e2e_run "$PY" "$SRC/tools/serve_test_model.py" "$MODEL" >/dev/null
@@ -51,6 +52,11 @@ e2e_run "$NODE" "$CLIENT" main "$URL" "$TOPK"
 # the chat endpoint's, function calls and function_call_output round trips, json_schema,
 # previous_response_id, typed SSE events in order, 400s naming the field.
 e2e_run "$NODE" "$SRC/tests/ref/responses_client.mjs" "$URL"
+# The Anthropic Messages API (POST /v1/messages) with @anthropic-ai/sdk's messages.create /
+# .stream / .countTokens: text equal to the chat endpoint's, system prompts, stop_sequences,
+# max_tokens, forced tool_use and a tool_result round trip, SSE events in order, errors in
+# Anthropic's shape (BadRequestError).
+e2e_run "$NODE" "$SRC/tests/ref/messages_client.mjs" main "$URL"
 for f in "$SRC"/tests/data/bad_requests/*.json; do
   e2e_run "$NODE" "$CLIENT" bad "$URL" "$f" "$NVOCAB"
 done
@@ -100,6 +106,7 @@ MODEL="$MODEL_MAIN"
 
 serve auth --parallel 2 -c 512 --api-key sekret-123
 e2e_run "$NODE" "$CLIENT" auth "$URL" sekret-123
+e2e_run "$NODE" "$SRC/tests/ref/messages_client.mjs" auth "$URL" sekret-123
 
 serve queue --parallel 1 --max-queue 1 -c 512
 e2e_run "$NODE" "$CLIENT" queue "$URL"
