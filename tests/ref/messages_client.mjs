@@ -293,6 +293,9 @@ async function malformed() {
   const nf = await fetch(base + "/v1/messages/batches", { method: "POST", body: "{}" });
   const nj = await nf.json();
   check(nf.status === 404 && nj.type === "error" && nj.error.type === "not_found_error", "unknown path -> 404 in Anthropic's shape " + J(nj));
+  const huge = await fetch(base + "/v1/messages", { method: "POST", headers: { "Content-Type": "application/json" }, body: "x".repeat(9 << 20) });
+  const hj = await huge.json();
+  check(huge.status === 413 && hj.type === "error" && hj.error.type === "request_too_large", "9 MB body -> 413 in Anthropic's shape " + J(hj));
   check((await fetch(base + "/health")).ok, "server alive");
   log("messages malformed ok");
 }
