@@ -123,7 +123,7 @@ TEST(ChatQwen3, ToolCalls) {
       "</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}\n</tool_call>";
   check(ChatFamily::kQwen3, out,
         msg("I'll check.\n", "",
-            {call("get_weather", R"({"city":"Paris","days":2})"), call("get_time", R"({"tz":"CET"})")}));
+            {call("get_weather", R"({"city": "Paris", "days": 2})"), call("get_time", R"({"tz": "CET"})")}));
 }
 
 TEST(ChatQwen3, EndOfTurnMarkerDropped) {
@@ -172,14 +172,14 @@ TEST(ChatDeepSeek, V3CallSyntax) {
       "{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n"
       "```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
   check(ChatFamily::kDeepSeekV3, out,
-        msg("Checking.", "", {call("get_weather", R"({"city":"Paris"})"), call("get_time", "{}")}));
+        msg("Checking.", "", {call("get_weather", R"({"city": "Paris"})"), call("get_time", "{}")}));
 }
 
 TEST(ChatDeepSeek, V31CallSyntax) {
   std::string out =
       "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"東京\"}<｜tool▁call▁end｜>"
       "<｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
-  check(ChatFamily::kDeepSeekV3, out, msg("", "", {call("get_weather", "{\"city\":\"東京\"}")}));
+  check(ChatFamily::kDeepSeekV3, out, msg("", "", {call("get_weather", "{\"city\": \"東京\"}")}));
 }
 
 TEST(ChatDeepSeek, R1Reasoning) {
@@ -200,9 +200,13 @@ TEST(ChatDeepSeek, MalformedCalls) {
   check(ChatFamily::kDeepSeekV3,
         "<｜tool▁calls▁begin｜>" + bad + "<｜tool▁call▁begin｜>g<｜tool▁sep｜>{}<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
         msg(bad, "", {call("g", "{}")}));
-  // Unterminated call at the end.
+  // Unterminated before its arguments' first value began: text.
   check(ChatFamily::kDeepSeekV3, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\":",
         msg("<｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\":"));
+  // Cut short once its arguments were streaming: it stays a call, its arguments as far as they
+  // came (what OpenAI streams on a length cut).
+  check(ChatFamily::kDeepSeekV3, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\": 1",
+        msg("", "", {call("f", "{\"a\": 1")}));
 }
 
 TEST(ChatDeepSeek, StrayTextInsideBlockStaysVisible) {
@@ -217,16 +221,17 @@ TEST(ChatDeepSeek, StrayTextInsideBlockStaysVisible) {
 
 TEST(ChatLlama3, WholeReplyIsCall) {
   check(ChatFamily::kLlama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
-        msg("", "", {call("get_weather", R"({"city":"Paris"})")}));
+        msg("", "", {call("get_weather", R"({"city": "Paris"})")}));
   check(ChatFamily::kLlama3, "  <|python_tag|>{\"name\": \"f\", \"arguments\": {\"x\": [1, 2]}}<|eom_id|>",
-        msg("", "", {call("f", R"({"x":[1,2]})")}));
+        msg("", "", {call("f", R"({"x": [1, 2]})")}));
 }
 
 TEST(ChatLlama3, ContentOtherwise) {
   check(ChatFamily::kLlama3, "The weather is nice.<|eot_id|>", msg("The weather is nice."));
   check(ChatFamily::kLlama3, "{\"not\": \"a call\"}", msg("{\"not\": \"a call\"}"));
-  check(ChatFamily::kLlama3, "{\"name\": \"f\", \"parameters\": {}} and more",
-        msg("{\"name\": \"f\", \"parameters\": {}} and more"));
+  // A call streams once its arguments begin; text after it is content.
+  check(ChatFamily::kLlama3, "{\"name\": \"f\", \"parameters\": {}} and more", msg("and more", "", {call("f", "{}")}));
+  check(ChatFamily::kLlama3, "{\"name\": \"f\", \"parameters\": {bad}}", msg("{\"name\": \"f\", \"parameters\": {bad}}"));
   check(ChatFamily::kLlama3, "Use {\"name\": \"f\", \"parameters\": {}}",
         msg("Use {\"name\": \"f\", \"parameters\": {}}"));
   ChatParseOptions o;
@@ -253,7 +258,7 @@ TEST(ChatHarmony, RecipientInRoleHeader) {
   std::string out =
       "<|channel|>analysis<|message|>x<|end|><|start|>assistant to=functions.lookup<|channel|>commentary "
       "json<|message|>{\"q\": \"cats\"}<|call|>";
-  check(ChatFamily::kGptOss, out, msg("", "x", {call("lookup", R"({"q":"cats"})")}));
+  check(ChatFamily::kGptOss, out, msg("", "x", {call("lookup", R"({"q": "cats"})")}));
 }
 
 TEST(ChatHarmony, FinalAnswer) {
@@ -298,7 +303,7 @@ TEST(ChatLongCat, CallsAndEnd) {
       "Sure.<longcat_tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</longcat_tool_call>"
       "<longcat_tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</longcat_tool_call></longcat_s>";
   check(ChatFamily::kLongCat, out,
-        msg("Sure.", "", {call("get_weather", R"({"city":"Paris"})"), call("get_time", "{}")}));
+        msg("Sure.", "", {call("get_weather", R"({"city": "Paris"})"), call("get_time", "{}")}));
   check(ChatFamily::kLongCat, "Hello!</longcat_s>", msg("Hello!"));
 }
 
@@ -358,10 +363,10 @@ TEST(ChatMistral, V3JsonListCalls) {
 TEST(ChatMistral, ArgsSyntaxCallsAndContentBefore) {
   // Small 3.2 / Devstral / Ministral: [TOOL_CALLS]NAME[ARGS]{..}, [CALL_ID] optional.
   check(ChatFamily::kMistral, "Let me check.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"東京\"}</s>",
-        msg("Let me check.", "", {call("get_weather", R"({"city":"東京"})")}));
+        msg("Let me check.", "", {call("get_weather", R"({"city": "東京"})")}));
   check(ChatFamily::kMistral,
         "[TOOL_CALLS]a[CALL_ID]123456789[ARGS]{\"x\": 1}[TOOL_CALLS]b[ARGS]{}",
-        msg("", "", {call("a", R"({"x":1})"), call("b", "{}")}));
+        msg("", "", {call("a", R"({"x": 1})"), call("b", "{}")}));
   Message m = run(ChatFamily::kMistral, {"[TOOL_CALLS]a[CALL_ID]123456789[ARGS]{}"});
   ASSERT_EQ(m.calls.size(), 1u);
   EXPECT_EQ(m.calls[0].id, "123456789");
@@ -375,6 +380,7 @@ TEST(ChatMistral, ThinkingAndPlainReplies) {
 TEST(ChatMistral, MalformedCallsAreContent) {
   check_text(ChatFamily::kMistral, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {bad}]");
   check_text(ChatFamily::kMistral, "[TOOL_CALLS]f[ARGS]{\"a\":");
+  check_text(ChatFamily::kMistral, "[TOOL_CALLS]f[ARGS]{bad}");
   check_text(ChatFamily::kMistral, "[TOOL_CALLS]no args here");
   // One bad entry makes the whole list text: no half-applied calls.
   check_text(ChatFamily::kMistral, "[TOOL_CALLS][{\"name\": \"f\"}, {\"nom\": 1}]");
@@ -389,6 +395,130 @@ TEST(ChatMistral, FreshIdsHaveNineAlphanumerics) {
   EXPECT_TRUE(valid_id(m.calls[0].id, ChatFamily::kMistral)) << m.calls[0].id;
   EXPECT_TRUE(valid_id(moecat::new_tool_call_id(ChatFamily::kMistral), ChatFamily::kMistral));
   EXPECT_TRUE(valid_id(moecat::new_tool_call_id(ChatFamily::kQwen3), ChatFamily::kQwen3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments stream as they are generated (OpenAI's tool_calls deltas), in every family.
+
+const std::string kArgs = R"({"city": "Paris", "days": 2, "unit": "celsius", "tags": ["a", "b"]})";
+
+struct StreamCase {
+  ChatFamily f;
+  std::string out;
+};
+
+std::vector<StreamCase> stream_cases(const std::string& args) {
+  return {
+      {ChatFamily::kQwen3, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": " + args + "}\n</tool_call>"},
+      {ChatFamily::kLongCat,
+       "<longcat_tool_call>\n{\"name\": \"get_weather\", \"arguments\": " + args + "}\n</longcat_tool_call></longcat_s>"},
+      {ChatFamily::kDeepSeekV3,
+       "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n" + args +
+           "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>"},
+      {ChatFamily::kDeepSeekV3,
+       "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>" + args + "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"},
+      {ChatFamily::kLlama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": " + args + "}<|eom_id|>"},
+      {ChatFamily::kGptOss,
+       "<|channel|>analysis<|message|>Weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather "
+       "<|constrain|>json<|message|>" + args + "<|call|>"},
+      {ChatFamily::kMistral, "[TOOL_CALLS]get_weather[ARGS]" + args + "</s>"},
+      {ChatFamily::kMistral, "[TOOL_CALLS]get_weather[CALL_ID]a1B2c3D4e[ARGS]" + args},
+  };
+}
+
+TEST(ChatStreaming, ArgumentsArriveInPiecesInEveryFamily) {
+  for (const StreamCase& c : stream_cases(kArgs)) {
+    const std::string what = std::string(moecat::chat_family_name(c.f)) + ": " + c.out;
+    // Whole, byte by byte and random splits agree, and the arguments are the model's own text.
+    Message want = msg("", c.f == ChatFamily::kGptOss ? "Weather." : "", {call("get_weather", kArgs)});
+    check(c.f, c.out, want);
+    // Byte by byte: the id and name come first, alone, before the arguments are complete; then
+    // the arguments in many pieces whose concatenation is the arguments.
+    auto p = moecat::make_chat_output_parser(c.f, {});
+    std::vector<moecat::ToolCallDelta> deltas;
+    size_t header_at = std::string::npos;
+    for (size_t i = 0; i < c.out.size(); ++i)
+      for (auto& d : p->feed(std::string(1, c.out[i])).tool_calls) {
+        if (header_at == std::string::npos) header_at = i;
+        deltas.push_back(d);
+      }
+    for (auto& d : p->finish().tool_calls) deltas.push_back(d);
+    ASSERT_FALSE(deltas.empty()) << what;
+    EXPECT_FALSE(deltas[0].id.empty()) << what;
+    EXPECT_EQ(deltas[0].name, "get_weather") << what;
+    EXPECT_LT(header_at, c.out.find(kArgs) + kArgs.size() / 2) << what;
+    std::string joined;
+    size_t pieces = 0;
+    for (size_t i = 0; i < deltas.size(); ++i) {
+      EXPECT_EQ(deltas[i].index, 0) << what;
+      if (i > 0) {
+        EXPECT_TRUE(deltas[i].id.empty() && deltas[i].name.empty()) << what;
+      }
+      pieces += !deltas[i].arguments.empty();
+      joined += deltas[i].arguments;
+    }
+    EXPECT_EQ(joined, kArgs) << what;
+    EXPECT_GT(pieces, 10u) << what;
+  }
+}
+
+TEST(ChatStreaming, ArgumentsGoOutAsTheyCome) {
+  auto p = moecat::make_chat_output_parser(ChatFamily::kQwen3, {});
+  ChatDelta d = p->feed("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"city\": \"Pa");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].name, "f");
+  EXPECT_EQ(d.tool_calls[0].arguments, "{\"city\": \"Pa");
+  d = p->feed("ris\"}}\n</tool");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].arguments, "ris\"}");  // the arguments end at their closing brace
+  EXPECT_TRUE(d.tool_calls[0].id.empty());
+  d = p->feed("_call>\nDone.");
+  EXPECT_TRUE(d.tool_calls.empty());
+  EXPECT_EQ(d.content + p->finish().content, "Done.");
+  // A multi-byte character is never split between pieces.
+  auto q = moecat::make_chat_output_parser(ChatFamily::kGptOss, {});
+  std::string out = "<|channel|>commentary to=functions.f<|message|>{\"city\": \"東京\"}<|call|>";
+  std::string joined;
+  for (char c : out)
+    for (auto& t : q->feed(std::string(1, c)).tool_calls) {
+      joined += t.arguments;
+      EXPECT_TRUE(t.arguments.empty() || (static_cast<unsigned char>(t.arguments.back()) & 0xC0) != 0xC0) << t.arguments;
+    }
+  EXPECT_EQ(joined, "{\"city\": \"東京\"}");
+}
+
+TEST(ChatStreaming, NameAfterArgumentsAndParallelCalls) {
+  // The name after the arguments: the call goes out once the name is known.
+  check(ChatFamily::kQwen3, "<tool_call>{\"arguments\": {\"a\": 1, \"b\": [2]}, \"name\": \"f\"}</tool_call>",
+        msg("", "", {call("f", "{\"a\": 1, \"b\": [2]}")}));
+  // Parallel calls stream one after the other with their own indices.
+  check(ChatFamily::kQwen3,
+        "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}</tool_call>\n<tool_call>{\"name\": \"g\", "
+        "\"arguments\": {\"b\": \"x\\\"}\"}}</tool_call>",
+        msg("", "", {call("f", "{\"a\": 1}"), call("g", "{\"b\": \"x\\\"}\"}")}));
+}
+
+TEST(ChatStreaming, MalformedStillContentInEveryFamily) {
+  // Arguments that are not a valid JSON object from their first bytes: not streamed, text as before.
+  for (const std::string bad : {"{bad}", "{,}", "{\"a\" 1}", "[1, 2]", "{'a': 1}"}) {
+    for (const StreamCase& c : stream_cases(bad)) {
+      if (c.f == ChatFamily::kGptOss) {  // harmony gives the raw arguments text
+        check(c.f, c.out, msg(bad, "Weather."));
+        continue;
+      }
+      Message m = run(c.f, bytes_of(c.out));
+      EXPECT_TRUE(m.calls.empty()) << c.out;
+      expect_same(m, run(c.f, {c.out}), "bytewise: " + c.out);
+    }
+  }
+  // Cut short after the arguments began: a call, its arguments as far as they came.
+  check(ChatFamily::kQwen3, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": [1,",
+        msg("", "", {call("f", "{\"a\": [1,")}));
+  check(ChatFamily::kGptOss, "<|channel|>commentary to=functions.f<|message|>{\"a\": \"x",
+        msg("", "", {call("f", "{\"a\": \"x")}));
+  check(ChatFamily::kMistral, "[TOOL_CALLS]f[ARGS]{\"a\": [", msg("", "", {call("f", "{\"a\": [")}));
+  // Stopped before the first value: text, as before.
+  check(ChatFamily::kGptOss, "<|channel|>commentary to=functions.f<|message|>{\"a\"", msg("{\"a\""));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@
 // further messages start with "<|start|>assistant". Channels: analysis -> reasoning,
 // final -> content, commentary -> content (preamble) unless addressed to functions.NAME,
 // which makes BODY the call's JSON arguments.
+#include <optional>
+
+#include "serve/chat/call_stream.h"
 #include "serve/chat/marker_scan.h"
 #include "serve/chat/parsers.h"
 
@@ -59,6 +62,7 @@ class HarmonyParser : public ChatOutputParser {
       if (opt_.parse_tools && recipient.size() > kFn.size() && recipient.compare(0, kFn.size(), kFn) == 0) {
         call_name_ = recipient.substr(kFn.size());
         route_ = Route::kCall;
+        stream_.emplace(CallStream::Mode::kArgs, call_name_);  // the body is the arguments
       } else {
         route_ = Route::kContent;  // built-in or unknown recipient: keep the text visible
       }
@@ -70,7 +74,9 @@ class HarmonyParser : public ChatOutputParser {
   }
 
   void end_message(ChatDelta& out) {
-    if (route_ == Route::kCall) {
+    if (route_ == Route::kCall && stream_ && stream_->committed()) {
+      ++next_index_;  // streamed as it came
+    } else if (route_ == Route::kCall) {
       std::optional<ParsedCall> call;
       if (auto j = parse_json_bounded(trim(body_))) {
         if (auto args = arguments_string(*j)) call = ParsedCall{call_name_, *args};
@@ -79,6 +85,7 @@ class HarmonyParser : public ChatOutputParser {
       else out.content.append(body_);  // bad JSON: the raw arguments text
     }
     body_.clear();
+    stream_.reset();
     state_ = State::kBetween;
   }
 
@@ -128,13 +135,18 @@ class HarmonyParser : public ChatOutputParser {
       switch (route_) {
         case Route::kReasoning: out.reasoning.append(text); break;
         case Route::kContent: out.content.append(text); break;
-        case Route::kCall: body_.append(text); break;
+        case Route::kCall:
+          body_.append(text);
+          stream_->feed(text, next_index_, out.tool_calls);
+          break;
       }
       if (hit.which < 0) {
         buf_.erase(0, n);
         if (final) {
-          if (route_ == Route::kCall) out.content.append(body_);  // unterminated call: raw
+          if (route_ == Route::kCall && stream_->committed()) ++next_index_;  // cut short: it stays a call
+          else if (route_ == Route::kCall) out.content.append(body_);  // unterminated call: raw
           body_.clear();
+          stream_.reset();
         }
         return;
       }
@@ -148,6 +160,7 @@ class HarmonyParser : public ChatOutputParser {
   State state_ = State::kHeader;
   Route route_ = Route::kContent;
   std::string buf_, body_, call_name_, stray_;
+  std::optional<CallStream> stream_;  // the call being streamed (route kCall)
   int next_index_ = 0;
 };
 

@@ -2,6 +2,9 @@
 // "arguments"), optionally after <|python_tag|>. Whether the reply is a call is only known at
 // the end, so a reply that starts like one is held until finish(); anything else streams.
 // Also the generic passthrough parser.
+#include <optional>
+
+#include "serve/chat/call_stream.h"
 #include "serve/chat/marker_scan.h"
 #include "serve/chat/parsers.h"
 
@@ -47,11 +50,32 @@ class Llama3Parser : public PassthroughParser {
     buf_.append(text);
     if (mode_ == Mode::kUndecided) decide();
     if (mode_ == Mode::kStream) return drain(false);
-    return {};
+    ChatDelta out;
+    if (mode_ == Mode::kMaybeCall) {  // the arguments stream once the call has begun
+      if (!stream_) {
+        stream_.emplace(CallStream::Mode::kObject);
+        fed_ = body_start();
+      }
+      stream_->feed(std::string_view(buf_).substr(fed_), 0, out.tool_calls);
+      fed_ = buf_.size();
+    }
+    return out;
   }
 
   ChatDelta finish() override {
     if (mode_ != Mode::kMaybeCall) return drain(true);
+    if (stream_ && stream_->committed()) {
+      // Streamed: the call stands; text after its object (but the end markers) is content.
+      ChatDelta out;
+      size_t end = stream_->object_end();
+      buf_.erase(0, end == std::string::npos ? buf_.size() : body_start() + end);
+      std::string_view rest = trim(buf_);
+      for (std::string_view m : drop_)
+        while (rest.size() >= m.size() && rest.substr(rest.size() - m.size()) == m) rest = trim(rest.substr(0, rest.size() - m.size()));
+      out.content = std::string(rest);
+      buf_.clear();
+      return out;
+    }
     // Whole reply held: a call if it parses, else plain content.
     std::string_view body = trim(buf_);
     if (body.substr(0, kPythonTag.size()) == kPythonTag) body.remove_prefix(kPythonTag.size());
@@ -81,8 +105,17 @@ class Llama3Parser : public PassthroughParser {
     if (s.substr(0, k) != kPythonTag.substr(0, k)) { mode_ = Mode::kStream; return; }
     if (k == kPythonTag.size()) mode_ = Mode::kMaybeCall;
   }
+  // Where the call's JSON begins in buf_: after leading whitespace and the python tag.
+  size_t body_start() const {
+    size_t p = 0;
+    while (p < buf_.size() && is_space(buf_[p])) ++p;
+    if (buf_.compare(p, kPythonTag.size(), kPythonTag) == 0) p += kPythonTag.size();
+    return p;
+  }
   bool parse_tools_;
   Mode mode_ = Mode::kUndecided;
+  std::optional<CallStream> stream_;
+  size_t fed_ = 0;
 };
 
 }  // namespace

@@ -57,6 +57,41 @@ std::optional<ParsedCall> parse_deepseek_call(std::string_view body) {
   return ParsedCall{std::move(name), std::move(*args)};
 }
 
+// Where a DeepSeek call's arguments begin: after "function<｜tool▁sep｜>NAME\n```json\n" (V3;
+// the fence is optional) or "NAME<｜tool▁sep｜>" (V3.1).
+CallHead deepseek_head(std::string_view body) {
+  constexpr size_t kMaxHead = 512;
+  size_t sep = body.find(kDsSep);
+  if (sep == std::string_view::npos) return {body.size() > kMaxHead ? CallHead::kNo : CallHead::kMore};
+  std::string_view left = trim(body.substr(0, sep));
+  const size_t r0 = sep + kDsSep.size();
+  std::string_view right = body.substr(r0);
+  size_t first = 0;
+  while (first < right.size() && is_space(right[first])) ++first;
+  if (first == right.size()) return {right.size() > kMaxHead ? CallHead::kNo : CallHead::kMore};
+  CallHead h;
+  if (left == "function" && right[first] != '{' && right[first] != '"') {
+    size_t nl = right.find('\n');
+    if (nl == std::string_view::npos) return {right.size() > kMaxHead ? CallHead::kNo : CallHead::kMore};
+    h.name = std::string(trim(right.substr(0, nl)));
+    size_t p = nl + 1;
+    while (p < right.size() && is_space(right[p])) ++p;
+    std::string_view rest = right.substr(p);
+    if (rest.size() < 3 && std::string_view("```").substr(0, rest.size()) == rest) return {CallHead::kMore};
+    if (rest.substr(0, 3) == "```") {
+      size_t eol = rest.find('\n');
+      if (eol == std::string_view::npos) return {rest.size() > kMaxHead ? CallHead::kNo : CallHead::kMore};
+      p += eol + 1;
+    }
+    h.args_at = r0 + p;
+  } else {
+    h.name = std::string(left);
+    h.args_at = r0;
+  }
+  h.st = h.name.empty() ? CallHead::kNo : CallHead::kYes;
+  return h;
+}
+
 // The id Mistral's templates accept (9 alphanumerics), else a fresh one.
 std::string mistral_id(const nlohmann::json& j) {
   if (j.is_string()) {
@@ -101,6 +136,27 @@ std::vector<ParsedCall> parse_mistral_calls(std::string_view body) {
   return calls;
 }
 
+// NAME[ARGS] / NAME[CALL_ID]ID[ARGS] streams; the JSON-list form is parsed whole (each
+// entry's id follows its arguments).
+CallHead mistral_head(std::string_view body) {
+  constexpr std::string_view kArgs = "[ARGS]", kId = "[CALL_ID]";
+  std::string_view b = body;
+  while (!b.empty() && is_space(b.front())) b.remove_prefix(1);
+  if (b.empty()) return {CallHead::kMore};
+  if (b.front() == '[') return {CallHead::kNo};
+  size_t a = body.find(kArgs);
+  if (a == std::string_view::npos) return {body.size() > 512 ? CallHead::kNo : CallHead::kMore};
+  std::string_view head = body.substr(0, a), id;
+  if (size_t c = head.find(kId); c != std::string_view::npos) {
+    id = trim(head.substr(c + kId.size()));
+    head = head.substr(0, c);
+  }
+  std::string_view name = trim(head);
+  if (name.empty() || name.find_first_of("{}[]\" \n") != std::string_view::npos) return {CallHead::kNo};
+  CallHead h{CallHead::kYes, std::string(name), mistral_id(std::string(id)), a + kArgs.size()};
+  return h;
+}
+
 }  // namespace
 
 std::unique_ptr<ChatOutputParser> make_mistral_parser(const ChatParseOptions& opt) {
@@ -109,6 +165,8 @@ std::unique_ptr<ChatOutputParser> make_mistral_parser(const ChatParseOptions& op
   f.think_close = "[/THINK]";
   f.call_open = "[TOOL_CALLS]";
   f.parse_calls = parse_mistral_calls;
+  f.stream = TaggedFormat::Stream::kHead;
+  f.head = mistral_head;
   f.drop = {"</s>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }
@@ -120,6 +178,7 @@ std::unique_ptr<ChatOutputParser> make_qwen3_parser(const ChatParseOptions& opt)
   f.call_open = "<tool_call>";
   f.call_close = "</tool_call>";
   f.parse_calls = one_call(parse_name_args_object);
+  f.stream = TaggedFormat::Stream::kObject;
   f.drop = {"<|im_end|>", "<|endoftext|>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }
@@ -133,6 +192,8 @@ std::unique_ptr<ChatOutputParser> make_deepseek_parser(const ChatParseOptions& o
   f.call_open = "<｜tool▁call▁begin｜>";
   f.call_close = "<｜tool▁call▁end｜>";
   f.parse_calls = one_call(parse_deepseek_call);
+  f.stream = TaggedFormat::Stream::kHead;
+  f.head = deepseek_head;
   f.drop = {"<｜end▁of▁sentence｜>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }
@@ -144,6 +205,7 @@ std::unique_ptr<ChatOutputParser> make_longcat_parser(const ChatParseOptions& op
   f.call_open = "<longcat_tool_call>";
   f.call_close = "</longcat_tool_call>";
   f.parse_calls = one_call(parse_name_args_object);
+  f.stream = TaggedFormat::Stream::kObject;
   f.drop = {"</longcat_s>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }

@@ -64,7 +64,35 @@ void TaggedParser::emit_reasoning(ChatDelta& out, std::string_view s, bool final
   held_ws_.erase(0, keep);
 }
 
+void TaggedParser::stream_call(ChatDelta& out, std::string_view text) {
+  if (fmt_.stream == TaggedFormat::Stream::kNone || no_stream_) return;
+  if (stream_) {
+    stream_->feed(text, next_index_, out.tool_calls);
+    return;
+  }
+  if (fmt_.stream == TaggedFormat::Stream::kObject) {
+    stream_.emplace(CallStream::Mode::kObject);
+    stream_->feed(call_body_, next_index_, out.tool_calls);
+    return;
+  }
+  CallHead h = fmt_.head ? fmt_.head(call_body_) : CallHead{CallHead::kNo};
+  if (h.st == CallHead::kNo) no_stream_ = true;
+  if (h.st != CallHead::kYes) return;
+  stream_.emplace(CallStream::Mode::kArgs, std::move(h.name), std::move(h.id));
+  stream_->feed(std::string_view(call_body_).substr(h.args_at), next_index_, out.tool_calls);
+}
+
 void TaggedParser::close_call(ChatDelta& out) {
+  const bool streamed = stream_ && stream_->committed();
+  stream_.reset();
+  no_stream_ = false;
+  if (streamed) {  // its deltas went out as it was generated
+    call_body_.clear();
+    state_ = in_block_ ? State::kBlock : State::kContent;
+    ++next_index_;
+    skip_content_ws_ = true;
+    return;
+  }
   std::vector<ParsedCall> calls = fmt_.parse_calls ? fmt_.parse_calls(call_body_) : std::vector<ParsedCall>{};
   std::string body = std::move(call_body_);
   call_body_.clear();
@@ -135,7 +163,10 @@ void TaggedParser::process(ChatDelta& out, bool final) {
           stray_.clear();
         }
         break;
-      case State::kCall: call_body_.append(text); break;
+      case State::kCall:
+        call_body_.append(text);
+        stream_call(out, text);
+        break;
     }
     if (hit.which < 0) {
       buf_.erase(0, n);
@@ -145,12 +176,14 @@ void TaggedParser::process(ChatDelta& out, bool final) {
     buf_.erase(0, n + marker.size());
     on_marker(out, marker);
   }
-  if (final && state_ == State::kCall && fmt_.call_close.empty()) {
+  if (final && state_ == State::kCall && (fmt_.call_close.empty() || (stream_ && stream_->committed()))) {
     close_call(out);  // calls that run to the end of the reply end here
   } else if (final && state_ == State::kCall) {
     // Unterminated call: give back the raw text.
     std::string raw = fmt_.call_open + call_body_;
     call_body_.clear();
+    stream_.reset();
+    no_stream_ = false;
     skip_content_ws_ = false;
     emit_content(out, raw);
     state_ = State::kContent;

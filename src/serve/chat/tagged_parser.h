@@ -10,10 +10,18 @@
 #include <string_view>
 #include <vector>
 
+#include "serve/chat/call_stream.h"
 #include "serve/chat/chat_format.h"
 #include "serve/chat/marker_scan.h"
 
 namespace moecat::chat {
+
+// Where a call's arguments begin, for families that write the name before them.
+struct CallHead {
+  enum Status { kMore, kNo, kYes } st = kMore;  // kMore: not known yet; kNo: not streamable
+  std::string name, id;
+  size_t args_at = 0;  // byte offset of the arguments in the call's text
+};
 
 struct TaggedFormat {
   std::string think_open, think_close;  // empty: the family has no reasoning markers
@@ -23,6 +31,13 @@ struct TaggedFormat {
   // One body -> its calls (a body may hold several, e.g. Mistral's JSON list); empty = malformed.
   std::function<std::vector<ParsedCall>(std::string_view body)> parse_calls;
   std::vector<std::string> drop;        // end-of-turn markers, never content
+  // How a call's arguments stream as they are generated: kObject: the body is a
+  // {"name": .., "arguments": {..}} object; kHead: head() finds the name and where the arguments
+  // object begins; kNone: the call is parsed when it closes. A call that never got as far as a
+  // name and a validly begun arguments object is parsed at the close as before (malformed:
+  // content); once streamed, a call stays a call.
+  enum class Stream { kNone, kObject, kHead } stream = Stream::kNone;
+  std::function<CallHead(std::string_view body)> head;
 };
 
 // parse_calls for families with one call per body.
@@ -43,6 +58,7 @@ class TaggedParser : public ChatOutputParser {
   void emit_reasoning(ChatDelta& out, std::string_view s, bool final);
   void on_marker(ChatDelta& out, std::string_view m);
   void close_call(ChatDelta& out);
+  void stream_call(ChatDelta& out, std::string_view text);
 
   TaggedFormat fmt_;
   ChatParseOptions opt_;
@@ -55,6 +71,8 @@ class TaggedParser : public ChatOutputParser {
   bool skip_content_ws_ = false;  // drop whitespace right after </think> or a call
   bool skip_reasoning_ws_ = false;
   int next_index_ = 0;
+  std::optional<CallStream> stream_;  // the current call's streamer, once it has begun
+  bool no_stream_ = false;            // the current call's head is not streamable
 };
 
 }  // namespace moecat::chat
