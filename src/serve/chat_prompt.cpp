@@ -138,7 +138,19 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
                    {"additionalProperties", false}});
   }
   f.schema = {{"anyOf", any}};
-  // gpt-oss / DeepSeek put the name outside the JSON (no tags here): plain JSON for them.
+  // gpt-oss / DeepSeek write the name outside the JSON: the generation picks one of the names
+  // in the family's own call syntax, then writes that tool's arguments.
+  if (family_ == ChatFamily::kDeepSeekV3 || family_ == ChatFamily::kGptOss) {
+    const bool ds = family_ == ChatFamily::kDeepSeekV3;
+    f.prefix = ds ? "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>"
+                  : "<|channel|>commentary to=functions.";
+    f.suffix = ds ? "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>" : "";
+    for (const auto& t : r.tools) {
+      const std::string name = t["function"].value("name", std::string());
+      f.choices.push_back({name, name + (ds ? "\n```json\n" : " <|constrain|>json<|message|>"), params_of(t)});
+    }
+    return f;
+  }
   f.prefix = tags.open;
   f.suffix = tags.close;
   return f;

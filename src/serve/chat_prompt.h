@@ -23,6 +23,14 @@ struct ForcedCall {
   std::string name;          // named only
   nlohmann::json schema;     // what the generated JSON must match
   std::string args_key = "arguments";  // required: {"name": .., args_key: {..}}
+  // required, in families that write the name outside the JSON (DeepSeek, gpt-oss): the
+  // generation starts with one of these texts (the name in the family's call syntax), chosen
+  // token by token, then the arguments object matching that tool's schema.
+  struct Choice {
+    std::string name, text;
+    nlohmann::json schema;
+  };
+  std::vector<Choice> choices;
 };
 
 class ChatPrompt {

@@ -65,6 +65,24 @@ api::Usage Generation::usage() const {
   return u;
 }
 
+// tool_choice "required" where the family writes the name before the JSON: one of the names
+// in the call syntax, token by token, then that tool's arguments.
+Result<std::unique_ptr<JsonConstraint>> Server::Impl::choice_constraint(const ForcedCall& fc) {
+  const Tokenizer& tok = *engine->tokenizer();
+  std::vector<std::vector<int32_t>> lead;
+  std::vector<std::unique_ptr<JsonConstraint>> then;
+  for (const ForcedCall::Choice& ch : fc.choices) {
+    if (Status s = check_json_schema(ch.schema); !s.ok()) return Errorf("unsupported JSON schema: %s", s.message().c_str());
+    auto c = JsonConstraint::Create(constraint_index(), ch.schema);
+    if (!c.ok()) return c.status();
+    lead.push_back(tok.encode(ch.text, false, true));
+    then.push_back(std::move(*c));
+  }
+  auto c = make_choice_constraint(engine->model().config().n_vocab, std::move(lead), std::move(then));
+  if (!c) return Errorf("no tools to choose from");
+  return c;
+}
+
 std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::ChatRequest> r, httplib::Response& res) {
   const bool chat = r->chat;
   r->model = opt.model_id;  // answer with the model actually served, like llama.cpp's server
@@ -144,7 +162,7 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
     for (const auto& [id, b] : r->logit_bias) g.logit_bias.emplace_back(id, b);
     g.top_logprobs = r->logprobs ? r->top_logprobs : -1;
     if (constrained) {
-      auto c = JsonConstraint::Create(constraint_index(), schema);
+      auto c = forced && !fc.choices.empty() ? choice_constraint(fc) : JsonConstraint::Create(constraint_index(), schema);
       if (!c.ok()) {
         send_error(res, api::ApiError{400, c.status().message(), "invalid_request_error",
                                       forced ? "tools" : "response_format", ""});

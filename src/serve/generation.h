@@ -4,10 +4,12 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "serve/api/openai.h"
+#include "serve/chat/call_stream.h"
 #include "serve/chat/chat_format.h"
 #include "serve/chat_prompt.h"
 #include "serve/scheduler.h"
@@ -85,7 +87,7 @@ class Assembler {
     pending_.erase(0, pending_.size() - keep);
     if (out.empty()) return;
     if (forced_) {
-      json_ += out;
+      forced_feed(out, d);
     } else if (parser_) {
       apply(parser_->feed(out), d);
     } else {
@@ -109,7 +111,10 @@ class Assembler {
     }
   }
 
-  // A forced call: the constrained JSON is the arguments (named) or {"name", args} (required).
+  // A forced call: the constrained JSON is the arguments (named) or {"name", args} (required),
+  // or (fc.choices) a choice of names in the family's syntax, then the arguments. The arguments
+  // stream as they are generated.
+  void forced_feed(const std::string& out, api::StreamDelta& d);
   void forced_call(api::StreamDelta& d);
 
  public:
@@ -122,6 +127,7 @@ class Assembler {
   ChatFamily family_;
   bool forced_;
   std::unique_ptr<ChatOutputParser> parser_;
+  std::optional<chat::CallStream> fstream_;
   std::string pending_, content_, reasoning_, json_, stop_string_;
   std::vector<api::ToolCall> calls_;
   std::vector<api::TokenLogprob> all_logprobs_;
@@ -129,7 +135,30 @@ class Assembler {
   int64_t reasoning_tokens_ = 0;
 };
 
+inline void Assembler::forced_feed(const std::string& out, api::StreamDelta& d) {
+  json_ += out;
+  ChatDelta c;
+  if (fstream_) {
+    fstream_->feed(out, 0, c.tool_calls);
+  } else if (fc.named) {
+    fstream_.emplace(chat::CallStream::Mode::kArgs, fc.name, new_tool_call_id(family_));
+    fstream_->feed(json_, 0, c.tool_calls);
+  } else if (fc.choices.empty()) {
+    fstream_.emplace(chat::CallStream::Mode::kObject, "", new_tool_call_id(family_), fc.args_key);
+    fstream_->feed(json_, 0, c.tool_calls);
+  } else {
+    for (const ForcedCall::Choice& ch : fc.choices)
+      if (json_.compare(0, ch.text.size(), ch.text) == 0) {
+        fstream_.emplace(chat::CallStream::Mode::kArgs, ch.name, new_tool_call_id(family_));
+        fstream_->feed(std::string_view(json_).substr(ch.text.size()), 0, c.tool_calls);
+        break;
+      }
+  }
+  apply(c, d);
+}
+
 inline void Assembler::forced_call(api::StreamDelta& d) {
+  if (fstream_ && fstream_->committed()) return;  // streamed as it was generated
   api::ToolCall c;
   c.id = new_tool_call_id(family_);
   const nlohmann::json j = nlohmann::json::parse(json_, nullptr, false);

@@ -54,6 +54,7 @@ struct Server::Impl {
   std::once_flag index_once;
   std::shared_ptr<const ConstraintIndex> index;  // built on first structured-output request
   std::shared_ptr<const ConstraintIndex> constraint_index();
+  Result<std::unique_ptr<JsonConstraint>> choice_constraint(const ForcedCall& fc);
 
   std::atomic<int64_t> http_ok{0}, http_4xx{0}, http_5xx{0};
   std::atomic<uint64_t> next_id{1};

@@ -88,10 +88,13 @@ async function streamText(params) {
       content += ch.delta.content || "";
       reasoning += ch.delta.reasoning_content || "";
       for (const tc of ch.delta.tool_calls || []) {
-        calls[tc.index] ??= { id: "", name: "", arguments: "" };
+        calls[tc.index] ??= { id: "", name: "", arguments: "", pieces: 0 };
         if (tc.id) calls[tc.index].id = tc.id;
         if (tc.function?.name) calls[tc.index].name += tc.function.name;
-        if (tc.function?.arguments) calls[tc.index].arguments += tc.function.arguments;
+        if (tc.function?.arguments) {
+          calls[tc.index].arguments += tc.function.arguments;
+          calls[tc.index].pieces++;
+        }
       }
       if (ch.finish_reason) finish = ch.finish_reason;
     }
@@ -196,7 +199,18 @@ async function forcedTools() {
       validate(tool.function.parameters, JSON.parse(calls[0].arguments));
     }
   }
-  log("forced tool calls ok");
+  // Greedy: the streamed call's arguments arrive in pieces as they are generated (not in one
+  // delta at the end) and concatenate to exactly the non-streamed call's arguments.
+  for (const tool_choice of [{ type: "function", function: { name: "get_weather" } }, "required"]) {
+    const q = { model, messages: msgs("What's the weather in Paris?"), tools: [weatherTool, ticketTool], tool_choice, temperature: 0, max_tokens: 64 };
+    const r = await client.chat.completions.create(q);
+    const one = r.choices[0].message.tool_calls?.[0];
+    const { calls } = await streamText(q);
+    check(one && calls.length === 1 && calls[0].name === one.function.name, `greedy forced call: ${JSON.stringify(calls)} vs ${JSON.stringify(one)}`);
+    check(calls[0].arguments === one.function.arguments, `streamed arguments == non-streamed: ${JSON.stringify(calls[0].arguments)} vs ${JSON.stringify(one.function.arguments)}`);
+    check(calls[0].pieces >= 3, `arguments streamed in pieces (${calls[0].pieces}): ${calls[0].arguments}`);
+  }
+  log("forced tool calls ok (arguments streamed in pieces)");
 }
 
 async function roundTrip() {

@@ -58,4 +58,10 @@ class JsonConstraint {
   virtual bool complete() const = 0;
 };
 
+// A generation that starts with one of the token sequences lead[k] (chosen token by token; no
+// sequence may be a prefix of another), then continues as then[k] constrains it. n_vocab: the
+// mask's size. nullptr when lead and then differ in length or are empty.
+std::unique_ptr<JsonConstraint> make_choice_constraint(int64_t n_vocab, std::vector<std::vector<int32_t>> lead,
+                                                       std::vector<std::unique_ptr<JsonConstraint>> then);
+
 }  // namespace moecat
