@@ -151,8 +151,22 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
     }
     return f;
   }
+  // The others: the name first, in the family's own call text, then that tool's arguments
+  // (so the call streams from its first argument byte, as a named one does).
+  if (family_ == ChatFamily::kMistral && mistral_args_) {
+    f.prefix = "[TOOL_CALLS]";
+    for (const auto& t : r.tools) {
+      const std::string name = t["function"].value("name", std::string());
+      f.choices.push_back({name, name + "[ARGS]", params_of(t)});
+    }
+    return f;
+  }
   f.prefix = tags.open;
-  f.suffix = tags.close;
+  f.suffix = "}" + tags.close;
+  for (const auto& t : r.tools) {
+    const std::string name = t["function"].value("name", std::string());
+    f.choices.push_back({name, "{\"name\": " + ojson(name).dump() + ", \"" + f.args_key + "\": ", params_of(t)});
+  }
   return f;
 }
 

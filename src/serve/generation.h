@@ -2,6 +2,7 @@
 // (generated tokens -> content / reasoning / tool calls, stop strings) and a Generation (the
 // sequences of one request queued in the scheduler, polled and consumed by either handler).
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -147,10 +148,12 @@ inline void Assembler::forced_feed(const std::string& out, api::StreamDelta& d) 
     fstream_.emplace(chat::CallStream::Mode::kObject, "", new_tool_call_id(family_), fc.args_key);
     fstream_->feed(json_, 0, c.tool_calls);
   } else {
+    // (SentencePiece vocabularies may start the chosen text with a space.)
+    const size_t lead = std::min(json_.find_first_not_of(' '), json_.size());
     for (const ForcedCall::Choice& ch : fc.choices)
-      if (json_.compare(0, ch.text.size(), ch.text) == 0) {
+      if (json_.compare(lead, ch.text.size(), ch.text) == 0) {
         fstream_.emplace(chat::CallStream::Mode::kArgs, ch.name, new_tool_call_id(family_));
-        fstream_->feed(std::string_view(json_).substr(ch.text.size()), 0, c.tool_calls);
+        fstream_->feed(std::string_view(json_).substr(lead + ch.text.size()), 0, c.tool_calls);
         break;
       }
   }

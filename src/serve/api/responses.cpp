@@ -164,9 +164,12 @@ ojson translate_tools(const ojson& v, const RequestLimits& lim) {
     if (type != "function") bad("tools", w + ": tool type " + quote(type) + " is not supported (function tools only)");
     const ojson* name = field(t, "name");
     if (!name || !name->is_string()) bad("tools", w + ".name must be a string");
-    ojson fn{{"name", *name}};
-    for (const char* k : {"description", "parameters", "strict"})
-      if (const ojson* x = field(t, k)) fn[k] = *x;
+    // The client's key order, as the same tool sent to chat/completions renders (templates
+    // print tools with tojson: another order is another prompt).
+    ojson fn = ojson::object();
+    for (auto it = t.begin(); it != t.end(); ++it)
+      if (it.key() == "name" || it.key() == "description" || it.key() == "parameters" || it.key() == "strict")
+        fn[it.key()] = it.value();
     out.push_back(ojson{{"type", "function"}, {"function", std::move(fn)}});
   }
   return out;
