@@ -35,7 +35,7 @@ function validate(schema, v, path = "$") {
   };
   if (t) check(typeOk[t](), `${path}: expected ${t}, got ${J(v)}`);
   if (schema.enum) check(schema.enum.some((e) => J(e) === J(v)), `${path}: not in enum`);
-  if (t === "string" && schema.maxLength !== undefined) check(v.length <= schema.maxLength, `${path}: too long`);
+  if (t === "string" && schema.maxLength !== undefined) check([...v].length <= schema.maxLength, `${path}: too long`); // JSON Schema counts code points
   if (t === "object") {
     for (const k of schema.required || []) check(k in v, `${path}: missing ${k}`);
     for (const [k, val] of Object.entries(v)) {
