@@ -15,8 +15,8 @@ M=./build/moecat
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 say "customer: ${1:-Hi, where is my order A12345?}"
 $M run "${1:-Hi, where is my order A12345?}" --temp 0
-say "customer: Hallo, ich möchte die Bestellung 40012345 zurückgeben, sie kam beschädigt an."
-$M run "Hallo, ich möchte die Bestellung 40012345 zurückgeben, sie kam beschädigt an." --temp 0
+say "customer: Hallo, ich möchte die Bestellung 40012345 zurückschicken, es kam beschädigt an."
+$M run "Hallo, ich möchte die Bestellung 40012345 zurückschicken, es kam beschädigt an." --temp 0
 
 # The server: the application runs the tool the model asked for and sends the result back.
 LOG=$(mktemp)

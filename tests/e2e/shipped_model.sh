@@ -23,7 +23,7 @@ INFO=$("$MOECAT_BIN" info "$M")
 echo "$INFO" | grep -q "longcat_flash" || e2e_die "not a LongCat-Flash: $INFO"
 
 # Floors (MODEL.md's figures for the shipped model minus a margin).
-MIN_TOOL=0.60 MIN_ARGS=0.40 MIN_LANG=0.85
+MIN_TOOL=0.72 MIN_ARGS=0.58 MIN_LANG=0.92
 
 "$PY" "$SRC/tools/support_data.py" "$WORK/heldout.jsonl" --split heldout --n 60 --seed 1
 PORT=$(( 20000 + RANDOM % 20000 ))
