@@ -177,7 +177,10 @@ TEST_F(CliTest, RunChatsWithTheModelsDefaults) {
   ASSERT_TRUE(fs::exists(support)) << "the shipped default model is missing";
   CmdResult s = run("run -m " + support + " 'Hi, where is my order A12345?' --temp 0 -t 1 -n 64");
   ASSERT_EQ(s.status, 0) << s.out;
-  EXPECT_NE(s.out.find("[tool call] lookup_order {\"order_id\":\"A12345\"}"), std::string::npos) << s.out;
+  const size_t call = s.out.find("[tool call] lookup_order {");
+  ASSERT_NE(call, std::string::npos) << s.out;
+  auto args = nlohmann::json::parse(s.out.substr(call + 25, s.out.find('\n', call) - call - 25), nullptr, false);
+  EXPECT_EQ(args, nlohmann::json({{"order_id", "A12345"}})) << s.out;
   CmdResult plain = run("run -m " + support + " --no-tools 'Hi, where is my order A12345?' --temp 0 -t 1 -n 64");
   ASSERT_EQ(plain.status, 0) << plain.out;
   EXPECT_EQ(plain.out.find("[tool call]"), std::string::npos) << plain.out;
