@@ -1,6 +1,7 @@
 // Load generator for bench/serve_bench.sh (plain fetch + SSE parsing; no npm dependency).
 //   node serve_load.mjs streams BASE_URL "1,2,4,8,16" MAX_TOKENS   -> aggregate generation tok/s
 //   node serve_load.mjs ttft BASE_URL SYSTEM_WORDS                  -> cold vs cached TTFT
+//   BODY_FILE=... node serve_load.mjs support BASE_URL "1,4,16" MAX_TOKENS -> support chats (drafting figures)
 const [mode, base, a1, a2] = process.argv.slice(2);
 
 async function stream(body) {
@@ -53,6 +54,41 @@ if (mode === "streams") {
     const dec = res.reduce((a, r) => a + r.usage.completion_tokens - 1, 0);
     const win = (Math.max(...res.map((r) => r.tEnd)) - Math.min(...res.map((r) => r.tFirst))) / 1000;
     console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${(toks / s / n).toFixed(2).padStart(16)}  ${(dec / win).toFixed(2).padStart(12)}`);
+  }
+} else if (mode === "support") {
+  // Support traffic on the shipped model (bench/serve_draft_bench.sh): each stream is a different
+  // customer, alternately asking a new question (-> tool call) and getting the answer after a
+  // tool result (-> a reply that quotes it). a1: stream counts, a2: max tokens; BODY_FILE: the
+  // request (examples/api/tool_result.json) whose ids and results are varied per stream.
+  const fs = await import("node:fs");
+  const base = JSON.parse(fs.readFileSync(process.env.BODY_FILE, "utf8"));
+  const maxTokens = Number(a2);
+  const streets = ["Hauptstraße 5, 10115 Berlin", "12 Baker Street, London NW1 6XE", "Lindenweg 23, 80331 München",
+    "44 Elm Avenue, Leeds LS2 9JT", "Am Markt 7, 04109 Leipzig"];
+  const body = (i) => {
+    const b = JSON.parse(JSON.stringify(base));
+    const id = "A" + (10000 + 7919 * i) % 99999;
+    if (i % 2 === 0) {
+      b.messages = b.messages.slice(0, 2);
+      b.messages[1].content = i % 4 === 0 ? `Hi, where is my order ${id}?`
+        : `Please send order ${id} to ${streets[i % streets.length]} instead.`;
+    } else {
+      b.messages[1].content = `Hi, where is my order ${id}?`;
+      b.messages[2].tool_calls[0].function.arguments = JSON.stringify({ order_id: id });
+      b.messages[3].content = JSON.stringify({ order_id: id, status: "shipped", carrier: "DHL",
+        tracking: "JD01460000" + (33000 + i), eta: "Thursday", items: ["Garden hose", "Watering can"] });
+    }
+    return { ...b, max_tokens: maxTokens, temperature: 0 };
+  };
+  console.log("streams  gen_tokens  wall_s  aggregate_tok_s  per_stream_tok_s");
+  for (const n of a1.split(",").map(Number)) {
+    await stream(body(999));  // warm-up (prefix cache holds the system prompt and tools)
+    const t0 = performance.now();
+    const res = await Promise.all(Array.from({ length: n }, (_, i) => stream(body(i))));
+    const s = (performance.now() - t0) / 1000;
+    const toks = res.reduce((a, r) => a + r.usage.completion_tokens, 0);
+    const per = res.reduce((a, r) => a + r.usage.completion_tokens / (r.ms / 1000), 0) / n;
+    console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${per.toFixed(2).padStart(16)}`);
   }
 } else if (mode === "burst") {
   // a1 chats arrive at once with the same new ~2,000-token system prompt (a2 words): the

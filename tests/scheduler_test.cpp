@@ -133,5 +133,76 @@ TEST_P(SchedulerPressure, PreemptedRequestsFinishWithTheirSoloOutput) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, SchedulerPressure, ::testing::Values("qwen3moe", "deepseek_v3"));
 
+// Speculative decoding inside the batch (n-gram drafts): every output equals the run without
+// drafting, on an ample pool and on one so small that drafts compete with preemption; the
+// accept path must really run (random models fall into loops the n-gram drafts predict).
+class SchedulerDrafting : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SchedulerDrafting, DraftedOutputEqualsPlainOutput) {
+  const std::string dir = MakeModel(GetParam());
+  if (dir.empty()) {
+    if (testing_util::RequireRef()) FAIL() << "cannot generate the test model (python3 + numpy)";
+    GTEST_SKIP() << "python3 with numpy unavailable";
+  }
+  EngineOptions eo;
+  eo.threads = 2;
+  eo.n_ctx = 128;
+  auto er = Engine::Load(dir, eo);
+  ASSERT_TRUE(er.ok()) << er.status().message();
+  Engine& e = **er;
+  const int32_t V = static_cast<int32_t>(e.model().config().n_vocab);
+  std::mt19937 rng(9);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 8; ++i) {
+    std::vector<int32_t> unit(3 + i % 4);  // a repeated phrase: n-gram drafts find it
+    for (auto& t : unit) t = static_cast<int32_t>(rng() % V);
+    std::vector<int32_t> p;
+    while (p.size() < 18 + (size_t)i * 3) p.insert(p.end(), unit.begin(), unit.end());
+    prompts.push_back(p);
+  }
+  auto run_all = [&](int n_draft, int64_t kv_blocks, SchedulerMetrics* out) {
+    SchedulerOptions so;
+    so.parallel = 4;
+    so.n_ctx = 128;
+    so.n_batch = 48;
+    so.kv_blocks = kv_blocks;
+    so.n_draft = n_draft;
+    Scheduler s(e, so);
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < 8; ++i) streams.push_back(s.submit(Request(prompts[i], 48, i)).stream);
+    std::vector<Out> outs;
+    for (auto& st : streams) outs.push_back(Collect(st));
+    SchedulerMetrics m = s.metrics();
+    for (int i = 0; i < 100 && m.requests_finished < 8; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      m = s.metrics();
+    }
+    *out = m;
+    return outs;
+  };
+  SchedulerMetrics m0, m1, m2;
+  const auto plain = run_all(0, 0, &m0);
+  const auto drafted = run_all(3, 0, &m1);
+  const auto tight = run_all(4, 9, &m2);  // 144 positions: one full context and a little
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(plain[i].error, "") << i;
+    EXPECT_EQ(drafted[i].tokens, plain[i].tokens) << "request " << i << " (" << (i % 2 ? "seeded" : "greedy") << ")";
+    EXPECT_EQ(drafted[i].reason, plain[i].reason) << i;
+    EXPECT_EQ(drafted[i].n_gen, plain[i].n_gen) << i;
+    EXPECT_EQ(tight[i].tokens, plain[i].tokens) << "request " << i << " on the small pool";
+    EXPECT_EQ(tight[i].error, "") << i;
+  }
+  EXPECT_EQ(m0.draft_tokens, 0);
+  EXPECT_GT(m1.draft_tokens, 0);
+  EXPECT_GT(m1.draft_accepted, 0) << "the accept path never ran";
+  EXPECT_LT(m1.steps, m0.steps) << "accepted drafts must save steps";
+  EXPECT_EQ(m1.generated_tokens, m0.generated_tokens);
+  // Each verified span emits its confirmed drafts and one more token, fewer only when it ends.
+  EXPECT_LE(m1.verify_emitted, m1.verify_spans + m1.draft_accepted);
+  EXPECT_EQ(m2.kv.blocks_in_use, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, SchedulerDrafting, ::testing::Values("qwen3moe", "deepseek_v3"));
+
 }  // namespace
 }  // namespace moecat

@@ -31,6 +31,14 @@ Runner add_serve(CLI::App& app) {
       ->check(CLI::Range(int64_t(16), int64_t(1) << 32));
   app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
   add_cache_type_option(app, &o->kv_type);
+  app.add_option("--draft", o->draft,
+                 "speculative decoding inside the batch: ngram (each sequence drafts from its own prompt and answer; "
+                 "output identical to none) or none");
+  app.add_option("--n-draft", o->n_draft, "draft tokens per sequence and step with --draft (default 3)");
+  app.add_option("--prefix-cache-file", o->prefix_cache_file,
+                 "keep the prefix cache (e.g. a long system prompt's KV) across restarts: loaded from PATH at "
+                 "start, written there at shutdown; a file made for another model, cache type or build is "
+                 "ignored with a warning");
   add_repack_option(app);
   app.add_option("--api-key", o->api_key,
                  "require 'Authorization: Bearer KEY' on every endpoint but /health and the chat page (the page "

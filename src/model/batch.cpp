@@ -9,7 +9,7 @@ std::vector<SeqSpan> batch_spans(const Batch& b, SequenceKv& kv) {
   std::vector<SeqSpan> s(b.spans, b.spans + b.n_spans);
   int64_t next = 0;
   for (const SeqSpan& x : s) {
-    MOECAT_CHECK(x.begin == next && x.n > 0 && x.kv);
+    MOECAT_CHECK(x.begin == next && x.n > 0 && x.kv && x.n_logits >= 1 && x.n_logits <= x.n);
     next += x.n;
   }
   MOECAT_CHECK(next == b.n);
@@ -22,7 +22,8 @@ std::vector<int64_t> logit_rows(const Batch& b, const std::vector<SeqSpan>& span
     rows.resize(b.n);
     for (int64_t i = 0; i < b.n; ++i) rows[i] = i;
   } else {
-    for (const SeqSpan& s : spans) rows.push_back(s.begin + s.n - 1);
+    for (const SeqSpan& s : spans)
+      for (int64_t r = s.begin + s.n - s.n_logits; r < s.begin + s.n; ++r) rows.push_back(r);
   }
   return rows;
 }

@@ -68,6 +68,9 @@ struct ForwardStats {
 struct SeqSpan {
   int64_t begin = 0, n = 0;
   SequenceKv* kv = nullptr;
+  // Rows at the end of the span that get logits (unless all_logits): 1 for generation, more to
+  // verify draft tokens (speculative decoding in the server's batch).
+  int64_t n_logits = 1;
 };
 
 // A batch of tokens at consecutive or arbitrary positions: of one sequence (the kv passed to
@@ -84,7 +87,8 @@ struct Batch {
   // multi-token-prediction head consumes.
   float* hidden_out = nullptr;  // single sequence only
   // Several sequences: in order, covering [0, n). Null: all tokens belong to forward()'s kv.
-  // Logits then come for the last token of each span ([n_spans][n_vocab]) unless all_logits.
+  // Logits then come for the last n_logits tokens of each span ([sum of n_logits][n_vocab])
+  // unless all_logits.
   const SeqSpan* spans = nullptr;
   int64_t n_spans = 0;
 };

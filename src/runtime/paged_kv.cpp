@@ -189,6 +189,59 @@ void PagedKvCache::close(PagedSeq& s) {
   s.table_.clear();
 }
 
+std::vector<PagedKvCache::CachedBlock> PagedKvCache::cached_blocks() const {
+  std::vector<int32_t> reg;
+  for (int32_t b = 0; b < (int32_t)blocks_.size(); ++b)
+    if (blocks_[b].registered) reg.push_back(b);
+  // Serials grow with registration and a parent is registered before its children.
+  std::sort(reg.begin(), reg.end(), [&](int32_t a, int32_t b) { return blocks_[a].serial < blocks_[b].serial; });
+  std::unordered_map<uint64_t, int64_t> index_of;  // serial -> index in out
+  std::vector<CachedBlock> out;
+  for (int32_t b : reg) {
+    const Block& B = blocks_[b];
+    int64_t parent = -1;
+    if (B.parent_serial != 0) {
+      auto it = index_of.find(B.parent_serial);
+      if (it == index_of.end()) continue;  // orphan: its parent was evicted
+      parent = it->second;
+    }
+    index_of[B.serial] = (int64_t)out.size();
+    out.push_back({b, parent});
+  }
+  return out;
+}
+
+size_t PagedKvCache::block_layer_bytes(bool v) const {
+  return static_cast<size_t>(block_rows_ * (v ? shape_.v_width : shape_.k_width)) * kv_type_bytes(shape_.type);
+}
+
+char* PagedKvCache::block_data(int32_t b, int64_t il, bool v) const {
+  MOECAT_CHECK(b >= 0 && b < (int32_t)blocks_.size() && il >= 0 && il < shape_.n_layer);
+  return (v ? v_base_[il] : k_base_[il]) + static_cast<size_t>(b) * block_layer_bytes(v);
+}
+
+int32_t PagedKvCache::add_cached_block(int32_t parent, const int32_t* tokens) {
+  uint64_t parent_serial = 0;
+  if (parent >= 0) {
+    if (parent >= (int32_t)blocks_.size() || !blocks_[parent].registered) return -1;
+    parent_serial = blocks_[parent].serial;
+  }
+  if (free_.empty() || find(parent_serial, tokens) >= 0) return -1;
+  const int32_t b = free_.back();
+  free_.pop_back();
+  Block& B = blocks_[b];
+  B.refs = 0;
+  B.registered = true;
+  B.serial = next_serial_++;
+  B.parent_serial = parent_serial;
+  B.tokens.assign(tokens, tokens + block_rows_);
+  B.key = key_of(parent_serial, tokens, block_rows_);
+  index_.emplace(B.key, b);
+  B.lru_it = lru_.insert(lru_.end(), b);
+  B.in_lru = true;
+  return b;
+}
+
 PagedKvStats PagedKvCache::stats() const {
   PagedKvStats st;
   st.blocks_total = n_blocks_;

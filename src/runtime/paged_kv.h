@@ -78,6 +78,26 @@ class PagedKvCache {
   int64_t blocks_for(int64_t n_pos) const { return (n_pos + block_rows_ - 1) / block_rows_; }
   PagedKvStats stats() const;
 
+  // Persistence of the prefix cache across restarts (runtime/prefix_cache_file.cpp). Only call
+  // these while no sequence runs (before serving starts, after it stopped).
+  struct CachedBlock {
+    int32_t id;
+    int64_t parent;  // index of its parent in the same list; -1: the first block of a sequence
+  };
+  // Registered blocks reachable from a sequence start, parents before children (blocks whose
+  // parent was evicted can never be found again and are left out).
+  std::vector<CachedBlock> cached_blocks() const;
+  const std::vector<int32_t>& block_tokens(int32_t b) const { return blocks_[b].tokens; }
+  // Layer il's K (v = false) or V rows of block b: block_rows x width elements of shape().type,
+  // contiguous; block_layer_bytes(v) long.
+  char* block_data(int32_t b, int64_t il, bool v) const;
+  size_t block_layer_bytes(bool v) const;
+  const KvShape& shape() const { return shape_; }
+  // Takes a free block and registers it, idle (least recently used end), as the cached child of
+  // block `parent` (-1: a first block) holding `tokens` [block_rows]; the caller fills its rows.
+  // -1 when no block is free, the parent is not a registered block, or that content is cached.
+  int32_t add_cached_block(int32_t parent, const int32_t* tokens);
+
  private:
   struct Block {
     int32_t refs = 0;

@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "runtime/engine.h"
+#include "runtime/ngram_draft.h"
 
 namespace moecat {
 
@@ -23,6 +24,8 @@ double now_s() {
 int32_t argmax(const float* x, int64_t n) {
   return static_cast<int32_t>(std::max_element(x, x + n) - x);
 }
+
+}  // namespace
 
 // Up to k tokens that followed the most recent earlier occurrence of the longest suffix of
 // `h` (3, 2, then 1 tokens) — prompt-lookup decoding.
@@ -38,7 +41,6 @@ std::vector<int32_t> ngram_draft(const std::vector<int32_t>& h, int64_t k) {
   return {};
 }
 
-}  // namespace
 
 Result<std::vector<std::vector<float>>> Engine::mtp_logprobs(const std::vector<int32_t>& tokens) {
   if (!model_->has_mtp()) return Errorf("this model has no MTP head");

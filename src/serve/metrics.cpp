@@ -61,6 +61,12 @@ std::string prometheus_text(const SchedulerMetrics& m, const HttpCounters& h) {
   metric(o, "moecat_prefix_cache_lookup_tokens_total", "counter", "Prompt tokens looked up in the prefix cache.", double(m.kv.lookup_tokens));
   metric(o, "moecat_moe_token_layers_total", "counter", "Tokens routed through MoE layers (token x layer).", double(m.forward.moe_token_layers));
   metric(o, "moecat_preemptions_total", "counter", "Running sequences sent back to the queue to free KV blocks (resumed later).", double(m.preemptions));
+  metric(o, "moecat_draft_tokens_total", "counter", "Draft tokens proposed by speculative decoding (--draft).", double(m.draft_tokens));
+  metric(o, "moecat_draft_accepted_total", "counter", "Draft tokens the model confirmed.", double(m.draft_accepted));
+  metric(o, "moecat_draft_acceptance_rate", "gauge", "Confirmed share of draft tokens, since start.",
+         m.draft_tokens ? double(m.draft_accepted) / double(m.draft_tokens) : 0.0);
+  metric(o, "moecat_tokens_per_verify_step", "gauge", "Tokens emitted per sequence step that carried drafts, since start.",
+         m.verify_spans ? double(m.verify_emitted) / double(m.verify_spans) : 0.0);
   metric(o, "moecat_ffn_expert_slots_total", "counter", "Routed expert slots that ran an FFN (zero experts excluded).", double(m.forward.ffn_expert_slots));
   metric(o, "moecat_zero_expert_slots_total", "counter", "Routed slots that went to zero-computation experts.", double(m.forward.zero_expert_slots));
   metric(o, "moecat_ffn_experts_per_token", "gauge", "FFN experts computed per token per MoE layer, since start.",

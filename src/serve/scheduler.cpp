@@ -1,12 +1,17 @@
 #include "serve/scheduler.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <unordered_map>
 
 #include "base/check.h"
+#include "runtime/ngram_draft.h"
+#include "runtime/prefix_cache_file.h"
 
 namespace moecat {
 
@@ -79,8 +84,33 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& opt)
   MOECAT_CHECK(opt.parallel > 0 && opt.n_ctx > 0 && opt.n_batch > 0);
   m_.ttft_buckets_le.assign(std::begin(kTtftBuckets), std::end(kTtftBuckets));
   m_.ttft_bucket_counts.assign(m_.ttft_buckets_le.size(), 0);
+  if (!opt_.prefix_cache_file.empty()) load_prefix_cache_file();
   m_.kv = cache_.stats();
   thread_ = std::thread([this] { loop(); });
+}
+
+void Scheduler::load_prefix_cache_file() {
+  const std::string& path = opt_.prefix_cache_file;
+  if (access(path.c_str(), F_OK) != 0) {
+    std::fprintf(stderr, "moecat: no prefix cache at %s yet; it is written there at shutdown\n", path.c_str());
+    return;
+  }
+  auto n = load_prefix_cache(cache_, path, prefix_cache_identity(model_, cache_), model_.config().n_vocab);
+  if (!n.ok()) {
+    std::fprintf(stderr, "moecat: warning: ignoring the prefix cache file: %s\n", n.status().message().c_str());
+    return;
+  }
+  std::fprintf(stderr, "moecat: prefix cache: %lld blocks (%lld positions) loaded from %s\n", (long long)*n,
+               (long long)(*n * opt_.block_rows), path.c_str());
+}
+
+void Scheduler::save_prefix_cache_file() {
+  auto n = save_prefix_cache(cache_, opt_.prefix_cache_file, prefix_cache_identity(model_, cache_));
+  if (!n.ok()) {
+    std::fprintf(stderr, "moecat: warning: %s\n", n.status().message().c_str());
+    return;
+  }
+  std::fprintf(stderr, "moecat: prefix cache: %lld blocks saved to %s\n", (long long)*n, opt_.prefix_cache_file.c_str());
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -93,6 +123,11 @@ void Scheduler::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The engine thread is gone and every sequence closed: the pool holds only cached blocks.
+  if (!opt_.prefix_cache_file.empty() && !saved_) {
+    saved_ = true;
+    save_prefix_cache_file();
+  }
 }
 
 Scheduler::Submitted Scheduler::submit(GenRequest r) {
@@ -281,22 +316,47 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   std::vector<int32_t> toks, pos;
   std::vector<SeqSpan> spans;
   std::vector<Seq*> span_seq;
+  std::vector<std::vector<int32_t>> drafts;  // [spans]: draft tokens after the pending one
   int64_t budget = opt_.n_batch;
+  // Blocks the decoding sequences still to be placed need for their one pending token: drafts
+  // may only take blocks beyond those, so drafting never holds another sequence back.
+  auto decode_need = [&](const Seq& s) {
+    return std::max<int64_t>(0, cache_.blocks_for(s.n_past + 1) - s.ps->n_blocks());
+  };
+  int64_t need_later = 0;
+  for (Seq* s : order)
+    if ((int64_t)s->tokens.size() - s->n_past == 1) need_later += decode_need(*s);
   for (Seq* s : order) {
     if (budget <= 0) break;
+    const bool decoding = (int64_t)s->tokens.size() - s->n_past == 1;
+    if (decoding) need_later -= decode_need(*s);
     int64_t take = std::min<int64_t>((int64_t)s->tokens.size() - s->n_past, budget);
     // A prompt chunk takes what the free blocks hold; the rest waits for blocks.
     const int64_t room = (s->ps->n_blocks() + cache_.available_blocks()) * cache_.block_rows() - s->n_past;
     take = std::min(take, room);
     if (take <= 0) continue;
-    if (!cache_.reserve(*s->ps, s->n_past + take)) continue;
-    spans.push_back(SeqSpan{(int64_t)toks.size(), take, &s->ps->kv()});
+    std::vector<int32_t> d;
+    if (take == 1 && decoding) {
+      // Drafts are optional: as many as the blocks spare for them hold (possibly none).
+      const int64_t spare = cache_.available_blocks() - decode_need(*s) - need_later;
+      const int64_t fit = (std::max(s->ps->n_blocks(), cache_.blocks_for(s->n_past + 1)) + std::max<int64_t>(0, spare)) *
+                              cache_.block_rows() - s->n_past - 1;
+      d = draft_for(*s, std::min(budget - 1, fit));
+    }
+    if (!cache_.reserve(*s->ps, s->n_past + take + (int64_t)d.size())) continue;
+    const int64_t nd = (int64_t)d.size();
+    spans.push_back(SeqSpan{(int64_t)toks.size(), take + nd, &s->ps->kv(), 1 + nd});
     span_seq.push_back(s);
     for (int64_t i = 0; i < take; ++i) {
       toks.push_back(s->tokens[s->n_past + i]);
       pos.push_back(static_cast<int32_t>(s->n_past + i));
     }
-    budget -= take;
+    for (int64_t i = 0; i < nd; ++i) {
+      toks.push_back(d[i]);
+      pos.push_back(static_cast<int32_t>(s->n_past + 1 + i));
+    }
+    drafts.push_back(std::move(d));
+    budget -= take + nd;
   }
   if (spans.empty()) {
     // Only prompt chunks, and no blocks for any of them: preempt the youngest so the others can
@@ -308,7 +368,9 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   }
 
   const int64_t V = model_.config().n_vocab;
-  std::vector<float> logits(spans.size() * V);  // [spans][n_vocab]
+  int64_t n_rows = 0;
+  for (const SeqSpan& sp : spans) n_rows += sp.n_logits;
+  std::vector<float> logits(n_rows * V);  // [sum of spans' n_logits][n_vocab]
   Batch b;
   b.tokens = toks.data();
   b.pos = pos.data();
@@ -327,16 +389,54 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
     m_.forward.ffn_expert_slots += fs.ffn_expert_slots;
     m_.forward.zero_expert_slots += fs.zero_expert_slots;
   }
+  int64_t row = 0;
+  int64_t drafted = 0, accepted = 0, verify_spans = 0, verify_emitted = 0;
   for (size_t i = 0; i < spans.size(); ++i) {
     Seq& s = *span_seq[i];
-    s.n_past += spans[i].n;
-    cache_.commit(*s.ps, s.tokens, s.n_past);
-    if (s.n_past == (int64_t)s.tokens.size()) sample_row(s, logits.data() + i * V);
+    const float* lg = logits.data() + row * V;
+    row += spans[i].n_logits;
+    const std::vector<int32_t>& d = drafts[i];
+    if (d.empty()) {
+      s.n_past += spans[i].n;
+      cache_.commit(*s.ps, s.tokens, s.n_past);
+      if (s.n_past == (int64_t)s.tokens.size()) sample_row(s, lg);
+      continue;
+    }
+    // Row j holds the logits after the pending token and drafts d[0..j): valid while every
+    // earlier draft was what the model sampled. The KV rows of rejected drafts lie beyond
+    // n_past and are overwritten later; only blocks below n_past are ever registered.
+    cache_.commit(*s.ps, s.tokens, s.n_past + 1);  // the pending token's row is valid in any case
+    int64_t m = 0;
+    for (int64_t j = 0; j <= (int64_t)d.size(); ++j) {
+      sample_row(s, lg + j * V);
+      ++verify_emitted;
+      if (s.done || j == (int64_t)d.size() || s.tokens.back() != d[j]) break;
+      ++m;
+    }
+    drafted += (int64_t)d.size();
+    accepted += m;
+    ++verify_spans;
+    s.n_past += 1 + m;
+    if (!s.done) cache_.commit(*s.ps, s.tokens, s.n_past);  // done: its blocks are closed already
   }
   std::lock_guard<std::mutex> lk(mu_);
+  m_.draft_tokens += drafted;
+  m_.draft_accepted += accepted;
+  m_.verify_spans += verify_spans;
+  m_.verify_emitted += verify_emitted;
   run.erase(std::remove_if(run.begin(), run.end(), [](const std::unique_ptr<Seq>& s) { return s->done; }),
             run.end());
   m_.kv = cache_.stats();
+}
+
+// Draft tokens for a decoding sequence: n-gram lookup over its tokens, no more than it can still
+// emit (max_tokens, context) or the step's token budget allows.
+std::vector<int32_t> Scheduler::draft_for(const Seq& s, int64_t budget) const {
+  if (opt_.n_draft <= 0 || budget <= 0) return {};
+  const int64_t left = std::min<int64_t>(s.req.max_tokens - s.n_gen, opt_.n_ctx - (int64_t)s.tokens.size()) - 1;
+  const int64_t k = std::min<int64_t>({(int64_t)opt_.n_draft, left, budget});
+  if (k <= 0) return {};
+  return ngram_draft(s.tokens, k);
 }
 
 // One generation step for s from its logits row: penalties, bias and the structured-output

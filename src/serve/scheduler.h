@@ -86,6 +86,15 @@ struct SchedulerOptions {
   int64_t max_queue = 64;    // waiting requests beyond this -> rejected (429)
   int64_t kv_blocks = 0;     // 0: parallel * n_ctx worth of blocks + room for cached prefixes
   int64_t block_rows = 16;
+  // Speculative decoding inside the batch: each decoding sequence drafts up to n_draft tokens
+  // by n-gram lookup over its own tokens (prompt + answer so far); its span in the step's
+  // forward carries them, every row gets logits, and tokens are emitted while the sampled token
+  // equals the draft. The sampler sees the same rows in the same order as without drafting, so
+  // the output is identical (greedy, seeded, constrained).
+  int n_draft = 0;  // 0: no drafting
+  // Non-empty: the prefix cache is read from this file at start and written to it at stop()
+  // (runtime/prefix_cache_file.h); a file that does not match is ignored with a warning.
+  std::string prefix_cache_file;
 };
 
 // Counters for /metrics (monotonic unless noted).
@@ -100,6 +109,8 @@ struct SchedulerMetrics {
   ForwardStats forward;                                     // MoE work summed over steps
   int64_t steps = 0, step_tokens = 0;
   int64_t preemptions = 0;                                  // sequences sent back to the queue
+  int64_t draft_tokens = 0, draft_accepted = 0;            // drafted / confirmed by the model
+  int64_t verify_spans = 0, verify_emitted = 0;             // spans that carried drafts / tokens they emitted
 };
 
 class Scheduler {
@@ -134,6 +145,9 @@ class Scheduler {
   void preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std::unique_ptr<Seq>>::iterator it);
   void sample_row(Seq& s, const float* logits);
   void finish(Seq& s, FinishReason r, const std::string& err = "");
+  std::vector<int32_t> draft_for(const Seq& s, int64_t budget) const;
+  void load_prefix_cache_file();
+  void save_prefix_cache_file();
 
   Engine& engine_;
   const Model& model_;
@@ -145,6 +159,7 @@ class Scheduler {
   std::deque<std::unique_ptr<Seq>> queue_;
   std::vector<std::unique_ptr<Seq>> running_;
   bool stop_ = false;
+  bool saved_ = false;  // the prefix cache file was written (stop() runs once)
   SchedulerMetrics m_;
   std::thread thread_;
 };

@@ -133,6 +133,15 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   so.n_ctx = I.opt.n_ctx;
   so.n_batch = opt.n_batch;
   so.max_queue = opt.max_queue;
+  so.prefix_cache_file = opt.prefix_cache_file;
+  if (opt.draft == "ngram") {
+    if (opt.n_draft < 1 || opt.n_draft > 16) return Errorf("--n-draft must be in 1..16 (got %d)", opt.n_draft);
+    so.n_draft = opt.n_draft;
+  } else if (opt.draft == "mtp") {
+    return Errorf("--draft mtp is not available in the server yet (moecat run --draft mtp has it); use --draft ngram");
+  } else if (opt.draft != "none" && !opt.draft.empty()) {
+    return Errorf("--draft must be none or ngram (got '%s')", opt.draft.c_str());
+  }
   if (opt.kv_tokens > 0) {
     if (opt.kv_tokens < I.opt.n_ctx) return Errorf("--kv-tokens must hold at least one full context (%lld)", (long long)I.opt.n_ctx);
     so.kv_blocks = (opt.kv_tokens + so.block_rows - 1) / so.block_rows;

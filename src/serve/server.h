@@ -27,6 +27,9 @@ struct ServerOptions {
   size_t max_body_bytes = 8 << 20; // larger bodies: 413
   int max_n = 4;                   // choices per request ("n")
   KvType kv_type = KvType::kF16;   // KV cache element type (f16: half the memory of f32)
+  std::string prefix_cache_file;   // non-empty: prefix cache loaded at start, saved at shutdown
+  std::string draft = "none";      // speculative decoding in the batch: none | ngram (mtp: not yet)
+  int n_draft = 3;                 // draft tokens per sequence and step with draft != none
 };
 
 // Loads the model and serves until stop() (or a signal in the CLI). Prints

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Speculative decoding inside continuous batching (issue #11 point 2), figures for docs/PERF.md:
+# per-stream and aggregate generation tokens/s at 1, 4 and 16 concurrent support chats on the
+# shipped support model (models/moecat-support.gguf, so the acceptance rate is a real one), with
+# `--draft none` and `--draft ngram`, one server after the other on the same machine, and the
+# drafting server's acceptance rate and tokens per verify step from /metrics.
+# Usage: bench/serve_draft_bench.sh [--streams 1,4,16] [--max-tokens 64] [--threads N] [--n-draft 3]
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STREAMS=1,4,16
+MAXTOK=64
+THREADS=$(nproc)
+NDRAFT=3
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --streams) STREAMS="$2"; shift 2 ;;
+    --max-tokens) MAXTOK="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --n-draft) NDRAFT="$2"; shift 2 ;;
+    -h | --help) sed -n 2,7p "$0"; exit 0 ;;
+    *) echo "serve_draft_bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+MOECAT_BIN="${MOECAT_BIN:-$REPO/build/moecat}"
+MODEL="${MODEL:-$REPO/models/moecat-support.gguf}"
+LOG=$(mktemp)
+PID=""
+trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -f "$LOG"' EXIT
+echo "== moecat serve $(basename "$MODEL"), $THREADS threads, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+for draft in none ngram; do
+  "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" --parallel 16 -c 2048 --draft "$draft" --n-draft "$NDRAFT" 2>"$LOG" &
+  PID=$!
+  URL=""
+  for _ in $(seq 1 300); do
+    URL=$(sed -n 's/^moecat: listening on \(http:[^ ]*\).*/\1/p' "$LOG" | head -1)
+    [[ -n "$URL" ]] && curl -sf "$URL/health" >/dev/null 2>&1 && break
+    kill -0 $PID 2>/dev/null || { cat "$LOG"; exit 1; }
+    sleep 0.2
+  done
+  echo "-- --draft $draft$([ "$draft" = ngram ] && echo " --n-draft $NDRAFT")"
+  BODY_FILE="$REPO/examples/api/tool_result.json" node "$REPO/bench/serve_load.mjs" support "$URL" "$STREAMS" "$MAXTOK"
+  if [ "$draft" = ngram ]; then
+    curl -sf "$URL/metrics" | awk '$1 ~ /^moecat_(draft_|tokens_per_verify)/ {print "   " $1, $2}'
+  fi
+  kill $PID; wait $PID 2>/dev/null || true
+  PID=""
+done

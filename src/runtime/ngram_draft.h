@@ -1,0 +1,13 @@
+// N-gram drafting (prompt-lookup decoding) for speculative decoding: shared by `moecat run
+// --draft ngram` (runtime/speculative.cpp) and the server's batched drafting (serve/scheduler).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace moecat {
+
+// Up to k tokens that followed the most recent earlier occurrence of the longest suffix of h
+// (3, 2, then 1 tokens); empty when the suffix never occurred before.
+std::vector<int32_t> ngram_draft(const std::vector<int32_t>& h, int64_t k);
+
+}  // namespace moecat
