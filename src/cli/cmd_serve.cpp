@@ -32,9 +32,10 @@ Runner add_serve(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "compute threads (default: all cores)");
   add_cache_type_option(app, &o->kv_type);
   app.add_option("--draft", o->draft,
-                 "speculative decoding inside the batch: ngram (each sequence drafts from its own prompt and answer; "
-                 "output identical to none) or none");
-  app.add_option("--n-draft", o->n_draft, "draft tokens per sequence and step with --draft (default 3)");
+                 "speculative decoding inside the batch: mtp (LongCat-Flash's MTP head), ngram (each sequence drafts "
+                 "from its own prompt and answer) or none; the output is identical either way");
+  app.add_option("--n-draft", o->n_draft, "draft tokens per sequence and step with --draft (default: 1 for mtp, 3 for ngram)")
+      ->check(CLI::Range(1, 16));
   app.add_option("--prefix-cache-file", o->prefix_cache_file,
                  "keep the prefix cache (e.g. a long system prompt's KV) across restarts: loaded from PATH at "
                  "start, written there at shutdown; a file made for another model, cache type or build is "

@@ -5,7 +5,7 @@ namespace moecat {
 
 std::vector<SeqSpan> batch_spans(const Batch& b, SequenceKv& kv) {
   if (!b.spans) return {SeqSpan{0, b.n, &kv}};
-  MOECAT_CHECK(b.n_spans > 0 && !b.hidden_out);
+  MOECAT_CHECK(b.n_spans > 0);
   std::vector<SeqSpan> s(b.spans, b.spans + b.n_spans);
   int64_t next = 0;
   for (const SeqSpan& x : s) {

@@ -85,7 +85,7 @@ struct Batch {
   ForwardStats* stats = nullptr;  // optional
   // Optional [n][n_embd]: each token's final hidden state (after the output norm), which a
   // multi-token-prediction head consumes.
-  float* hidden_out = nullptr;  // single sequence only
+  float* hidden_out = nullptr;  // every row of the batch, also with spans (models with an MTP head)
   // Several sequences: in order, covering [0, n). Null: all tokens belong to forward()'s kv.
   // Logits then come for the last n_logits tokens of each span ([sum of n_logits][n_vocab])
   // unless all_logits.

@@ -8,9 +8,11 @@
 
 namespace moecat {
 
-PagedKvCache::PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_seq_len, int64_t block_rows)
-    : shape_(shape), n_blocks_(n_blocks), max_seq_len_(max_seq_len), block_rows_(block_rows) {
+PagedKvCache::PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_seq_len, int64_t block_rows,
+                           int64_t n_side_layers)
+    : shape_(shape), n_blocks_(n_blocks), max_seq_len_(max_seq_len), block_rows_(block_rows), n_side_(n_side_layers) {
   MOECAT_CHECK(n_blocks > 0 && n_blocks < (int64_t(1) << 31) && block_rows > 0 && max_seq_len > 0);
+  MOECAT_CHECK(n_side_layers >= 0 && n_side_layers < shape.n_layer);
   const int64_t rows = n_blocks * block_rows;
   const size_t elt = kv_type_bytes(shape.type);
   storage_bytes_ = static_cast<size_t>(shape.n_layer * rows * (shape.k_width + shape.v_width)) * elt;
@@ -61,9 +63,12 @@ std::unique_ptr<PagedSeq> PagedKvCache::open(const std::vector<int32_t>& prompt)
   s->table_.reserve(static_cast<size_t>(max_blocks));
   s->kv_.capacity = max_seq_len_;
   s->kv_.tokens.assign(static_cast<size_t>(max_seq_len_), 0);
-  s->kv_.layers.resize(shape_.n_layer);
+  const int64_t n_main = shape_.n_layer - n_side_;
+  s->kv_.layers.resize(n_main);
+  s->side_kv_.capacity = max_seq_len_;
+  s->side_kv_.layers.resize(n_side_);
   for (int64_t il = 0; il < shape_.n_layer; ++il) {
-    LayerKv& L = s->kv_.layers[il];
+    LayerKv& L = il < n_main ? s->kv_.layers[il] : s->side_kv_.layers[il - n_main];
     L.type = shape_.type;
     L.k = k_base_[il];
     L.v = v_base_[il];

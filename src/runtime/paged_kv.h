@@ -25,12 +25,14 @@ class PagedKvCache;
 class PagedSeq {
  public:
   SequenceKv& kv() { return kv_; }
+  // The pool's side layers (an MTP head's cache), paged by the same block table.
+  SequenceKv& side_kv() { return side_kv_; }
   int64_t n_blocks() const { return (int64_t)table_.size(); }
   int64_t n_cached() const { return n_cached_; }  // prompt positions taken from the prefix cache
 
  private:
   friend class PagedKvCache;
-  SequenceKv kv_;
+  SequenceKv kv_, side_kv_;
   std::vector<int32_t> table_;  // block ids; capacity fixed at creation so kv_ pointers stay valid
   int64_t n_registered_ = 0;    // leading blocks already in (or found in) the prefix index
   int64_t n_cached_ = 0;
@@ -43,8 +45,11 @@ struct PagedKvStats {
 
 class PagedKvCache {
  public:
-  // max_seq_len: the longest sequence (positions); n_blocks: pool size.
-  PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_seq_len, int64_t block_rows = 16);
+  // max_seq_len: the longest sequence (positions); n_blocks: pool size. The last n_side_layers
+  // of shape are side layers (a draft head's cache): a sequence's kv() holds the others, its
+  // side_kv() these; both share the block table, so cached prefixes carry both.
+  PagedKvCache(const KvShape& shape, int64_t n_blocks, int64_t max_seq_len, int64_t block_rows = 16,
+               int64_t n_side_layers = 0);
 
   int64_t block_rows() const { return block_rows_; }
   int64_t max_seq_len() const { return max_seq_len_; }
@@ -115,7 +120,7 @@ class PagedKvCache {
   void unregister(int32_t b);
 
   KvShape shape_;
-  int64_t n_blocks_, max_seq_len_, block_rows_;
+  int64_t n_blocks_, max_seq_len_, block_rows_, n_side_;
   // Anonymous mapping, not a zero-filled vector: the kernel hands out pages on first write, so a
   // pool sized for every slot's full context costs memory only for positions actually used.
   char* storage_ = nullptr;

@@ -69,7 +69,28 @@ struct Scheduler::Seq {
   bool first_token_sent = false;
   bool admitted = false;        // has run before (a preempted sequence waiting to resume)
   bool done = false;
+  std::vector<int32_t> mtp_drafts;  // the MTP head's drafts for the token after the pending one
 };
+
+struct Scheduler::Advance {
+  Seq* s;
+  int64_t row0, p0, n;  // batch rows [row0, row0 + n) hold positions [p0, p0 + n)
+};
+
+namespace {
+// The paged pool: the model's layers, plus the MTP head's one layer as a side layer.
+KvShape pool_shape(const Engine& e, const SchedulerOptions& o) {
+  KvShape s = e.kv_shape();
+  if (o.draft_mtp) {
+    const KvShape m = e.mtp_kv_shape();
+    MOECAT_CHECK_MSG(m.n_layer == 1 && m.k_width == s.k_width && m.v_width == s.v_width,
+                     "the MTP head's cache must have the main layers' row widths");
+    s.n_layer += 1;
+    s.window.push_back(0);
+  }
+  return s;
+}
+}  // namespace
 
 static const double kTtftBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
@@ -77,10 +98,10 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& opt)
     : engine_(engine),
       model_(engine.model()),
       opt_(opt),
-      cache_(engine.kv_shape(),
+      cache_(pool_shape(engine, opt),
              opt.kv_blocks > 0 ? opt.kv_blocks
                                : (opt.parallel + 1) * ((opt.n_ctx + opt.block_rows - 1) / opt.block_rows),
-             opt.n_ctx, opt.block_rows) {
+             opt.n_ctx, opt.block_rows, opt.draft_mtp ? 1 : 0) {
   MOECAT_CHECK(opt.parallel > 0 && opt.n_ctx > 0 && opt.n_batch > 0);
   m_.ttft_buckets_le.assign(std::begin(kTtftBuckets), std::end(kTtftBuckets));
   m_.ttft_bucket_counts.assign(m_.ttft_buckets_le.size(), 0);
@@ -220,6 +241,7 @@ bool Scheduler::admit_locked() {
     s->ps = cache_.open(s->tokens);
     promised += cache_.blocks_for((int64_t)s->tokens.size()) - s->ps->n_blocks();
     s->n_past = s->ps->n_cached();
+    s->mtp_drafts.clear();
     if (!s->admitted) {  // a resumed sequence was counted when it first started
       s->admitted = true;
       s->n_cached = s->n_past;
@@ -286,6 +308,7 @@ void Scheduler::preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std:
   cache_.close(*v->ps);
   v->ps.reset();
   v->n_past = 0;
+  v->mtp_drafts.clear();
   ++m_.preemptions;
   auto at = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q->serial > v->serial; });
   queue_.insert(at, std::move(v));
@@ -379,6 +402,9 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   b.n_spans = (int64_t)spans.size();
   ForwardStats fs;
   b.stats = &fs;
+  const int64_t D = model_.config().n_embd;
+  std::vector<float> hidden(opt_.draft_mtp ? b.n * D : 0);  // [n][n_embd] for the MTP head
+  b.hidden_out = opt_.draft_mtp ? hidden.data() : nullptr;
   model_.forward(b, *spans[0].kv, logits.data(), engine_.pool());
 
   {
@@ -391,15 +417,18 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   }
   int64_t row = 0;
   int64_t drafted = 0, accepted = 0, verify_spans = 0, verify_emitted = 0;
+  std::vector<Advance> adv;  // rows the MTP head reads: every position that is now final
   for (size_t i = 0; i < spans.size(); ++i) {
     Seq& s = *span_seq[i];
     const float* lg = logits.data() + row * V;
     row += spans[i].n_logits;
     const std::vector<int32_t>& d = drafts[i];
+    const int64_t p0 = s.n_past;
     if (d.empty()) {
       s.n_past += spans[i].n;
       cache_.commit(*s.ps, s.tokens, s.n_past);
       if (s.n_past == (int64_t)s.tokens.size()) sample_row(s, lg);
+      if (!s.done) adv.push_back({&s, spans[i].begin, p0, spans[i].n});
       continue;
     }
     // Row j holds the logits after the pending token and drafts d[0..j): valid while every
@@ -417,8 +446,11 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
     accepted += m;
     ++verify_spans;
     s.n_past += 1 + m;
-    if (!s.done) cache_.commit(*s.ps, s.tokens, s.n_past);  // done: its blocks are closed already
+    if (s.done) continue;  // its blocks are closed already
+    cache_.commit(*s.ps, s.tokens, s.n_past);
+    adv.push_back({&s, spans[i].begin, p0, 1 + m});
   }
+  if (opt_.draft_mtp && !adv.empty()) run_mtp(adv, hidden.data());
   std::lock_guard<std::mutex> lk(mu_);
   m_.draft_tokens += drafted;
   m_.draft_accepted += accepted;
@@ -431,12 +463,89 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
 
 // Draft tokens for a decoding sequence: n-gram lookup over its tokens, no more than it can still
 // emit (max_tokens, context) or the step's token budget allows.
-std::vector<int32_t> Scheduler::draft_for(const Seq& s, int64_t budget) const {
+std::vector<int32_t> Scheduler::draft_for(Seq& s, int64_t budget) {
+  std::vector<int32_t> mtp = std::move(s.mtp_drafts);  // drafted for this step only
+  s.mtp_drafts.clear();
   if (opt_.n_draft <= 0 || budget <= 0) return {};
   const int64_t left = std::min<int64_t>(s.req.max_tokens - s.n_gen, opt_.n_ctx - (int64_t)s.tokens.size()) - 1;
   const int64_t k = std::min<int64_t>({(int64_t)opt_.n_draft, left, budget});
   if (k <= 0) return {};
+  if (opt_.draft_mtp) {
+    if ((int64_t)mtp.size() > k) mtp.resize(k);
+    return mtp;
+  }
   return ngram_draft(s.tokens, k);
+}
+
+// The MTP head over this step's final rows: slot (h_i, t_{i+1}) at position i for every position
+// i a sequence advanced over (all have their next token now), one batched forward writing each
+// sequence's side cache; the last slot's logits give the first draft for the step after, and the
+// head then chains (its own hidden state standing in for the main model's) for the rest. Chained
+// rows lie at positions >= n_past, overwritten by real slots before those blocks are committed;
+// only blocks the sequence already holds are written.
+void Scheduler::run_mtp(const std::vector<Advance>& adv, const float* hidden) {
+  const int64_t D = model_.config().n_embd, V = model_.config().n_vocab;
+  std::vector<int32_t> toks, pos;
+  std::vector<float> h;
+  std::vector<SeqSpan> spans;
+  for (const Advance& a : adv) {
+    spans.push_back(SeqSpan{(int64_t)toks.size(), a.n, &a.s->ps->side_kv()});
+    for (int64_t j = 0; j < a.n; ++j) {
+      toks.push_back(a.s->tokens[a.p0 + j + 1]);
+      pos.push_back(static_cast<int32_t>(a.p0 + j));
+    }
+    h.insert(h.end(), hidden + a.row0 * D, hidden + (a.row0 + a.n) * D);
+  }
+  std::vector<float> logits(spans.size() * V), g(toks.size() * D);
+  Batch b;
+  b.tokens = toks.data();
+  b.pos = pos.data();
+  b.n = (int64_t)toks.size();
+  b.spans = spans.data();
+  b.n_spans = (int64_t)spans.size();
+  b.hidden_out = g.data();
+  model_.forward_mtp(b, h.data(), *spans[0].kv, logits.data(), engine_.pool());
+  // Chain: sequences still decoding draft up to n_draft tokens.
+  std::vector<size_t> live;  // indices into adv
+  std::vector<float> last(adv.size() * D);
+  for (size_t i = 0; i < adv.size(); ++i) {
+    Seq& s = *adv[i].s;
+    if ((int64_t)s.tokens.size() - s.n_past != 1) continue;  // still prefilling
+    const float* lg = logits.data() + i * V;
+    s.mtp_drafts.assign(1, static_cast<int32_t>(std::max_element(lg, lg + V) - lg));
+    const int64_t last_row = spans[i].begin + spans[i].n - 1;
+    std::copy(g.begin() + last_row * D, g.begin() + (last_row + 1) * D, last.begin() + i * D);
+    live.push_back(i);
+  }
+  for (int j = 1; j < opt_.n_draft && !live.empty(); ++j) {
+    toks.clear(), pos.clear(), spans.clear(), h.clear();
+    std::vector<size_t> next;
+    for (size_t i : live) {
+      Seq& s = *adv[i].s;
+      const int64_t p = s.n_past + j - 1;  // slot (g, d_j) at the position of d_{j-1}
+      if (p >= s.ps->n_blocks() * cache_.block_rows()) continue;
+      spans.push_back(SeqSpan{(int64_t)toks.size(), 1, &s.ps->side_kv()});
+      toks.push_back(s.mtp_drafts.back());
+      pos.push_back(static_cast<int32_t>(p));
+      h.insert(h.end(), last.begin() + i * D, last.begin() + (i + 1) * D);
+      next.push_back(i);
+    }
+    if (spans.empty()) break;
+    b.tokens = toks.data();
+    b.pos = pos.data();
+    b.n = (int64_t)toks.size();
+    b.spans = spans.data();
+    b.n_spans = (int64_t)spans.size();
+    b.hidden_out = g.data();
+    model_.forward_mtp(b, h.data(), *spans[0].kv, logits.data(), engine_.pool());
+    for (size_t r = 0; r < next.size(); ++r) {
+      Seq& s = *adv[next[r]].s;
+      const float* lg = logits.data() + r * V;
+      s.mtp_drafts.push_back(static_cast<int32_t>(std::max_element(lg, lg + V) - lg));
+      std::copy(g.begin() + r * D, g.begin() + (r + 1) * D, last.begin() + next[r] * D);
+    }
+    live = std::move(next);
+  }
 }
 
 // One generation step for s from its logits row: penalties, bias and the structured-output

@@ -92,6 +92,11 @@ struct SchedulerOptions {
   // equals the draft. The sampler sees the same rows in the same order as without drafting, so
   // the output is identical (greedy, seeded, constrained).
   int n_draft = 0;  // 0: no drafting
+  // Drafts from the model's MTP head instead of n-gram lookup (LongCat-Flash): the main forward
+  // also returns every row's hidden state, the head runs over each sequence's new (hidden, next
+  // token) pairs in one batched forward and chains its own drafts; its cache is a side layer of
+  // the paged pool, so cached prefixes carry it too.
+  bool draft_mtp = false;
   // Non-empty: the prefix cache is read from this file at start and written to it at stop()
   // (runtime/prefix_cache_file.h); a file that does not match is ignored with a warning.
   std::string prefix_cache_file;
@@ -145,7 +150,9 @@ class Scheduler {
   void preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std::unique_ptr<Seq>>::iterator it);
   void sample_row(Seq& s, const float* logits);
   void finish(Seq& s, FinishReason r, const std::string& err = "");
-  std::vector<int32_t> draft_for(const Seq& s, int64_t budget) const;
+  std::vector<int32_t> draft_for(Seq& s, int64_t budget);
+  struct Advance;  // a sequence's rows of this step that the MTP head still has to read
+  void run_mtp(const std::vector<Advance>& adv, const float* hidden);
   void load_prefix_cache_file();
   void save_prefix_cache_file();
 

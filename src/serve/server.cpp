@@ -134,13 +134,20 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   so.n_batch = opt.n_batch;
   so.max_queue = opt.max_queue;
   so.prefix_cache_file = opt.prefix_cache_file;
-  if (opt.draft == "ngram") {
-    if (opt.n_draft < 1 || opt.n_draft > 16) return Errorf("--n-draft must be in 1..16 (got %d)", opt.n_draft);
-    so.n_draft = opt.n_draft;
-  } else if (opt.draft == "mtp") {
-    return Errorf("--draft mtp is not available in the server yet (moecat run --draft mtp has it); use --draft ngram");
+  if (opt.draft == "ngram" || opt.draft == "mtp") {
+    if (opt.n_draft < 0 || opt.n_draft > 16) return Errorf("--n-draft must be in 1..16 (got %d)", opt.n_draft);
+    so.draft_mtp = opt.draft == "mtp";
+    // The MTP head's first draft is its best (on the shipped model ~94 % accepted, its chained
+    // second far less); n-gram drafts are free to propose, so a few at once pay off.
+    so.n_draft = opt.n_draft > 0 ? opt.n_draft : so.draft_mtp ? 1 : 3;
+    if (so.draft_mtp) {
+      const KvShape k = I.engine->kv_shape(), m = I.engine->mtp_kv_shape();
+      if (!I.engine->model().has_mtp()) return Errorf("--draft mtp: %s has no MTP head (--draft ngram works for every model)", opt.model_path.c_str());
+      if (m.n_layer != 1 || m.k_width != k.k_width || m.v_width != k.v_width)
+        return Errorf("--draft mtp: this model's MTP cache differs from its layers' (use --draft ngram)");
+    }
   } else if (opt.draft != "none" && !opt.draft.empty()) {
-    return Errorf("--draft must be none or ngram (got '%s')", opt.draft.c_str());
+    return Errorf("--draft must be none, ngram or mtp (got '%s')", opt.draft.c_str());
   }
   if (opt.kv_tokens > 0) {
     if (opt.kv_tokens < I.opt.n_ctx) return Errorf("--kv-tokens must hold at least one full context (%lld)", (long long)I.opt.n_ctx);

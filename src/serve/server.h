@@ -28,8 +28,8 @@ struct ServerOptions {
   int max_n = 4;                   // choices per request ("n")
   KvType kv_type = KvType::kF16;   // KV cache element type (f16: half the memory of f32)
   std::string prefix_cache_file;   // non-empty: prefix cache loaded at start, saved at shutdown
-  std::string draft = "none";      // speculative decoding in the batch: none | ngram (mtp: not yet)
-  int n_draft = 3;                 // draft tokens per sequence and step with draft != none
+  std::string draft = "none";      // speculative decoding in the batch: none | ngram | mtp
+  int n_draft = 0;                 // draft tokens per sequence and step (0: 1 for mtp, 3 for ngram)
 };
 
 // Loads the model and serves until stop() (or a signal in the CLI). Prints

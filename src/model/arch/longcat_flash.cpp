@@ -173,8 +173,9 @@ class LongcatFlashModel : public Model {
                    ThreadPool* pool) const override {
     const ModelConfig& c = cfg_;
     const int64_t n = b.n, D = c.n_embd;
-    MOECAT_CHECK(has_mtp_ && n > 0 && kv.layers.size() == 1 && !b.spans);
-    const std::vector<SeqSpan> seqs = batch_spans(b, kv);
+    MOECAT_CHECK(has_mtp_ && n > 0);
+    const std::vector<SeqSpan> seqs = batch_spans(b, kv);  // one MTP cache per span
+    for (const SeqSpan& s : seqs) MOECAT_CHECK(s.kv->layers.size() == 1);
     std::vector<float> eh(n * 2 * D), x(n * D), xn(n * D), tmp(n * D);
     std::vector<float> emb(n * D);
     embed_tokens(tok_embd_, b.tokens, n, emb.data());
@@ -213,11 +214,12 @@ class LongcatFlashModel : public Model {
   void finish(const float* x, const TensorView& norm, const Batch& b, const std::vector<SeqSpan>& seqs,
               float* xn, float* logits, ThreadPool* pool) const {
     const int64_t n = b.n, D = cfg_.n_embd;
-    if (b.hidden_out) {  // single sequence: every row normed, the logit rows are its tail
-      const int64_t lfirst = b.all_logits ? 0 : n - 1;
-      rmsnorm_rows(x, norm, n, xn);
-      std::copy(xn, xn + n * D, b.hidden_out);
-      kernels::matmul(output_, xn + lfirst * D, n - lfirst, logits, pool);
+    if (b.hidden_out) {  // every row normed into hidden_out; logits from the logit rows
+      rmsnorm_rows(x, norm, n, b.hidden_out);
+      const std::vector<int64_t> rows = logit_rows(b, seqs);
+      for (size_t i = 0; i < rows.size(); ++i)
+        std::copy(b.hidden_out + rows[i] * D, b.hidden_out + (rows[i] + 1) * D, xn + i * D);
+      kernels::matmul(output_, xn, (int64_t)rows.size(), logits, pool);
       return;
     }
     output_logits(x, b, seqs, norm, cfg_.norm_eps, D, output_, xn, logits, pool);
