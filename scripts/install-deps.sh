@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # What building and running moecat needs (scripts/quickstart.sh installs only these: --build-only).
 PKGS=(build-essential cmake ninja-build pkg-config
-      nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev python3 curl)
+      nlohmann-json3-dev libpcre2-dev libcli11-dev python3 curl)
 BUILD_ONLY=0
 [ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
 if [ "$BUILD_ONLY" = 0 ]; then

@@ -49,6 +49,19 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--max-n", o->max_n, "most choices per request (\"n\")")->check(CLI::Range(1, 16));
   app.add_option("--max-body", o->max_body_bytes, "largest request body in bytes (413 beyond)")
       ->check(CLI::Range(1024, 1 << 30));
+  // Slow and idle clients (serve/http/http.h): whole-head / whole-body deadlines, not per read.
+  auto secs = [&app](const char* name, int* ms, const char* what) {
+    app.add_option_function<double>(name, [ms](double s) { *ms = static_cast<int>(s * 1000); }, what)
+        ->check(CLI::Range(0.1, 3600.0));
+  };
+  secs("--header-timeout", &o->header_timeout_ms,
+       "seconds a client has to send a request's whole head, from its first byte (default 10)");
+  secs("--body-timeout", &o->body_timeout_ms, "seconds a client has to send a request's whole body (default 30)");
+  secs("--idle-timeout", &o->idle_timeout_ms, "seconds an idle keep-alive connection stays open (default 5)");
+  app.add_option("--max-conns-per-client", o->max_conns_per_client,
+                 "open connections per client address; beyond, its oldest one without a request running is "
+                 "closed (default 256)")
+      ->check(CLI::Range(1, 1 << 20));
   return [o]() -> int {
     if (o->model_path.empty()) o->model_path = default_model_path();
     auto s = Server::Create(*o);

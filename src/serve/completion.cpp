@@ -83,7 +83,7 @@ Result<std::unique_ptr<JsonConstraint>> Server::Impl::choice_constraint(const Fo
   return c;
 }
 
-std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::ChatRequest> r, httplib::Response& res) {
+std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::ChatRequest> r, http::Response& res) {
   const bool chat = r->chat;
   r->model = opt.model_id;  // answer with the model actually served, like llama.cpp's server
   if (chat)
@@ -201,7 +201,7 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
 // valid JSON, so a space every second costs nothing; but the status line (200) has gone out
 // with the first space, so a failure from then on ends the connection without finishing the
 // chunked body: every client sees a broken response, none takes it for an answer.
-void Server::Impl::send_when_done(std::shared_ptr<Generation> gen, httplib::Response& res,
+void Server::Impl::send_when_done(std::shared_ptr<Generation> gen, http::Response& res,
                                   std::function<void(GenRun&, const api::StreamDelta&)> on_delta,
                                   std::function<std::pair<int, std::string>()> body_of) {
   {
@@ -221,7 +221,7 @@ void Server::Impl::send_when_done(std::shared_ptr<Generation> gen, httplib::Resp
       return;
     }
   }
-  res.set_chunked_content_provider("application/json", [gen, on_delta, body_of](size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("application/json", [gen, on_delta, body_of](http::Sink& sink) {
     while (!gen->all_done()) {
       int k = -1;
       if (!gen->poll(k)) {
@@ -243,7 +243,7 @@ void Server::Impl::send_when_done(std::shared_ptr<Generation> gen, httplib::Resp
   });
 }
 
-void Server::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+void Server::Impl::handle_generation(const http::Request& req, http::Response& res, bool chat) {
   auto parsed = api::parse_request(req.body, chat, limits());
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return send_error(res, *e);
   auto r = std::make_shared<api::ChatRequest>(std::move(std::get<api::ChatRequest>(parsed)));
@@ -256,7 +256,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   if (r->stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [r, gen, id, t_created](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [r, gen, id, t_created](http::Sink& sink) {
       auto send = [&](const ojson& j) {
         const std::string s = "data: " + api::dump_json(j) + "\n\n";
         return sink.write(s.data(), s.size());

@@ -16,13 +16,13 @@ namespace moecat {
 using ojson = nlohmann::ordered_json;
 
 namespace {
-void send_messages_error(httplib::Response& res, const api::ApiError& e) {
+void send_messages_error(http::Response& res, const api::ApiError& e) {
   res.status = e.http_status;
   res.set_content(api::messages_error_json(e.http_status, e.message), "application/json");
 }
 }  // namespace
 
-void Server::Impl::handle_messages(const httplib::Request& req, httplib::Response& res) {
+void Server::Impl::handle_messages(const http::Request& req, http::Response& res) {
   auto parsed = api::parse_messages_request(req.body, limits());
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return send_messages_error(res, *e);
   auto mr = std::make_shared<api::MessagesRequest>(std::move(std::get<api::MessagesRequest>(parsed)));
@@ -48,7 +48,7 @@ void Server::Impl::handle_messages(const httplib::Request& req, httplib::Respons
   if (r->stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [gen, builder, finish](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [gen, builder, finish](http::Sink& sink) {
       auto send = [&](const std::vector<ojson>& events) {
         for (const ojson& e : events) {
           const std::string s = api::sse_event(e);
@@ -93,7 +93,7 @@ void Server::Impl::handle_messages(const httplib::Request& req, httplib::Respons
       });
 }
 
-void Server::Impl::handle_count_tokens(const httplib::Request& req, httplib::Response& res) {
+void Server::Impl::handle_count_tokens(const http::Request& req, http::Response& res) {
   auto parsed = api::parse_messages_request(req.body, limits(), /*count_only=*/true);
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return send_messages_error(res, *e);
   const api::ChatRequest& r = std::get<api::MessagesRequest>(parsed).chat;

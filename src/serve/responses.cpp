@@ -44,7 +44,7 @@ bool ResponseStore::get(const std::string& id, ojson& messages) {
   return true;
 }
 
-void Server::Impl::handle_responses(const httplib::Request& req, httplib::Response& res) {
+void Server::Impl::handle_responses(const http::Request& req, http::Response& res) {
   auto parsed = api::parse_responses_request(req.body, limits());
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return send_error(res, *e);
   auto rr = std::make_shared<api::ResponsesRequest>(std::move(std::get<api::ResponsesRequest>(parsed)));
@@ -87,7 +87,7 @@ void Server::Impl::handle_responses(const httplib::Request& req, httplib::Respon
   if (r->stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [gen, builder, finish](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [gen, builder, finish](http::Sink& sink) {
       auto send = [&](const std::vector<ojson>& events) {
         for (const ojson& e : events) {
           const std::string s = api::sse_event(e);

@@ -1,9 +1,6 @@
 #include "serve/server.h"
 
-#include <condition_variable>
 #include <csignal>
-#include <deque>
-#include <thread>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -15,57 +12,6 @@
 namespace moecat {
 
 namespace {
-// httplib's own pool queues accepted connections without limit. This one has a fixed number of
-// workers and at most max_pending waiting connections; beyond that the accept loop waits, the
-// kernel's listen backlog fills and new connections are refused: memory stays bounded however
-// many clients connect.
-class BoundedTaskQueue : public httplib::TaskQueue {
- public:
-  BoundedTaskQueue(size_t n_threads, size_t max_pending) : max_pending_(max_pending) {
-    for (size_t i = 0; i < n_threads; ++i) threads_.emplace_back([this] { work(); });
-  }
-  ~BoundedTaskQueue() override { shutdown(); }
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock<std::mutex> lk(mu_);
-    room_.wait(lk, [&] { return jobs_.size() < max_pending_ || stop_; });
-    if (stop_) return;
-    jobs_.push_back(std::move(fn));
-    ready_.notify_one();
-  }
-  void shutdown() override {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (stop_) return;
-      stop_ = true;
-    }
-    ready_.notify_all();
-    room_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
- private:
-  void work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock<std::mutex> lk(mu_);
-        ready_.wait(lk, [&] { return !jobs_.empty() || stop_; });
-        if (jobs_.empty()) return;  // stopping and drained
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      room_.notify_one();
-      fn();
-    }
-  }
-  size_t max_pending_;
-  std::mutex mu_;
-  std::condition_variable ready_, room_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  bool stop_ = false;
-};
-
 // Constant-time comparison, so the key cannot be guessed byte by byte from response times.
 bool same_secret(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
@@ -105,7 +51,7 @@ api::RequestLimits Server::Impl::limits() const {
   return l;
 }
 
-void Server::Impl::send_error(httplib::Response& res, const api::ApiError& e) {
+void Server::Impl::send_error(http::Response& res, const api::ApiError& e) {
   res.status = e.http_status;
   res.set_content(api::error_json(e), "application/json");
 }
@@ -156,20 +102,25 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   I.sched = std::make_unique<Scheduler>(*I.engine, so);
   I.created = static_cast<int64_t>(std::time(nullptr));
 
-  httplib::Server& h = I.http;
-  // One connection per thread: running streams + queued ones + a few for /health and /metrics.
-  const size_t n_threads = static_cast<size_t>(opt.parallel + opt.max_queue + 8);
-  h.new_task_queue = [n_threads] { return new BoundedTaskQueue(n_threads, 64); };
-  h.set_payload_max_length(opt.max_body_bytes);
-  h.set_read_timeout(30, 0);
-  h.set_write_timeout(30, 0);
-  h.set_keep_alive_max_count(1000);
+  http::HttpOptions ho;
+  ho.host = opt.host;
+  ho.port = opt.port;
+  ho.max_body_bytes = opt.max_body_bytes;
+  ho.header_timeout_ms = opt.header_timeout_ms;
+  ho.body_timeout_ms = opt.body_timeout_ms;
+  ho.idle_timeout_ms = opt.idle_timeout_ms;
+  ho.max_conns_per_client = opt.max_conns_per_client;
+  // Handlers block on the scheduler for their whole generation: one worker per running stream
+  // and queued request, plus a few; /health, /metrics and the other GETs never need one.
+  ho.workers = static_cast<int>(opt.parallel + opt.max_queue + 8);
+  I.httpd = std::make_unique<http::HttpServer>(ho);
+  http::HttpServer& h = *I.httpd;
 
   Impl* ip = &I;
-  h.set_pre_routing_handler([ip](const httplib::Request& req, httplib::Response& res) {
+  h.pre_routing = [ip](const http::Request& req, http::Response& res) {
     // The page itself holds no data (it asks for the key and sends it with each request).
     const bool page = ip->opt.web_ui && (req.path == "/" || req.path == "/index.html");
-    if (ip->opt.api_key.empty() || req.path == "/health" || page) return httplib::Server::HandlerResponse::Unhandled;
+    if (ip->opt.api_key.empty() || req.path == "/health" || page) return false;
     // Authorization: Bearer <key> (OpenAI clients) or x-api-key: <key> (Anthropic clients).
     const bool bearer = same_secret(req.get_header_value("Authorization"), "Bearer " + ip->opt.api_key);
     if (!bearer && !same_secret(req.get_header_value("x-api-key"), ip->opt.api_key)) {
@@ -181,92 +132,83 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
       } else {
         ip->send_error(res, e);
       }
-      return httplib::Server::HandlerResponse::Handled;
+      return true;
     }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  h.set_logger([ip](const httplib::Request&, const httplib::Response& res) {
+    return false;
+  };
+  h.logger = [ip](const http::Request&, const http::Response& res) {
     if (res.status >= 500) ++ip->http_5xx;
     else if (res.status >= 400) ++ip->http_4xx;
     else ++ip->http_ok;
-  });
-  h.set_error_handler([ip](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // a handler already wrote an error body
+  };
+  h.error_handler = [](const http::Request& req, http::Response& res) {
     api::ApiError e;
     e.http_status = res.status;
     if (res.status == 404) e.message = "no such endpoint: " + req.method + " " + req.path;
     else if (res.status == 413) e.message = "request body too large";
     else if (res.status == 405) e.message = "method not allowed";
-    else e.message = "bad request";
+    else if (!res.error_message.empty()) e.message = res.error_message;
+    else e.message = res.status >= 500 ? "server error" : "bad request";
     e.type = res.status >= 500 ? "server_error" : "invalid_request_error";
     if (api::is_messages_path(req.path)) res.set_content(api::messages_error_json(e.http_status, e.message), "application/json");
     else res.set_content(api::error_json(e), "application/json");
-  });
-  h.set_exception_handler([ip](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& ex) {
-      what = std::string("internal error: ") + ex.what();
-    } catch (...) {
-    }
+  };
+  h.exception_handler = [ip](const http::Request& req, http::Response& res, const std::string& ex) {
+    const std::string what = ex.empty() ? "internal error" : "internal error: " + ex;
     if (api::is_messages_path(req.path)) {
       res.status = 500;
       res.set_content(api::messages_error_json(500, what), "application/json");
       return;
     }
     ip->send_error(res, api::ApiError{500, what, "server_error", "", ""});
-  });
+  };
 
+  // GET routes are cheap and never block: they run on the I/O thread (inline = true), so they
+  // answer at once however busy the workers are.
   if (opt.web_ui)
     for (const char* path : {"/", "/index.html"})
-      h.Get(path, [](const httplib::Request&, httplib::Response& res) {
+      h.route("GET", path, [](const http::Request&, http::Response& res) {
         const std::string_view page = embedded::chat_page();
         res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
-      });
-  h.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      }, true);
+  h.route("GET", "/health", [](const http::Request&, http::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
-  });
-  h.Get("/v1/models", [ip](const httplib::Request&, httplib::Response& res) {
+  }, true);
+  h.route("GET", "/v1/models", [ip](const http::Request&, http::Response& res) {
     res.set_content(api::models_json(ip->opt.model_id, ip->created).dump(), "application/json");
-  });
-  h.Get("/props", [ip](const httplib::Request&, httplib::Response& res) {
+  }, true);
+  h.route("GET", "/props", [ip](const http::Request&, http::Response& res) {
     const TokenizerData& d = ip->engine->tokenizer()->data();
     api::PropsInfo p{ip->opt.model_id, chat_family_name(ip->chat->family()), d.chat_template,
                      d.default_system_prompt, d.default_tools, ip->opt.n_ctx, ip->opt.parallel};
     res.set_content(api::props_json(p).dump(), "application/json");
-  });
-  h.Get("/metrics", [ip](const httplib::Request&, httplib::Response& res) {
+  }, true);
+  h.route("GET", "/metrics", [ip](const http::Request&, http::Response& res) {
     HttpCounters c{ip->http_ok.load(), ip->http_4xx.load(), ip->http_5xx.load()};
     res.set_content(prometheus_text(ip->sched->metrics(), c), "text/plain; version=0.0.4");
-  });
+  }, true);
   // Clients that omit the /v1 prefix are served too (llama.cpp's server accepts both).
   for (const char* prefix : {"/v1", ""})
     for (const bool chat : {true, false})
-      h.Post(std::string(prefix) + (chat ? "/chat/completions" : "/completions"),
-             [ip, chat](const httplib::Request& req, httplib::Response& res) { ip->handle_generation(req, res, chat); });
+      h.route("POST", std::string(prefix) + (chat ? "/chat/completions" : "/completions"),
+              [ip, chat](const http::Request& req, http::Response& res) { ip->handle_generation(req, res, chat); });
   for (const char* path : {"/v1/responses", "/responses"})
-    h.Post(path, [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_responses(req, res); });
+    h.route("POST", path, [ip](const http::Request& req, http::Response& res) { ip->handle_responses(req, res); });
   for (const char* prefix : {"/v1", ""}) {
-    h.Post(std::string(prefix) + "/messages",
-           [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_messages(req, res); });
-    h.Post(std::string(prefix) + "/messages/count_tokens",
-           [ip](const httplib::Request& req, httplib::Response& res) { ip->handle_count_tokens(req, res); });
+    h.route("POST", std::string(prefix) + "/messages",
+            [ip](const http::Request& req, http::Response& res) { ip->handle_messages(req, res); });
+    h.route("POST", std::string(prefix) + "/messages/count_tokens",
+            [ip](const http::Request& req, http::Response& res) { ip->handle_count_tokens(req, res); });
   }
 
-  if (opt.port == 0) {
-    I.bound_port = h.bind_to_any_port(opt.host);
-    if (I.bound_port < 0) return Errorf("cannot bind %s", opt.host.c_str());
-  } else {
-    if (!h.bind_to_port(opt.host, opt.port)) return Errorf("cannot bind %s:%d (in use?)", opt.host.c_str(), opt.port);
-    I.bound_port = opt.port;
-  }
+  MOECAT_RETURN_IF_ERROR(h.bind());
+  I.bound_port = h.port();
   return s;
 }
 
 Server::~Server() {
   if (impl_) {
-    impl_->http.stop();
+    if (impl_->httpd) impl_->httpd->stop();
     if (impl_->sched) impl_->sched->stop();
   }
 }
@@ -284,10 +226,9 @@ Status Server::run() {
                (long long)impl_->sched->options().block_rows, impl_->sched->kv_bytes() / 1048576.0,
                kv_type_name(impl_->opt.kv_type));
   std::fprintf(stderr, "moecat: listening on http://%s:%d\n", impl_->opt.host.c_str(), impl_->bound_port);
-  if (!impl_->http.listen_after_bind()) return Errorf("the HTTP server stopped with an error");
-  return Status::Ok();
+  return impl_->httpd->run();
 }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() { impl_->httpd->stop(); }  // async-signal-safe (the CLI calls it from a handler)
 
 }  // namespace moecat

@@ -1,4 +1,4 @@
-// `moecat serve`: an OpenAI-compatible HTTP server (cpp-httplib) over the continuous-batching
+// `moecat serve`: an OpenAI-compatible HTTP server (serve/http: epoll, our own) over the continuous-batching
 // scheduler. Endpoints: POST /v1/chat/completions, POST /v1/completions (both streaming over
 // SSE or not), GET /v1/models, GET /health, GET /metrics (Prometheus).
 #pragma once
@@ -30,6 +30,11 @@ struct ServerOptions {
   std::string prefix_cache_file;   // non-empty: prefix cache loaded at start, saved at shutdown
   std::string draft = "none";      // speculative decoding in the batch: none | ngram | mtp
   int n_draft = 0;                 // draft tokens per sequence and step (0: 1 for mtp, 3 for ngram)
+  // Slow and idle clients (serve/http/http.h): total deadlines, not per read.
+  int header_timeout_ms = 10000;   // a request head must arrive within this of its first byte
+  int body_timeout_ms = 30000;     // its body within this of the head
+  int idle_timeout_ms = 5000;      // an idle keep-alive connection is closed after this
+  int max_conns_per_client = 256;  // open connections per client address (its oldest idle one makes room)
 };
 
 // Loads the model and serves until stop() (or a signal in the CLI). Prints

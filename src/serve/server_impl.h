@@ -1,7 +1,5 @@
 // Server internals shared by server.cpp (HTTP setup, routes) and completion.cpp (one request).
 #pragma once
-#include <httplib.h>
-
 #include <atomic>
 #include <functional>
 #include <list>
@@ -13,6 +11,7 @@
 #include "serve/api/openai.h"
 #include "serve/chat_prompt.h"
 #include "serve/grammar/json_constraint.h"
+#include "serve/http/http.h"
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
 #include "serve/server.h"
@@ -47,7 +46,7 @@ struct Server::Impl {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Scheduler> sched;
   std::unique_ptr<ChatPrompt> chat;
-  httplib::Server http;
+  std::unique_ptr<http::HttpServer> httpd;
   int bound_port = 0;
   int64_t created = 0;
 
@@ -61,20 +60,20 @@ struct Server::Impl {
 
   api::RequestLimits limits() const;
   // POST /v1/chat/completions (chat) and /v1/completions.
-  void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  void handle_generation(const http::Request& req, http::Response& res, bool chat);
   // POST /v1/responses (serve/responses.cpp).
-  void handle_responses(const httplib::Request& req, httplib::Response& res);
+  void handle_responses(const http::Request& req, http::Response& res);
   // POST /v1/messages and /v1/messages/count_tokens (serve/messages.cpp).
-  void handle_messages(const httplib::Request& req, httplib::Response& res);
-  void handle_count_tokens(const httplib::Request& req, httplib::Response& res);
-  void send_error(httplib::Response& res, const api::ApiError& e);
+  void handle_messages(const http::Request& req, http::Response& res);
+  void handle_count_tokens(const http::Request& req, http::Response& res);
+  void send_error(http::Response& res, const api::ApiError& e);
 
   // Shared by both: renders the prompt and queues one sequence per choice; nullptr after an
   // error answer was sent.
-  std::shared_ptr<Generation> start_generation(std::shared_ptr<api::ChatRequest> r, httplib::Response& res);
+  std::shared_ptr<Generation> start_generation(std::shared_ptr<api::ChatRequest> r, http::Response& res);
   // A non-streamed answer: waits for every run (on_delta sees each consumed delta), then sends
   // body_of()'s status and JSON (see completion.cpp on failures after the status line).
-  void send_when_done(std::shared_ptr<Generation> gen, httplib::Response& res,
+  void send_when_done(std::shared_ptr<Generation> gen, http::Response& res,
                       std::function<void(GenRun&, const api::StreamDelta&)> on_delta,
                       std::function<std::pair<int, std::string>()> body_of);
 
