@@ -25,10 +25,11 @@ struct StDType { const char* name; DType dtype; int64_t elem; };
 constexpr StDType kSupported[] = {
     {"F32", DType::F32, 4}, {"F16", DType::F16, 2}, {"BF16", DType::BF16, 2},
     {"I8", DType::I8, 1},   {"U8", DType::I8, 1},   {"I32", DType::I32, 4},
+    {"F8_E4M3", DType::F8_E4M3, 1},  // FP8 checkpoints: scaled at load (model/weights.cpp)
 };
 // Valid safetensors dtypes moecat cannot use (yet): reported as "unsupported", not "unknown".
 constexpr const char* kUnsupported[] = {"F64", "I64", "U64", "U32", "I16", "U16", "BOOL",
-                                        "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2",
+                                        "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2",
                                         "F4", "C64"};
 
 // Nesting depth of a JSON text (outside strings). Checked before parsing so that a hostile

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "base/half.h"
 #include "kernels/ops.h"
@@ -34,6 +35,13 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
     }
     std::memcpy(&out[b], &blk, sizeof blk);
   }
+}
+
+float fp8_e4m3_to_f32(uint8_t b) {
+  const int e = (b >> 3) & 15, m = b & 7;
+  if (e == 15 && m == 7) return std::numeric_limits<float>::quiet_NaN();
+  const float v = e == 0 ? std::ldexp(float(m), -9) : std::ldexp(float(8 + m), e - 10);
+  return b & 0x80 ? -v : v;
 }
 
 const int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
@@ -120,6 +128,16 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
         std::memcpy(&blk, s + b * sizeof(BlockQ8_0), sizeof blk);  // blocks are unaligned
         const float d = f16_to_f32(blk.d);
         for (int j = 0; j < kQ8Block; ++j) dst[b * kQ8Block + j] = d * float(blk.qs[j]);
+      }
+      return;
+    }
+    case DType::F8B: {
+      MOECAT_CHECK(n % kF8Block == 0);
+      const auto* s = static_cast<const uint8_t*>(src);
+      for (int64_t b = 0; b < n / kF8Block; ++b) {
+        BlockF8B blk;
+        std::memcpy(&blk, s + b * sizeof(BlockF8B), sizeof blk);
+        for (int j = 0; j < kF8Block; ++j) dst[b * kF8Block + j] = blk.d * fp8_e4m3_to_f32(blk.qs[j]);
       }
       return;
     }

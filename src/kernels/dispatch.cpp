@@ -27,9 +27,14 @@ namespace moecat::kernels {
    ns::rmsnorm,     ns::softmax,       ns::swiglu,     ns::rope,        ns::vexp,               \
    ns::dot_rows,    ns::exp_shift_sum, ns::wsum_rows, ns::matmul_mxfp4, ns::dot_rows_f16, ns::wsum_rows_f16, \
    ns::span_act, ns::span_matmul, ns::span_fast_unpack}
-static const KernelTable kAvx2Table = MOECAT_ISA_TABLE(avx2, "avx2");
+static const KernelTable kAvx2Table = [] {
+  KernelTable k = MOECAT_ISA_TABLE(avx2, "avx2");
+  k.matmul_fp8 = avx2::matmul_fp8;
+  return k;
+}();
 static const KernelTable kAvx512Table = [] {
   KernelTable k = MOECAT_ISA_TABLE(avx512, "avx512");
+  k.matmul_fp8 = avx512::matmul_fp8;
   k.dot_rows_f16_g = avx512::dot_rows_f16_g;
   k.wsum_rows_f16_g = avx512::wsum_rows_f16_g;
   k.span_fused = avx512::span_fused;

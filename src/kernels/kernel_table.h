@@ -91,6 +91,9 @@ struct KernelTable {
   // The repacking at load of n blocks of a file type (repack.h), vectorized; false (nothing
   // done) for types it does not handle. Null where the ISA has none.
   bool (*span_repack)(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_blocks) = nullptr;
+  // F8B weights (FP8 e4m3 + f32 scale per 32 values, ops.h BlockF8B) against f32 activations;
+  // `in` a multiple of 32.
+  FMatmulFn matmul_fp8 = nullptr;
 };
 
 // MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).
@@ -136,6 +139,12 @@ MOECAT_DECLARE_ISA_KERNELS(avx2)
 MOECAT_DECLARE_ISA_KERNELS(avx512)
 MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
+namespace avx2 {
+void matmul_fp8(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+}
+namespace avx512 {
+void matmul_fp8(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+}
 
 namespace avx512 {
 void dot_rows_f16_g(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, int64_t, float,

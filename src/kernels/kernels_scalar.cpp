@@ -39,6 +39,28 @@ void matmul_bf16(const void* w, int64_t in, const float* x, int64_t n, float* y,
   matmul_float([p](int64_t k) { return bf16_to_f32(p[k]); }, in, x, n, y, ldy, r0, r1);
 }
 
+// F8B weights: per block, the sum of e4m3 value * x in f32 (in order), times the block's scale,
+// added to the row sum in f32 (blocks in order): the contract the SIMD variants follow.
+void matmul_fp8(const void* w, int64_t in, const float* x, int64_t n, float* y, int64_t ldy,
+                int64_t r0, int64_t r1) {
+  const int64_t nb = in / kF8Block;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * in;
+    for (int64_t r = r0; r < r1; ++r) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        BlockF8B blk;
+        std::memcpy(&blk, wb + (r * nb + b) * int64_t(sizeof(BlockF8B)), sizeof blk);
+        float s = 0.0f;
+        for (int j = 0; j < kF8Block; ++j) s += fp8_e4m3_to_f32(blk.qs[j]) * xi[b * kF8Block + j];
+        acc += s * blk.d;
+      }
+      y[i * ldy + r] = acc;
+    }
+  }
+}
+
 // act: BlockQ8_0 [n][in/32], exactly quantize_row_q8_0's output.
 int64_t q8_act_bytes(int64_t n, int64_t in) { return n * (in / kQ8Block) * int64_t(sizeof(BlockQ8_0)); }
 void q8_prepare(const float* x, int64_t in, int64_t n, int64_t row0, int64_t row1, void* act) {
@@ -142,6 +164,7 @@ const KernelTable kScalarTable = {
     ref::swiglu, ref::rope,    vexp,         dot_rows,     exp_shift_sum, wsum_rows,
     matmul_mxfp4, dot_rows_f16, wsum_rows_f16,
     scalar::span_act, scalar::span_matmul, scalar::span_fast_unpack,
+    nullptr,    nullptr,       nullptr,      nullptr,      matmul_fp8,
 };
 
 }  // namespace moecat::kernels

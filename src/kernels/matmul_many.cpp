@@ -37,7 +37,8 @@ ActKind act_kind(DType t) {
   switch (t) {
     case DType::F32:
     case DType::F16:
-    case DType::BF16: return ActKind::kFloat;
+    case DType::BF16:
+    case DType::F8B: return ActKind::kFloat;
     case DType::Q8_0:
     case DType::MXFP4: return ActKind::kQ8;
     case DType::Q8_0_R:
@@ -93,7 +94,10 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
   const int64_t in = w.cols();
   switch (p.kind) {
     case ActKind::kFloat: {
-      FMatmulFn f = w.dtype == DType::F32 ? t.matmul_f32 : w.dtype == DType::F16 ? t.matmul_f16 : t.matmul_bf16;
+      FMatmulFn f = w.dtype == DType::F32    ? t.matmul_f32
+                    : w.dtype == DType::F16  ? t.matmul_f16
+                    : w.dtype == DType::BF16 ? t.matmul_bf16
+                                             : t.matmul_fp8;
       f(w.data, in, p.xf, j.m, j.y, j.ldy, r0, r1);
       return;
     }

@@ -79,6 +79,19 @@ float e8m0_to_f32_half(uint8_t e);     // 2^(e - 128), exact (subnormal for e < 
 // to the nearest table entry (ties: lowest code).
 void quantize_row_mxfp4(const float* src, void* dst, int64_t n);
 
+// FP8 e4m3 (OCP 8-bit float as in DeepSeek-V3 / LongCat-Flash FP8 checkpoints): 1 sign bit,
+// 4 exponent bits (bias 7), 3 mantissa bits; exponent 0 = subnormals (m * 2^-9), no infinities,
+// 0x7F / 0xFF are NaN; largest finite 448. Exact in f32.
+float fp8_e4m3_to_f32(uint8_t b);
+// F8B (DType::F8B, built at load from an FP8 checkpoint): 32 e4m3 values after their f32 scale
+// (the scale of the 128x128 checkpoint block they lie in); value j = d * e4m3(qs[j]).
+constexpr int kF8Block = 32;
+struct BlockF8B {
+  float d;
+  uint8_t qs[kF8Block];
+};
+static_assert(sizeof(BlockF8B) == 36, "f8b block must be 36 bytes");
+
 // Element conversions (one row of n elements; n a multiple of the block size).
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0/MXFP4/k-quants
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);        // llama.cpp rounding

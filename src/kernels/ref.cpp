@@ -74,6 +74,18 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y) {
     }
     return;
   }
+  if (w.dtype == DType::F8B) {  // FP8: exact decode (dequantize_row), double-precision dot
+    std::vector<float> row(static_cast<size_t>(in));
+    for (int64_t r = 0; r < out; ++r) {
+      dequantize_row(w.dtype, w.row(r), row.data(), in);
+      for (int64_t i = 0; i < n; ++i) {
+        double acc = 0.0;
+        for (int64_t k = 0; k < in; ++k) acc += double(row[k]) * double(x[i * in + k]);
+        y[i * out + r] = static_cast<float>(acc);
+      }
+    }
+    return;
+  }
   if (const quant::QuantType* qt = quant::find(w.dtype)) {
     // Block types: the row through the type's scalar reference decoder (each checked on
     // hand-built blocks, and against llama.cpp end to end), then a double-precision dot.

@@ -47,8 +47,17 @@ enum class DType : uint32_t {
   Q6_K_R = 256 + 14,
   IQ4_XS_R = 256 + 23,
   MXFP4_R = 256 + 39,
+  // Types of Hugging Face checkpoints that moecat turns into a layout of its own at load
+  // (ids 512+, no ggml equivalent; dtype_info does not know them, so no GGUF holds them).
+  // F8_E4M3: safetensors "F8_E4M3" bytes as in the file (one OCP e4m3 value each); only a
+  // source: its block scales live in a separate tensor (model/weights.cpp turns it into F8B).
+  F8_E4M3 = 512,
+  // F8B: blocks of 32 e4m3 bytes after their f32 scale (36 bytes, BlockF8B in kernels/ops.h):
+  // value = scale * e4m3(q). Built at load from an FP8 checkpoint's 128x128 block scales.
+  F8B = 513,
 };
 constexpr uint32_t kRepackedBase = 256;
+constexpr uint32_t kInternalBase = 512;
 
 struct DTypeInfo {
   const char* name;
@@ -58,6 +67,8 @@ struct DTypeInfo {
 
 // Info for a ggml type id; nullopt for ids moecat does not know (callers report the id).
 std::optional<DTypeInfo> dtype_info(uint32_t ggml_type);
+// Block layout of any DType, the internal ones (F8_E4M3, F8B) included.
+DTypeInfo dtype_layout(DType t);
 const char* dtype_name(DType t);
 // Parse a type name as used on the command line: the ggml name in any case ("q4_k", "Q4_K",
 // "iq4_xs"); only types moecat can compute with.
@@ -66,13 +77,13 @@ std::optional<DType> dtype_from_name(const std::string& s);
 // The file type whose block layout t has (t itself, or the type a repacked type came from).
 inline uint32_t dtype_layout_id(DType t) {
   const uint32_t id = static_cast<uint32_t>(t);
-  return id >= kRepackedBase ? id - kRepackedBase : id;
+  return id >= kRepackedBase && id < kInternalBase ? id - kRepackedBase : id;
 }
-inline int64_t dtype_block(DType t) { return dtype_info(dtype_layout_id(t))->block; }
+inline int64_t dtype_block(DType t) { return dtype_layout(t).block; }
 // Bytes of a row of n elements; n must be a multiple of the block size (checked by callers).
 inline int64_t dtype_row_bytes(DType t, int64_t n) {
-  auto i = dtype_info(dtype_layout_id(t));
-  return n / i->block * i->block_bytes;
+  const DTypeInfo i = dtype_layout(t);
+  return n / i.block * i.block_bytes;
 }
 
 // q8_0: 32 int8 values sharing one f16 scale (llama.cpp block_q8_0).

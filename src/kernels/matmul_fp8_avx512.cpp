@@ -1,0 +1,82 @@
+// AVX-512 matmul for F8B weights (FP8 e4m3 checkpoints; see matmul_fp8_avx2.cpp for the e4m3 ->
+// half -> f32 widening and the summation order): 32 e4m3 bytes widen to 32 halves in one zmm,
+// two 16-lane FMAs per block and output, acc = fma(block sum, 256 d, acc), one reduction at the
+// end: the same instruction sequence for every output whatever the tiling or thread split.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/avx512_util.h"
+#include "kernels/kernel_table.h"
+
+namespace moecat::kernels::avx512 {
+namespace {
+
+constexpr int64_t kBlockBytes = 36;
+
+template <int R, int C>
+void tile(const uint8_t* w, int64_t wrow, int64_t nb, const float* x, int64_t in, float* y, int64_t ldy) {
+  __m512 acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  const __m512i kSign = _mm512_set1_epi16(int16_t(0x8000)), kMag = _mm512_set1_epi16(0x3F80);
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * wrow + b * kBlockBytes;
+      float d;
+      std::memcpy(&d, blk, 4);
+      const __m512 dv = _mm512_set1_ps(d * 256.0f);
+      const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 4)));
+      const __m512i h = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi16(v, 8), kSign),
+                                        _mm512_and_si512(_mm512_slli_epi16(v, 7), kMag));
+      const __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+      const __m512 w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) {
+        const float* xc = x + c * in + b * 32;
+        __m512 s = _mm512_mul_ps(w0, _mm512_loadu_ps(xc));
+        s = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xc + 16), s);
+        acc[r][c] = _mm512_fmadd_ps(s, dv, acc[r][c]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) y[c * ldy + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+constexpr int kR = 4, kC = 4;
+
+template <int R>
+void tile_c(int c, const uint8_t* w, int64_t wrow, int64_t nb, const float* x, int64_t in, float* y, int64_t ldy) {
+  switch (c) {
+    case 1: tile<R, 1>(w, wrow, nb, x, in, y, ldy); break;
+    case 2: tile<R, 2>(w, wrow, nb, x, in, y, ldy); break;
+    case 3: tile<R, 3>(w, wrow, nb, x, in, y, ldy); break;
+    default: tile<R, 4>(w, wrow, nb, x, in, y, ldy); break;
+  }
+}
+
+}  // namespace
+
+void matmul_fp8(const void* wv, int64_t in, const float* x, int64_t n, float* y, int64_t ldy, int64_t r0,
+                int64_t r1) {
+  const auto* w = static_cast<const uint8_t*>(wv);
+  const int64_t nb = in / 32, wrow = nb * kBlockBytes;
+  constexpr int64_t kRowBlock = 16;
+  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+    const int64_t re = rb + kRowBlock < r1 ? rb + kRowBlock : r1;
+    for (int64_t c0 = 0; c0 < n; c0 += kC) {
+      const int c = n - c0 < kC ? static_cast<int>(n - c0) : kC;
+      int64_t r = rb;
+      for (; r + kR <= re; r += kR) tile_c<kR>(c, w + r * wrow, wrow, nb, x + c0 * in, in, y + c0 * ldy + r, ldy);
+      for (; r < re; ++r) tile_c<1>(c, w + r * wrow, wrow, nb, x + c0 * in, in, y + c0 * ldy + r, ldy);
+    }
+  }
+}
+
+}  // namespace moecat::kernels::avx512
