@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "kernels/ops.h"
@@ -81,9 +83,137 @@ Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
   }
   std::string sname = source_name(name);
   if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
-  MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, allowed));
-  v = repack(v);
+  MOECAT_ASSIGN_OR_RETURN(TensorView v, source_matrix(sname, shape, allowed));
   loaded_.push_back(LoadedWeight{name, shape, {v}, 0, false});
+  return v;
+}
+
+Result<TensorView> Weights::source_matrix(const std::string& sname, const Shape& shape,
+                                          std::initializer_list<DType> allowed) {
+  const TensorView* raw = src_.find(sname);
+  if (is_hf() && raw && raw->dtype == DType::F8_E4M3) return load_fp8(sname, shape, allowed);
+  MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, allowed));
+  return repack(v);
+}
+
+Result<std::pair<int64_t, int64_t>> Weights::fp8_block() {
+  if (fp8_block_) return *fp8_block_;
+  auto check = [&]() -> Result<std::pair<int64_t, int64_t>> {
+    const nlohmann::json& cfg = src_.hf_config();
+    const std::string where = src_.path() + "/config.json";
+    if (!cfg.contains("quantization_config") || !cfg["quantization_config"].is_object())
+      return Errorf("%s: F8_E4M3 tensors but no quantization_config", where.c_str());
+    const nlohmann::json& q = cfg["quantization_config"];
+    auto str = [&](const char* k) {
+      return q.contains(k) && q[k].is_string() ? q[k].get<std::string>() : std::string();
+    };
+    if (str("quant_method") != "fp8")
+      return Errorf("%s: quantization_config.quant_method is '%s'; FP8 weights need 'fp8'", where.c_str(),
+                    str("quant_method").c_str());
+    if (q.contains("fmt") && str("fmt") != "e4m3")
+      return Errorf("%s: quantization_config.fmt '%s' is not supported (only e4m3)", where.c_str(), str("fmt").c_str());
+    if (q.contains("activation_scheme") && str("activation_scheme") != "dynamic")
+      return Errorf("%s: quantization_config.activation_scheme '%s' is not supported (only dynamic)",
+                    where.c_str(), str("activation_scheme").c_str());
+    const nlohmann::json* bs = q.contains("weight_block_size") ? &q["weight_block_size"] : nullptr;
+    if (!bs || !bs->is_array() || bs->size() != 2 || !(*bs)[0].is_number_integer() || !(*bs)[1].is_number_integer())
+      return Errorf("%s: quantization_config.weight_block_size must be [rows, cols] (per-tensor FP8 scales are "
+                    "not supported)", where.c_str());
+    const int64_t br = (*bs)[0].get<int64_t>(), bc = (*bs)[1].get<int64_t>();
+    // Columns: whole 32-value F8B blocks inside each scale block.
+    if (br < 1 || bc < 32 || bc % 32 != 0 || br > (int64_t(1) << 20) || bc > (int64_t(1) << 20))
+      return Errorf("%s: quantization_config.weight_block_size [%lld, %lld] is not supported (rows >= 1, "
+                    "columns a multiple of 32; the checkpoints use [128, 128])",
+                    where.c_str(), (long long)br, (long long)bc);
+    return std::make_pair(br, bc);
+  };
+  fp8_block_ = check();
+  return *fp8_block_;
+}
+
+// An FP8 matrix: weight[r][c] = e4m3(q[r][c]) * scale_inv[r / br][c / bc] (DeepSeek-V3's
+// inference/kernel.py weight_dequant; `scale_inv` is the multiplier despite its name). Rows of
+// whole 32-value blocks become F8B (each block with its scale: 36 bytes per 32 weights, 1.125x
+// the FP8 bytes, in an anonymous map; the file's pages are dropped after); other row lengths are
+// decoded to f32 (exact).
+Result<TensorView> Weights::load_fp8(const std::string& sname, const Shape& shape,
+                                     std::initializer_list<DType> allowed) {
+  bool want_f8b = false, want_f32 = false;
+  for (DType d : allowed) {
+    want_f8b |= d == DType::F8B;
+    want_f32 |= d == DType::F32;
+  }
+  const std::string file = src_.file_of(sname);
+  if (!want_f8b && !want_f32)
+    return Errorf("tensor '%s' in %s is FP8 (F8_E4M3); this weight must be a float type", sname.c_str(), file.c_str());
+  MOECAT_ASSIGN_OR_RETURN(TensorView q, src_.get(sname, shape, {DType::F8_E4M3}));
+  if (shape.ndim != 2)
+    return Errorf("tensor '%s' in %s: FP8 weights must be matrices, this one has shape %s", sname.c_str(),
+                  file.c_str(), shape.str().c_str());
+  MOECAT_ASSIGN_OR_RETURN(auto blk, fp8_block());
+  const auto [br, bc] = blk;
+  const int64_t rows = shape[0], cols = shape[1];
+  const Shape sshape{(rows + br - 1) / br, (cols + bc - 1) / bc};
+  const std::string scale_name = sname + "_scale_inv";
+  const TensorView* sv = src_.find(scale_name);
+  if (!sv)
+    return Errorf("FP8 tensor '%s' in %s has no block scales: '%s' is missing", sname.c_str(), file.c_str(),
+                  scale_name.c_str());
+  if (sv->shape != sshape)
+    return Errorf("FP8 block scales '%s' in %s have shape %s; expected %s (weight %s in %lldx%lld blocks)",
+                  scale_name.c_str(), src_.file_of(scale_name).c_str(), sv->shape.str().c_str(),
+                  sshape.str().c_str(), shape.str().c_str(), (long long)br, (long long)bc);
+  if (sv->dtype != DType::F32 && sv->dtype != DType::BF16 && sv->dtype != DType::F16)
+    return Errorf("FP8 block scales '%s' in %s have type %s; expected f32", scale_name.c_str(),
+                  src_.file_of(scale_name).c_str(), dtype_name(sv->dtype));
+  std::vector<float> scale(static_cast<size_t>(sshape.numel()));
+  kernels::dequantize_row(sv->dtype, sv->data, scale.data(), sshape.numel());
+  for (int64_t i = 0; i < sshape.numel(); ++i)
+    if (!std::isfinite(scale[i]) || scale[i] < 0.0f)
+      return Errorf("FP8 block scales '%s' in %s: block [%lld, %lld] has scale %g (must be finite and >= 0)",
+                    scale_name.c_str(), src_.file_of(scale_name).c_str(), (long long)(i / sshape[1]),
+                    (long long)(i % sshape[1]), double(scale[i]));
+  const auto* src = static_cast<const uint8_t*>(q.data);
+  for (int64_t i = 0; i < rows * cols; ++i)
+    if ((src[i] & 0x7f) == 0x7f)
+      return Errorf("FP8 tensor '%s' in %s: element [%lld, %lld] is NaN (byte 0x%02x)", sname.c_str(), file.c_str(),
+                    (long long)(i / cols), (long long)(i % cols), src[i]);
+  auto scale_of = [&](int64_t r, int64_t c) { return scale[(r / br) * sshape[1] + c / bc]; };
+  TensorView v = q;
+  if (cols % kernels::kF8Block == 0 && want_f8b) {
+    const int64_t nb = cols / kernels::kF8Block;
+    const size_t n = static_cast<size_t>(rows * nb) * sizeof(kernels::BlockF8B);
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return Errorf("no memory for FP8 tensor '%s' (%zu bytes)", sname.c_str(), n);
+    madvise(p, n, MADV_HUGEPAGE);
+    repacked_.emplace_back(p, [n](void* m) { munmap(m, n); });
+    auto* out = static_cast<uint8_t*>(p);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t b = 0; b < nb; ++b) {
+        kernels::BlockF8B blk;
+        blk.d = scale_of(r, b * kernels::kF8Block);
+        std::memcpy(blk.qs, src + r * cols + b * kernels::kF8Block, kernels::kF8Block);
+        std::memcpy(out + (r * nb + b) * sizeof blk, &blk, sizeof blk);
+      }
+    v.dtype = DType::F8B;
+    v.data = p;
+    v.nbytes = n;
+  } else {
+    if (!want_f32)
+      return Errorf("FP8 tensor '%s' in %s: rows of %lld values are not whole 32-value blocks", sname.c_str(),
+                    file.c_str(), (long long)cols);
+    std::vector<float>& buf = owned_.emplace_back(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) buf[r * cols + c] = kernels::fp8_e4m3_to_f32(src[r * cols + c]) * scale_of(r, c);
+    v.dtype = DType::F32;
+    v.data = buf.data();
+    v.nbytes = buf.size() * sizeof(float);
+  }
+  // The file's pages of this tensor are not read again (as in repack).
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(q.data) + page - 1) & ~(page - 1);
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(q.data) + q.nbytes) & ~(page - 1);
+  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
   return v;
 }
 
@@ -151,8 +281,7 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
     for (int64_t e = 0; e < n_expert; ++e) {
       const std::string sname = name_of(e);
       if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
-      MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, es, allowed));
-      v = repack(v);
+      MOECAT_ASSIGN_OR_RETURN(TensorView v, source_matrix(sname, es, allowed));
       if (e > 0 && v.dtype != parts[0].dtype)
         return Errorf("experts of '%s' have mixed types (%s and %s)", name.c_str(),
                       dtype_name(parts[0].dtype), dtype_name(v.dtype));

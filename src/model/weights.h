@@ -79,18 +79,27 @@ class Weights {
   // A matrix read from the file, rewritten into kernels::repack_type's layout when the active
   // kernels have one (see kernels/quant/repack.h); otherwise v as it is.
   TensorView repack(TensorView v);
+  // A matrix of the file by its source name: checked (src_.get), then repacked; FP8 tensors
+  // (safetensors F8_E4M3 with `<name>_scale_inv` block scales) become F8B (load_fp8).
+  Result<TensorView> source_matrix(const std::string& sname, const Shape& shape,
+                                   std::initializer_list<DType> allowed);
+  Result<TensorView> load_fp8(const std::string& sname, const Shape& shape,
+                              std::initializer_list<DType> allowed);
+  // config.json's quantization_config, checked once: the FP8 block size {rows, cols}.
+  Result<std::pair<int64_t, int64_t>> fp8_block();
+  std::optional<Result<std::pair<int64_t, int64_t>>> fp8_block_;
   std::map<std::string, TensorView> provided_;
   // A provided tensor, checked like ModelSource::get; nullopt when none is provided.
   std::optional<Result<TensorView>> find_provided(const std::string& name, const Shape& shape,
                                                   std::initializer_list<DType> allowed) const;
 };
 
-// Matrix dtypes the kernels support: the float types and every block type of
-// kernels/quant/registry.cpp (llama-quantize's outputs).
+// Matrix dtypes the kernels support: the float types, every block type of
+// kernels/quant/registry.cpp (llama-quantize's outputs) and F8B (FP8 checkpoints, built at load).
 #define MOECAT_MATRIX_TYPES                                                                  \
   {DType::F32,    DType::F16,     DType::BF16,   DType::Q8_0,   DType::MXFP4,  DType::Q4_0,  \
    DType::Q4_1,   DType::Q5_0,    DType::Q5_1,   DType::Q2_K,   DType::Q3_K,   DType::Q4_K,  \
    DType::Q5_K,   DType::Q6_K,    DType::IQ1_S,  DType::IQ1_M,  DType::IQ2_XXS, DType::IQ2_XS, \
-   DType::IQ2_S,  DType::IQ3_XXS, DType::IQ3_S,  DType::IQ4_NL, DType::IQ4_XS}
+   DType::IQ2_S,  DType::IQ3_XXS, DType::IQ3_S,  DType::IQ4_NL, DType::IQ4_XS, DType::F8B}
 
 }  // namespace moecat

@@ -42,6 +42,20 @@ def break_switch(prog, var, known):
 # ---------------------------------------------------------------------------------------------
 # Checkpoint reading
 
+def _fp8_e4m3_values():
+    """float64 value of each e4m3 byte (OCP FP8: sign, 4 exponent bits with bias 7, 3 mantissa
+    bits; exponent 0 = subnormal m * 2^-9; 0x7F / 0xFF NaN; no infinities)."""
+    v = np.empty(256)
+    for b in range(256):
+        e, m = (b >> 3) & 15, b & 7
+        x = math.ldexp(m, -9) if e == 0 else math.ldexp(8 + m, e - 10)
+        v[b] = float("nan") if (e == 15 and m == 7) else (-x if b & 0x80 else x)
+    return v
+
+
+FP8_E4M3_VALUES = _fp8_e4m3_values()
+
+
 def read_safetensors(path, out, fail):
     """Adds every tensor of one .safetensors file to out: F32/F16/BF16 as float64, U8 (MXFP4
     blocks/scales) as uint8. Layout: u64 LE header length, JSON header {name: {dtype, shape,
@@ -60,7 +74,7 @@ def read_safetensors(path, out, fail):
             continue
         begin, end = info["data_offsets"]
         count = int(np.prod(info["shape"], dtype=np.int64))
-        size = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1}.get(info["dtype"])
+        size = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "F8_E4M3": 1}.get(info["dtype"])
         if size is None:
             fail("%s: tensor %s has unsupported dtype %s" % (path, name, info["dtype"]))
         if not 0 <= begin <= end <= len(data) or end - begin != count * size:
@@ -68,6 +82,13 @@ def read_safetensors(path, out, fail):
         raw = data[begin:end]
         if info["dtype"] == "U8":
             out[name] = np.frombuffer(raw, np.uint8).reshape(info["shape"])
+            continue
+        if info["dtype"] == "F8_E4M3":  # decoded exactly; the block scales are applied by load_checkpoint
+            codes = np.frombuffer(raw, np.uint8).reshape(info["shape"])
+            if np.any((codes & 0x7F) == 0x7F):
+                fail("%s: FP8 tensor %s holds NaN" % (path, name))
+            out[name] = FP8_E4M3_VALUES[codes]
+            out.setdefault("__fp8__", set()).add(name)
             continue
         if info["dtype"] == "F32":
             a = np.frombuffer(raw, "<f4")
@@ -92,7 +113,32 @@ def load_checkpoint(hf_dir, fail):
     weights = {}
     for fn in files:
         read_safetensors(os.path.join(hf_dir, fn), weights, fail)
+    apply_fp8_scales(cfg, weights, fail)
     return cfg, weights
+
+
+def apply_fp8_scales(cfg, W, fail):
+    """FP8 checkpoints (quantization_config quant_method fp8, weight_block_size [br, bc]): each
+    F8_E4M3 matrix W times its NAME_scale_inv [ceil(rows/br), ceil(cols/bc)] block by block, in
+    float64 (DeepSeek-V3's inference/kernel.py weight_dequant: y = x * s, the scale of block
+    (i // br, j // bc), partial blocks at the edges)."""
+    fp8 = W.pop("__fp8__", set())
+    if not fp8:
+        return
+    q = cfg.get("quantization_config") or {}
+    if q.get("quant_method") != "fp8" or q.get("fmt", "e4m3") != "e4m3":
+        fail("F8_E4M3 tensors without an fp8/e4m3 quantization_config")
+    br, bc = q["weight_block_size"]
+    for name in sorted(fp8):
+        s = W.pop(name + "_scale_inv", None)
+        w = W[name]
+        if s is None or w.ndim != 2:
+            fail("FP8 tensor %s: no scale_inv or not a matrix" % name)
+        rows, cols = w.shape
+        if s.shape != (-(-rows // br), -(-cols // bc)):
+            fail("FP8 tensor %s: scale_inv shape %s" % (name, s.shape))
+        full = np.repeat(np.repeat(s, br, axis=0), bc, axis=1)[:rows, :cols]
+        W[name] = w * full
 
 
 def tie_lm_head(cfg, W, fail):

@@ -12,10 +12,21 @@ namespace {
 
 // HF kv_b_proj [n_head*(nope+v), kv_lora] -> attn_k_b [n_head, kv_lora, nope] (each head's
 // W_kb transposed, so the absorbed query is a plain matmul) and attn_v_b [n_head, v, kv_lora].
-// Element-wise in the source dtype (f32/f16/bf16 only: HF checkpoints).
+// Element-wise in the source dtype (f32/f16/bf16 only: HF checkpoints; FP8 ones through f32).
 Status split_kv_b(Weights& w, const ModelConfig& c, const std::string& p, const std::string& tag,
-                  const TensorView& kvb, MlaWeights& m) {
+                  const TensorView& kvb_in, MlaWeights& m) {
   const int64_t H = c.n_head, R = c.kv_lora_rank, N = c.qk_nope_dim, V = c.v_head_dim;
+  // FP8 checkpoints (F8B): split the exactly decoded f32 values (the transposed k_b rows cut
+  // across the 32-value blocks). Costs 4 bytes per kv_b weight instead of 1.
+  TensorView kvb = kvb_in;
+  std::vector<float> decoded;
+  if (kvb.dtype == DType::F8B) {
+    decoded.resize(static_cast<size_t>(kvb.shape.numel()));
+    for (int64_t r = 0; r < kvb.rows(); ++r) kernels::dequantize_row(kvb.dtype, kvb.row(r), &decoded[r * kvb.cols()], kvb.cols());
+    kvb.dtype = DType::F32;
+    kvb.data = decoded.data();
+    kvb.nbytes = decoded.size() * sizeof(float);
+  }
   if (kvb.dtype != DType::F32 && kvb.dtype != DType::F16 && kvb.dtype != DType::BF16)
     return Errorf("tensor '%s' has type %s; splitting it needs f32, f16 or bf16", kvb.name.c_str(),
                   dtype_name(kvb.dtype));
