@@ -2,15 +2,16 @@
 # Speculative decoding inside continuous batching (issue #11 point 2), figures for docs/PERF.md:
 # per-stream and aggregate generation tokens/s at 1, 4 and 16 concurrent support chats on the
 # shipped support model (models/moecat-support.gguf, so the acceptance rate is a real one), with
-# `--draft none` and `--draft ngram`, one server after the other on the same machine, and the
-# drafting server's acceptance rate and tokens per verify step from /metrics.
-# Usage: bench/serve_draft_bench.sh [--streams 1,4,16] [--max-tokens 64] [--threads N] [--n-draft 3]
+# `--draft none`, `--draft ngram` and `--draft mtp` (the model's MTP head), one server after the
+# other on the same machine, and each drafting server's acceptance rate and tokens per verify
+# step from /metrics.
+# Usage: bench/serve_draft_bench.sh [--streams 1,4,16] [--max-tokens 64] [--threads N] [--n-draft N]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STREAMS=1,4,16
 MAXTOK=64
 THREADS=$(nproc)
-NDRAFT=3
+NDRAFT=0  # 0: the server's default per drafter (mtp 1, ngram 3)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --streams) STREAMS="$2"; shift 2 ;;
@@ -27,8 +28,10 @@ LOG=$(mktemp)
 PID=""
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -f "$LOG"' EXIT
 echo "== moecat serve $(basename "$MODEL"), $THREADS threads, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-for draft in none ngram; do
-  "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" --parallel 16 -c 2048 --draft "$draft" --n-draft "$NDRAFT" 2>"$LOG" &
+for draft in none ngram mtp; do
+  nd=()
+  [ "$NDRAFT" -gt 0 ] && [ "$draft" != none ] && nd=(--n-draft "$NDRAFT")
+  "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" --parallel 16 -c 2048 --draft "$draft" "${nd[@]}" 2>"$LOG" &
   PID=$!
   URL=""
   for _ in $(seq 1 300); do
@@ -37,9 +40,9 @@ for draft in none ngram; do
     kill -0 $PID 2>/dev/null || { cat "$LOG"; exit 1; }
     sleep 0.2
   done
-  echo "-- --draft $draft$([ "$draft" = ngram ] && echo " --n-draft $NDRAFT")"
+  echo "-- --draft $draft ${nd[*]}"
   BODY_FILE="$REPO/examples/api/tool_result.json" node "$REPO/bench/serve_load.mjs" support "$URL" "$STREAMS" "$MAXTOK"
-  if [ "$draft" = ngram ]; then
+  if [ "$draft" != none ]; then
     curl -sf "$URL/metrics" | awk '$1 ~ /^moecat_(draft_|tokens_per_verify)/ {print "   " $1, $2}'
   fi
   kill $PID; wait $PID 2>/dev/null || true
