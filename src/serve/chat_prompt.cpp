@@ -10,6 +10,7 @@ Result<std::unique_ptr<ChatPrompt>> ChatPrompt::Create(const std::string& templa
   p->arch_ = arch;
   p->family_ = detect_chat_family(arch, template_text);
   p->mistral_args_ = template_text.find("[ARGS]") != std::string::npos;
+  p->longcat_kv_ = template_text.find("longcat_arg_key") != std::string::npos;
   const TokenizerData& d = tok.data();
   if (d.bos_id >= 0 && d.bos_id < tok.vocab_size()) p->bos_ = tok.token_bytes(d.bos_id);
   if (d.eos_id >= 0 && d.eos_id < tok.vocab_size()) p->eos_ = tok.token_bytes(d.eos_id);
@@ -54,7 +55,10 @@ Result<std::string> ChatPrompt::render(const api::ChatRequest& r) const {
       if (!m.contains("content") || m["content"].is_null()) m["content"] = "";
     // gpt-oss's, Llama 3's and Mistral's templates print tool-call arguments with tojson: give
     // them the object, not the JSON string OpenAI clients send (others print strings as they are).
-    if (family_ == ChatFamily::kGptOss || family_ == ChatFamily::kLlama3 || family_ == ChatFamily::kMistral)
+    // LongCat's tag-format templates (Flash-Lite, Thinking-2601) write each argument as a
+    // <longcat_arg_key>/<longcat_arg_value> pair, iterating the arguments mapping.
+    if (family_ == ChatFamily::kGptOss || family_ == ChatFamily::kLlama3 || family_ == ChatFamily::kMistral ||
+        (family_ == ChatFamily::kLongCat && longcat_kv_))
       for (auto& m : msgs)
         if (m.contains("tool_calls") && m["tool_calls"].is_array())
           for (auto& tc : m["tool_calls"])
@@ -178,9 +182,11 @@ std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, const std::string&
 }
 
 bool prompt_opens_reasoning(std::string_view text) {
-  std::string_view tail = text.substr(text.size() > 16 ? text.size() - 16 : 0);
+  std::string_view tail = text.substr(text.size() > 32 ? text.size() - 32 : 0);
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.remove_suffix(1);
-  return tail.size() >= 7 && tail.substr(tail.size() - 7) == "<think>";
+  auto ends_with = [&](std::string_view m) { return tail.size() >= m.size() && tail.substr(tail.size() - m.size()) == m; };
+  // LongCat-Flash-Thinking(-2601): "... /think_on <longcat_assistant><longcat_think>\n".
+  return ends_with("<think>") || ends_with("<longcat_think>");
 }
 
 }  // namespace moecat

@@ -55,6 +55,7 @@ class ChatPrompt {
  private:
   ChatFamily family_ = ChatFamily::kGeneric;
   bool mistral_args_ = false;  // Mistral template writes NAME[ARGS]{..} (else the v3 JSON list)
+  bool longcat_kv_ = false;    // LongCat template writes calls as NAME + arg key/value pairs
   std::optional<jinja::Template> tmpl_;
   std::string bos_, eos_;
   std::string arch_;
@@ -64,8 +65,8 @@ class ChatPrompt {
 // asks for it and the template did not write it already.
 std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, const std::string& text);
 
-// The template opened a reasoning block in the generation prompt (Qwen3, DeepSeek-R1 style):
-// the generated text starts as reasoning.
+// The template opened a reasoning block in the generation prompt (Qwen3, DeepSeek-R1 style
+// "<think>", LongCat-Flash-Thinking "<longcat_think>"): the generated text starts as reasoning.
 bool prompt_opens_reasoning(std::string_view text);
 
 }  // namespace moecat

@@ -17,7 +17,10 @@ enum class ChatFamily {
   kDeepSeekV3,  // <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\n{..}\n```<｜tool▁call▁end｜>...
   kLlama3,      // {"name": .., "parameters": {..}} (optionally after <|python_tag|>)
   kGptOss,      // harmony: <|channel|>analysis|commentary|final<|message|>...<|end|>/<|call|>/<|return|>
-  kLongCat,     // <longcat_tool_call>{..}</longcat_tool_call>, replies end with </longcat_s>
+  kLongCat,     // <longcat_think>..</longcat_think>; calls <longcat_tool_call>{..}</longcat_tool_call> (Flash-Chat)
+                // or <longcat_tool_call>NAME<longcat_arg_key>K</longcat_arg_key><longcat_arg_value>V
+                // </longcat_arg_value>..</longcat_tool_call> (Flash-Lite, Thinking-2601); replies end
+                // with </longcat_s>
   kMistral,     // [THINK]..[/THINK], [TOOL_CALLS][{"name":..,"arguments":..,"id":..}] (v3) or
                 // [TOOL_CALLS]NAME[ARGS]{..} (later models); calls run to the end of the reply
 };
@@ -67,6 +70,10 @@ struct ChatParseOptions {
   // The prompt already ended inside a reasoning block (e.g. Qwen3/DeepSeek templates that
   // open "<think>\n" in the generation prompt): generated text starts as reasoning.
   bool starts_in_reasoning = false;
+  // The request's tools (OpenAI shape; null/empty when none): families whose calls write
+  // arguments as text (LongCat's <longcat_arg_value>) type each value from the tool's JSON
+  // schema - a "string" property stays a string, other types are read as JSON.
+  nlohmann::ordered_json tools;
 };
 
 std::unique_ptr<ChatOutputParser> make_chat_output_parser(ChatFamily f, const ChatParseOptions& opt);

@@ -4,8 +4,7 @@
 //             <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>BODY<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>
 //             where BODY is V3's  function<｜tool▁sep｜>NAME\n```json\n{..}\n```
 //             or V3.1's           NAME<｜tool▁sep｜>{..}
-//   LongCat:  <longcat_think>..</longcat_think>, <longcat_tool_call>{..}</longcat_tool_call>,
-//             turns end with </longcat_s>.
+//   LongCat:  see parse_longcat.cpp.
 //   Mistral:  [THINK]..[/THINK]; [TOOL_CALLS] then either a JSON list
 //             [{"name":..,"arguments":{..},"id":"9 alnum"}, ..] (v3 / Nemo) or NAME[ARGS]{..}
 //             (with [CALL_ID]ID before [ARGS] in Small 3.2); a call runs to the next
@@ -198,16 +197,6 @@ std::unique_ptr<ChatOutputParser> make_deepseek_parser(const ChatParseOptions& o
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }
 
-std::unique_ptr<ChatOutputParser> make_longcat_parser(const ChatParseOptions& opt) {
-  TaggedFormat f;
-  f.think_open = "<longcat_think>";
-  f.think_close = "</longcat_think>";
-  f.call_open = "<longcat_tool_call>";
-  f.call_close = "</longcat_tool_call>";
-  f.parse_calls = one_call(parse_name_args_object);
-  f.stream = TaggedFormat::Stream::kObject;
-  f.drop = {"</longcat_s>"};
-  return std::make_unique<TaggedParser>(std::move(f), opt);
-}
+// make_longcat_parser: parse_longcat.cpp.
 
 }  // namespace moecat::chat
