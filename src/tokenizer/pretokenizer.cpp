@@ -36,8 +36,21 @@ const char* const kGpt4oRegex =
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
     "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// LongCat-Flash (llama.cpp's "longcat-flash"): the Qwen2 pattern, then runs of CJK punctuation
+// (optionally after a space) and runs of CJK/Hangul characters isolated from what the first
+// step left. Source: a llama.cpp LongCat port's vocabulary notes (see docs/longcat-flash.md);
+// not checked against the published tokenizer.json, which is not available here.
+const char* const kLongCatRegexes[] = {
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    // " ?[！-／：-～‘-‟　-。《》「」【】]+"
+    " ?[\xef\xbc\x81-\xef\xbc\x8f\xef\xbc\x9a-\xef\xbd\x9e\xe2\x80\x98-\xe2\x80\x9f\xe3\x80\x80-\xe3\x80\x82"
+    "\xe3\x80\x8a\xe3\x80\x8b\xe3\x80\x8c\xe3\x80\x8d\xe3\x80\x90\xe3\x80\x91]+",
+    // "[一-龥ࠀ-一가-퟿]+"
+    "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+",
+};
+
 // Canonical names first: PreNameForRegexes returns the first name with an equal list.
-const char* const kCanonicalNames[] = {"llama-bpe", "qwen2", "deepseek-v3", "gpt-4o", "gpt2"};
+const char* const kCanonicalNames[] = {"llama-bpe", "qwen2", "deepseek-v3", "gpt-4o", "longcat-flash", "gpt2"};
 
 // Per-thread PCRE2 match state: encode() is const and may run on several threads at once.
 struct MatchState {
@@ -80,6 +93,7 @@ std::vector<std::string> NamedPreRegexes(const std::string& name) {
   if (name == "qwen2") return {kQwen2Regex};
   if (name == "deepseek-v3") return {std::begin(kDeepseekV3Regexes), std::end(kDeepseekV3Regexes)};
   if (name == "gpt-4o") return {kGpt4oRegex};
+  if (name == "longcat-flash" || name == "longcat") return {std::begin(kLongCatRegexes), std::end(kLongCatRegexes)};
   if (name == "gpt2" || name == "default") return {kGpt2Regex};
   return {};
 }

@@ -26,7 +26,7 @@ struct SplitStep {
 extern const char* const kGpt2Regex;
 
 // Regex lists of the llama.cpp `tokenizer.ggml.pre` names we know ("llama-bpe", "llama3", "qwen2",
-// "deepseek-v3", "gpt-4o", "gpt2", "default"); empty if unknown.
+// "deepseek-v3", "gpt-4o", "longcat-flash", "gpt2", "default"); empty if unknown.
 std::vector<std::string> NamedPreRegexes(const std::string& name);
 // The canonical llama.cpp name whose list equals `regexes`, or "" if none.
 std::string PreNameForRegexes(const std::vector<std::string>& regexes);

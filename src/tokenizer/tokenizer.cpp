@@ -70,7 +70,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromData(TokenizerData data) {
     regexes = NamedPreRegexes(pre);
     if (regexes.empty())
       return Errorf("unknown pre-tokenizer '%.64s' (known: llama-bpe, llama3, qwen2, deepseek-v3, gpt-4o, "
-                    "gpt2, default)", pre.c_str());
+                    "longcat-flash, gpt2, default)", pre.c_str());
   }
   for (auto& r : regexes) opts.steps.push_back(SplitStep{r, SplitBehavior::kIsolated, false, false, true});
   // Settings implied by the named tokenizers' tokenizer.json files (a GGUF does not store them).
