@@ -37,12 +37,31 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
   }
 }
 
-float fp8_e4m3_to_f32(uint8_t b) {
+namespace {
+// e4m3 byte b -> float, at compile time (no static-initialization order to worry about).
+constexpr float fp8_e4m3_decode(int b) {
   const int e = (b >> 3) & 15, m = b & 7;
   if (e == 15 && m == 7) return std::numeric_limits<float>::quiet_NaN();
-  const float v = e == 0 ? std::ldexp(float(m), -9) : std::ldexp(float(8 + m), e - 10);
+  float v = float(m);  // subnormal: m * 2^-9; normal: (8 + m) * 2^(e - 10)
+  int k = -9;
+  if (e != 0) {
+    v = float(8 + m);
+    k = e - 10;
+  }
+  for (; k > 0; --k) v *= 2.0f;
+  for (; k < 0; ++k) v *= 0.5f;  // exact: powers of two, never below 2^-9
   return b & 0x80 ? -v : v;
 }
+struct Fp8Table {
+  float v[256];
+  constexpr Fp8Table() : v() {
+    for (int b = 0; b < 256; ++b) v[b] = fp8_e4m3_decode(b);
+  }
+};
+constexpr Fp8Table kFp8Table;
+}  // namespace
+
+float fp8_e4m3_to_f32(uint8_t b) { return kFp8Table.v[b]; }
 
 const int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
