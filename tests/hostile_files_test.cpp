@@ -388,6 +388,31 @@ TEST(HostileSafetensors, OverlappingRanges) {
                     "overlaps");
 }
 
+// The safetensors library's reader requires the tensors to tile the data section exactly.
+TEST(HostileSafetensors, HolesAndUncoveredBytes) {
+  // A hole between two tensors.
+  EXPECT_FAILS_WITH(OpenSt(St(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                              R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})", 20)),
+                    "hole of 4 bytes");
+  // A hole before the first tensor.
+  EXPECT_FAILS_WITH(OpenSt(St(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12)), "hole of 4 bytes");
+  // Bytes after the last tensor.
+  EXPECT_FAILS_WITH(OpenSt(St(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 9)),
+                    "1 bytes at the end belong to no tensor");
+  // No tensor, but data.
+  EXPECT_FAILS_WITH(OpenSt(St(R"({"__metadata__":{"format":"pt"}})", 4)), "belong to no tensor");
+  // A zero-size tensor must sit on the boundary too.
+  EXPECT_FAILS_WITH(OpenSt(St(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                              R"("z":{"dtype":"F32","shape":[0],"data_offsets":[12,12]}})", 8)),
+                    "past the end");
+  // Exact tilings pass, in any header order and with zero-size tensors on the boundaries.
+  EXPECT_TRUE(OpenSt(St(R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+                        R"("z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},)"
+                        R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                        R"("e":{"dtype":"F32","shape":[0],"data_offsets":[16,16]}})", 16)).ok());
+  EXPECT_TRUE(OpenSt(St(R"({"__metadata__":{"format":"pt"}})", 0)).ok());
+}
+
 TEST(HostileSafetensors, DuplicateNames) {
   EXPECT_FAILS_WITH(OpenSt(St(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                               R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),

@@ -140,6 +140,21 @@ TEST(ModelSource, IndexHostileEntries) {
   EXPECT_NE(r.status().message().find("not valid JSON"), std::string::npos) << r.status().message();
 }
 
+// Every shard of a sharded folder is held to the safetensors library's rule: the tensors tile
+// the data section exactly (here the second shard gets 4 stray bytes after its tensor).
+TEST(ModelSource, ShardWithUncoveredBytesIsRefused) {
+  Folder f("holed_shard");
+  const std::string shard = f.dir + "/model-00002-of-00002.safetensors";
+  {
+    std::ofstream o(shard, std::ios::binary | std::ios::app);
+    o.write("\0\0\0\0", 4);
+  }
+  auto r = ModelSource::Open(f.dir);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("belong to no tensor"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("model-00002-of-00002"), std::string::npos) << r.status().message();
+}
+
 TEST(ModelSource, FolderWithoutIndexUsesAllShards) {
   Folder f("no_index", /*with_index=*/false);
   auto r = ModelSource::Open(f.dir);

@@ -192,23 +192,32 @@ Status SafetensorsFile::parse(const uint8_t* data, size_t size) {
     ranges.push_back(r);
   }
 
-  // File order = data order; then check that consecutive non-empty ranges do not overlap.
+  // File order = data order. Like the safetensors library's own reader, the tensors must tile
+  // the data section exactly: each one starts where the previous one (in offset order) ends, the
+  // first at 0 and the last at the end of the file — no overlap, no hole, nothing left over.
   std::vector<size_t> order(tensors_.size());
   for (size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return ranges[a].begin != ranges[b].begin ? ranges[a].begin < ranges[b].begin
-                                              : tensors_[a].name < tensors_[b].name;
+    if (ranges[a].begin != ranges[b].begin) return ranges[a].begin < ranges[b].begin;
+    if (ranges[a].end != ranges[b].end) return ranges[a].end < ranges[b].end;
+    return tensors_[a].name < tensors_[b].name;
   });
-  const Range* prev = nullptr;
-  size_t prev_k = 0;
+  int64_t covered = 0;  // data bytes [0, covered) belong to the tensors seen so far
+  const TensorView* prev = nullptr;
   for (size_t k : order) {
-    if (ranges[k].begin == ranges[k].end) continue;
-    if (prev && prev->end > ranges[k].begin)
-      return Errorf("tensor '%s' data overlaps tensor '%s'", tensors_[k].name.c_str(),
-                    tensors_[prev_k].name.c_str());
-    prev = &ranges[k];
-    prev_k = k;
+    if (ranges[k].begin < covered)
+      return Errorf("tensor '%s' data overlaps tensor '%s'", tensors_[k].name.c_str(), prev->name.c_str());
+    if (ranges[k].begin > covered)
+      return Errorf("tensor '%s' starts at data offset %lld but the data before it ends at %lld: the file has a "
+                    "hole of %lld bytes no tensor covers",
+                    tensors_[k].name.c_str(), (long long)ranges[k].begin, (long long)covered,
+                    (long long)(ranges[k].begin - covered));
+    covered = ranges[k].end;
+    prev = &tensors_[k];
   }
+  if (uint64_t(covered) != data_size)
+    return Errorf("the tensors cover %lld of the %llu data bytes: %llu bytes at the end belong to no tensor",
+                  (long long)covered, (unsigned long long)data_size, (unsigned long long)(data_size - covered));
   std::vector<TensorView> sorted;
   sorted.reserve(order.size());
   for (size_t k : order) sorted.push_back(std::move(tensors_[k]));
