@@ -73,6 +73,7 @@ class Chat {
 
     ChatParseOptions popt;
     popt.parse_tools = !tools_.empty();
+    popt.tools = r.tools;  // LongCat's key/value calls type each value by the tool's schema
     popt.starts_in_reasoning = prompt_opens_reasoning(text);
     auto parser = make_chat_output_parser(cp_->family(), popt);
     const std::vector<std::string> ends = cp_->end_strings();

@@ -140,6 +140,7 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
   // through the prefix cache once the first has prefilled them).
   ChatParseOptions popt;
   popt.parse_tools = has_tools && r->tool_choice != api::ToolChoiceMode::kNone;
+  popt.tools = r->tools;  // LongCat's key/value calls type each value by the tool's schema
   popt.parse_reasoning = true;
   popt.starts_in_reasoning = !forced && prompt_opens_reasoning(text);
   auto gen = std::make_shared<Generation>();
