@@ -36,7 +36,11 @@ Weights::Weights(const ModelSource& src, std::vector<NamePair> hf_names)
     : src_(src), hf_names_(std::move(hf_names)) {}
 
 std::string Weights::source_name(const std::string& gguf_name, int64_t expert) const {
-  if (!is_hf()) return gguf_name;
+  if (!is_hf()) {
+    if (aliases_.empty()) return gguf_name;
+    auto it = aliases_.find(gguf_name);
+    return it == aliases_.end() ? "" : it->second.file_name;
+  }
   auto [pattern, layer] = split_layer(gguf_name);
   for (const NamePair& p : hf_names_) {
     if (pattern != p.gguf) continue;
@@ -68,6 +72,11 @@ std::optional<Result<TensorView>> Weights::find_provided(const std::string& name
                                    dtype_name(v.dtype)));
 }
 
+Status Weights::no_source(const std::string& name) const {
+  if (is_hf()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+  return Errorf("%s: no tensor of this file's layout holds '%s'", src_.path().c_str(), name.c_str());
+}
+
 bool Weights::has(const std::string& name) const {
   if (provided_.count(name)) return true;
   std::string n = source_name(name, 0);
@@ -82,7 +91,7 @@ Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
     return p->value();
   }
   std::string sname = source_name(name);
-  if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+  if (sname.empty()) return no_source(name);
   MOECAT_ASSIGN_OR_RETURN(TensorView v, source_matrix(sname, shape, allowed));
   loaded_.push_back(LoadedWeight{name, shape, {v}, 0, false});
   return v;
@@ -254,7 +263,7 @@ Result<TensorView> Weights::get_f32(const std::string& name, const Shape& shape)
     return p->value();
   }
   std::string sname = source_name(name);
-  if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+  if (sname.empty()) return no_source(name);
   MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, {DType::F32, DType::F16, DType::BF16}));
   if (v.dtype != DType::F32) {
     std::vector<float>& buf = owned_.emplace_back(static_cast<size_t>(shape.numel()));
@@ -280,7 +289,7 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
   auto per_expert = [&](const std::function<std::string(int64_t)>& name_of) -> Status {
     for (int64_t e = 0; e < n_expert; ++e) {
       const std::string sname = name_of(e);
-      if (sname.empty()) return Errorf("no Hugging Face name known for tensor '%s'", name.c_str());
+      if (sname.empty()) return no_source(name);
       MOECAT_ASSIGN_OR_RETURN(TensorView v, source_matrix(sname, es, allowed));
       if (e > 0 && v.dtype != parts[0].dtype)
         return Errorf("experts of '%s' have mixed types (%s and %s)", name.c_str(),
@@ -290,7 +299,7 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
     return Status::Ok();
   };
   const std::string suffix = "_exps.weight";
-  const bool legacy_split = !is_hf() && !src_.find(name) && name.size() > suffix.size() &&
+  const bool legacy_split = !is_hf() && aliases_.empty() && !src_.find(name) && name.size() > suffix.size() &&
                             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   if (auto p = find_provided(name, stacked, allowed)) {
     if (!p->ok()) return p->status();
@@ -300,6 +309,22 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
   } else if (legacy_split) {
     const std::string stem = name.substr(0, name.size() - suffix.size());
     MOECAT_RETURN_IF_ERROR(per_expert([&](int64_t e) { return stem + "." + std::to_string(e) + ".weight"; }));
+  } else if (!aliases_.empty()) {
+    const std::string sname = source_name(name);
+    if (sname.empty()) return no_source(name);
+    const GgufAlias& a = aliases_.at(name);
+    Shape file_shape = stacked;
+    if (a.outer > 0) {
+      if (a.outer < n_expert) return Errorf("tensor '%s': layout has %lld experts, %lld asked for", sname.c_str(),
+                                            (long long)a.outer, (long long)n_expert);
+      file_shape.d[0] = a.outer;
+    }
+    MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(sname, file_shape, allowed));
+    // Only the first n_expert experts: a view of the mapped file (the rest is never touched).
+    all.shape = stacked;
+    all.nbytes = all.nbytes / static_cast<size_t>(file_shape.d[0]) * static_cast<size_t>(n_expert);
+    all = repack(all);
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
   } else {
     MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(name, stacked, allowed));
     all = repack(all);

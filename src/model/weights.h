@@ -51,6 +51,17 @@ class Weights {
                                               std::initializer_list<DType> allowed);
   bool has(const std::string& name) const;
 
+  // A GGUF written in another layout (e.g. llama.cpp's LongCat blocks blk.{2L}/blk.{2L+1}): each
+  // name the arch asks for is read from the file's tensor `file_name`. With this table set, names
+  // it lacks are absent (never read under their own name). `outer` > 0: the file's tensor has
+  // `outer` entries in its outermost dimension and only the first ones the arch asks for are
+  // used, as a view (a trailing dummy expert is never read).
+  struct GgufAlias {
+    std::string file_name;
+    int64_t outer = 0;
+  };
+  void set_gguf_aliases(std::map<std::string, GgufAlias> a) { aliases_ = std::move(a); }
+
   // A tensor computed at load from others (e.g. DeepSeek's kv_b_proj split and transposed into
   // attn_k_b / attn_v_b): Weights owns the bytes and records it for export under `name`.
   TensorView add_derived(const std::string& name, DType dtype, const Shape& shape,
@@ -89,6 +100,8 @@ class Weights {
   Result<std::pair<int64_t, int64_t>> fp8_block();
   std::optional<Result<std::pair<int64_t, int64_t>>> fp8_block_;
   std::map<std::string, TensorView> provided_;
+  std::map<std::string, GgufAlias> aliases_;
+  Status no_source(const std::string& name) const;
   // A provided tensor, checked like ModelSource::get; nullopt when none is provided.
   std::optional<Result<TensorView>> find_provided(const std::string& name, const Shape& shape,
                                                   std::initializer_list<DType> allowed) const;

@@ -11,6 +11,7 @@
 
 #include "kernels/ops.h"
 #include "model/arch/common.h"
+#include "model/arch/longcat_gguf_layouts.h"
 #include "model/blocks/ffn.h"
 #include "model/blocks/mla.h"
 #include "model/blocks/ngram_embed.h"
@@ -25,13 +26,24 @@ namespace {
 constexpr const char* kArch = "longcat_flash";
 constexpr const char* kArchNgram = "longcat_flash_ngram";
 
+// The community layout of a GGUF source (longcat_gguf_layouts.h), or nullptr.
+const longcat::GgufLayout* layout_of(const ModelSource& src) {
+  return src.kind() == ModelSource::Kind::kGguf ? longcat::community_layout(gguf_arch_of(src)) : nullptr;
+}
+
 bool accepts(const ModelSource& src) {
-  if (src.kind() == ModelSource::Kind::kGguf) return gguf_arch_of(src) == kArch;
+  if (src.kind() == ModelSource::Kind::kGguf) {
+    const longcat::GgufLayout* l = layout_of(src);
+    return gguf_arch_of(src) == kArch || (l && !l->ngram);
+  }
   return hf_arch_of(src) == "LongcatFlashForCausalLM";
 }
 
 bool accepts_ngram(const ModelSource& src) {
-  if (src.kind() == ModelSource::Kind::kGguf) return gguf_arch_of(src) == kArchNgram;
+  if (src.kind() == ModelSource::Kind::kGguf) {
+    const longcat::GgufLayout* l = layout_of(src);
+    return gguf_arch_of(src) == kArchNgram || (l && l->ngram);
+  }
   return hf_arch_of(src) == "LongcatFlashNgramForCausalLM";
 }
 
@@ -117,6 +129,10 @@ class LongcatFlashModel : public Model {
     m->cfg_ = std::move(cfg);
     m->source_ = std::move(src);
     m->weights_ = std::make_unique<Weights>(*m->source_, names());
+    if (const longcat::GgufLayout* l = layout_of(*m->source_)) {  // llama.cpp's / the fork's blocks
+      MOECAT_ASSIGN_OR_RETURN(auto aliases, longcat::layout_aliases(*m->source_->gguf(), *l, m->cfg_));
+      m->weights_->set_gguf_aliases(std::move(aliases));
+    }
     MOECAT_RETURN_IF_ERROR(m->load_weights());
     m->rope_ = std::make_unique<Rope>(m->cfg_.rope);
     return std::unique_ptr<Model>(std::move(m));
@@ -336,13 +352,16 @@ Status read_hf(const ModelSource& src, ModelConfig& c) {
 
 Status read_gguf(const ModelSource& src, ModelConfig& c) {
   const GgufFile& f = *src.gguf();
-  GgufMeta m(f, c.gguf_arch);
+  const longcat::GgufLayout* layout = layout_of(src);
+  GgufMeta m(f, layout ? std::string(layout->arch) : c.gguf_arch);
   c.source = SourceKind::kGguf;
   const TensorView* emb = f.tensor("token_embd.weight");
   if (!emb || emb->shape.ndim != 2) return Errorf("%s: missing 2-D tensor 'token_embd.weight'", f.path().c_str());
   c.n_vocab = emb->shape[0];
   MOECAT_ASSIGN_OR_RETURN(c.n_embd, m.req_int("embedding_length"));
-  MOECAT_ASSIGN_OR_RETURN(c.n_layer, m.req_int("block_count"));
+  if (!layout) {  // the community layouts count two blocks per layer (read_layout_meta)
+    MOECAT_ASSIGN_OR_RETURN(c.n_layer, m.req_int("block_count"));
+  }
   MOECAT_ASSIGN_OR_RETURN(c.n_head, m.req_int("attention.head_count"));
   c.n_head_kv = c.n_head;
   MOECAT_ASSIGN_OR_RETURN(c.n_ff, m.req_int("feed_forward_length"));
@@ -365,7 +384,7 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
   c.mla_norm_eps = static_cast<float>(m.opt_float("attention.latent_norm_rms_epsilon", 1e-6));
   // Files written before the key existed: the MTP layer is there if its tensors are.
   c.n_mtp_layers = m.opt_int("nextn_predict_layers", f.tensor("mtp.eh_proj.weight") ? 1 : 0);
-  if (m.opt_int("ngram.neighbor_num", 0) > 0) {
+  if (!layout && m.opt_int("ngram.neighbor_num", 0) > 0) {
     NgramEmbedConfig& g = c.ngram;
     g.n = m.opt_int("ngram.neighbor_num", 0);
     g.k = m.opt_int("ngram.split_num", 0);
@@ -382,6 +401,10 @@ Status read_gguf(const ModelSource& src, ModelConfig& c) {
     c.rope.beta_slow = m.opt_float("rope.scaling.yarn_beta_slow", 1.0);
     c.rope.attn_factor = m.opt_float("rope.scaling.attn_factor", 1.0);
     c.rope.mscale_all_dim = m.opt_float("rope.scaling.yarn_log_multiplier", 0.0) / 0.1;
+  }
+  if (layout) {  // the keys the community layouts name differently
+    c.ngram = NgramEmbedConfig{};
+    MOECAT_RETURN_IF_ERROR(longcat::read_layout_meta(f, *layout, c));
   }
   return Status::Ok();
 }
