@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -23,19 +24,23 @@ class Hasher {
  public:
   void add(const void* data, size_t n) {
     const uint8_t* p = static_cast<const uint8_t*>(data);
-    while (n > 0 && fill_ > 0) {
-      buf_[fill_++] = *p++;
-      --n;
-      if (fill_ == 8) word(buf_), fill_ = 0;
+    if (fill_ > 0) {  // complete the pending word first
+      const size_t take = std::min(8 - fill_, n);
+      std::memcpy(buf_ + fill_, p, take);
+      fill_ += take, p += take, n -= take;
+      if (fill_ < 8) return;
+      word(buf_);
+      fill_ = 0;
     }
     for (; n >= 8; n -= 8, p += 8) word(p);
-    while (n-- > 0) buf_[fill_++ & 7] = *p++;  // n < 8 and fill_ == 0 here
+    std::memcpy(buf_, p, n);
+    fill_ = n;
   }
   template <typename T>
   void add_value(const T& v) { add(&v, sizeof v); }
   uint64_t digest() const {
     uint64_t h = h_ ^ (len_ * 0x9E3779B97F4A7C15ull);
-    for (int i = 0; i < fill_; ++i) h = (h ^ buf_[i]) * 0x100000001B3ull;
+    for (size_t i = 0; i < fill_; ++i) h = (h ^ buf_[i]) * 0x100000001B3ull;
     h ^= h >> 33;
     h *= 0xFF51AFD7ED558CCDull;
     h ^= h >> 33;
@@ -52,7 +57,7 @@ class Hasher {
   }
   uint64_t h_ = 0xCBF29CE484222325ull, len_ = 0;
   uint8_t buf_[8] = {};
-  int fill_ = 0;
+  size_t fill_ = 0;
 };
 
 // The model's identity: its configuration (GGUF header with metadata and tensor table, or the HF
