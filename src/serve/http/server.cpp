@@ -303,7 +303,12 @@ bool HttpServer::Impl::evict_oldest(const std::set<uint64_t>& ids) {
 }
 
 void HttpServer::Impl::accept_all() {
-  for (;;) {
+  // At most kAcceptBatch per turn (the listener is level-triggered: the rest comes next turn), and
+  // each new connection is read at once in this turn: a client that has sent its request gets it
+  // parsed before a flood of reconnecting attackers from its address can make it the oldest idle
+  // connection there (the one the per-client cap closes).
+  constexpr int kAcceptBatch = 16;
+  for (int accepted = 0; accepted < kAcceptBatch; ++accepted) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -372,6 +377,7 @@ void HttpServer::Impl::accept_all() {
     }
     conns.emplace(c->id, c);
     by_addr[host].insert(c->id);
+    again.push_back(c);
   }
 }
 
