@@ -19,18 +19,19 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-start() {  # start NAME PORTVAR [args]
-  local name="$1" port=$(( 20000 + RANDOM % 20000 ))
+start() {  # start NAME [args]: a server on a free port -> $PORT (not in a subshell: PIDS must keep its pid)
+  local name="$1"
+  PORT=$(( 20000 + RANDOM % 20000 ))
   shift
-  "$MOECAT_BIN" serve -m "$MODEL" --port "$port" -t "$THREADS" -c 1024 --np 4 "$@" > "$WORK/$name.log" 2>&1 &
+  "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" -c 1024 --np 4 "$@" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && { echo "$port"; return 0; }; sleep 0.2; done
+  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && return 0; sleep 0.2; done
   e2e_die "server $name did not come up: $(cat "$WORK/$name.log")"
 }
-P0=$(start plain)
-P1=$(start ngram --draft ngram --n-draft 3)
-P2=$(start mtp --draft mtp)
-P3=$(start mtp2 --draft mtp --n-draft 2)
+start plain; P0=$PORT
+start ngram --draft ngram --n-draft 3; P1=$PORT
+start mtp --draft mtp; P2=$PORT
+start mtp2 --draft mtp --n-draft 2; P3=$PORT
 
 "$PY" - "$SRC/examples/api/chat.json" "$P0" "$P1" "$P2" "$P3" <<'EOF' || e2e_die "drafted answers differ from plain ones (see above)"
 import json, sys, threading, urllib.request
