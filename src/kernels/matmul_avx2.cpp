@@ -6,6 +6,7 @@
 
 #include "kernels/avx2_util.h"
 #include "kernels/kernel_table.h"
+#include "kernels/row_tiles.h"
 
 namespace moecat::kernels::avx2 {
 namespace {
@@ -90,16 +91,9 @@ template <class L>
 void drive(const void* wv, int64_t in, const float* x, int64_t n, float* y, int64_t ldy,
            int64_t r0, int64_t r1) {
   const auto* w = static_cast<const typename L::T*>(wv);
-  constexpr int64_t kRowBlock = 16;
-  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-    const int64_t re = rb + kRowBlock < r1 ? rb + kRowBlock : r1;
-    for (int64_t c0 = 0; c0 < n; c0 += kC) {
-      const int c = n - c0 < kC ? static_cast<int>(n - c0) : kC;
-      int64_t r = rb;
-      for (; r + kR <= re; r += kR) tile_c<L, kR>(c, w + r * in, in, x + c0 * in, y + c0 * ldy + r, ldy);
-      for (; r < re; ++r) tile_c<L, 1>(c, w + r * in, in, x + c0 * in, y + c0 * ldy + r, ldy);
-    }
-  }
+  for_row_tiles<kR, kC>(n, r0, r1, [&](auto rows, int c, int64_t r, int64_t c0) {
+    tile_c<L, decltype(rows)::value>(c, w + r * in, in, x + c0 * in, y + c0 * ldy + r, ldy);
+  });
 }
 
 }  // namespace

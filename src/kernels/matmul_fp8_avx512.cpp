@@ -8,6 +8,7 @@
 
 #include "kernels/avx512_util.h"
 #include "kernels/kernel_table.h"
+#include "kernels/row_tiles.h"
 
 namespace moecat::kernels::avx512 {
 namespace {
@@ -67,16 +68,9 @@ void matmul_fp8(const void* wv, int64_t in, const float* x, int64_t n, float* y,
                 int64_t r1) {
   const auto* w = static_cast<const uint8_t*>(wv);
   const int64_t nb = in / 32, wrow = nb * kBlockBytes;
-  constexpr int64_t kRowBlock = 16;
-  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-    const int64_t re = rb + kRowBlock < r1 ? rb + kRowBlock : r1;
-    for (int64_t c0 = 0; c0 < n; c0 += kC) {
-      const int c = n - c0 < kC ? static_cast<int>(n - c0) : kC;
-      int64_t r = rb;
-      for (; r + kR <= re; r += kR) tile_c<kR>(c, w + r * wrow, wrow, nb, x + c0 * in, in, y + c0 * ldy + r, ldy);
-      for (; r < re; ++r) tile_c<1>(c, w + r * wrow, wrow, nb, x + c0 * in, in, y + c0 * ldy + r, ldy);
-    }
-  }
+  for_row_tiles<kR, kC>(n, r0, r1, [&](auto rows, int c, int64_t r, int64_t c0) {
+    tile_c<decltype(rows)::value>(c, w + r * wrow, wrow, nb, x + c0 * in, in, y + c0 * ldy + r, ldy);
+  });
 }
 
 }  // namespace moecat::kernels::avx512
