@@ -105,7 +105,10 @@ Scheduler::Scheduler(Engine& engine, const SchedulerOptions& opt)
   MOECAT_CHECK(opt.parallel > 0 && opt.n_ctx > 0 && opt.n_batch > 0);
   m_.ttft_buckets_le.assign(std::begin(kTtftBuckets), std::end(kTtftBuckets));
   m_.ttft_bucket_counts.assign(m_.ttft_buckets_le.size(), 0);
-  if (!opt_.prefix_cache_file.empty()) load_prefix_cache_file();
+  if (!opt_.prefix_cache_file.empty()) {
+    prefix_identity_ = prefix_cache_identity(model_, cache_);  // reads the model file's header: once
+    load_prefix_cache_file();
+  }
   m_.kv = cache_.stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -116,7 +119,7 @@ void Scheduler::load_prefix_cache_file() {
     std::fprintf(stderr, "moecat: no prefix cache at %s yet; it is written there at shutdown\n", path.c_str());
     return;
   }
-  auto n = load_prefix_cache(cache_, path, prefix_cache_identity(model_, cache_), model_.config().n_vocab);
+  auto n = load_prefix_cache(cache_, path, prefix_identity_, model_.config().n_vocab);
   if (!n.ok()) {
     std::fprintf(stderr, "moecat: warning: ignoring the prefix cache file: %s\n", n.status().message().c_str());
     return;
@@ -126,7 +129,7 @@ void Scheduler::load_prefix_cache_file() {
 }
 
 void Scheduler::save_prefix_cache_file() {
-  auto n = save_prefix_cache(cache_, opt_.prefix_cache_file, prefix_cache_identity(model_, cache_));
+  auto n = save_prefix_cache(cache_, opt_.prefix_cache_file, prefix_identity_);
   if (!n.ok()) {
     std::fprintf(stderr, "moecat: warning: %s\n", n.status().message().c_str());
     return;
@@ -287,14 +290,15 @@ void Scheduler::loop() {
 // Preempts the youngest sequences until every decoding one (next position in a new block)
 // can get its block. The victims' blocks go back to the pool (full ones stay in the prefix
 // cache); they wait at the head of the queue, in submission order.
+int64_t Scheduler::decode_blocks_needed(const Seq& s) const {
+  if ((int64_t)s.tokens.size() - s.n_past != 1) return 0;  // prefill chunks wait for blocks instead
+  return std::max<int64_t>(0, cache_.blocks_for(s.n_past + 1) - s.ps->n_blocks());
+}
+
 void Scheduler::make_room(std::vector<std::unique_ptr<Seq>>& run) {
-  auto need_of = [&](const Seq& s) -> int64_t {
-    if ((int64_t)s.tokens.size() - s.n_past != 1) return 0;  // prefill chunks wait for blocks instead
-    return std::max<int64_t>(0, cache_.blocks_for(s.n_past + 1) - s.ps->n_blocks());
-  };
   for (;;) {
     int64_t need = 0;
-    for (const auto& s : run) need += need_of(*s);
+    for (const auto& s : run) need += decode_blocks_needed(*s);
     if (need <= cache_.available_blocks() || run.size() <= 1) return;
     auto youngest = std::max_element(run.begin(), run.end(), [](const auto& a, const auto& b) { return a->serial < b->serial; });
     preempt(run, youngest);
@@ -343,16 +347,13 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   int64_t budget = opt_.n_batch;
   // Blocks the decoding sequences still to be placed need for their one pending token: drafts
   // may only take blocks beyond those, so drafting never holds another sequence back.
-  auto decode_need = [&](const Seq& s) {
-    return std::max<int64_t>(0, cache_.blocks_for(s.n_past + 1) - s.ps->n_blocks());
-  };
   int64_t need_later = 0;
-  for (Seq* s : order)
-    if ((int64_t)s->tokens.size() - s->n_past == 1) need_later += decode_need(*s);
+  for (Seq* s : order) need_later += decode_blocks_needed(*s);
   for (Seq* s : order) {
     if (budget <= 0) break;
     const bool decoding = (int64_t)s->tokens.size() - s->n_past == 1;
-    if (decoding) need_later -= decode_need(*s);
+    const int64_t own_need = decode_blocks_needed(*s);
+    need_later -= own_need;
     int64_t take = std::min<int64_t>((int64_t)s->tokens.size() - s->n_past, budget);
     // A prompt chunk takes what the free blocks hold; the rest waits for blocks.
     const int64_t room = (s->ps->n_blocks() + cache_.available_blocks()) * cache_.block_rows() - s->n_past;
@@ -361,7 +362,7 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
     std::vector<int32_t> d;
     if (take == 1 && decoding) {
       // Drafts are optional: as many as the blocks spare for them hold (possibly none).
-      const int64_t spare = cache_.available_blocks() - decode_need(*s) - need_later;
+      const int64_t spare = cache_.available_blocks() - own_need - need_later;
       const int64_t fit = (std::max(s->ps->n_blocks(), cache_.blocks_for(s->n_past + 1)) + std::max<int64_t>(0, spare)) *
                               cache_.block_rows() - s->n_past - 1;
       d = draft_for(*s, std::min(budget - 1, fit));
@@ -497,14 +498,19 @@ void Scheduler::run_mtp(const std::vector<Advance>& adv, const float* hidden) {
     h.insert(h.end(), hidden + a.row0 * D, hidden + (a.row0 + a.n) * D);
   }
   std::vector<float> logits(spans.size() * V), g(toks.size() * D);
-  Batch b;
-  b.tokens = toks.data();
-  b.pos = pos.data();
-  b.n = (int64_t)toks.size();
-  b.spans = spans.data();
-  b.n_spans = (int64_t)spans.size();
-  b.hidden_out = g.data();
-  model_.forward_mtp(b, h.data(), *spans[0].kv, logits.data(), engine_.pool());
+  // One batched MTP forward over toks/pos/spans with inputs h: logits of each span's last slot,
+  // every slot's own hidden state into g.
+  auto forward = [&] {
+    Batch b;
+    b.tokens = toks.data();
+    b.pos = pos.data();
+    b.n = (int64_t)toks.size();
+    b.spans = spans.data();
+    b.n_spans = (int64_t)spans.size();
+    b.hidden_out = g.data();
+    model_.forward_mtp(b, h.data(), *spans[0].kv, logits.data(), engine_.pool());
+  };
+  forward();
   // Chain: sequences still decoding draft up to n_draft tokens.
   std::vector<size_t> live;  // indices into adv
   std::vector<float> last(adv.size() * D);
@@ -531,13 +537,7 @@ void Scheduler::run_mtp(const std::vector<Advance>& adv, const float* hidden) {
       next.push_back(i);
     }
     if (spans.empty()) break;
-    b.tokens = toks.data();
-    b.pos = pos.data();
-    b.n = (int64_t)toks.size();
-    b.spans = spans.data();
-    b.n_spans = (int64_t)spans.size();
-    b.hidden_out = g.data();
-    model_.forward_mtp(b, h.data(), *spans[0].kv, logits.data(), engine_.pool());
+    forward();
     for (size_t r = 0; r < next.size(); ++r) {
       Seq& s = *adv[next[r]].s;
       const float* lg = logits.data() + r * V;

@@ -147,6 +147,8 @@ class Scheduler {
   bool shares_inflight_prefill(const Seq& w) const;
   void step(std::vector<std::unique_ptr<Seq>>& run);
   void make_room(std::vector<std::unique_ptr<Seq>>& run);
+  // Blocks a decoding sequence still needs for its pending token (0 while prefilling).
+  int64_t decode_blocks_needed(const Seq& s) const;
   void preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std::unique_ptr<Seq>>::iterator it);
   void sample_row(Seq& s, const float* logits);
   void finish(Seq& s, FinishReason r, const std::string& err = "");
@@ -167,6 +169,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Seq>> running_;
   bool stop_ = false;
   bool saved_ = false;  // the prefix cache file was written (stop() runs once)
+  std::string prefix_identity_;  // what the prefix cache file must match (with prefix_cache_file)
   SchedulerMetrics m_;
   std::thread thread_;
 };
