@@ -14,6 +14,7 @@
 #include "runtime/engine.h"
 #include "runtime/prefix_cache_file.h"
 #include "serve/scheduler.h"
+#include "scheduler_testing.h"
 #include "testing.h"
 
 namespace moecat {
@@ -178,12 +179,7 @@ TEST(PrefixCacheFile, MismatchedOrDamagedFilesAreRefusedWhole) {
 
 // ---- with a model: identity, and a scheduler restarted on its saved cache -------------------
 
-std::string MakeModel(const std::string& kind, int seed) {
-  const std::string dir = testing_util::TempDir() + "/pc_" + kind + std::to_string(seed);
-  const std::string cmd = "/usr/bin/python3 " MOECAT_SOURCE_DIR "/tools/make_test_model.py " + kind + " " + dir +
-                          " --seed " + std::to_string(seed) + " >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0 ? dir : "";
-}
+std::string MakeModel(const std::string& kind, int seed) { return testing_util::MakeSchedulerModel(kind, seed); }
 
 struct GenRun {
   std::vector<int32_t> tokens;
@@ -196,20 +192,10 @@ GenRun Generate(Scheduler& s, const std::vector<int32_t>& prompt) {
   g.prompt = prompt;
   g.max_tokens = 12;
   g.sampling.temperature = 0;
-  GenRun r;
   auto sub = s.submit(std::move(g));
-  if (!sub.stream) return r;
-  RequestStream::Item it;
-  for (int i = 0; i < 600; ++i) {
-    if (!sub.stream->take(it, std::chrono::milliseconds(100))) continue;
-    for (const TokenEvent& e : it.tokens) r.tokens.push_back(e.token);
-    if (it.done) {
-      r.n_cached = it.n_cached;
-      r.ok = it.reason != FinishReason::kError;
-      return r;
-    }
-  }
-  return r;
+  if (!sub.stream) return {};
+  const testing_util::StreamOut o = testing_util::Collect(sub.stream);
+  return {o.tokens, o.n_cached, o.error.empty() && o.reason != FinishReason::kError};
 }
 
 class PrefixCacheRestart : public ::testing::TestWithParam<std::string> {};

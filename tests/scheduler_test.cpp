@@ -10,45 +10,15 @@
 
 #include "runtime/engine.h"
 #include "serve/scheduler.h"
+#include "scheduler_testing.h"
 #include "testing.h"
 
 namespace moecat {
 namespace {
 
-std::string MakeModel(const std::string& kind) {
-  const std::string dir = testing_util::TempDir() + "/" + kind;
-  const std::string cmd = kind == "longcat_flash"  // with its MTP head
-                              ? "/usr/bin/python3 " MOECAT_SOURCE_DIR "/tools/longcat_test_model.py " + dir +
-                                    " --seed 4 >/dev/null 2>&1"
-                              : "/usr/bin/python3 " MOECAT_SOURCE_DIR "/tools/make_test_model.py " + kind + " " + dir +
-                                    " --seed 4 >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0 ? dir : "";
-}
-
-struct Out {
-  std::vector<int32_t> tokens;
-  FinishReason reason = FinishReason::kNone;
-  std::string error;
-  int64_t n_prompt = 0, n_gen = 0;
-};
-
-Out Collect(const std::shared_ptr<RequestStream>& st) {
-  Out o;
-  RequestStream::Item it;
-  for (int i = 0; i < 600; ++i) {  // at most a minute
-    if (!st->take(it, std::chrono::milliseconds(100))) continue;
-    for (const TokenEvent& e : it.tokens) o.tokens.push_back(e.token);
-    if (it.done) {
-      o.reason = it.reason;
-      o.error = it.error;
-      o.n_prompt = it.n_prompt;
-      o.n_gen = it.n_gen;
-      return o;
-    }
-  }
-  o.error = "timed out";
-  return o;
-}
+using testing_util::Collect;
+using Out = testing_util::StreamOut;
+std::string MakeModel(const std::string& kind) { return testing_util::MakeSchedulerModel(kind, 4); }
 
 GenRequest Request(const std::vector<int32_t>& prompt, int64_t max_tokens, int i) {
   GenRequest g;
