@@ -55,13 +55,27 @@ if [[ ! -d "$SRC/.git" ]] || [[ "$(git -C "$SRC" rev-parse HEAD 2>/dev/null)" !=
   git -C "$SRC" -c advice.detachedHead=false checkout -q "$WANT"
 fi
 
+# ggml's ISA: -march=native (GGML_NATIVE) unless the CPU advertises AMX. Firecracker VMs like the
+# ones this project runs on list amx_tile/amx_int8 in /proc/cpuinfo, but tile instructions fault
+# there (ldtilecfg in ggml_backend_amx_mul_mat: llama-bench dies on any prompt), so on such hosts
+# the same ISA minus AMX is spelled out feature by feature, in its own build dir.
+ISA=(-DGGML_NATIVE=ON)
+if grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+  on() { grep -qw "$1" /proc/cpuinfo && echo ON || echo OFF; }
+  ISA=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2="$(on avx2)" -DGGML_FMA="$(on fma)" -DGGML_F16C="$(on f16c)"
+       -DGGML_BMI2="$(on bmi2)" -DGGML_AVX_VNNI="$(on avx_vnni)" -DGGML_AVX512="$(on avx512f)"
+       -DGGML_AVX512_VBMI="$(on avx512vbmi)" -DGGML_AVX512_VNNI="$(on avx512_vnni)"
+       -DGGML_AVX512_BF16="$(on avx512_bf16)" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+  BUILD="$DIR/build-noamx"
+fi
+
 if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
   # Minimal: only what the tools link (ggml, llama, llama-common); no tests/examples/server/
-  # networking. GGML_NATIVE=ON so ggml uses the host ISA (AVX-512/VNNI/BF16) like a user's build;
+  # networking. The host ISA (AVX-512/VNNI/BF16, see ISA above) like a user's build;
   # GGML_BACKEND_DL=OFF so the CPU backend is linked in, not dlopen'ed.
   nice -n "$NICE" cmake -S "$SRC" -B "$BUILD" \
     -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=ON \
+    "${ISA[@]}" \
     -DGGML_BACKEND_DL=OFF \
     -DGGML_OPENMP=ON \
     -DBUILD_SHARED_LIBS=OFF \
