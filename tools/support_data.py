@@ -71,12 +71,23 @@ FIRST = {"en": ["Anna", "James", "Maria", "Tom", "Sarah", "David", "Emma", "Chri
          "de": ["Lena", "Jonas", "Sophie", "Lukas", "Mia", "Felix", "Hannah", "Paul", "Julia", "Max", "Lea", "Tim"]}
 LAST = {"en": ["Smith", "Brown", "Taylor", "Wilson", "Clark", "Lewis", "Walker", "Young", "King", "Green"],
         "de": ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Hoffmann", "Koch"]}
-STREETS = {"en": ["Oak Street", "Maple Avenue", "High Street", "Church Road", "Park Lane", "Mill Road", "King Street"],
-           "de": ["Hauptstraße", "Bahnhofstraße", "Gartenweg", "Schulstraße", "Lindenallee", "Bergstraße", "Am Markt"]}
-CITIES = {"en": [("London", "SW1A 1AA"), ("Leeds", "LS1 4DY"), ("Bristol", "BS1 5TR"), ("Dublin", "D02 X285"),
-                 ("Manchester", "M1 2AB")],
-          "de": [("Berlin", "10115"), ("Hamburg", "20095"), ("München", "80331"), ("Köln", "50667"),
-                 ("Leipzig", "04109"), ("Wien", "1010")]}
+# Addresses are composed from parts (hundreds of streets, random house numbers and postcodes), so
+# the model learns to copy the customer's address into update_address instead of recalling one.
+STREET_PARTS = {
+    "en": (["Oak", "Maple", "Birch", "Cedar", "Elm", "Willow", "Ash", "Rose", "Hill", "Lake", "River", "Station",
+            "Mill", "Church", "Bridge", "Victoria", "Albert", "Queen", "Park", "Meadow", "Orchard", "Chestnut",
+            "Hawthorn", "Beech", "Kingsley", "Ferndale", "Ashford", "Brook", "Highfield", "Westfield"],
+           ["Street", "Road", "Lane", "Avenue", "Close", "Way", "Drive", "Grove", "Crescent", "Terrace", "Place",
+            "Gardens"]),
+    "de": (["Linden", "Birken", "Eichen", "Garten", "Schul", "Kirch", "Berg", "Wald", "Feld", "Rosen", "Mühlen",
+            "Brunnen", "Sonnen", "Wiesen", "Tal", "Buchen", "Ahorn", "Tannen", "Bahnhof", "Haupt", "Kastanien",
+            "Goethe", "Schiller", "Mozart", "Blumen", "Hafen", "Burg", "Kloster", "Markt", "Ulmen"],
+           ["straße", "weg", "allee", "gasse", "ring", "platz", "damm", "pfad", "steig", "str."]),
+}
+CITIES = {"en": ["London", "Leeds", "Bristol", "Dublin", "Manchester", "York", "Cardiff", "Glasgow", "Oxford",
+                 "Brighton", "Norwich", "Bath", "Cork", "Galway", "Exeter", "Derby"],
+          "de": ["Berlin", "Hamburg", "München", "Köln", "Leipzig", "Wien", "Dresden", "Bremen", "Mainz", "Kassel",
+                 "Freiburg", "Graz", "Linz", "Münster", "Bonn", "Erfurt", "Zürich", "Lübeck"]}
 PRODUCTS = [  # (name en, name de, price, query words en, query words de)
     ("garden hose 20 m", "Gartenschlauch 20 m", 24.99, "garden hose", "Gartenschlauch"),
     ("LED desk lamp", "LED-Schreibtischlampe", 39.90, "desk lamp", "Schreibtischlampe"),
@@ -110,11 +121,14 @@ def split_pick(rng, items, split):
     return rng.choice(held if split == "heldout" else train)
 
 
-def typos(rng, text, rate):
-    """Swaps, drops or doubles a few letters (never inside {} fields: applied after formatting,
-    so ids may get hit too -- only letters are touched, ids keep their digits)."""
+def typos(rng, text, rate, keep=()):
+    """Swaps, drops or doubles a few letters, never inside the strings in `keep` (order ids,
+    addresses, product queries: what a tool call must copy exactly stays as the customer meant
+    it)."""
     if rng.random() >= rate:
         return text
+    for i, k in enumerate(keep):  # hidden behind one private-use (non-letter) character each
+        text = text.replace(k, chr(0xE000 + i))
     chars = list(text)
     for _ in range(rng.randint(1, 3)):
         i = rng.randrange(len(chars))
@@ -127,7 +141,10 @@ def typos(rng, text, rate):
             del chars[i]
         else:
             chars.insert(i, chars[i])
-    return "".join(chars)
+    text = "".join(chars)
+    for i, k in enumerate(keep):
+        text = text.replace(chr(0xE000 + i), k)
+    return text
 
 
 def order_id(rng):
@@ -148,12 +165,19 @@ def person(rng, lang):
 
 
 def address(rng, lang):
-    f, l = person(rng, lang)
-    city, zipc = rng.choice(CITIES[lang])
-    num = rng.randrange(1, 120)
+    first, suffix = STREET_PARTS[lang]
+    num = str(rng.randrange(1, 250)) + (rng.choice("abc") if rng.random() < 0.1 else "")
+    city = rng.choice(CITIES[lang])
     if lang == "de":
-        return "%s %d, %s %s" % (rng.choice(STREETS[lang]), num, zipc, city)
-    return "%d %s, %s %s" % (num, rng.choice(STREETS[lang]), city, zipc)
+        street = rng.choice(first) + rng.choice(suffix)
+        if rng.random() < 0.15:
+            street = rng.choice(["Am ", "An der ", "Im "]) + rng.choice(first) + rng.choice(["hof", "feld", "berg", "tor"])
+        return "%s %s, %05d %s" % (street, num, rng.randrange(1000, 99999), city)
+    street = rng.choice(first) + " " + rng.choice(suffix)
+    letters = "ABCDEFGHJKLMNPRSTUWY"
+    zipc = "%s%s%d %d%s%s" % (rng.choice(letters), rng.choice(letters), rng.randrange(1, 20), rng.randrange(10),
+                              rng.choice(letters), rng.choice(letters))
+    return "%s %s, %s %s" % (num, street, city, zipc)
 
 
 def call(name, args):
@@ -193,20 +217,42 @@ T = {
               "de": ["Hallo", "Guten Tag", "Hi", "Moin", "Guten Morgen", "Servus", "Hallo zusammen", "Grüß Gott"]},
     "status": {"en": ["where is my order {id}?", "can you tell me the status of order {id}", "has order {id} shipped yet?",
                       "I'd like to know when order {id} arrives", "any update on my order {id}?",
-                      "what's happening with {id}", "please check order {id} for me", "when will {id} be delivered?"],
+                      "what's happening with {id}", "please check order {id} for me", "when will {id} be delivered?",
+                      "I ordered something last week, order {id}, where is it?",
+                      "could you track order {id} please",
+                      "status of {id}?",
+                      "I'm still waiting for order {id}, can you look it up",
+                      "is {id} on its way?",
+                      "tracking info for order {id} please",
+                      "wanted to check on my purchase {id}",
+                      "what's the delivery date for {id}?"],
                "de": ["wo ist meine Bestellung {id}?", "können Sie mir den Status der Bestellung {id} sagen",
                       "ist die Bestellung {id} schon verschickt?", "wann kommt meine Bestellung {id} an?",
                       "gibt es Neuigkeiten zu meiner Bestellung {id}?", "was ist mit {id} los",
-                      "bitte prüfen Sie die Bestellung {id}", "wann wird {id} geliefert?"]},
+                      "bitte prüfen Sie die Bestellung {id}", "wann wird {id} geliefert?",
+                      "ich habe letzte Woche bestellt, Bestellung {id}, wo ist sie?",
+                      "könnten Sie die Bestellung {id} verfolgen",
+                      "Status von {id}?",
+                      "ich warte noch auf die Bestellung {id}, können Sie nachsehen",
+                      "ist {id} unterwegs?",
+                      "Sendungsverfolgung für die Bestellung {id} bitte",
+                      "ich wollte nach meinem Einkauf {id} fragen",
+                      "wann ist der Liefertermin für {id}?"]},
     "ask_id": {"en": ["Sure, I can help with that. What is your order number?", "Happy to check. Could you give me the order number?",
                       "Of course. Which order is it? Please send me the order id.", "I'll look into it. What's the order number?"],
                "de": ["Gerne helfe ich Ihnen. Wie lautet Ihre Bestellnummer?", "Das prüfe ich gern. Können Sie mir die Bestellnummer nennen?",
                       "Natürlich. Um welche Bestellung geht es? Bitte senden Sie mir die Bestellnummer.",
                       "Ich schaue nach. Wie ist die Bestellnummer?"]},
     "no_id": {"en": ["where is my package?", "my order hasn't arrived", "I want to know where my stuff is",
-                     "can you check my delivery", "when does my parcel come?"],
+                     "can you check my delivery", "when does my parcel come?",
+                      "I haven't received my order yet",
+                      "my parcel is missing",
+                      "where's my delivery?"],
               "de": ["wo ist mein Paket?", "meine Bestellung ist nicht angekommen", "ich möchte wissen wo meine Sachen sind",
-                     "können Sie meine Lieferung prüfen", "wann kommt mein Paket?"]},
+                     "können Sie meine Lieferung prüfen", "wann kommt mein Paket?",
+                      "ich habe meine Bestellung noch nicht bekommen",
+                      "mein Paket fehlt",
+                      "wo bleibt meine Lieferung?"]},
     "give_id": {"en": ["it's {id}", "{id}", "the number is {id}", "order {id}", "sure: {id}"],
                 "de": ["die Nummer ist {id}", "{id}", "Bestellung {id}", "klar: {id}", "es ist {id}"]},
     "shipped": {"en": ["Your order {cid} was shipped with {carrier} and should arrive {eta}.",
@@ -226,10 +272,24 @@ T = {
                   "de": ["Laut {carrier} wurde die Bestellung {cid} am {eta} zugestellt. Falls Sie sie nicht finden, fragen Sie bitte bei den Nachbarn nach.",
                          "Die Bestellung {cid} wurde laut {carrier} am {eta} zugestellt."]},
     "late_q": {"en": ["my order {id} is late, it should have arrived days ago", "order {id} still hasn't come, what's going on?",
-                      "I've been waiting forever for {id}", "delivery of {id} is overdue", "{id} was due last week and is not here"],
+                      "I've been waiting forever for {id}", "delivery of {id} is overdue", "{id} was due last week and is not here",
+                      "order {id} is two weeks late now",
+                      "still no sign of {id} and the delivery date has passed",
+                      "why is {id} taking so long?",
+                      "my delivery {id} never came",
+                      "{id} was supposed to be here on Monday, nothing yet",
+                      "the tracking for {id} hasn't moved in ten days",
+                      "it's been ages, where is {id}"],
                "de": ["meine Bestellung {id} ist verspätet, sie hätte schon längst da sein sollen",
                       "die Bestellung {id} ist immer noch nicht da, was ist los?", "ich warte schon ewig auf {id}",
-                      "die Lieferung von {id} ist überfällig", "{id} sollte letzte Woche kommen und ist nicht da"]},
+                      "die Lieferung von {id} ist überfällig", "{id} sollte letzte Woche kommen und ist nicht da",
+                      "die Bestellung {id} ist jetzt zwei Wochen zu spät",
+                      "von {id} ist immer noch nichts zu sehen und der Termin ist vorbei",
+                      "warum dauert {id} so lange?",
+                      "meine Lieferung {id} ist nie gekommen",
+                      "{id} sollte am Montag da sein, bisher nichts",
+                      "die Sendungsverfolgung von {id} bewegt sich seit zehn Tagen nicht",
+                      "das dauert ewig, wo bleibt {id}"]},
     "delayed": {"en": ["I'm sorry for the wait. Order {cid} is delayed at {carrier}; the new delivery date is {eta}.",
                        "Apologies! {carrier} reports a delay for order {cid}. It should now arrive {eta}.",
                        "Sorry about that. Order {cid} is held up with {carrier} and is expected {eta}."],
@@ -243,10 +303,22 @@ T = {
     "lost_reason": {"en": "order {cid} lost by carrier", "de": "Bestellung {cid} beim Versand verloren"},
     "return_q": {"en": ["I want to return order {id}, {reason}", "please start a return for {id}: {reason}",
                         "can I send back {id}? {reason}", "return request for order {id} because {reason}",
-                        "I need to return {id}, {reason}", "how do I return order {id}? {reason}"],
+                        "I need to return {id}, {reason}", "how do I return order {id}? {reason}",
+                      "I'd like to send order {id} back: {reason}",
+                      "{id} has to go back, {reason}",
+                      "refund please for order {id}, {reason}",
+                      "I'm not happy with {id}, {reason}. Can I return it?",
+                      "return {id} please - {reason}",
+                      "I want my money back for order {id} since {reason}"],
                  "de": ["ich möchte die Bestellung {id} zurückschicken, {reason}", "bitte starten Sie eine Rücksendung für {id}: {reason}",
                         "kann ich {id} zurückgeben? {reason}", "Rücksendung für Bestellung {id}, weil {reason}",
-                        "ich muss {id} retournieren, {reason}", "wie schicke ich die Bestellung {id} zurück? {reason}"]},
+                        "ich muss {id} retournieren, {reason}", "wie schicke ich die Bestellung {id} zurück? {reason}",
+                      "ich möchte die Bestellung {id} zurücksenden: {reason}",
+                      "{id} muss zurück, {reason}",
+                      "bitte erstatten Sie die Bestellung {id}, {reason}",
+                      "ich bin mit {id} nicht zufrieden, {reason}. Kann ich es zurückgeben?",
+                      "Rückgabe von {id} bitte - {reason}",
+                      "ich will mein Geld für die Bestellung {id} zurück, da {reason}"]},
     "returned": {"en": ["Done: return {rid} for order {cid} is started. The return label was sent to your email; the refund of {amount} EUR follows once we receive the item.",
                         "I've started return {rid} for order {cid}. You'll get a label by email, and {amount} EUR will be refunded after the parcel arrives.",
                         "Your return {rid} is set up. Please use the label in your inbox; we refund {amount} EUR when the item is back."],
@@ -259,10 +331,24 @@ T = {
                            "Leider ist die Rückgabefrist für die Bestellung {cid} abgelaufen (30 Tage)."]},
     "addr_q": {"en": ["please change the delivery address of {id} to {addr}", "I moved, can you send order {id} to {addr}?",
                       "new address for order {id}: {addr}", "could you update the shipping address for {id}? it should go to {addr}",
-                      "wrong address on {id}, please use {addr}"],
+                      "wrong address on {id}, please use {addr}",
+                      "send order {id} to {addr} instead please",
+                      "my address changed, order {id} should go to {addr}",
+                      "ship {id} to this address: {addr}",
+                      "can you redirect order {id}? new address: {addr}",
+                      "please deliver {id} to {addr}",
+                      "address update for {id} -> {addr}",
+                      "I typed the wrong address for {id}, the right one is {addr}"],
                "de": ["bitte ändern Sie die Lieferadresse von {id} auf {addr}", "ich bin umgezogen, können Sie die Bestellung {id} an {addr} schicken?",
                       "neue Adresse für die Bestellung {id}: {addr}", "könnten Sie die Lieferadresse für {id} ändern? sie soll an {addr} gehen",
-                      "falsche Adresse bei {id}, bitte {addr} verwenden"]},
+                      "falsche Adresse bei {id}, bitte {addr} verwenden",
+                      "schicken Sie die Bestellung {id} bitte stattdessen an {addr}",
+                      "meine Adresse hat sich geändert, die Bestellung {id} soll an {addr}",
+                      "liefern Sie {id} an diese Adresse: {addr}",
+                      "können Sie die Bestellung {id} umleiten? neue Adresse: {addr}",
+                      "bitte {id} an {addr} liefern",
+                      "Adressänderung für {id} -> {addr}",
+                      "ich habe bei {id} die falsche Adresse angegeben, richtig ist {addr}"]},
     "addr_ok": {"en": ["The delivery address of order {cid} is now {addr}.", "Done! Order {cid} will go to {addr}.",
                        "I've updated order {cid}: new address {addr}."],
                 "de": ["Die Lieferadresse der Bestellung {cid} ist jetzt {addr}.", "Erledigt! Die Bestellung {cid} geht an {addr}.",
@@ -272,9 +358,21 @@ T = {
                 "de": ["Leider ist die Bestellung {cid} schon verschickt, die Adresse kann nicht mehr geändert werden. Sie können {carrier} um eine Umleitung bitten.",
                        "Die Bestellung {cid} ist bereits unterwegs, ich kann die Adresse nicht mehr ändern. {carrier} kann das Paket eventuell umleiten."]},
     "prod_q": {"en": ["do you sell a {q}?", "I'm looking for a {q}", "do you have {q} in stock?", "what {q} do you have?",
-                      "can you recommend a {q}", "is there a {q} available"],
+                      "can you recommend a {q}", "is there a {q} available",
+                      "I need a {q}",
+                      "got any {q}?",
+                      "how much is a {q}?",
+                      "looking to buy a {q}",
+                      "show me your {q}",
+                      "do you carry {q}?"],
                "de": ["verkaufen Sie {q}?", "ich suche {q}", "haben Sie {q} auf Lager?", "welche {q} haben Sie?",
-                      "können Sie mir {q} empfehlen", "gibt es {q} bei Ihnen"]},
+                      "können Sie mir {q} empfehlen", "gibt es {q} bei Ihnen",
+                      "ich brauche {q}",
+                      "habt ihr {q}?",
+                      "was kostet {q}?",
+                      "ich möchte {q} kaufen",
+                      "zeigen Sie mir {q}",
+                      "führen Sie {q}?"]},
     "prod_found": {"en": ["Yes! We have the {name} for {price} EUR{stock}.", "I found the {name} at {price} EUR{stock}.",
                           "We carry the {name}, priced at {price} EUR{stock}."],
                    "de": ["Ja! Wir haben {name} für {price} EUR{stock}.", "Ich habe {name} für {price} EUR gefunden{stock}.",
@@ -299,14 +397,22 @@ T = {
                          ("gut gemacht", "Danke! Sagen Sie Bescheid, wenn Sie noch etwas brauchen.")]},
     "angry": {"en": ["this is ridiculous!!! where is my order {id}", "worst service ever. {id} still not here",
                      "I'm so angry, order {id} is a disaster", "are you kidding me? {id} should have been here a week ago",
-                     "unacceptable! what happened to {id}?"],
+                     "unacceptable! what happened to {id}?",
+                      "I'm fed up! order {id} is STILL missing",
+                      "you people are useless, where is {id}?",
+                      "terrible!! {id} hasn't arrived"],
               "de": ["das ist lächerlich!!! wo ist meine Bestellung {id}", "schlechtester Service überhaupt. {id} ist immer noch nicht da",
                      "ich bin echt sauer, die Bestellung {id} ist eine Katastrophe", "soll das ein Witz sein? {id} hätte vor einer Woche hier sein sollen",
-                     "inakzeptabel! was ist mit {id} passiert?"]},
+                     "inakzeptabel! was ist mit {id} passiert?",
+                      "mir reicht's! die Bestellung {id} fehlt IMMER noch",
+                      "ihr seid nutzlos, wo ist {id}?",
+                      "furchtbar!! {id} ist nicht angekommen"]},
     "sorry": {"en": ["I completely understand your frustration, and I'm sorry. ", "I'm really sorry about this. ",
                      "You're right to be upset, I apologise. "],
               "de": ["Ich verstehe Ihren Ärger vollkommen, das tut mir leid. ", "Das tut mir wirklich leid. ",
                      "Ihr Ärger ist berechtigt, ich entschuldige mich. "]},
+    # (request outside policy, refusal). Kinds: discounts and prices, tasks unrelated to the shop,
+    # other people's data, impossible deliveries, old refunds, payment terms, rule-breaking.
     "policy": {"en": [("can I get a 50% discount?", "I'm sorry, I can't give discounts. Our prices are the same for everyone."),
                       ("can you write my homework essay?", "Sorry, I can only help with questions about Moecat Shop orders and products."),
                       ("I want a refund for an order from two years ago", "I'm sorry, refunds are only possible within 30 days of delivery."),
@@ -314,7 +420,23 @@ T = {
                       ("can you ship to Mars?", "I'm afraid we only deliver within Europe."),
                       ("tell me another customer's order status", "Sorry, I can only discuss orders of the person I'm talking to."),
                       ("can I pay next year?", "I'm sorry, we don't offer payment deferrals of that length."),
-                      ("what's the bitcoin price?", "Sorry, I can only help with questions about your orders and our products.")],
+                      ("what's the bitcoin price?", "Sorry, I can only help with questions about your orders and our products."),
+                      ("give me a voucher code for free stuff", "I'm sorry, I can't hand out vouchers. Our offers are on the website."),
+                      ("write me a poem about cats", "Sorry, I can only help with Moecat Shop orders, returns and products."),
+                      ("what's the phone number of your employee Laura?", "I'm sorry, I can't share personal details of our staff."),
+                      ("can you deliver to the moon by tomorrow?", "I'm afraid we only deliver within Europe, and not overnight."),
+                      ("I want my money back for something I bought last year", "I'm sorry, refunds are only possible within 30 days of delivery."),
+                      ("can I pay in 48 monthly instalments?", "I'm sorry, we don't offer instalment plans of that length."),
+                      ("match the price of the cheaper shop next door", "I'm sorry, we don't match other shops' prices."),
+                      ("who won the football match yesterday?", "Sorry, I can only help with questions about your orders and our products."),
+                      ("sell me the desk lamp for half price", "I'm sorry, I can't change prices. They are the same for everyone."),
+                      ("tell me what my neighbour ordered", "Sorry, I can only discuss orders of the person I'm talking to."),
+                      ("can you ship a parcel to Australia?", "I'm afraid we only deliver within Europe."),
+                      ("help me fix my computer", "Sorry, I can only help with Moecat Shop orders, returns and products."),
+                      ("give me free shipping on everything forever", "I'm sorry, I can't change our shipping terms."),
+                      ("can I return food I already ate?", "I'm sorry, used or eaten goods can't be returned."),
+                      ("what is the email address of your boss?", "I'm sorry, I can't share personal information about anyone."),
+                      ("can I pay with a cheque in 2030?", "I'm sorry, we don't offer payment deferrals of that length.")],
                "de": [("kann ich 50% Rabatt bekommen?", "Es tut mir leid, ich kann keine Rabatte gewähren. Unsere Preise gelten für alle gleich."),
                       ("kannst du meine Hausaufgaben schreiben?", "Leider kann ich nur bei Fragen zu Bestellungen und Produkten von Moecat Shop helfen."),
                       ("ich will Geld zurück für eine Bestellung von vor zwei Jahren", "Es tut mir leid, Erstattungen sind nur innerhalb von 30 Tagen nach Lieferung möglich."),
@@ -322,7 +444,26 @@ T = {
                       ("liefert ihr auch zum Mars?", "Wir liefern leider nur innerhalb Europas."),
                       ("sag mir den Bestellstatus eines anderen Kunden", "Ich kann leider nur über Ihre eigenen Bestellungen sprechen."),
                       ("kann ich nächstes Jahr bezahlen?", "Es tut mir leid, so lange Zahlungsaufschübe bieten wir nicht an."),
-                      ("wie steht der Bitcoin-Kurs?", "Leider kann ich nur bei Fragen zu Ihren Bestellungen und unseren Produkten helfen.")]},
+                      ("wie steht der Bitcoin-Kurs?", "Leider kann ich nur bei Fragen zu Ihren Bestellungen und unseren Produkten helfen."),
+                      ("gib mir einen Gutscheincode für Gratisartikel", "Es tut mir leid, ich kann keine Gutscheine vergeben. Unsere Angebote finden Sie auf der Website."),
+                      ("schreib mir ein Gedicht über Katzen", "Leider kann ich nur bei Bestellungen, Rücksendungen und Produkten von Moecat Shop helfen."),
+                      ("wie ist die Telefonnummer Ihrer Mitarbeiterin Julia?", "Es tut mir leid, ich kann keine persönlichen Daten unserer Mitarbeiter weitergeben."),
+                      ("könnt ihr bis morgen auf den Mond liefern?", "Wir liefern leider nur innerhalb Europas und nicht über Nacht."),
+                      ("ich will mein Geld für etwas zurück, das ich letztes Jahr gekauft habe", "Es tut mir leid, Erstattungen sind nur innerhalb von 30 Tagen nach Lieferung möglich."),
+                      ("kann ich in 48 Monatsraten zahlen?", "Es tut mir leid, so lange Ratenzahlungen bieten wir nicht an."),
+                      ("unterbieten Sie den Preis vom Laden nebenan", "Es tut mir leid, wir passen unsere Preise nicht an andere Shops an."),
+                      ("wer hat gestern das Fußballspiel gewonnen?", "Leider kann ich nur bei Fragen zu Ihren Bestellungen und unseren Produkten helfen."),
+                      ("verkauf mir die Schreibtischlampe zum halben Preis", "Es tut mir leid, ich kann Preise nicht ändern. Sie gelten für alle gleich."),
+                      ("sag mir, was mein Nachbar bestellt hat", "Ich kann leider nur über Ihre eigenen Bestellungen sprechen."),
+                      ("könnt ihr ein Paket nach Australien schicken?", "Wir liefern leider nur innerhalb Europas."),
+                      ("hilf mir, meinen Computer zu reparieren", "Leider kann ich nur bei Bestellungen, Rücksendungen und Produkten von Moecat Shop helfen."),
+                      ("gib mir für immer kostenlosen Versand", "Es tut mir leid, ich kann unsere Versandbedingungen nicht ändern."),
+                      ("kann ich Lebensmittel zurückgeben, die ich schon gegessen habe?", "Es tut mir leid, benutzte oder verzehrte Waren können nicht zurückgegeben werden."),
+                      ("wie ist die E-Mail-Adresse Ihres Chefs?", "Es tut mir leid, ich kann keine persönlichen Daten weitergeben."),
+                      ("kann ich im Jahr 2030 per Scheck bezahlen?", "Es tut mir leid, so lange Zahlungsaufschübe bieten wir nicht an.")]},
+    # (message, escalation reason). Grouped by kind (asks for a person, billing, payment, legal,
+    # safety, courier, account and data, business orders), several of each, so that a held-out
+    # message always has training siblings of its kind.
     "human": {"en": [("I want to talk to a human", "customer asked for a human agent"),
                      ("let me speak to a real person please", "customer asked for a human agent"),
                      ("I'm going to take legal action about order {id}", "legal threat about order {cid}"),
@@ -330,7 +471,31 @@ T = {
                      ("my parcel {id} arrived and the item inside was dangerous, it caught fire", "safety incident with order {cid}"),
                      ("connect me with your manager", "customer asked for a manager"),
                      ("I need to change the payment method of order {id}", "payment change for order {cid}"),
-                     ("your courier damaged my door delivering {id}", "property damage during delivery of order {cid}")],
+                     ("your courier damaged my door delivering {id}", "property damage during delivery of order {cid}"),
+                     ("can I talk to someone from your team?", "customer asked for a human agent"),
+                     ("the amount charged for order {id} is wrong", "wrong charge on order {cid}"),
+                     ("I'll report you to consumer protection over order {id}", "complaint to authorities about order {cid}"),
+                     ("the kettle from order {id} gave me an electric shock", "safety incident with order {cid}"),
+                     ("I'd rather speak to a person, not a bot", "customer asked for a human agent"),
+                     ("my refund for order {id} never arrived on my card", "missing refund for order {cid}"),
+                     ("the delivery driver threw parcel {id} over the fence and was rude", "courier complaint about order {cid}"),
+                     ("please delete my account and all my data", "data deletion request"),
+                     ("get me a supervisor right now", "customer asked for a supervisor"),
+                     ("there is a charge on my card for order {id} that I don't recognise", "unknown charge for order {cid}"),
+                     ("someone placed order {id} from my account without my permission", "possible account misuse, order {cid}"),
+                     ("the chair from order {id} broke and I got hurt", "injury caused by order {cid}"),
+                     ("I need an invoice with my company name for order {id}", "invoice change for order {cid}"),
+                     ("I want to order 300 office chairs for my company, who can make me an offer?", "business bulk order request"),
+                     ("my lawyer will contact you about order {id}", "legal threat about order {cid}"),
+                     ("I think my account was hacked", "possible account compromise"),
+                     ("can I pay order {id} by bank transfer instead of card?", "payment change for order {cid}"),
+                     ("the courier scratched my car when delivering {id}", "property damage during delivery of order {cid}"),
+                     ("put me through to an agent please", "customer asked for a human agent"),
+                     ("I paid for order {id} but your system says it is unpaid", "payment problem on order {cid}"),
+                     ("please send me a copy of all the data you store about me", "data access request"),
+                     ("the lamp from order {id} started smoking", "safety incident with order {cid}"),
+                     ("is there a human I can talk to?", "customer asked for a human agent"),
+                     ("we are a hotel and want to buy towels in bulk every month", "business bulk order request")],
               "de": [("ich möchte mit einem Menschen sprechen", "Kunde möchte einen menschlichen Mitarbeiter"),
                      ("bitte verbinden Sie mich mit einer echten Person", "Kunde möchte einen menschlichen Mitarbeiter"),
                      ("ich werde wegen der Bestellung {id} rechtliche Schritte einleiten", "rechtliche Drohung zu Bestellung {cid}"),
@@ -338,7 +503,31 @@ T = {
                      ("mein Paket {id} kam an und der Artikel darin hat Feuer gefangen", "Sicherheitsvorfall mit Bestellung {cid}"),
                      ("verbinden Sie mich mit Ihrem Vorgesetzten", "Kunde möchte einen Vorgesetzten"),
                      ("ich muss die Zahlungsart der Bestellung {id} ändern", "Änderung der Zahlungsart für Bestellung {cid}"),
-                     ("Ihr Bote hat bei der Lieferung von {id} meine Tür beschädigt", "Sachschaden bei Lieferung von Bestellung {cid}")]},
+                     ("Ihr Bote hat bei der Lieferung von {id} meine Tür beschädigt", "Sachschaden bei Lieferung von Bestellung {cid}"),
+                     ("kann ich mit jemandem aus Ihrem Team sprechen?", "Kunde möchte einen menschlichen Mitarbeiter"),
+                     ("der Betrag für die Bestellung {id} ist falsch abgebucht", "falsche Abbuchung bei Bestellung {cid}"),
+                     ("ich melde Sie wegen der Bestellung {id} bei der Verbraucherzentrale", "Beschwerde bei Behörden zu Bestellung {cid}"),
+                     ("der Wasserkocher aus der Bestellung {id} hat mir einen Stromschlag gegeben", "Sicherheitsvorfall mit Bestellung {cid}"),
+                     ("ich will lieber mit einem Menschen reden, nicht mit einem Bot", "Kunde möchte einen menschlichen Mitarbeiter"),
+                     ("meine Erstattung für die Bestellung {id} ist nie angekommen", "fehlende Erstattung für Bestellung {cid}"),
+                     ("der Fahrer hat das Paket {id} über den Zaun geworfen und war unhöflich", "Beschwerde über Zusteller zu Bestellung {cid}"),
+                     ("bitte löschen Sie mein Konto und alle meine Daten", "Antrag auf Datenlöschung"),
+                     ("holen Sie sofort einen Vorgesetzten", "Kunde möchte einen Vorgesetzten"),
+                     ("auf meiner Karte ist eine Abbuchung für die Bestellung {id}, die ich nicht kenne", "unbekannte Abbuchung für Bestellung {cid}"),
+                     ("jemand hat die Bestellung {id} ohne meine Erlaubnis über mein Konto bestellt", "möglicher Kontomissbrauch, Bestellung {cid}"),
+                     ("der Stuhl aus der Bestellung {id} ist zusammengebrochen und ich habe mich verletzt", "Verletzung durch Bestellung {cid}"),
+                     ("ich brauche eine Rechnung mit meinem Firmennamen für die Bestellung {id}", "Rechnungsänderung für Bestellung {cid}"),
+                     ("ich möchte 300 Bürostühle für meine Firma bestellen, wer macht mir ein Angebot?", "Anfrage für Großbestellung"),
+                     ("mein Anwalt wird sich wegen der Bestellung {id} bei Ihnen melden", "rechtliche Drohung zu Bestellung {cid}"),
+                     ("ich glaube, mein Konto wurde gehackt", "mögliche Kontoübernahme"),
+                     ("kann ich die Bestellung {id} per Überweisung statt mit Karte bezahlen?", "Änderung der Zahlungsart für Bestellung {cid}"),
+                     ("der Bote hat bei der Lieferung von {id} mein Auto zerkratzt", "Sachschaden bei Lieferung von Bestellung {cid}"),
+                     ("bitte stellen Sie mich zu einem Mitarbeiter durch", "Kunde möchte einen menschlichen Mitarbeiter"),
+                     ("ich habe die Bestellung {id} bezahlt, aber Ihr System sagt unbezahlt", "Zahlungsproblem bei Bestellung {cid}"),
+                     ("bitte schicken Sie mir eine Kopie aller Daten, die Sie über mich speichern", "Auskunftsersuchen zu Daten"),
+                     ("die Lampe aus der Bestellung {id} hat angefangen zu qualmen", "Sicherheitsvorfall mit Bestellung {cid}"),
+                     ("gibt es einen Menschen, mit dem ich sprechen kann?", "Kunde möchte einen menschlichen Mitarbeiter"),
+                     ("wir sind ein Hotel und möchten jeden Monat Handtücher in großen Mengen kaufen", "Anfrage für Großbestellung")]},
     "handed": {"en": ["I've passed your case to a human colleague (ticket {tid}). They will get back to you shortly.",
                       "A colleague will take over from here; your ticket number is {tid}.",
                       "I've handed this over to our team (ticket {tid}). Someone will contact you soon."],
@@ -360,7 +549,7 @@ class Gen:
     def t(self, key, lang):
         return split_pick(self.rng, T[key][lang], self.split)
 
-    def opener(self, lang, text):
+    def opener(self, lang, text, keep=()):
         r = self.rng
         if r.random() < 0.5:
             text = self.t("greet", lang) + r.choice([", ", "! ", ". ", " "]) + text
@@ -369,7 +558,7 @@ class Gen:
             text += r.choice([" - %s %s" % (f, l), "\n%s" % f, " (%s %s)" % (f, l), ""])
         if r.random() < 0.5:
             text = text[0].upper() + text[1:]
-        return typos(r, text, 0.25)
+        return typos(r, text, 0.25, keep)
 
     def order(self, lang, status=None):
         r = self.rng
@@ -392,13 +581,16 @@ class Gen:
         if self.rng.random() < 0.3:  # no id first: ask for it
             c.user(self.opener(lang, self.t("no_id", lang)))
             c.reply(self.t("ask_id", lang))
-            c.user(typos(self.rng, self.t("give_id", lang).format(id=written), 0.1))
+            c.user(typos(self.rng, self.t("give_id", lang).format(id=written), 0.1, (written,)))
         else:
-            c.user(self.opener(lang, self.t("status", lang).format(id=written)))
-        o = self.order(lang)
+            c.user(self.opener(lang, self.t("status", lang).format(id=written), (written,)))
+        o = self.order(lang, "lost" if self.rng.random() < 0.1 else None)
         res = dict(order_id=cid, **o)
         c.tool("lookup_order", {"order_id": cid}, res)
-        c.reply(self.t(o["status"], lang).format(cid=cid, carrier=o["carrier"], eta=o["eta"]))
+        if o["status"] == "lost":  # what the result says decides: a lost parcel goes to a colleague
+            self.hand_over_lost(c, cid, o)
+        else:
+            c.reply(self.t(o["status"], lang).format(cid=cid, carrier=o["carrier"], eta=o["eta"]))
         self.maybe_followup(c)
         return c
 
@@ -406,25 +598,28 @@ class Gen:
         lost = self.rng.random() < 0.35
         c = self.conv(lang, "lost_delivery" if lost else "late_delivery")
         cid, written = order_id(self.rng)
-        c.user(self.opener(lang, self.t("late_q", lang).format(id=written)))
+        c.user(self.opener(lang, self.t("late_q", lang).format(id=written), (written,)))
         o = self.order(lang, "lost" if lost else "delayed")
         c.tool("lookup_order", {"order_id": cid}, dict(order_id=cid, **o))
         if lost:
-            reason = T["lost_reason"][lang].format(cid=cid)
-            tid = "T-%05d" % self.rng.randrange(10 ** 5)
-            c.tool("escalate_to_human", {"reason": reason}, {"ticket_id": tid, "queue": "claims"})
-            c.reply(self.t("lost", lang).format(cid=cid, carrier=o["carrier"]) + " " +
-                    self.t("handed", lang).format(tid=tid))
+            self.hand_over_lost(c, cid, o)
         else:
             c.reply(self.t("delayed", lang).format(cid=cid, carrier=o["carrier"], eta=o["eta"]))
         self.maybe_followup(c)
         return c
 
+    def hand_over_lost(self, c, cid, o):
+        reason = T["lost_reason"][c.lang].format(cid=cid)
+        tid = "T-%05d" % self.rng.randrange(10 ** 5)
+        c.tool("escalate_to_human", {"reason": reason}, {"ticket_id": tid, "queue": "claims"})
+        c.reply(self.t("lost", c.lang).format(cid=cid, carrier=o["carrier"]) + " " +
+                self.t("handed", c.lang).format(tid=tid))
+
     def ret(self, lang):
         c = self.conv(lang, "return")
         cid, written = order_id(self.rng)
         reason = self.rng.choice(RETURN_REASONS[lang])
-        c.user(self.opener(lang, self.t("return_q", lang).format(id=written, reason=reason)))
+        c.user(self.opener(lang, self.t("return_q", lang).format(id=written, reason=reason), (written,)))
         if self.rng.random() < 0.2:
             c.tool("start_return", {"order_id": cid, "reason": reason},
                    {"ok": False, "error": "return window of 30 days has passed"})
@@ -442,7 +637,7 @@ class Gen:
         c = self.conv(lang, "address_change")
         cid, written = order_id(self.rng)
         a = address(self.rng, lang)
-        c.user(self.opener(lang, self.t("addr_q", lang).format(id=written, addr=a)))
+        c.user(self.opener(lang, self.t("addr_q", lang).format(id=written, addr=a), (written, a)))
         if self.rng.random() < 0.25:
             carrier = self.rng.choice(CARRIERS)
             c.tool("update_address", {"order_id": cid, "address": a},
@@ -461,7 +656,7 @@ class Gen:
         q = ({"en": ["trampoline", "surfboard", "piano", "car tyres", "wedding dress"],
               "de": ["Trampolin", "Surfbrett", "Klavier", "Autoreifen", "Brautkleid"]}[lang] if missing else None)
         q = self.rng.choice(q) if missing else (p[3] if lang == "en" else p[4])
-        c.user(self.opener(lang, self.t("prod_q", lang).format(q=q)))
+        c.user(self.opener(lang, self.t("prod_q", lang).format(q=q), (q,)))
         if missing:
             c.tool("search_products", {"query": q}, {"results": []})
             c.reply(self.t("prod_none", lang).format(q=q))
@@ -487,7 +682,7 @@ class Gen:
     def angry(self, lang):
         c = self.conv(lang, "angry_customer")
         cid, written = order_id(self.rng)
-        c.user(typos(self.rng, self.t("angry", lang).format(id=written), 0.3))
+        c.user(typos(self.rng, self.t("angry", lang).format(id=written), 0.3, (written,)))
         o = self.order(lang, self.rng.choice(["delayed", "shipped"]))
         c.tool("lookup_order", {"order_id": cid}, dict(order_id=cid, **o))
         key = "delayed" if o["status"] == "delayed" else "shipped"
@@ -506,14 +701,14 @@ class Gen:
         c = self.conv(lang, "needs_human")
         q, reason = self.t("human", lang)
         cid, written = order_id(self.rng)
-        c.user(self.opener(lang, q.format(id=written)))
+        c.user(self.opener(lang, q.format(id=written), (written,)))
         tid = "T-%05d" % self.rng.randrange(10 ** 5)
         c.tool("escalate_to_human", {"reason": reason.format(cid=cid)}, {"ticket_id": tid, "queue": "general"})
         c.reply(self.t("handed", lang).format(tid=tid))
         return c
 
-    SCENARIOS = [("order_status", 4), ("late", 2), ("ret", 3), ("addr", 2), ("product", 3), ("smalltalk", 1),
-                 ("angry", 1), ("policy", 1), ("human", 1)]
+    SCENARIOS = [("order_status", 4), ("late", 3), ("ret", 3), ("addr", 3), ("product", 3), ("smalltalk", 1),
+                 ("angry", 1), ("policy", 2), ("human", 2)]
 
     def one(self):
         names = [n for n, w in self.SCENARIOS for _ in range(w)]

@@ -337,6 +337,9 @@ def main():
     ap.add_argument("--max-len", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
+    ap.add_argument("--init", help="start from these weights (tools/support_from_gguf.py's init.pt) "
+                    "when WORK has no checkpoint, instead of a random initialisation")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -360,6 +363,17 @@ def main():
         step = st["step"]
         rng.setstate(st["rng"])
         print("resumed at step %d" % step, file=sys.stderr)
+    elif a.init:
+        init = torch.load(a.init)
+        own = model.state_dict()
+        missing = [k for k in own if k not in init]
+        unknown = [k for k in init if k not in own]
+        bad = [k for k in init if k in own and tuple(init[k].shape) != tuple(own[k].shape)]
+        if missing or unknown or bad:
+            sys.exit("--init %s does not fit the model: missing %s, unknown %s, shape %s" % (
+                a.init, missing[:5], unknown[:5], bad[:5]))
+        model.load_state_dict(init)
+        print("initialised from %s" % a.init, file=sys.stderr)
     if not a.export_only:
         data = load_data(os.path.join(a.work, "train.jsonl"), enc, a.max_len)
         print("train: %d conversations, %d tokens (%d in the loss)" % (
@@ -371,7 +385,7 @@ def main():
                 plan = batches(data, a.batch_tokens, rng)
             idx = plan.pop()
             ids, mask, valid = collate(data, idx, eos)
-            lr = a.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
+            lr = a.lr * min(1.0, (step + 1) / max(1, a.warmup)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
             for g in opt.param_groups:
                 g["lr"] = lr
             h, y = model(ids, valid)
