@@ -14,9 +14,11 @@ if [ "$BUILD_ONLY" = 0 ]; then
   # The tests, fuzzers, references and tools:
   # python3-torch: the support model's trainer (tools/train_support_model.py); libopenblas0-pthread:
   # torch's BLAS (Debian's default reference BLAS is ~10x slower); chromium: the chat page's
-  # browser test (tests/e2e/web_chat.sh, driven by playwright-core).
+  # browser test (tests/e2e/web_chat.sh, driven by playwright-core). openmpi-bin +
+  # libopenmpi-dev: expert parallelism over MPI (`mpirun -np N moecat ...`; optional at configure
+  # time, built when CMake finds them) and its test tests/e2e/mpi_expert_parallel.sh.
   PKGS+=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-numpy
-         python3-torch libopenblas0-pthread chromium)
+         python3-torch libopenblas0-pthread chromium openmpi-bin libopenmpi-dev)
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 missing=()

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "model/expert_parallel.h"
 #include "base/memstats.h"
 #include "cli/commands.h"
 #include "kernels/ops.h"
@@ -69,6 +70,7 @@ Runner add_run(CLI::App& app) {
   return [o, seed, system, n_opt]() -> int {
     if (Status s = ValidateSamplingParams(o->sp); !s.ok()) return fail(s);
     if (seed->count() == 0) o->sp.seed = std::random_device{}();
+    if (ExpertComm* c = expert_comm()) o->sp.seed = c->broadcast_u64(o->sp.seed);  // mpirun: one seed
     EngineOptions eo;
     eo.threads = o->threads;
     eo.n_ctx = o->ctx;

@@ -1,9 +1,11 @@
 // moecat: run Mixture-of-Experts language models on the CPU.
 #include <cstdio>
 #include <map>
+#include <string>
 
 #include "cli/commands.h"
 #include "kernels/ops.h"
+#include "runtime/mpi_expert_parallel.h"
 
 int main(int argc, char** argv) {
   using namespace moecat::cli;
@@ -22,12 +24,25 @@ int main(int argc, char** argv) {
   add("convert", "convert a Hugging Face folder (or GGUF) to GGUF", add_convert);
   add("bench", "measure prompt-processing and generation speed", add_bench);
   add("serve", "OpenAI-compatible HTTP server (chat, completions, tools, JSON output)", add_serve);
+  // Under mpirun: routed experts split over the ranks (model/expert_parallel.h); every rank runs
+  // the same command, rank 0 prints.
+  const int ranks = moecat::mpi_start(&argc, &argv);
+  struct Stop { ~Stop() { moecat::mpi_stop(); } } stop;
+  if (ranks > 1) moecat::mpi_quiet_other_ranks();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  for (auto& [sub, run] : runners)
-    if (sub->parsed()) return run();
+  for (auto& [sub, run] : runners) {
+    if (!sub->parsed()) continue;
+    const std::string name = sub->get_name();
+    if (ranks > 1 && name != "run" && name != "logprobs" && name != "bench") {
+      fprintf(stderr, "moecat %s: not available under mpirun with %d ranks (expert parallelism covers run, "
+              "logprobs and bench)\n", name.c_str(), ranks);
+      return 2;
+    }
+    return run();
+  }
   return 1;
 }

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "kernels/ops.h"
+#include "model/expert_parallel.h"
 
 namespace moecat {
 
@@ -284,26 +285,48 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
   stacked.ndim = es.ndim + 1;
   stacked.d[0] = n_expert;
   for (int i = 0; i < es.ndim; ++i) stacked.d[i + 1] = es.d[i];
+  // Expert parallelism (model/expert_parallel.h): only this rank's experts [lo, hi) are read,
+  // repacked or converted; the others stay empty views and their file pages are never touched.
+  const auto [lo, hi] = local_expert_share(n_expert);
+  auto mine = [&, lo = lo, hi = hi](int64_t e) { return e >= lo && e < hi; };
   // One tensor per expert: HF folders, and GGUFs from older llama.cpp converters
   // (blk.N.ffn_gate.E.weight instead of the stacked blk.N.ffn_gate_exps.weight).
   auto per_expert = [&](const std::function<std::string(int64_t)>& name_of) -> Status {
+    bool first = true;
     for (int64_t e = 0; e < n_expert; ++e) {
       const std::string sname = name_of(e);
       if (sname.empty()) return no_source(name);
+      if (!mine(e)) {
+        parts.push_back(TensorView{});
+        continue;
+      }
       MOECAT_ASSIGN_OR_RETURN(TensorView v, source_matrix(sname, es, allowed));
-      if (e > 0 && v.dtype != parts[0].dtype)
+      if (!first && v.dtype != parts[lo].dtype)
         return Errorf("experts of '%s' have mixed types (%s and %s)", name.c_str(),
-                      dtype_name(parts[0].dtype), dtype_name(v.dtype));
+                      dtype_name(parts[lo].dtype), dtype_name(v.dtype));
       parts.push_back(v);
+      first = false;
     }
     return Status::Ok();
+  };
+  // The stacked tensor all (outermost dimension >= n_expert): this rank's experts as views of
+  // one repacked range.
+  auto stacked_share = [&](TensorView all) {
+    const size_t per = all.nbytes / static_cast<size_t>(all.shape.d[0]);
+    TensorView sub = all;
+    sub.shape = stacked;
+    sub.shape.d[0] = hi - lo;
+    sub.data = static_cast<const uint8_t*>(all.data) + per * static_cast<size_t>(lo);
+    sub.nbytes = per * static_cast<size_t>(hi - lo);
+    if (hi > lo) sub = repack(sub);
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(mine(e) ? sub.slice0(e - lo) : TensorView{});
   };
   const std::string suffix = "_exps.weight";
   const bool legacy_split = !is_hf() && aliases_.empty() && !src_.find(name) && name.size() > suffix.size() &&
                             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   if (auto p = find_provided(name, stacked, allowed)) {
     if (!p->ok()) return p->status();
-    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(p->value().slice0(e));
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(mine(e) ? p->value().slice0(e) : TensorView{});
   } else if (is_hf()) {
     MOECAT_RETURN_IF_ERROR(per_expert([&](int64_t e) { return source_name(name, e); }));
   } else if (legacy_split) {
@@ -319,16 +342,12 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
                                             (long long)a.outer, (long long)n_expert);
       file_shape.d[0] = a.outer;
     }
-    MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(sname, file_shape, allowed));
     // Only the first n_expert experts: a view of the mapped file (the rest is never touched).
-    all.shape = stacked;
-    all.nbytes = all.nbytes / static_cast<size_t>(file_shape.d[0]) * static_cast<size_t>(n_expert);
-    all = repack(all);
-    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
+    MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(sname, file_shape, allowed));
+    stacked_share(all);
   } else {
     MOECAT_ASSIGN_OR_RETURN(TensorView all, src_.get(name, stacked, allowed));
-    all = repack(all);
-    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(all.slice0(e));
+    stacked_share(all);
   }
   loaded_.push_back(LoadedWeight{name, stacked, parts, 0, false});
   return parts;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <thread>
 
+#include "model/expert_parallel.h"
 #include "model/registry.h"
 #include "model/tokenizer_load.h"
 
@@ -15,19 +17,45 @@ static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Expert parallelism (model/expert_parallel.h): every rank must have loaded the same model, or
+// the job ends on every rank with the failed rank's message (never a hang in the first forward).
+static Status agree_on_load(ExpertComm* comm, const Status& local, const Model* m) {
+  MOECAT_RETURN_IF_ERROR(comm->agree(local));
+  const ModelConfig& c = m->config();
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the shape of the model
+  for (int64_t v : {c.n_layer, c.n_embd, c.n_vocab, c.n_expert, c.n_expert_used, c.n_ff_expert,
+                    static_cast<int64_t>(m->weights().loaded().size())}) {
+    h = (h ^ static_cast<uint64_t>(v)) * 1099511628211ull;
+  }
+  const uint64_t h0 = comm->broadcast_u64(h);
+  return comm->agree(h == h0 ? Status::Ok()
+                             : Errorf("loaded a model of another shape than rank 0's (every rank needs the same model)"));
+}
+
 Result<std::unique_ptr<Engine>> Engine::Load(const std::string& path, const EngineOptions& opt) {
   std::unique_ptr<Engine> e(new Engine());
   e->opt_ = opt;
-  if (e->opt_.threads <= 0) e->opt_.threads = std::max(1u, std::thread::hardware_concurrency());
-  MOECAT_ASSIGN_OR_RETURN(e->model_, load_model(path));
-  if (opt.need_tokenizer) {
-    auto tok = load_tokenizer(e->model_->weights().source());
-    if (!tok.ok()) return Status(tok.status()).prefix("loading tokenizer of " + path);
-    e->tokenizer_ = std::move(tok).value();
-    if (e->tokenizer_->vocab_size() > e->model_->config().n_vocab)
-      return Errorf("%s: tokenizer has %d tokens but the model only %lld", path.c_str(),
-                    e->tokenizer_->vocab_size(), (long long)e->model_->config().n_vocab);
+  ExpertComm* comm = expert_comm();
+  if (e->opt_.threads <= 0) {
+    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (comm && comm->size() > 1)  // ranks on one machine share its cores
+      if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) cores /= std::max(1, std::atoi(local));
+    e->opt_.threads = std::max(1, cores);
   }
+  Status st = [&]() -> Status {
+    MOECAT_ASSIGN_OR_RETURN(e->model_, load_model(path));
+    if (opt.need_tokenizer) {
+      auto tok = load_tokenizer(e->model_->weights().source());
+      if (!tok.ok()) return Status(tok.status()).prefix("loading tokenizer of " + path);
+      e->tokenizer_ = std::move(tok).value();
+      if (e->tokenizer_->vocab_size() > e->model_->config().n_vocab)
+        return Errorf("%s: tokenizer has %d tokens but the model only %lld", path.c_str(),
+                      e->tokenizer_->vocab_size(), (long long)e->model_->config().n_vocab);
+    }
+    return Status::Ok();
+  }();
+  if (comm && comm->size() > 1) st = agree_on_load(comm, st, e->model_.get());
+  MOECAT_RETURN_IF_ERROR(st);
   e->opt_.n_ctx = std::max<int64_t>(1, std::min(e->opt_.n_ctx, e->model_->config().n_ctx_train));
   e->pool_ = std::make_unique<ThreadPool>(e->opt_.threads);
   return e;

@@ -159,18 +159,23 @@ class LongcatFlashModel : public Model {
     auto add = [&](const std::vector<float>& v) { for (int64_t i = 0; i < n * D; ++i) x[i] += v[i]; };
     for (int64_t il = 0; il < c.n_layer; ++il) {
       const Layer& L = layers_[il];
+      MoeCombine combine;
       for (int i = 0; i < 2; ++i) {
         rmsnorm_rows(x.data(), L.attn_norm[i], n, xn.data());
         mla_forward(c, *rope_, L.attn[i], xn.data(), b, seqs, 2 * il + i, tmp.data(), pool);
+        combine.progress();
         add(tmp);
         rmsnorm_rows(x.data(), L.ffn_norm[i], n, xn.data());
         if (i == 0) {  // the shortcut MoE reads the state after the first attention
           Routing r = moe_route(c, L.moe, xn.data(), n, pool);
-          moe_experts(c, L.moe, r, xn.data(), n, shortcut.data(), pool, b.stats);
+          // With expert parallelism the combine travels while the dense path below runs.
+          combine = moe_experts_start(c, L.moe, r, xn.data(), n, shortcut.data(), pool, b.stats);
         }
         mlp_forward(L.mlp[i], xn.data(), n, tmp.data(), pool);
+        combine.progress();
         add(tmp);
       }
+      combine.finish();
       add(shortcut);  // ... and lands at the end of the layer
     }
     finish(x.data(), output_norm_, b, seqs, xn.data(), logits, pool);

@@ -7,6 +7,7 @@
 
 #include "kernels/ops.h"
 #include "model/blocks/bias.h"
+#include "model/expert_parallel.h"
 
 namespace moecat {
 
@@ -194,75 +195,198 @@ Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int
   return r;
 }
 
-void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
-                 int64_t n, float* out, ThreadPool* pool, ForwardStats* stats) {
-  const int64_t D = c.n_embd, E = c.n_expert, K = r.k;
-  std::memset(out, 0, n * D * sizeof(float));
+// Routed experts [lo, hi) of routing r: each slot routed to one of them adds weight * FFN(x) to
+// dest row row_of[token] (in expert order, then slot order; rows of tokens without such a slot
+// are left alone). Zero experts and shared experts are not handled here.
+static void run_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
+                        int64_t n, int64_t lo, int64_t hi, const int32_t* row_of, float* dest,
+                        ThreadPool* pool) {
+  const int64_t D = c.n_embd, K = r.k;
   // Group token slots by expert: each expert's weights are read once for all its tokens.
-  // Zero-computation experts are identities: weight * x, no weights touched.
-  std::vector<std::vector<int64_t>> slots(E);
-  int64_t zero_slots = 0;
+  std::vector<std::vector<int64_t>> slots(static_cast<size_t>(hi - lo));
   for (int64_t s = 0; s < n * K; ++s) {
     const int32_t e = r.experts[s];
-    if (e < E) {
-      slots[e].push_back(s);
-    } else {
-      kernels::axpy(r.weights[s], x + (s / K) * D, out + (s / K) * D, D);
-      ++zero_slots;
-    }
-  }
-  if (stats) {
-    stats->moe_token_layers += n;
-    stats->zero_expert_slots += zero_slots;
-    stats->ffn_expert_slots += n * K - zero_slots;
+    if (e >= lo && e < hi) slots[e - lo].push_back(s);
   }
   // All experts in two parallel regions (gate+up of every active expert, then every down),
   // each expert reading its tokens' rows of x through an index list: x is quantized once.
-  const int64_t F = c.n_ff_expert;
-  std::vector<int32_t> tok;             // [slots] token of each slot, grouped by expert
-  std::vector<int64_t> off(E + 1, 0);   // expert e's slots: tok[off[e] .. off[e+1])
-  std::vector<int32_t> slot_of;         // [slots] the routing slot of each grouped row
-  for (int64_t e = 0; e < E; ++e) {
+  const int64_t F = c.n_ff_expert, NE = hi - lo;
+  std::vector<int32_t> tok;              // [slots] token of each slot, grouped by expert
+  std::vector<int64_t> off(NE + 1, 0);   // expert lo+e's slots: tok[off[e] .. off[e+1])
+  std::vector<int32_t> slot_of;          // [slots] the routing slot of each grouped row
+  for (int64_t e = 0; e < NE; ++e) {
     off[e] = static_cast<int64_t>(tok.size());
     for (int64_t s : slots[e]) {
       tok.push_back(static_cast<int32_t>(s / K));
       slot_of.push_back(static_cast<int32_t>(s));
     }
   }
-  off[E] = static_cast<int64_t>(tok.size());
-  const int64_t M = off[E];
+  off[NE] = static_cast<int64_t>(tok.size());
+  const int64_t M = off[NE];
+  if (M == 0) return;
   std::vector<int32_t> iota(static_cast<size_t>(M));
   for (int64_t i = 0; i < M; ++i) iota[i] = static_cast<int32_t>(i);
   std::vector<float> g(M * F), u(M * F), ye(M * D);  // [M][F], [M][F], [M][D]
   std::vector<kernels::MatJob> jobs;
-  std::vector<GluCtx> ctx(static_cast<size_t>(E));  // per expert: its biases
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t m = off[e + 1] - off[e];
+  std::vector<GluCtx> ctx(static_cast<size_t>(NE));  // per expert: its biases
+  for (int64_t e = 0; e < NE; ++e) {
+    const int64_t m = off[e + 1] - off[e], ge = lo + e;
     if (m == 0) continue;
-    ctx[e] = {&c, c.expert_bias ? &w.gate_b[e] : nullptr, c.expert_bias ? &w.up_b[e] : nullptr};
-    jobs.push_back({&w.gate[e], x, n, tok.data() + off[e], m, g.data() + off[e] * F, F, &w.up[e],
+    MOECAT_CHECK_MSG(w.gate[ge].valid() && w.up[ge].valid() && w.down[ge].valid(),
+                     "expert not loaded on this rank");
+    ctx[e] = {&c, c.expert_bias ? &w.gate_b[ge] : nullptr, c.expert_bias ? &w.up_b[ge] : nullptr};
+    jobs.push_back({&w.gate[ge], x, n, tok.data() + off[e], m, g.data() + off[e] * F, F, &w.up[ge],
                     u.data() + off[e] * F, glu_cols, &ctx[e]});
   }
   kernels::matmul_many(jobs.data(), static_cast<int>(jobs.size()), pool);
   jobs.clear();
-  for (int64_t e = 0; e < E; ++e) {
+  for (int64_t e = 0; e < NE; ++e) {
     const int64_t m = off[e + 1] - off[e];
     if (m == 0) continue;
-    jobs.push_back({&w.down[e], g.data(), M, iota.data() + off[e], m, ye.data() + off[e] * D, D});
+    jobs.push_back({&w.down[lo + e], g.data(), M, iota.data() + off[e], m, ye.data() + off[e] * D, D});
   }
   kernels::matmul_many(jobs.data(), static_cast<int>(jobs.size()), pool);
-  for (int64_t e = 0; e < E; ++e) {
+  for (int64_t e = 0; e < NE; ++e) {
     for (int64_t i = off[e]; i < off[e + 1]; ++i) {
-      if (c.expert_bias) add_row_bias(ye.data() + i * D, 1, &w.down_b[e]);
+      if (c.expert_bias) add_row_bias(ye.data() + i * D, 1, &w.down_b[lo + e]);
       const int64_t s = slot_of[i];
-      kernels::axpy(r.weights[s], ye.data() + i * D, out + (s / K) * D, D);
+      kernels::axpy(r.weights[s], ye.data() + i * D, dest + row_of[s / K] * D, D);
     }
   }
-  if (w.has_shared) {
-    std::vector<float> sh(n * D);  // [n][D]
-    swiglu_ffn(&c, w.shared.gate, w.shared.up, w.shared.down, FfnBias{}, x, n, sh.data(), pool);
-    for (int64_t i = 0; i < n * D; ++i) out[i] += sh[i];
+}
+
+// Zero-computation experts are identities: weight * x added to out, no weights touched.
+// Counts the routing's slots into stats (optional).
+static void zero_experts(const ModelConfig& c, const Routing& r, const float* x, int64_t n, float* out,
+                         ForwardStats* stats) {
+  const int64_t D = c.n_embd, E = c.n_expert, K = r.k;
+  int64_t zero_slots = 0;
+  for (int64_t s = 0; s < n * K; ++s) {
+    if (r.experts[s] < E) continue;
+    kernels::axpy(r.weights[s], x + (s / K) * D, out + (s / K) * D, D);
+    ++zero_slots;
   }
+  if (stats) {
+    stats->moe_token_layers += n;
+    stats->zero_expert_slots += zero_slots;
+    stats->ffn_expert_slots += n * K - zero_slots;
+  }
+}
+
+// The expert-parallel combine: this rank's experts' summed output for the tokens routed to them
+// is all-gathered; every rank derives every rank's token list from the (replicated) routing.
+struct MoeCombine::State {
+  ExpertComm* comm = nullptr;
+  float* out = nullptr;
+  int64_t D = 0;
+  std::vector<std::vector<int32_t>> toks;  // per rank: its tokens, ascending
+  std::vector<int64_t> counts, displs;     // floats per rank's block, and where it lands
+  std::vector<float> send, recv, shared;   // shared: [n][D] shared-expert output (or empty)
+  std::unique_ptr<CommRequest> req;
+};
+
+MoeCombine::MoeCombine() = default;
+MoeCombine::MoeCombine(std::unique_ptr<State> s) : s_(std::move(s)) {}
+MoeCombine::MoeCombine(MoeCombine&&) noexcept = default;
+MoeCombine& MoeCombine::operator=(MoeCombine&&) noexcept = default;
+MoeCombine::~MoeCombine() {
+  if (s_ && s_->req) s_->req->wait();  // never leave a collective behind with its buffers freed
+}
+
+void MoeCombine::progress() {
+  if (s_ && s_->req) s_->req->test();
+}
+
+void MoeCombine::finish() {
+  if (!s_) return;
+  State& st = *s_;
+  const int64_t D = st.D;
+  if (st.req) {
+    st.req->wait();
+    st.req.reset();
+    for (size_t rk = 0; rk < st.toks.size(); ++rk) {  // rank order: the same sums on every rank
+      const float* blk = st.recv.data() + st.displs[rk];
+      for (size_t i = 0; i < st.toks[rk].size(); ++i) {
+        float* o = st.out + static_cast<int64_t>(st.toks[rk][i]) * D;
+        const float* p = blk + static_cast<int64_t>(i) * D;
+        for (int64_t d = 0; d < D; ++d) o[d] += p[d];
+      }
+    }
+  }
+  if (!st.shared.empty())
+    for (size_t i = 0; i < st.shared.size(); ++i) st.out[i] += st.shared[i];
+  s_.reset();
+}
+
+static void shared_experts(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out,
+                           ThreadPool* pool) {
+  swiglu_ffn(&c, w.shared.gate, w.shared.up, w.shared.down, FfnBias{}, x, n, out, pool);
+}
+
+MoeCombine moe_experts_start(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
+                             int64_t n, float* out, ThreadPool* pool, ForwardStats* stats) {
+  const int64_t D = c.n_embd, E = c.n_expert, K = r.k;
+  std::memset(out, 0, n * D * sizeof(float));
+  zero_experts(c, r, x, n, out, stats);
+  ExpertComm* comm = expert_comm();
+  if (!comm || comm->size() <= 1) {  // one process: every expert adds straight into out
+    std::vector<int32_t> row_of(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) row_of[t] = static_cast<int32_t>(t);
+    run_experts(c, w, r, x, n, 0, E, row_of.data(), out, pool);
+    if (w.has_shared) {
+      std::vector<float> sh(n * D);  // [n][D]
+      shared_experts(c, w, x, n, sh.data(), pool);
+      for (int64_t i = 0; i < n * D; ++i) out[i] += sh[i];
+    }
+    return MoeCombine();
+  }
+  auto st = std::make_unique<MoeCombine::State>();
+  const int N = comm->size(), me = comm->rank();
+  st->comm = comm;
+  st->out = out;
+  st->D = D;
+  st->toks.resize(N);
+  std::vector<int> owner(static_cast<size_t>(E));
+  for (int rk = 0; rk < N; ++rk) {
+    const auto [lo, hi] = expert_share(E, rk, N);
+    for (int64_t e = lo; e < hi; ++e) owner[e] = rk;
+  }
+  std::vector<char> hit(static_cast<size_t>(N));
+  for (int64_t t = 0; t < n; ++t) {
+    std::fill(hit.begin(), hit.end(), 0);
+    for (int64_t j = 0; j < K; ++j) {
+      const int32_t e = r.experts[t * K + j];
+      if (e < E) hit[owner[e]] = 1;
+    }
+    for (int rk = 0; rk < N; ++rk)
+      if (hit[rk]) st->toks[rk].push_back(static_cast<int32_t>(t));
+  }
+  st->counts.resize(N);
+  st->displs.resize(N);
+  int64_t total = 0;
+  for (int rk = 0; rk < N; ++rk) {
+    st->counts[rk] = static_cast<int64_t>(st->toks[rk].size()) * D;
+    st->displs[rk] = total;
+    total += st->counts[rk];
+  }
+  std::vector<int32_t> row_of(static_cast<size_t>(n), -1);
+  for (size_t i = 0; i < st->toks[me].size(); ++i) row_of[st->toks[me][i]] = static_cast<int32_t>(i);
+  st->send.assign(static_cast<size_t>(st->counts[me]), 0.0f);
+  const auto [lo, hi] = expert_share(E, me, N);
+  run_experts(c, w, r, x, n, lo, hi, row_of.data(), st->send.data(), pool);
+  st->recv.resize(static_cast<size_t>(total));
+  st->req = comm->start_allgatherv(st->send.data(), st->recv.data(), st->counts.data(), st->displs.data());
+  if (w.has_shared) {  // computed while the gather is in flight
+    st->shared.resize(static_cast<size_t>(n * D));
+    shared_experts(c, w, x, n, st->shared.data(), pool);
+    st->req->test();
+  }
+  return MoeCombine(std::move(st));
+}
+
+void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
+                 int64_t n, float* out, ThreadPool* pool, ForwardStats* stats) {
+  moe_experts_start(c, w, r, x, n, out, pool, stats).finish();
 }
 
 }  // namespace moecat

@@ -2,6 +2,7 @@
 // experts). The MoE groups a batch's tokens by expert so each chosen expert's weights are
 // streamed once per batch, not once per token.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "base/status.h"
@@ -52,5 +53,27 @@ Routing moe_route(const ModelConfig& c, const MoeWeights& w, const float* x, int
 // Zero-expert slots add weight * x without any FFN work; stats (optional) counts both kinds.
 void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
                  int64_t n, float* out, ThreadPool* pool, ForwardStats* stats = nullptr);
+
+// The same in two halves, for archs that can compute something else while the expert-parallel
+// combine (model/expert_parallel.h) is on the wire (LongCat's shortcut MoE: the dense path of
+// the layer). start() runs this rank's experts and starts the combine; out is complete only
+// after finish(). Without expert parallelism start() does everything and finish() nothing.
+// out must stay valid until finish() (the destructor finishes the transfer, not out).
+class MoeCombine {
+ public:
+  struct State;
+  MoeCombine();
+  explicit MoeCombine(std::unique_ptr<State> s);
+  MoeCombine(MoeCombine&&) noexcept;
+  MoeCombine& operator=(MoeCombine&&) noexcept;
+  ~MoeCombine();
+  void progress();  // lets the transport move data (cheap; call between pieces of other work)
+  void finish();
+
+ private:
+  std::unique_ptr<State> s_;
+};
+MoeCombine moe_experts_start(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
+                             int64_t n, float* out, ThreadPool* pool, ForwardStats* stats = nullptr);
 
 }  // namespace moecat

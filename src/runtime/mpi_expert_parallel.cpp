@@ -1,0 +1,183 @@
+#include "runtime/mpi_expert_parallel.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "base/check.h"
+#include "model/expert_parallel.h"
+
+#ifdef MOECAT_MPI
+#include <fcntl.h>
+#include <mpi.h>
+#include <unistd.h>
+#endif
+
+namespace moecat {
+
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+#ifndef MOECAT_MPI
+
+bool mpi_built() { return false; }
+int mpi_start(int*, char***) { return 1; }
+int mpi_rank() { return 0; }
+void mpi_stop() {}
+void mpi_quiet_other_ranks() {}
+void mpi_abort(const std::string& msg, int code) {
+  fprintf(stderr, "moecat: %s\n", msg.c_str());
+  std::_Exit(code);
+}
+
+#else
+
+bool mpi_built() { return true; }
+
+namespace {
+
+int g_rank = 0, g_size = 1;
+bool g_started = false;
+double g_timeout_s = 60;
+
+// Waits for req by polling, so that a peer that never answers ends the job after the timeout
+// with a message (a blocking MPI_Wait would hang forever on a stopped process).
+void wait_bounded(MPI_Request* req, const char* what) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  int done = 0;
+  for (int spin = 0;; ++spin) {
+    if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+      mpi_abort(std::string("MPI failed in ") + what, 3);
+    if (done) return;
+    if (spin > 2000) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    if ((spin & 255) == 0 && std::chrono::duration<double>(Clock::now() - t0).count() > g_timeout_s) {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "rank %d: no answer from the other ranks for %.0f s in %s (a rank stalled or died; "
+               "MOECAT_MPI_TIMEOUT sets the limit); ending the job",
+               g_rank, g_timeout_s, what);
+      mpi_abort(msg, 3);
+    }
+  }
+}
+
+class MpiRequest : public CommRequest {
+ public:
+  MpiRequest(std::vector<int> counts, std::vector<int> displs) : counts_(std::move(counts)), displs_(std::move(displs)) {}
+  MPI_Request req = MPI_REQUEST_NULL;
+  void wait() override {
+    if (req != MPI_REQUEST_NULL) wait_bounded(&req, "the expert combine");
+  }
+  void test() override {
+    int done = 0;
+    if (req != MPI_REQUEST_NULL) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+  }
+  std::vector<int> counts_, displs_;  // the call's arguments live until it completes
+};
+
+class MpiComm : public ExpertComm {
+ public:
+  int rank() const override { return g_rank; }
+  int size() const override { return g_size; }
+
+  std::unique_ptr<CommRequest> start_allgatherv(const float* send, float* recv, const int64_t* counts,
+                                                const int64_t* displs) override {
+    std::vector<int> c(g_size), d(g_size);
+    for (int r = 0; r < g_size; ++r) {
+      MOECAT_CHECK_MSG(counts[r] <= INT32_MAX && displs[r] <= INT32_MAX, "expert combine block over 2^31 floats");
+      c[r] = static_cast<int>(counts[r]);
+      d[r] = static_cast<int>(displs[r]);
+    }
+    auto q = std::make_unique<MpiRequest>(std::move(c), std::move(d));
+    if (MPI_Iallgatherv(send, q->counts_[g_rank], MPI_FLOAT, recv, q->counts_.data(), q->displs_.data(),
+                        MPI_FLOAT, MPI_COMM_WORLD, &q->req) != MPI_SUCCESS)
+      mpi_abort("MPI_Iallgatherv failed", 3);
+    return q;
+  }
+
+  Status agree(const Status& local) override {
+    const int mine = local.ok() ? g_size : g_rank;  // the lowest failed rank wins
+    int first = g_size;
+    MPI_Request rq;
+    MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &rq);
+    wait_bounded(&rq, "agreeing on the load");
+    if (first == g_size) return Status::Ok();
+    std::string msg = local.ok() ? std::string() : local.message();
+    int len = static_cast<int>(msg.size());
+    MPI_Ibcast(&len, 1, MPI_INT, first, MPI_COMM_WORLD, &rq);
+    wait_bounded(&rq, "agreeing on the load");
+    msg.resize(static_cast<size_t>(len));
+    MPI_Ibcast(msg.data(), len, MPI_CHAR, first, MPI_COMM_WORLD, &rq);
+    wait_bounded(&rq, "agreeing on the load");
+    return Errorf("rank %d of %d: %s", first, g_size, msg.c_str());
+  }
+
+  uint64_t broadcast_u64(uint64_t v) override {
+    MPI_Request rq;
+    MPI_Ibcast(&v, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &rq);
+    wait_bounded(&rq, "a broadcast from rank 0");
+    return v;
+  }
+};
+
+std::unique_ptr<MpiComm> g_comm;
+
+}  // namespace
+
+int mpi_start(int* argc, char*** argv) {
+  if (!launched_by_mpi()) return 1;
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  g_started = true;
+  if (const char* t = std::getenv("MOECAT_MPI_TIMEOUT")) g_timeout_s = std::max(1.0, std::atof(t));
+  if (g_size > 1) {
+    g_comm = std::make_unique<MpiComm>();
+    set_process_expert_comm(g_comm.get());
+  }
+  return g_size;
+}
+
+int mpi_rank() { return g_rank; }
+
+static int g_stderr = 2;  // this rank's real stderr (mpi_abort writes there)
+
+void mpi_quiet_other_ranks() {
+  if (g_rank == 0 || std::getenv("MOECAT_MPI_VERBOSE")) return;
+  fflush(stdout);
+  fflush(stderr);
+  g_stderr = dup(2);
+  const int null = open("/dev/null", O_WRONLY);
+  if (null < 0) return;
+  dup2(null, 1);
+  dup2(null, 2);
+  close(null);
+}
+
+void mpi_stop() {
+  if (!g_started) return;
+  set_process_expert_comm(nullptr);
+  g_comm.reset();
+  MPI_Finalize();
+  g_started = false;
+}
+
+void mpi_abort(const std::string& msg, int code) {
+  fflush(stderr);
+  dprintf(g_stderr, "moecat: %s\n", msg.c_str());
+  if (g_started) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+#endif
+
+}  // namespace moecat
