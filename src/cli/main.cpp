@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 
+#include "base/trace.h"
 #include "cli/commands.h"
 #include "kernels/ops.h"
 #include "runtime/mpi_expert_parallel.h"
@@ -13,9 +14,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "moecat 0.1.0");
   std::map<CLI::App*, Runner> runners;
+  std::string trace_path;
   auto add = [&](const char* name, const char* help, Runner (*fn)(CLI::App&)) {
     CLI::App* sub = app.add_subcommand(name, help);
     runners[sub] = fn(*sub);
+    const std::string n = name;
+    if (n == "run" || n == "logprobs" || n == "bench")
+      sub->add_option("--trace", trace_path,
+                      "write a Chrome trace (chrome://tracing, ui.perfetto.dev) of each layer's compute and, "
+                      "under mpirun, of the expert combine; rank R of N > 1 writes FILE with .rankR before "
+                      "its extension");
   };
   add("run", "chat with a model (default: the built-in support assistant), or complete a prompt with -p", add_run);
   add("logprobs", "print next-token log-probs for a token sequence as JSON", add_logprobs);
@@ -42,7 +50,21 @@ int main(int argc, char** argv) {
               "logprobs and bench)\n", name.c_str(), ranks);
       return 2;
     }
-    return run();
+    if (!trace_path.empty()) {
+      if (ranks > 1) {
+        const size_t dot = trace_path.rfind('.');
+        const size_t cut = dot == std::string::npos || trace_path.find('/', dot) != std::string::npos ? trace_path.size() : dot;
+        trace_path.insert(cut, ".rank" + std::to_string(moecat::mpi_rank()));
+      }
+      moecat::trace::enable(moecat::mpi_rank());
+    }
+    const int rc = run();
+    if (!trace_path.empty())
+      if (moecat::Status s = moecat::trace::write(trace_path); !s.ok()) {
+        fprintf(stderr, "moecat: %s\n", s.message().c_str());
+        return rc == 0 ? 1 : rc;
+      }
+    return rc;
   }
   return 1;
 }

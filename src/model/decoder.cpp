@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "base/trace.h"
 #include "kernels/ops.h"
 
 namespace moecat {
@@ -77,18 +78,23 @@ void DecoderModel::forward(const Batch& b, SequenceKv& kv, float* logits, Thread
   embed_tokens(tok_embd_, b.tokens, n, x.data());
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const Layer& L = layers_[il];
+    trace::set_layer(il);
     rmsnorm_rows(x.data(), L.attn_norm, c.norm_eps, n, D, xn.data());
-    if (c.kv_lora_rank > 0)
-      mla_forward(c, *rope_, L.mla, xn.data(), b, seqs, il, tmp.data(), pool);
-    else
-      attention_forward(c, *rope_, L.attn, xn.data(), b, seqs, il, tmp.data(), pool,
-                        c.layer_window.empty() ? 0 : c.layer_window[il]);
+    {
+      trace::Scope ts("attention");
+      if (c.kv_lora_rank > 0)
+        mla_forward(c, *rope_, L.mla, xn.data(), b, seqs, il, tmp.data(), pool);
+      else
+        attention_forward(c, *rope_, L.attn, xn.data(), b, seqs, il, tmp.data(), pool,
+                          c.layer_window.empty() ? 0 : c.layer_window[il]);
+    }
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
     rmsnorm_rows(x.data(), L.ffn_norm, c.norm_eps, n, D, xn.data());
     if (L.is_moe) {
       Routing r = moe_route(c, L.moe, xn.data(), n, pool);
       moe_experts(c, L.moe, r, xn.data(), n, tmp.data(), pool, b.stats);
     } else {
+      trace::Scope ts("dense MLP");
       mlp_forward(L.mlp, xn.data(), n, tmp.data(), pool);
     }
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];

@@ -45,6 +45,8 @@ class ExpertComm {
   virtual Status agree(const Status& local) = 0;
   // Rank 0's value on every rank (sampling seeds).
   virtual uint64_t broadcast_u64(uint64_t v) = 0;
+  // False: every combine is waited for where it starts (measuring what the overlap saves).
+  virtual bool overlap() const { return true; }
 };
 
 // The calling thread's transport, else the process's (null: single process, every expert local).

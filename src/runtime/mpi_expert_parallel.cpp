@@ -1,5 +1,6 @@
 #include "runtime/mpi_expert_parallel.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -45,6 +46,7 @@ namespace {
 int g_rank = 0, g_size = 1;
 bool g_started = false;
 double g_timeout_s = 60;
+double g_sim_latency_s = 0, g_sim_bytes_per_s = 0;  // simulated link (0: off)
 
 // Waits for req by polling, so that a peer that never answers ends the job after the timeout
 // with a message (a blocking MPI_Wait would hang forever on a stopped process).
@@ -72,8 +74,11 @@ class MpiRequest : public CommRequest {
  public:
   MpiRequest(std::vector<int> counts, std::vector<int> displs) : counts_(std::move(counts)), displs_(std::move(displs)) {}
   MPI_Request req = MPI_REQUEST_NULL;
+  std::chrono::steady_clock::time_point ready;  // simulated link: not before this
   void wait() override {
     if (req != MPI_REQUEST_NULL) wait_bounded(&req, "the expert combine");
+    while (std::chrono::steady_clock::now() < ready) {
+    }
   }
   void test() override {
     int done = 0;
@@ -96,6 +101,14 @@ class MpiComm : public ExpertComm {
       d[r] = static_cast<int>(displs[r]);
     }
     auto q = std::make_unique<MpiRequest>(std::move(c), std::move(d));
+    if (g_sim_latency_s > 0 || g_sim_bytes_per_s > 0) {
+      int64_t in = 0;  // bytes this rank receives
+      for (int r = 0; r < g_size; ++r)
+        if (r != g_rank) in += counts[r] * static_cast<int64_t>(sizeof(float));
+      const double s = g_sim_latency_s + (g_sim_bytes_per_s > 0 ? in / g_sim_bytes_per_s : 0.0);
+      q->ready = std::chrono::steady_clock::now() +
+                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+    }
     if (MPI_Iallgatherv(send, q->counts_[g_rank], MPI_FLOAT, recv, q->counts_.data(), q->displs_.data(),
                         MPI_FLOAT, MPI_COMM_WORLD, &q->req) != MPI_SUCCESS)
       mpi_abort("MPI_Iallgatherv failed", 3);
@@ -119,6 +132,9 @@ class MpiComm : public ExpertComm {
     return Errorf("rank %d of %d: %s", first, g_size, msg.c_str());
   }
 
+  bool overlap() const override { return overlap_; }
+  bool overlap_ = std::getenv("MOECAT_MPI_NO_OVERLAP") == nullptr;
+
   uint64_t broadcast_u64(uint64_t v) override {
     MPI_Request rq;
     MPI_Ibcast(&v, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &rq);
@@ -140,6 +156,8 @@ int mpi_start(int* argc, char*** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
   g_started = true;
   if (const char* t = std::getenv("MOECAT_MPI_TIMEOUT")) g_timeout_s = std::max(1.0, std::atof(t));
+  if (const char* t = std::getenv("MOECAT_MPI_SIM_LATENCY_US")) g_sim_latency_s = std::max(0.0, std::atof(t)) * 1e-6;
+  if (const char* t = std::getenv("MOECAT_MPI_SIM_GBPS")) g_sim_bytes_per_s = std::max(0.0, std::atof(t)) * 1e9 / 8;
   if (g_size > 1) {
     g_comm = std::make_unique<MpiComm>();
     set_process_expert_comm(g_comm.get());

@@ -15,6 +15,10 @@ bool launched_by_mpi();
 // transport as the process's expert transport. Returns the number of ranks (1: no MPI).
 // Environment: MOECAT_MPI_TIMEOUT (seconds, default 60): a collective that does not complete in
 // that time (a stalled or lost peer) ends the whole job with a message instead of hanging.
+// MOECAT_MPI_SIM_LATENCY_US / MOECAT_MPI_SIM_GBPS: a simulated network for the expert combine
+// (docs/SCALE.md): a combine completes no earlier than latency + bytes received / bandwidth after
+// it was started, so runs on one machine show how much of a slower link the overlap hides;
+// MOECAT_MPI_NO_OVERLAP=1 waits for each combine where it starts (the comparison).
 int mpi_start(int* argc, char*** argv);
 int mpi_rank();  // 0 without MPI
 // Ranks other than 0 write nothing to stdout / stderr (rank 0 prints; errors every rank agrees on

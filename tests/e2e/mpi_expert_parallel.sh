@@ -4,7 +4,8 @@
 #   * log-probs with 2 and 4 ranks equal the single-process ones (f32 random models, HF folder
 #     and GGUF, LongCat-Flash / DeepSeek-V3 / gpt-oss / Qwen3-MoE: max |dlog p| <= 1e-5);
 #   * greedy `run` prints the same text with 2 ranks as with one, and only once (rank 0);
-#   * `bench` runs under mpirun;
+#   * `bench` runs under mpirun; `--trace` writes a Chrome trace per rank; the overlapped combine
+#     gives the same bits as one waited for where it starts;
 #   * failures end the job within a bounded time with a message: a rank that cannot load its
 #     model (MPMD: another path on rank 1), a rank killed mid-run (SIGKILL), a stalled rank
 #     (SIGSTOP: rank 0's combine times out after MOECAT_MPI_TIMEOUT seconds).
@@ -94,6 +95,24 @@ echo "run: 2 ranks print the single-process text once ($(wc -c <"$WORK/run.2.txt
   { cat "$WORK/bench.err"; die "bench under mpirun failed"; }
 grep -q "tg8" "$WORK/bench.txt" || { cat "$WORK/bench.txt"; die "bench printed no tg8 line"; }
 echo "bench: ok under 2 ranks"
+
+# --trace: one Chrome trace per rank with the combine on it; waiting for each combine where it
+# starts (MOECAT_MPI_NO_OVERLAP=1) computes the same bits as overlapping it with the dense path.
+L="$WORK/longcat_flash.gguf"
+"${MPIRUN[@]}" -np 2 "$BIN" logprobs -m "$L" --tokens "$TOKENS" -t 1 --trace "$WORK/trace.json" >"$WORK/ov.json" 2>/dev/null
+MOECAT_MPI_NO_OVERLAP=1 "${MPIRUN[@]}" -x MOECAT_MPI_NO_OVERLAP -np 2 "$BIN" logprobs -m "$L" --tokens "$TOKENS" -t 1 \
+  >"$WORK/noov.json" 2>/dev/null
+cmp -s "$WORK/ov.json" "$WORK/noov.json" || die "overlapped and non-overlapped combines give different log-probs"
+for r in 0 1; do
+  "$PY" - "$WORK/trace.rank$r.json" <<'PYEOF' || die "trace of rank $r is not a Chrome trace with the combine and the dense path"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = {e["name"] for e in ev if e.get("ph") == "X"}
+need = {"MLA 1", "MLA 2", "dense MLP 1", "dense MLP 2", "combine wait", "combine (all-gather-v in flight)"}
+sys.exit(0 if need <= names else 1)
+PYEOF
+done
+echo "trace: rank 0 and 1 timelines written; overlapped = non-overlapped log-probs"
 
 # A rank that cannot load its model: every rank stops, rank 0 names it.
 rc=0

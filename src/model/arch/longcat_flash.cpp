@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/trace.h"
 #include "kernels/ops.h"
 #include "model/arch/common.h"
 #include "model/arch/longcat_gguf_layouts.h"
@@ -160,9 +161,13 @@ class LongcatFlashModel : public Model {
     for (int64_t il = 0; il < c.n_layer; ++il) {
       const Layer& L = layers_[il];
       MoeCombine combine;
+      trace::set_layer(il);
       for (int i = 0; i < 2; ++i) {
         rmsnorm_rows(x.data(), L.attn_norm[i], n, xn.data());
-        mla_forward(c, *rope_, L.attn[i], xn.data(), b, seqs, 2 * il + i, tmp.data(), pool);
+        {
+          trace::Scope ts(i == 0 ? "MLA 1" : "MLA 2");
+          mla_forward(c, *rope_, L.attn[i], xn.data(), b, seqs, 2 * il + i, tmp.data(), pool);
+        }
         combine.progress();
         add(tmp);
         rmsnorm_rows(x.data(), L.ffn_norm[i], n, xn.data());
@@ -171,7 +176,10 @@ class LongcatFlashModel : public Model {
           // With expert parallelism the combine travels while the dense path below runs.
           combine = moe_experts_start(c, L.moe, r, xn.data(), n, shortcut.data(), pool, b.stats);
         }
-        mlp_forward(L.mlp[i], xn.data(), n, tmp.data(), pool);
+        {
+          trace::Scope ts(i == 0 ? "dense MLP 1" : "dense MLP 2");
+          mlp_forward(L.mlp[i], xn.data(), n, tmp.data(), pool);
+        }
         combine.progress();
         add(tmp);
       }

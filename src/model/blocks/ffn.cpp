@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "base/trace.h"
 #include "kernels/ops.h"
 #include "model/blocks/bias.h"
 #include "model/expert_parallel.h"
@@ -283,6 +284,8 @@ struct MoeCombine::State {
   std::vector<int64_t> counts, displs;     // floats per rank's block, and where it lands
   std::vector<float> send, recv, shared;   // shared: [n][D] shared-expert output (or empty)
   std::unique_ptr<CommRequest> req;
+  double posted_us = 0;  // --trace: when the combine was started
+  int64_t layer = -1;
 };
 
 MoeCombine::MoeCombine() = default;
@@ -302,8 +305,15 @@ void MoeCombine::finish() {
   State& st = *s_;
   const int64_t D = st.D;
   if (st.req) {
+    const double t0 = trace::enabled() ? trace::now_us() : 0;
     st.req->wait();
     st.req.reset();
+    if (t0 > 0) {
+      const double t1 = trace::now_us();
+      const int64_t bytes = static_cast<int64_t>((st.recv.size() - st.counts[st.comm->rank()]) * sizeof(float));
+      trace::span("combine wait", t0, t1, st.layer, bytes);
+      trace::span("combine (all-gather-v in flight)", st.posted_us, t1, st.layer, bytes, 1);
+    }
     for (size_t rk = 0; rk < st.toks.size(); ++rk) {  // rank order: the same sums on every rank
       const float* blk = st.recv.data() + st.displs[rk];
       for (size_t i = 0; i < st.toks[rk].size(); ++i) {
@@ -332,8 +342,12 @@ MoeCombine moe_experts_start(const ModelConfig& c, const MoeWeights& w, const Ro
   if (!comm || comm->size() <= 1) {  // one process: every expert adds straight into out
     std::vector<int32_t> row_of(static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) row_of[t] = static_cast<int32_t>(t);
-    run_experts(c, w, r, x, n, 0, E, row_of.data(), out, pool);
+    {
+      trace::Scope ts("routed experts");
+      run_experts(c, w, r, x, n, 0, E, row_of.data(), out, pool);
+    }
     if (w.has_shared) {
+      trace::Scope ts("shared experts");
       std::vector<float> sh(n * D);  // [n][D]
       shared_experts(c, w, x, n, sh.data(), pool);
       for (int64_t i = 0; i < n * D; ++i) out[i] += sh[i];
@@ -373,15 +387,23 @@ MoeCombine moe_experts_start(const ModelConfig& c, const MoeWeights& w, const Ro
   for (size_t i = 0; i < st->toks[me].size(); ++i) row_of[st->toks[me][i]] = static_cast<int32_t>(i);
   st->send.assign(static_cast<size_t>(st->counts[me]), 0.0f);
   const auto [lo, hi] = expert_share(E, me, N);
-  run_experts(c, w, r, x, n, lo, hi, row_of.data(), st->send.data(), pool);
+  {
+    trace::Scope ts("routed experts (this rank's)");
+    run_experts(c, w, r, x, n, lo, hi, row_of.data(), st->send.data(), pool);
+  }
   st->recv.resize(static_cast<size_t>(total));
+  st->layer = trace::layer();
+  if (trace::enabled()) st->posted_us = trace::now_us();
   st->req = comm->start_allgatherv(st->send.data(), st->recv.data(), st->counts.data(), st->displs.data());
   if (w.has_shared) {  // computed while the gather is in flight
+    trace::Scope ts("shared experts");
     st->shared.resize(static_cast<size_t>(n * D));
     shared_experts(c, w, x, n, st->shared.data(), pool);
     st->req->test();
   }
-  return MoeCombine(std::move(st));
+  MoeCombine pending(std::move(st));
+  if (!comm->overlap()) pending.finish();
+  return pending;
 }
 
 void moe_experts(const ModelConfig& c, const MoeWeights& w, const Routing& r, const float* x,
