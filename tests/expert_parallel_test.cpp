@@ -29,6 +29,7 @@ struct Group {
   std::vector<const float*> send;
   std::vector<Status> status;
   uint64_t value = 0;
+  std::string text;
   int64_t gathers = 0;  // all-gathers started (rank 0 counts)
 };
 
@@ -72,6 +73,13 @@ class ThreadComm : public ExpertComm {
     g_.bar.arrive_and_wait();
     return out;
   }
+  std::string broadcast_string(const std::string& s) override {
+    if (rank_ == 0) g_.text = s;
+    g_.bar.arrive_and_wait();
+    std::string r = g_.text;
+    g_.bar.arrive_and_wait();
+    return r;
+  }
   uint64_t broadcast_u64(uint64_t v) override {
     if (rank_ == 0) g_.value = v;
     g_.bar.arrive_and_wait();
@@ -96,7 +104,8 @@ struct RankResult {
 
 // Runs `path` on n thread-ranks; paths[r] overrides the model of rank r when given.
 std::vector<RankResult> RunRanks(int n, const std::string& path, const std::vector<int32_t>& tokens,
-                                 std::vector<std::string> paths = {}) {
+                                 std::vector<std::string> paths = {},
+                                 std::vector<std::vector<int32_t>> rank_tokens = {}) {
   Group g(n);
   std::vector<RankResult> res(n);
   std::vector<std::thread> th;
@@ -118,7 +127,7 @@ std::vector<RankResult> RunRanks(int n, const std::string& path, const std::vect
               ++res[r].experts_total;
               res[r].experts_loaded += v.valid();
             }
-        auto lp = (*e)->logprobs(tokens);
+        auto lp = (*e)->logprobs(rank_tokens.empty() ? tokens : rank_tokens[r]);
         if (lp.ok()) res[r].lp = std::move(*lp); else res[r].status = lp.status();
       }
       set_expert_comm(nullptr);
@@ -229,6 +238,17 @@ TEST(ExpertParallelFailure, RanksWithDifferentModelsAreRefused) {
   for (int r = 0; r < 2; ++r) {
     ASSERT_FALSE(res[r].status.ok()) << "rank " << r;
     EXPECT_NE(res[r].status.message().find("another shape"), std::string::npos) << res[r].status.message();
+  }
+}
+
+TEST(ExpertParallelFailure, RanksWithOtherInputStopTogether) {
+  const std::string path = MakeModel("qwen3moe", false);
+  if (path.empty()) GTEST_SKIP() << "could not make the test model";
+  const std::vector<RankResult> res = RunRanks(2, path, {}, {}, {{1, 2, 3}, {1, 2, 4}});
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_FALSE(res[r].status.ok()) << "rank " << r;
+    EXPECT_NE(res[r].status.message().find("rank 1 of 2: its input tokens differ"), std::string::npos)
+        << res[r].status.message();
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "kernels/ops.h"
+#include "model/expert_parallel.h"
 #include "runtime/engine.h"
 #include "serve/chat_prompt.h"
 
@@ -193,6 +194,8 @@ int run_chat(Engine& e, const ChatOptions& o) {
       ss << std::cin.rdbuf();
       msg = ss.str();
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+      // under mpirun only rank 0 has the caller's stdin
+      if (ExpertComm* c = expert_comm(); c && c->size() > 1) msg = c->broadcast_string(msg);
     }
     if (msg.empty()) return fail(Errorf("no message: give one as an argument, on stdin, or use -p for plain text"));
     messages.push_back({{"role", "user"}, {"content", msg}});

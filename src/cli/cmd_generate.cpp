@@ -3,10 +3,10 @@
 #include <cstdio>
 #include <random>
 
-#include "model/expert_parallel.h"
 #include "base/memstats.h"
 #include "cli/commands.h"
 #include "kernels/ops.h"
+#include "model/expert_parallel.h"
 #include "runtime/engine.h"
 
 namespace moecat::cli {

@@ -43,8 +43,9 @@ class ExpertComm {
   // error prefixed with its rank ("rank 2: ..."). Used after loading (a rank that cannot map its
   // share ends the job on every rank with its message).
   virtual Status agree(const Status& local) = 0;
-  // Rank 0's value on every rank (sampling seeds).
+  // Rank 0's value on every rank (sampling seeds; the message only rank 0 read from stdin).
   virtual uint64_t broadcast_u64(uint64_t v) = 0;
+  virtual std::string broadcast_string(const std::string& s) = 0;
   // False: every combine is waited for where it starts (measuring what the overlap saves).
   virtual bool overlap() const { return true; }
 };

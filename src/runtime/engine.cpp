@@ -93,10 +93,22 @@ void Engine::eval(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos0, b
 
 Status Engine::check_tokens(const std::vector<int32_t>& tokens) const {
   const int64_t V = model_->config().n_vocab;
-  if (tokens.empty()) return Errorf("no tokens given");
-  for (int32_t t : tokens)
-    if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
-  return Status::Ok();
+  Status st = [&]() -> Status {
+    if (tokens.empty()) return Errorf("no tokens given");
+    for (int32_t t : tokens)
+      if (t < 0 || t >= V) return Errorf("token id %d is outside the vocabulary (0..%lld)", t, (long long)V - 1);
+    return Status::Ok();
+  }();
+  // Expert parallelism: every rank must run the same tokens (their forwards exchange data), or
+  // all stop here with the reason instead of exchanging mismatched blocks.
+  ExpertComm* comm = expert_comm();
+  if (!comm || comm->size() <= 1) return st;
+  uint64_t h = 1469598103934665603ull ^ tokens.size();
+  for (int32_t t : tokens) h = (h ^ static_cast<uint32_t>(t)) * 1099511628211ull;
+  if (comm->broadcast_u64(h) != h && st.ok())
+    st = Errorf("its input tokens differ from rank 0's (under mpirun only rank 0 reads stdin: pass the prompt "
+                "with -p or as an argument)");
+  return comm->agree(st);
 }
 
 void log_softmax(float* x, int64_t n) {

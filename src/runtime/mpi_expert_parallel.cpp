@@ -132,6 +132,18 @@ class MpiComm : public ExpertComm {
     return Errorf("rank %d of %d: %s", first, g_size, msg.c_str());
   }
 
+  std::string broadcast_string(const std::string& s) override {
+    int64_t len = static_cast<int64_t>(s.size());
+    MPI_Request rq;
+    MPI_Ibcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, &rq);
+    wait_bounded(&rq, "a broadcast from rank 0");
+    MOECAT_CHECK_MSG(len >= 0 && len <= INT32_MAX, "broadcast text over 2 GiB");
+    std::string out = g_rank == 0 ? s : std::string(static_cast<size_t>(len), '\0');
+    MPI_Ibcast(out.data(), static_cast<int>(len), MPI_CHAR, 0, MPI_COMM_WORLD, &rq);
+    wait_bounded(&rq, "a broadcast from rank 0");
+    return out;
+  }
+
   bool overlap() const override { return overlap_; }
   bool overlap_ = std::getenv("MOECAT_MPI_NO_OVERLAP") == nullptr;
 

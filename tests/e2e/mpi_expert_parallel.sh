@@ -90,6 +90,15 @@ M="$WORK/qwen3moe.gguf"
   { cat "$WORK/run.2.err"; die "run under mpirun failed"; }
 cmp -s "$WORK/run.1.txt" "$WORK/run.2.txt" || { diff "$WORK/run.1.txt" "$WORK/run.2.txt" || true; die "run: 2 ranks print other text than 1 process"; }
 echo "run: 2 ranks print the single-process text once ($(wc -c <"$WORK/run.2.txt") bytes)"
+# Seeded sampling (one seed for all ranks) and a chat message on stdin (only rank 0 has it).
+"$BIN" run -m "$M" -p "hello world" -n 12 --temp 0.9 --seed 7 -t 1 >"$WORK/seed.1.txt" 2>/dev/null
+"${MPIRUN[@]}" -np 2 "$BIN" run -m "$M" -p "hello world" -n 12 --temp 0.9 --seed 7 -t 1 >"$WORK/seed.2.txt" 2>/dev/null
+cmp -s "$WORK/seed.1.txt" "$WORK/seed.2.txt" || die "run --seed 7: 2 ranks print other text than 1 process"
+echo "where is my order" | "$BIN" run -m "$M" -n 8 --temp 0 -t 1 >"$WORK/chat.1.txt" 2>/dev/null
+echo "where is my order" | timeout 120 "${MPIRUN[@]}" -np 2 "$BIN" run -m "$M" -n 8 --temp 0 -t 1 >"$WORK/chat.2.txt" 2>"$WORK/chat.2.err" ||
+  { cat "$WORK/chat.2.err"; die "chat from stdin under mpirun failed"; }
+cmp -s "$WORK/chat.1.txt" "$WORK/chat.2.txt" || die "chat from stdin: 2 ranks answer otherwise than 1 process"
+echo "run: seeded sampling and a chat message on stdin give the single-process text"
 
 "${MPIRUN[@]}" -np 2 "$BIN" bench -m "$WORK/longcat_flash.gguf" -p 16 -n 8 -r 1 -t 1 >"$WORK/bench.txt" 2>"$WORK/bench.err" ||
   { cat "$WORK/bench.err"; die "bench under mpirun failed"; }
