@@ -5,7 +5,9 @@ HF folder on the development VM). For speed and memory benchmarks only: the numb
 
     make_shaped_gguf.py deepseek2 OUT.gguf [--experts 64] [--layers 2] [--dense-layers 1] [--seed 1]
     make_shaped_gguf.py longcat_flash OUT.gguf [--experts 64] [--zero-experts 32] [--layers 1]
+    make_shaped_gguf.py longcat_flash_ngram OUT.gguf [--experts 64] [--zero-experts 32] [--layers 1]
     make_shaped_gguf.py gpt-oss OUT.gguf [--experts 32] [--layers 4]
+    (all: [--type q8_0|q4_k] [--seed 1])
 
 deepseek2: DeepSeek-V3's dims (hidden 7168, 128 heads, q_lora 1536, kv_lora 512, nope 128,
 rope 64, v 128, dense FFN 18432, expert FFN 2048, 1 shared expert, top-8, 8 groups / top-4
@@ -22,6 +24,17 @@ mla scales sqrt(6144/1536) and sqrt(6144/512)), with the tensor names and keys o
 src/model/arch/longcat_flash.cpp (names(), write_meta()) and kv_b split into
 attn_k_b.{i} / attn_v_b.{i} as for deepseek2 (a q8_0 kv_b cannot be split at load). Real model:
 28 layers, 512 routed + 256 zero experts; the default 64 + 32 keeps the routed : zero ratio.
+
+longcat_flash_ngram: LongCat-Flash-Lite's dims (hidden 3072, 32 heads, q_lora 1536, kv_lora 512,
+nope 128, rope 64, v 128, dense FFN 6144, expert FFN 1024, top-12, routed scale 6, vocab 131072,
+yarn factor 10 over 32768, rope theta 5e6) and its real n-gram embedding: 12 tables
+token_embd_ngram.i of 78 x 131072 + 2i + 1 rows x 256 (31.4B parameters) and ngram_proj.i
+[3072, 256], keys as src/model/arch/longcat_flash.cpp writes them (docs/longcat-flash-lite.md).
+Real model: 14 layers, 256 routed + 128 zero experts (pass --experts 256 --zero-experts 128).
+
+--type q4_k: matrices whose rows hold whole 256-value super-blocks are Q4_K (uniform random
+nibbles, every 6-bit scale and min 21, d and dmin = 7.5 d per block so weights have mean 0 and
+std ~1/sqrt(row)), the rest q8_0 (attn_k_b: rows of 128); norms, routers, biases f32.
 
 gpt-oss: gpt-oss-20b's dims (hidden 2880, 64 q heads / 8 kv heads, head_dim 64, 32 experts
 top-4, expert width 2880, vocab 201088, sliding window 128 on even layers (llama.cpp's default
@@ -59,13 +72,18 @@ from make_test_model import bytes_to_unicode  # noqa: E402  (the byte-level BPE 
 
 QK = 32                # q8_0 block: f16 scale + 32 int8
 Q8_BLOCK_BYTES = 34
-GGML_F32, GGML_Q8_0, GGML_MXFP4 = 0, 8, 39
+QK_K = 256             # Q4_K super-block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
+Q4K_BLOCK_BYTES = 144
+GGML_F32, GGML_Q8_0, GGML_Q4_K, GGML_MXFP4 = 0, 8, 12, 39
 MX_BLOCK_BYTES = 17    # MXFP4 block: E8M0 exponent byte + 16 bytes of 4-bit codes for 32 values
 FILE_TYPE_Q8_0 = 7     # llama_ftype LLAMA_FTYPE_MOSTLY_Q8_0
+FILE_TYPE_Q4_K_M = 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M (informational: the --type q4_k mix is Q4_K + q8_0 + f32)
 FILE_TYPE_MXFP4_MOE = 38  # LLAMA_FTYPE_MOSTLY_MXFP4_MOE (what the converter writes for MXFP4 checkpoints)
 ALIGN = 32
 CHUNK_BYTES = 64 << 20
 INT8_STD = math.sqrt((255 ** 2 - 1) / 12.0)  # std of a uniform integer in [-127, 127]
+NIB_STD = math.sqrt((16 ** 2 - 1) / 12.0)    # std of a uniform nibble in [0, 15]
+Q4K_SC = 21  # every 6-bit sub-block scale and min (all 12 scale bytes 0x55 decode to 21 / 21)
 
 # GGUF value types
 T_U32, T_I32, T_F32, T_BOOL, T_STR, T_ARR = 4, 5, 6, 7, 8, 9
@@ -76,6 +94,13 @@ DEEPSEEK_V3 = dict(hidden=7168, heads=128, q_lora=1536, kv_lora=512, nope=128, r
 LONGCAT_FLASH = dict(hidden=6144, heads=64, q_lora=1536, kv_lora=512, nope=128, rope=64, v=128,
                      ffn=12288, expert_ffn=2048, topk=12, routed_scale=6.0, vocab=131072,
                      ctx=131072, rope_theta=10000000.0, eps=1e-5)
+# LongCat-Flash-Lite (config.json of meituan-longcat/LongCat-Flash-Lite; docs/longcat-flash-lite.md):
+# 14 layers, 256 routed + 128 zero experts, n-gram embedding n = 4, k = 4 (12 tables),
+# ngram_vocab_size_ratio 78 (m = 78 x 131072), yarn factor 10 over 32768, eos 2 = n-gram reset.
+LONGCAT_FLASH_LITE = dict(hidden=3072, heads=32, q_lora=1536, kv_lora=512, nope=128, rope=64, v=128,
+                          ffn=6144, expert_ffn=1024, topk=12, routed_scale=6.0, vocab=131072,
+                          ctx=327680, rope_theta=5000000.0, eps=1e-5, yarn_factor=10.0, yarn_orig_ctx=32768,
+                          ngram_n=4, ngram_k=4, ngram_ratio=78, reset_token=2)
 GPT_OSS_20B = dict(hidden=2880, heads=64, heads_kv=8, head_dim=64, experts=32, topk=4, expert_ffn=2880,
                    vocab=201088, ctx=131072, window=128, yarn_factor=32.0, yarn_orig_ctx=4096,
                    rope_theta=150000.0, eps=1e-5)
@@ -85,11 +110,13 @@ GPT_OSS_20B = dict(hidden=2880, heads=64, heads_kv=8, head_dim=64, experts=32, t
 
 class Tensor:
     """shape: numpy order (outermost first); kind: 'q8' (matrix, std 1/sqrt(row)), 'embd' (q8,
-    std 1), 'mx' (MXFP4 matrix, std ~1/sqrt(row)), 'norm', 'router', 'bias_pos', 'bias' (f32)."""
+    std 1), 'mx' (MXFP4 matrix, std ~1/sqrt(row)), 'norm', 'router', 'bias_pos', 'bias' (f32).
+    q8 / embd tensors are q8_0, or Q4_K after to_q4k() (rows of whole 256-value super-blocks)."""
 
     def __init__(self, name, shape, kind):
         self.name, self.shape, self.kind = name, tuple(int(s) for s in shape), kind
         self.numel = int(np.prod(self.shape))
+        self.q4k = False
         if self.is_q8:
             assert self.shape[-1] % QK == 0, name
             self.nbytes = self.numel // QK * Q8_BLOCK_BYTES
@@ -101,10 +128,20 @@ class Tensor:
 
     @property
     def is_q8(self):
-        return self.kind in ("q8", "embd")
+        return self.kind in ("q8", "embd") and not self.q4k
+
+    def to_q4k(self):
+        """Q4_K instead of q8_0 where the row holds whole super-blocks; True if converted."""
+        if self.kind not in ("q8", "embd") or self.shape[-1] % QK_K:
+            return False
+        self.q4k = True
+        self.nbytes = self.numel // QK_K * Q4K_BLOCK_BYTES
+        return True
 
     @property
     def ggml_type(self):
+        if self.q4k:
+            return GGML_Q4_K
         return GGML_Q8_0 if self.is_q8 else GGML_MXFP4 if self.kind == "mx" else GGML_F32
 
 
@@ -176,6 +213,24 @@ def longcat_tensors(d, n_layer, E, Z):
     return ts
 
 
+def ngram_dims(d):
+    """(tables, rows of each table, table width) of the LongCat-Flash-Lite n-gram embedding."""
+    T = (d["ngram_n"] - 1) * d["ngram_k"]
+    m = d["ngram_ratio"] * d["vocab"]
+    return T, [m + 2 * i + 1 for i in range(T)], d["hidden"] // T
+
+
+def longcat_ngram_tensors(d, n_layer, E, Z):
+    """LongCat-Flash-Lite: the LongCat-Flash tensors plus the n-gram tables and projections
+    (docs/longcat-flash-lite.md: token_embd_ngram.i [m + 2i + 1, D], ngram_proj.i [H, D])."""
+    ts = longcat_tensors(d, n_layer, E, Z)
+    T, rows, D = ngram_dims(d)
+    for i in range(T):
+        ts += [Tensor("token_embd_ngram.%d.weight" % i, [rows[i], D], "embd"),
+               Tensor("ngram_proj.%d.weight" % i, [d["hidden"], D], "q8")]
+    return ts
+
+
 def gpt_oss_tensors(d, n_layer, E):
     D, V, F = d["hidden"], d["vocab"], d["expert_ffn"]
     q, kv = d["heads"] * d["head_dim"], d["heads_kv"] * d["head_dim"]
@@ -244,13 +299,14 @@ def deepseek2_meta(d, n_layer, n_dense, E):
     ]
 
 
-def longcat_meta(d, n_layer, E, Z):
-    a = "longcat_flash."
+def longcat_meta(d, n_layer, E, Z, arch="longcat_flash", file_type=FILE_TYPE_Q8_0):
+    a = arch + "."
     H = d["hidden"]
-    return [
-        ("general.architecture", T_STR, "longcat_flash"),
-        ("general.name", T_STR, "LongCat-Flash-shaped random (%d layers, %d+%d experts)" % (n_layer, E, Z)),
-        ("general.file_type", T_U32, FILE_TYPE_Q8_0),
+    name = "LongCat-Flash-Lite" if arch == "longcat_flash_ngram" else "LongCat-Flash"
+    meta = [
+        ("general.architecture", T_STR, arch),
+        ("general.name", T_STR, "%s-shaped random (%d layers, %d+%d experts)" % (name, n_layer, E, Z)),
+        ("general.file_type", T_U32, file_type),
         (a + "context_length", T_U32, d["ctx"]),
         (a + "embedding_length", T_U32, H),
         (a + "block_count", T_U32, n_layer),
@@ -273,6 +329,25 @@ def longcat_meta(d, n_layer, E, Z):
         (a + "expert_weights_scale", T_F32, d["routed_scale"]),
         (a + "vocab_size", T_U32, d["vocab"]),
     ]
+    if "yarn_factor" in d:
+        meta += [
+            (a + "rope.scaling.type", T_STR, "yarn"),
+            (a + "rope.scaling.factor", T_F32, d["yarn_factor"]),
+            (a + "rope.scaling.original_context_length", T_U32, d["yarn_orig_ctx"]),
+            (a + "rope.scaling.yarn_beta_fast", T_F32, 32.0),
+            (a + "rope.scaling.yarn_beta_slow", T_F32, 1.0),
+            (a + "rope.scaling.yarn_log_multiplier", T_F32, 0.1),  # 0.1 * mscale_all_dim (1.0)
+        ]
+    if "ngram_n" in d:
+        meta += [
+            (a + "ngram.neighbor_num", T_U32, d["ngram_n"]),
+            (a + "ngram.split_num", T_U32, d["ngram_k"]),
+            (a + "ngram.vocab_size_ratio", T_F32, float(d["ngram_ratio"])),
+            (a + "ngram.modulus_base", T_U32, d["ngram_ratio"] * d["vocab"]),
+            (a + "ngram.hash_base", T_U32, d["vocab"]),
+            (a + "ngram.reset_token_id", T_U32, d["reset_token"]),
+        ]
+    return meta
 
 
 def gpt_oss_meta(d, n_layer, E):
@@ -402,6 +477,20 @@ def q8_chunk(rng, nblocks, base_scale):
     return blocks
 
 
+def q4k_chunk(rng, nblocks, std):
+    """nblocks Q4_K super-blocks as [nblocks, 144] uint8: uniform random nibbles q in [0, 15], every
+    sub-block scale and min 21 (scale bytes 0x55), d ~ std / (21 * NIB_STD) * U(0.75, 1.25) and
+    dmin = 7.5 d, so a weight d*21*q - dmin*21 has mean 0 and std ~ std."""
+    n = nblocks * Q4K_BLOCK_BYTES
+    raw = rng.bit_generator.random_raw((n + 7) // 8).view(np.uint8)[:n]
+    blocks = raw.reshape(nblocks, Q4K_BLOCK_BYTES)
+    d = std / (Q4K_SC * NIB_STD) * rng.uniform(0.75, 1.25, nblocks)
+    blocks[:, 0:2] = d.astype("<f2").view(np.uint8).reshape(nblocks, 2)
+    blocks[:, 2:4] = (7.5 * d).astype("<f2").view(np.uint8).reshape(nblocks, 2)
+    blocks[:, 4:16] = 0x55
+    return blocks
+
+
 def mx_chunk(rng, nblocks):
     """nblocks MXFP4 blocks as [nblocks, 17] uint8: E8M0 exponent 119 or 120 (scale 2^-8 or 2^-7),
     then 16 bytes of uniform random e2m1 codes (each nibble equally likely: value std 2.93 in
@@ -414,7 +503,16 @@ def mx_chunk(rng, nblocks):
 
 
 def write_tensor(f, rng, t):
-    if t.is_q8:
+    if t.q4k:
+        std = 1.0 if t.kind == "embd" else 1.0 / math.sqrt(t.shape[-1])
+        total = t.numel // QK_K
+        per = max(1, CHUNK_BYTES // Q4K_BLOCK_BYTES)
+        done = 0
+        while done < total:
+            nb = min(per, total - done)
+            f.write(q4k_chunk(rng, nb, std).tobytes())
+            done += nb
+    elif t.is_q8:
         row = t.shape[-1]
         std = 1.0 if t.kind == "embd" else 1.0 / math.sqrt(row)
         base = std / INT8_STD
@@ -453,13 +551,16 @@ def write_tensor(f, rng, t):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("arch", choices=["deepseek2", "longcat_flash", "gpt-oss"])
+    ap.add_argument("arch", choices=["deepseek2", "longcat_flash", "longcat_flash_ngram", "gpt-oss"])
     ap.add_argument("out")
     ap.add_argument("--experts", type=int, default=None, help="routed experts (default 64; gpt-oss 32)")
     ap.add_argument("--zero-experts", type=int, default=32, help="longcat_flash: zero experts (default 32)")
     ap.add_argument("--layers", type=int, default=None, help="layers (default: deepseek2 2, longcat_flash 1, gpt-oss 4)")
     ap.add_argument("--dense-layers", type=int, default=1, help="deepseek2: leading dense layers (default 1)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--type", choices=["q8_0", "q4_k"], default="q8_0",
+                    help="type of the matrices (q4_k: Q4_K where rows hold whole 256-value super-blocks, "
+                         "q8_0 for the others; MXFP4 experts of gpt-oss stay MXFP4)")
     args = ap.parse_args()
 
     if args.experts is None:
@@ -484,13 +585,18 @@ def main():
         tensors = deepseek2_tensors(d, L, args.dense_layers, E)
         meta = deepseek2_meta(d, L, args.dense_layers, E) + tokenizer_meta(d["vocab"], "deepseek-v3")
     else:
-        d = LONGCAT_FLASH
+        lite = args.arch == "longcat_flash_ngram"
+        d = LONGCAT_FLASH_LITE if lite else LONGCAT_FLASH
         L = args.layers if args.layers is not None else 1
         E, Z = args.experts, args.zero_experts
         if L < 1 or E < 1 or Z < 0 or E + Z < d["topk"]:
-            sys.exit("longcat_flash: need layers >= 1, experts >= 1, experts + zero-experts >= %d" % d["topk"])
-        tensors = longcat_tensors(d, L, E, Z)
-        meta = longcat_meta(d, L, E, Z) + tokenizer_meta(d["vocab"], "deepseek-v3")
+            sys.exit("%s: need layers >= 1, experts >= 1, experts + zero-experts >= %d" % (args.arch, d["topk"]))
+        tensors = (longcat_ngram_tensors if lite else longcat_tensors)(d, L, E, Z)
+        ft = FILE_TYPE_Q4_K_M if args.type == "q4_k" else FILE_TYPE_Q8_0
+        meta = longcat_meta(d, L, E, Z, args.arch, ft) + tokenizer_meta(d["vocab"], "deepseek-v3")
+    if args.type == "q4_k":
+        for t in tensors:
+            t.to_q4k()
 
     head, data_bytes = header_bytes(meta, tensors)
     total = len(head) + data_bytes
