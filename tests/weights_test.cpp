@@ -10,6 +10,7 @@
 #include "base/half.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "kernels/ops.h"
 #include "model/arch/common.h"
 #include "model/weights.h"
 #include "testing.h"
@@ -136,6 +137,40 @@ TEST(Weights, UnsupportedQuantTypeIsNamedPerTensor) {
   EXPECT_TRUE(k.ok()) << k.status().message();
   auto v = wt.get("blk.0.attn_v.weight", {2, 256}, MOECAT_MATRIX_TYPES);
   EXPECT_TRUE(v.ok()) << v.status().message();
+}
+
+TEST(Weights, RowTablesStayInTheFileLayout) {
+  // get_rows (LongCat-Flash-Lite's n-gram tables, 31.4B parameters read 12 rows per token): a
+  // view of the mapped file, never repacked, so loading does not read the table; get() of the
+  // same tensor is repacked where the kernels have a layout for it.
+  const std::string path = TempDir() + "/rows.gguf";
+  GgufWriter w;
+  w.set_str("general.architecture", "llama");
+  w.add_tensor("token_embd_ngram.0.weight", DType::Q4_K, {8, 256}, [](uint8_t* dst) {
+    for (int i = 0; i < 8 * 144; ++i) dst[i] = static_cast<uint8_t>(i * 7);
+    for (int blk = 0; blk < 8; ++blk) {  // finite scales: d = 1, dmin = 0.5
+      const uint8_t dm[4] = {0x00, 0x3C, 0x00, 0x38};
+      memcpy(dst + blk * 144, dm, 4);
+    }
+  });
+  ASSERT_TRUE(w.write(path).ok());
+  auto src = open(path);
+  const TensorView* raw = src->find("token_embd_ngram.0.weight");
+  ASSERT_NE(raw, nullptr);
+  Weights a(*src, {}), b(*src, {});
+  auto rows = a.get_rows("token_embd_ngram.0.weight", {8, 256}, MOECAT_MATRIX_TYPES);
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  EXPECT_EQ(rows->dtype, DType::Q4_K);
+  EXPECT_EQ(rows->data, raw->data);
+  ASSERT_EQ(a.loaded().size(), 1u);  // recorded for export and the bench's byte counts
+  auto mat = b.get("token_embd_ngram.0.weight", {8, 256}, MOECAT_MATRIX_TYPES);
+  ASSERT_TRUE(mat.ok()) << mat.status().message();
+  EXPECT_EQ(mat->dtype, kernels::repack_type(DType::Q4_K, 256));
+  // Either way a row decodes to the same values.
+  std::vector<float> x(256), y(256);
+  kernels::dequantize_row(rows->dtype, rows->row(5), x.data(), 256);
+  kernels::dequantize_row(mat->dtype, mat->row(5), y.data(), 256);
+  EXPECT_EQ(x, y);
 }
 
 }  // namespace

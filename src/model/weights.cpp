@@ -98,12 +98,26 @@ Result<TensorView> Weights::get(const std::string& name, const Shape& shape,
   return v;
 }
 
+Result<TensorView> Weights::get_rows(const std::string& name, const Shape& shape,
+                                     std::initializer_list<DType> allowed) {
+  if (auto p = find_provided(name, shape, allowed)) {
+    if (!p->ok()) return p->status();
+    loaded_.push_back(LoadedWeight{name, shape, {p->value()}, 0, false});
+    return p->value();
+  }
+  std::string sname = source_name(name);
+  if (sname.empty()) return no_source(name);
+  MOECAT_ASSIGN_OR_RETURN(TensorView v, source_matrix(sname, shape, allowed, /*repack_it=*/false));
+  loaded_.push_back(LoadedWeight{name, shape, {v}, 0, false});
+  return v;
+}
+
 Result<TensorView> Weights::source_matrix(const std::string& sname, const Shape& shape,
-                                          std::initializer_list<DType> allowed) {
+                                          std::initializer_list<DType> allowed, bool repack_it) {
   const TensorView* raw = src_.find(sname);
   if (is_hf() && raw && raw->dtype == DType::F8_E4M3) return load_fp8(sname, shape, allowed);
   MOECAT_ASSIGN_OR_RETURN(TensorView v, src_.get(sname, shape, allowed));
-  return repack(v);
+  return repack_it ? repack(v) : v;
 }
 
 Result<std::pair<int64_t, int64_t>> Weights::fp8_block() {

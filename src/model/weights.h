@@ -43,6 +43,10 @@ class Weights {
   // Matrices: used in place (any of the allowed dtypes).
   Result<TensorView> get(const std::string& name, const Shape& shape,
                          std::initializer_list<DType> allowed);
+  // Tables read one row at a time (n-gram embeddings): as get(), but never repacked, so loading
+  // does not read them and only the rows a token looks up become resident.
+  Result<TensorView> get_rows(const std::string& name, const Shape& shape,
+                              std::initializer_list<DType> allowed);
   // Small vectors (norm weights, biases): always float32, converted at load when needed.
   Result<TensorView> get_f32(const std::string& name, const Shape& shape);
   // Stacked experts [n_expert, out, in] (GGUF) or per-expert tensors (HF): one view per expert.
@@ -90,16 +94,18 @@ class Weights {
   // A matrix read from the file, rewritten into kernels::repack_type's layout when the active
   // kernels have one (see kernels/quant/repack.h); otherwise v as it is.
   TensorView repack(TensorView v);
-  // A matrix of the file by its source name: checked (src_.get), then repacked; FP8 tensors
-  // (safetensors F8_E4M3 with `<name>_scale_inv` block scales) become F8B (load_fp8).
+  // A matrix of the file by its source name: checked (src_.get), then repacked unless
+  // !repack_it; FP8 tensors (safetensors F8_E4M3 with `<name>_scale_inv` block scales) become
+  // F8B (load_fp8).
   Result<TensorView> source_matrix(const std::string& sname, const Shape& shape,
-                                   std::initializer_list<DType> allowed);
+                                   std::initializer_list<DType> allowed, bool repack_it = true);
   Result<TensorView> load_fp8(const std::string& sname, const Shape& shape,
                               std::initializer_list<DType> allowed);
   // config.json's quantization_config, checked once: the FP8 block size {rows, cols}.
   Result<std::pair<int64_t, int64_t>> fp8_block();
   std::optional<Result<std::pair<int64_t, int64_t>>> fp8_block_;
   std::map<std::string, TensorView> provided_;
+  std::map<std::string, std::pair<TensorView, Shape>> provided_experts_;  // this rank's share, full shape
   std::map<std::string, GgufAlias> aliases_;
   Status no_source(const std::string& name) const;
   // A provided tensor, checked like ModelSource::get; nullopt when none is provided.
