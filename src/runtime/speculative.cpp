@@ -107,8 +107,6 @@ Result<Engine::GenStats> Engine::generate_drafted(const std::vector<int32_t>& pr
   double t0 = now_s();
   std::vector<float> hidden(mtp ? np * D : 0), logits(V);
   eval(kv, prompt.data(), np, 0, false, logits.data(), mtp ? hidden.data() : nullptr);
-  st.prefill_s = now_s() - t0;
-  t0 = now_s();
   int32_t tok = emit(logits.data());
   int64_t pos = np;  // position of tok (not yet in the main cache)
   if (mtp) {  // MTP catch-up over the prompt: slots (h_i, t_{i+1}) at position i, the last one with tok.
@@ -116,6 +114,10 @@ Result<Engine::GenStats> Engine::generate_drafted(const std::vector<int32_t>& pr
     next.push_back(tok);
     run_mtp(next.data(), hidden.data(), np, 0);
   }
+  // The head's pass over the prompt is prompt processing (it grows with the prompt, not with the
+  // reply): counted in prefill_s, so gen_s compares with plain generation's.
+  st.prefill_s = now_s() - t0;
+  t0 = now_s();
   std::vector<int32_t> batch, drafts;
   std::vector<float> vlogits, vhidden;
   while (!done) {
