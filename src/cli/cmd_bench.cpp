@@ -185,6 +185,7 @@ Runner add_bench(CLI::App& app) {
     KvShape kv_shape;
     size_t model_bytes = 0, repacked_bytes = 0;  // repacked: copied at load into anonymous memory
     int64_t n_batch = 0;
+    double load_s = 0;  // Engine::Load of the first thread count (the file's pages may be cached)
     std::mt19937 rng(42);
     MemStats mem;
     for (size_t ti = 0; ti < threads.size(); ++ti) {
@@ -194,10 +195,12 @@ Runner add_bench(CLI::App& app) {
       eo.kv_type = o->kv_type;
       eo.need_tokenizer = false;
       eo.n_ctx = need_ctx;
+      const double load_t0 = now_s();
       auto eng = Engine::Load(o->model, eo);
       if (!eng.ok()) return fail(eng.status());
       Engine& e = **eng;
       if (ti == 0) {
+        load_s = now_s() - load_t0;
         cfg = e.model().config();
         kv_shape = e.kv_shape();
         wb = token_weight_bytes(e.model());
@@ -317,7 +320,7 @@ Runner add_bench(CLI::App& app) {
             // earlier moecat bench fields (bench/vs_llama.sh, bench/shaped.sh read them)
             {"model", o->model}, {"arch", cfg.arch}, {"size", model_bytes}, {"t", r.threads}, {"isa", isa},
             {"tps", r.mean}, {"stddev", r.sd}, {"reps", o->reps}, {"peak_rss", mem.peak_rss},
-            {"rss_anon", mem.rss_anon}, {"rss_file", mem.rss_file}};
+            {"rss_anon", mem.rss_anon}, {"rss_file", mem.rss_file}, {"load_s", load_s}};
         if (o->membw) x["membw_gbs"] = membw[r.threads];
         if (!r.pp) {
           x["bytes_per_token"] = r.bytes();
@@ -375,7 +378,8 @@ Runner add_bench(CLI::App& app) {
       printf(") + KV cache read at that depth (%s); read GB/s: %lld MiB streaming read, best of 7, per thread count; "
              "roofline t/s = read GB/s / bytes per token\n", kv_type_name(o->kv_type), (long long)o->membw_mib);
     }
-    printf("\nmemory: peak RSS %.2f GiB = %.2f GiB mapped model pages + %.1f MiB anonymous (weights %.2f GiB, "
+    printf("\nload: %.2f s (first thread count)\n", load_s);
+    printf("memory: peak RSS %.2f GiB = %.2f GiB mapped model pages + %.1f MiB anonymous (weights %.2f GiB, "
            "mmapped; %.2f GiB of them repacked at load into anonymous memory, --no-repack keeps them mapped)\n",
            mem.peak_rss / 1073741824.0, mem.rss_file / 1073741824.0, mem.rss_anon / 1048576.0,
            model_bytes / 1073741824.0, repacked_bytes / 1073741824.0);
