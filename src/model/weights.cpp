@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -59,6 +60,16 @@ void Weights::provide(const std::string& name, DType dtype, const Shape& shape, 
   provided_[name] = TensorView{name, dtype, shape, b.data(), b.size()};
 }
 
+void Weights::provide_experts(const std::string& name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes) {
+  const auto [lo, hi] = local_expert_share(shape[0]);
+  Shape share = shape;
+  share.d[0] = hi - lo;
+  MOECAT_CHECK(static_cast<int64_t>(bytes.size()) ==
+               dtype_row_bytes(dtype, share[share.ndim - 1]) * (share.numel() / share[share.ndim - 1]));
+  std::vector<uint8_t>& b = derived_.emplace_back(std::move(bytes));
+  provided_experts_[name] = {TensorView{name, dtype, share, b.empty() ? nullptr : b.data(), b.size()}, shape};
+}
+
 std::optional<Result<TensorView>> Weights::find_provided(const std::string& name, const Shape& shape,
                                                          std::initializer_list<DType> allowed) const {
   auto it = provided_.find(name);
@@ -79,7 +90,7 @@ Status Weights::no_source(const std::string& name) const {
 }
 
 bool Weights::has(const std::string& name) const {
-  if (provided_.count(name)) return true;
+  if (provided_.count(name) || provided_experts_.count(name)) return true;
   std::string n = source_name(name, 0);
   return !n.empty() && src_.find(n) != nullptr;
 }
@@ -338,7 +349,16 @@ Result<std::vector<TensorView>> Weights::get_experts(const std::string& name, in
   const std::string suffix = "_exps.weight";
   const bool legacy_split = !is_hf() && aliases_.empty() && !src_.find(name) && name.size() > suffix.size() &&
                             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  if (auto p = find_provided(name, stacked, allowed)) {
+  if (auto it = provided_experts_.find(name); it != provided_experts_.end()) {  // built at load: the share
+    const TensorView& v = it->second.first;
+    if (it->second.second != stacked)
+      return Errorf("tensor '%s' (built from %s) has shape %s, expected %s", name.c_str(), src_.path().c_str(),
+                    it->second.second.str().c_str(), stacked.str().c_str());
+    if (std::find(allowed.begin(), allowed.end(), v.dtype) == allowed.end())
+      return Errorf("tensor '%s' (built from %s) has type %s", name.c_str(), src_.path().c_str(), dtype_name(v.dtype));
+    MOECAT_CHECK(v.shape[0] == hi - lo);
+    for (int64_t e = 0; e < n_expert; ++e) parts.push_back(mine(e) ? v.slice0(e - lo) : TensorView{});
+  } else if (auto p = find_provided(name, stacked, allowed)) {
     if (!p->ok()) return p->status();
     for (int64_t e = 0; e < n_expert; ++e) parts.push_back(mine(e) ? p->value().slice0(e) : TensorView{});
   } else if (is_hf()) {

@@ -74,6 +74,9 @@ class Weights {
   // transposed gate_up_proj re-laid as ffn_gate_exps / ffn_up_exps): get / get_f32 /
   // get_experts find it before looking in the file, and export writes it like any other.
   void provide(const std::string& name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
+  // The same for stacked experts [E, ...] built at load, when only this rank's experts
+  // [local_expert_share(E)] are built (model/expert_parallel.h): bytes hold experts lo..hi-1.
+  void provide_experts(const std::string& name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
   // The last loaded tensor is only a source for derived ones: do not export it.
   void forget_last() { loaded_.pop_back(); }
   std::string source_name(const std::string& gguf_name, int64_t expert = -1) const;

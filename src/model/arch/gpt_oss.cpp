@@ -9,6 +9,7 @@
 #include "kernels/ops.h"
 #include "model/arch/common.h"
 #include "model/decoder.h"
+#include "model/expert_parallel.h"
 #include "model/registry.h"
 
 namespace moecat {
@@ -94,7 +95,8 @@ Status provide_mxfp4_experts(Weights& w, const ModelConfig& c, const std::string
   MOECAT_ASSIGN_OR_RETURN(TensorView dns, src.get(hp + "down_proj_scales", {E, D, F / 32}, {DType::I8}));
   MOECAT_ASSIGN_OR_RETURN(TensorView bias, src.get(hp + "gate_up_proj_bias", {E, 2 * F}, {DType::F32, DType::F16, DType::BF16}));
   std::vector<uint8_t> gate, up, down;
-  for (int64_t e = 0; e < E; ++e) {
+  const auto [lo, hi] = local_expert_share(E);  // expert parallelism: only this rank's experts
+  for (int64_t e = lo; e < hi; ++e) {
     const uint8_t* b = static_cast<const uint8_t*>(gub.data) + e * 2 * F * (D / 32) * 16;
     const uint8_t* s = static_cast<const uint8_t*>(gus.data) + e * 2 * F * (D / 32);
     auto g = mxfp4_rows(b, s, F, 0, 2, D / 32), u = mxfp4_rows(b, s, F, 1, 2, D / 32);
@@ -104,9 +106,9 @@ Status provide_mxfp4_experts(Weights& w, const ModelConfig& c, const std::string
                         static_cast<const uint8_t*>(dns.data) + e * D * (F / 32), D, 0, 1, F / 32);
     down.insert(down.end(), d.begin(), d.end());
   }
-  w.provide(gp + "ffn_gate_exps.weight", DType::MXFP4, {E, F, D}, std::move(gate));
-  w.provide(gp + "ffn_up_exps.weight", DType::MXFP4, {E, F, D}, std::move(up));
-  w.provide(gp + "ffn_down_exps.weight", DType::MXFP4, {E, D, F}, std::move(down));
+  w.provide_experts(gp + "ffn_gate_exps.weight", DType::MXFP4, {E, F, D}, std::move(gate));
+  w.provide_experts(gp + "ffn_up_exps.weight", DType::MXFP4, {E, F, D}, std::move(up));
+  w.provide_experts(gp + "ffn_down_exps.weight", DType::MXFP4, {E, D, F}, std::move(down));
   return provide_expert_biases(w, c, gp, bias);
 }
 
@@ -131,22 +133,24 @@ Status prepare_hf_experts(Weights& w, const ModelConfig& c) {
     MOECAT_ASSIGN_OR_RETURN(size_t es, elem_size(gu));
     MOECAT_ASSIGN_OR_RETURN(size_t ed, elem_size(dn));
     const uint8_t* g = static_cast<const uint8_t*>(gu.data);
-    std::vector<uint8_t> gate(E * F * D * es), up(E * F * D * es), down(E * D * F * ed);
-    for (int64_t e = 0; e < E; ++e)
+    const auto [lo, hi] = local_expert_share(E);  // expert parallelism: only this rank's experts
+    const int64_t NE = hi - lo;
+    std::vector<uint8_t> gate(NE * F * D * es), up(NE * F * D * es), down(NE * D * F * ed);
+    for (int64_t e = 0; e < NE; ++e)
       for (int64_t d = 0; d < D; ++d)
         for (int64_t f = 0; f < F; ++f) {
-          const uint8_t* row = g + ((e * D + d) * 2 * F) * es;
+          const uint8_t* row = g + (((lo + e) * D + d) * 2 * F) * es;
           memcpy(&gate[((e * F + f) * D + d) * es], row + (2 * f) * es, es);
           memcpy(&up[((e * F + f) * D + d) * es], row + (2 * f + 1) * es, es);
         }
     const uint8_t* dd = static_cast<const uint8_t*>(dn.data);
-    for (int64_t e = 0; e < E; ++e)
+    for (int64_t e = 0; e < NE; ++e)
       for (int64_t f = 0; f < F; ++f)
         for (int64_t d = 0; d < D; ++d)
-          memcpy(&down[((e * D + d) * F + f) * ed], dd + ((e * F + f) * D + d) * ed, ed);
-    w.provide(gp + "ffn_gate_exps.weight", gu.dtype, {E, F, D}, std::move(gate));
-    w.provide(gp + "ffn_up_exps.weight", gu.dtype, {E, F, D}, std::move(up));
-    w.provide(gp + "ffn_down_exps.weight", dn.dtype, {E, D, F}, std::move(down));
+          memcpy(&down[((e * D + d) * F + f) * ed], dd + (((lo + e) * F + f) * D + d) * ed, ed);
+    w.provide_experts(gp + "ffn_gate_exps.weight", gu.dtype, {E, F, D}, std::move(gate));
+    w.provide_experts(gp + "ffn_up_exps.weight", gu.dtype, {E, F, D}, std::move(up));
+    w.provide_experts(gp + "ffn_down_exps.weight", dn.dtype, {E, D, F}, std::move(down));
     MOECAT_RETURN_IF_ERROR(provide_expert_biases(w, c, gp, gub));
   }
   return Status::Ok();
