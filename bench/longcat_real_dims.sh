@@ -44,7 +44,7 @@ while [[ $# -gt 0 ]]; do
     --seed) SEED="$2"; shift 2 ;;
     --force) FORCE=1; shift ;;
     --no-warm) WARM=0; shift ;;
-    -h | --help) sed -n 2,22p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,21p "$0"; exit 0 ;;
     *) echo "longcat_real_dims: unknown argument $1" >&2; exit 2 ;;
   esac
 done
