@@ -112,6 +112,21 @@ TEST(OpenAiRequest, MaxTokens) {
   EXPECT_EQ(ParseErr(Chat(R"("max_tokens":129)"), true, lim).param, "max_tokens");
 }
 
+TEST(OpenAiRequest, MinTokensAndIgnoreEos) {
+  ChatRequest d = ParseOk(Chat(""));
+  EXPECT_EQ(d.min_tokens, 0);
+  EXPECT_FALSE(d.ignore_eos);
+  ChatRequest r = ParseOk(Chat(R"("min_tokens":8,"max_tokens":8,"ignore_eos":true)"));
+  EXPECT_EQ(r.min_tokens, 8);
+  EXPECT_TRUE(r.ignore_eos);
+  EXPECT_EQ(ParseOk(Chat(R"("min_tokens":100)")).min_tokens, 100);  // no max_tokens: the context bounds
+  EXPECT_EQ(ParseErr(Chat(R"("min_tokens":9,"max_tokens":8)")).param, "min_tokens");
+  EXPECT_EQ(ParseErr(Chat(R"("min_tokens":-1)")).param, "min_tokens");
+  EXPECT_EQ(ParseErr(Chat(R"("min_tokens":4097)")).param, "min_tokens");
+  EXPECT_EQ(ParseErr(Chat(R"("ignore_eos":1)")).param, "ignore_eos");
+  EXPECT_EQ(ParseErr(R"({"prompt":"x","min_tokens":"3"})", false).param, "min_tokens");
+}
+
 TEST(OpenAiRequest, NumericBoundaries) {
   EXPECT_EQ(ParseOk(Chat(R"("temperature":0)")).temperature, 0.0f);
   EXPECT_EQ(ParseOk(Chat(R"("temperature":2)")).temperature, 2.0f);

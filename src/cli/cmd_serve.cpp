@@ -60,7 +60,7 @@ Runner add_serve(CLI::App& app) {
   secs("--idle-timeout", &o->idle_timeout_ms, "seconds an idle keep-alive connection stays open (default 5)");
   app.add_option("--max-conns-per-client", o->max_conns_per_client,
                  "open connections per client address; beyond, its oldest one without a request running is "
-                 "closed (default 256)")
+                 "closed (default 4096)")
       ->check(CLI::Range(1, 1 << 20));
   return [o]() -> int {
     if (o->model_path.empty()) o->model_path = default_model_path();

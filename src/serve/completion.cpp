@@ -152,6 +152,7 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
     g.prompt = prompt;
     g.max_tokens = opt.n_ctx - n_prompt;
     if (r->max_tokens > 0) g.max_tokens = std::min<int64_t>(g.max_tokens, r->max_tokens);
+    g.min_tokens = r->ignore_eos ? g.max_tokens : std::min<int64_t>(r->min_tokens, g.max_tokens);
     g.sampling.temperature = r->temperature;
     g.sampling.top_p = r->top_p;
     g.sampling.top_k = r->top_k;

@@ -560,8 +560,13 @@ void Scheduler::sample_row(Seq& s, const float* row) {
   const float* logits = row;
   const int64_t remaining = r.max_tokens - s.n_gen;
   const bool penalize = (r.presence_penalty != 0 || r.frequency_penalty != 0) && !s.counts.empty();
-  if (penalize || !r.logit_bias.empty() || r.constraint) {
+  const Tokenizer* tk = engine_.tokenizer();
+  const bool hold_eog = tk && !r.constraint && s.n_gen < r.min_tokens;
+  if (penalize || !r.logit_bias.empty() || r.constraint || hold_eog) {
     buf.assign(row, row + V);
+    if (hold_eog)
+      for (int32_t id : tk->data().eog_ids)
+        if (id >= 0 && id < V) buf[id] = -std::numeric_limits<float>::infinity();
     if (penalize)
       for (const auto& [id, n] : s.counts) buf[id] -= r.presence_penalty + r.frequency_penalty * float(n);
     for (const auto& [id, bias] : r.logit_bias) buf[id] += bias;
@@ -574,7 +579,6 @@ void Scheduler::sample_row(Seq& s, const float* row) {
   }
   static const std::vector<int32_t> kNoHistory;
   const int32_t tok = s.sampler->sample(logits, kNoHistory);
-  const Tokenizer* tk = engine_.tokenizer();
   const bool eog = tk ? tk->is_eog(tok) : false;
   if (r.constraint && !eog && !r.constraint->accept(tok)) {
     finish(s, FinishReason::kError, "structured output: no allowed token");

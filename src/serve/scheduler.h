@@ -36,6 +36,8 @@ namespace moecat {
 struct GenRequest {
   std::vector<int32_t> prompt;            // non-empty, ids < n_vocab
   int64_t max_tokens = 256;               // > 0
+  int64_t min_tokens = 0;                 // end-of-generation tokens masked before this many
+                                          // (not under a constraint: the schema decides the end)
   SamplingParams sampling;
   float presence_penalty = 0, frequency_penalty = 0;  // OpenAI: additive, per generated token
   std::vector<std::pair<int32_t, float>> logit_bias;

@@ -34,7 +34,7 @@ struct ServerOptions {
   int header_timeout_ms = 10000;   // a request head must arrive within this of its first byte
   int body_timeout_ms = 30000;     // its body within this of the head
   int idle_timeout_ms = 5000;      // an idle keep-alive connection is closed after this
-  int max_conns_per_client = 256;  // open connections per client address (its oldest idle one makes room)
+  int max_conns_per_client = 4096;  // open connections per client address (its oldest idle one makes room)
 };
 
 // Loads the model and serves until stop() (or a signal in the CLI). Prints

@@ -33,6 +33,11 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$SHOP_PORT/health" >/dev/null 
 curl -sf "http://127.0.0.1:$SHOP_PORT/health" >/dev/null || { cat "$WORK/shop.err" >&2; e2e_die "shop.py serve did not start"; }
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$PORT/" | cmp -s - "$SRC/web/chat.html" || e2e_die "GET / is not web/chat.html"
+# ignore_eos (the page's streaming check below relies on it): exactly max_tokens tokens.
+U=$(curl -sf "http://127.0.0.1:$PORT/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":40,"temperature":0,"ignore_eos":true}' |
+  "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["usage"]["completion_tokens"], d["choices"][0]["finish_reason"])')
+[ "$U" = "40 length" ] || e2e_die "ignore_eos: $U (want 40 tokens, finish_reason length)"
 grep -Eq "(src|href)=\"(https?:)?//" "$SRC/web/chat.html" && e2e_die "the page loads something from elsewhere"
 (cd "$SRC/tests/ref" && "$NODE" web_chat.mjs "http://127.0.0.1:$PORT/" "$WORK/chat.png" --tools "$WORK/tools.json" \
   --shop "http://127.0.0.1:$SHOP_PORT" "$WORK/shop.log") || e2e_die "browser test failed"
@@ -47,6 +52,16 @@ SRV=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 (cd "$SRC/tests/ref" && "$NODE" web_chat.mjs "http://127.0.0.1:$PORT/" "$WORK/chat_support.png" --props-only) ||
   e2e_die "browser test (support model defaults) failed"
+# min_tokens on a model that ends its replies: a greeting's reply ends (stop) after N tokens;
+# with min_tokens N+8 it goes on past its end, to at least N+8.
+ask() { curl -sf "http://127.0.0.1:$PORT/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"messages":[{"role":"user","content":"Hello!"}],"max_tokens":200,"temperature":0'"$1"'}' |
+  "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["usage"]["completion_tokens"], d["choices"][0]["finish_reason"])'; }
+read -r N R <<< "$(ask "")"
+[ "$R" = stop ] && [ "$N" -lt 150 ] || e2e_die "the support model's greeting did not end: $N tokens, $R"
+read -r N2 R2 <<< "$(ask ",\"min_tokens\":$((N + 8))")"
+[ "$N2" -ge $((N + 8)) ] || e2e_die "min_tokens $((N + 8)): $N2 tokens ($R2)"
+echo "min_tokens: a $N-token reply ($R) went on to $N2 tokens ($R2) with min_tokens $((N + 8))"
 kill $SRV; wait $SRV 2>/dev/null || true
 
 # --no-webui: no page; --api-key: the page loads, the API needs the key.

@@ -9,6 +9,8 @@
 //     5 s. MIN_OPEN: how many slow connections must be open at once (the server holds them all
 //     when its per-client cap allows). HEADER_S / IDLE_S: the server's header and idle timeouts;
 //     given, the server must close the slow and idle connections within them (plus slack).
+//   PROBE_FROM=ADDR: the /health and chat probes come from another local address (127.0.0.2, say):
+//     a customer behind its own address while the attacker's connections hit their per-client cap.
 import net from "node:net";
 import http from "node:http";
 
@@ -87,6 +89,7 @@ function timed(method, path, body) {
     const t0 = Date.now();
     const req = http.request(
       { host: url.hostname, port: url.port, method, path, agent: false,
+        ...(process.env.PROBE_FROM ? { localAddress: process.env.PROBE_FROM } : {}),
         headers: body ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {} },
       (res) => {
         let text = "";

@@ -54,8 +54,17 @@ try {
   }
 
   // 1. A streamed answer: count the DOM updates of the assistant bubble while the reply runs
-  // (one per streamed delta; a reply sent in one piece would make one or two).
+  // (one per streamed delta; a reply sent in one piece would make one or two). The random model
+  // may end its reply after a token or two (where depends on the CPU's kernels), so this request
+  // carries ignore_eos (vLLM's and llama-server's extension) through a fetch wrapper: 64 tokens.
   await page.evaluate(() => {
+    const orig = window.fetch;
+    window.fetch = (url, init) => {
+      if (window.__extra && String(url).endsWith("/v1/chat/completions") && init && init.body)
+        init = { ...init, body: JSON.stringify({ ...JSON.parse(init.body), ...window.__extra }) };
+      return orig(url, init);
+    };
+    window.__extra = { ignore_eos: true };
     window.__updates = 0;
     new MutationObserver((recs) => { window.__updates += recs.length; })
       .observe(document.getElementById("log"), { subtree: true, childList: true, characterData: true });
@@ -65,7 +74,7 @@ try {
   await page.click("#send");
   await page.waitForFunction(() => document.querySelector(".msg.assistant") && document.getElementById("stop").disabled,
                              null, { timeout: 60000 });
-  const updates = await page.evaluate(() => window.__updates);
+  const updates = await page.evaluate(() => { window.__extra = null; return window.__updates; });
   const answer = await page.textContent(".msg.assistant");
   if (!answer || !answer.trim()) fail("no assistant answer");
   if (updates < 8) fail("the answer did not arrive in pieces (streaming): " + updates + " DOM updates");

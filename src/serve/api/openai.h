@@ -45,6 +45,8 @@ struct ChatRequest {
   nlohmann::json json_schema;       // kJsonSchema: the "schema" member (null for kJsonObject)
   std::string json_schema_name;
   int64_t max_tokens = -1;          // -1: until the context is full / EOG
+  int64_t min_tokens = 0;           // vLLM's: no end-of-generation token before this many
+  bool ignore_eos = false;          // vLLM's and llama-server's: end-of-generation tokens never sampled
   float temperature = 1.0f;         // OpenAI default 1
   float top_p = 1.0f;
   int top_k = 0;                    // 0: off (set by the Messages API; chat bodies do not carry it)

@@ -430,6 +430,12 @@ ChatRequest parse_body(std::string_view body, bool chat, const RequestLimits& li
   // max_completion_tokens is the newer name; it wins when both are sent (both are validated).
   for (const char* k : {"max_tokens", "max_completion_tokens"})
     if (const ojson* v = field(j, k)) r.max_tokens = get_int(*v, k, 1, lim.n_ctx);
+  // The extensions vLLM and llama-server accept (benchmarks and tests use them for fixed lengths).
+  if (const ojson* v = field(j, "min_tokens")) r.min_tokens = get_int(*v, "min_tokens", 0, lim.n_ctx);
+  if (const ojson* v = field(j, "ignore_eos")) r.ignore_eos = get_bool(*v, "ignore_eos");
+  if (r.max_tokens > 0 && r.min_tokens > r.max_tokens)
+    bad("min_tokens", "min_tokens (" + std::to_string(r.min_tokens) + ") exceeds max_tokens (" +
+                          std::to_string(r.max_tokens) + ")");
 
   if (const ojson* v = field(j, "temperature")) r.temperature = static_cast<float>(get_number(*v, "temperature", 0, 2));
   if (const ojson* v = field(j, "top_p")) r.top_p = static_cast<float>(get_number(*v, "top_p", 0, 1, /*lo_open=*/true));

@@ -132,7 +132,7 @@ struct HttpOptions {
   int body_timeout_ms = 30000;          // the whole body must arrive within this of the head
   int idle_timeout_ms = 5000;           // a keep-alive connection with no new request is closed
   int write_timeout_ms = 30000;         // queued output must be read by the client within this
-  int max_conns_per_client = 256;       // open connections per client address
+  int max_conns_per_client = 4096;      // open connections per client address
   int max_conns = 0;                    // all connections (0: from RLIMIT_NOFILE)
   int workers = 8;                      // threads running the non-inline handlers
   int max_pending = 256;                // complete requests waiting for a worker; beyond: 503
