@@ -56,7 +56,8 @@ try {
   // 1. A streamed answer: count the DOM updates of the assistant bubble while the reply runs
   // (one per streamed delta; a reply sent in one piece would make one or two). The random model
   // may end its reply after a token or two (where depends on the CPU's kernels), so this request
-  // carries ignore_eos (vLLM's and llama-server's extension) through a fetch wrapper: 64 tokens.
+  // carries ignore_eos (vLLM's and llama-server's extension) through a fetch wrapper: 128 tokens,
+  // and goes out with the page's tool choice "none".
   await page.evaluate(() => {
     const orig = window.fetch;
     window.fetch = (url, init) => {
@@ -69,7 +70,9 @@ try {
     new MutationObserver((recs) => { window.__updates += recs.length; })
       .observe(document.getElementById("log"), { subtree: true, childList: true, characterData: true });
   });
-  await page.fill("#maxtok", "64");
+  // tool_choice none: a call the random model opens would hold its text back until it ends.
+  await page.selectOption("#toolchoice", "none");
+  await page.fill("#maxtok", "128");
   await page.fill("#input", "Hello, where is my order A12345?");
   await page.click("#send");
   await page.waitForFunction(() => document.querySelector(".msg.assistant") && document.getElementById("stop").disabled,
