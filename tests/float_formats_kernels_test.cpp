@@ -1,4 +1,4 @@
-// FP8 (e4m3 in F8B blocks) and MXFP4 kernels: every ISA this CPU supports against the scalar
+// FP8 (e4m3 in place, block scales in a side table) and MXFP4 kernels: every ISA this CPU supports against the scalar
 // references, and the formats' decoding against their specifications written out here.
 // Tolerances as in kernels_test.cpp: "S" is the sum of |terms| of a dot product.
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@ namespace moecat::kernels {
 namespace {
 using namespace ktest;
 
-// ---- FP8 (e4m3, F8B blocks) -------------------------------------------------------------------
+// ---- FP8 (e4m3 in place) -----------------------------------------------------------------------
 
 // e4m3 straight from the OCP definition, in double: (-1)^s 2^(e-7) (1 + m/8), e = 0: 2^-6 m/8.
 double e4m3_by_definition(int b) {
@@ -49,78 +49,97 @@ TEST(Fp8, DecodesEveryByte) {
   }
 }
 
-// F8B weights [out][in] from random bytes (every non-NaN code, both signs) and random scales.
-Weights make_f8b(int64_t out, int64_t in, uint32_t seed) {
+// FP8 weights in place [out][in] from random bytes (every non-NaN code, both signs) and a side
+// table of random scales for br x bc blocks (partial blocks where out / in are not multiples).
+struct Fp8Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  TensorView view;
+};
+// Sets the FP8 activation mode (ops.h set_fp8_bf16) for a scope; the default after.
+struct Fp8ActScope {
+  explicit Fp8ActScope(bool bf16) { set_fp8_bf16(bf16); }
+  ~Fp8ActScope() { set_fp8_bf16(true); }
+};
+
+Fp8Weights make_fp8(int64_t out, int64_t in, int64_t br, int64_t bc, uint32_t seed) {
   std::mt19937 g(seed);
   std::uniform_int_distribution<int> code(0, 253);
   std::uniform_real_distribution<float> sc(0.0005f, 0.01f);
-  Weights w;
-  const int64_t nb = in / kF8Block;
-  w.bytes.resize(static_cast<size_t>(out * nb) * sizeof(BlockF8B));
-  for (int64_t i = 0; i < out * nb; ++i) {
-    BlockF8B b;
-    b.d = sc(g);
-    for (int j = 0; j < kF8Block; ++j) {
-      const int c = code(g);
-      b.qs[j] = uint8_t(c >= 0x7F ? c + 1 : c);  // skip 0x7F (NaN); 0xFF is out of range
-    }
-    std::memcpy(w.bytes.data() + i * sizeof b, &b, sizeof b);
+  Fp8Weights w;
+  w.bytes.resize(static_cast<size_t>(out * in));
+  for (uint8_t& b : w.bytes) {
+    const int c = code(g);
+    b = uint8_t(c >= 0x7F ? c + 1 : c);  // skip 0x7F (NaN); 0xFF is out of range
   }
-  w.view.dtype = DType::F8B;
+  const int64_t ld = (in + bc - 1) / bc;
+  w.scales.resize(static_cast<size_t>(((out + br - 1) / br) * ld));
+  for (float& s : w.scales) s = sc(g);
+  w.view.dtype = DType::F8_E4M3;
   w.view.shape = Shape{out, in};
   w.view.data = w.bytes.data();
   w.view.nbytes = w.bytes.size();
+  w.view.fp8_scales = w.scales.data();
+  w.view.fp8_br = br;
+  w.view.fp8_bc = bc;
+  w.view.fp8_ld = ld;
   return w;
 }
 
 TEST(Fp8, DequantizeIsScaleTimesCode) {
-  const Weights w = make_f8b(3, 96, 5);
+  const Fp8Weights w = make_fp8(37, 96, 16, 64, 5);  // partial blocks at both edges
   std::vector<float> row(96);
-  for (int64_t r = 0; r < 3; ++r) {
-    dequantize_row(DType::F8B, w.view.row(r), row.data(), 96);
+  for (int64_t r = 0; r < 37; ++r) {
+    dequantize_view_row(w.view, r, row.data());
     for (int64_t k = 0; k < 96; ++k) {
-      BlockF8B b;
-      std::memcpy(&b, w.view.row(r) + (k / 32) * sizeof b, sizeof b);
-      EXPECT_EQ(double(row[k]), double(float(double(b.d) * e4m3_by_definition(b.qs[k % 32])))) << r << " " << k;
+      const double d = w.scales[(r / 16) * 2 + k / 64];
+      EXPECT_EQ(double(row[k]), double(float(d * e4m3_by_definition(w.bytes[r * 96 + k])))) << r << " " << k;
     }
   }
 }
 
 TEST(Fp8, MatmulMatchesReferenceOnEveryIsa) {
-  // Every ISA's F8B matmul vs ref::matmul (exact decode, double dot) on odd shapes: rows not a
-  // multiple of the 4-row tiles, activation rows not a multiple of the 2/4-column tiles, rows of
-  // 1, 3, 5 and 33 blocks. f32 products summed per block in 8/16 lanes: 1e-5 * S.
+  // Every ISA's in-place FP8 matmul vs ref::matmul (exact decode, double dot) on odd shapes:
+  // rows not a multiple of the 4-row tiles, activation rows not a multiple of the 2/4-column
+  // tiles, rows of 1, 3, 5 and 33 32-value blocks, scale blocks of 128x128 (partial at both
+  // edges), 16x32, 5x64 (row blocks straddling the 4-row tiles) and 1x96. f32 products summed
+  // per 32 values in 8/16 lanes: 1e-5 * S.
   IsaScope scope;
+  Fp8ActScope act(false);
+  const int64_t blocks[][2] = {{128, 128}, {16, 32}, {5, 64}, {1, 96}};
   for (Isa isa : supported_isas()) {
     set_isa(isa);
-    for (int64_t in : {32, 96, 160, 1056})
-      for (int64_t n : {1, 2, 3, 5, 7})
-        for (int64_t out : {1, 3, 17, 37}) {
-          const Weights w = make_f8b(out, in, uint32_t(in * 31 + out));
-          const std::vector<float> x = randv(n * in, uint32_t(n * 7 + in));
-          std::vector<float> yr(n * out), y(n * out, -12345.0f);
-          ref::matmul(w.view, x.data(), n, yr.data());
-          matmul(w.view, x.data(), n, y.data(), nullptr);
-          std::vector<double> s(n * out, 0.0);
-          std::vector<float> row(in);
-          for (int64_t r = 0; r < out; ++r) {
-            dequantize_row(DType::F8B, w.view.row(r), row.data(), in);
-            for (int64_t i = 0; i < n; ++i)
-              for (int64_t k = 0; k < in; ++k) s[i * out + r] += std::fabs(double(row[k]) * x[i * in + k]);
+    for (const auto& bl : blocks)
+      for (int64_t in : {32, 96, 160, 1056})
+        for (int64_t n : {1, 2, 3, 5, 7})
+          for (int64_t out : {1, 3, 17, 37, 133}) {
+            const Fp8Weights w = make_fp8(out, in, bl[0], bl[1], uint32_t(in * 31 + out + bl[0]));
+            const std::vector<float> x = randv(n * in, uint32_t(n * 7 + in));
+            std::vector<float> yr(n * out), y(n * out, -12345.0f);
+            ref::matmul(w.view, x.data(), n, yr.data());
+            matmul(w.view, x.data(), n, y.data(), nullptr);
+            std::vector<double> s(n * out, 0.0);
+            std::vector<float> row(in);
+            for (int64_t r = 0; r < out; ++r) {
+              dequantize_view_row(w.view, r, row.data());
+              for (int64_t i = 0; i < n; ++i)
+                for (int64_t k = 0; k < in; ++k) s[i * out + r] += std::fabs(double(row[k]) * x[i * in + k]);
+            }
+            for (int64_t i = 0; i < n * out; ++i)
+              ASSERT_NEAR(y[i], yr[i], 1e-5 * s[i] + 1e-30) << isa_name(isa) << " block " << bl[0] << "x" << bl[1]
+                                                            << " in=" << in << " n=" << n << " out=" << out << " i=" << i;
           }
-          for (int64_t i = 0; i < n * out; ++i)
-            ASSERT_NEAR(y[i], yr[i], 1e-5 * s[i] + 1e-30)
-                << isa_name(isa) << " in=" << in << " n=" << n << " out=" << out << " i=" << i;
-        }
   }
 }
 
 TEST(Fp8, MatmulThreadsBitExact) {
   IsaScope scope;
   ThreadPool pool(3);
+  for (bool bf16 : {false, true})
   for (Isa isa : supported_isas()) {
     set_isa(isa);
-    const Weights w = make_f8b(70, 512, 9);
+    Fp8ActScope act(bf16);
+    const Fp8Weights w = make_fp8(70, 512, 16, 128, 9);
     const std::vector<float> x = randv(5 * 512, 10);
     std::vector<float> y1(5 * 70), y3(y1.size()), yrow(70);
     matmul(w.view, x.data(), 5, y1.data(), nullptr);
@@ -129,6 +148,52 @@ TEST(Fp8, MatmulThreadsBitExact) {
     matmul(w.view, x.data() + 3 * 512, 1, yrow.data(), nullptr);  // one row alone: same bits
     EXPECT_EQ(0, std::memcmp(yrow.data(), y1.data() + 3 * 70, 70 * 4)) << isa_name(isa);
   }
+}
+
+TEST(Fp8, Bf16ActivationsMatchTheirReference) {
+  // The bf16-activation kernel (AVX-512 BF16 + VBMI only) vs ref::matmul_fp8_bf16 (activations
+  // rounded to nearest-even bf16, exact weights, double dot) on odd shapes: rows of 1, 3 and 17
+  // 64-value chunks, scale blocks 128x128 (partial at both edges), 16x64, 5x192; products exact,
+  // f32 sums: 1e-5 * S. Rows that are not whole 64-value chunks take the exact kernel.
+  IsaScope scope;
+  Fp8ActScope act(true);
+  set_isa(Isa::kAvx512 <= detected_isa() ? Isa::kAvx512 : detected_isa());
+  if (!fp8_bf16_active()) GTEST_SKIP() << "no AVX-512 BF16 + VBMI on this CPU";
+  const int64_t blocks[][2] = {{128, 128}, {16, 64}, {5, 192}};
+  for (const auto& bl : blocks)
+    for (int64_t in : {64, 192, 1088})
+      for (int64_t n : {1, 2, 3, 5})
+        for (int64_t out : {1, 3, 17, 37, 133}) {
+          const Fp8Weights w = make_fp8(out, in, bl[0], bl[1], uint32_t(in * 29 + out + bl[1]));
+          const std::vector<float> x = randv(n * in, uint32_t(n * 5 + in));
+          std::vector<float> yr(n * out), y(n * out, -12345.0f), ye(n * out);
+          ref::matmul_fp8_bf16(w.view, x.data(), n, yr.data());
+          ref::matmul(w.view, x.data(), n, ye.data());
+          matmul(w.view, x.data(), n, y.data(), nullptr);
+          std::vector<double> s(n * out, 0.0);
+          std::vector<float> row(in);
+          for (int64_t r = 0; r < out; ++r) {
+            dequantize_view_row(w.view, r, row.data());
+            for (int64_t i = 0; i < n; ++i)
+              for (int64_t k = 0; k < in; ++k) s[i * out + r] += std::fabs(double(row[k]) * x[i * in + k]);
+          }
+          for (int64_t i = 0; i < n * out; ++i) {
+            ASSERT_NEAR(y[i], yr[i], 1e-5 * s[i] + 1e-30)
+                << "block " << bl[0] << "x" << bl[1] << " in=" << in << " n=" << n << " out=" << out << " i=" << i;
+            // Against exact activations: within bf16's rounding, 2^-9 of S.
+            ASSERT_NEAR(y[i], ye[i], 0x1p-9 * s[i] + 1e-30) << "in=" << in << " out=" << out << " i=" << i;
+          }
+        }
+  // 96-value rows (not whole 64-value chunks): the exact kernel, in bf16 mode too.
+  const Fp8Weights w = make_fp8(9, 96, 16, 32, 3);
+  const std::vector<float> x = randv(96, 4);
+  std::vector<float> y(9), ye(9);
+  matmul(w.view, x.data(), 1, y.data(), nullptr);
+  {
+    Fp8ActScope exact(false);
+    matmul(w.view, x.data(), 1, ye.data(), nullptr);
+  }
+  EXPECT_EQ(0, std::memcmp(y.data(), ye.data(), sizeof(float) * 9));
 }
 
 // ---- mxfp4 ---------------------------------------------------------------------------------

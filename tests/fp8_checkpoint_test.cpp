@@ -71,7 +71,8 @@ class Fp8Test : public ::testing::Test {
   }
 
   // Every weight of `path` that came from an F8_E4M3 tensor equals code * block scale exactly
-  // (F8B: 32-value blocks; F32 where rows are not whole 32-value blocks). Returns how many.
+  // (F8_E4M3 in place, pointing into the file, where rows are whole 32-value blocks; F32
+  // otherwise). Returns how many.
   static int check_values(const std::string& path, int64_t br, int64_t bc, int* n_bf16) {
     auto m = load_model(path);
     EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.status().message());
@@ -93,15 +94,16 @@ class Fp8Test : public ::testing::Test {
         if (!sc) continue;
         const int64_t rows = raw->shape[0], cols = raw->shape[1], ncb = (cols + bc - 1) / bc;
         EXPECT_EQ(sc->shape, (Shape{(rows + br - 1) / br, ncb})) << sname;
-        EXPECT_TRUE(cols % 32 == 0 ? v.dtype == DType::F8B : v.dtype == DType::F32) << sname << " " << dtype_name(v.dtype);
+        EXPECT_TRUE(cols % 32 == 0 ? v.dtype == DType::F8_E4M3 : v.dtype == DType::F32) << sname << " " << dtype_name(v.dtype);
+        if (v.dtype == DType::F8_E4M3) EXPECT_EQ(v.data, raw->data) << sname << ": not in place";
         const auto* q = static_cast<const uint8_t*>(raw->data);
         const auto* s = static_cast<const float*>(sc->data);
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = 0; r < rows; ++r) {
-          kernels::dequantize_row(v.dtype, v.row(r), row.data(), cols);
+          kernels::dequantize_view_row(v, r, row.data());
           for (int64_t c = 0; c < cols; ++c) {
             const double want = e4m3(q[r * cols + c]) * double(s[(r / br) * ncb + c / bc]);
-            // F8B decodes to float(code * scale): exact product rounded once.
+            // Decodes to float(code * scale): exact product rounded once.
             if (row[c] != float(want)) {
               ADD_FAILURE() << sname << " [" << r << ", " << c << "]: " << row[c] << " != " << want;
               return checked;
@@ -134,6 +136,32 @@ TEST_F(Fp8Test, DeepSeekSmallBlocksAndIgnoredLayers) {
   const int n = check_values(fp8("ds16x32", "--block 16 32 --ignore o_proj"), 16, 32, &bf16);
   EXPECT_GE(n, 55);
   EXPECT_EQ(bf16, 3);  // one o_proj per layer
+}
+
+TEST_F(Fp8Test, ModulesToNotConvertLikeIgnoredLayers) {
+  // transformers' key for the same list: the listed o_proj stays bf16 and loads.
+  int bf16 = 0;
+  const int n = check_values(fp8("ds_mtnc", "--block 16 32 --ignore o_proj --ignore-key modules_to_not_convert"), 16,
+                             32, &bf16);
+  EXPECT_GE(n, 55);
+  EXPECT_EQ(bf16, 3);
+}
+
+TEST_F(Fp8Test, IgnoredLayerStoredAsFp8IsRefused) {
+  // A module the config lists as unquantized but the file stores as FP8 (without or with its
+  // scales): refused, naming the tensor, the list and the entry.
+  for (const char* kind : {"ignored-noscale", "ignored-fp8"}) {
+    std::string broken;
+    const std::string dir = fp8(std::string("bad_") + kind, std::string("--block 16 32 --ignore o_proj --break ") + kind,
+                                &broken);
+    ASSERT_FALSE(broken.empty()) << kind;
+    const std::string e = load_error(dir);
+    EXPECT_NE(e.find(broken), std::string::npos) << kind << ": " << e;
+    EXPECT_NE(e.find("quantization_config.ignored_layers"), std::string::npos) << kind << ": " << e;
+    EXPECT_NE(e.find("unquantized"), std::string::npos) << kind << ": " << e;
+    EXPECT_NE(e.find(std::string(kind) == "ignored-fp8" ? "with block scales" : "no block scales"), std::string::npos)
+        << kind << ": " << e;
+  }
 }
 
 TEST_F(Fp8Test, LongcatFlashLoadsExactly) {

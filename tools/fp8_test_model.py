@@ -2,7 +2,7 @@
 """Rewrites a Hugging Face test folder (tools/make_test_model.py, tools/longcat_test_model.py) as
 an FP8 checkpoint in the layout of DeepSeek-V3 / R1 and LongCat-Flash-FP8:
 
-    fp8_test_model.py IN_DIR OUT_DIR [--block R C] [--ignore SUBSTR ...] [--break KIND]
+    fp8_test_model.py IN_DIR OUT_DIR [--block R C] [--ignore SUBSTR ...] [--ignore-key KEY] [--break KIND]
 
 Every 2-D `*.weight` of a linear layer (names ending in `_proj.weight`, the experts included;
 not embeddings, norms, routers or lm_head) becomes an F8_E4M3 tensor plus `NAME_scale_inv`, a
@@ -14,12 +14,14 @@ name contains an --ignore substring, and all non-linear tensors, are written as 
 real checkpoints' ignored layers, embeddings and norms), except the ones that precision-critical
 loaders keep in f32 anyway (e_score_correction_bias stays f32 as in the real checkpoints).
 config.json gets quantization_config {activation_scheme dynamic, fmt e4m3, quant_method fp8,
-weight_block_size [R, C]} (+ ignored_layers when --ignore is given).
+weight_block_size [R, C]} (+ the ignored modules when --ignore is given, under --ignore-key:
+ignored_layers as DeepSeek / LongCat write it, or transformers' modules_to_not_convert).
 
 --break makes a malformed folder for the error tests: missing-scale (the first FP8 tensor's
 scale is left out), scale-shape (one row too many), scale-nan, scale-inf, scale-neg (one entry),
 weight-nan (one 0x7F byte), fmt (fmt e5m2), block (weight_block_size [128]), method
-(quant_method fbgemm_fp8). It prints the tensor it broke.
+(quant_method fbgemm_fp8), ignored-fp8 / ignored-noscale (the first ignored linear is listed but
+written as FP8, with / without its scale). It prints the tensor it broke.
 
 Needs python3 + numpy only.
 """
@@ -93,9 +95,10 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--block", type=int, nargs=2, default=[128, 128], metavar=("R", "C"))
     ap.add_argument("--ignore", action="append", default=[], metavar="SUBSTR")
+    ap.add_argument("--ignore-key", default="ignored_layers", choices=["ignored_layers", "modules_to_not_convert"])
     ap.add_argument("--break", dest="brk", default=None,
                     choices=["missing-scale", "scale-shape", "scale-nan", "scale-inf", "scale-neg", "weight-nan",
-                             "fmt", "block", "method"])
+                             "fmt", "block", "method", "ignored-fp8", "ignored-noscale"])
     args = ap.parse_args()
     br, bc = args.block
 
@@ -117,7 +120,15 @@ def main():
     for name in W:  # file order
         a = W[name]
         linear = a.ndim == 2 and name.endswith("_proj.weight")
-        if linear and not any(s in name for s in args.ignore):
+        ignored = any(s in name for s in args.ignore)
+        listed_fp8 = (linear and ignored and broken is None and args.brk in ("ignored-fp8", "ignored-noscale"))
+        if listed_fp8:
+            codes, scale = quantize(a, br, bc)
+            broken = name
+            out.append((name, "F8_E4M3", a.shape, codes.tobytes()))
+            if args.brk == "ignored-fp8":
+                out.append((name + "_scale_inv", "F32", scale.shape, np.ascontiguousarray(scale, "<f4").tobytes()))
+        elif linear and not ignored:
             codes, scale = quantize(a, br, bc)
             n_fp8 += 1
             if args.brk and broken is None and args.brk in ("missing-scale", "scale-shape", "scale-nan",
@@ -144,7 +155,7 @@ def main():
 
     q = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [br, bc]}
     if args.ignore:
-        q["ignored_layers"] = [n[:-len(".weight")] for n in W if any(s in n for s in args.ignore)]
+        q[args.ignore_key] = [n[:-len(".weight")] for n in W if any(s in n for s in args.ignore)]
     if args.brk == "fmt":
         q["fmt"] = "e5m2"
     elif args.brk == "block":

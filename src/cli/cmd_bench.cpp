@@ -207,7 +207,8 @@ Runner add_bench(CLI::App& app) {
         model_bytes = e.model().weights().source().total_bytes();
         for (const LoadedWeight& lw : e.model().weights().loaded())
           for (const TensorView& v : lw.parts)
-            if (static_cast<uint32_t>(v.dtype) >= kRepackedBase) repacked_bytes += v.nbytes;
+            if (static_cast<uint32_t>(v.dtype) >= kRepackedBase && static_cast<uint32_t>(v.dtype) < kInternalBase)
+              repacked_bytes += v.nbytes;  // not FP8 (internal ids): those are used in place
         n_batch = e.options().n_batch;
         if (need_ctx > e.options().n_ctx)
           return fail(Errorf("depth %lld + test length %lld = %lld positions exceed the model's context (%lld)",

@@ -150,16 +150,6 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       }
       return;
     }
-    case DType::F8B: {
-      MOECAT_CHECK(n % kF8Block == 0);
-      const auto* s = static_cast<const uint8_t*>(src);
-      for (int64_t b = 0; b < n / kF8Block; ++b) {
-        BlockF8B blk;
-        std::memcpy(&blk, s + b * sizeof(BlockF8B), sizeof blk);
-        for (int j = 0; j < kF8Block; ++j) dst[b * kF8Block + j] = blk.d * fp8_e4m3_to_f32(blk.qs[j]);
-      }
-      return;
-    }
     case DType::MXFP4: {
       MOECAT_CHECK(n % kMxfp4Block == 0);
       const auto* s = static_cast<const uint8_t*>(src);
@@ -183,6 +173,18 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       return;
     }
   }
+}
+
+void dequantize_view_row(const TensorView& w, int64_t r, float* dst) {
+  const int64_t n = w.cols();
+  if (w.dtype != DType::F8_E4M3) {
+    dequantize_row(w.dtype, w.row(r), dst, n);
+    return;
+  }
+  MOECAT_CHECK(w.fp8_scales != nullptr && w.fp8_br > 0 && w.fp8_bc > 0);
+  const uint8_t* q = w.row(r);
+  const float* s = w.fp8_scales + (r / w.fp8_br) * w.fp8_ld;
+  for (int64_t c = 0; c < n; ++c) dst[c] = fp8_e4m3_to_f32(q[c]) * s[c / w.fp8_bc];
 }
 
 void convert_row(const float* src, DType t, void* dst, int64_t n) {

@@ -35,6 +35,9 @@ static const KernelTable kAvx2Table = [] {
 static const KernelTable kAvx512Table = [] {
   KernelTable k = MOECAT_ISA_TABLE(avx512, "avx512");
   k.matmul_fp8 = avx512::matmul_fp8;
+  k.fp8_bf16_act_bytes = avx512::fp8_bf16_act_bytes;
+  k.fp8_bf16_prepare = avx512::fp8_bf16_prepare;
+  k.matmul_fp8_bf16 = avx512::matmul_fp8_bf16;
   k.dot_rows_f16_g = avx512::dot_rows_f16_g;
   k.wsum_rows_f16_g = avx512::wsum_rows_f16_g;
   k.span_fused = avx512::span_fused;
@@ -47,6 +50,7 @@ namespace {
 
 struct CpuFeatures {
   bool avx2 = false, avx512 = false, vnni = false;
+  bool bf16_vbmi = false;  // AVX-512 BF16 + VBMI: the FP8 kernel with bf16 activations
 };
 
 uint64_t read_xcr0() {
@@ -72,6 +76,10 @@ CpuFeatures probe_cpu() {
   f.avx2 = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2 && zmm_state && f512 && dq && bw && vl && bmi2;  // the AVX-512 files use pdep
   f.vnni = f.avx512 && vnni;
+  const bool vbmi = c & (1u << 1);
+  unsigned a1 = 0, b1, c1, d1;
+  if (a >= 1) __cpuid_count(7, 1, a1, b1, c1, d1);  // a: the highest subleaf of leaf 7
+  f.bf16_vbmi = f.avx512 && vbmi && (a1 & (1u << 5));
   return f;
 }
 
@@ -142,6 +150,7 @@ const KernelTable* init_table() {
 }
 
 std::atomic<int> g_repack{-1};  // -1: not yet read from MOECAT_REPACK
+std::atomic<int> g_fp8_bf16{-1};  // -1: not yet read from MOECAT_FP8_ACT
 
 }  // namespace
 
@@ -157,6 +166,22 @@ bool repack_enabled() {
     v = g_repack.load();
   }
   return v == 1;
+}
+
+void set_fp8_bf16(bool on) { g_fp8_bf16.store(on ? 1 : 0); }
+
+bool fp8_bf16_active() {
+  int v = g_fp8_bf16.load();
+  if (v < 0) {
+    const char* e = std::getenv("MOECAT_FP8_ACT");
+    v = e && !std::strcmp(e, "f32") ? 0 : 1;
+    if (e && *e && std::strcmp(e, "f32") && std::strcmp(e, "bf16"))
+      std::fprintf(stderr, "moecat: ignoring MOECAT_FP8_ACT=%s (expected f32 or bf16)\n", e);
+    int expected = -1;
+    g_fp8_bf16.compare_exchange_strong(expected, v);
+    v = g_fp8_bf16.load();
+  }
+  return v == 1 && cpu().bf16_vbmi && active_table().matmul_fp8_bf16 != nullptr;
 }
 
 DType repack_type(DType t, int64_t cols) {

@@ -24,6 +24,19 @@ using Q8PrepareFn = void (*)(const float* x, int64_t in, int64_t n, int64_t row0
                              void* act);  // quantizes x rows [row0, row1) of n into act
 using Q8MatmulFn = void (*)(const void* w, int64_t in, const void* act, int64_t n, float* y,
                             int64_t ldy, int64_t r0, int64_t r1);
+// FP8 e4m3 weights read in place (one byte each, rows of `in` bytes) and their block scales:
+// weight[r][c] = e4m3(w[r * in + c]) * s[(r / br) * ld + c / bc]; `in` and `bc` multiples of 32.
+struct Fp8Scales {
+  const float* s;
+  int64_t br, bc, ld;
+};
+using Fp8MatmulFn = void (*)(const uint8_t* w, const Fp8Scales* sc, int64_t in, const float* x, int64_t n,
+                             float* y, int64_t ldy, int64_t r0, int64_t r1);
+// The same weights against activations rounded to bf16 once per matrix, in an ISA-private order
+// ("act", fp8_bf16_act_bytes(n, in) bytes, rows [row0, row1) written by fp8_bf16_prepare); `in`
+// and `bc` multiples of 64.
+using Fp8Bf16MatmulFn = void (*)(const uint8_t* w, const Fp8Scales* sc, int64_t in, const void* act, int64_t n,
+                                 float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 struct KernelTable {
   const char* name;
@@ -91,9 +104,13 @@ struct KernelTable {
   // The repacking at load of n blocks of a file type (repack.h), vectorized; false (nothing
   // done) for types it does not handle. Null where the ISA has none.
   bool (*span_repack)(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_blocks) = nullptr;
-  // F8B weights (FP8 e4m3 + f32 scale per 32 values, ops.h BlockF8B) against f32 activations;
-  // `in` a multiple of 32.
-  FMatmulFn matmul_fp8 = nullptr;
+  // FP8 weights in place against f32 activations (Fp8Scales).
+  Fp8MatmulFn matmul_fp8 = nullptr;
+  // FP8 weights against bf16 activations (Fp8Bf16MatmulFn), or null: only the AVX-512 table has
+  // them, used where the CPU also has AVX-512 BF16 and VBMI (dispatch.cpp fp8_bf16_active).
+  int64_t (*fp8_bf16_act_bytes)(int64_t n, int64_t in) = nullptr;
+  void (*fp8_bf16_prepare)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) = nullptr;
+  Fp8Bf16MatmulFn matmul_fp8_bf16 = nullptr;
 };
 
 // MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).
@@ -140,10 +157,14 @@ MOECAT_DECLARE_ISA_KERNELS(avx512)
 MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
 namespace avx2 {
-void matmul_fp8(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
 }
 namespace avx512 {
-void matmul_fp8(const void*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+int64_t fp8_bf16_act_bytes(int64_t n, int64_t in);
+void fp8_bf16_prepare(const float* x, int64_t in, int64_t row0, int64_t row1, void* act);
+void matmul_fp8_bf16(const uint8_t*, const Fp8Scales*, int64_t, const void*, int64_t, float*, int64_t, int64_t,
+                     int64_t);
 }
 
 namespace avx512 {

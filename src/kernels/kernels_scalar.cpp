@@ -39,22 +39,22 @@ void matmul_bf16(const void* w, int64_t in, const float* x, int64_t n, float* y,
   matmul_float([p](int64_t k) { return bf16_to_f32(p[k]); }, in, x, n, y, ldy, r0, r1);
 }
 
-// F8B weights: per block, the sum of e4m3 value * x in f32 (in order), times the block's scale,
-// added to the row sum in f32 (blocks in order): the contract the SIMD variants follow.
-void matmul_fp8(const void* w, int64_t in, const float* x, int64_t n, float* y, int64_t ldy,
-                int64_t r0, int64_t r1) {
+// FP8 weights in place: per 32 values, the sum of e4m3 value * x in f32 (in order), times the
+// scale of the block they lie in, added to the row sum in f32 (in order): the contract the SIMD
+// variants follow.
+void matmul_fp8(const uint8_t* w, const Fp8Scales* sc, int64_t in, const float* x, int64_t n, float* y,
+                int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nb = in / kF8Block;
-  const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t i = 0; i < n; ++i) {
     const float* xi = x + i * in;
     for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* q = w + r * in;
+      const float* srow = sc->s + (r / sc->br) * sc->ld;
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
-        BlockF8B blk;
-        std::memcpy(&blk, wb + (r * nb + b) * int64_t(sizeof(BlockF8B)), sizeof blk);
         float s = 0.0f;
-        for (int j = 0; j < kF8Block; ++j) s += fp8_e4m3_to_f32(blk.qs[j]) * xi[b * kF8Block + j];
-        acc += s * blk.d;
+        for (int j = 0; j < kF8Block; ++j) s += fp8_e4m3_to_f32(q[b * kF8Block + j]) * xi[b * kF8Block + j];
+        acc += s * srow[b * kF8Block / sc->bc];
       }
       y[i * ldy + r] = acc;
     }

@@ -31,14 +31,17 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
 // kSpanF16: Span activations with f16-rounded scales, for q8_0 weights in the Span layout
 // (repacked), so their products are llama.cpp's q8_0 x q8_0 block for block, as the dedicated
 // q8_0 kernels' are.
-enum class ActKind { kFloat, kQ8, kSpan, kSpanF16 };
+// kFp8Bf16: FP8 weights against bf16 activations (ops.h fp8_bf16_active).
+enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16 };
 
-ActKind act_kind(DType t) {
-  switch (t) {
+ActKind act_kind(const TensorView& w) {
+  if (w.dtype == DType::F8_E4M3 && w.cols() % 64 == 0 && w.fp8_bc % 64 == 0 && fp8_bf16_active())
+    return ActKind::kFp8Bf16;
+  switch (w.dtype) {
     case DType::F32:
     case DType::F16:
     case DType::BF16:
-    case DType::F8B: return ActKind::kFloat;
+    case DType::F8_E4M3: return ActKind::kFloat;
     case DType::Q8_0:
     case DType::MXFP4: return ActKind::kQ8;
     case DType::Q8_0_R:
@@ -94,11 +97,18 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
   const int64_t in = w.cols();
   switch (p.kind) {
     case ActKind::kFloat: {
-      FMatmulFn f = w.dtype == DType::F32    ? t.matmul_f32
-                    : w.dtype == DType::F16  ? t.matmul_f16
-                    : w.dtype == DType::BF16 ? t.matmul_bf16
-                                             : t.matmul_fp8;
+      if (w.dtype == DType::F8_E4M3) {
+        const Fp8Scales sc{w.fp8_scales, w.fp8_br, w.fp8_bc, w.fp8_ld};
+        t.matmul_fp8(static_cast<const uint8_t*>(w.data), &sc, in, p.xf, j.m, j.y, j.ldy, r0, r1);
+        return;
+      }
+      FMatmulFn f = w.dtype == DType::F32 ? t.matmul_f32 : w.dtype == DType::F16 ? t.matmul_f16 : t.matmul_bf16;
       f(w.data, in, p.xf, j.m, j.y, j.ldy, r0, r1);
+      return;
+    }
+    case ActKind::kFp8Bf16: {
+      const Fp8Scales sc{w.fp8_scales, w.fp8_br, w.fp8_bc, w.fp8_ld};
+      t.matmul_fp8_bf16(static_cast<const uint8_t*>(w.data), &sc, in, p.act, j.m, j.y, j.ldy, r0, r1);
       return;
     }
     case ActKind::kQ8: {
@@ -159,7 +169,7 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
     MOECAT_CHECK(static_cast<int64_t>(w.nbytes) >= w.rows() * w.row_bytes());
     const int64_t in = w.cols();
     Prepared& p = prep[i];
-    p.kind = act_kind(w.dtype);
+    p.kind = act_kind(w);
     if (j.m == 0) continue;
     // Reuse what an earlier job with the same input already prepared.
     bool shared = false;
@@ -204,6 +214,10 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
       MOECAT_CHECK_MSG(in % kQ8Block == 0, "matmul: q8_0/mxfp4 row length must be a multiple of 32");
       uint8_t* act = bufs.get(static_cast<size_t>(t.q8_act_bytes(j.m, in)));
       rows_parallel(pool, j.m, j.m * in, [&](int64_t a, int64_t b) { t.q8_prepare(xf, in, j.m, a, b, act); });
+      p.act = act;
+    } else if (p.kind == ActKind::kFp8Bf16) {
+      uint8_t* act = bufs.get(static_cast<size_t>(t.fp8_bf16_act_bytes(j.m, in)));
+      rows_parallel(pool, j.m, j.m * in, [&](int64_t a, int64_t b) { t.fp8_bf16_prepare(xf, in, a, b, act); });
       p.act = act;
     }
   }

@@ -16,7 +16,8 @@ Isa active_isa();            // detected, lowered by env MOECAT_ISA=scalar|avx2|
 void set_isa(Isa isa);       // tests: force a variant (must be <= detected)
 const char* isa_name(Isa isa);
 
-// y[n][out] = x[n][in] · w[out][in]^T.  w.dtype: F32, F16, BF16, Q8_0, MXFP4.
+// y[n][out] = x[n][in] · w[out][in]^T.  w.dtype: F32, F16, BF16, Q8_0, MXFP4, k-quants, F8_E4M3
+// (with its block scales).
 // Q8_0 / MXFP4 weights: each row of x is quantized to q8_0 once (like llama.cpp), dotted in
 // int8 (MXFP4 codes through the int8 table kMxfp4Values), accumulated in f32.
 // F16/BF16 weights are widened to f32 on the fly. Threads split `out`.
@@ -83,14 +84,20 @@ void quantize_row_mxfp4(const float* src, void* dst, int64_t n);
 // 4 exponent bits (bias 7), 3 mantissa bits; exponent 0 = subnormals (m * 2^-9), no infinities,
 // 0x7F / 0xFF are NaN; largest finite 448. Exact in f32.
 float fp8_e4m3_to_f32(uint8_t b);
-// F8B (DType::F8B, built at load from an FP8 checkpoint): 32 e4m3 values after their f32 scale
-// (the scale of the 128x128 checkpoint block they lie in); value j = d * e4m3(qs[j]).
+// FP8 weights in place (DType::F8_E4M3 with TensorView::fp8_scales): the matmul reads one e4m3
+// byte per weight and the f32 scale of its block from the side table; rows a multiple of 32
+// values, block columns too (model/weights.cpp decodes other shapes to f32 at load).
 constexpr int kF8Block = 32;
-struct BlockF8B {
-  float d;
-  uint8_t qs[kF8Block];
-};
-static_assert(sizeof(BlockF8B) == 36, "f8b block must be 36 bytes");
+// FP8 matmul activations: rounded to bf16 once per matrix (vdpbf16ps; the weights stay exact)
+// where the CPU has AVX-512 BF16 and VBMI, the default there; or f32, exact (the only mode
+// elsewhere; tests/e2e/fp8_checkpoint.sh's 1e-4 bounds). Environment MOECAT_FP8_ACT=f32|bf16
+// (read once) or set_fp8_bf16. fp8_bf16_active: the mode in effect for matrices whose rows and
+// block columns are multiples of 64 (others always take the f32 kernels).
+void set_fp8_bf16(bool on);
+bool fp8_bf16_active();
+// Row r of any matrix view as f32: dequantize_row, or for FP8 views the codes times their block
+// scales (exact products rounded once).
+void dequantize_view_row(const TensorView& w, int64_t r, float* dst);
 
 // Element conversions (one row of n elements; n a multiple of the block size).
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);  // F32/F16/BF16/Q8_0/MXFP4/k-quants
@@ -145,6 +152,9 @@ void swiglu(const float* gate, const float* up, int64_t n, float* y);
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const float* cos,
           const float* sin, bool neox);
 float dot(const float* a, const float* b, int64_t n);
+// The FP8 bf16-activation path's reference: x rounded to the nearest-even bf16, exact weights,
+// double-precision dot.
+void matmul_fp8_bf16(const TensorView& w, const float* x, int64_t n, float* y);
 void attention(const float* q, const int32_t* q_pos, int64_t n_tok, const float* k_cache,
                const float* v_cache, const AttentionParams& p, float* out);
 }  // namespace ref

@@ -25,6 +25,26 @@ float weight_at(const TensorView& w, int64_t r, int64_t k) {
 }
 }  // namespace
 
+void matmul_fp8_bf16(const TensorView& w, const float* x, int64_t n, float* y) {
+  MOECAT_CHECK(w.dtype == DType::F8_E4M3);
+  const int64_t out = w.rows(), in = w.cols();
+  std::vector<float> row(static_cast<size_t>(in)), xr(static_cast<size_t>(n * in));
+  for (int64_t k = 0; k < n * in; ++k) {  // nearest-even bf16 (finite inputs)
+    uint32_t u;
+    std::memcpy(&u, &x[k], 4);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    std::memcpy(&xr[k], &u, 4);
+  }
+  for (int64_t r = 0; r < out; ++r) {
+    dequantize_view_row(w, r, row.data());
+    for (int64_t i = 0; i < n; ++i) {
+      double acc = 0.0;
+      for (int64_t k = 0; k < in; ++k) acc += double(row[k]) * double(xr[i * in + k]);
+      y[i * out + r] = static_cast<float>(acc);
+    }
+  }
+}
+
 void matmul(const TensorView& w, const float* x, int64_t n, float* y) {
   const int64_t in = w.cols(), out = w.rows();
   MOECAT_CHECK(static_cast<int64_t>(w.nbytes) >= out * w.row_bytes());
@@ -74,10 +94,10 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y) {
     }
     return;
   }
-  if (w.dtype == DType::F8B) {  // FP8: exact decode (dequantize_row), double-precision dot
+  if (w.dtype == DType::F8_E4M3) {  // FP8 in place: exact decode with the block scales, double dot
     std::vector<float> row(static_cast<size_t>(in));
     for (int64_t r = 0; r < out; ++r) {
-      dequantize_row(w.dtype, w.row(r), row.data(), in);
+      dequantize_view_row(w, r, row.data());
       for (int64_t i = 0; i < n; ++i) {
         double acc = 0.0;
         for (int64_t k = 0; k < in; ++k) acc += double(row[k]) * double(x[i * in + k]);

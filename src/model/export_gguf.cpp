@@ -98,7 +98,7 @@ Status export_gguf(const Model& model, const Tokenizer& tok, DType type, const s
             kernels::repack_rows(part.dtype, t, part.row(r), dst + to * out_row_bytes, 1, cols);
             continue;
           }
-          kernels::dequantize_row(part.dtype, part.row(r), row.data(), cols);
+          kernels::dequantize_view_row(part, r, row.data());  // FP8: with its block scales
           kernels::convert_row(row.data(), t, dst + to * out_row_bytes, cols);
         }
         dst += rows * out_row_bytes;

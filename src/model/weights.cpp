@@ -155,11 +155,25 @@ Result<std::pair<int64_t, int64_t>> Weights::fp8_block() {
       return Errorf("%s: quantization_config.weight_block_size must be [rows, cols] (per-tensor FP8 scales are "
                     "not supported)", where.c_str());
     const int64_t br = (*bs)[0].get<int64_t>(), bc = (*bs)[1].get<int64_t>();
-    // Columns: whole 32-value F8B blocks inside each scale block.
+    // Columns: whole 32-value kernel blocks inside each scale block.
     if (br < 1 || bc < 32 || bc % 32 != 0 || br > (int64_t(1) << 20) || bc > (int64_t(1) << 20))
       return Errorf("%s: quantization_config.weight_block_size [%lld, %lld] is not supported (rows >= 1, "
                     "columns a multiple of 32; the checkpoints use [128, 128])",
                     where.c_str(), (long long)br, (long long)bc);
+    // Modules left unquantized (bf16 in the file): DeepSeek / LongCat write ignored_layers,
+    // transformers' FP8 config modules_to_not_convert; both lists of module names.
+    for (const char* key : {"ignored_layers", "modules_to_not_convert"}) {
+      if (!q.contains(key) || q[key].is_null()) continue;
+      if (!q[key].is_array())
+        return Errorf("%s: quantization_config.%s must be a list of module names", where.c_str(), key);
+      for (const auto& e : q[key]) {
+        if (!e.is_string())
+          return Errorf("%s: quantization_config.%s must be a list of module names (found %s)", where.c_str(), key,
+                        e.dump().c_str());
+        fp8_ignored_.push_back(e.get<std::string>());
+      }
+      if (fp8_ignored_key_.empty()) fp8_ignored_key_ = key;
+    }
     return std::make_pair(br, bc);
   };
   fp8_block_ = check();
@@ -168,18 +182,18 @@ Result<std::pair<int64_t, int64_t>> Weights::fp8_block() {
 
 // An FP8 matrix: weight[r][c] = e4m3(q[r][c]) * scale_inv[r / br][c / bc] (DeepSeek-V3's
 // inference/kernel.py weight_dequant; `scale_inv` is the multiplier despite its name). Rows of
-// whole 32-value blocks become F8B (each block with its scale: 36 bytes per 32 weights, 1.125x
-// the FP8 bytes, in an anonymous map; the file's pages are dropped after); other row lengths are
-// decoded to f32 (exact).
+// whole 32-value blocks are used in place: the view points into the mmapped file (one byte per
+// weight, the only copy) and the scales go to a small f32 side table (4 bytes per block: 1/4096
+// of the weight at 128x128). Other row lengths (toy models only) are decoded to f32 (exact).
 Result<TensorView> Weights::load_fp8(const std::string& sname, const Shape& shape,
                                      std::initializer_list<DType> allowed) {
-  bool want_f8b = false, want_f32 = false;
+  bool want_fp8 = false, want_f32 = false;
   for (DType d : allowed) {
-    want_f8b |= d == DType::F8B;
+    want_fp8 |= d == DType::F8_E4M3;
     want_f32 |= d == DType::F32;
   }
   const std::string file = src_.file_of(sname);
-  if (!want_f8b && !want_f32)
+  if (!want_fp8 && !want_f32)
     return Errorf("tensor '%s' in %s is FP8 (F8_E4M3); this weight must be a float type", sname.c_str(), file.c_str());
   MOECAT_ASSIGN_OR_RETURN(TensorView q, src_.get(sname, shape, {DType::F8_E4M3}));
   if (shape.ndim != 2)
@@ -187,10 +201,20 @@ Result<TensorView> Weights::load_fp8(const std::string& sname, const Shape& shap
                   file.c_str(), shape.str().c_str());
   MOECAT_ASSIGN_OR_RETURN(auto blk, fp8_block());
   const auto [br, bc] = blk;
-  const int64_t rows = shape[0], cols = shape[1];
-  const Shape sshape{(rows + br - 1) / br, (cols + bc - 1) / bc};
   const std::string scale_name = sname + "_scale_inv";
   const TensorView* sv = src_.find(scale_name);
+  // A module the config says is not quantized must not be FP8 in the file: the checkpoint
+  // contradicts itself (transformers would load the raw bytes as if they were bf16).
+  const std::string module = sname.size() > 7 && sname.compare(sname.size() - 7, 7, ".weight") == 0
+                                 ? sname.substr(0, sname.size() - 7)
+                                 : sname;
+  if (const std::string* e = fp8_ignored(module))
+    return Errorf("FP8 tensor '%s' in %s: its module is listed in quantization_config.%s ('%s'), so it must be "
+                  "stored unquantized (bf16, f16 or f32), but it is F8_E4M3 %s",
+                  sname.c_str(), file.c_str(), fp8_ignored_key_.c_str(), e->c_str(),
+                  sv ? "(with block scales)" : ("and has no block scales ('" + scale_name + "' is missing)").c_str());
+  const int64_t rows = shape[0], cols = shape[1];
+  const Shape sshape{(rows + br - 1) / br, (cols + bc - 1) / bc};
   if (!sv)
     return Errorf("FP8 tensor '%s' in %s has no block scales: '%s' is missing", sname.c_str(), file.c_str(),
                   scale_name.c_str());
@@ -201,55 +225,60 @@ Result<TensorView> Weights::load_fp8(const std::string& sname, const Shape& shap
   if (sv->dtype != DType::F32 && sv->dtype != DType::BF16 && sv->dtype != DType::F16)
     return Errorf("FP8 block scales '%s' in %s have type %s; expected f32", scale_name.c_str(),
                   src_.file_of(scale_name).c_str(), dtype_name(sv->dtype));
-  std::vector<float> scale(static_cast<size_t>(sshape.numel()));
+  std::vector<float>& scale = owned_.emplace_back(static_cast<size_t>(sshape.numel()));
   kernels::dequantize_row(sv->dtype, sv->data, scale.data(), sshape.numel());
   for (int64_t i = 0; i < sshape.numel(); ++i)
     if (!std::isfinite(scale[i]) || scale[i] < 0.0f)
       return Errorf("FP8 block scales '%s' in %s: block [%lld, %lld] has scale %g (must be finite and >= 0)",
                     scale_name.c_str(), src_.file_of(scale_name).c_str(), (long long)(i / sshape[1]),
                     (long long)(i % sshape[1]), double(scale[i]));
+  // NaN codes (0x7F / 0xFF): one branch-free pass (vectorized) over the bytes, which also pages
+  // them in; the position only when there is one.
   const auto* src = static_cast<const uint8_t*>(q.data);
-  for (int64_t i = 0; i < rows * cols; ++i)
-    if ((src[i] & 0x7f) == 0x7f)
-      return Errorf("FP8 tensor '%s' in %s: element [%lld, %lld] is NaN (byte 0x%02x)", sname.c_str(), file.c_str(),
-                    (long long)(i / cols), (long long)(i % cols), src[i]);
-  auto scale_of = [&](int64_t r, int64_t c) { return scale[(r / br) * sshape[1] + c / bc]; };
+  const int64_t numel = rows * cols;
+  uint8_t any_nan = 0;
+  for (int64_t i = 0; i < numel; ++i) any_nan |= uint8_t((src[i] & 0x7f) == 0x7f);
+  if (any_nan)
+    for (int64_t i = 0; i < numel; ++i)
+      if ((src[i] & 0x7f) == 0x7f)
+        return Errorf("FP8 tensor '%s' in %s: element [%lld, %lld] is NaN (byte 0x%02x)", sname.c_str(),
+                      file.c_str(), (long long)(i / cols), (long long)(i % cols), src[i]);
   TensorView v = q;
-  if (cols % kernels::kF8Block == 0 && want_f8b) {
-    const int64_t nb = cols / kernels::kF8Block;
-    const size_t n = static_cast<size_t>(rows * nb) * sizeof(kernels::BlockF8B);
-    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return Errorf("no memory for FP8 tensor '%s' (%zu bytes)", sname.c_str(), n);
-    madvise(p, n, MADV_HUGEPAGE);
-    repacked_.emplace_back(p, [n](void* m) { munmap(m, n); });
-    auto* out = static_cast<uint8_t*>(p);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t b = 0; b < nb; ++b) {
-        kernels::BlockF8B blk;
-        blk.d = scale_of(r, b * kernels::kF8Block);
-        std::memcpy(blk.qs, src + r * cols + b * kernels::kF8Block, kernels::kF8Block);
-        std::memcpy(out + (r * nb + b) * sizeof blk, &blk, sizeof blk);
-      }
-    v.dtype = DType::F8B;
-    v.data = p;
-    v.nbytes = n;
-  } else {
-    if (!want_f32)
-      return Errorf("FP8 tensor '%s' in %s: rows of %lld values are not whole 32-value blocks", sname.c_str(),
-                    file.c_str(), (long long)cols);
-    std::vector<float>& buf = owned_.emplace_back(static_cast<size_t>(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c) buf[r * cols + c] = kernels::fp8_e4m3_to_f32(src[r * cols + c]) * scale_of(r, c);
-    v.dtype = DType::F32;
-    v.data = buf.data();
-    v.nbytes = buf.size() * sizeof(float);
-  }
-  // The file's pages of this tensor are not read again (as in repack).
+  v.fp8_scales = scale.data();
+  v.fp8_br = br;
+  v.fp8_bc = bc;
+  v.fp8_ld = sshape[1];
+  if (cols % kernels::kF8Block == 0 && want_fp8) return v;  // in place
+  if (!want_f32)
+    return Errorf("FP8 tensor '%s' in %s: rows of %lld values are not whole 32-value blocks", sname.c_str(),
+                  file.c_str(), (long long)cols);
+  std::vector<float>& buf = owned_.emplace_back(static_cast<size_t>(numel));
+  for (int64_t r = 0; r < rows; ++r) kernels::dequantize_view_row(v, r, &buf[r * cols]);
+  TensorView f = q;
+  f.dtype = DType::F32;
+  f.data = buf.data();
+  f.nbytes = buf.size() * sizeof(float);
+  // The file's pages of this tensor are not read again.
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t a = (reinterpret_cast<uintptr_t>(q.data) + page - 1) & ~(page - 1);
-  const uintptr_t b = (reinterpret_cast<uintptr_t>(q.data) + q.nbytes) & ~(page - 1);
-  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
-  return v;
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(q.data) + page - 1) & ~(page - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(q.data) + q.nbytes) & ~(page - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  return f;
+}
+
+// The ignored_layers / modules_to_not_convert entry that names `module` (equal, or a whole
+// dotted part of it: "o_proj" names "model.layers.0.self_attn.o_proj", "model.layers.0" names
+// its submodules), or null.
+const std::string* Weights::fp8_ignored(const std::string& module) const {
+  for (const std::string& e : fp8_ignored_) {
+    if (e.empty()) continue;
+    const size_t n = e.size(), m = module.size();
+    if (module == e) return &e;
+    if (m > n && module.compare(m - n, n, e) == 0 && module[m - n - 1] == '.') return &e;
+    if (m > n && module.compare(0, n, e) == 0 && module[n] == '.') return &e;
+    if (module.find("." + e + ".") != std::string::npos) return &e;
+  }
+  return nullptr;
 }
 
 TensorView Weights::repack(TensorView v) {

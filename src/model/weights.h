@@ -98,8 +98,8 @@ class Weights {
   // kernels have one (see kernels/quant/repack.h); otherwise v as it is.
   TensorView repack(TensorView v);
   // A matrix of the file by its source name: checked (src_.get), then repacked unless
-  // !repack_it; FP8 tensors (safetensors F8_E4M3 with `<name>_scale_inv` block scales) become
-  // F8B (load_fp8).
+  // !repack_it; FP8 tensors (safetensors F8_E4M3 with `<name>_scale_inv` block scales) are used
+  // in place with their scales in a side table (load_fp8).
   Result<TensorView> source_matrix(const std::string& sname, const Shape& shape,
                                    std::initializer_list<DType> allowed, bool repack_it = true);
   Result<TensorView> load_fp8(const std::string& sname, const Shape& shape,
@@ -107,6 +107,11 @@ class Weights {
   // config.json's quantization_config, checked once: the FP8 block size {rows, cols}.
   Result<std::pair<int64_t, int64_t>> fp8_block();
   std::optional<Result<std::pair<int64_t, int64_t>>> fp8_block_;
+  // quantization_config.ignored_layers + modules_to_not_convert (read by fp8_block), the first
+  // key present (for messages), and the entry naming a module, or null.
+  std::vector<std::string> fp8_ignored_;
+  std::string fp8_ignored_key_;
+  const std::string* fp8_ignored(const std::string& module) const;
   std::map<std::string, TensorView> provided_;
   std::map<std::string, std::pair<TensorView, Shape>> provided_experts_;  // this rank's share, full shape
   std::map<std::string, GgufAlias> aliases_;
@@ -117,11 +122,12 @@ class Weights {
 };
 
 // Matrix dtypes the kernels support: the float types, every block type of
-// kernels/quant/registry.cpp (llama-quantize's outputs) and F8B (FP8 checkpoints, built at load).
+// kernels/quant/registry.cpp (llama-quantize's outputs) and F8_E4M3 (FP8 checkpoints, in place
+// with their block scales).
 #define MOECAT_MATRIX_TYPES                                                                  \
   {DType::F32,    DType::F16,     DType::BF16,   DType::Q8_0,   DType::MXFP4,  DType::Q4_0,  \
    DType::Q4_1,   DType::Q5_0,    DType::Q5_1,   DType::Q2_K,   DType::Q3_K,   DType::Q4_K,  \
    DType::Q5_K,   DType::Q6_K,    DType::IQ1_S,  DType::IQ1_M,  DType::IQ2_XXS, DType::IQ2_XS, \
-   DType::IQ2_S,  DType::IQ3_XXS, DType::IQ3_S,  DType::IQ4_NL, DType::IQ4_XS, DType::F8B}
+   DType::IQ2_S,  DType::IQ3_XXS, DType::IQ3_S,  DType::IQ4_NL, DType::IQ4_XS, DType::F8_E4M3}
 
 }  // namespace moecat

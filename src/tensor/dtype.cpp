@@ -45,7 +45,6 @@ std::optional<DTypeInfo> dtype_info(uint32_t t) {
 
 DTypeInfo dtype_layout(DType t) {
   if (t == DType::F8_E4M3) return DTypeInfo{"f8_e4m3", 1, 1};
-  if (t == DType::F8B) return DTypeInfo{"f8b", 32, 36};
   auto i = dtype_info(dtype_layout_id(t));
   return i ? *i : DTypeInfo{"?", 1, 0};
 }
@@ -53,7 +52,6 @@ DTypeInfo dtype_layout(DType t) {
 const char* dtype_name(DType t) {
   switch (t) {
     case DType::F8_E4M3: return "f8_e4m3";
-    case DType::F8B: return "f8_e4m3_b32";
     case DType::Q8_0_R: return "q8_0_r";
     case DType::Q2_K_R: return "q2_K_r";
     case DType::Q3_K_R: return "q3_K_r";

@@ -49,12 +49,10 @@ enum class DType : uint32_t {
   MXFP4_R = 256 + 39,
   // Types of Hugging Face checkpoints that moecat turns into a layout of its own at load
   // (ids 512+, no ggml equivalent; dtype_info does not know them, so no GGUF holds them).
-  // F8_E4M3: safetensors "F8_E4M3" bytes as in the file (one OCP e4m3 value each); only a
-  // source: its block scales live in a separate tensor (model/weights.cpp turns it into F8B).
+  // F8_E4M3: safetensors "F8_E4M3" bytes as in the file (one OCP e4m3 value each); its
+  // block scales live in a separate tensor, which model/weights.cpp copies into a side table
+  // (TensorView::fp8_scales) for the kernels, which read the bytes in place.
   F8_E4M3 = 512,
-  // F8B: blocks of 32 e4m3 bytes after their f32 scale (36 bytes, BlockF8B in kernels/ops.h):
-  // value = scale * e4m3(q). Built at load from an FP8 checkpoint's 128x128 block scales.
-  F8B = 513,
 };
 constexpr uint32_t kRepackedBase = 256;
 constexpr uint32_t kInternalBase = 512;
@@ -67,7 +65,7 @@ struct DTypeInfo {
 
 // Info for a ggml type id; nullopt for ids moecat does not know (callers report the id).
 std::optional<DTypeInfo> dtype_info(uint32_t ggml_type);
-// Block layout of any DType, the internal ones (F8_E4M3, F8B) included.
+// Block layout of any DType, the internal one (F8_E4M3) included.
 DTypeInfo dtype_layout(DType t);
 const char* dtype_name(DType t);
 // Parse a type name as used on the command line: the ggml name in any case ("q4_k", "Q4_K",

@@ -38,6 +38,11 @@ struct TensorView {
   Shape shape;
   const void* data = nullptr;
   size_t nbytes = 0;
+  // DType::F8_E4M3 matrices used in place from an FP8 checkpoint (model/weights.cpp load_fp8):
+  // element [r][c] = e4m3(byte) * fp8_scales[(r / fp8_br) * fp8_ld + c / fp8_bc], the f32 block
+  // scales kept in a side table (one float per block, 1/4096 of the weight bytes at 128x128).
+  const float* fp8_scales = nullptr;
+  int64_t fp8_br = 0, fp8_bc = 0, fp8_ld = 0;
 
   int64_t cols() const { return shape[shape.ndim - 1]; }       // innermost dim
   int64_t rows() const { return shape.numel() / cols(); }     // everything else

@@ -16,13 +16,14 @@ namespace {
 Status split_kv_b(Weights& w, const ModelConfig& c, const std::string& p, const std::string& tag,
                   const TensorView& kvb_in, MlaWeights& m) {
   const int64_t H = c.n_head, R = c.kv_lora_rank, N = c.qk_nope_dim, V = c.v_head_dim;
-  // FP8 checkpoints (F8B): split the exactly decoded f32 values (the transposed k_b rows cut
-  // across the 32-value blocks). Costs 4 bytes per kv_b weight instead of 1.
+  // FP8 checkpoints: split the exactly decoded f32 values (the transposed k_b rows cut across
+  // the scale blocks). Costs 4 bytes per kv_b weight instead of 1.
   TensorView kvb = kvb_in;
   std::vector<float> decoded;
-  if (kvb.dtype == DType::F8B) {
+  if (kvb.dtype == DType::F8_E4M3) {
     decoded.resize(static_cast<size_t>(kvb.shape.numel()));
-    for (int64_t r = 0; r < kvb.rows(); ++r) kernels::dequantize_row(kvb.dtype, kvb.row(r), &decoded[r * kvb.cols()], kvb.cols());
+    for (int64_t r = 0; r < kvb.rows(); ++r) kernels::dequantize_view_row(kvb, r, &decoded[r * kvb.cols()]);
+    kvb.fp8_scales = nullptr;
     kvb.dtype = DType::F32;
     kvb.data = decoded.data();
     kvb.nbytes = decoded.size() * sizeof(float);
