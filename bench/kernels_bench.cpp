@@ -1,4 +1,4 @@
-// Kernel micro-benchmarks. Q8_0 and MXFP4 matmul at decode (n=1: weight streaming, reported as GB/s of
+// Kernel micro-benchmarks. Q8_0, MXFP4 and FP8 (in place) matmul at decode (n=1: weight streaming, reported as GB/s of
 // weights read) and batch (n=64: GFLOP/s), plus plain memory read / memcpy bandwidth for
 // comparison. Arguments: {out, in, n, threads}.
 //   build/kernels_bench --benchmark_filter=Q8 --benchmark_min_time=1
@@ -81,6 +81,49 @@ BENCHMARK(BM_MatmulQ8)
     ->Args({151936, 2048, 1, 1})->Args({151936, 2048, 1, 2})
     ->Args({2048, 768, 64, 1})->Args({2048, 768, 64, 2})
     ->Args({768, 2048, 64, 1})->Args({768, 2048, 64, 2})
+    ->UseRealTime();
+// FP8 e4m3 weights in place (random finite codes, 128x128 block scales in a side table), with
+// bf16 activations (bf16=1, AVX-512 BF16 + VBMI) or exact f32 ones (0). GB/s: the FP8 bytes.
+void BM_MatmulFp8(benchmark::State& st) {
+  const int64_t out = st.range(0), in = st.range(1), n = st.range(2);
+  const int threads = static_cast<int>(st.range(3));
+  set_fp8_bf16(st.range(4) != 0);
+  std::vector<uint8_t> bytes(static_cast<size_t>(out * in));
+  std::mt19937 g(1);
+  for (auto& b : bytes) {
+    b = uint8_t(g() % 254);
+    if (b >= 0x7F) ++b;
+  }
+  const int64_t ld = (in + 127) / 128;
+  std::vector<float> scales(static_cast<size_t>((out + 127) / 128 * ld), 0.001f);
+  TensorView v;
+  v.dtype = DType::F8_E4M3;
+  v.shape = Shape{out, in};
+  v.data = bytes.data();
+  v.nbytes = bytes.size();
+  v.fp8_scales = scales.data();
+  v.fp8_br = v.fp8_bc = 128;
+  v.fp8_ld = ld;
+  std::vector<float> x(n * in), y(n * out);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (auto& e : x) e = d(g);
+  ThreadPool* pool = pool_for(threads);
+  for (auto _ : st) {
+    matmul(v, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(bytes.size()) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(n * in * out) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(fp8_bf16_active() ? "bf16 act" : "f32 act");
+  set_fp8_bf16(true);
+}
+BENCHMARK(BM_MatmulFp8)
+    ->ArgNames({"out", "in", "n", "threads", "bf16"})
+    ->Args({4096, 7168, 1, 1, 1})->Args({4096, 7168, 1, 1, 0})
+    ->Args({768, 2048, 1, 1, 1})->Args({768, 2048, 1, 1, 0})
+    ->Args({2048, 768, 1, 1, 1})->Args({2048, 768, 1, 1, 0})
+    ->Args({4096, 7168, 8, 1, 1})->Args({4096, 7168, 8, 1, 0})
     ->UseRealTime();
 // gpt-oss shapes: hidden 2880; an expert's gate+up is 5760 x 2880.
 BENCHMARK(BM_MatmulMxfp4)
