@@ -170,6 +170,42 @@ TEST(LongCatTagFormat, MalformedCallsStayContent) {
   check(cut, {cut, "", {}}, o);
 }
 
+TEST(LongCatTagFormat, KeyValueCallsStreamPairByPair) {
+  // Each pair goes out when it closes: the call (id + name) with the first, nothing before it.
+  auto p = moecat::make_chat_output_parser(ChatFamily::kLongCat, with_tools());
+  ChatDelta d = p->feed("Sure.<longcat_tool_call>search\n<longcat_arg_key>limit</longcat_arg_key>\n<longcat_arg_value>1");
+  EXPECT_EQ(d.content, "Sure.");
+  EXPECT_TRUE(d.tool_calls.empty());
+  d = p->feed("0</longcat_arg_value>\n<longcat_arg_key>topic</longcat_arg_key><longcat_arg_value>gar");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].name, "search");
+  EXPECT_FALSE(d.tool_calls[0].id.empty());
+  EXPECT_EQ(d.tool_calls[0].arguments, R"({"limit":10)");
+  d = p->feed("den hose</longcat_arg_value>\n");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_TRUE(d.tool_calls[0].name.empty());
+  EXPECT_EQ(d.tool_calls[0].arguments, R"(,"topic":"garden hose")");
+  d = p->feed("</longcat_tool_call></longcat_s>");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].arguments, "}");
+  d = p->finish();
+  EXPECT_TRUE(d.tool_calls.empty() && d.content.empty());
+}
+
+TEST(LongCatTagFormat, KeyValueCallBrokenAfterItsFirstPairKeepsThePairs) {
+  // Once a pair went out the call is a call: a break in the syntax (or a repeated key) ends its
+  // arguments, in every split; a call cut off by the end of the reply closes there.
+  const ChatParseOptions o = with_tools();
+  const std::string pair = "<longcat_tool_call>search<longcat_arg_key>limit</longcat_arg_key><longcat_arg_value>3"
+                           "</longcat_arg_value>";
+  check(pair + "junk<longcat_arg_key>topic</longcat_arg_key><longcat_arg_value>x</longcat_arg_value>"
+               "</longcat_tool_call>after",
+        {"after", "", {{"search", R"({"limit":3})"}}}, o);
+  check(pair + "<longcat_arg_key>limit</longcat_arg_key><longcat_arg_value>4</longcat_arg_value></longcat_tool_call>",
+        {"", "", {{"search", R"({"limit":3})"}}}, o);
+  check(pair + "<longcat_arg_key>topic</longcat_arg_key><longcat_arg_va", {"", "", {{"search", R"({"limit":3})"}}}, o);
+}
+
 TEST(LongCatTagFormat, ToolsOffLeavesSyntaxAsContent) {
   ChatParseOptions o = with_tools();
   o.parse_tools = false;

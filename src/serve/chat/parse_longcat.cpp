@@ -16,9 +16,12 @@
 // property whose "type" is (or includes) "string", or that has no schema, keeps its text
 // verbatim; any other type (number, integer, boolean, object, array, null) is read as JSON
 // (Python's True/False/None too) and stays a string if it does not parse. A body in neither
-// form is malformed and stays content. Key/value calls are given out when they close; JSON
-// bodies stream their arguments as they are generated (TaggedFormat::Stream::kObject).
+// form is malformed and stays content. Both forms stream: JSON bodies their arguments as they are
+// generated (TaggedFormat::Stream::kObject), key/value bodies one `"key":value` piece per
+// completed pair (KeyValueStream).
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -91,39 +94,122 @@ bool valid_name(std::string_view n) {
   return true;
 }
 
+// The name of a key/value call: the text before its first '<' (kMore while none has come).
+enum class Scan { kPair, kMore, kEnd, kBad };
+
+Scan call_name(std::string_view body, bool whole, std::string& name, size_t& i) {
+  size_t lt = body.find('<');
+  if (lt == std::string_view::npos && !whole) return Scan::kMore;
+  name = std::string(trim(body.substr(0, lt)));
+  if (!valid_name(name)) return Scan::kBad;
+  i = lt == std::string_view::npos ? body.size() : lt;
+  return Scan::kPair;
+}
+
+// The next key/value pair at i (whitespace before it skipped): kPair (key, value set, i moved
+// past it), kEnd (only whitespace is left; whole: the body is complete), kMore (the pair is not
+// complete yet), kBad (not the syntax). One function for the whole-body parse and the stream,
+// so both read a body the same way.
+Scan next_pair(std::string_view body, bool whole, size_t& i, std::string& key, std::string_view& value) {
+  size_t j = i;
+  while (j < body.size() && is_space(body[j])) ++j;
+  if (j == body.size()) return whole ? Scan::kEnd : Scan::kMore;
+  const std::string_view rest = body.substr(j);
+  if (rest.size() < kKeyOpen.size()) return kKeyOpen.substr(0, rest.size()) == rest && !whole ? Scan::kMore : Scan::kBad;
+  if (rest.substr(0, kKeyOpen.size()) != kKeyOpen) return Scan::kBad;
+  j += kKeyOpen.size();
+  size_t ke = body.find(kKeyClose, j);
+  if (ke == std::string_view::npos) return whole ? Scan::kBad : Scan::kMore;
+  key = std::string(trim(body.substr(j, ke - j)));
+  if (key.empty() || key.find('<') != std::string::npos) return Scan::kBad;
+  j = ke + kKeyClose.size();
+  while (j < body.size() && is_space(body[j])) ++j;
+  const std::string_view vrest = body.substr(j);
+  if (vrest.size() < kValOpen.size())
+    return kValOpen.substr(0, vrest.size()) == vrest && !whole ? Scan::kMore : Scan::kBad;
+  if (vrest.substr(0, kValOpen.size()) != kValOpen) return Scan::kBad;
+  j += kValOpen.size();
+  size_t ve = body.find(kValClose, j);
+  const std::string_view v = body.substr(j, ve == std::string_view::npos ? std::string_view::npos : ve - j);
+  if (v.find(kKeyOpen) != std::string_view::npos || v.find(kValOpen) != std::string_view::npos) return Scan::kBad;
+  if (ve == std::string_view::npos) return whole ? Scan::kBad : Scan::kMore;
+  value = v;
+  i = ve + kValClose.size();
+  return Scan::kPair;
+}
+
 // NAME then zero or more key/value pairs, separated by whitespace only.
 std::optional<ParsedCall> parse_key_value_call(std::string_view body, const ojson& tools) {
-  size_t lt = body.find('<');
-  std::string name(trim(body.substr(0, lt)));
-  if (!valid_name(name)) return std::nullopt;
+  std::string name, key;
+  std::string_view value;
+  size_t i = 0;
+  if (call_name(body, true, name, i) != Scan::kPair) return std::nullopt;
   ojson args = ojson::object();
-  size_t i = lt == std::string_view::npos ? body.size() : lt;
-  while (true) {
-    while (i < body.size() && is_space(body[i])) ++i;
-    if (i == body.size()) break;
-    if (body.compare(i, kKeyOpen.size(), kKeyOpen) != 0) return std::nullopt;
-    i += kKeyOpen.size();
-    size_t ke = body.find(kKeyClose, i);
-    if (ke == std::string_view::npos) return std::nullopt;
-    std::string key(trim(body.substr(i, ke - i)));
-    if (key.empty() || key.find('<') != std::string::npos) return std::nullopt;
-    i = ke + kKeyClose.size();
-    while (i < body.size() && is_space(body[i])) ++i;
-    if (body.compare(i, kValOpen.size(), kValOpen) != 0) return std::nullopt;
-    i += kValOpen.size();
-    size_t ve = body.find(kValClose, i);
-    if (ve == std::string_view::npos) return std::nullopt;
-    std::string_view value = body.substr(i, ve - i);
-    if (value.find(kKeyOpen) != std::string_view::npos || value.find(kValOpen) != std::string_view::npos)
-      return std::nullopt;
+  for (;;) {
+    Scan r = next_pair(body, true, i, key, value);
+    if (r == Scan::kEnd) break;
+    if (r != Scan::kPair) return std::nullopt;
     args[key] = typed_value(value, property_schema(tools, name, key));
-    i = ve + kValClose.size();
   }
   ParsedCall c;
   c.name = std::move(name);
   c.arguments = args.dump(-1, ' ', false, ojson::error_handler_t::replace);
   return c;
 }
+
+// A key/value call as it is generated: committed (id + name) when its first pair is complete,
+// then each pair's `"key":value` piece as the pair closes (values typed as in the whole parse;
+// a value's type can only be decided once it is complete), the closing brace when the call
+// closes. A body that stops following the syntax after the commit (or repeats a key) ends its
+// arguments there: the call stays a call, as a JSON call cut short does.
+class KeyValueStream : public BodyStream {
+ public:
+  explicit KeyValueStream(std::shared_ptr<const ojson> tools) : tools_(std::move(tools)) {}
+  void feed(std::string_view body, int index, std::vector<ToolCallDelta>& out) override {
+    if (dead_) return;
+    if (name_.empty()) {
+      Scan r = call_name(body, false, name_, pos_);
+      if (r == Scan::kMore) return;
+      if (r == Scan::kBad) {
+        dead_ = true;
+        return;
+      }
+    }
+    std::string key;
+    std::string_view value;
+    for (;;) {
+      Scan r = next_pair(body, false, pos_, key, value);
+      if (r == Scan::kMore || r == Scan::kEnd) return;
+      if (r == Scan::kBad || !keys_.insert(key).second) {  // a repeated key ends them too
+        dead_ = true;
+        return;
+      }
+      ojson piece = ojson::object();
+      piece[key] = typed_value(value, property_schema(*tools_, name_, key));
+      std::string text = piece.dump(-1, ' ', false, ojson::error_handler_t::replace);  // {"key":value}
+      text.pop_back();
+      if (committed_) text[0] = ',';
+      if (!committed_) {
+        committed_ = true;
+        out.push_back(ToolCallDelta{index, make_call_id(), name_, ""});
+      }
+      if (out.empty() || out.back().index != index) out.push_back(ToolCallDelta{index, "", "", ""});
+      out.back().arguments += text;
+    }
+  }
+  bool committed() const override { return committed_; }
+  void close(int index, std::vector<ToolCallDelta>& out) override {
+    if (out.empty() || out.back().index != index) out.push_back(ToolCallDelta{index, "", "", ""});
+    out.back().arguments += "}";
+  }
+
+ private:
+  std::shared_ptr<const ojson> tools_;
+  std::set<std::string> keys_;  // so the arguments stay a JSON object with unique keys
+  std::string name_;
+  size_t pos_ = 0;
+  bool committed_ = false, dead_ = false;
+};
 
 }  // namespace
 
@@ -139,8 +225,10 @@ std::unique_ptr<ChatOutputParser> make_longcat_parser(const ChatParseOptions& op
   f.think_close = "</longcat_think>";
   f.call_open = "<longcat_tool_call>";
   f.call_close = "</longcat_tool_call>";
-  f.parse_calls = one_call([tools = opt.tools](std::string_view body) { return parse_longcat_call(body, tools); });
+  auto tools = std::make_shared<const ojson>(opt.tools);
+  f.parse_calls = one_call([tools](std::string_view body) { return parse_longcat_call(body, *tools); });
   f.stream = TaggedFormat::Stream::kObject;
+  f.other_stream = [tools]() -> std::unique_ptr<BodyStream> { return std::make_unique<KeyValueStream>(tools); };
   f.drop = {"</longcat_s>"};
   return std::make_unique<TaggedParser>(std::move(f), opt);
 }

@@ -70,7 +70,19 @@ void TaggedParser::stream_call(ChatDelta& out, std::string_view text) {
     stream_->feed(text, next_index_, out.tool_calls);
     return;
   }
+  if (other_) {
+    other_->feed(call_body_, next_index_, out.tool_calls);
+    return;
+  }
   if (fmt_.stream == TaggedFormat::Stream::kObject) {
+    size_t first = 0;
+    while (first < call_body_.size() && is_space(call_body_[first])) ++first;
+    if (first == call_body_.size()) return;  // the form is not known yet
+    if (call_body_[first] != '{' && fmt_.other_stream) {
+      other_ = fmt_.other_stream();
+      other_->feed(call_body_, next_index_, out.tool_calls);
+      return;
+    }
     stream_.emplace(CallStream::Mode::kObject);
     stream_->feed(call_body_, next_index_, out.tool_calls);
     return;
@@ -83,8 +95,10 @@ void TaggedParser::stream_call(ChatDelta& out, std::string_view text) {
 }
 
 void TaggedParser::close_call(ChatDelta& out) {
-  const bool streamed = stream_ && stream_->committed();
+  const bool streamed = this->streamed();
+  if (other_ && other_->committed()) other_->close(next_index_, out.tool_calls);
   stream_.reset();
+  other_.reset();
   no_stream_ = false;
   if (streamed) {  // its deltas went out as it was generated
     call_body_.clear();
@@ -176,13 +190,14 @@ void TaggedParser::process(ChatDelta& out, bool final) {
     buf_.erase(0, n + marker.size());
     on_marker(out, marker);
   }
-  if (final && state_ == State::kCall && (fmt_.call_close.empty() || (stream_ && stream_->committed()))) {
+  if (final && state_ == State::kCall && (fmt_.call_close.empty() || streamed())) {
     close_call(out);  // calls that run to the end of the reply end here
   } else if (final && state_ == State::kCall) {
     // Unterminated call: give back the raw text.
     std::string raw = fmt_.call_open + call_body_;
     call_body_.clear();
     stream_.reset();
+    other_.reset();
     no_stream_ = false;
     skip_content_ws_ = false;
     emit_content(out, raw);

@@ -5,6 +5,7 @@
 // that are dropped wherever they appear.
 #pragma once
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,17 @@ struct CallHead {
   size_t args_at = 0;  // byte offset of the arguments in the call's text
 };
 
+// Streams a call body that is not the {"name": .., "arguments": {..}} object (LongCat's
+// key/value form): fed the whole body so far each time, it appends the deltas that became due;
+// close() ends a committed call's arguments (its closing piece).
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  virtual void feed(std::string_view body, int index, std::vector<ToolCallDelta>& out) = 0;
+  virtual bool committed() const = 0;
+  virtual void close(int index, std::vector<ToolCallDelta>& out) = 0;
+};
+
 struct TaggedFormat {
   std::string think_open, think_close;  // empty: the family has no reasoning markers
   std::string block_open, block_close;  // empty: calls stand alone in the content
@@ -38,6 +50,8 @@ struct TaggedFormat {
   // content); once streamed, a call stays a call.
   enum class Stream { kNone, kObject, kHead } stream = Stream::kNone;
   std::function<CallHead(std::string_view body)> head;
+  // kObject only: a streamer for bodies whose first non-space byte is not '{'.
+  std::function<std::unique_ptr<BodyStream>()> other_stream;
 };
 
 // parse_calls for families with one call per body.
@@ -72,6 +86,8 @@ class TaggedParser : public ChatOutputParser {
   bool skip_reasoning_ws_ = false;
   int next_index_ = 0;
   std::optional<CallStream> stream_;  // the current call's streamer, once it has begun
+  std::unique_ptr<BodyStream> other_;  // ... or its TaggedFormat::other_stream
+  bool streamed() const { return (stream_ && stream_->committed()) || (other_ && other_->committed()); }
   bool no_stream_ = false;            // the current call's head is not streamable
 };
 
