@@ -2,10 +2,12 @@
 """Rewrites a Hugging Face test folder (tools/make_test_model.py, tools/longcat_test_model.py) as
 an FP8 checkpoint in the layout of DeepSeek-V3 / R1 and LongCat-Flash-FP8:
 
-    fp8_test_model.py IN_DIR OUT_DIR [--block R C] [--ignore SUBSTR ...] [--ignore-key KEY] [--break KIND]
+    fp8_test_model.py IN_DIR OUT_DIR [--block R C] [--ignore SUBSTR ...] [--ignore-key KEY] [--fp8-embed]
+                      [--break KIND]
 
 Every 2-D `*.weight` of a linear layer (names ending in `_proj.weight`, the experts included;
-not embeddings, norms, routers or lm_head) becomes an F8_E4M3 tensor plus `NAME_scale_inv`, a
+not embeddings (unless --fp8-embed: rows looked up through the block scales), norms, routers or
+lm_head) becomes an F8_E4M3 tensor plus `NAME_scale_inv`, a
 float32 [ceil(rows/R), ceil(cols/C)] tensor, such that weight = e4m3 value * scale_inv of its
 R x C block (DeepSeek-V3 inference/kernel.py weight_dequant; partial blocks at the edges). The
 scale of a block is max|w| / 448 (so its largest value uses e4m3's largest finite 448), the
@@ -96,6 +98,7 @@ def main():
     ap.add_argument("--block", type=int, nargs=2, default=[128, 128], metavar=("R", "C"))
     ap.add_argument("--ignore", action="append", default=[], metavar="SUBSTR")
     ap.add_argument("--ignore-key", default="ignored_layers", choices=["ignored_layers", "modules_to_not_convert"])
+    ap.add_argument("--fp8-embed", action="store_true", help="the token embedding FP8 too (not in released files)")
     ap.add_argument("--break", dest="brk", default=None,
                     choices=["missing-scale", "scale-shape", "scale-nan", "scale-inf", "scale-neg", "weight-nan",
                              "fmt", "block", "method", "ignored-fp8", "ignored-noscale"])
@@ -119,7 +122,7 @@ def main():
     out, broken, n_fp8 = [], None, 0
     for name in W:  # file order
         a = W[name]
-        linear = a.ndim == 2 and name.endswith("_proj.weight")
+        linear = a.ndim == 2 and (name.endswith("_proj.weight") or (args.fp8_embed and name.endswith("embed_tokens.weight")))
         ignored = any(s in name for s in args.ignore)
         listed_fp8 = (linear and ignored and broken is None and args.brk in ("ignored-fp8", "ignored-noscale"))
         if listed_fp8:

@@ -11,7 +11,7 @@ void embed_tokens(const TensorView& tok_embd, const int32_t* tokens, int64_t n, 
   const int64_t D = tok_embd.cols();
   for (int64_t t = 0; t < n; ++t) {
     MOECAT_CHECK(tokens[t] >= 0 && tokens[t] < tok_embd.rows());
-    kernels::dequantize_row(tok_embd.dtype, tok_embd.row(tokens[t]), x + t * D, D);
+    kernels::dequantize_view_row(tok_embd, tokens[t], x + t * D);  // FP8 too (with its scales)
   }
 }
 

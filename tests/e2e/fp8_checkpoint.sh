@@ -9,6 +9,7 @@
 #   DeepSeek-V3, 128x128 blocks (every matrix of the toy model has partial blocks):
 #     moecat on the FP8 folder vs the float64 reference:        max |dlog p| <= 1e-4, same greedy
 #   DeepSeek-V3, 16x32 blocks, o_proj in ignored_layers (bf16): the same bounds
+#   DeepSeek-V3, 16x32 blocks, the token embedding FP8 too (rows looked up with their scales): same
 #   LongCat-Flash, 16x32 blocks:                                 the same bounds
 #   LongCat-Flash-Lite (n-gram embedding, YaRN), 128x128 blocks:  the same bounds
 #   moecat convert of the 128x128 folder:
@@ -55,7 +56,7 @@ logprobs() {  # logprobs MODEL TOKENS OUT
 e2e_run "$PY" "$SRC/tools/make_test_model.py" deepseek_v3 "$WORK/ds_f32" --seed 46
 TOKS="$(e2e_tokens "$(e2e_vocab "$WORK/ds_f32")" 48 1046)"
 echo "tokens: $TOKS"
-for v in "ds128:" "ds16x32:--block 16 32 --ignore o_proj"; do
+for v in "ds128:" "ds16x32:--block 16 32 --ignore o_proj" "ds_embed:--block 16 32 --fp8-embed"; do
   tag="${v%%:*}"
   # shellcheck disable=SC2086  # options split on purpose
   e2e_run "$PY" "$SRC/tools/fp8_test_model.py" "$WORK/ds_f32" "$WORK/$tag" ${v#*:}

@@ -63,7 +63,7 @@ void ngram_embed(const ModelConfig& c, const NgramEmbedWeights& w, const TensorV
   std::vector<float> rows(n * E), proj(n * D);  // [n][table_dim], [n][n_embd]
   for (int64_t i = 0; i < T; ++i) {
     for (int64_t t = 0; t < n; ++t)
-      kernels::dequantize_row(w.tables[i].dtype, w.tables[i].row(ids[t * T + i]), rows.data() + t * E, E);
+      kernels::dequantize_view_row(w.tables[i], ids[t * T + i], rows.data() + t * E);  // FP8 too
     kernels::matmul(w.projs[i], rows.data(), n, proj.data(), pool);
     for (int64_t j = 0; j < n * D; ++j) x[j] += proj[j];
   }
