@@ -46,6 +46,10 @@ class ExpertComm {
   // Rank 0's value on every rank (sampling seeds; the message only rank 0 read from stdin).
   virtual uint64_t broadcast_u64(uint64_t v) = 0;
   virtual std::string broadcast_string(const std::string& s) = 0;
+  // The same, except that ranks other than 0 wait for it without the stall timeout: a server's
+  // follower ranks sit here between requests for as long as rank 0 has nothing to run (rank 0's
+  // side stays bounded, so a lost follower still ends the job).
+  virtual std::string broadcast_string_idle(const std::string& s) { return broadcast_string(s); }
   // False: every combine is waited for where it starts (measuring what the overlap saves).
   virtual bool overlap() const { return true; }
 };

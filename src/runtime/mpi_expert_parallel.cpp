@@ -1,6 +1,7 @@
 #include "runtime/mpi_expert_parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,7 @@ void mpi_abort(const std::string& msg, int code) {
   fprintf(stderr, "moecat: %s\n", msg.c_str());
   std::_Exit(code);
 }
+void mpi_set_abort_hook(void (*)(const std::string&)) {}
 
 #else
 
@@ -67,6 +69,18 @@ void wait_bounded(MPI_Request* req, const char* what) {
                g_rank, g_timeout_s, what);
       mpi_abort(msg, 3);
     }
+  }
+}
+
+// Waits for req without a limit, polling gently: a follower rank of the server idles here
+// between requests (a lost rank 0 ends the job through mpirun, which then kills this process).
+void wait_idle(MPI_Request* req, const char* what) {
+  int done = 0;
+  for (int spin = 0;; ++spin) {
+    if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+      mpi_abort(std::string("MPI failed in ") + what, 3);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(spin < 2000 ? 20 : 1000));
   }
 }
 
@@ -132,11 +146,15 @@ class MpiComm : public ExpertComm {
     return Errorf("rank %d of %d: %s", first, g_size, msg.c_str());
   }
 
-  std::string broadcast_string(const std::string& s) override {
+  std::string broadcast_string(const std::string& s) override { return bcast(s, false); }
+  std::string broadcast_string_idle(const std::string& s) override { return bcast(s, true); }
+
+  std::string bcast(const std::string& s, bool idle) {
     int64_t len = static_cast<int64_t>(s.size());
     MPI_Request rq;
     MPI_Ibcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, &rq);
-    wait_bounded(&rq, "a broadcast from rank 0");
+    if (idle && g_rank != 0) wait_idle(&rq, "a broadcast from rank 0");
+    else wait_bounded(&rq, "a broadcast from rank 0");
     MOECAT_CHECK_MSG(len >= 0 && len <= INT32_MAX, "broadcast text over 2 GiB");
     std::string out = g_rank == 0 ? s : std::string(static_cast<size_t>(len), '\0');
     MPI_Ibcast(out.data(), static_cast<int>(len), MPI_CHAR, 0, MPI_COMM_WORLD, &rq);
@@ -162,7 +180,9 @@ std::unique_ptr<MpiComm> g_comm;
 int mpi_start(int* argc, char*** argv) {
   if (!launched_by_mpi()) return 1;
   int provided = 0;
-  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  // Serialized, not funneled: the server's engine thread runs the forwards (and their combines)
+  // while the main thread sends the final stop; never both at once.
+  MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
@@ -201,7 +221,12 @@ void mpi_stop() {
   g_started = false;
 }
 
+static void (*g_abort_hook)(const std::string&) = nullptr;
+void mpi_set_abort_hook(void (*hook)(const std::string& msg)) { g_abort_hook = hook; }
+
 void mpi_abort(const std::string& msg, int code) {
+  static std::atomic<bool> once{false};
+  if (g_abort_hook && !once.exchange(true)) g_abort_hook(msg);
   fflush(stderr);
   dprintf(g_stderr, "moecat: %s\n", msg.c_str());
   if (g_started) MPI_Abort(MPI_COMM_WORLD, code);

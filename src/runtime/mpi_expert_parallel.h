@@ -27,6 +27,9 @@ void mpi_quiet_other_ranks();
 // Ends MPI (a normal exit of every rank). Safe to call without mpi_start.
 void mpi_stop();
 // Ends every rank's process now with exit code `code` after printing msg on this rank's stderr.
+// A hook set with mpi_set_abort_hook runs first (once): the server answers 503 to the requests
+// in flight and arriving meanwhile, then the job ends.
 [[noreturn]] void mpi_abort(const std::string& msg, int code);
+void mpi_set_abort_hook(void (*hook)(const std::string& msg));
 
 }  // namespace moecat

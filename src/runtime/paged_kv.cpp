@@ -57,7 +57,19 @@ int32_t PagedKvCache::find(uint64_t parent_serial, const int32_t* tokens) const 
   return -1;
 }
 
-std::unique_ptr<PagedSeq> PagedKvCache::open(const std::vector<int32_t>& prompt) {
+std::unique_ptr<PagedSeq> PagedKvCache::view(const int32_t* blocks, int64_t n_blocks, const int32_t* tokens,
+                                              int64_t n_tokens) const {
+  auto s = empty_seq();
+  MOECAT_CHECK(n_blocks <= blocks_for(max_seq_len_) && n_tokens <= max_seq_len_);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    MOECAT_CHECK(blocks[i] >= 0 && blocks[i] < n_blocks_);
+    s->table_.push_back(blocks[i]);
+  }
+  std::copy(tokens, tokens + n_tokens, s->kv_.tokens.begin());
+  return s;
+}
+
+std::unique_ptr<PagedSeq> PagedKvCache::empty_seq() const {
   auto s = std::make_unique<PagedSeq>();
   const int64_t max_blocks = blocks_for(max_seq_len_);
   s->table_.reserve(static_cast<size_t>(max_blocks));
@@ -77,6 +89,11 @@ std::unique_ptr<PagedSeq> PagedKvCache::open(const std::vector<int32_t>& prompt)
     L.blocks = s->table_.data();
     L.block_rows = block_rows_;
   }
+  return s;
+}
+
+std::unique_ptr<PagedSeq> PagedKvCache::open(const std::vector<int32_t>& prompt) {
+  auto s = empty_seq();
   // Longest cached block-aligned prefix, keeping at least one token to evaluate.
   const int64_t usable = std::min<int64_t>((int64_t)prompt.size() - 1, max_seq_len_) / block_rows_;
   uint64_t parent = 0;

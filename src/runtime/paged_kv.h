@@ -62,6 +62,12 @@ class PagedKvCache {
   // prefix, leaving at least one prompt token to evaluate (its logits start generation).
   std::unique_ptr<PagedSeq> open(const std::vector<int32_t>& prompt);
 
+  // A sequence over the given blocks, outside the pool's bookkeeping (no references, no prefix
+  // index): an expert-parallel server's follower rank replays rank 0's forwards through rank
+  // 0's block tables, so its pool holds the same rows in the same blocks. tokens: the ids at
+  // positions [0, n_tokens) (look-back models read them). Never pass it to reserve/commit/close.
+  std::unique_ptr<PagedSeq> view(const int32_t* blocks, int64_t n_blocks, const int32_t* tokens, int64_t n_tokens) const;
+
   // Makes positions [0, n_pos) writable: allocates blocks, evicting idle cached ones (LRU).
   // False when the pool has too few free blocks (the sequence is unchanged).
   bool reserve(PagedSeq& s, int64_t n_pos);
@@ -117,6 +123,7 @@ class PagedKvCache {
   static uint64_t key_of(uint64_t parent_serial, const int32_t* tokens, int64_t n);
   int32_t find(uint64_t parent_serial, const int32_t* tokens) const;
   int32_t take_block();  // -1 when none
+  std::unique_ptr<PagedSeq> empty_seq() const;  // no blocks yet; layers point at the pool
   void unregister(int32_t b);
 
   KvShape shape_;
