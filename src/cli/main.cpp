@@ -45,9 +45,9 @@ int main(int argc, char** argv) {
   for (auto& [sub, run] : runners) {
     if (!sub->parsed()) continue;
     const std::string name = sub->get_name();
-    if (ranks > 1 && name != "run" && name != "logprobs" && name != "bench") {
+    if (ranks > 1 && name != "run" && name != "logprobs" && name != "bench" && name != "serve") {
       fprintf(stderr, "moecat %s: not available under mpirun with %d ranks (expert parallelism covers run, "
-              "logprobs and bench)\n", name.c_str(), ranks);
+              "logprobs, bench and serve)\n", name.c_str(), ranks);
       return 2;
     }
     if (!trace_path.empty()) {

@@ -312,7 +312,10 @@ void Server::Impl::handle_generation(const http::Request& req, http::Response& r
     const auto& gen = g;
     std::vector<api::Choice> choices;
     for (GenRun& x : gen->runs) {
-      if (Generation::failed(x)) return {500, api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""})};
+      if (Generation::failed(x)) {
+        const int st = Generation::fail_status(x);
+        return {st, api::error_json(api::ApiError{st, x.item.error, "server_error", "", ""})};
+      }
       api::Choice c;
       c.content = x.as->content();
       c.reasoning = x.as->reasoning();

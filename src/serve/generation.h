@@ -212,6 +212,8 @@ struct Generation {
   // sequence; once it is over, waits briefly for the scheduler's final counts and flushes.
   static void consume(GenRun& x, api::StreamDelta& d);
   static bool failed(const GenRun& x) { return x.item.reason == FinishReason::kError && !x.as->stopped(); }
+  // A failed run's HTTP status: 503 when the engine was lost (an expert rank under mpirun).
+  static int fail_status(const GenRun& x) { return x.item.unavailable ? 503 : 500; }
   api::Usage usage() const;
 };
 

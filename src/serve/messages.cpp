@@ -87,7 +87,7 @@ void Server::Impl::handle_messages(const http::Request& req, http::Response& res
       gen, res, [builder](GenRun&, const api::StreamDelta& d) { builder->add(d); },
       [gen_raw = gen.get(), builder, finish]() -> std::pair<int, std::string> {
         const GenRun& x = gen_raw->runs[0];
-        if (Generation::failed(x)) return {500, api::messages_error_json(500, x.item.error)};
+        if (Generation::failed(x)) return {Generation::fail_status(x), api::messages_error_json(Generation::fail_status(x), x.item.error)};
         finish();
         return {200, api::dump_json(builder->message())};
       });

@@ -124,7 +124,10 @@ void Server::Impl::handle_responses(const http::Request& req, http::Response& re
       gen, res, [builder](GenRun&, const api::StreamDelta& d) { builder->add(d); },
       [gen_raw = gen.get(), builder, finish]() -> std::pair<int, std::string> {
         const GenRun& x = gen_raw->runs[0];
-        if (Generation::failed(x)) return {500, api::error_json(api::ApiError{500, x.item.error, "server_error", "", ""})};
+        if (Generation::failed(x)) {
+          const int st = Generation::fail_status(x);
+          return {st, api::error_json(api::ApiError{st, x.item.error, "server_error", "", ""})};
+        }
         finish();
         return {200, api::dump_json(builder->response())};
       });

@@ -27,6 +27,7 @@ bool RequestStream::take(Item& out, std::chrono::milliseconds timeout) {
   out.done = pending_.done;
   out.reason = pending_.reason;
   out.error = pending_.error;
+  out.unavailable = pending_.unavailable;
   out.n_prompt = pending_.n_prompt;
   out.n_cached = pending_.n_cached;
   out.n_gen = pending_.n_gen;
@@ -41,9 +42,12 @@ void RequestStream::push(const TokenEvent& e) {
   cv_.notify_all();
 }
 
-void RequestStream::finish(FinishReason r, std::string error, int64_t n_prompt, int64_t n_cached, int64_t n_gen) {
+void RequestStream::finish(FinishReason r, std::string error, int64_t n_prompt, int64_t n_cached, int64_t n_gen,
+                           bool unavailable) {
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (pending_.done) return;  // fail_all ended it already
+    pending_.unavailable = unavailable;
     pending_.done = true;
     pending_.reason = r;
     pending_.error = std::move(error);
@@ -176,6 +180,7 @@ Scheduler::Submitted Scheduler::submit(GenRequest r) {
   std::shared_ptr<RequestStream> st = s->stream;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (!failed_.empty()) return refuse(Refusal::kShuttingDown, failed_);
     if (stop_) return refuse(Refusal::kShuttingDown, "the server is shutting down");
     // Free batch slots count as room too: a request only waits when every slot is busy.
     const int64_t free_slots = std::max<int64_t>(0, opt_.parallel - (int64_t)running_.size());
@@ -189,6 +194,16 @@ Scheduler::Submitted Scheduler::submit(GenRequest r) {
   }
   cv_.notify_all();
   return Submitted{st, Refusal::kNone, ""};
+}
+
+void Scheduler::fail_all(const std::string& why) {
+  std::lock_guard<std::mutex> lk(mu_);
+  failed_ = why;
+  // The engine thread may hold running_'s sequences mid-forward: only their streams are ended
+  // here (thread-safe); a later finish() of the same stream is ignored.
+  // (n_gen is the engine thread's to write: reported as 0.)
+  for (auto& s : queue_) s->stream->finish(FinishReason::kError, why, s->n_prompt, 0, 0, true);
+  for (auto& s : running_) s->stream->finish(FinishReason::kError, why, s->n_prompt, 0, 0, true);
 }
 
 SchedulerMetrics Scheduler::metrics() const {
@@ -322,13 +337,10 @@ void Scheduler::preempt(std::vector<std::unique_ptr<Seq>>& run, std::vector<std:
 void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   // Drop cancelled sequences first: their blocks go back before this step allocates.
   for (auto& s : run)
-    if (s->stream->cancelled()) {
-      finish(*s, FinishReason::kCancelled);
-      s.reset();
-    }
+    if (s->stream->cancelled()) finish(*s, FinishReason::kCancelled);
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    run.erase(std::remove(run.begin(), run.end(), nullptr), run.end());
+    std::lock_guard<std::mutex> lk(mu_);  // fail_all() reads running_ from other threads
+    run.erase(std::remove_if(run.begin(), run.end(), [](const std::unique_ptr<Seq>& s) { return s->done; }), run.end());
   }
   if (run.empty()) return;
   make_room(run);
@@ -406,6 +418,7 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   const int64_t D = model_.config().n_embd;
   std::vector<float> hidden(opt_.draft_mtp ? b.n * D : 0);  // [n][n_embd] for the MTP head
   b.hidden_out = opt_.draft_mtp ? hidden.data() : nullptr;
+  if (opt_.before_forward) opt_.before_forward(b);
   model_.forward(b, *spans[0].kv, logits.data(), engine_.pool());
 
   {

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +64,7 @@ class RequestStream {
     bool done = false;
     FinishReason reason = FinishReason::kNone;
     std::string error;
+    bool unavailable = false;  // ended by Scheduler::fail_all: the server answers 503
     int64_t n_prompt = 0, n_cached = 0, n_gen = 0;
   };
   // Waits up to timeout for tokens or the end; moves them into out. False on timeout.
@@ -74,7 +76,8 @@ class RequestStream {
  private:
   friend class Scheduler;
   void push(const TokenEvent& e);
-  void finish(FinishReason r, std::string error, int64_t n_prompt, int64_t n_cached, int64_t n_gen);
+  void finish(FinishReason r, std::string error, int64_t n_prompt, int64_t n_cached, int64_t n_gen,
+              bool unavailable = false);
   std::mutex mu_;
   std::condition_variable cv_;
   Item pending_;
@@ -102,6 +105,10 @@ struct SchedulerOptions {
   // Non-empty: the prefix cache is read from this file at start and written to it at stop()
   // (runtime/prefix_cache_file.h); a file that does not match is ignored with a warning.
   std::string prefix_cache_file;
+  // Called on the engine thread right before each main forward of a step (not the MTP head's,
+  // which is rank-local): expert parallelism under mpirun broadcasts the step to the follower
+  // ranks here (serve/expert_parallel_serve.h) so they run the same forward.
+  std::function<void(const Batch&)> before_forward;
 };
 
 // Counters for /metrics (monotonic unless noted).
@@ -141,6 +148,10 @@ class Scheduler {
   const SchedulerOptions& options() const { return opt_; }
   size_t kv_bytes() const { return cache_.bytes(); }
   void stop();
+  // The engine can no longer run (an expert rank was lost): every queued and running request
+  // ends now with `why` (unavailable: 503 where nothing was sent yet) and new ones are refused
+  // with it. Callable from any thread, also while the engine thread is stuck in a forward.
+  void fail_all(const std::string& why);
 
  private:
   struct Seq;
@@ -170,7 +181,8 @@ class Scheduler {
   std::deque<std::unique_ptr<Seq>> queue_;
   std::vector<std::unique_ptr<Seq>> running_;
   bool stop_ = false;
-  bool saved_ = false;  // the prefix cache file was written (stop() runs once)
+  bool saved_ = false;
+  std::string failed_;  // fail_all's reason (non-empty: every request is refused with it)  // the prefix cache file was written (stop() runs once)
   std::string prefix_identity_;  // what the prefix cache file must match (with prefix_cache_file)
   SchedulerMetrics m_;
   std::thread thread_;

@@ -2,9 +2,12 @@
 
 #include <csignal>
 #include <cstdio>
+#include <thread>
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 
+#include "runtime/mpi_expert_parallel.h"
 #include "serve/api/messages.h"
 #include "serve/server_impl.h"
 #include "serve/web_page.h"
@@ -56,6 +59,20 @@ void Server::Impl::send_error(http::Response& res, const api::ApiError& e) {
   res.set_content(api::error_json(e), "application/json");
 }
 
+namespace {
+// The server whose requests mpi_abort's hook ends with 503 (one per process).
+Server::Impl* g_ep_server = nullptr;
+
+void on_lost_rank(const std::string& why) {
+  Server::Impl* ip = g_ep_server;
+  if (!ip || !ip->sched) return;
+  ip->lost = true;
+  ip->sched->fail_all("expert rank lost, the server is stopping: " + why);
+  // The HTTP workers write their 503s meanwhile; then mpi_abort ends the job.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+}
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   std::unique_ptr<Server> s(new Server());
   s->impl_ = std::make_unique<Impl>();
@@ -63,6 +80,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   I.opt = opt;
   if (opt.parallel < 1 || opt.parallel > 256) return Errorf("--parallel must be in 1..256 (got %d)", opt.parallel);
   if (opt.max_queue < 0) return Errorf("--max-queue must be >= 0");
+  ExpertComm* comm = expert_comm();
+  const bool ep = comm && comm->size() > 1;
+  // Followers never see the prefix cache file's KV rows: they would attend to other data.
+  if (ep && !opt.prefix_cache_file.empty())
+    return Errorf("--prefix-cache-file is not available under mpirun (the other ranks' KV pools cannot load it)");
   EngineOptions eo;
   eo.threads = opt.threads;
   eo.n_ctx = opt.n_ctx;
@@ -99,7 +121,21 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     if (opt.kv_tokens < I.opt.n_ctx) return Errorf("--kv-tokens must hold at least one full context (%lld)", (long long)I.opt.n_ctx);
     so.kv_blocks = (opt.kv_tokens + so.block_rows - 1) / so.block_rows;
   }
+  if (ep && comm->rank() != 0) {
+    // Same pool size as rank 0's scheduler (its block ids index this pool too).
+    I.follower = true;
+    I.follower_blocks = so.kv_blocks > 0 ? so.kv_blocks : (so.parallel + 1) * ((so.n_ctx + so.block_rows - 1) / so.block_rows);
+    return s;
+  }
+  if (ep) {
+    I.steps = std::make_unique<StepBroadcaster>(comm);
+    so.before_forward = [b = I.steps.get()](const Batch& x) { b->send(x); };
+  }
   I.sched = std::make_unique<Scheduler>(*I.engine, so);
+  if (ep) {
+    g_ep_server = &I;
+    mpi_set_abort_hook(on_lost_rank);
+  }
   I.created = static_cast<int64_t>(std::time(nullptr));
 
   http::HttpOptions ho;
@@ -171,7 +207,12 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
         const std::string_view page = embedded::chat_page();
         res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
       }, true);
-  h.route("GET", "/health", [](const http::Request&, http::Response& res) {
+  h.route("GET", "/health", [ip](const http::Request&, http::Response& res) {
+    if (ip->lost) {
+      res.status = 503;
+      res.set_content("{\"status\":\"error\",\"message\":\"expert rank lost\"}", "application/json");
+      return;
+    }
     res.set_content("{\"status\":\"ok\"}", "application/json");
   }, true);
   h.route("GET", "/v1/models", [ip](const http::Request&, http::Response& res) {
@@ -210,12 +251,21 @@ Server::~Server() {
   if (impl_) {
     if (impl_->httpd) impl_->httpd->stop();
     if (impl_->sched) impl_->sched->stop();
+    // The engine thread is gone: the followers may leave their loop now.
+    if (impl_->steps) impl_->steps->stop();
+    if (g_ep_server == impl_.get()) {
+      mpi_set_abort_hook(nullptr);
+      g_ep_server = nullptr;
+    }
   }
 }
 
 int Server::port() const { return impl_->bound_port; }
 
 Status Server::run() {
+  if (impl_->follower)
+    return run_step_follower(*impl_->engine, expert_comm(), impl_->follower_blocks, impl_->opt.n_ctx,
+                             SchedulerOptions{}.block_rows);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   std::fprintf(stderr, "moecat: serving %s (%s chat format, %s) on http://%s:%d\n", impl_->opt.model_id.c_str(),
                chat_family_name(impl_->chat->family()), impl_->chat->source(), impl_->opt.host.c_str(),
@@ -229,6 +279,8 @@ Status Server::run() {
   return impl_->httpd->run();
 }
 
-void Server::stop() { impl_->httpd->stop(); }  // async-signal-safe (the CLI calls it from a handler)
+void Server::stop() {  // async-signal-safe (the CLI calls it from a handler)
+  if (impl_->httpd) impl_->httpd->stop();  // a follower rank has none: mpirun ends it
+}  // async-signal-safe (the CLI calls it from a handler)
 
 }  // namespace moecat

@@ -10,6 +10,7 @@
 
 #include "serve/api/openai.h"
 #include "serve/chat_prompt.h"
+#include "serve/expert_parallel_serve.h"
 #include "serve/grammar/json_constraint.h"
 #include "serve/http/http.h"
 #include "serve/metrics.h"
@@ -47,6 +48,12 @@ struct Server::Impl {
   std::unique_ptr<Scheduler> sched;
   std::unique_ptr<ChatPrompt> chat;
   std::unique_ptr<http::HttpServer> httpd;
+  // Under mpirun with N > 1 (serve/expert_parallel_serve.h): rank 0 broadcasts its steps; the
+  // other ranks only follow (no scheduler, no HTTP).
+  std::unique_ptr<StepBroadcaster> steps;
+  bool follower = false;
+  int64_t follower_blocks = 0;
+  std::atomic<bool> lost{false};  // an expert rank was lost: /health answers 503
   int bound_port = 0;
   int64_t created = 0;
 
