@@ -6,17 +6,25 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <map>
+#include <utility>
 
 #include "serve/chat/chat_format.h"
 
 namespace {
 
+// The message the deltas assemble to (arguments stream in pieces that depend on the feeding,
+// so the pieces themselves are not compared).
 struct Assembled {
-  std::string content, reasoning, calls;
+  std::string content, reasoning;
+  std::map<int, std::pair<std::string, std::string>> calls;  // index -> name, arguments
   void add(const moecat::ChatDelta& d) {
     content += d.content;
     reasoning += d.reasoning;
-    for (const auto& tc : d.tool_calls) calls += std::to_string(tc.index) + tc.name + "(" + tc.arguments + ")";
+    for (const auto& tc : d.tool_calls) {
+      calls[tc.index].first += tc.name;
+      calls[tc.index].second += tc.arguments;
+    }
   }
   bool operator==(const Assembled& o) const {
     return content == o.content && reasoning == o.reasoning && calls == o.calls;
