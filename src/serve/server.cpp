@@ -276,10 +276,31 @@ Status Server::run() {
                (long long)impl_->sched->options().block_rows, impl_->sched->kv_bytes() / 1048576.0,
                kv_type_name(impl_->opt.kv_type));
   std::fprintf(stderr, "moecat: listening on http://%s:%d\n", impl_->opt.host.c_str(), impl_->bound_port);
-  return impl_->httpd->run();
+  // Under mpirun a signal usually means the job is ending (mpirun signals the surviving ranks
+  // when one dies) while the engine thread may be stuck in a combine: answer 503 to what runs
+  // and arrives first, then stop listening. stop() only sets a flag (it runs in a handler).
+  std::atomic<bool> over{false};
+  std::thread watch;
+  if (impl_->steps)
+    watch = std::thread([ip = impl_.get(), &over] {
+      while (!over && !ip->signalled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (over) return;
+      ip->lost = true;
+      ip->sched->fail_all("expert rank lost or the job interrupted: mpirun is ending the job");
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      ip->httpd->stop();
+    });
+  Status st = impl_->httpd->run();
+  over = true;
+  if (watch.joinable()) watch.join();
+  return st;
 }
 
 void Server::stop() {  // async-signal-safe (the CLI calls it from a handler)
+  if (impl_->steps) {
+    impl_->signalled = true;  // run()'s watcher answers 503 first
+    return;
+  }
   if (impl_->httpd) impl_->httpd->stop();  // a follower rank has none: mpirun ends it
 }  // async-signal-safe (the CLI calls it from a handler)
 

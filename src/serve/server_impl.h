@@ -54,6 +54,7 @@ struct Server::Impl {
   bool follower = false;
   int64_t follower_blocks = 0;
   std::atomic<bool> lost{false};  // an expert rank was lost: /health answers 503
+  std::atomic<bool> signalled{false};  // under mpirun: stop() was called (mpirun passes signals on)
   int bound_port = 0;
   int64_t created = 0;
 

@@ -7,7 +7,8 @@
 #     with --draft mtp on the shipped LongCat-Flash support model too (2 ranks);
 #   * a rank stalled (SIGSTOP) while requests run: rank 0's combine times out after
 #     MOECAT_MPI_TIMEOUT, the requests in flight and new ones get 503 (never a 200 with an error),
-#     and the job ends; a rank killed (SIGKILL): the job ends within a bounded time, no hang.
+#     and the job ends; a rank killed (SIGKILL): mpirun signals rank 0, which answers 503 /
+#     an error event while it stops; the job ends within a bounded time, no hang.
 # Skips (exit 0 with a message) only when this build has no MPI.
 set -euo pipefail
 BUILD="${MOECAT_BUILD_DIR:?set MOECAT_BUILD_DIR}"
@@ -196,6 +197,9 @@ fault() {  # fault TAG SIGNAL
   [ "$a" = 200 ] && [ "$arc" = 0 ] && die "$tag: a request in flight got a complete 200 although the job failed"
   # A stream ends with an error event (then [DONE]) or breaks off; never as if complete.
   grep -q '"error"' "$WORK/$tag.b.body" || [ "$brc" != 0 ] || die "$tag: the stream in flight ended as if complete"
+  # killed: mpirun signals rank 0, which answers 503 until it stops listening (if mpirun's
+  # SIGKILL lets it: n/a when /health never said 503 before the job was gone).
+  [ "$late" = 503 ] || [ "$late" = n/a ] || die "$tag: a request sent while the server stops got HTTP $late"
   if [ "$sig" = STOP ]; then
     grep -q "no answer from the other ranks" "$WORK/$tag.log" || die "$tag: rank 0 did not report the stalled peer"
     [ "$(cat "$WORK/$tag.d.code")" = 503 ] || die "$tag: a request queued shortly before the failure got HTTP $(cat "$WORK/$tag.d.code"), want 503"
