@@ -7,7 +7,8 @@
 # From scratch: about 3.5 hours on 2 cores for the default 1400 steps.
 # With INIT.gguf (e.g. models/moecat-support.gguf): trains that model further on the current data
 # (its tokenizer and weights read back by tools/support_from_gguf.py; short warm-up, peak lr 1e-3);
-# this is how the shipped file was made (docs/MODEL.md), 260 steps, about 70 minutes.
+# 260 steps take about 70 minutes (docs/MODEL.md reports such a run; the shipped file is the
+# from-scratch run of the first generator version).
 # Then: cp WORK/moecat-support.gguf models/ to ship it. Needs scripts/install-deps.sh (full).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -180,6 +180,33 @@ def address(rng, lang):
     return "%s %s, %s %s" % (num, street, city, zipc)
 
 
+SYLLABLES = ["ka", "lo", "ber", "vin", "tor", "mel", "sa", "dru", "fen", "gal", "hol", "ris", "pa", "ne", "quin",
+             "wal", "zer", "mo", "tis", "ran", "ko", "bel", "stro", "ham", "li", "dor", "ve", "nu", "gre", "sel"]
+
+
+def pseudo_word(rng):
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+def copy_address(rng, lang):
+    """An address whose street (and often city) is a made-up word: only copying it from the
+    customer's message gets it right (training split only, --copy-practice)."""
+    a = address(rng, lang)
+    street = pseudo_word(rng)
+    if lang == "de":
+        head, tail = a.split(", ", 1)
+        num = head.rsplit(" ", 1)[1]
+        head = street + rng.choice(STREET_PARTS["de"][1]) + " " + num
+    else:
+        head, tail = a.split(", ", 1)
+        num = head.split(" ", 1)[0]
+        head = num + " " + street + " " + rng.choice(STREET_PARTS["en"][1])
+    if rng.random() < 0.5:
+        city, rest = (tail.split(" ", 1) + [""])[:2] if lang == "en" else (tail.split(" ", 1)[1], tail.split(" ", 1)[0])
+        tail = (pseudo_word(rng) + " " + rest).strip() if lang == "en" else rest + " " + pseudo_word(rng)
+    return head + ", " + tail
+
+
 def call(name, args):
     return {"name": name, "arguments": args}
 
@@ -542,9 +569,10 @@ T = {
 
 
 class Gen:
-    def __init__(self, seed, split):
+    def __init__(self, seed, split, copy_practice=0.0):
         self.rng = random.Random(seed)
         self.split = split
+        self.copy_practice = copy_practice if split == "train" else 0.0
 
     def t(self, key, lang):
         return split_pick(self.rng, T[key][lang], self.split)
@@ -637,6 +665,8 @@ class Gen:
         c = self.conv(lang, "address_change")
         cid, written = order_id(self.rng)
         a = address(self.rng, lang)
+        if self.copy_practice and self.rng.random() < self.copy_practice:
+            a = copy_address(self.rng, lang)
         c.user(self.opener(lang, self.t("addr_q", lang).format(id=written, addr=a), (written, a)))
         if self.rng.random() < 0.25:
             carrier = self.rng.choice(CARRIERS)
@@ -716,9 +746,9 @@ class Gen:
         return getattr(self, self.rng.choice(names))(lang).out()
 
 
-def generate(n, seed, split):
+def generate(n, seed, split, copy_practice=0.0):
     # The two splits draw from different seeds as well as from disjoint templates.
-    g = Gen(seed * 2 + (1 if split == "heldout" else 0), split)
+    g = Gen(seed * 2 + (1 if split == "heldout" else 0), split, copy_practice)
     return [g.one() for _ in range(n)]
 
 
@@ -728,9 +758,12 @@ def main():
     ap.add_argument("--split", choices=["train", "heldout"], default="train")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--copy-practice", type=float, default=0.0,
+                    help="training split: share of address changes whose street and city are made-up "
+                         "words (teaches copying; the held-out split never changes)")
     a = ap.parse_args()
     with (sys.stdout if a.out == "-" else open(a.out, "w", encoding="utf-8")) as f:
-        for conv in generate(a.n, a.seed, a.split):
+        for conv in generate(a.n, a.seed, a.split, a.copy_practice):
             f.write(json.dumps(conv, ensure_ascii=False) + "\n")
 
 
