@@ -5,9 +5,11 @@
 # `moecat convert` to q8_0 and bf16 GGUFs, and runs `moecat bench --membw` (decode t/s and the
 # read bandwidth measured in the same run) on: the FP8 folder with bf16 activations (the default
 # on AVX-512 BF16 + VBMI CPUs), the FP8 folder with exact f32 activations (MOECAT_FP8_ACT=f32),
-# the q8_0 and the bf16 files. Peak RSS of each run is in its "memory:" line.
+# the q8_0 and the bf16 files. Peak RSS of each run is in its "memory:" line. --rounds N repeats
+# the four runs N times interleaved (on a shared host, load changes between runs: compare the
+# rounds, not one run of each).
 #
-# Usage: bench/fp8.sh [--layers 2] [-p 64] [-n 32] [-r 3] [-t 2] [--force]
+# Usage: bench/fp8.sh [--layers 2] [-p 64] [-n 32] [-r 3] [-t 2] [--rounds 1] [--force]
 # Env: MOECAT_BIN (default $REPO/build/moecat), MOECAT_PYTHON (default /usr/bin/python3)
 set -euo pipefail
 
@@ -18,6 +20,7 @@ N=32
 REPS=3
 THREADS=2
 FORCE=0
+ROUNDS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) LAYERS="$2"; shift 2 ;;
@@ -25,8 +28,9 @@ while [ $# -gt 0 ]; do
     -n) N="$2"; shift 2 ;;
     -r) REPS="$2"; shift 2 ;;
     -t) THREADS="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
     --force) FORCE=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/fp8.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -42,9 +46,12 @@ if [ "$FORCE" = 1 ] || [ ! -f "$D/fp8/model.safetensors" ] || [ ! -f "$D/bf16.gg
   "$BIN" convert "$D/fp8" -o "$D/bf16.gguf" --type bf16
 fi
 date -u
-for v in "fp8, bf16 activations:bf16:$D/fp8" "fp8, f32 activations:f32:$D/fp8" "q8_0:bf16:$D/q8_0.gguf" \
-         "bf16:bf16:$D/bf16.gguf"; do
-  IFS=: read -r tag act m <<<"$v"
-  echo "=== $tag: MOECAT_FP8_ACT=$act $BIN bench -m $m -p $P -n $N -t $THREADS -r $REPS --membw"
-  MOECAT_FP8_ACT=$act "$BIN" bench -m "$m" -p "$P" -n "$N" -t "$THREADS" -r "$REPS" --membw
+for ((round = 1; round <= ROUNDS; ++round)); do
+  for v in "fp8, bf16 activations:bf16:$D/fp8" "fp8, f32 activations:f32:$D/fp8" "q8_0:bf16:$D/q8_0.gguf" \
+           "bf16:bf16:$D/bf16.gguf"; do
+    IFS=: read -r tag act m <<<"$v"
+    echo "=== round $round, $tag: MOECAT_FP8_ACT=$act $BIN bench -m $m -p $P -n $N -t $THREADS -r $REPS --membw"
+    MOECAT_FP8_ACT=$act "$BIN" bench -m "$m" -p "$P" -n "$N" -t "$THREADS" -r "$REPS" --membw
+  done
 done
+date -u
