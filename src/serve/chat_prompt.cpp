@@ -104,6 +104,25 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
                     : family_ == ChatFamily::kLongCat ? Tags{"<longcat_tool_call>\n", "\n</longcat_tool_call>"}
                     : family_ == ChatFamily::kMistral ? Tags{"[TOOL_CALLS][", "]"}  // a one-call v3 list
                                                       : Tags{};
+  if (family_ == ChatFamily::kLongCat && longcat_kv_) {
+    // The tag format's own call syntax: the name line, then key/value pairs to the close tag
+    // (the constraint writes the close tag itself, so there is no suffix).
+    f.key_value = true;
+    f.prefix = "<longcat_tool_call>";
+    nlohmann::json any = nlohmann::json::array();
+    for (const auto& t : r.tools) {
+      const std::string name = t["function"].value("name", std::string());
+      if (r.tool_choice == api::ToolChoiceMode::kNamed && name != r.tool_choice_name) continue;
+      f.choices.push_back({name, name + "\n", params_of(t)});
+      any.push_back(params_of(t));
+    }
+    if (r.tool_choice == api::ToolChoiceMode::kNamed) {
+      f.named = true;
+      f.name = r.tool_choice_name;
+    }
+    f.schema = {{"anyOf", any}};
+    return f;
+  }
   if (r.tool_choice == api::ToolChoiceMode::kNamed) {
     f.named = true;
     f.name = r.tool_choice_name;

@@ -31,6 +31,9 @@ struct ForcedCall {
     nlohmann::json schema;
   };
   std::vector<Choice> choices;
+  // LongCat's tag format: the arguments are <longcat_arg_key>/<longcat_arg_value> pairs, not
+  // JSON (make_key_value_call_constraint over `schema` when named, over each choice's otherwise).
+  bool key_value = false;
 };
 
 class ChatPrompt {

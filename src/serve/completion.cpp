@@ -73,7 +73,10 @@ Result<std::unique_ptr<JsonConstraint>> Server::Impl::choice_constraint(const Fo
   std::vector<std::unique_ptr<JsonConstraint>> then;
   for (const ForcedCall::Choice& ch : fc.choices) {
     if (Status s = check_json_schema(ch.schema); !s.ok()) return Errorf("unsupported JSON schema: %s", s.message().c_str());
-    auto c = JsonConstraint::Create(constraint_index(), ch.schema);
+    auto c = fc.key_value ? make_key_value_call_constraint(
+                                constraint_index(), ch.schema,
+                                [&tok](const std::string& t) { return tok.encode(t, false, true); })
+                          : JsonConstraint::Create(constraint_index(), ch.schema);
     if (!c.ok()) return c.status();
     lead.push_back(tok.encode(ch.text, false, true));
     then.push_back(std::move(*c));
@@ -106,6 +109,8 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
     text = std::move(*t);
     if (forced) {
       fc = this->chat->forced_call(*r);
+      // The tag format's generation prompt opens reasoning: a forced call closes it first.
+      if (fc.key_value && prompt_opens_reasoning(text)) text += "</longcat_think>\n";
       text += fc.prefix;
     }
   } else {

@@ -23,7 +23,7 @@ class Assembler {
  public:
   Assembler(const Tokenizer& tok, const api::ChatRequest& r, ChatFamily family, bool forced,
             const ChatParseOptions& popt)
-      : tok_(tok), r_(r), dec_(tok), family_(family), forced_(forced) {
+      : tok_(tok), r_(r), dec_(tok), family_(family), forced_(forced), popt_(popt) {
     if (r.chat && !forced) parser_ = make_chat_output_parser(family, popt);
   }
 
@@ -127,7 +127,8 @@ class Assembler {
   Tokenizer::StreamDecoder dec_;
   ChatFamily family_;
   bool forced_;
-  std::unique_ptr<ChatOutputParser> parser_;
+  ChatParseOptions popt_;
+  std::unique_ptr<ChatOutputParser> parser_;  // also a forced key/value call's (fc.key_value)
   std::optional<chat::CallStream> fstream_;
   std::string pending_, content_, reasoning_, json_, stop_string_;
   std::vector<api::ToolCall> calls_;
@@ -137,6 +138,17 @@ class Assembler {
 };
 
 inline void Assembler::forced_feed(const std::string& out, api::StreamDelta& d) {
+  if (fc.key_value) {  // LongCat's key/value syntax: its own parser, from the call's open tag
+    if (!parser_) {
+      ChatParseOptions o = popt_;
+      o.parse_tools = true;
+      o.starts_in_reasoning = false;
+      parser_ = make_chat_output_parser(ChatFamily::kLongCat, o);
+      apply(parser_->feed("<longcat_tool_call>"), d);
+    }
+    apply(parser_->feed(out), d);
+    return;
+  }
   json_ += out;
   ChatDelta c;
   if (fstream_) {
@@ -161,6 +173,7 @@ inline void Assembler::forced_feed(const std::string& out, api::StreamDelta& d) 
 }
 
 inline void Assembler::forced_call(api::StreamDelta& d) {
+  if (fc.key_value) return;  // finish() ended its parser
   if (fstream_ && fstream_->committed()) return;  // streamed as it was generated
   api::ToolCall c;
   c.id = new_tool_call_id(family_);

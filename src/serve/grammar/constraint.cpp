@@ -64,6 +64,27 @@ struct Trie {
   }
 };
 
+// Whole, valid UTF-8 characters (controls and quotes allowed).
+bool whole_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    uint8_t c = s[i];
+    int n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2 : (c >= 0xF0 && c <= 0xF4) ? 3 : -1;
+    if (n < 0 || i + n >= s.size()) return false;  // not a lead byte, or the character is cut
+    for (int j = 1; j <= n; ++j) {
+      uint8_t d = s[i + j];
+      uint8_t lo = 0x80, hi = 0xBF;
+      if (j == 1 && c == 0xE0) lo = 0xA0;
+      if (j == 1 && c == 0xED) hi = 0x9F;
+      if (j == 1 && c == 0xF0) lo = 0x90;
+      if (j == 1 && c == 0xF4) hi = 0x8F;
+      if (d < lo || d > hi) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 // Code points of a plain token, or -1.
 int plain_cps(const std::string& s) {
   int cps = 0;
@@ -122,6 +143,19 @@ std::shared_ptr<const ConstraintIndex> build_constraint_index(ConstraintVocab vo
   ix->vocab = std::move(vocab);
   return ix;
 }
+
+std::vector<uint8_t> text_token_mask(const ConstraintIndex& ix, char forbidden) {
+  const size_t n = ix.vocab.bytes.size();
+  std::vector<uint8_t> m(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& b = ix.vocab.bytes[i];
+    if (ix.vocab.special[i] || ix.is_eog[i] || b.empty() || b.find(forbidden) != std::string::npos) continue;
+    m[i] = whole_utf8(b) ? 1 : 0;
+  }
+  return m;
+}
+
+std::vector<int32_t> constraint_eog_ids(const ConstraintIndex& ix) { return ix.vocab.eog; }
 
 namespace {
 

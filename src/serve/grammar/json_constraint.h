@@ -4,6 +4,7 @@
 // chosen token. Used for response_format json_object / json_schema and forced tool calls.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,5 +64,20 @@ class JsonConstraint {
 // mask's size. nullptr when lead and then differ in length or are empty.
 std::unique_ptr<JsonConstraint> make_choice_constraint(int64_t n_vocab, std::vector<std::vector<int32_t>> lead,
                                                        std::vector<std::unique_ptr<JsonConstraint>> then);
+
+// Tokens a raw text may use: not special or end-of-generation, whole UTF-8 characters, without
+// the byte `forbidden`. [n_vocab] 0/1.
+std::vector<uint8_t> text_token_mask(const ConstraintIndex& index, char forbidden);
+// The end-of-generation ids the index was built with.
+std::vector<int32_t> constraint_eog_ids(const ConstraintIndex& index);
+
+// A forced tool call in LongCat's key/value syntax (serve/grammar/key_value_call.cpp): starts
+// after the name line, writes <longcat_arg_key>/<longcat_arg_value> pairs for the properties of
+// `parameters` (each at most once, every required one; string-typed values as text without
+// '<', others as JSON matching their schema) and ends with </longcat_tool_call>. encode: the
+// model's tokenizer (special tokens parsed). An error for a schema it cannot enforce.
+Result<std::unique_ptr<JsonConstraint>> make_key_value_call_constraint(
+    std::shared_ptr<const ConstraintIndex> index, const nlohmann::json& parameters,
+    const std::function<std::vector<int32_t>(const std::string&)>& encode);
 
 }  // namespace moecat
