@@ -55,26 +55,8 @@ const ojson* property_schema(const ojson& tools, const std::string& name, const 
   return nullptr;
 }
 
-// Whether the value's text is read as JSON: the schema names a type and none is "string".
-bool typed_as_json(const ojson* schema) {
-  if (!schema) return false;
-  auto t = schema->find("type");
-  if (t == schema->end()) return false;
-  if (t->is_string()) return t->get<std::string>() != "string";
-  if (t->is_array()) {
-    bool any = false;
-    for (const ojson& x : *t) {
-      if (!x.is_string()) continue;
-      if (x.get<std::string>() == "string") return false;
-      any = true;
-    }
-    return any;
-  }
-  return false;
-}
-
 ojson typed_value(std::string_view text, const ojson* schema) {
-  if (!typed_as_json(schema)) return ojson(std::string(text));
+  if (!schema || !longcat_value_is_json(*schema)) return ojson(std::string(text));
   std::string_view v = trim(text);
   if (v == "True") return ojson(true);
   if (v == "False") return ojson(false);

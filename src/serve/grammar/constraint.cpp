@@ -66,46 +66,17 @@ struct Trie {
 
 // Whole, valid UTF-8 characters (controls and quotes allowed).
 bool whole_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    uint8_t c = s[i];
-    int n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2 : (c >= 0xF0 && c <= 0xF4) ? 3 : -1;
-    if (n < 0 || i + n >= s.size()) return false;  // not a lead byte, or the character is cut
-    for (int j = 1; j <= n; ++j) {
-      uint8_t d = s[i + j];
-      uint8_t lo = 0x80, hi = 0xBF;
-      if (j == 1 && c == 0xE0) lo = 0xA0;
-      if (j == 1 && c == 0xED) hi = 0x9F;
-      if (j == 1 && c == 0xF0) lo = 0x90;
-      if (j == 1 && c == 0xF4) hi = 0x8F;
-      if (d < lo || d > hi) return false;
-    }
-    i += n + 1;
-  }
+  for (size_t i = 0, n; i < s.size(); i += n)
+    if ((n = grammar::utf8_char_len(s, i)) == 0) return false;
   return true;
 }
 
 // Code points of a plain token, or -1.
 int plain_cps(const std::string& s) {
   int cps = 0;
-  size_t i = 0;
-  while (i < s.size()) {
-    uint8_t c = s[i];
-    if (c < 0x20 || c == '"' || c == '\\') return -1;
-    int n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2 : (c >= 0xF0 && c <= 0xF4) ? 3 : -1;
-    if (n < 0) return -1;
-    for (int j = 1; j <= n; ++j) {
-      if (i + j >= s.size()) return -1;
-      uint8_t d = s[i + j];
-      uint8_t lo = 0x80, hi = 0xBF;
-      if (j == 1 && c == 0xE0) lo = 0xA0;
-      if (j == 1 && c == 0xED) hi = 0x9F;
-      if (j == 1 && c == 0xF0) lo = 0x90;
-      if (j == 1 && c == 0xF4) hi = 0x8F;
-      if (d < lo || d > hi) return -1;
-    }
-    i += n + 1;
-    ++cps;
+  for (size_t i = 0, n; i < s.size(); i += n, ++cps) {
+    const uint8_t c = s[i];
+    if (c < 0x20 || c == '"' || c == '\\' || (n = grammar::utf8_char_len(s, i)) == 0) return -1;
   }
   return cps;
 }

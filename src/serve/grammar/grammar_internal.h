@@ -188,4 +188,22 @@ inline bool subtree_alive(const Grammar& g, const Cont& c, const Node& n, int32_
   return it != kn.keys.end() && key_allowed(c, n, *it);
 }
 
+// Bytes of the valid UTF-8 character at s[i] (1..4), or 0 when it is not one (a stray or
+// overlong byte, a surrogate, beyond U+10FFFF, or cut by the end of s).
+inline size_t utf8_char_len(const std::string& s, size_t i) {
+  const uint8_t c = s[i];
+  const int n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2 : (c >= 0xF0 && c <= 0xF4) ? 3 : -1;
+  if (n < 0 || i + n >= s.size()) return 0;
+  for (int j = 1; j <= n; ++j) {
+    const uint8_t d = s[i + j];
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (j == 1 && c == 0xE0) lo = 0xA0;
+    if (j == 1 && c == 0xED) hi = 0x9F;
+    if (j == 1 && c == 0xF0) lo = 0x90;
+    if (j == 1 && c == 0xF4) hi = 0x8F;
+    if (d < lo || d > hi) return 0;
+  }
+  return size_t(n) + 1;
+}
+
 }  // namespace moecat::grammar

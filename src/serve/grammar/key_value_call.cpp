@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "serve/chat/parsers.h"
 #include "serve/grammar/json_constraint.h"
 
 namespace moecat {
@@ -23,34 +24,19 @@ namespace {
 
 constexpr int64_t kMargin = 2;
 
-// The parser's rule (parse_longcat.cpp typed_as_json): JSON unless the type is or includes
-// "string" or there is no type.
-bool typed_as_json(const nlohmann::json& schema) {
-  auto t = schema.find("type");
-  if (t == schema.end()) return false;
-  if (t->is_string()) return t->get<std::string>() != "string";
-  if (!t->is_array()) return false;
-  bool any = false;
-  for (const auto& x : *t) {
-    if (!x.is_string()) continue;
-    if (x.get<std::string>() == "string") return false;
-    any = true;
-  }
-  return any;
-}
-
 struct Param {
   bool required = false;
   std::vector<int32_t> head;  // <longcat_arg_key>KEY</longcat_arg_key>\n<longcat_arg_value>
-  nlohmann::json schema;      // JSON-typed values only (else null: raw text)
-  bool json = false;
+  // JSON-typed values: their constraint, made (and the schema checked) when the call's
+  // constraint is; used once, since a key is written at most once. Null: raw text.
+  std::unique_ptr<JsonConstraint> value;
 };
 
 class KeyValueCall final : public JsonConstraint {
  public:
-  KeyValueCall(std::shared_ptr<const ConstraintIndex> ix, std::vector<Param> params, std::vector<int32_t> close,
-               std::vector<int32_t> end, std::vector<uint8_t> text_ok, std::vector<int32_t> eog, int64_t n_vocab)
-      : ix_(std::move(ix)), params_(std::move(params)), close_(std::move(close)), end_(std::move(end)),
+  KeyValueCall(std::vector<Param> params, std::vector<int32_t> close, std::vector<int32_t> end,
+               std::vector<uint8_t> text_ok, std::vector<int32_t> eog, int64_t n_vocab)
+      : params_(std::move(params)), close_(std::move(close)), end_(std::move(end)),
         text_ok_(std::move(text_ok)), eog_(std::move(eog)), n_vocab_(n_vocab), used_(params_.size(), 0) {
     start_choice();
   }
@@ -165,12 +151,7 @@ class KeyValueCall final : public JsonConstraint {
   }
 
   void start_value() {
-    const Param& p = params_[cur_];
-    json_.reset();
-    if (p.json) {
-      auto c = JsonConstraint::Create(ix_, p.schema);  // compiled once already (Create checked it)
-      if (c.ok()) json_ = std::move(*c);
-    }
+    json_ = std::move(params_[cur_].value);
     st_ = json_ ? St::kJson : St::kText;
   }
 
@@ -182,7 +163,6 @@ class KeyValueCall final : public JsonConstraint {
     return true;
   }
 
-  std::shared_ptr<const ConstraintIndex> ix_;
   std::vector<Param> params_;
   std::vector<int32_t> close_, end_;
   std::vector<uint8_t> text_ok_;  // [n_vocab] tokens a string value may use
@@ -224,11 +204,10 @@ Result<std::unique_ptr<JsonConstraint>> make_key_value_call_constraint(
       Param p;
       p.required = std::find(required.begin(), required.end(), key) != required.end();
       p.head = encode("<longcat_arg_key>" + key + "</longcat_arg_key>\n<longcat_arg_value>");
-      if (schema.is_object() && typed_as_json(schema)) {
-        p.json = true;
-        p.schema = schema;
-        auto c = JsonConstraint::Create(index, schema);  // fails early on an unsupported schema
+      if (chat::longcat_value_is_json(schema)) {
+        auto c = JsonConstraint::Create(index, schema);
         if (!c.ok()) return Errorf("property %s: %s", nlohmann::json(key).dump().c_str(), c.status().message().c_str());
+        p.value = std::move(*c);
       }
       if (p.head.empty()) return Errorf("key/value call: the tokenizer wrote nothing for a key");
       params.push_back(std::move(p));
@@ -248,9 +227,8 @@ Result<std::unique_ptr<JsonConstraint>> make_key_value_call_constraint(
   std::vector<uint8_t> text_ok = text_token_mask(*index, '<');
   std::vector<int32_t> eog = constraint_eog_ids(*index);
   const int64_t n_vocab = (int64_t)text_ok.size();
-  return std::unique_ptr<JsonConstraint>(new KeyValueCall(std::move(index), std::move(params), std::move(close),
-                                                          std::move(end), std::move(text_ok), std::move(eog),
-                                                          n_vocab));
+  return std::unique_ptr<JsonConstraint>(new KeyValueCall(std::move(params), std::move(close), std::move(end),
+                                                          std::move(text_ok), std::move(eog), n_vocab));
 }
 
 }  // namespace moecat

@@ -22,23 +22,9 @@ constexpr int64_t kMaxMinlen = 1 << 22;
 int64_t sat_add(int64_t a, int64_t b) { return (a >= kInf || b >= kInf || a + b >= kInf) ? kInf : a + b; }
 
 bool writable_key(const std::string& k) {
-  size_t i = 0;
-  while (i < k.size()) {
-    uint8_t c = k[i];
-    if (c < 0x20 || c == '"' || c == '\\') return false;
-    int n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2 : (c >= 0xF0 && c <= 0xF4) ? 3 : -1;
-    if (n < 0) return false;
-    for (int j = 1; j <= n; ++j) {
-      if (i + j >= k.size()) return false;
-      uint8_t d = k[i + j];
-      uint8_t lo = 0x80, hi = 0xBF;
-      if (j == 1 && c == 0xE0) lo = 0xA0;
-      if (j == 1 && c == 0xED) hi = 0x9F;
-      if (j == 1 && c == 0xF0) lo = 0x90;
-      if (j == 1 && c == 0xF4) hi = 0x8F;
-      if (d < lo || d > hi) return false;
-    }
-    i += n + 1;
+  for (size_t i = 0, n; i < k.size(); i += n) {
+    const uint8_t c = k[i];
+    if (c < 0x20 || c == '"' || c == '\\' || (n = utf8_char_len(k, i)) == 0) return false;
   }
   return true;
 }
