@@ -171,6 +171,15 @@ BENCHMARK(BM_MatmulQ4KR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulQ6KR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulIq4xsR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulQ8R)->MOECAT_PROMPT_SHAPES;
+// A batched decode step: the few tokens each expert gets (16 experts' gate rows: 12288 x 2048,
+// larger than the caches), fused kernel (n <= its limit in matmul_many.cpp) vs row tiles.
+#define MOECAT_FEW_ROWS_SHAPES                                                                     \
+  ArgNames({"out", "in", "n", "threads"})                                                        \
+      ->Args({12288, 2048, 1, 1})->Args({12288, 2048, 2, 1})->Args({12288, 2048, 3, 1})          \
+      ->Args({12288, 2048, 4, 1})->Args({12288, 2048, 6, 1})->Args({12288, 2048, 8, 1})          \
+      ->Args({12288, 2048, 16, 1})->Args({12288, 2048, 32, 1})->Args({12288, 2048, 64, 1})->UseRealTime()
+BENCHMARK(BM_MatmulQ8R)->MOECAT_FEW_ROWS_SHAPES;
+BENCHMARK(BM_MatmulQ4KR)->MOECAT_FEW_ROWS_SHAPES;
 
 // Streaming read of 512 MiB (sum of 64-bit words, AVX2 when available), split over threads:
 // the reference for the n=1 matmul GB/s.

@@ -43,6 +43,15 @@ grep -E '^moecat_(ffn_experts_per_token|prefix_cache_hit_ratio|batch_steps_total
 echo "peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2/1024 " MiB"}') (model file $(du -m "$MODEL" | cut -f1) MiB)"
 kill $PID 2>/dev/null || true
 wait $PID 2>/dev/null || true
+# Batch roofline (issue #11): a decode step of N streams reads every weight once at most (all
+# tensors but the token embedding, whose rows alone are read), so N x bandwidth / step bytes is
+# the most N streams can generate; bandwidth measured now, same threads, server stopped.
+read -r STEP_BYTES _ < <(python3 "$REPO/bench/gguf_step_bytes.py" "$MODEL")
+BW=$("$MOECAT_BIN" bench -m "$MODEL" -p 0 -n 1 -r 1 -t "$THREADS" --membw -o json 2>/dev/null |
+  sed -n 's/.*"membw_gbs": *\([0-9.]*\).*/\1/p' | head -1)
+echo "== batch roofline: a step reads $(awk -v b="$STEP_BYTES" 'BEGIN{printf "%.3f", b/1e9}') GB (all weights but token_embd); read bandwidth $BW GB/s at $THREADS threads (moecat bench --membw)"
+awk -v b="$STEP_BYTES" -v bw="$BW" '$1 ~ /^[0-9]+$/ { r = $1 * bw * 1e9 / b;
+  printf "  %2d streams: roofline %8.2f tok/s, decode %8.2f = %5.1f %%, aggregate (HTTP, prefill included) %8.2f = %5.1f %%\n", $1, r, $6, 100 * $6 / r, $4, 100 * $4 / r }' "$LOG.streams"
 [[ "${NO_LLAMA:-0}" == 1 ]] && exit 0
 BB="$(dirname "$("$REPO/bench/build_llama_bench.sh" | tail -n 1)")/llama-batched-bench"
 echo "== llama.cpp llama-batched-bench, same file, $THREADS threads (S_TG: decode tokens/s over all sequences)"

@@ -154,30 +154,46 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
       repack_rows(t, r, file.data(), packed.data(), out, in);
       TensorView wf{"w", t, Shape{out, in}, file.data(), file.size()};
       TensorView wr{"w", r, Shape{out, in}, packed.data(), packed.size()};
-      const int64_t n = 5;
-      const std::vector<float> x = randv(n * in, 17);
-      for (Isa isa : supported_isas()) {
-        set_isa(isa);
-        std::vector<float> a(static_cast<size_t>(n * out)), b(a.size()), c(static_cast<size_t>(out)),
-            d(c.size());
-        matmul(wf, x.data(), n, a.data(), nullptr);
-        matmul(wr, x.data(), n, b.data(), &pool);
-        matmul(wr, x.data() + 3 * in, 1, c.data(), &pool);
-        matmul(wr, x.data() + 3 * in, 1, d.data(), nullptr);
-        const bool own = t == DType::Q8_0 || t == DType::MXFP4;  // the file layout's own kernels
-        double scale = 0.0;
-        for (float v : a) scale = std::max(scale, std::fabs(double(v)));
-        ASSERT_GT(scale, 0.0);
-        for (int64_t i = 0; i < n * out; ++i) {
-          if (own) {
-            ASSERT_NEAR(a[i], b[i], 1e-5 * scale) << isa_name(isa) << " in=" << in << " i=" << i;
-          } else {
-            ASSERT_EQ(a[i], b[i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " i=" << i;
+      // Row counts on both sides of the fused kernel's limit (matmul_many.cpp kFusedMaxRows =
+      // 12: groups of eight, then the rest) and past it (row tiles).
+      for (const int64_t n : {int64_t(2), int64_t(5), int64_t(9), int64_t(13)}) {
+        const std::vector<float> x = randv(n * in, static_cast<uint32_t>(17 + n));
+        for (Isa isa : supported_isas()) {
+          set_isa(isa);
+          std::vector<float> a(static_cast<size_t>(n * out)), b(a.size()), c(static_cast<size_t>(out)),
+              d(c.size());
+          matmul(wf, x.data(), n, a.data(), nullptr);
+          matmul(wr, x.data(), n, b.data(), &pool);
+          const int64_t one = n / 2;  // a row alone has the bits of the same row in the batch
+          matmul(wr, x.data() + one * in, 1, c.data(), &pool);
+          matmul(wr, x.data() + one * in, 1, d.data(), nullptr);
+          // Gathered rows (an expert's tokens): rows n-1, n-3, ... of x, written to an output
+          // with a wider stride; each equals that row's product above.
+          std::vector<int32_t> idx;
+          for (int64_t i = n - 1; i >= 0; i -= 2) idx.push_back(static_cast<int32_t>(i));
+          const int64_t ldg = out + 7;
+          std::vector<float> g(static_cast<size_t>(idx.size() * ldg), -1.0f);
+          const MatJob job{&wr, x.data(), n, idx.data(), static_cast<int64_t>(idx.size()), g.data(), ldg};
+          matmul_many(&job, 1, &pool);
+          for (size_t k = 0; k < idx.size(); ++k)
+            for (int64_t i = 0; i < out; ++i)
+              ASSERT_EQ(g[k * ldg + i], b[idx[k] * out + i])
+                  << dtype_name(t) << " " << isa_name(isa) << " n=" << n << " gathered " << k;
+          const bool own = t == DType::Q8_0 || t == DType::MXFP4;  // the file layout's own kernels
+          double scale = 0.0;
+          for (float v : a) scale = std::max(scale, std::fabs(double(v)));
+          ASSERT_GT(scale, 0.0);
+          for (int64_t i = 0; i < n * out; ++i) {
+            if (own) {
+              ASSERT_NEAR(a[i], b[i], 1e-5 * scale) << isa_name(isa) << " in=" << in << " i=" << i;
+            } else {
+              ASSERT_EQ(a[i], b[i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " i=" << i;
+            }
           }
-        }
-        for (int64_t i = 0; i < out; ++i) {
-          ASSERT_EQ(c[i], b[3 * out + i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " row " << i;
-          ASSERT_EQ(d[i], c[i]) << dtype_name(t) << " " << isa_name(isa);
+          for (int64_t i = 0; i < out; ++i) {
+            ASSERT_EQ(c[i], b[one * out + i]) << dtype_name(t) << " " << isa_name(isa) << " in=" << in << " row " << i;
+            ASSERT_EQ(d[i], c[i]) << dtype_name(t) << " " << isa_name(isa);
+          }
         }
       }
     }

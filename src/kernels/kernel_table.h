@@ -98,8 +98,9 @@ struct KernelTable {
                          int64_t ld);
   void (*wsum_rows_f16_g)(const float* p, int64_t ld, int64_t G, const uint16_t* v,
                           int64_t stride, int64_t rows, int64_t dim, float* out, int64_t ostride);
-  // One activation row times weight rows with the unpack in registers, for a type id (repacked
-  // layouts), or null: generation's products (span.h FusedDotFn). Null where the ISA has none.
+  // A few activation rows times weight rows with the unpack in registers, for a type id
+  // (repacked layouts), or null: generation's products and the few tokens of an expert in a
+  // batch (span.h FusedDotFn). Null where the ISA has none.
   quant::FusedDotFn (*span_fused)(uint32_t type) = nullptr;
   // The repacking at load of n blocks of a file type (repack.h), vectorized; false (nothing
   // done) for types it does not handle. Null where the ISA has none.

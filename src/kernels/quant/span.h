@@ -44,11 +44,14 @@ static_assert(sizeof(ActSpan) == 448, "ActSpan layout");
 // 32; the caller zeroes the groups past nv.
 using UnpackFn = void (*)(const uint8_t* row, int64_t s, int nv, Span* out);
 
-// One activation row (nsp ActSpans) times weight rows [r0, r1) of a repacked matrix (rows of
-// whole spans; Q8_0_R rows may end in a partial one, which row_bytes tells), unpacked in
-// registers (no Span written): y[r] for each r. `offset`: the type's
-// QuantType::offset. Same arithmetic, so the same bits, as the row-tile path of span_matmul.
-using FusedDotFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y,
-                            int64_t r0, int64_t r1, int offset);
+// m activation rows (row i: acts + (rows ? rows[i] : i) * nsp, nsp ActSpans each) times weight
+// rows [r0, r1) of a repacked matrix (rows of whole spans; Q8_0_R rows may end in a partial one,
+// which row_bytes tells), unpacked in registers (no Span written) once per span for up to four
+// activation rows: y[i * ldy + r]. `offset`: the type's QuantType::offset. Same arithmetic, so
+// the same bits, as the row-tile path of span_matmul. For generation (m = 1) and the few
+// tokens a batch step routes to one expert, where unpacking a tile costs more than it saves.
+using FusedDotFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts,
+                            const int32_t* rows, int64_t m, float* y, int64_t ldy, int64_t r0, int64_t r1,
+                            int offset);
 
 }  // namespace moecat::kernels::quant

@@ -2,8 +2,9 @@
 // lane order, so a block decodes with masks, shifts and (IQ4_XS) one table lookup per 64 codes,
 // no permutes. Two uses of one decoder per type:
 //   unpack  writes the Span for the row-tile matmul of span_avx512.cpp (prompts, batches);
-//   fused   one activation row against consecutive weight rows straight from the registers
-//           (generation), with the tile path's arithmetic, so both give the same bits.
+//   fused   up to eight activation rows against consecutive weight rows straight from the
+//           registers (generation; an expert's few tokens in a batch step), with the tile
+//           path's arithmetic, so both give the same bits.
 #include <immintrin.h>
 
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -177,11 +178,41 @@ inline __m512 span_dot(const Decoded& d, const ActSpan& as, int offset, __m512 a
   return acc;
 }
 
-template <int kType, bool kOff>
-void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0,
-                int64_t r1, int offset) {
+// C activation rows a[c] against weight row `row`: each span is decoded once and dotted with
+// the C rows (the tile path's per-output arithmetic: same bits); y[c * ldy] gets row c's sum.
+template <int kType, bool kOff, int C>
+inline void fused_row(const uint8_t* row, int64_t full, int tail, const ActSpan* const* a, float* y, int64_t ldy,
+                      int offset) {
   constexpr int64_t kBytes = kquant_block_bytes(kType);
   constexpr int64_t kAhead = 4096;
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < full; ++s) {
+    // Rows are read one after another as one stream, which the hardware prefetcher alone
+    // leaves latency-bound here: fetch kAhead bytes ahead, every line of this block's
+    // distance (prefetches never fault, so running past the matrix is fine).
+    const char* pf = reinterpret_cast<const char*>(row + s * kBytes + kAhead);
+    for (int64_t o = 0; o < kBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+    Decoded d;
+    decode<kType>(row + s * kBytes, d);
+    for (int c = 0; c < C; ++c) acc[c] = span_dot<kOff>(d, a[c][s], offset, acc[c]);
+  }
+  if (tail) {
+    Decoded d;
+    decode_tail<kType == 39 ? 39 : 8>(row + full * kBytes, tail, d);
+    for (int c = 0; c < C; ++c) acc[c] = span_dot<kOff>(d, a[c][full], offset, acc[c]);
+  }
+  for (int c = 0; c < C; ++c) y[c * ldy] = _mm512_reduce_add_ps(acc[c]);
+}
+
+// Weight rows one after another (one stream from memory); each row against the activation
+// rows in groups of up to kFusedGroup, the later groups decoding the row again from L1.
+constexpr int kFusedGroup = 8;
+
+template <int kType, bool kOff>
+void fused_groups(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows,
+                  int64_t m, float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
+  constexpr int64_t kBytes = kquant_block_bytes(kType);
   // Q8_0 and MXFP4 rows may end in a partial unit (its bytes tell how many values).
   int64_t full = nsp;
   int tail = 0;
@@ -189,35 +220,34 @@ void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan*
     full = nsp - 1;
     tail = static_cast<int>((row_bytes - full * kBytes) / (kBytes / 8) * 32);
   }
+  const ActSpan* a[kFusedGroup];
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t s = 0; s < full; ++s) {
-      // Rows are read one after another as one stream, which the hardware prefetcher alone
-      // leaves latency-bound here: fetch kAhead bytes ahead, every line of this block's
-      // distance (prefetches never fault, so running past the matrix is fine).
-      const char* pf = reinterpret_cast<const char*>(row + s * kBytes + kAhead);
-      for (int64_t o = 0; o < kBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-      Decoded d;
-      decode<kType>(row + s * kBytes, d);
-      acc = span_dot<kOff>(d, a[s], offset, acc);
+    for (int64_t i = 0; i < m; i += kFusedGroup) {
+      const int c = static_cast<int>(m - i < kFusedGroup ? m - i : kFusedGroup);
+      for (int k = 0; k < c; ++k) a[k] = acts + (rows ? rows[i + k] : i + k) * nsp;
+      float* yi = y + i * ldy + r;
+      switch (c) {
+        case 8: fused_row<kType, kOff, 8>(row, full, tail, a, yi, ldy, offset); break;
+        case 7: fused_row<kType, kOff, 7>(row, full, tail, a, yi, ldy, offset); break;
+        case 6: fused_row<kType, kOff, 6>(row, full, tail, a, yi, ldy, offset); break;
+        case 5: fused_row<kType, kOff, 5>(row, full, tail, a, yi, ldy, offset); break;
+        case 4: fused_row<kType, kOff, 4>(row, full, tail, a, yi, ldy, offset); break;
+        case 3: fused_row<kType, kOff, 3>(row, full, tail, a, yi, ldy, offset); break;
+        case 2: fused_row<kType, kOff, 2>(row, full, tail, a, yi, ldy, offset); break;
+        default: fused_row<kType, kOff, 1>(row, full, tail, a, yi, ldy, offset); break;
+      }
     }
-    if (tail) {
-      Decoded d;
-      decode_tail<kType == 39 ? 39 : 8>(row + full * kBytes, tail, d);
-      acc = span_dot<kOff>(d, a[full], offset, acc);
-    }
-    y[r] = _mm512_reduce_add_ps(acc);
   }
 }
 
 template <int kType>
-void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a, float* y, int64_t r0, int64_t r1,
-           int offset) {
+void fused(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t m,
+           float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   if (offset) {
-    fused_rows<kType, true>(w, row_bytes, nsp, a, y, r0, r1, offset);
+    fused_groups<kType, true>(w, row_bytes, nsp, acts, rows, m, y, ldy, r0, r1, offset);
   } else {
-    fused_rows<kType, false>(w, row_bytes, nsp, a, y, r0, r1, 0);
+    fused_groups<kType, false>(w, row_bytes, nsp, acts, rows, m, y, ldy, r0, r1, 0);
   }
 }
 
