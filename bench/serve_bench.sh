@@ -51,7 +51,7 @@ BW=$("$MOECAT_BIN" bench -m "$MODEL" -p 0 -n 1 -r 1 -t "$THREADS" --membw -o jso
   sed -n 's/.*"membw_gbs": *\([0-9.]*\).*/\1/p' | head -1)
 echo "== batch roofline: a step reads $(awk -v b="$STEP_BYTES" 'BEGIN{printf "%.3f", b/1e9}') GB (all weights but token_embd); read bandwidth $BW GB/s at $THREADS threads (moecat bench --membw)"
 awk -v b="$STEP_BYTES" -v bw="$BW" '$1 ~ /^[0-9]+$/ { r = $1 * bw * 1e9 / b;
-  printf "  %2d streams: roofline %8.2f tok/s, decode %8.2f = %5.1f %%, aggregate (HTTP, prefill included) %8.2f = %5.1f %%\n", $1, r, $6, 100 * $6 / r, $4, 100 * $4 / r }' "$LOG.streams"
+  printf "  %2d streams: roofline %8.2f tok/s, decode %8.2f = %5.1f %%, aggregate (HTTP, end to end) %8.2f = %5.1f %%\n", $1, r, $6, 100 * $6 / r, $4, 100 * $4 / r }' "$LOG.streams"
 [[ "${NO_LLAMA:-0}" == 1 ]] && exit 0
 BB="$(dirname "$("$REPO/bench/build_llama_bench.sh" | tail -n 1)")/llama-batched-bench"
 echo "== llama.cpp llama-batched-bench, same file, $THREADS threads (S_TG: decode tokens/s over all sequences)"
