@@ -181,6 +181,46 @@ BENCHMARK(BM_MatmulQ8R)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulQ8R)->MOECAT_FEW_ROWS_SHAPES;
 BENCHMARK(BM_MatmulQ4KR)->MOECAT_FEW_ROWS_SHAPES;
 
+// Generation at depth: one query token against `depth` cached positions, Qwen3-30B-A3B's
+// attention (32 query heads, 4 KV heads, head dim 128, f16 cache), four layers' caches used in
+// turn so they come from memory (4 x 16.8 MB at 8192). GB/s counts the K and V bytes read.
+void BM_AttentionDecode(benchmark::State& st) {
+  const int64_t depth = st.range(0);
+  const int threads = static_cast<int>(st.range(1));
+  const int64_t kKv = st.range(2), kHeads = 8 * kKv;
+  constexpr int64_t kDim = 128, kLayers = 4;
+  const int64_t row = kKv * kDim;
+  std::vector<std::vector<uint16_t>> k(kLayers), v(kLayers);
+  std::mt19937 g(3);
+  std::uniform_int_distribution<int> d(0x3000, 0x3bff);  // halves in [0.125, 1)
+  for (int l = 0; l < kLayers; ++l) {
+    k[l].resize(static_cast<size_t>(depth * row));
+    v[l].resize(k[l].size());
+    for (auto& e : k[l]) e = static_cast<uint16_t>(d(g) ^ (g() & 0x8000));
+    for (auto& e : v[l]) e = static_cast<uint16_t>(d(g) ^ (g() & 0x8000));
+  }
+  std::vector<float> q(kHeads * kDim), out(kHeads * kDim);
+  std::uniform_real_distribution<float> f(-1, 1);
+  for (auto& e : q) e = f(g);
+  const int32_t pos = static_cast<int32_t>(depth - 1);
+  AttentionParams p;
+  p.n_head = kHeads;
+  p.n_head_kv = kKv;
+  p.head_dim_k = p.head_dim_v = kDim;
+  p.scale = 0.088f;
+  p.k_pos_stride = p.v_pos_stride = row;
+  p.kv_f16 = true;
+  ThreadPool* pool = pool_for(threads);
+  int layer = 0;
+  for (auto _ : st) {
+    attention(q.data(), &pos, 1, k[layer].data(), v[layer].data(), p, out.data(), pool);
+    layer = (layer + 1) % kLayers;
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(depth * row * 4) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AttentionDecode)->ArgNames({"depth", "threads", "kv_heads"})->Args({8192, 1, 4})->Args({8192, 2, 4})->Args({32768, 1, 1})->UseRealTime();
+
 // Streaming read of 512 MiB (sum of 64-bit words, AVX2 when available), split over threads:
 // the reference for the n=1 matmul GB/s.
 // n: a multiple of 16 (the buffer and the 4096-word chunks are).

@@ -115,8 +115,15 @@ void attend_grouped(const AttnJob& j, int64_t begin, int64_t end, int64_t step) 
     for (int64_t g = 0; g < G; ++g) {
       float* sg = s + g * cnt;
       const float sink = p.sinks ? p.sinks[h0 + g] : -INFINITY;
-      float mx = sink;
-      for (int64_t i = 0; i < cnt; ++i) mx = std::max(mx, sg[i]);
+      // Eight partial maxima: one max chain over 8k scores is latency-bound (the maximum is
+      // the same in any order; the scores are finite).
+      float m8[8] = {sink, sink, sink, sink, sink, sink, sink, sink};
+      int64_t i = 0;
+      for (; i + 8 <= cnt; i += 8)
+        for (int k = 0; k < 8; ++k) m8[k] = std::max(m8[k], sg[i + k]);
+      for (; i < cnt; ++i) m8[0] = std::max(m8[0], sg[i]);
+      float mx = m8[0];
+      for (int k = 1; k < 8; ++k) mx = std::max(mx, m8[k]);
       float denom = j.t->exp_shift_sum(sg, cnt, mx);
       if (p.sinks) denom += std::exp(sink - mx);
       inv[g] = 1.0f / denom;
