@@ -15,7 +15,8 @@ import sys
 SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 
 
-def main(path):
+def tensor_table(path):
+    """(data base offset, [(offset, name, dims, ggml type)] sorted by offset, file size)."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         d = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -64,13 +65,18 @@ def main(path):
         name = bytes(d[o:o + n]).decode("utf-8")
         o += n
         nd = take("<I")
-        o += 8 * nd
-        take("<I")
-        tensors.append((take("<Q"), name))
+        dims = [take("<Q") for _ in range(nd)]
+        t = take("<I")
+        tensors.append((take("<Q"), name, dims, t))
     base = (o + align - 1) // align * align
     tensors.sort()
+    return base, tensors, size
+
+
+def main(path):
+    base, tensors, size = tensor_table(path)
     total = step = 0
-    for i, (off, name) in enumerate(tensors):
+    for i, (off, name, _, _) in enumerate(tensors):
         end = tensors[i + 1][0] if i + 1 < len(tensors) else size - base
         total += end - off
         if name != "token_embd.weight":

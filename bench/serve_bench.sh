@@ -24,7 +24,10 @@ done
 MOECAT_BIN="${MOECAT_BIN:-$REPO/build/moecat}"
 MODEL="${MODEL:-$(bash "$REPO/bench/make_bench_model.sh" | tail -1)}"
 LOG=$(mktemp)
-"$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" --parallel 16 -c 4096 2>"$LOG" &
+# SERVE_ARGS: more server options, e.g. "--draft ngram --n-draft 3" (the roofline lines then show
+# what drafting adds per stream).
+# shellcheck disable=SC2086
+"$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$THREADS" --parallel 16 -c 4096 ${SERVE_ARGS:-} 2>"$LOG" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -f "$LOG" "$LOG.streams" "$LOG.llama"' EXIT
 URL=""
@@ -39,7 +42,7 @@ node "$REPO/bench/serve_load.mjs" streams "$URL" "$STREAMS" "$MAXTOK" | tee "$LO
 # ~2,000 prompt tokens with the bench model's tokenizer (its small BPE splits words finely)
 node "$REPO/bench/serve_load.mjs" ttft "$URL" "${SYSTEM_WORDS:-415}"
 node "$REPO/bench/serve_load.mjs" burst "$URL" 8 "${SYSTEM_WORDS:-415}"
-grep -E '^moecat_(ffn_experts_per_token|prefix_cache_hit_ratio|batch_steps_total|batch_tokens_total) ' <(curl -s "$URL/metrics")
+grep -E '^moecat_(ffn_experts_per_token|prefix_cache_hit_ratio|batch_steps_total|batch_tokens_total|draft_acceptance_rate|tokens_per_verify_step) ' <(curl -s "$URL/metrics")
 echo "peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2/1024 " MiB"}') (model file $(du -m "$MODEL" | cut -f1) MiB)"
 kill $PID 2>/dev/null || true
 wait $PID 2>/dev/null || true
@@ -51,7 +54,7 @@ BW=$("$MOECAT_BIN" bench -m "$MODEL" -p 0 -n 1 -r 1 -t "$THREADS" --membw -o jso
   sed -n 's/.*"membw_gbs": *\([0-9.]*\).*/\1/p' | head -1)
 echo "== batch roofline: a step reads $(awk -v b="$STEP_BYTES" 'BEGIN{printf "%.3f", b/1e9}') GB (all weights but token_embd); read bandwidth $BW GB/s at $THREADS threads (moecat bench --membw)"
 awk -v b="$STEP_BYTES" -v bw="$BW" '$1 ~ /^[0-9]+$/ { r = $1 * bw * 1e9 / b;
-  printf "  %2d streams: roofline %8.2f tok/s, decode %8.2f = %5.1f %%, aggregate (HTTP, end to end) %8.2f = %5.1f %%\n", $1, r, $6, 100 * $6 / r, $4, 100 * $4 / r }' "$LOG.streams"
+  printf "  %2d streams: roofline %8.2f tok/s (%.2f per stream), decode %8.2f = %5.1f %% (%.2f per stream), aggregate (HTTP, end to end) %8.2f = %5.1f %%\n", $1, r, r / $1, $6, 100 * $6 / r, $6 / $1, $4, 100 * $4 / r }' "$LOG.streams"
 [[ "${NO_LLAMA:-0}" == 1 ]] && exit 0
 BB="$(dirname "$("$REPO/bench/build_llama_bench.sh" | tail -n 1)")/llama-batched-bench"
 echo "== llama.cpp llama-batched-bench, same file, $THREADS threads (S_TG: decode tokens/s over all sequences)"

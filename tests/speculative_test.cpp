@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/engine.h"
+#include "runtime/ngram_draft.h"
 
 namespace moecat {
 namespace {
@@ -144,6 +145,21 @@ TEST(Speculative, NgramDraftsFromRepeats) {
   // Fibonacci mod 17 is periodic (Pisano period 36), so lookup drafts start landing once it repeats.
   EXPECT_EQ(generate(*e, greedy, Engine::Draft::kNgram, 4, &st), plain);
   EXPECT_GT(st.accepted, 0);
+}
+
+// The lookup itself: the longest recent suffix match, its continuation read on into the draft
+// (a repeating stretch drafts its period, not just the tokens before the end).
+TEST(Speculative, NgramLookupContinuesThroughItsOwnDraft) {
+  using V = std::vector<int32_t>;
+  EXPECT_EQ(ngram_draft({1, 2, 3, 9, 1, 2, 3}, 3), (V{9, 1, 2}));  // 3-gram, continuation within h
+  EXPECT_EQ(ngram_draft({1, 2, 3, 9, 1, 2, 3}, 6), (V{9, 1, 2, 3, 9, 1}));  // on past the end
+  EXPECT_EQ(ngram_draft({5, 5, 5, 5}, 4), (V{5, 5, 5, 5}));  // period 1
+  EXPECT_EQ(ngram_draft({7, 1, 2, 1, 2}, 5), (V{1, 2, 1, 2, 1}));  // period 2
+  EXPECT_EQ(ngram_draft({4, 8, 6, 8}, 2), (V{6, 8}));  // only the 1-gram "8" occurred before
+  EXPECT_TRUE(ngram_draft({1, 2, 3}, 4).empty());  // no earlier occurrence
+  EXPECT_TRUE(ngram_draft({3}, 2).empty());
+  EXPECT_TRUE(ngram_draft({}, 2).empty());
+  EXPECT_TRUE(ngram_draft({5, 5}, 0).empty());
 }
 
 }  // namespace

@@ -34,8 +34,17 @@ std::vector<int32_t> ngram_draft(const std::vector<int32_t>& h, int64_t k) {
   for (int64_t len = std::min<int64_t>(3, n - 1); len >= 1; --len) {
     for (int64_t start = n - len - 1; start >= 0; --start) {
       if (!std::equal(h.begin() + start, h.begin() + start + len, h.end() - len)) continue;
-      const int64_t from = start + len, to = std::min(n, from + k);
-      if (from < to) return std::vector<int32_t>(h.begin() + from, h.begin() + to);
+      // The continuation is read from h extended by the draft itself (an overlapping copy, as
+      // in LZ77): a match near the end of h, e.g. in a repeating stretch, still yields k tokens
+      // (the period repeated) instead of the few before the end.
+      const int64_t from = start + len;
+      std::vector<int32_t> d;
+      d.reserve(static_cast<size_t>(std::max<int64_t>(k, 0)));
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t src = from + i;
+        d.push_back(src < n ? h[src] : d[src - n]);
+      }
+      return d;
     }
   }
   return {};
