@@ -46,7 +46,7 @@ using UnpackFn = void (*)(const uint8_t* row, int64_t s, int nv, Span* out);
 
 // m activation rows (row i: acts + (rows ? rows[i] : i) * nsp, nsp ActSpans each) times weight
 // rows [r0, r1) of a repacked matrix (rows of whole spans; Q8_0_R rows may end in a partial one,
-// which row_bytes tells), unpacked in registers (no Span written) once per span for up to four
+// which row_bytes tells), unpacked in registers (no Span written) once per span for up to eight
 // activation rows: y[i * ldy + r]. `offset`: the type's QuantType::offset. Same arithmetic, so
 // the same bits, as the row-tile path of span_matmul. For generation (m = 1) and the few
 // tokens a batch step routes to one expert, where unpacking a tile costs more than it saves.
