@@ -4,7 +4,7 @@ weights: the output matrix becomes a copy of the token embedding and every block
 projections (attn_output, ffn_down*) are scaled by 1/64, so the last hidden state stays close
 to the current token's embedding and its own row wins the logits. Same shapes, same bytes per
 step, so the batch roofline is the source file's; only the text is predictable. For measuring
-speculative decoding's mechanism at real layer sizes (bench/serve_bench.sh DRAFT=...), where a
+speculative decoding's mechanism at real layer sizes (MODEL=OUT.gguf SERVE_ARGS="--draft ngram" bench/serve_bench.sh), where a
 random model's drafts are almost never accepted: a synthetic upper bound, not a real
 acceptance rate.
 
@@ -22,7 +22,7 @@ Q8_0 = 8
 
 
 def main(src, dst):
-    base, tensors, size = tensor_table(src)
+    base, tensors, _ = tensor_table(src)
     info = {name: (off, dims, t) for off, name, dims, t in tensors}
     emb, out = info.get("token_embd.weight"), info.get("output.weight")
     if not emb or not out or emb[1] != out[1] or emb[2] != Q8_0 or out[2] != Q8_0:
@@ -31,17 +31,14 @@ def main(src, dst):
     mm = np.memmap(dst, dtype=np.uint8, mode="r+")
     block = np.dtype([("d", "<f2"), ("q", "i1", 32)])
 
-    def blocks(name):
-        off, dims, t = info[name]
-        n = int(np.prod(dims)) // 32
-        return mm[base + off:base + off + 34 * n].view(block)
+    def q8_bytes(off, dims):  # a q8_0 tensor's bytes in the file
+        return mm[base + off:base + off + 34 * int(np.prod(dims)) // 32]
 
-    nbytes = 34 * int(np.prod(emb[1])) // 32
-    mm[base + out[0]:base + out[0] + nbytes] = mm[base + emb[0]:base + emb[0] + nbytes]
+    q8_bytes(out[0], out[1])[:] = q8_bytes(emb[0], emb[1])
     scaled = 0
     for name, (off, dims, t) in info.items():
         if t == Q8_0 and (name.endswith("attn_output.weight") or ".ffn_down" in name):
-            b = blocks(name)
+            b = q8_bytes(off, dims).view(block)
             b["d"] = (b["d"].astype(np.float32) / 64).astype(np.float16)
             scaled += 1
     mm.flush()

@@ -534,7 +534,7 @@ TEST(Attention, F16CacheMatchesNaiveDoubleOnTheHalfValues) {
       {64, 33, 3, {0, 1, 2, 3, 60}}, {7, 9, 0, {1, 2, 63}}, {128, 128, 0, {63}, 8, 1, true},
       {128, 40, 9, {30, 31}}, {192, 64, 0, {20}, 40, 1}, {256, 96, 0, {62, 63}, 6, 3, true},
       {576, 512, 0, {5, 62, 63}, 23, 1}, {50, 16, 4, {9, 10, 11}, 6, 1},
-      // Qwen3-30B-A3B's group of 8 heads per KV head: rows two at a time (odd and even counts).
+      // Qwen3-30B-A3B's group of 8 heads per KV head (odd and even row counts).
       {128, 64, 0, {40, 41}, 16, 2}, {128, 128, 0, {0, 2}, 8, 1, true},
   };
   const float sinks[8] = {0.5f, -1.0f, 2.0f, 0.0f, 3.0f, -2.0f, 1.0f, 0.25f};

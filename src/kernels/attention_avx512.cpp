@@ -35,47 +35,7 @@ inline void prefetch_row(const uint16_t* r, int64_t bytes) {
 template <int NC>
 void dot_g_fixed(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride,
                  int64_t rows, float scale, float* out, int64_t ld) {
-  int64_t j = 0;
-  if (NC <= 8 && G % 4 == 0) {
-    // Two rows at a time against four heads: each query chunk loaded once for both rows (half
-    // the loads of one row against eight heads, which was load-bound: one q load per FMA);
-    // 2 x NC widened rows + 8 accumulators fit the 32 registers. The 4 heads x 2 rows sums go
-    // through one reduce8, whose tree is the same for each input: the bits of one row alone.
-    for (; j + 2 <= rows; j += 2) {
-      const uint16_t* kr = k + j * stride;
-      prefetch_row(kr + kAhead * stride, 32 * NC);
-      prefetch_row(kr + (kAhead + 1) * stride, 32 * NC);
-      __m512 k0[NC], k1[NC];
-#pragma GCC unroll 16
-      for (int c = 0; c < NC; ++c) {
-        k0[c] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + 16 * c)));
-        k1[c] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + stride + 16 * c)));
-      }
-      for (int64_t h = 0; h < G; h += 4) {
-        __m512 acc[8];  // heads h..h+3 of row j, then of row j + 1
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) {
-          const float* qh = q + (h + i) * qstride;
-          const __m512 q0 = _mm512_loadu_ps(qh);
-          acc[i] = _mm512_mul_ps(q0, k0[0]);
-          acc[4 + i] = _mm512_mul_ps(q0, k1[0]);
-#pragma GCC unroll 16
-          for (int c = 1; c < NC; ++c) {
-            const __m512 qc = _mm512_loadu_ps(qh + 16 * c);
-            acc[i] = _mm512_fmadd_ps(qc, k0[c], acc[i]);
-            acc[4 + i] = _mm512_fmadd_ps(qc, k1[c], acc[4 + i]);
-          }
-        }
-        alignas(32) float sums[8];
-        _mm256_store_ps(sums, _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(scale)));
-        for (int i = 0; i < 4; ++i) {
-          out[(h + i) * ld + j] = sums[i];
-          out[(h + i) * ld + j + 1] = sums[4 + i];
-        }
-      }
-    }
-  }
-  for (; j < rows; ++j) {
+  for (int64_t j = 0; j < rows; ++j) {
     const uint16_t* kr = k + j * stride;
     prefetch_row(kr + kAhead * stride, 32 * NC);
     __m512 kv[NC];

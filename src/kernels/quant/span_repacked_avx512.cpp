@@ -206,8 +206,11 @@ inline void fused_row(const uint8_t* row, int64_t full, int tail, const ActSpan*
 }
 
 // Weight rows one after another (one stream from memory); each row against the activation
-// rows in groups of up to kFusedGroup, the later groups decoding the row again from L1.
+// rows in groups of up to kFusedGroup, the later groups decoding the row again from L1. The
+// activation rows' addresses are found once per block of kFusedBlock rows (one block: matmul_many
+// sends at most 12), not once per weight row.
 constexpr int kFusedGroup = 8;
+constexpr int kFusedBlock = 16;
 
 template <int kType, bool kOff>
 void fused_groups(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows,
@@ -220,22 +223,25 @@ void fused_groups(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpa
     full = nsp - 1;
     tail = static_cast<int>((row_bytes - full * kBytes) / (kBytes / 8) * 32);
   }
-  const ActSpan* a[kFusedGroup];
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = w + r * row_bytes;
-    for (int64_t i = 0; i < m; i += kFusedGroup) {
-      const int c = static_cast<int>(m - i < kFusedGroup ? m - i : kFusedGroup);
-      for (int k = 0; k < c; ++k) a[k] = acts + (rows ? rows[i + k] : i + k) * nsp;
-      float* yi = y + i * ldy + r;
-      switch (c) {
-        case 8: fused_row<kType, kOff, 8>(row, full, tail, a, yi, ldy, offset); break;
-        case 7: fused_row<kType, kOff, 7>(row, full, tail, a, yi, ldy, offset); break;
-        case 6: fused_row<kType, kOff, 6>(row, full, tail, a, yi, ldy, offset); break;
-        case 5: fused_row<kType, kOff, 5>(row, full, tail, a, yi, ldy, offset); break;
-        case 4: fused_row<kType, kOff, 4>(row, full, tail, a, yi, ldy, offset); break;
-        case 3: fused_row<kType, kOff, 3>(row, full, tail, a, yi, ldy, offset); break;
-        case 2: fused_row<kType, kOff, 2>(row, full, tail, a, yi, ldy, offset); break;
-        default: fused_row<kType, kOff, 1>(row, full, tail, a, yi, ldy, offset); break;
+  const ActSpan* a[kFusedBlock];
+  for (int64_t i0 = 0; i0 < m; i0 += kFusedBlock) {
+    const int mb = static_cast<int>(m - i0 < kFusedBlock ? m - i0 : kFusedBlock);
+    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w + r * row_bytes;
+      for (int i = 0; i < mb; i += kFusedGroup) {
+        const ActSpan* const* ai = a + i;
+        float* yi = y + (i0 + i) * ldy + r;
+        switch (mb - i < kFusedGroup ? mb - i : kFusedGroup) {
+          case 8: fused_row<kType, kOff, 8>(row, full, tail, ai, yi, ldy, offset); break;
+          case 7: fused_row<kType, kOff, 7>(row, full, tail, ai, yi, ldy, offset); break;
+          case 6: fused_row<kType, kOff, 6>(row, full, tail, ai, yi, ldy, offset); break;
+          case 5: fused_row<kType, kOff, 5>(row, full, tail, ai, yi, ldy, offset); break;
+          case 4: fused_row<kType, kOff, 4>(row, full, tail, ai, yi, ldy, offset); break;
+          case 3: fused_row<kType, kOff, 3>(row, full, tail, ai, yi, ldy, offset); break;
+          case 2: fused_row<kType, kOff, 2>(row, full, tail, ai, yi, ldy, offset); break;
+          default: fused_row<kType, kOff, 1>(row, full, tail, ai, yi, ldy, offset); break;
+        }
       }
     }
   }
