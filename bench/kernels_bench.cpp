@@ -180,6 +180,18 @@ BENCHMARK(BM_MatmulQ8R)->MOECAT_PROMPT_SHAPES;
       ->Args({12288, 2048, 16, 1})->Args({12288, 2048, 32, 1})->Args({12288, 2048, 64, 1})->UseRealTime()
 BENCHMARK(BM_MatmulQ8R)->MOECAT_FEW_ROWS_SHAPES;
 BENCHMARK(BM_MatmulQ4KR)->MOECAT_FEW_ROWS_SHAPES;
+// One token (n = 1). An expert's gate and down (cache-resident after the first pass: the
+// kernel's compute per row, which generation hides behind memory only when it is small).
+#define MOECAT_ONE_ROW ArgNames({"out", "in", "n", "threads"})
+#define MOECAT_EXPERT_ONE_ROW_SHAPES MOECAT_ONE_ROW->Args({768, 2048, 1, 1})->Args({2048, 768, 1, 1})->UseRealTime()
+BENCHMARK(BM_MatmulQ8R)->MOECAT_EXPERT_ONE_ROW_SHAPES;
+BENCHMARK(BM_MatmulQ4KR)->MOECAT_EXPERT_ONE_ROW_SHAPES;
+// Output matrices, streamed from memory (how close the fused kernel gets to the read bandwidth,
+// BM_MemRead): Qwen3-30B-A3B's (151936 x 2048, 330 MB in q8_0) and a quarter of DeepSeek-V3's
+// (Q6_K in a Q4_K_M file: 32768 x 7168, 193 MB); then the same kernels cache-resident (256 x
+// 7168: compute only).
+BENCHMARK(BM_MatmulQ8R)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({256, 7168, 1, 1})->UseRealTime();
+BENCHMARK(BM_MatmulQ6KR)->MOECAT_ONE_ROW->Args({32768, 7168, 1, 1})->Args({256, 7168, 1, 1})->UseRealTime();
 
 // Generation at depth: one query token against `depth` cached positions, Qwen3-30B-A3B's
 // attention (32 query heads, 4 KV heads, head dim 128, f16 cache), four layers' caches used in
