@@ -237,6 +237,70 @@ TEST(JsonConstraint, RandomWalksSyntheticVocab) {
   printf("synthetic vocab: %d walks\n", walks);
 }
 
+// A tool call's text around its JSON (lead / tail, matched byte by byte with the value) and
+// moecat's "x-moecat-key-order": hand-written texts, then random walks over the synthetic
+// vocabulary, whose tokens ("}]", "\n  ", "\": ") span the edges; every text is the lead, a value
+// that parses and validates with its keys in order, and the tail.
+TEST(JsonConstraint, FramedValueAndKeyOrder) {
+  const json body = json::parse(R"({"type": "object", "properties": {"name": {"const": "get_weather"},
+      "arguments": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 8},
+                                                     "unit": {"enum": ["celsius", "kelvin"]}}, "required": ["city"]}},
+      "required": ["name", "arguments"], "x-moecat-key-order": ["name", "arguments"]})");
+  auto accepts = [&](const std::string& lead, const std::string& tail, const std::string& text) {
+    auto c = JsonConstraint::Create(ByteIndex(), body, lead, tail);
+    EXPECT_TRUE(c.ok());
+    for (unsigned char b : text)
+      if (!(*c)->accept(b)) return false;
+    return (*c)->complete();
+  };
+  const std::string call = R"({"name": "get_weather", "arguments": {"city": "Paris"}})";
+  EXPECT_TRUE(accepts("\n", "\n", "\n" + call + "\n"));
+  EXPECT_TRUE(accepts("", "", call));
+  EXPECT_FALSE(accepts("\n", "\n", "\n" + call));         // the tail is part of it
+  EXPECT_FALSE(accepts("\n", "\n", call + "\n"));         // and so is the lead
+  EXPECT_FALSE(accepts("\n", "\n", "\n" + call + "\n "));  // nothing after the tail
+  EXPECT_FALSE(accepts("", "", R"({"arguments": {"city": "Paris"}, "name": "get_weather"})"));  // key order
+
+  ConstraintVocab v = SyntheticVocab(5);
+  auto ix = build_constraint_index(v);
+  int walks = 0;
+  for (const auto& [lead, tail] : std::vector<std::pair<std::string, std::string>>{{"\n", "\n"}, {"[", "]"}, {"", "\n```"}}) {
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+      auto cr = JsonConstraint::Create(ix, body, lead, tail);
+      ASSERT_TRUE(cr.ok());
+      auto& c = *cr;
+      std::mt19937_64 rng(seed);
+      const int budget = seed % 4 == 0 ? 70 : 300;
+      std::string text;
+      std::vector<uint8_t> mask;
+      for (int used = 0; used < budget + 50 && !c->complete(); ++used) {
+        c->allowed(mask, budget - used);
+        std::vector<int32_t> ok;
+        for (size_t i = 0; i < mask.size(); ++i)
+          if (mask[i] && !std::count(v.eog.begin(), v.eog.end(), (int32_t)i)) ok.push_back((int32_t)i);
+        ASSERT_FALSE(ok.empty()) << text;
+        const int32_t t = ok[rng() % ok.size()];
+        ASSERT_TRUE(c->accept(t));
+        text += v.bytes[t];
+      }
+      ASSERT_TRUE(c->complete()) << text;
+      c->allowed(mask, 10);  // complete: only the end of generation
+      for (size_t i = 0; i < mask.size(); ++i)
+        EXPECT_EQ(mask[i] != 0, std::count(v.eog.begin(), v.eog.end(), (int32_t)i) > 0) << text;
+      ASSERT_EQ(text.compare(0, lead.size(), lead), 0) << text;
+      ASSERT_GE(text.size(), lead.size() + tail.size());
+      ASSERT_EQ(text.compare(text.size() - tail.size(), tail.size(), tail), 0) << text;
+      const std::string value = text.substr(lead.size(), text.size() - lead.size() - tail.size());
+      json j = json::parse(value, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << value;
+      EXPECT_TRUE(validate_json(body, j).ok()) << value;
+      EXPECT_LT(value.find("\"name\""), value.find("\"arguments\"")) << value;
+      ++walks;
+    }
+  }
+  printf("framed: %d walks\n", walks);
+}
+
 TEST(JsonConstraint, TightBudgetsStillComplete) {
   ConstraintVocab v = SyntheticVocab(11);
   auto ix = build_constraint_index(v);

@@ -2,6 +2,7 @@
 """Measures the support model on held-out conversations through `moecat serve`'s OpenAI API.
 
     eval_support.py MODEL HELDOUT.jsonl [--moecat build/moecat] [--n N] [--port P] [--threads T] [--metrics]
+                    [--tool-choice required] [--serve-arg=ARG ...]
 
 Starts `moecat serve -m MODEL`, and for every assistant turn of the first N conversations
 (tools/support_data.py --split heldout: each carries `checks`) sends the conversation up to that
@@ -94,15 +95,17 @@ def ffn_experts_per_token(port):
     return float(m.group(1)) if m else None
 
 
-def evaluate(port, convs, max_tokens):
+def evaluate(port, convs, max_tokens, tool_choice=None):
     tot = collections.Counter()
     per = collections.defaultdict(collections.Counter)
     fails = []
     for d in convs:
         for c in d["checks"]:
             msgs = d["messages"][:c["turn"]]
-            r = post(port, {"model": "m", "messages": msgs, "tools": d["tools"], "temperature": 0,
-                            "max_tokens": max_tokens})
+            body = {"model": "m", "messages": msgs, "tools": d["tools"], "temperature": 0, "max_tokens": max_tokens}
+            if tool_choice:
+                body["tool_choice"] = tool_choice
+            r = post(port, body)
             m = r["choices"][0]["message"]
             calls = m.get("tool_calls") or []
             text = m.get("content") or ""
@@ -161,14 +164,18 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--metrics", action="store_true", help="add the server's FFN experts per token (/metrics)")
+    ap.add_argument("--tool-choice", default=None,
+                    help="send this tool_choice (e.g. required) with every turn; the tool measures then show forced calls")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra argument for `moecat serve` (repeatable), e.g. --serve-arg=--no-tool-grammar")
     a = ap.parse_args()
-    proc = subprocess.Popen([a.moecat, "serve", "-m", a.model, "--port", str(a.port), "-t", str(a.threads)],
+    proc = subprocess.Popen([a.moecat, "serve", "-m", a.model, "--port", str(a.port), "-t", str(a.threads)] + a.serve_arg,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(a.port, proc)
         with open(a.heldout, encoding="utf-8") as f:
             convs = [json.loads(l) for _, l in zip(range(a.n), f)]
-        out = evaluate(a.port, convs, a.max_tokens)
+        out = evaluate(a.port, convs, a.max_tokens, a.tool_choice)
         if a.metrics:
             out["ffn_experts_per_token"] = ffn_experts_per_token(a.port)
         print(json.dumps(out, ensure_ascii=False, indent=1))

@@ -40,6 +40,9 @@ Runner add_serve(CLI::App& app) {
                  "keep the prefix cache (e.g. a long system prompt's KV) across restarts: loaded from PATH at "
                  "start, written there at shutdown; a file made for another model, cache type or build is "
                  "ignored with a warning");
+  app.add_flag("--no-tool-grammar", [o](int64_t) { o->tool_grammar = false; },
+               "with tool_choice auto, leave the tool calls the model opens unconstrained (default: once a "
+               "call-open tag appears, its name and arguments are kept valid under the tools' schemas)");
   add_repack_option(app);
   app.add_option("--api-key", o->api_key,
                  "require 'Authorization: Bearer KEY' on every endpoint but /health and the chat page (the page "

@@ -1,5 +1,7 @@
 #include "serve/chat_prompt.h"
 
+#include <functional>
+
 namespace moecat {
 
 using ojson = nlohmann::ordered_json;
@@ -123,6 +125,38 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
     f.schema = {{"anyOf", any}};
     return f;
   }
+  // Families whose call body is the JSON {"name": .., args_key: ..}: the prompt ends with the
+  // call-open tag and the whole body is one JSON value (the name a const), with the text between
+  // the tags around it matched byte by byte - as lazy_call does, and for the same reason: a
+  // prompt that ended at `"arguments": ` split the model's own `": {"` and `"}}` tokens, and the
+  // support model then wrote {"order_id": "lookup_ordereider ist anders..." for every forced call.
+  struct Body {
+    std::string open, lead, tail, close;
+  };
+  const bool body = family_ == ChatFamily::kQwen3 || family_ == ChatFamily::kLlama3 ||
+                    (family_ == ChatFamily::kLongCat && !longcat_kv_);
+  if (body) {
+    const Body b = family_ == ChatFamily::kQwen3     ? Body{"<tool_call>", "\n", "\n", "</tool_call>"}
+                   : family_ == ChatFamily::kLongCat ? Body{"<longcat_tool_call>", "\n", "\n", "</longcat_tool_call>"}
+                                                     : Body{};  // Llama 3: the bare object
+    nlohmann::json any = nlohmann::json::array();
+    for (const auto& t : r.tools) {
+      const std::string name = t["function"].value("name", std::string());
+      if (r.tool_choice == api::ToolChoiceMode::kNamed && name != r.tool_choice_name) continue;
+      any.push_back({{"type", "object"},
+                     {"properties", {{"name", {{"const", name}}}, {f.args_key, params_of(t)}}},
+                     {"required", {"name", f.args_key}},
+                     {"x-moecat-key-order", {"name", f.args_key}},  // the call streams from its name
+                     {"additionalProperties", false}});
+    }
+    f.schema = any.size() == 1 ? any[0] : nlohmann::json{{"anyOf", any}};
+    if (r.tool_choice == api::ToolChoiceMode::kNamed) f.name = r.tool_choice_name;  // named stays false: the body is read whole
+    f.prefix = b.open;
+    f.json_lead = b.lead;
+    f.json_tail = b.tail;
+    f.suffix = b.close;
+    return f;
+  }
   if (r.tool_choice == api::ToolChoiceMode::kNamed) {
     f.named = true;
     f.name = r.tool_choice_name;
@@ -189,6 +223,72 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
   for (const auto& t : r.tools) {
     const std::string name = t["function"].value("name", std::string());
     f.choices.push_back({name, "{\"name\": " + ojson(name).dump() + ", \"" + f.args_key + "\": ", params_of(t)});
+  }
+  return f;
+}
+
+ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
+  ForcedCall f;
+  auto params_of = [](const ojson& tool) -> nlohmann::json {
+    const ojson& fn = tool["function"];
+    if (fn.contains("parameters") && fn["parameters"].is_object())
+      return nlohmann::json::parse(fn["parameters"].dump());
+    return nlohmann::json{{"type", "object"}};
+  };
+  auto add = [&](const std::function<std::string(const std::string&)>& text) {
+    for (const auto& t : r.tools) {
+      const std::string name = t["function"].value("name", std::string());
+      f.choices.push_back({name, text(name), params_of(t)});
+    }
+  };
+  // Families whose call body is the JSON {"name": .., "arguments": ..}: one JSON value over all
+  // tools (the name a const per alternative), so no token boundary is forced anywhere inside it:
+  // a model writes `": {"` and `"}}` as single tokens, which a fixed lead up to `"arguments": `
+  // would split, and then loses its way (measured: right arguments 72 % -> 3 % on the support model).
+  nlohmann::json bodies = nlohmann::json::array();
+  for (const auto& t : r.tools)
+    bodies.push_back({{"type", "object"},
+                      {"properties", {{"name", {{"const", t["function"].value("name", std::string())}}},
+                                      {"arguments", params_of(t)}}},
+                      {"required", {"name", "arguments"}},
+                      {"x-moecat-key-order", {"name", "arguments"}},  // the call streams from its name
+                      {"additionalProperties", false}});
+  const nlohmann::json any_body = {{"anyOf", bodies}};
+  switch (family_) {
+    case ChatFamily::kQwen3:  // <tool_call>\n{..}\n</tool_call>
+      f.trigger = "<tool_call>";
+      f.choices.push_back({"", "", any_body});
+      f.json_lead = f.json_tail = "\n";
+      f.suffix = "</tool_call>";
+      break;
+    case ChatFamily::kLongCat:
+      f.trigger = "<longcat_tool_call>";
+      if (longcat_kv_) {  // NAME, then key/value pairs; the constraint writes the close tag
+        f.key_value = true;
+        add([](const std::string& name) { return name + "\n"; });
+      } else {
+        f.choices.push_back({"", "", any_body});
+        f.json_lead = f.json_tail = "\n";
+        f.suffix = "</longcat_tool_call>";
+      }
+      break;
+    case ChatFamily::kDeepSeekV3:  // each call of the list; the model closes the list itself
+      f.trigger = "<｜tool▁call▁begin｜>";
+      f.prefix = "function<｜tool▁sep｜>";
+      f.json_tail = "\n```";
+      f.suffix = "<｜tool▁call▁end｜>";
+      add([](const std::string& name) { return name + "\n```json\n"; });
+      break;
+    case ChatFamily::kMistral:
+      f.trigger = "[TOOL_CALLS]";
+      if (mistral_args_) {
+        add([](const std::string& name) { return name + "[ARGS]"; });
+      } else {  // the v3 JSON list (parallel calls in one list)
+        f.choices.push_back({"", "", {{"type", "array"}, {"items", any_body}, {"minItems", 1}}});
+      }
+      break;
+    default:
+      break;
   }
   return f;
 }

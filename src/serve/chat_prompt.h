@@ -19,6 +19,11 @@ namespace moecat {
 // prompt, the JSON the constraint enforces, and what closes the call.
 struct ForcedCall {
   std::string prefix, suffix;
+  // lazy_call only: the call-open tag (prefix: what follows it, before each choice's text).
+  std::string trigger;
+  // The literal text around the constrained JSON, matched with it byte by byte
+  // (json_constraint.h): forced calls in the JSON-body families, lazy calls.
+  std::string json_lead, json_tail;
   bool named = false;        // true: the JSON is the arguments object of `name`
   std::string name;          // named only
   nlohmann::json schema;     // what the generated JSON must match
@@ -54,6 +59,12 @@ class ChatPrompt {
 
   // How to force the call the request asks for (tool_choice required / named).
   ForcedCall forced_call(const api::ChatRequest& r) const;
+
+  // tool_choice "auto": how to keep the calls the model chooses to write valid (the family's
+  // call-open tag as `trigger`, the text after it in `prefix`, one choice per tool, the close in
+  // `suffix`); trigger "" where the family has no tag-delimited calls (Llama 3's bare JSON,
+  // gpt-oss's harmony headers, generic): their calls stay unconstrained.
+  ForcedCall lazy_call(const api::ChatRequest& r) const;
 
  private:
   ChatFamily family_ = ChatFamily::kGeneric;

@@ -86,6 +86,66 @@ Result<std::unique_ptr<JsonConstraint>> Server::Impl::choice_constraint(const Fo
   return c;
 }
 
+Result<std::unique_ptr<JsonConstraint>> Server::Impl::lazy_call_constraint(const ForcedCall& fc) {
+  const Tokenizer* tok = engine->tokenizer();
+  const int64_t n_vocab = engine->model().config().n_vocab;
+  std::shared_ptr<const TriggerTable> table;
+  {
+    std::lock_guard<std::mutex> lk(trigger_mu);
+    if (!trigger_table)  // ~1 ms per 10k tokens of vocabulary, once
+      trigger_table = build_trigger_table(fc.trigger, n_vocab, [tok](int32_t id) {
+        return id < tok->vocab_size() ? tok->token_bytes(id) : std::string();
+      });
+    table = trigger_table;
+  }
+  // What a call is made of, checked and encoded once per request; each call the model opens
+  // gets a fresh constraint from them.
+  struct Parts {
+    std::shared_ptr<const ConstraintIndex> index;
+    std::vector<std::vector<int32_t>> lead;
+    std::vector<nlohmann::json> schema;
+    bool key_value = false;
+    std::string json_lead, json_tail;
+    const Tokenizer* tok = nullptr;
+    int64_t n_vocab = 0;
+  };
+  auto parts = std::make_shared<Parts>();
+  parts->index = constraint_index();
+  parts->key_value = fc.key_value;
+  parts->tok = tok;
+  parts->n_vocab = n_vocab;
+  for (const ForcedCall::Choice& ch : fc.choices) {
+    if (Status s = check_json_schema(ch.schema); !s.ok())
+      return Errorf("tool %s: unsupported JSON schema: %s", ch.name.c_str(), s.message().c_str());
+    parts->lead.push_back(tok->encode(fc.prefix + ch.text, false, true));
+    parts->schema.push_back(ch.schema);
+  }
+  if (parts->lead.empty()) return Errorf("no tools");
+  // One choice with no text of its own (the JSON-body families): the framed JSON alone.
+  const bool single = parts->lead.size() == 1 && parts->lead[0].empty();
+  for (const auto& l : parts->lead)
+    if (l.empty() && !single) return Errorf("tool choices without a name in the call syntax");
+  parts->json_lead = fc.json_lead;
+  parts->json_tail = fc.json_tail;
+  auto start = [parts, single]() -> std::unique_ptr<JsonConstraint> {
+    std::vector<std::unique_ptr<JsonConstraint>> then;
+    for (const nlohmann::json& schema : parts->schema) {
+      const Tokenizer* t = parts->tok;
+      auto c = parts->key_value ? make_key_value_call_constraint(
+                                      parts->index, schema, [t](const std::string& x) { return t->encode(x, false, true); })
+                                : JsonConstraint::Create(parts->index, schema, parts->json_lead, parts->json_tail);
+      if (!c.ok()) return nullptr;
+      then.push_back(std::move(*c));
+    }
+    if (single) return std::move(then[0]);
+    return make_choice_constraint(parts->n_vocab, parts->lead, std::move(then));
+  };
+  if (!start()) return Errorf("the tools' call constraint could not be made");
+  auto c = make_lazy_call_constraint(table, start, tok->encode(fc.suffix, false, true));
+  if (!c) return Errorf("the tools' call constraint could not be made");
+  return c;
+}
+
 std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::ChatRequest> r, http::Response& res) {
   const bool chat = r->chat;
   r->model = opt.model_id;  // answer with the model actually served, like llama.cpp's server
@@ -130,6 +190,11 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
     return nullptr;
   }
   const bool constrained = forced || r->response_format != api::ResponseFormat::kText;
+  // tool_choice "auto" with tools and no other constraint: the calls the model opens are kept
+  // valid (their text stays the model's own; nothing changes until a call-open tag appears).
+  ForcedCall lazy;
+  if (has_tools && r->tool_choice == api::ToolChoiceMode::kAuto && !constrained && opt.tool_grammar)
+    lazy = this->chat->lazy_call(*r);
   nlohmann::json schema;
   if (constrained) {
     schema = forced ? fc.schema : r->response_format == api::ResponseFormat::kJsonSchema ? r->json_schema : nlohmann::json();
@@ -169,7 +234,9 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
     for (const auto& [id, b] : r->logit_bias) g.logit_bias.emplace_back(id, b);
     g.top_logprobs = r->logprobs ? r->top_logprobs : -1;
     if (constrained) {
-      auto c = forced && !fc.choices.empty() ? choice_constraint(fc) : JsonConstraint::Create(constraint_index(), schema);
+      auto c = forced && !fc.choices.empty()
+                   ? choice_constraint(fc)
+                   : JsonConstraint::Create(constraint_index(), schema, forced ? fc.json_lead : "", forced ? fc.json_tail : "");
       if (!c.ok()) {
         send_error(res, api::ApiError{400, c.status().message(), "invalid_request_error",
                                       forced ? "tools" : "response_format", ""});
@@ -177,6 +244,14 @@ std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::
       }
       g.constraint = std::move(*c);
       if (forced && !fc.suffix.empty()) g.forced_suffix = tok.encode(fc.suffix, false, true);
+    } else if (!lazy.trigger.empty()) {
+      auto c = lazy_call_constraint(lazy);
+      if (c.ok()) {
+        g.constraint = std::move(*c);
+      } else {
+        std::fprintf(stderr, "moecat: warning: tool calls left unconstrained: %s\n", c.status().message().c_str());
+        lazy.trigger.clear();  // not again for the other choices
+      }
     }
     Scheduler::Submitted sub = sched->submit(std::move(g));
     if (sub.why != Scheduler::Refusal::kNone) {

@@ -574,8 +574,11 @@ void Scheduler::sample_row(Seq& s, const float* row) {
   const int64_t remaining = r.max_tokens - s.n_gen;
   const bool penalize = (r.presence_penalty != 0 || r.frequency_penalty != 0) && !s.counts.empty();
   const Tokenizer* tk = engine_.tokenizer();
-  const bool hold_eog = tk && !r.constraint && s.n_gen < r.min_tokens;
-  if (penalize || !r.logit_bias.empty() || r.constraint || hold_eog) {
+  // A lazy tool-call constraint before its trigger allows everything: no mask, and min_tokens
+  // holds as for free text.
+  const bool masked = r.constraint && r.constraint->masks();
+  const bool hold_eog = tk && (!r.constraint || r.constraint->free_text()) && s.n_gen < r.min_tokens;
+  if (penalize || !r.logit_bias.empty() || masked || hold_eog) {
     buf.assign(row, row + V);
     if (hold_eog)
       for (int32_t id : tk->data().eog_ids)
@@ -583,7 +586,7 @@ void Scheduler::sample_row(Seq& s, const float* row) {
     if (penalize)
       for (const auto& [id, n] : s.counts) buf[id] -= r.presence_penalty + r.frequency_penalty * float(n);
     for (const auto& [id, bias] : r.logit_bias) buf[id] += bias;
-    if (r.constraint) {
+    if (masked) {
       r.constraint->allowed(mask, remaining);
       for (int64_t i = 0; i < V; ++i)
         if (!mask[i]) buf[i] = -std::numeric_limits<float>::infinity();

@@ -29,6 +29,7 @@ struct ServerOptions {
   KvType kv_type = KvType::kF16;   // KV cache element type (f16: half the memory of f32)
   std::string prefix_cache_file;   // non-empty: prefix cache loaded at start, saved at shutdown
   std::string draft = "none";      // speculative decoding in the batch: none | ngram | mtp
+  bool tool_grammar = true;        // tool_choice auto: calls the model opens are kept valid (lazy grammar)
   int n_draft = 0;                 // draft tokens per sequence and step (0: 1 for mtp, 3 for ngram)
   // Slow and idle clients (serve/http/http.h): total deadlines, not per read.
   int header_timeout_ms = 10000;   // a request head must arrive within this of its first byte

@@ -62,6 +62,11 @@ struct Server::Impl {
   std::shared_ptr<const ConstraintIndex> index;  // built on first structured-output request
   std::shared_ptr<const ConstraintIndex> constraint_index();
   Result<std::unique_ptr<JsonConstraint>> choice_constraint(const ForcedCall& fc);
+  // tool_choice "auto": the calls the model writes kept valid (chat_prompt.h lazy_call); an
+  // error where a tool's schema cannot be enforced (the calls then stay free).
+  Result<std::unique_ptr<JsonConstraint>> lazy_call_constraint(const ForcedCall& fc);
+  std::mutex trigger_mu;
+  std::shared_ptr<const TriggerTable> trigger_table;  // one trigger per model: built once
 
   std::atomic<int64_t> http_ok{0}, http_4xx{0}, http_5xx{0};
   std::atomic<uint64_t> next_id{1};

@@ -174,7 +174,17 @@ int64_t Pda::rest(const Thread& t, std::string* s) const {
   int64_t r = 0;
   bool own_container = false;  // the lexeme already accounts for closing t.c
   switch (t.mode) {
-    case M_DONE: return 0;
+    case M_DONE:
+      if (s) *s += G.tail.substr(std::min<size_t>(t.cnt, G.tail.size()));
+      return int64_t(G.tail.size()) - std::min<int64_t>(t.cnt, G.tail.size());
+    case M_LEAD:
+      if (s) {
+        *s += G.lead.substr(std::min<size_t>(t.cnt, G.lead.size()));
+        G.min_string(G.root, *s);
+        *s += G.tail;
+      }
+      return int64_t(G.lead.size()) - std::min<int64_t>(t.cnt, G.lead.size()) + G.nodes[G.root].minlen +
+             int64_t(G.tail.size());
     case M_VALUE:
       r = G.nodes[t.node].minlen;
       if (s) G.min_string(t.node, *s);
@@ -228,14 +238,15 @@ int64_t Pda::rest(const Thread& t, std::string* s) const {
     r += (*arena)[t.saved].suffix;
     if (s) for (int32_t f = t.saved; f >= 0; f = (*arena)[f].parent) after_child((*arena)[f].c, s);
   }
-  return r;
+  if (s) *s += G.tail;
+  return r + int64_t(G.tail.size());
 }
 
 int64_t Pda::rest_as_additional_key(const Thread& t) const {
   const Node& n = g->nodes[t.c.node];
   if (n.addl < 0) return kInf;
   int64_t r = 1 + 2 + g->nodes[n.addl].minlen + obj_close(*g, t.c, t.c.n + 1, nullptr);
-  return r + (t.saved >= 0 ? (*arena)[t.saved].suffix : 0);
+  return r + (t.saved >= 0 ? (*arena)[t.saved].suffix : 0) + int64_t(g->tail.size());
 }
 
 }  // namespace moecat::grammar

@@ -151,7 +151,12 @@ class Impl final : public JsonConstraint {
   Impl(std::shared_ptr<const ConstraintIndex> ix, std::shared_ptr<const grammar::Grammar> g)
       : ix_(std::move(ix)), g_(std::move(g)), pda_{g_.get(), &arena_} {
     Thread t;
-    pda_.enter_value(t, g_->root, cur_);
+    if (g_->lead.empty()) {
+      pda_.enter_value(t, g_->root, cur_);
+    } else {
+      t.mode = grammar::M_LEAD;
+      cur_.push_back(t);
+    }
   }
 
   bool complete() const override {
@@ -165,7 +170,7 @@ class Impl final : public JsonConstraint {
     bool comp = complete();
     if (comp) for (int32_t e : ix_->vocab.eog) if (e >= 0 && size_t(e) < n) mask[e] = 1;
     bool any_open = false;
-    for (const Thread& t : cur_) any_open = any_open || t.mode != grammar::M_DONE;
+    for (const Thread& t : cur_) any_open = any_open || t.mode != grammar::M_DONE || t.cnt < g_->tail.size();
     if (!any_open) return;
     size_t base = arena_.size();
     int64_t best = grammar::kInf;
@@ -326,9 +331,16 @@ class Impl final : public JsonConstraint {
 }  // namespace
 
 Result<std::unique_ptr<JsonConstraint>> JsonConstraint::Create(std::shared_ptr<const ConstraintIndex> index,
-                                                               const nlohmann::json& schema) {
+                                                               const nlohmann::json& schema, const std::string& lead,
+                                                               const std::string& tail) {
   if (!index) return Errorf("json constraint: no vocabulary index");
   MOECAT_ASSIGN_OR_RETURN(auto g, grammar::compile_schema(schema.is_null() ? nullptr : &schema));
+  if (!lead.empty() || !tail.empty()) {
+    auto framed = std::make_shared<grammar::Grammar>(*g);
+    framed->lead = lead;
+    framed->tail = tail;
+    g = std::move(framed);
+  }
   return std::unique_ptr<JsonConstraint>(new Impl(std::move(index), std::move(g)));
 }
 

@@ -84,7 +84,8 @@ struct Node {
   std::vector<Prop> props;  // effective (writable, satisfiable) declared properties
   int32_t addl = kAnyNode;  // -1: no other keys
   int32_t keyroot = -1;     // KeyNode root (-1: no declared keys)
-  bool ordered = false;     // > 64 properties: declared order
+  bool ordered = false;     // > 64 properties or keep_order: declared order
+  bool keep_order = false;  // "x-moecat-key-order" given (moecat's keyword, tool-call bodies)
   uint64_t all_mask = 0;
   std::vector<int32_t> next_req;  // [props+1] first required index >= i (props.size(): none)
   int32_t req_n = 0;
@@ -103,6 +104,9 @@ struct Grammar {
   std::vector<KeyNode> keys;
   int32_t root = 0;
   int32_t bool_lit = -1, null_lit = -1;
+  // Literal bytes before and after the root value (a tool call's text around its JSON, so a
+  // token may span the boundary, as the model's own tokens do: `"}}\n`, `": {"`).
+  std::string lead, tail;
 
   int32_t lit_child(int32_t n, uint8_t b) const;
   int32_t key_child(int32_t n, uint8_t b) const;
@@ -119,7 +123,9 @@ Status validate_in(const nlohmann::json& root, const nlohmann::json& schema,
 // ---- recogniser state ----
 enum : uint8_t { K_ROOT = 0, K_OBJ = 1, K_ARR = 2 };
 enum : uint8_t { OBJ_START, OBJ_COLON, OBJ_IN, OBJ_NEXT, OBJ_COMMA, ARR_START, ARR_IN, ARR_NEXT };
-enum : uint8_t { M_VALUE, M_CONT, M_STRING, M_KEY, M_NUMBER, M_LIT, M_DONE };
+// M_LEAD: matching Grammar::lead (cnt = its bytes matched). M_DONE: the root value is complete;
+// cnt = bytes of Grammar::tail matched after it.
+enum : uint8_t { M_VALUE, M_CONT, M_STRING, M_KEY, M_NUMBER, M_LIT, M_DONE, M_LEAD };
 
 // The container being filled (inline in the thread; parents live in the frame arena).
 struct Cont {

@@ -29,7 +29,9 @@ std::shared_ptr<const ConstraintIndex> build_constraint_index(ConstraintVocab vo
 // The supported JSON Schema subset: type (incl. arrays of types), properties, required,
 // additionalProperties (false or a schema; default when "properties" is given: no others),
 // items, prefixItems, minItems/maxItems, enum, const, anyOf/oneOf, $ref into $defs /
-// definitions, minLength/maxLength, minimum/maximum for integers. Unsupported keywords that
+// definitions, minLength/maxLength, minimum/maximum for integers; and moecat's own
+// "x-moecat-key-order": [keys] (those keys first, in that order; the tool-call bodies use it to
+// put "name" before the arguments). Unsupported keywords that
 // would change validity (pattern, format, ...) are ignored (documented) - never a crash.
 // A schema that is not an object/boolean, or uses $ref cycles without progress, is an error.
 Status check_json_schema(const nlohmann::json& schema);
@@ -39,9 +41,13 @@ Status validate_json(const nlohmann::json& schema, const nlohmann::json& value);
 
 class JsonConstraint {
  public:
-  // schema: a JSON Schema, or null for "any JSON object" (json_object mode).
+  // schema: a JSON Schema, or null for "any JSON object" (json_object mode). lead / tail:
+  // literal text before and after the value (a tool call's own syntax around its JSON), matched
+  // byte by byte like the value, so a token may span either boundary; complete() once the tail
+  // is written.
   static Result<std::unique_ptr<JsonConstraint>> Create(std::shared_ptr<const ConstraintIndex> index,
-                                                       const nlohmann::json& schema);
+                                                       const nlohmann::json& schema, const std::string& lead = "",
+                                                       const std::string& tail = "");
   virtual ~JsonConstraint() = default;
 
   // mask[i] = 1 when token i may come next ([n_vocab], resized by the call). End-of-generation
@@ -57,6 +63,13 @@ class JsonConstraint {
 
   // True once a complete value has been generated (only EOG may follow).
   virtual bool complete() const = 0;
+
+  // False when allowed() would allow every token: the caller may skip the mask (a lazy
+  // constraint before its trigger).
+  virtual bool masks() const { return true; }
+  // True while the text is not under the constraint (a lazy constraint before its trigger):
+  // the rules for free text apply there (min_tokens holds the end of generation back).
+  virtual bool free_text() const { return false; }
 };
 
 // A generation that starts with one of the token sequences lead[k] (chosen token by token; no
@@ -79,5 +92,19 @@ std::vector<int32_t> constraint_eog_ids(const ConstraintIndex& index);
 Result<std::unique_ptr<JsonConstraint>> make_key_value_call_constraint(
     std::shared_ptr<const ConstraintIndex> index, const nlohmann::json& parameters,
     const std::function<std::vector<int32_t>(const std::string&)>& encode);
+
+// Tool calls under tool_choice "auto" (what llama.cpp calls a lazy grammar, serve/grammar/
+// lazy_call.cpp): the text is free until it ends with `trigger` (the family's call-open tag,
+// whether one special token or spelled in text tokens), then the call as a fresh `start()`
+// constrains it (a tool's name in the call syntax, then arguments valid under its schema), then
+// the `suffix` tokens (the call's close), then free text again (another call may follow). A text
+// token that would run past the end of the trigger (the trigger's last bytes and more in one
+// token) is held back while free, so a call always starts at a token boundary.
+struct TriggerTable;  // per trigger and vocabulary: the tokens that would cross it
+std::shared_ptr<const TriggerTable> build_trigger_table(const std::string& trigger, int64_t n_vocab,
+                                                        const std::function<std::string(int32_t)>& token_text);
+std::unique_ptr<JsonConstraint> make_lazy_call_constraint(std::shared_ptr<const TriggerTable> trigger,
+                                                          std::function<std::unique_ptr<JsonConstraint>()> start,
+                                                          std::vector<int32_t> suffix);
 
 }  // namespace moecat

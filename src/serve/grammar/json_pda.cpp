@@ -103,7 +103,7 @@ struct Stepper {
 
   void value_done(Thread& t) {
     t.ws = 0;
-    if (t.c.kind == K_ROOT) { t.mode = M_DONE; return; }
+    if (t.c.kind == K_ROOT) { t.mode = M_DONE; t.cnt = 0; return; }
     t.c.n++;
     t.c.phase = t.c.kind == K_OBJ ? OBJ_NEXT : ARR_NEXT;
     t.mode = M_CONT;
@@ -405,6 +405,20 @@ struct Stepper {
           value_done(t);
           continue;
         }
+        case M_DONE:
+          if (t.cnt < g.tail.size() && uint8_t(g.tail[t.cnt]) == b) {
+            t.cnt++;
+            out.push_back(t);
+          }
+          return;
+        case M_LEAD:
+          if (t.cnt >= g.lead.size() || uint8_t(g.lead[t.cnt]) != b) return;
+          if (++t.cnt < g.lead.size()) {
+            out.push_back(t);
+          } else {
+            p.enter_value(Thread(), g.root, out);
+          }
+          return;
         default: return;
       }
     }
@@ -418,8 +432,8 @@ void Pda::step(Thread t, uint8_t b, std::vector<Thread>& out) const {
 }
 
 bool Pda::complete(const Thread& t) const {
-  if (t.mode == M_DONE) return true;
-  return t.c.kind == K_ROOT && extendable(t);
+  if (t.mode == M_DONE) return t.cnt >= g->tail.size();
+  return g->tail.empty() && t.c.kind == K_ROOT && extendable(t);
 }
 
 bool Pda::extendable(const Thread& t) const {

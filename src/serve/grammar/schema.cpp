@@ -265,6 +265,20 @@ struct Compiler {
         tmp.props.push_back(pr);
       }
     }
+    // moecat's own keyword (tool-call bodies: "name" before the arguments, so the call can
+    // stream from its name): these keys first, in this order, and the object's keys in order.
+    if (auto it = s.find("x-moecat-key-order"); it != s.end() && it->is_array()) {
+      std::vector<Prop> first;
+      for (const json& k : *it) {
+        if (!k.is_string()) return Errorf("'x-moecat-key-order' entries must be strings");
+        auto p = std::find_if(tmp.props.begin(), tmp.props.end(), [&](const Prop& x) { return x.name == k; });
+        if (p == tmp.props.end()) continue;
+        first.push_back(*p);
+        tmp.props.erase(p);
+      }
+      tmp.props.insert(tmp.props.begin(), first.begin(), first.end());
+      tmp.keep_order = true;
+    }
     if (auto it = s.find("additionalProperties"); it != s.end()) {
       if (it->is_boolean()) tmp.addl = it->get<bool>() ? kAnyNode : -1;
       else { MOECAT_ASSIGN_OR_RETURN(int32_t c, compile(*it, depth + 1)); tmp.addl = c; }
@@ -450,7 +464,7 @@ struct Compiler {
         }
       n.props = std::move(eff);
       if (!(n.types & T_OBJ)) continue;
-      n.ordered = n.props.size() > 64;
+      n.ordered = n.keep_order || n.props.size() > 64;
       n.next_req.assign(n.props.size() + 1, int32_t(n.props.size()));
       for (size_t i = n.props.size(); i-- > 0;) n.next_req[i] = n.props[i].required ? int32_t(i) : n.next_req[i + 1];
       n.req_n = 0;
