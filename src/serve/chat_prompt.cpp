@@ -165,7 +165,8 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
     switch (family_) {  // the model's own call syntax up to the arguments
       case ChatFamily::kDeepSeekV3:
         f.prefix = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + f.name + "\n```json\n";
-        f.suffix = "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+        f.json_tail = "\n```";  // with the JSON: the model's `}\n` is one token
+        f.suffix = "<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
         break;
       case ChatFamily::kGptOss:
         f.prefix = "<|channel|>commentary to=functions." + f.name + " <|constrain|>json<|message|>";
@@ -201,7 +202,8 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
     const bool ds = family_ == ChatFamily::kDeepSeekV3;
     f.prefix = ds ? "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>"
                   : "<|channel|>commentary to=functions.";
-    f.suffix = ds ? "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>" : "";
+    f.json_tail = ds ? "\n```" : "";  // with the JSON: the model's `}\n` is one token
+    f.suffix = ds ? "<｜tool▁call▁end｜><｜tool▁calls▁end｜>" : "";
     for (const auto& t : r.tools) {
       const std::string name = t["function"].value("name", std::string());
       f.choices.push_back({name, name + (ds ? "\n```json\n" : " <|constrain|>json<|message|>"), params_of(t)});

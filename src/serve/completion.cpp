@@ -76,7 +76,7 @@ Result<std::unique_ptr<JsonConstraint>> Server::Impl::choice_constraint(const Fo
     auto c = fc.key_value ? make_key_value_call_constraint(
                                 constraint_index(), ch.schema,
                                 [&tok](const std::string& t) { return tok.encode(t, false, true); })
-                          : JsonConstraint::Create(constraint_index(), ch.schema);
+                          : JsonConstraint::Create(constraint_index(), ch.schema, fc.json_lead, fc.json_tail);
     if (!c.ok()) return c.status();
     lead.push_back(tok.encode(ch.text, false, true));
     then.push_back(std::move(*c));

@@ -177,7 +177,12 @@ inline void Assembler::forced_call(api::StreamDelta& d) {
   if (fstream_ && fstream_->committed()) return;  // streamed as it was generated
   api::ToolCall c;
   c.id = new_tool_call_id(family_);
-  const nlohmann::json j = nlohmann::json::parse(json_, nullptr, false);
+  // The constrained text is json_lead + the JSON + json_tail (the lead is whitespace or empty).
+  std::string_view body = json_;
+  if (!fc.json_tail.empty() && body.size() >= fc.json_tail.size() &&
+      body.substr(body.size() - fc.json_tail.size()) == fc.json_tail)
+    body.remove_suffix(fc.json_tail.size());
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) {  // cut short (should not happen: the constraint keeps a budget)
     content_ += json_;
     d.content += json_;
