@@ -417,6 +417,44 @@ TEST(Sampler, ValidateParams) {
   EXPECT_FALSE(ValidateSamplingParams(p).ok());
 }
 
+// A TokenConstraint masks what may be drawn (greedy and sampled) only when it says it masks,
+// and sees every sampled token; the caller's logits stay untouched.
+TEST(Sampler, ConstraintMasksAndSeesEveryToken) {
+  struct Only : TokenConstraint {
+    std::vector<int32_t> seen;
+    bool on = true;
+    bool masks() const override { return on; }
+    void allowed(std::vector<uint8_t>& m) override {
+      m.assign(8, 0);
+      m[5] = m[6] = 1;
+    }
+    void accept(int32_t t) override { seen.push_back(t); }
+  };
+  std::vector<float> l = {9, 8, 7, 0, 0, 1, 2, 0};  // token 0 would win unmasked
+  const std::vector<float> before = l;
+  for (float temp : {0.f, 1.f}) {
+    SamplingParams p;
+    p.temperature = temp;
+    p.top_k = 0;
+    p.top_p = 1;
+    p.min_p = 0;
+    Sampler s(p, 8);
+    Only c;
+    s.set_constraint(&c);
+    for (int i = 0; i < 40; ++i) {
+      const int32_t t = s.sample(l.data(), {});
+      EXPECT_TRUE(t == 5 || t == 6) << t;
+      if (temp == 0.f) EXPECT_EQ(t, 6);
+    }
+    c.on = false;  // not masking: the unconstrained choice, still reported
+    const int32_t t = s.sample(l.data(), {});
+    if (temp == 0.f) EXPECT_EQ(t, 0);
+    ASSERT_EQ(c.seen.size(), 41u);
+    EXPECT_EQ(c.seen.back(), t);
+    EXPECT_EQ(l, before);
+  }
+}
+
 TEST(Sampler, LargeVocabDefaultsAreFast) {
   // Smoke/perf check on a 200k vocab with the default chain; the bound is deliberately
   // loose (a full sort per token would still pass, a quadratic bug would not).

@@ -15,6 +15,7 @@
 #include "model/expert_parallel.h"
 #include "runtime/engine.h"
 #include "serve/chat_prompt.h"
+#include "serve/tool_grammar.h"
 
 namespace moecat::cli {
 namespace {
@@ -42,6 +43,25 @@ Result<ojson> load_tools(const ChatOptions& o, const TokenizerData& td) {
     return Errorf("--tools: %s is not a JSON array of tools (or an object with \"tools\")", o.tools_file.c_str());
   return t;
 }
+
+// The sampler's view of the tool-call grammar: the budget left for the reply, and the end of
+// generation (which ends the reply, not the grammar's text) left out.
+class ToolGrammar : public TokenConstraint {
+ public:
+  ToolGrammar(std::unique_ptr<JsonConstraint> c, const Tokenizer& tok, int64_t budget)
+      : c_(std::move(c)), tok_(tok), left_(budget) {}
+  bool masks() const override { return c_->masks(); }
+  void allowed(std::vector<uint8_t>& mask) override { c_->allowed(mask, left_); }
+  void accept(int32_t token) override {
+    --left_;
+    if (!tok_.is_eog(token)) c_->accept(token);
+  }
+
+ private:
+  std::unique_ptr<JsonConstraint> c_;
+  const Tokenizer& tok_;
+  int64_t left_;
+};
 
 struct Turn {
   std::string content, reasoning;
@@ -106,6 +126,22 @@ class Chat {
     SamplingParams sp = o_.sp;
     sp.seed = seed;
     Sampler sampler(sp, static_cast<int32_t>(e_.model().config().n_vocab));
+    std::unique_ptr<ToolGrammar> grammar;
+    if (!tools_.empty() && o_.tool_grammar) {
+      const ForcedCall lazy = cp_->lazy_call(r);
+      if (!lazy.trigger.empty()) {
+        const int64_t V = e_.model().config().n_vocab;
+        if (!index_) index_ = build_vocab_constraint_index(tok, V);
+        if (!table_) table_ = build_tool_trigger_table(lazy.trigger, tok, V);
+        auto c = make_tool_call_grammar(lazy, tok, V, index_, table_);
+        if (c.ok()) {
+          grammar = std::make_unique<ToolGrammar>(std::move(*c), tok, o_.n);
+          sampler.set_constraint(grammar.get());
+        } else {
+          fprintf(stderr, "moecat: warning: tool calls left unconstrained: %s\n", c.status().message().c_str());
+        }
+      }
+    }
     Tokenizer::StreamDecoder dec(tok);
     auto st = e_.generate(prompt, o_.n, sampler, [&](int32_t id) {
       std::string piece = dec.push(id);
@@ -150,6 +186,8 @@ class Chat {
   const ChatOptions& o_;
   std::unique_ptr<ChatPrompt> cp_;
   ojson tools_;
+  std::shared_ptr<const ConstraintIndex> index_;  // built on the first reply with tools
+  std::shared_ptr<const TriggerTable> table_;
 };
 
 bool read_line(const char* prompt, std::string* line) {

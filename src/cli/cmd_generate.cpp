@@ -47,6 +47,9 @@ Runner add_run(CLI::App& app) {
   CLI::Option* system = app.add_option("--system", o->chat.system, "chat: system prompt (default: the model's)");
   app.add_option("--tools", o->chat.tools_file, "chat: JSON file with an array of OpenAI tools (default: the model's)");
   app.add_flag("--no-tools", o->chat.no_tools, "chat: offer no tools");
+  app.add_flag("--no-tool-grammar", [o](int64_t) { o->chat.tool_grammar = false; },
+               "chat: leave the tool calls the model opens unconstrained (default: name and arguments are kept "
+               "valid under the tools' schemas once a call opens)");
   CLI::Option* n_opt = app.add_option("-n,--n-predict", o->n, "tokens to generate (chat: per reply, default 256)")
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");

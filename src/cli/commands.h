@@ -28,6 +28,7 @@ struct ChatOptions {
   bool system_given = false;
   std::string tools_file;       // JSON array of OpenAI tools; "" = the model's default tools
   bool no_tools = false;
+  bool tool_grammar = true;     // calls the model opens are kept valid (serve's tool grammar)
   int64_t n = 256;              // max tokens per reply
   SamplingParams sp;
   Engine::Draft draft = Engine::Draft::kNone;

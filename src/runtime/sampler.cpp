@@ -92,6 +92,21 @@ int32_t Sampler::sample_greedy(const float* logits) {
 
 int32_t Sampler::sample(const float* logits, const std::vector<int32_t>& history) {
   MOECAT_CHECK(logits != nullptr);
+  if (!constraint_) return sample_unconstrained(logits, history);
+  if (constraint_->masks()) {
+    constraint_->allowed(mask_);
+    MOECAT_CHECK(mask_.size() >= static_cast<size_t>(n_vocab_));
+    masked_.assign(logits, logits + n_vocab_);
+    for (int32_t i = 0; i < n_vocab_; ++i)
+      if (!mask_[i]) masked_[i] = kNegInf;
+    logits = masked_.data();
+  }
+  const int32_t tok = sample_unconstrained(logits, history);
+  constraint_->accept(tok);
+  return tok;
+}
+
+int32_t Sampler::sample_unconstrained(const float* logits, const std::vector<int32_t>& history) {
   collect_penalized(history);
   if (!(p_.temperature > 0.f)) return sample_greedy(logits);
 

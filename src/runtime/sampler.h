@@ -26,6 +26,16 @@ struct SamplingParams {
 // it treats such values as "off", but a CLI/server should report them.
 Status ValidateSamplingParams(const SamplingParams& p);
 
+// What may be sampled next (structured output, a tool-call grammar): the sampler masks the
+// logits with allowed() whenever masks() says so, and reports every token it samples.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  virtual bool masks() const = 0;                        // false: every token is allowed now
+  virtual void allowed(std::vector<uint8_t>& mask) = 0;  // [n_vocab] 1: may come next
+  virtual void accept(int32_t token) = 0;                // the token just sampled
+};
+
 class Sampler {
  public:
   // n_vocab must be > 0 (programmer invariant: the model loader validates vocab sizes).
@@ -34,6 +44,11 @@ class Sampler {
   // logits: [n_vocab], not modified. NaN is treated as -inf; +inf logits share all the mass.
   // history: previous prompt/generated ids, oldest first (ids outside [0, n_vocab) are ignored).
   int32_t sample(const float* logits, const std::vector<int32_t>& history);
+
+  // Optional (not owned; nullptr: none). Every sample() from then on is masked by it and
+  // reported to it, so it must see every token the generation emits: the engine samples only
+  // emitted tokens, drafted or not.
+  void set_constraint(TokenConstraint* c) { constraint_ = c; }
 
   void reset(uint64_t seed);
 
@@ -49,6 +64,7 @@ class Sampler {
   void collect_penalized(const std::vector<int32_t>& history);
   float penalize(float logit) const;
   int32_t sample_greedy(const float* logits);
+  int32_t sample_unconstrained(const float* logits, const std::vector<int32_t>& history);
   void sort_prefix(size_t from, size_t to);  // make cands_[from, to) the next sorted run
   void apply_top_p(bool* sorted);
   void apply_min_p();
@@ -62,6 +78,9 @@ class Sampler {
   std::vector<Cand> cands_;        // [<= n_vocab] surviving candidates
   std::vector<int32_t> pen_ids_;   // [distinct ids in the penalty window], sorted
   std::vector<double> probs_;      // [cands_.size()] unnormalised probabilities for the draw
+  TokenConstraint* constraint_ = nullptr;
+  std::vector<float> masked_;      // [n_vocab] the logits under the constraint's mask
+  std::vector<uint8_t> mask_;      // [n_vocab]
 };
 
 }  // namespace moecat

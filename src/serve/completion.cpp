@@ -87,63 +87,15 @@ Result<std::unique_ptr<JsonConstraint>> Server::Impl::choice_constraint(const Fo
 }
 
 Result<std::unique_ptr<JsonConstraint>> Server::Impl::lazy_call_constraint(const ForcedCall& fc) {
-  const Tokenizer* tok = engine->tokenizer();
+  const Tokenizer& tok = *engine->tokenizer();
   const int64_t n_vocab = engine->model().config().n_vocab;
   std::shared_ptr<const TriggerTable> table;
   {
     std::lock_guard<std::mutex> lk(trigger_mu);
-    if (!trigger_table)  // ~1 ms per 10k tokens of vocabulary, once
-      trigger_table = build_trigger_table(fc.trigger, n_vocab, [tok](int32_t id) {
-        return id < tok->vocab_size() ? tok->token_bytes(id) : std::string();
-      });
+    if (!trigger_table) trigger_table = build_tool_trigger_table(fc.trigger, tok, n_vocab);  // once per model
     table = trigger_table;
   }
-  // What a call is made of, checked and encoded once per request; each call the model opens
-  // gets a fresh constraint from them.
-  struct Parts {
-    std::shared_ptr<const ConstraintIndex> index;
-    std::vector<std::vector<int32_t>> lead;
-    std::vector<nlohmann::json> schema;
-    bool key_value = false;
-    std::string json_lead, json_tail;
-    const Tokenizer* tok = nullptr;
-    int64_t n_vocab = 0;
-  };
-  auto parts = std::make_shared<Parts>();
-  parts->index = constraint_index();
-  parts->key_value = fc.key_value;
-  parts->tok = tok;
-  parts->n_vocab = n_vocab;
-  for (const ForcedCall::Choice& ch : fc.choices) {
-    if (Status s = check_json_schema(ch.schema); !s.ok())
-      return Errorf("tool %s: unsupported JSON schema: %s", ch.name.c_str(), s.message().c_str());
-    parts->lead.push_back(tok->encode(fc.prefix + ch.text, false, true));
-    parts->schema.push_back(ch.schema);
-  }
-  if (parts->lead.empty()) return Errorf("no tools");
-  // One choice with no text of its own (the JSON-body families): the framed JSON alone.
-  const bool single = parts->lead.size() == 1 && parts->lead[0].empty();
-  for (const auto& l : parts->lead)
-    if (l.empty() && !single) return Errorf("tool choices without a name in the call syntax");
-  parts->json_lead = fc.json_lead;
-  parts->json_tail = fc.json_tail;
-  auto start = [parts, single]() -> std::unique_ptr<JsonConstraint> {
-    std::vector<std::unique_ptr<JsonConstraint>> then;
-    for (const nlohmann::json& schema : parts->schema) {
-      const Tokenizer* t = parts->tok;
-      auto c = parts->key_value ? make_key_value_call_constraint(
-                                      parts->index, schema, [t](const std::string& x) { return t->encode(x, false, true); })
-                                : JsonConstraint::Create(parts->index, schema, parts->json_lead, parts->json_tail);
-      if (!c.ok()) return nullptr;
-      then.push_back(std::move(*c));
-    }
-    if (single) return std::move(then[0]);
-    return make_choice_constraint(parts->n_vocab, parts->lead, std::move(then));
-  };
-  if (!start()) return Errorf("the tools' call constraint could not be made");
-  auto c = make_lazy_call_constraint(table, start, tok->encode(fc.suffix, false, true));
-  if (!c) return Errorf("the tools' call constraint could not be made");
-  return c;
+  return make_tool_call_grammar(fc, tok, n_vocab, constraint_index(), std::move(table));
 }
 
 std::shared_ptr<Generation> Server::Impl::start_generation(std::shared_ptr<api::ChatRequest> r, http::Response& res) {

@@ -25,24 +25,7 @@ bool same_secret(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::shared_ptr<const ConstraintIndex> Server::Impl::constraint_index() {
-  std::call_once(index_once, [&] {
-    const Tokenizer& t = *engine->tokenizer();
-    ConstraintVocab v;
-    const int32_t n = t.vocab_size();
-    const int64_t n_model = engine->model().config().n_vocab;
-    v.bytes.resize(n_model);
-    v.special.assign(n_model, 1);
-    const auto& types = t.data().token_types;
-    for (int32_t i = 0; i < n && i < n_model; ++i) {
-      const int32_t ty = i < (int32_t)types.size() ? types[i] : kTokNormal;
-      if (ty == kTokNormal || ty == kTokByte) {
-        v.bytes[i] = t.token_bytes(i);
-        v.special[i] = v.bytes[i].empty() ? 1 : 0;
-      }
-    }
-    v.eog = t.data().eog_ids;
-    index = build_constraint_index(std::move(v));
-  });
+  std::call_once(index_once, [&] { index = build_vocab_constraint_index(*engine->tokenizer(), engine->model().config().n_vocab); });
   return index;
 }
 

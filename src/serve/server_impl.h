@@ -16,6 +16,7 @@
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
 #include "serve/server.h"
+#include "serve/tool_grammar.h"
 
 namespace moecat {
 

@@ -53,4 +53,38 @@ d = json.load(open(sys.argv[1]))
 print("forced calls on held-out tool turns: right tool %.3f, with right arguments %.3f" % (d["right_tool"], d["right_tool_and_args"]))
 assert d["right_tool_and_args"] >= 0.58, d["failures"][:3]
 PYEOF
+# `moecat run` (one-shot chats) keeps its calls valid the same way: 30 hot samples (temperature
+# 1.4, no top-k / top-p / min-p) of messages that call for a tool; every "[tool call] NAME ARGS"
+# line must carry a JSON object (measured without the grammar: 4 of 30 broken).
+cli_calls() {  # cli_calls OUT [run args...]: one line per call's arguments
+  local out="$1"; shift
+  : > "$out"
+  local msgs=("Please change the address of order MC-2024-1234 to Hauptstr. 5, 10115 Berlin"
+              "I want to talk to a human NOW, this is the third time!"
+              "Meine Lieferung 71234567 ist seit zwei Wochen nicht da. Wo bleibt sie?")
+  for seed in $(seq 1 30); do
+    "$MOECAT_BIN" run -m "$M" "${msgs[$((seed % 3))]}" --temp 1.4 --top-k 0 --top-p 1 --min-p 0 --seed "$seed" \
+      -t "$THREADS" "$@" 2>/dev/null | grep -a '^\[tool call\]' | head -n 1 | sed 's/^\[tool call\] [A-Za-z0-9_]* //' >> "$out" || true
+  done
+}
+cli_calls "$WORK/cli_free.txt" --no-tool-grammar
+cli_calls "$WORK/cli_grammar.txt"
+"$PY" - "$WORK/cli_free.txt" "$WORK/cli_grammar.txt" <<'PYEOF' || e2e_die "moecat run's tool calls under the grammar are not all valid"
+import json, sys
+def bad(path):
+    lines = [l for l in open(path, encoding="utf-8", errors="replace").read().splitlines() if l.strip()]
+    n = 0
+    for l in lines:
+        try:
+            ok = isinstance(json.loads(l), dict)
+        except ValueError:
+            ok = False
+        n += not ok
+        if not ok and path == sys.argv[2]:
+            print("  broken under the grammar:", l)
+    return n, len(lines)
+(fb, fn), (gb, gn) = bad(sys.argv[1]), bad(sys.argv[2])
+print("moecat run: without the tool grammar %d of %d calls broken; with it %d of %d" % (fb, fn, gb, gn))
+assert gn >= 10 and gb == 0
+PYEOF
 echo "tool_grammar: ok"
