@@ -230,6 +230,107 @@ TEST(LazyCall, RandomWalksGiveValidCalls) {
   EXPECT_GT(spanning, 5);        // and tokens like "}}\n" across the JSON's own edges
 }
 
+// gpt-oss's form (ChatPrompt::lazy_call): the trigger is the recipient "to=functions." in a
+// harmony header, each tool's choice is its name + " <|constrain|>json<|message|>", the close is
+// <|call|> (an end-of-generation token). Random walks after the header, read back by the harmony
+// parser: one call per walk, to one of the tools, with valid arguments.
+TEST(LazyCall, HarmonyHeaderCalls) {
+  const char* kSpecial[] = {"<|channel|>", "<|constrain|>", "<|message|>", "<|call|>"};
+  ConstraintVocab cv;
+  std::vector<std::string> text;
+  for (int i = 0; i < 256; ++i) cv.bytes.push_back(std::string(1, char(i)));
+  text = cv.bytes;
+  for (const char* sp : kSpecial) {
+    cv.bytes.push_back("");
+    text.push_back(sp);
+  }
+  for (const char* m : {"commentary", " json", "\"}", "{\"", ".get"}) {
+    cv.bytes.push_back(m);
+    text.push_back(m);
+  }
+  const int32_t kCall = 259;
+  cv.special.assign(cv.bytes.size(), 0);
+  for (int32_t i = 256; i < 260; ++i) cv.special[i] = 1;
+  cv.eog = {kCall};
+  auto ix = build_constraint_index(cv);
+  auto encode = [&](const std::string& s) {
+    std::vector<int32_t> out;
+    for (size_t i = 0; i < s.size();) {
+      int32_t sp = -1;
+      for (int k = 0; k < 4 && sp < 0; ++k)
+        if (s.compare(i, std::string(kSpecial[k]).size(), kSpecial[k]) == 0) sp = 256 + k;
+      if (sp >= 0) {
+        out.push_back(sp);
+        i += std::string(kSpecial[sp - 256]).size();
+      } else {
+        out.push_back((unsigned char)s[i++]);
+      }
+    }
+    return out;
+  };
+  auto table = build_trigger_table("to=functions.", (int64_t)text.size(), [&](int32_t id) { return text[id]; });
+  std::vector<std::vector<int32_t>> lead;
+  std::vector<json> schema;
+  for (const auto& t : Tools()) {
+    lead.push_back(encode(t["function"]["name"].get<std::string>() + " <|constrain|>json<|message|>"));
+    schema.push_back(t["function"]["parameters"]);
+  }
+  auto start = [&]() -> std::unique_ptr<JsonConstraint> {
+    std::vector<std::unique_ptr<JsonConstraint>> then;
+    for (const json& sc : schema) then.push_back(std::move(*JsonConstraint::Create(ix, sc)));
+    return make_choice_constraint((int64_t)text.size(), lead, std::move(then));
+  };
+  int calls = 0;
+  for (int seed = 0; seed < 40; ++seed) {
+    std::mt19937 rng(seed);
+    auto c = make_lazy_call_constraint(table, start, {kCall});
+    ASSERT_TRUE(c);
+    std::string out;
+    std::vector<uint8_t> mask;
+    for (int32_t t : encode("<|channel|>commentary to=functions")) {
+      ASSERT_TRUE(c->accept(t));
+      out += text[t];
+    }
+    c->allowed(mask, 500);  // ".get" would run past the recipient's "." into the name: held back
+    EXPECT_EQ(mask[text.size() - 1], 0);
+    ASSERT_TRUE(c->accept('.'));
+    out += ".";
+    ASSERT_FALSE(c->free_text());
+    for (int n = 0; n < 600 && !c->free_text(); ++n) {
+      c->allowed(mask, 500 - n);
+      std::vector<int32_t> ok;
+      for (size_t i = 0; i < mask.size(); ++i)
+        if (mask[i]) ok.push_back((int32_t)i);
+      ASSERT_FALSE(ok.empty()) << out;
+      const int32_t t = ok[rng() % ok.size()];
+      ASSERT_TRUE(c->accept(t));
+      out += text[t];
+    }
+    ASSERT_TRUE(c->free_text()) << out;
+    ASSERT_EQ(out.substr(out.size() - 8), "<|call|>") << out;
+    ChatParseOptions opt;
+    opt.tools = ojson::parse(Tools().dump());
+    auto p = make_chat_output_parser(ChatFamily::kGptOss, opt);
+    std::vector<Call> got;
+    for (const ChatDelta& d : {p->feed(out), p->finish()})
+      for (const ToolCallDelta& t : d.tool_calls) {
+        if (t.index >= (int)got.size()) got.resize(t.index + 1);
+        got[t.index].name += t.name;
+        got[t.index].args += t.arguments;
+      }
+    ASSERT_EQ(got.size(), 1u) << out;
+    const json* sc = nullptr;
+    for (const auto& t : Tools())
+      if (t["function"]["name"] == got[0].name) sc = &t["function"]["parameters"];
+    ASSERT_TRUE(sc) << out;
+    json a = json::parse(got[0].args, nullptr, false);
+    ASSERT_TRUE(a.is_object()) << out;
+    EXPECT_TRUE(validate_json(*sc, a).ok()) << out;
+    ++calls;
+  }
+  EXPECT_EQ(calls, 40);
+}
+
 TEST(LazyCall, HandWrittenSequences) {
   Vocab v;
   auto table = Table(v);

@@ -281,6 +281,11 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
       f.suffix = "<｜tool▁call▁end｜>";
       add([](const std::string& name) { return name + "\n```json\n"; });
       break;
+    case ChatFamily::kGptOss:  // a header's recipient, then the arguments as the message body
+      f.trigger = "to=functions.";
+      f.suffix = "<|call|>";
+      add([](const std::string& name) { return name + " <|constrain|>json<|message|>"; });
+      break;
     case ChatFamily::kMistral:
       f.trigger = "[TOOL_CALLS]";
       if (mistral_args_) {

@@ -62,8 +62,8 @@ class ChatPrompt {
 
   // tool_choice "auto": how to keep the calls the model chooses to write valid (the family's
   // call-open tag as `trigger`, the text after it in `prefix`, one choice per tool, the close in
-  // `suffix`); trigger "" where the family has no tag-delimited calls (Llama 3's bare JSON,
-  // gpt-oss's harmony headers, generic): their calls stay unconstrained.
+  // `suffix`); trigger "" where the family has no call tag (Llama 3's bare JSON, generic):
+  // their calls stay unconstrained. gpt-oss: the recipient "to=functions." in a header.
   ForcedCall lazy_call(const api::ChatRequest& r) const;
 
  private:
