@@ -375,6 +375,23 @@ TEST(LazyCall, HandWrittenSequences) {
     auto d = Make(v, table, form);
     EXPECT_FALSE(feed(*d, v.encode("<tool_call>\n{\"name\": \"start_return\", \"arguments\": {\"reason\": \"late\"")));
   }
+  {  // parallel_tool_calls false: after the one call's close only the end of generation
+    auto one = [&]() -> std::unique_ptr<JsonConstraint> {
+      json bodies = json::array();
+      for (const auto& t : Tools())
+        bodies.push_back({{"type", "object"},
+                          {"properties", {{"name", {{"const", t["function"]["name"]}}}, {"arguments", t["function"]["parameters"]}}},
+                          {"required", {"name", "arguments"}}});
+      return std::move(*JsonConstraint::Create(v.ix, json{{"anyOf", bodies}}, "\n", "\n"));
+    };
+    auto c = make_lazy_call_constraint(table, one, v.encode("</tool_call>"), {kEog});
+    ASSERT_TRUE(feed(*c, v.encode("<tool_call>\n{\"name\": \"lookup_order\", \"arguments\": {\"order_id\": \"A1\"}}\n</tool_call>")));
+    ASSERT_TRUE(c->masks());
+    c->allowed(mask, 100);
+    for (size_t i = 0; i < mask.size(); ++i) EXPECT_EQ(mask[i] != 0, (int32_t)i == kEog) << i;
+    EXPECT_FALSE(c->accept(kOpen));
+    EXPECT_FALSE(c->accept('\n'));
+  }
   {  // the tag spelled in text tokens; one that would cross its end is held back
     auto c = Make(v, table);
     ASSERT_TRUE(feed(*c, v.encode("ok <tool_")));

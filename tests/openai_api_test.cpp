@@ -251,6 +251,9 @@ TEST(OpenAiRequest, ToolsAndToolChoice) {
   ChatRequest n = ParseOk(Chat(tools + R"(,"tool_choice":{"type":"function","function":{"name":"A-z_09"}})"));
   EXPECT_EQ(n.tool_choice, ToolChoiceMode::kNamed);
   EXPECT_EQ(n.tool_choice_name, "A-z_09");
+  EXPECT_TRUE(r.parallel_tool_calls);
+  EXPECT_FALSE(ParseOk(Chat(tools + R"(,"parallel_tool_calls":false)")).parallel_tool_calls);
+  EXPECT_EQ(ParseErr(Chat(tools + R"(,"parallel_tool_calls":"no")")).param, "parallel_tool_calls");
   // 64-character names are the maximum.
   EXPECT_EQ(ParseOk(Chat(R"("tools":[{"type":"function","function":{"name":")" + std::string(64, 'x') +
                          "\"}}]")).tools.size(), 1u);

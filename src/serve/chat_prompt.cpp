@@ -231,6 +231,7 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
 
 ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
   ForcedCall f;
+  f.single_call = !r.parallel_tool_calls;
   auto params_of = [](const ojson& tool) -> nlohmann::json {
     const ojson& fn = tool["function"];
     if (fn.contains("parameters") && fn["parameters"].is_object())
@@ -278,7 +279,7 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
       f.trigger = "<｜tool▁call▁begin｜>";
       f.prefix = "function<｜tool▁sep｜>";
       f.json_tail = "\n```";
-      f.suffix = "<｜tool▁call▁end｜>";
+      f.suffix = f.single_call ? "<｜tool▁call▁end｜><｜tool▁calls▁end｜>" : "<｜tool▁call▁end｜>";
       add([](const std::string& name) { return name + "\n```json\n"; });
       break;
     case ChatFamily::kGptOss:  // a header's recipient, then the arguments as the message body
@@ -291,7 +292,8 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
       if (mistral_args_) {
         add([](const std::string& name) { return name + "[ARGS]"; });
       } else {  // the v3 JSON list (parallel calls in one list)
-        f.choices.push_back({"", "", {{"type", "array"}, {"items", any_body}, {"minItems", 1}}});
+        f.choices.push_back({"", "", {{"type", "array"}, {"items", any_body}, {"minItems", 1},
+                                      {"maxItems", f.single_call ? 1 : 64}}});
       }
       break;
     default:

@@ -21,6 +21,7 @@ struct ForcedCall {
   std::string prefix, suffix;
   // lazy_call only: the call-open tag (prefix: what follows it, before each choice's text).
   std::string trigger;
+  bool single_call = false;  // lazy_call: the request allows one call only (parallel_tool_calls false)
   // The literal text around the constrained JSON, matched with it byte by byte
   // (json_constraint.h): forced calls in the JSON-body families, lazy calls.
   std::string json_lead, json_tail;

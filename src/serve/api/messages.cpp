@@ -272,7 +272,11 @@ MessagesRequest parse_body(std::string_view body, const RequestLimits& lim, bool
     chat["tools"] = translate_tools(*v, lim);
     have_tools = !v->empty();
   }
-  if (const ojson* v = field(j, "tool_choice")) chat["tool_choice"] = translate_tool_choice(*v, have_tools);
+  if (const ojson* v = field(j, "tool_choice")) {
+    chat["tool_choice"] = translate_tool_choice(*v, have_tools);
+    if (const ojson* p = field(*v, "disable_parallel_tool_use"); p && p->is_boolean() && p->get<bool>())
+      chat["parallel_tool_calls"] = false;
+  }
 
   if (const ojson* v = field(j, "max_tokens")) {
     r.max_tokens = get_int(*v, "max_tokens", 1);

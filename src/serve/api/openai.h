@@ -41,6 +41,7 @@ struct ChatRequest {
   nlohmann::ordered_json tools;     // array (possibly empty) of {type:"function", function:{name, description, parameters}}
   ToolChoiceMode tool_choice = ToolChoiceMode::kAuto;
   std::string tool_choice_name;     // kNamed
+  bool parallel_tool_calls = true;  // false: at most one tool call per reply (the tool grammar ends it)
   ResponseFormat response_format = ResponseFormat::kText;
   nlohmann::json json_schema;       // kJsonSchema: the "schema" member (null for kJsonObject)
   std::string json_schema_name;

@@ -420,6 +420,10 @@ ChatRequest parse_body(std::string_view body, bool chat, const RequestLimits& li
   if (chat) {
     if (const ojson* v = field(j, "tools")) r.tools = parse_tools(*v, lim);
     if (const ojson* v = field(j, "tool_choice")) parse_tool_choice(*v, r);
+    if (const ojson* v = field(j, "parallel_tool_calls")) {
+      if (!v->is_boolean()) bad("parallel_tool_calls", "parallel_tool_calls must be a boolean");
+      r.parallel_tool_calls = v->get<bool>();
+    }
     if (const ojson* v = field(j, "response_format")) parse_response_format(*v, r);
     if (const ojson* v = field(j, "chat_template_kwargs")) {
       if (!v->is_object()) bad("chat_template_kwargs", "chat_template_kwargs must be an object");

@@ -263,6 +263,7 @@ ResponsesRequest parse_body(std::string_view body, const RequestLimits& lim) {
   if (const ojson* v = field(j, "parallel_tool_calls")) {
     if (!v->is_boolean()) bad("parallel_tool_calls", "parallel_tool_calls must be a boolean");
     r.parallel_tool_calls = v->get<bool>();
+    chat["parallel_tool_calls"] = *v;
   }
   if (const ojson* v = field(j, "previous_response_id")) {
     if (!v->is_string() || v->get<std::string>().empty())

@@ -103,8 +103,11 @@ Result<std::unique_ptr<JsonConstraint>> make_key_value_call_constraint(
 struct TriggerTable;  // per trigger and vocabulary: the tokens that would cross it
 std::shared_ptr<const TriggerTable> build_trigger_table(const std::string& trigger, int64_t n_vocab,
                                                         const std::function<std::string(int32_t)>& token_text);
+// end_after_call non-empty: one call only (parallel_tool_calls false); after its close only
+// these tokens (the end of generation) may follow.
 std::unique_ptr<JsonConstraint> make_lazy_call_constraint(std::shared_ptr<const TriggerTable> trigger,
                                                           std::function<std::unique_ptr<JsonConstraint>()> start,
-                                                          std::vector<int32_t> suffix);
+                                                          std::vector<int32_t> suffix,
+                                                          std::vector<int32_t> end_after_call = {});
 
 }  // namespace moecat

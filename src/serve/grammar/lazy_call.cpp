@@ -46,14 +46,19 @@ namespace {
 class LazyCallConstraint : public JsonConstraint {
  public:
   LazyCallConstraint(std::shared_ptr<const TriggerTable> t, std::function<std::unique_ptr<JsonConstraint>()> start,
-                     std::vector<int32_t> suffix)
-      : t_(std::move(t)), start_(std::move(start)), suffix_(std::move(suffix)) {}
+                     std::vector<int32_t> suffix, std::vector<int32_t> end)
+      : t_(std::move(t)), start_(std::move(start)), suffix_(std::move(suffix)), end_(std::move(end)) {}
 
   void allowed(std::vector<uint8_t>& mask, int64_t remaining) override {
     if (call_) return call_->allowed(mask, std::max<int64_t>(1, remaining - (int64_t)suffix_.size()));
     if (in_suffix_) {
       mask.assign(t_->n_vocab, 0);
       mask[suffix_[suffix_pos_]] = 1;
+      return;
+    }
+    if (done_) {
+      mask.assign(t_->n_vocab, 0);
+      for (int32_t e : end_) mask[e] = 1;
       return;
     }
     mask.assign(t_->n_vocab, 1);
@@ -69,6 +74,7 @@ class LazyCallConstraint : public JsonConstraint {
       if (call_->complete()) {
         call_.reset();
         in_suffix_ = !suffix_.empty();
+        done_ = !in_suffix_ && !end_.empty();
         suffix_pos_ = 0;
         tail_.clear();
         partial_.clear();
@@ -78,8 +84,10 @@ class LazyCallConstraint : public JsonConstraint {
     if (in_suffix_) {
       if (token != suffix_[suffix_pos_]) return false;
       in_suffix_ = ++suffix_pos_ < suffix_.size();
+      done_ = !in_suffix_ && !end_.empty();
       return true;
     }
+    if (done_) return std::find(end_.begin(), end_.end(), token) != end_.end();
     if (banned(token)) return false;
     const std::string& trig = t_->trigger;
     std::string text = tail_ + t_->text[token];
@@ -101,13 +109,13 @@ class LazyCallConstraint : public JsonConstraint {
   bool complete() const override { return !call_ && !in_suffix_; }
 
   bool masks() const override {
-    if (call_ || in_suffix_ || !t_->inner.empty()) return true;
+    if (call_ || in_suffix_ || done_ || !t_->inner.empty()) return true;
     for (size_t p : partial_)
       if (!t_->cross[p].empty()) return true;
     return false;
   }
 
-  bool free_text() const override { return !call_ && !in_suffix_; }
+  bool free_text() const override { return !call_ && !in_suffix_ && !done_; }
 
  private:
   bool banned(int32_t token) const {
@@ -123,6 +131,8 @@ class LazyCallConstraint : public JsonConstraint {
   std::unique_ptr<JsonConstraint> call_;  // the call being written (engaged)
   bool in_suffix_ = false;
   size_t suffix_pos_ = 0;
+  std::vector<int32_t> end_;    // one call only: what may follow its close
+  bool done_ = false;           // that call is closed
   std::string tail_;            // free text's last bytes (fewer than the trigger's)
   std::vector<size_t> partial_; // p: tail_ ends with the trigger's first p bytes
 };
@@ -131,11 +141,15 @@ class LazyCallConstraint : public JsonConstraint {
 
 std::unique_ptr<JsonConstraint> make_lazy_call_constraint(std::shared_ptr<const TriggerTable> trigger,
                                                           std::function<std::unique_ptr<JsonConstraint>()> start,
-                                                          std::vector<int32_t> suffix) {
+                                                          std::vector<int32_t> suffix,
+                                                          std::vector<int32_t> end_after_call) {
   if (!trigger || trigger->trigger.empty() || !start) return nullptr;
   for (int32_t t : suffix)
     if (t < 0 || t >= trigger->n_vocab) return nullptr;
-  return std::make_unique<LazyCallConstraint>(std::move(trigger), std::move(start), std::move(suffix));
+  for (int32_t t : end_after_call)
+    if (t < 0 || t >= trigger->n_vocab) return nullptr;
+  return std::make_unique<LazyCallConstraint>(std::move(trigger), std::move(start), std::move(suffix),
+                                              std::move(end_after_call));
 }
 
 }  // namespace moecat
