@@ -331,6 +331,76 @@ TEST(LazyCall, HarmonyHeaderCalls) {
   EXPECT_EQ(calls, 40);
 }
 
+// Llama 3's form (make_anchored_call_constraint): the reply is a call when its first text opens
+// the JSON body {"name": .., "parameters": {..}}, else free text. Random walks from the start:
+// the Llama 3 parser (independent code) reads either one valid call or plain content; the call
+// ends the reply.
+TEST(LazyCall, AnchoredLlama3Calls) {
+  Vocab v;
+  auto table = build_trigger_table("{", (int64_t)v.text.size(), [&v](int32_t id) { return v.text[id]; });
+  json bodies = json::array();
+  for (const auto& t : Tools())
+    bodies.push_back({{"type", "object"},
+                      {"properties", {{"name", {{"const", t["function"]["name"]}}}, {"parameters", t["function"]["parameters"]}}},
+                      {"required", {"name", "parameters"}},
+                      {"x-moecat-key-order", {"name", "parameters"}}});
+  int calls = 0, texts = 0;
+  for (int seed = 0; seed < 60; ++seed) {
+    std::mt19937 rng(seed);
+    auto call = JsonConstraint::Create(v.ix, json{{"anyOf", bodies}});
+    ASSERT_TRUE(call.ok());
+    auto c = make_anchored_call_constraint(table, std::move(*call), {kEog});
+    ASSERT_TRUE(c);
+    std::string out;
+    std::vector<uint8_t> mask;
+    for (int n = 0; n < 400; ++n) {
+      c->allowed(mask, 400 - n);
+      std::vector<int32_t> ok;
+      for (size_t i = 0; i < mask.size(); ++i)
+        if (mask[i] && (i < 128 || i >= 258)) ok.push_back((int32_t)i);  // ASCII text, the multi-byte tokens
+      bool only_end = true;
+      for (size_t i = 0; i < mask.size(); ++i) only_end = only_end && (!mask[i] || (int32_t)i == kEog);
+      if (only_end) break;                                      // the call is closed: the reply ends
+      if (c->free_text() && n > 10 && rng() % 8 == 0) break;    // a text reply ends at times
+      if (n == 0 && seed % 2 == 0) ok = {'{'};  // half the walks open a call
+      ASSERT_FALSE(ok.empty()) << out;
+      const int32_t t = ok[rng() % ok.size()];
+      ASSERT_TRUE(c->accept(t)) << out;
+      out += v.text[t];
+    }
+    ChatParseOptions opt;
+    opt.tools = ojson::parse(Tools().dump());
+    auto p = make_chat_output_parser(ChatFamily::kLlama3, opt);
+    std::vector<Call> got;
+    std::string content;
+    for (const ChatDelta& d : {p->feed(out), p->finish()}) {
+      content += d.content;
+      for (const ToolCallDelta& t : d.tool_calls) {
+        if (t.index >= (int)got.size()) got.resize(t.index + 1);
+        got[t.index].name += t.name;
+        got[t.index].args += t.arguments;
+      }
+    }
+    const size_t first = out.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && out[first] == '{') {
+      ASSERT_EQ(got.size(), 1u) << out;
+      const json* sc = nullptr;
+      for (const auto& t : Tools())
+        if (t["function"]["name"] == got[0].name) sc = &t["function"]["parameters"];
+      ASSERT_TRUE(sc) << out;
+      json a = json::parse(got[0].args, nullptr, false);
+      ASSERT_TRUE(a.is_object()) << out;
+      EXPECT_TRUE(validate_json(*sc, a).ok()) << out;
+      ++calls;
+    } else {
+      EXPECT_TRUE(got.empty()) << out;
+      ++texts;
+    }
+  }
+  EXPECT_GE(calls, 25);
+  EXPECT_GE(texts, 10);
+}
+
 TEST(LazyCall, HandWrittenSequences) {
   Vocab v;
   auto table = Table(v);

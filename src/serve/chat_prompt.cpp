@@ -282,6 +282,19 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
       f.suffix = f.single_call ? "<｜tool▁call▁end｜><｜tool▁calls▁end｜>" : "<｜tool▁call▁end｜>";
       add([](const std::string& name) { return name + "\n```json\n"; });
       break;
+    case ChatFamily::kLlama3: {  // the whole reply {"name": .., "parameters": {..}} when it is a call
+      f.trigger = "{";
+      f.anchored = true;
+      nlohmann::json b = bodies;
+      for (auto& x : b) {
+        x["properties"]["parameters"] = x["properties"]["arguments"];
+        x["properties"].erase("arguments");
+        x["required"] = {"name", "parameters"};
+        x["x-moecat-key-order"] = {"name", "parameters"};
+      }
+      f.choices.push_back({"", "", {{"anyOf", b}}});
+      break;
+    }
     case ChatFamily::kGptOss:  // a header's recipient, then the arguments as the message body
       f.trigger = "to=functions.";
       f.suffix = "<|call|>";

@@ -21,6 +21,7 @@ struct ForcedCall {
   std::string prefix, suffix;
   // lazy_call only: the call-open tag (prefix: what follows it, before each choice's text).
   std::string trigger;
+  bool anchored = false;     // lazy_call: the reply is a call when it starts with `trigger` (Llama 3)
   bool single_call = false;  // lazy_call: the request allows one call only (parallel_tool_calls false)
   // The literal text around the constrained JSON, matched with it byte by byte
   // (json_constraint.h): forced calls in the JSON-body families, lazy calls.
@@ -63,8 +64,8 @@ class ChatPrompt {
 
   // tool_choice "auto": how to keep the calls the model chooses to write valid (the family's
   // call-open tag as `trigger`, the text after it in `prefix`, one choice per tool, the close in
-  // `suffix`); trigger "" where the family has no call tag (Llama 3's bare JSON, generic):
-  // their calls stay unconstrained. gpt-oss: the recipient "to=functions." in a header.
+  // `suffix`); trigger "" for generic models (no call syntax known). gpt-oss: the recipient
+  // "to=functions." in a header; Llama 3 (anchored): a reply that starts with "{" is the call.
   ForcedCall lazy_call(const api::ChatRequest& r) const;
 
  private:

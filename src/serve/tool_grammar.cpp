@@ -75,6 +75,11 @@ Result<std::unique_ptr<JsonConstraint>> make_tool_call_grammar(const ForcedCall&
     return make_choice_constraint(parts->n_vocab, parts->lead, std::move(then));
   };
   if (!start()) return Errorf("the tools' call constraint could not be made");
+  if (fc.anchored) {  // one call, the whole reply
+    auto c = make_anchored_call_constraint(table, start(), constraint_eog_ids(*parts->index));
+    if (!c) return Errorf("the tools' call constraint could not be made");
+    return c;
+  }
   // parallel_tool_calls false (lazy_call sets single_call): the end of generation after the call.
   auto c = make_lazy_call_constraint(table, start, tok.encode(fc.suffix, false, true),
                                      fc.single_call ? constraint_eog_ids(*parts->index) : std::vector<int32_t>());

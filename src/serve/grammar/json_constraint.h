@@ -103,6 +103,13 @@ Result<std::unique_ptr<JsonConstraint>> make_key_value_call_constraint(
 struct TriggerTable;  // per trigger and vocabulary: the tokens that would cross it
 std::shared_ptr<const TriggerTable> build_trigger_table(const std::string& trigger, int64_t n_vocab,
                                                         const std::function<std::string(int32_t)>& token_text);
+// A reply that is a call when its first text opens one (Llama 3's bare JSON): table's trigger is
+// the call's first byte ("{"); a reply whose first token (after whitespace-only ones) starts with
+// it is the call, under `call`, and then only `end` (the end of generation) may follow; any other
+// reply is free text.
+std::unique_ptr<JsonConstraint> make_anchored_call_constraint(std::shared_ptr<const TriggerTable> table,
+                                                              std::unique_ptr<JsonConstraint> call,
+                                                              std::vector<int32_t> end);
 // end_after_call non-empty: one call only (parallel_tool_calls false); after its close only
 // these tokens (the end of generation) may follow.
 std::unique_ptr<JsonConstraint> make_lazy_call_constraint(std::shared_ptr<const TriggerTable> trigger,

@@ -17,6 +17,9 @@ struct TriggerTable {
   std::vector<std::vector<int32_t>> cross;  // [trigger size] cross[p]: tokens that, after the
                                             // trigger's first p bytes, end it and go on (p >= 1)
   std::vector<int32_t> inner;               // tokens holding the whole trigger with bytes after it
+  // Anchored calls: 0 = empty or whitespace only, 1 = the first other byte is the trigger's first
+  // byte, 2 = any other text.
+  std::vector<uint8_t> lead_class;
 };
 
 std::shared_ptr<const TriggerTable> build_trigger_table(const std::string& trigger, int64_t n_vocab,
@@ -27,8 +30,11 @@ std::shared_ptr<const TriggerTable> build_trigger_table(const std::string& trigg
   t->text.resize(n_vocab);
   const size_t L = trigger.size();
   t->cross.resize(L);
+  t->lead_class.assign(n_vocab, 0);
   for (int32_t id = 0; id < n_vocab; ++id) {
     const std::string& s = t->text[id] = token_text(id);
+    const size_t first = s.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos) t->lead_class[id] = L && s[first] == trigger[0] ? 1 : 2;
     if (s.empty() || L == 0) continue;
     for (size_t p = 1; p < L; ++p)
       if (s.size() > L - p && s.compare(0, L - p, trigger, p, L - p) == 0) t->cross[p].push_back(id);
@@ -137,7 +143,75 @@ class LazyCallConstraint : public JsonConstraint {
   std::vector<size_t> partial_; // p: tail_ ends with the trigger's first p bytes
 };
 
+// The reply is a call when its first text (after whitespace) opens one: the call constraint from
+// the first byte on (its first token must be one the call allows), else free text to the end.
+class AnchoredCallConstraint : public JsonConstraint {
+ public:
+  AnchoredCallConstraint(std::shared_ptr<const TriggerTable> t, std::unique_ptr<JsonConstraint> call,
+                         std::vector<int32_t> end)
+      : t_(std::move(t)), call_(std::move(call)), end_(std::move(end)) {}
+
+  void allowed(std::vector<uint8_t>& mask, int64_t remaining) override {
+    if (state_ == kCall) return call_->allowed(mask, remaining);
+    if (state_ == kDone) {
+      mask.assign(t_->n_vocab, 0);
+      for (int32_t e : end_) mask[e] = 1;
+      return;
+    }
+    if (state_ == kFree) {
+      mask.assign(t_->n_vocab, 1);
+      return;
+    }
+    // Start: what begins a call (as the call allows it), whitespace, or text that cannot.
+    call_->allowed(mask, remaining);
+    mask.resize(t_->n_vocab, 0);
+    for (int64_t i = 0; i < t_->n_vocab; ++i)
+      if (t_->lead_class[i] != 1) mask[i] = 1;
+  }
+
+  bool accept(int32_t token) override {
+    if (token < 0 || token >= t_->n_vocab) return false;
+    switch (state_) {
+      case kFree: return true;
+      case kDone: return std::find(end_.begin(), end_.end(), token) != end_.end();
+      case kCall:
+        if (!call_->accept(token)) return false;
+        if (call_->complete()) state_ = kDone;
+        return true;
+      case kStart:
+        if (t_->lead_class[token] == 1) {
+          if (!call_->accept(token)) return false;
+          state_ = call_->complete() ? kDone : kCall;
+        } else if (t_->lead_class[token] == 2) {
+          state_ = kFree;
+        }
+        return true;
+    }
+    return false;
+  }
+
+  bool complete() const override { return state_ == kStart || state_ == kFree; }
+  bool masks() const override { return state_ != kFree; }
+  bool free_text() const override { return state_ == kFree; }
+
+ private:
+  enum State { kStart, kCall, kDone, kFree };
+  std::shared_ptr<const TriggerTable> t_;
+  std::unique_ptr<JsonConstraint> call_;
+  std::vector<int32_t> end_;
+  State state_ = kStart;
+};
+
 }  // namespace
+
+std::unique_ptr<JsonConstraint> make_anchored_call_constraint(std::shared_ptr<const TriggerTable> table,
+                                                              std::unique_ptr<JsonConstraint> call,
+                                                              std::vector<int32_t> end) {
+  if (!table || table->trigger.empty() || !call || end.empty()) return nullptr;
+  for (int32_t t : end)
+    if (t < 0 || t >= table->n_vocab) return nullptr;
+  return std::make_unique<AnchoredCallConstraint>(std::move(table), std::move(call), std::move(end));
+}
 
 std::unique_ptr<JsonConstraint> make_lazy_call_constraint(std::shared_ptr<const TriggerTable> trigger,
                                                           std::function<std::unique_ptr<JsonConstraint>()> start,
