@@ -106,7 +106,9 @@ void CheckArgs(const std::string& arguments, const std::string& where) {
     ASSERT_TRUE(Params()["properties"].contains(k)) << where << ": " << k;
     Status s = validate_json(Params()["properties"][k], val);
     EXPECT_TRUE(s.ok()) << where << ": " << k << " = " << val.dump() << ": " << s.message();
-    if (val.is_string()) EXPECT_EQ(val.get<std::string>().find('<'), std::string::npos) << where;
+    if (val.is_string()) {
+      EXPECT_EQ(val.get<std::string>().find('<'), std::string::npos) << where;
+    }
   }
 }
 

@@ -425,7 +425,9 @@ TEST(LazyCall, HandWrittenSequences) {
     auto c = Make(v, table, form);
     ASSERT_TRUE(feed(*c, v.encode("<tool_call>\n{\"name\": \"lookup_order\", \"arguments\": {\"order_id\": \"A1\"}")));
     EXPECT_FALSE(c->free_text());
-    if (form == kBody) ASSERT_TRUE(feed(*c, v.encode("}\n")));  // the JSON's own close, then its tail
+    if (form == kBody) {
+      ASSERT_TRUE(feed(*c, v.encode("}\n")));  // the JSON's own close, then its tail
+    }
     for (int32_t t : v.encode(form == kBody ? "</tool_call>" : "}\n</tool_call>")) {  // the close, one token at a time
       c->allowed(mask, 100);
       for (size_t i = 0; i < mask.size(); ++i) ASSERT_EQ(mask[i] != 0, (int32_t)i == t) << i;

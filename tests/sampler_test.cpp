@@ -444,11 +444,15 @@ TEST(Sampler, ConstraintMasksAndSeesEveryToken) {
     for (int i = 0; i < 40; ++i) {
       const int32_t t = s.sample(l.data(), {});
       EXPECT_TRUE(t == 5 || t == 6) << t;
-      if (temp == 0.f) EXPECT_EQ(t, 6);
+      if (temp == 0.f) {
+        EXPECT_EQ(t, 6);
+      }
     }
     c.on = false;  // not masking: the unconstrained choice, still reported
     const int32_t t = s.sample(l.data(), {});
-    if (temp == 0.f) EXPECT_EQ(t, 0);
+    if (temp == 0.f) {
+      EXPECT_EQ(t, 0);
+    }
     ASSERT_EQ(c.seen.size(), 41u);
     EXPECT_EQ(c.seen.back(), t);
     EXPECT_EQ(l, before);

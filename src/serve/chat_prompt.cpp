@@ -304,8 +304,12 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
       f.trigger = "[TOOL_CALLS]";
       if (mistral_args_) {
         add([](const std::string& name) { return name + "[ARGS]"; });
-      } else {  // the v3 JSON list (parallel calls in one list)
-        f.choices.push_back({"", "", {{"type", "array"}, {"items", any_body}, {"minItems", 1},
+      } else {  // the v3 JSON list (parallel calls in one list); the template writes each call
+                // as {"name", "arguments", "id": 9 alphanumerics}, so the model may write the id
+        nlohmann::json items = bodies;
+        for (auto& x : items)
+          x["properties"]["id"] = {{"type", "string"}, {"minLength", 9}, {"maxLength", 9}};
+        f.choices.push_back({"", "", {{"type", "array"}, {"items", {{"anyOf", items}}}, {"minItems", 1},
                                       {"maxItems", f.single_call ? 1 : 64}}});
       }
       break;
