@@ -122,10 +122,11 @@ struct Call {
   std::string name, args;
 };
 
-std::vector<Call> Parse(const std::string& text) {
+// The calls the family's output parser (independent code) reads in text.
+std::vector<Call> Parse(const std::string& text, ChatFamily family = ChatFamily::kQwen3) {
   ChatParseOptions opt;
   opt.tools = ojson::parse(Tools().dump());
-  auto p = make_chat_output_parser(ChatFamily::kQwen3, opt);
+  auto p = make_chat_output_parser(family, opt);
   std::vector<Call> calls;
   auto take = [&](const ChatDelta& d) {
     for (const ToolCallDelta& t : d.tool_calls) {
@@ -137,6 +138,18 @@ std::vector<Call> Parse(const std::string& text) {
   take(p->feed(text));
   take(p->finish());
   return calls;
+}
+
+// A call to one of the tools, with arguments that validate under its schema.
+void CheckCall(const Call& call, const std::string& where) {
+  const json* schema = nullptr;
+  for (const auto& t : Tools())
+    if (t["function"]["name"] == call.name) schema = &t["function"]["parameters"];
+  ASSERT_TRUE(schema) << where << ": tool " << call.name;
+  json a = json::parse(call.args, nullptr, false);
+  ASSERT_TRUE(a.is_object()) << where << ": " << call.args;
+  Status s = validate_json(*schema, a);
+  EXPECT_TRUE(s.ok()) << where << ": " << call.args << ": " << s.message();
 }
 
 TEST(LazyCall, RandomWalksGiveValidCalls) {
@@ -211,16 +224,7 @@ TEST(LazyCall, RandomWalksGiveValidCalls) {
     }
     const std::vector<Call> calls = Parse(text);
     ASSERT_EQ((int)calls.size(), opened) << where << ": " << text;
-    for (const Call& call : calls) {
-      const json* schema = nullptr;
-      for (const auto& t : Tools())
-        if (t["function"]["name"] == call.name) schema = &t["function"]["parameters"];
-      ASSERT_TRUE(schema) << where << ": tool " << call.name;
-      json a = json::parse(call.args, nullptr, false);
-      ASSERT_TRUE(a.is_object()) << where << ": " << call.args;
-      Status s = validate_json(*schema, a);
-      EXPECT_TRUE(s.ok()) << where << ": " << call.args << ": " << s.message();
-    }
+    for (const Call& call : calls) CheckCall(call, where);
     total_calls += opened;
   }
   std::printf("%d calls, %d opened with the tag spelled out, %d tokens across the JSON's edges\n", total_calls,
@@ -308,24 +312,9 @@ TEST(LazyCall, HarmonyHeaderCalls) {
     }
     ASSERT_TRUE(c->free_text()) << out;
     ASSERT_EQ(out.substr(out.size() - 8), "<|call|>") << out;
-    ChatParseOptions opt;
-    opt.tools = ojson::parse(Tools().dump());
-    auto p = make_chat_output_parser(ChatFamily::kGptOss, opt);
-    std::vector<Call> got;
-    for (const ChatDelta& d : {p->feed(out), p->finish()})
-      for (const ToolCallDelta& t : d.tool_calls) {
-        if (t.index >= (int)got.size()) got.resize(t.index + 1);
-        got[t.index].name += t.name;
-        got[t.index].args += t.arguments;
-      }
+    const std::vector<Call> got = Parse(out, ChatFamily::kGptOss);
     ASSERT_EQ(got.size(), 1u) << out;
-    const json* sc = nullptr;
-    for (const auto& t : Tools())
-      if (t["function"]["name"] == got[0].name) sc = &t["function"]["parameters"];
-    ASSERT_TRUE(sc) << out;
-    json a = json::parse(got[0].args, nullptr, false);
-    ASSERT_TRUE(a.is_object()) << out;
-    EXPECT_TRUE(validate_json(*sc, a).ok()) << out;
+    CheckCall(got[0], out);
     ++calls;
   }
   EXPECT_EQ(calls, 40);
@@ -368,29 +357,11 @@ TEST(LazyCall, AnchoredLlama3Calls) {
       ASSERT_TRUE(c->accept(t)) << out;
       out += v.text[t];
     }
-    ChatParseOptions opt;
-    opt.tools = ojson::parse(Tools().dump());
-    auto p = make_chat_output_parser(ChatFamily::kLlama3, opt);
-    std::vector<Call> got;
-    std::string content;
-    for (const ChatDelta& d : {p->feed(out), p->finish()}) {
-      content += d.content;
-      for (const ToolCallDelta& t : d.tool_calls) {
-        if (t.index >= (int)got.size()) got.resize(t.index + 1);
-        got[t.index].name += t.name;
-        got[t.index].args += t.arguments;
-      }
-    }
+    const std::vector<Call> got = Parse(out, ChatFamily::kLlama3);
     const size_t first = out.find_first_not_of(" \t\r\n");
     if (first != std::string::npos && out[first] == '{') {
       ASSERT_EQ(got.size(), 1u) << out;
-      const json* sc = nullptr;
-      for (const auto& t : Tools())
-        if (t["function"]["name"] == got[0].name) sc = &t["function"]["parameters"];
-      ASSERT_TRUE(sc) << out;
-      json a = json::parse(got[0].args, nullptr, false);
-      ASSERT_TRUE(a.is_object()) << out;
-      EXPECT_TRUE(validate_json(*sc, a).ok()) << out;
+      CheckCall(got[0], out);
       ++calls;
     } else {
       EXPECT_TRUE(got.empty()) << out;

@@ -89,14 +89,31 @@ Result<std::string> ChatPrompt::render(const api::ChatRequest& r) const {
   return s + "<|im_start|>assistant\n";
 }
 
+namespace {
+
+// A tool's parameters schema (any object when it has none).
+nlohmann::json params_of(const ojson& tool) {
+  const ojson& fn = tool["function"];
+  if (fn.contains("parameters") && fn["parameters"].is_object()) return nlohmann::json::parse(fn["parameters"].dump());
+  return nlohmann::json{{"type", "object"}};
+}
+
+// The schema of a call body {"name": NAME, args_key: {..}}; name_first: "name" must come first
+// (x-moecat-key-order), so the call streams from its name.
+nlohmann::json call_body(const ojson& tool, const std::string& args_key, bool name_first) {
+  nlohmann::json b = {{"type", "object"},
+                      {"properties", {{"name", {{"const", tool["function"].value("name", std::string())}}},
+                                      {args_key, params_of(tool)}}},
+                      {"required", {"name", args_key}},
+                      {"additionalProperties", false}};
+  if (name_first) b["x-moecat-key-order"] = {"name", args_key};
+  return b;
+}
+
+}  // namespace
+
 ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
   ForcedCall f;
-  auto params_of = [](const ojson& tool) -> nlohmann::json {
-    const ojson& fn = tool["function"];
-    if (fn.contains("parameters") && fn["parameters"].is_object())
-      return nlohmann::json::parse(fn["parameters"].dump());
-    return nlohmann::json{{"type", "object"}};
-  };
   if (family_ == ChatFamily::kLlama3) f.args_key = "parameters";
   // Families whose calls are a JSON object between tags (Llama 3: bare JSON).
   struct Tags {
@@ -143,11 +160,7 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
     for (const auto& t : r.tools) {
       const std::string name = t["function"].value("name", std::string());
       if (r.tool_choice == api::ToolChoiceMode::kNamed && name != r.tool_choice_name) continue;
-      any.push_back({{"type", "object"},
-                     {"properties", {{"name", {{"const", name}}}, {f.args_key, params_of(t)}}},
-                     {"required", {"name", f.args_key}},
-                     {"x-moecat-key-order", {"name", f.args_key}},  // the call streams from its name
-                     {"additionalProperties", false}});
+      any.push_back(call_body(t, f.args_key, true));
     }
     f.schema = any.size() == 1 ? any[0] : nlohmann::json{{"anyOf", any}};
     if (r.tool_choice == api::ToolChoiceMode::kNamed) f.name = r.tool_choice_name;  // named stays false: the body is read whole
@@ -188,13 +201,7 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
   }
   // "required": {"name": one of the tools, args_key: its parameters}.
   nlohmann::json any = nlohmann::json::array();
-  for (const auto& t : r.tools) {
-    const std::string name = t["function"].value("name", std::string());
-    any.push_back({{"type", "object"},
-                   {"properties", {{"name", {{"const", name}}}, {f.args_key, params_of(t)}}},
-                   {"required", {"name", f.args_key}},
-                   {"additionalProperties", false}});
-  }
+  for (const auto& t : r.tools) any.push_back(call_body(t, f.args_key, false));
   f.schema = {{"anyOf", any}};
   // gpt-oss / DeepSeek write the name outside the JSON: the generation picks one of the names
   // in the family's own call syntax, then writes that tool's arguments.
@@ -232,12 +239,6 @@ ForcedCall ChatPrompt::forced_call(const api::ChatRequest& r) const {
 ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
   ForcedCall f;
   f.single_call = !r.parallel_tool_calls;
-  auto params_of = [](const ojson& tool) -> nlohmann::json {
-    const ojson& fn = tool["function"];
-    if (fn.contains("parameters") && fn["parameters"].is_object())
-      return nlohmann::json::parse(fn["parameters"].dump());
-    return nlohmann::json{{"type", "object"}};
-  };
   auto add = [&](const std::function<std::string(const std::string&)>& text) {
     for (const auto& t : r.tools) {
       const std::string name = t["function"].value("name", std::string());
@@ -248,14 +249,12 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
   // tools (the name a const per alternative), so no token boundary is forced anywhere inside it:
   // a model writes `": {"` and `"}}` as single tokens, which a fixed lead up to `"arguments": `
   // would split, and then loses its way (measured: right arguments 72 % -> 3 % on the support model).
-  nlohmann::json bodies = nlohmann::json::array();
-  for (const auto& t : r.tools)
-    bodies.push_back({{"type", "object"},
-                      {"properties", {{"name", {{"const", t["function"].value("name", std::string())}}},
-                                      {"arguments", params_of(t)}}},
-                      {"required", {"name", "arguments"}},
-                      {"x-moecat-key-order", {"name", "arguments"}},  // the call streams from its name
-                      {"additionalProperties", false}});
+  auto bodies_with = [&](const std::string& args_key) {
+    nlohmann::json b = nlohmann::json::array();
+    for (const auto& t : r.tools) b.push_back(call_body(t, args_key, true));
+    return b;
+  };
+  const nlohmann::json bodies = bodies_with("arguments");
   const nlohmann::json any_body = {{"anyOf", bodies}};
   switch (family_) {
     case ChatFamily::kQwen3:  // <tool_call>\n{..}\n</tool_call>
@@ -285,14 +284,7 @@ ForcedCall ChatPrompt::lazy_call(const api::ChatRequest& r) const {
     case ChatFamily::kLlama3: {  // the whole reply {"name": .., "parameters": {..}} when it is a call
       f.trigger = "{";
       f.anchored = true;
-      nlohmann::json b = bodies;
-      for (auto& x : b) {
-        x["properties"]["parameters"] = x["properties"]["arguments"];
-        x["properties"].erase("arguments");
-        x["required"] = {"name", "parameters"};
-        x["x-moecat-key-order"] = {"name", "parameters"};
-      }
-      f.choices.push_back({"", "", {{"anyOf", b}}});
+      f.choices.push_back({"", "", {{"anyOf", bodies_with("parameters")}}});
       break;
     }
     case ChatFamily::kGptOss:  // a header's recipient, then the arguments as the message body
