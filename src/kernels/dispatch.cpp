@@ -42,6 +42,10 @@ static const KernelTable kAvx512Table = [] {
   k.wsum_rows_f16_g = avx512::wsum_rows_f16_g;
   k.span_fused = avx512::span_fused;
   k.span_repack = avx512::span_repack;
+  k.pair_type = avx512::pair_type;
+  k.pair_act = avx512::pair_act;
+  k.pair_matmul = avx512::pair_matmul;
+  k.pair_fused = avx512::pair_fused;
   return k;
 }();
 #undef MOECAT_ISA_TABLE
@@ -104,6 +108,10 @@ const KernelTable& avx512_novnni_table() {
     k.span_fast_unpack = kAvx2Table.span_fast_unpack;
     k.span_fused = nullptr;
     k.span_repack = nullptr;
+    k.pair_type = nullptr;
+    k.pair_act = nullptr;
+    k.pair_matmul = nullptr;
+    k.pair_fused = nullptr;
     return k;
   }();
   return t;

@@ -40,9 +40,12 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
 // (repacked), so their products are llama.cpp's q8_0 x q8_0 block for block, as the dedicated
 // q8_0 kernels' are.
 // kFp8Bf16: FP8 weights against bf16 activations (ops.h fp8_bf16_active).
-enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16 };
+// kPair: the pair form (span.h ActPair; f16-rounded scales) for the repacked types whose
+// kernels have it (KernelTable::pair_type: Q8_0_R on AVX-512 VNNI).
+enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16, kPair };
 
-ActKind act_kind(const TensorView& w) {
+ActKind act_kind(const KernelTable& t, const TensorView& w) {
+  if (t.pair_type && t.pair_type(static_cast<uint32_t>(w.dtype))) return ActKind::kPair;
   if (w.dtype == DType::F8_E4M3 && w.cols() % 64 == 0 && w.fp8_bc % 64 == 0 && fp8_bf16_active())
     return ActKind::kFp8Bf16;
   switch (w.dtype) {
@@ -58,7 +61,7 @@ ActKind act_kind(const TensorView& w) {
   }
 }
 
-bool is_span(ActKind k) { return k == ActKind::kSpan || k == ActKind::kSpanF16; }
+bool is_span(ActKind k) { return k == ActKind::kSpan || k == ActKind::kSpanF16 || k == ActKind::kPair; }
 
 struct Prepared {
   ActKind kind = ActKind::kFloat;
@@ -68,6 +71,7 @@ struct Prepared {
   const quant::QuantType* qt = nullptr;
   quant::UnpackFn fast = nullptr;
   quant::FusedDotFn fused = nullptr;  // kSpan: one activation row, unpack in registers
+  quant::FusedPairFn pair_fused = nullptr;  // kPair: the same
 };
 
 // kRowGrain output rows of one job: the scheduling unit.
@@ -124,6 +128,15 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       mm(w.data, in, p.act, j.m, j.y, j.ldy, r0, r1);
       return;
     }
+    case ActKind::kPair:
+      if (p.pair_fused && j.m <= kFusedMaxRows) {
+        p.pair_fused(static_cast<const uint8_t*>(w.data), w.row_bytes(), in, reinterpret_cast<const quant::ActPair*>(p.act),
+                     p.rows, j.m, j.y, j.ldy, r0, r1, p.qt->offset);
+        return;
+      }
+      t.pair_matmul(static_cast<uint32_t>(w.dtype), p.qt->offset, static_cast<const uint8_t*>(w.data), w.row_bytes(),
+                    in, p.act, p.rows, j.m, j.y, j.ldy, r0, r1);
+      return;
     case ActKind::kSpan:
     case ActKind::kSpanF16:
       if (p.fused && j.m <= kFusedMaxRows) {  // generation, or the few tokens of one expert in a batch
@@ -177,7 +190,7 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
     MOECAT_CHECK(static_cast<int64_t>(w.nbytes) >= w.rows() * w.row_bytes());
     const int64_t in = w.cols();
     Prepared& p = prep[i];
-    p.kind = act_kind(w);
+    p.kind = act_kind(t, w);
     if (j.m == 0) continue;
     // Reuse what an earlier job with the same input already prepared.
     bool shared = false;
@@ -199,6 +212,16 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
       // with a partial last one).
       p.fused = t.span_fused ? t.span_fused(static_cast<uint32_t>(w.dtype)) : nullptr;
       p.rows = j.rows;
+      if (p.kind == ActKind::kPair) {
+        p.pair_fused = t.pair_fused(static_cast<uint32_t>(w.dtype));
+        if (!shared) {
+          const int64_t np = ((in + quant::kSpan - 1) / quant::kSpan + 1) / 2;
+          uint8_t* act = bufs.get(static_cast<size_t>(j.x_rows * np) * sizeof(quant::ActPair));
+          rows_parallel(pool, j.x_rows, j.x_rows * in, [&](int64_t a, int64_t b) { t.pair_act(j.x, in, a, b, act); });
+          p.act = act;
+        }
+        continue;
+      }
       if (!shared) {
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
         uint8_t* act = bufs.get(static_cast<size_t>(j.x_rows * nsp) * sizeof(quant::ActSpan));

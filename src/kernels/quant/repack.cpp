@@ -138,14 +138,17 @@ void get_n(const uint8_t* src, uint8_t* c) {
       c[natural(2 * h + 1, p)] = static_cast<uint8_t>((c[natural(2 * h + 1, p)] & ~15) | src[64 * h + p] >> 4);
     }
 }
-// All eight bits of every code, byte p of chunk k at 64k + p: the B8 plane.
-void put_b8(uint8_t* dst, const uint8_t* c) {
-  for (int k = 0; k < 4; ++k)
-    for (int p = 0; p < 64; ++p) dst[64 * k + p] = c[natural(k, p)];
+// All eight bits of every code in 32-value lanes (the pair form's order, span.h): byte 32K + p
+// of half-chunk K (0..7) holds value 32(p/4) + 4K + p%4: the B8 plane. The first nv values only
+// (a partial unit of nv/32 blocks): half-chunks of nv/8 bytes.
+inline int natural32(int K, int p) { return 32 * (p / 4) + 4 * K + p % 4; }
+void put_b8(uint8_t* dst, const uint8_t* c, int nv = kN) {
+  for (int K = 0; K < 8; ++K)
+    for (int p = 0; p < nv / 8; ++p) dst[(nv / 8) * K + p] = c[natural32(K, p)];
 }
-void get_b8(const uint8_t* src, uint8_t* c) {
-  for (int k = 0; k < 4; ++k)
-    for (int p = 0; p < 64; ++p) c[natural(k, p)] = src[64 * k + p];
+void get_b8(const uint8_t* src, uint8_t* c, int nv = kN) {
+  for (int K = 0; K < 8; ++K)
+    for (int p = 0; p < nv / 8; ++p) c[natural32(K, p)] = src[(nv / 8) * K + p];
 }
 // Two bits (c >> shift) & 3 of each chunk in one byte: the H2 (shift 4) and P2 (shift 0) planes.
 void put_pairs(uint8_t* dst, const uint8_t* c, int shift) {
@@ -172,8 +175,8 @@ void get_bits(const uint8_t* src, uint8_t* c, int bit) {
       c[natural(k, p)] = static_cast<uint8_t>(c[natural(k, p)] | ((src[8 * k + p / 8] >> (p % 8)) & 1) << bit);
 }
 
-// The N and B8 planes of the first nv values only (a partial unit): the first nv/4 lanes of
-// each chunk (pair of chunks), one after another.
+// The N plane of the first nv values only (a partial unit): the first nv/4 lanes of each pair
+// of chunks, one after another.
 void put_n_tail(uint8_t* dst, const uint8_t* c, int nv) {
   for (int h = 0; h < 2; ++h)
     for (int p = 0; p < nv / 4; ++p)
@@ -186,15 +189,6 @@ void get_n_tail(const uint8_t* src, uint8_t* c, int nv) {
       c[natural(2 * h + 1, p)] = src[(nv / 4) * h + p] >> 4;
     }
 }
-void put_b8_tail(uint8_t* dst, const uint8_t* c, int nv) {
-  for (int k = 0; k < 4; ++k)
-    for (int p = 0; p < nv / 4; ++p) dst[(nv / 4) * k + p] = c[natural(k, p)];
-}
-void get_b8_tail(const uint8_t* src, uint8_t* c, int nv) {
-  for (int k = 0; k < 4; ++k)
-    for (int p = 0; p < nv / 4; ++p) c[natural(k, p)] = src[(nv / 4) * k + p];
-}
-
 struct Planes {
   int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1;  // byte offsets in the unit (-1: none)
 };
@@ -310,10 +304,10 @@ void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv)
     std::memcpy(unit, src, static_cast<size_t>(nb * bb));
     l->get(unit, c);
     move_headers(*l, src, dst, true, nb);
-    if (l->planes.b8 >= 0) put_b8_tail(dst + plane, c, nv);
+    if (l->planes.b8 >= 0) put_b8(dst + plane, c, nv);
     if (l->planes.n >= 0) put_n_tail(dst + plane, c, nv);
   } else {
-    if (l->planes.b8 >= 0) get_b8_tail(src + plane, c, nv);
+    if (l->planes.b8 >= 0) get_b8(src + plane, c, nv);
     if (l->planes.n >= 0) get_n_tail(src + plane, c, nv);
     l->put(unit, c);
     move_headers(*l, src, unit, false, nb);

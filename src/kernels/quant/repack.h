@@ -10,12 +10,15 @@
 // chunk that hold them (repack_tail).
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
+// Q8_0 (B8) is stored in the pair form's 32-value lanes instead: its products run the pair
+// kernels (span_pair_avx512.cpp), whose two-unit chunks are then two plain 32-byte loads.
 // With c[k][p] the raw code of that value, a block's code fields become planes:
 //   N  (128 bytes) byte 64h + p = c[2h][p] & 15 | (c[2h+1][p] & 15) << 4   (low four bits)
 //   H2 ( 64 bytes) byte p = sum_k ((c[k][p] >> 4) & 3) << 2k                 (Q6_K bits 4-5)
 //   P2 ( 64 bytes) byte p = sum_k (c[k][p] & 3) << 2k                         (2-bit codes)
 //   H1 ( 32 bytes) bit p of little-endian u64 k = bit b of c[k][p]           (Q5_K b=4, Q3_K b=2)
-//   B8 (256 bytes) byte 64k + p = c[k][p]                                     (Q8_0: int8 + 128)
+// and one plane in the 32-value lanes of the pair form instead (span.h ActPair):
+//   B8 (256 bytes) byte 32K + p = c of value 32(p/4) + 4K + p%4, K < 8        (Q8_0: int8 + 128)
 // and the layouts are (byte offsets; everything else copied as is):
 //   Q4_K  header 0-15, N 16-143          Q5_K   header 0-15, H1 16-47, N 48-175
 //   Q6_K  N 0-127, H2 128-191, scales    Q2_K   scales 0-15, P2 16-79, d/dmin 80-83
@@ -46,7 +49,8 @@ void repack_units(DType from, DType to, const uint8_t* src, uint8_t* dst, int64_
 int repack_tail_block(DType t);
 // The last nv values of a row (0 < nv < 256, a multiple of repack_tail_block), either way; with
 // b = nv/32 and L = nv/4 (lanes p < L of the full unit's chunks hold exactly values 0 .. nv-1):
-//   Q8_0_R tail:  the b f16 scales (2b bytes), then byte 2b + L k + p = c[k][p]
+//   Q8_0_R tail:  the b f16 scales (2b bytes), then byte 2b + (L/2) K + p = c of value
+//                 32(p/4) + 4K + p%4 (p < 4b: the B8 plane cut to the tail's blocks)
 //   MXFP4_R tail: the b exponents (b bytes), then byte b + L h + p = c[2h][p] | c[2h+1][p] << 4
 void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv);
 

@@ -507,10 +507,27 @@ void repack_block(const uint8_t* b, uint8_t* d) {
   } else if constexpr (kType != 8) {  // (Q8_0 writes its whole unit below)
     __builtin_memcpy(d, b, kBytes);  // headers and scales stay
   }
-  if constexpr (kType == 8) {  // Q8_0: the eight scales to the head, then the codes as they are
-    unpack_q8_0(b, 0, kSpan, &sp);
+  if constexpr (kType == 8) {  // Q8_0: the eight scales to the head, then the B8 plane (+ 128)
     for (int i = 0; i < 8; ++i) __builtin_memcpy(d + 2 * i, b + 34 * i, 2);
-    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(d + 16 + 64 * k, _mm512_load_si512(sp.q + 64 * k));
+    // z[c] = blocks 2c, 2c + 1 (dwords of codes). Output o holds half-chunks K = 2o, 2o + 1:
+    // lane i = dword K = 2o + i/8 of block l = i%8, which is dword 8(l%2) + K of z[l/2].
+    __m512i z[4];
+    for (int c = 0; c < 4; ++c)
+      z[c] = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 34 * (2 * c) + 2))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 34 * (2 * c + 1) + 2)), 1);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int o = 0; o < 4; ++o) {
+      alignas(64) int32_t idx[16];
+      for (int i = 0; i < 16; ++i) {
+        const int l = i % 8, K = 2 * o + i / 8;
+        idx[i] = 16 * ((l / 2) % 2) + 8 * (l % 2) + K;
+      }
+      const __m512i iv = _mm512_load_si512(idx);
+      const __m512i q = _mm512_mask_blend_epi32(0xF0F0, _mm512_permutex2var_epi32(z[0], iv, z[1]),
+                                                _mm512_permutex2var_epi32(z[2], iv, z[3]));
+      _mm512_storeu_si512(d + 16 + 64 * o, _mm512_xor_si512(q, flip));
+    }
     return;
   }
   __m512i q[4];

@@ -75,6 +75,21 @@ inline __m512i mxfp4_lut() {
   return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kMxfp4Plus128)));
 }
 
+// Q8_0_R's B8 plane is in the pair form's 32-value lanes (repack.h); the Span lane order wants
+// chunk k lane g = dword 4(g%2) + k of block g/2, i.e. half-chunk K = 4(g%2) + k, lane g/2. The
+// plane's zmm m holds half-chunks 2m, 2m + 1, so K = k is in zmm k/2 and K = k + 4 in zmm
+// 2 + k/2, both at lanes 8(k%2) + g/2: one two-source permute per chunk. (Only the
+// reference paths and tests read Q8_0_R as Spans; its products run the pair kernels.)
+inline void b8_to_lanes(const uint8_t* p, __m512i* q) {
+  __m512i z[4];
+  for (int m = 0; m < 4; ++m) z[m] = _mm512_loadu_si512(p + 64 * m);
+  for (int k = 0; k < 4; ++k) {
+    alignas(64) int32_t idx[16];
+    for (int g = 0; g < 16; ++g) idx[g] = 16 * (g % 2) + 8 * (k % 2) + g / 2;
+    q[k] = _mm512_permutex2var_epi32(z[k / 2], _mm512_load_si512(idx), z[2 + k / 2]);
+  }
+}
+
 template <int kType>
 inline void decode(const uint8_t* b, Decoded& d) {
   if constexpr (kType == 39) {
@@ -92,7 +107,7 @@ inline void decode(const uint8_t* b, Decoded& d) {
         _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)))));
     d.fsc = fsc;
     d.fmin = _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f));
-    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_loadu_si512(b + 16 + 64 * k);
+    b8_to_lanes(b + 16, d.q);
   } else if constexpr (kType == 12) {
     scales_k45(b, d.fsc, d.fmin);
     nibbles(b + 16, d.q);
@@ -135,7 +150,12 @@ inline void decode_tail(const uint8_t* b, int nv, Decoded& d) {
   if constexpr (kType == 8) {
     const __m128i h = _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << nb) - 1), b);
     d.fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_cvtph_ps(h)));
-    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_maskz_loadu_epi8(m, b + 2 * nb + (nv / 4) * k);
+    // The tail's half-chunks are nv/8 bytes (nb lanes): spread to a whole plane, zeros after.
+    alignas(64) uint8_t plane[256];
+    const __mmask32 mh = (uint32_t(1) << (nv / 8)) - 1;  // nv <= 224: at most 28 bytes
+    for (int K = 0; K < 8; ++K)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(plane + 32 * K), _mm256_maskz_loadu_epi8(mh, b + 2 * nb + (nv / 8) * K));
+    b8_to_lanes(plane, d.q);
   } else {
     static_assert(kType == 39);
     d.fsc = mxfp4_scales(b, nb);

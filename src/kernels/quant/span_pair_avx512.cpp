@@ -1,0 +1,344 @@
+// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, whose B8 plane is stored in
+// the form's 32-value lanes (repack.h): a pair of units is two 32-byte loads per chunk, its 16
+// scales one 32-byte load. Per pair of spans and (weight row, activation row): 8 vpdpbusd into
+// an accumulator that starts at -offset * qs, then one convert, one multiply (fsc * dg) and one
+// FMA, where the Span form (span_avx512.cpp) spends 8 vpdpbusd and 6 float operations.
+// Two uses, the same arithmetic, so the same bits:
+//   pair_matmul  row tiles (prompts, batches): each weight row's pairs decoded once into
+//                PairSpans, then read by every activation row, as span_matmul does;
+//   pair_fused   up to eight activation rows against one weight row straight from registers
+//                (generation; the few tokens of an expert in a batch step).
+// Per output the f32 order is fixed: pairs in order into 16 lanes, then one fixed reduction.
+#include <immintrin.h>
+
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <cstring>
+
+#include "kernels/avx512_util.h"
+#include "kernels/kernel_table.h"
+
+namespace moecat::kernels::avx512 {
+
+using quant::ActPair;
+using quant::kSpan;
+
+namespace {
+
+constexpr int kQ8 = 8;                // ggml id of Q8_0 (Q8_0_R = quant::kRepackedId + 8)
+constexpr int64_t kUnitBytes = 272;   // a Q8_0_R unit: 8 f16 scales, then the 256-byte B8 plane
+constexpr int64_t kBlockBytes = 34;   // a Q8_0 block (the partial last unit keeps nb of them)
+
+// One span of a weight row: its unit and how many values it holds (256; a row's partial last
+// unit fewer; 0 past the row's end, read as zeros).
+struct Half {
+  const uint8_t* u;
+  int nv;
+};
+
+// The spans of a Q8_0_R row: `full` whole units, then a partial one of `tail` values (or none).
+struct RowShape {
+  int64_t full;
+  int tail;
+  int64_t spans() const { return full + (tail ? 1 : 0); }
+  Half half(const uint8_t* row, int64_t s) const {
+    if (s < full) return {row + s * kUnitBytes, kSpan};
+    if (s == full && tail) return {row + full * kUnitBytes, tail};
+    return {row, 0};
+  }
+};
+inline RowShape row_shape(int64_t row_bytes) {
+  const int64_t full = row_bytes / kUnitBytes, rem = row_bytes - full * kUnitBytes;
+  return {full, static_cast<int>(rem / kBlockBytes * 32)};
+}
+
+// Half-chunk K (32 bytes) of a span: whole units at 16 + 32K; a partial unit of nb blocks has
+// nb f16 scales, then half-chunks of 4 nb bytes (repack.h).
+inline __m256i load_half(const Half& h, int K) {
+  if (h.nv == kSpan) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h.u + 16 + 32 * K));
+  if (h.nv == 0) return _mm256_setzero_si256();
+  const int nb = h.nv / 32;
+  return _mm256_maskz_loadu_epi8((uint32_t(1) << (4 * nb)) - 1, h.u + 2 * nb + 4 * nb * K);
+}
+inline __m128i load_scales(const Half& h) {
+  if (h.nv == kSpan) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(h.u));
+  if (h.nv == 0) return _mm_setzero_si128();
+  return _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << (h.nv / 32)) - 1), h.u);
+}
+
+struct PairDecoded {
+  __m512i q[8];  // chunk K: lanes 0-7 span 2p, 8-15 span 2p + 1 (span.h)
+  __m512 fsc;    // the 16 blocks' scales
+};
+
+// Two whole units side by side (the common case: plain loads).
+inline void decode_full(const uint8_t* u, PairDecoded& d) {
+  for (int K = 0; K < 8; ++K)
+    d.q[K] = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 16 + 32 * K))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + kUnitBytes + 16 + 32 * K)), 1);
+  const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + kUnitBytes)), 1);
+  d.fsc = _mm512_cvtph_ps(h);
+}
+inline void decode_halves(const Half& a, const Half& b, PairDecoded& d) {
+  for (int K = 0; K < 8; ++K) d.q[K] = _mm512_inserti64x4(_mm512_castsi256_si512(load_half(a, K)), load_half(b, K), 1);
+  d.fsc = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(load_scales(a)), load_scales(b), 1));
+}
+inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairDecoded& d) {
+  if (2 * p + 2 <= rs.full) {
+    decode_full(row + 2 * p * kUnitBytes, d);
+  } else {
+    decode_halves(rs.half(row, 2 * p), rs.half(row, 2 * p + 1), d);
+  }
+}
+
+// S = -offset * qs + the 16 blocks' integer sums; acc += S * (fsc * dg).
+inline __m512 pair_dot(const PairDecoded& d, const ActPair& a, __m512i init, __m512 acc) {
+  __m512i S = init;
+  for (int K = 0; K < 8; ++K) S = _mm512_dpbusd_epi32(S, d.q[K], _mm512_load_si512(a.q + 64 * K));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(a.dg)), acc);
+}
+inline __m512i pair_init(const ActPair& a, int offset) {
+  return _mm512_mullo_epi32(_mm512_load_si512(a.qs), _mm512_set1_epi32(-offset));
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+// Row x (in values) into ceil(spans / 2) ActPairs: per 32 values amax / 127, round half away
+// from zero, codes with the exact scale, the f16-rounded scale kept (span_act's f16: llama.cpp's
+// q8_0 activations). Block b of span 2p + h goes to lane 8h + b: its dword K at 64K + 32h + 4b.
+void act_row(const float* x, int64_t in, ActPair* out) {
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  for (int64_t p = 0; 2 * p < nsp; ++p) {
+    ActPair& a = out[p];
+    std::memset(&a, 0, sizeof a);
+    for (int h = 0; h < 2 && 2 * p + h < nsp; ++h) {
+      const int64_t s = 2 * p + h;
+      const int nb = static_cast<int>((in - s * kSpan < kSpan ? in - s * kSpan : kSpan) / 32);
+      for (int b = 0; b < nb; ++b) {
+        const float* v = x + s * kSpan + 32 * b;
+        const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        const __m512i i0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, _mm512_set1_ps(id))));
+        const __m512i i1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, _mm512_set1_ps(id))));
+        alignas(32) int8_t q[32];
+        _mm_store_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(i0));
+        _mm_store_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(i1));
+        for (int K = 0; K < 8; ++K) std::memcpy(a.q + 64 * K + 32 * h + 4 * b, q + 4 * K, 4);
+        a.dg[8 * h + b] = _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT));
+        a.qs[8 * h + b] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+      }
+    }
+  }
+}
+
+// ---- row tiles ------------------------------------------------------------------------------
+
+struct alignas(64) PairSpan {
+  uint8_t q[2 * kSpan];
+  float fsc[quant::kPairGroups];
+};
+static_assert(sizeof(PairSpan) == 576, "PairSpan layout");
+
+// y[c][j] for R weight rows (pairs w[j * wstride + s], s < nk) x C activation rows a[c] (at the
+// first pair of this K chunk); sums carried in accs between chunks (span_avx512.cpp dot_tile).
+template <int R, int C>
+inline void dot_tile(const PairSpan* w, int64_t wstride, int64_t nk, const ActPair* const* a, __m512* accs, bool first,
+                     bool last, float* y, int64_t ldy, int offset) {
+  __m512 acc[R][C];
+#pragma GCC unroll 4
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c) acc[j][c] = first ? _mm512_setzero_ps() : _mm512_load_ps(&accs[j * C + c]);
+  for (int64_t s = 0; s < nk; ++s) {
+    __m512i S[R][C];
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c) {
+      const __m512i init = pair_init(a[c][s], offset);
+#pragma GCC unroll 4
+      for (int j = 0; j < R; ++j) S[j][c] = init;
+    }
+#pragma GCC unroll 8
+    for (int K = 0; K < 8; ++K) {
+      __m512i av[C];
+#pragma GCC unroll 2
+      for (int c = 0; c < C; ++c) av[c] = _mm512_load_si512(a[c][s].q + 64 * K);
+#pragma GCC unroll 4
+      for (int j = 0; j < R; ++j) {
+        const __m512i wk = _mm512_load_si512(w[j * wstride + s].q + 64 * K);
+#pragma GCC unroll 2
+        for (int c = 0; c < C; ++c) S[j][c] = _mm512_dpbusd_epi32(S[j][c], wk, av[c]);
+      }
+    }
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c) {
+      const __m512 dg = _mm512_load_ps(a[c][s].dg);
+#pragma GCC unroll 4
+      for (int j = 0; j < R; ++j)
+        acc[j][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[j][c]), _mm512_mul_ps(_mm512_load_ps(w[j * wstride + s].fsc), dg),
+                                    acc[j][c]);
+    }
+  }
+  if (!last) {
+#pragma GCC unroll 4
+    for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+      for (int c = 0; c < C; ++c) _mm512_store_ps(&accs[j * C + c], acc[j][c]);
+  } else if constexpr (R == 4 && C == 2) {
+    const __m512 v[8] = {acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[0][1], acc[1][1], acc[2][1], acc[3][1]};
+    const __m256 r = reduce8(v);
+    _mm_storeu_ps(y, _mm256_castps256_ps128(r));
+    _mm_storeu_ps(y + ldy, _mm256_extractf128_ps(r, 1));
+  } else {
+#pragma GCC unroll 4
+    for (int j = 0; j < R; ++j)
+#pragma GCC unroll 2
+      for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
+  }
+}
+
+template <int R>
+void dot_rows(const PairSpan* bt, int64_t np, int64_t k0, int64_t nk, const ActPair* acts, const int32_t* rows,
+              int64_t i, int64_t n, __m512* accs, bool first, bool last, float* y, int64_t ldy, int offset) {
+  if (i + 2 <= n) {
+    const ActPair* a[2] = {acts + (rows ? rows[i] : i) * np + k0, acts + (rows ? rows[i + 1] : i + 1) * np + k0};
+    dot_tile<R, 2>(bt + k0, np, nk, a, accs, first, last, y + i * ldy, ldy, offset);
+  } else {
+    const ActPair* a[1] = {acts + (rows ? rows[i] : i) * np + k0};
+    dot_tile<R, 1>(bt + k0, np, nk, a, accs, first, last, y + i * ldy, ldy, offset);
+  }
+}
+
+constexpr int kTileRows = 4;
+
+// Row x column blocking as span_matmul's (span_avx512.cpp): kBlockRows weight rows decoded into
+// PairSpans (16 x 4 pairs = 36 KB at in = 2048) stay in L2; a 4-row tile is read in K chunks of
+// kChunkPairs (9 KB, in L1) while up to kGroupRows activation rows stream past; the next block's
+// rows are prefetched into L2 a few lines per tile call.
+void matmul_q8r(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows,
+                int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  constexpr int64_t kBlockRows = 4 * kTileRows;
+  constexpr int64_t kChunkPairs = 4;
+  constexpr int64_t kGroupRows = 64;
+  const RowShape rs = row_shape(row_bytes);
+  const int64_t np = (rs.spans() + 1) / 2;
+  (void)in;
+  const int64_t group = n < kGroupRows ? n : kGroupRows;
+  const int64_t acc_bytes = kBlockRows * ((group + 1) & ~int64_t(1)) * 64;
+  const int64_t bytes = kBlockRows * np * int64_t(sizeof(PairSpan)) + acc_bytes;
+  auto* buf = reinterpret_cast<PairSpan*>(span_scratch((bytes + sizeof(quant::Span) - 1) / sizeof(quant::Span)));
+  __m512* accs = reinterpret_cast<__m512*>(buf + kBlockRows * np);
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const int64_t rb = r1 - r < kBlockRows ? r1 - r : kBlockRows;
+    for (int64_t j = 0; j < rb; ++j)
+      for (int64_t p = 0; p < np; ++p) {
+        PairDecoded d;
+        decode_pair(w + (r + j) * row_bytes, rs, p, d);
+        PairSpan& ps = buf[j * np + p];
+        for (int K = 0; K < 8; ++K) _mm512_store_si512(ps.q + 64 * K, d.q[K]);
+        _mm512_store_ps(ps.fsc, d.fsc);
+      }
+    const char* pf_cur = reinterpret_cast<const char*>(w + (r + rb) * row_bytes);
+    const int64_t rb_next = r1 - (r + rb) < kBlockRows ? r1 - (r + rb) : kBlockRows;
+    const char* pf_end = pf_cur + (rb_next > 0 ? rb_next : 0) * row_bytes;
+    const int64_t calls = ((n + 1) / 2) * ((rb + kTileRows - 1) / kTileRows) * ((np + kChunkPairs - 1) / kChunkPairs);
+    const int64_t per_call = ((pf_end - pf_cur) / 64 + calls - 1) / calls + 1;
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+      const int64_t gn = n - g0 < group ? n - g0 : group;
+      const ActPair* ag = rows ? acts : acts + g0 * np;
+      const int32_t* rg = rows ? rows + g0 : nullptr;
+      float* yg = y + g0 * ldy + r;
+      for (int64_t k0 = 0; k0 < np; k0 += kChunkPairs) {
+        const int64_t nk = np - k0 < kChunkPairs ? np - k0 : kChunkPairs;
+        const bool first = k0 == 0, last = k0 + nk >= np;
+        for (int64_t t = 0; t < rb; t += kTileRows)
+          for (int64_t i = 0; i < gn; i += 2) {
+            for (int64_t q = 0; q < per_call && pf_cur < pf_end; ++q, pf_cur += 64) _mm_prefetch(pf_cur, _MM_HINT_T1);
+            const int rt = static_cast<int>(rb - t < kTileRows ? rb - t : kTileRows);
+            __m512* at = accs + (t * ((group + 1) & ~int64_t(1)) + i * kTileRows);  // R x C vectors
+            const PairSpan* bt = buf + t * np;
+            switch (rt) {
+              case 4: dot_rows<4>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              case 3: dot_rows<3>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              case 2: dot_rows<2>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              default: dot_rows<1>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+            }
+          }
+      }
+    }
+  }
+}
+
+// ---- fused ----------------------------------------------------------------------------------
+
+// C activation rows against one weight row: each pair decoded once (prefetching 8 KB ahead into
+// L2, as the Span form's fused kernels do), dotted with the C rows; y[c * ldy] = row c's sum.
+template <int C>
+inline void fused_row(const uint8_t* row, const RowShape& rs, int64_t np, const ActPair* const* a, float* y,
+                      int64_t ldy, int offset) {
+  constexpr int64_t kAhead = 8192;
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < np; ++p) {
+    const char* pf = reinterpret_cast<const char*>(row + 2 * p * kUnitBytes + kAhead);
+    for (int64_t o = 0; o < 2 * kUnitBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    PairDecoded d;
+    decode_pair(row, rs, p, d);
+    for (int c = 0; c < C; ++c) acc[c] = pair_dot(d, a[c][p], pair_init(a[c][p], offset), acc[c]);
+  }
+  for (int c = 0; c < C; ++c) y[c * ldy] = _mm512_reduce_add_ps(acc[c]);
+}
+
+constexpr int kFusedGroup = 8;
+constexpr int kFusedBlock = 16;
+
+void fused_q8r(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
+               float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
+  (void)in;
+  const RowShape rs = row_shape(row_bytes);
+  const int64_t np = (rs.spans() + 1) / 2;
+  const ActPair* a[kFusedBlock];
+  for (int64_t i0 = 0; i0 < m; i0 += kFusedBlock) {
+    const int mb = static_cast<int>(m - i0 < kFusedBlock ? m - i0 : kFusedBlock);
+    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * np;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w + r * row_bytes;
+      for (int i = 0; i < mb; i += kFusedGroup) {
+        const ActPair* const* ai = a + i;
+        float* yi = y + (i0 + i) * ldy + r;
+        switch (mb - i < kFusedGroup ? mb - i : kFusedGroup) {
+          case 8: fused_row<8>(row, rs, np, ai, yi, ldy, offset); break;
+          case 7: fused_row<7>(row, rs, np, ai, yi, ldy, offset); break;
+          case 6: fused_row<6>(row, rs, np, ai, yi, ldy, offset); break;
+          case 5: fused_row<5>(row, rs, np, ai, yi, ldy, offset); break;
+          case 4: fused_row<4>(row, rs, np, ai, yi, ldy, offset); break;
+          case 3: fused_row<3>(row, rs, np, ai, yi, ldy, offset); break;
+          case 2: fused_row<2>(row, rs, np, ai, yi, ldy, offset); break;
+          default: fused_row<1>(row, rs, np, ai, yi, ldy, offset); break;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool pair_type(uint32_t t) { return t == quant::kRepackedId + kQ8; }
+
+void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+  const int64_t np = ((in + kSpan - 1) / kSpan + 1) / 2;
+  for (int64_t r = row0; r < row1; ++r) act_row(x + r * in, in, static_cast<ActPair*>(act) + r * np);
+}
+
+void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
+                 const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  if (!pair_type(t)) __builtin_trap();  // dispatch (matmul_many) asks pair_type first
+  matmul_q8r(offset, w, row_bytes, in, static_cast<const ActPair*>(act), rows, n, y, ldy, r0, r1);
+}
+
+quant::FusedPairFn pair_fused(uint32_t t) { return pair_type(t) ? fused_q8r : nullptr; }
+
+}  // namespace moecat::kernels::avx512
