@@ -112,11 +112,12 @@ struct KernelTable {
   int64_t (*fp8_bf16_act_bytes)(int64_t n, int64_t in) = nullptr;
   void (*fp8_bf16_prepare)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) = nullptr;
   Fp8Bf16MatmulFn matmul_fp8_bf16 = nullptr;
-  // The pair form (span.h ActPair) for the repacked types that have it (pair_type), or nulls:
-  // activations of rows [row0, row1) into ceil(ceil(in/256)/2) ActPairs per row (scales rounded
-  // to f16 as span_act's f16), the row-tile product (span_matmul's contract) and the fused one.
-  bool (*pair_type)(uint32_t type) = nullptr;
-  void (*pair_act)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) = nullptr;
+  // The pair form (span.h ActPair) for the types that have it, or nulls. pair_type: 0 none, 1
+  // with f32 activation scales, 2 with f16-rounded ones (span_act's f16). pair_act: rows [row0,
+  // row1) into ceil(ceil(in/256)/2) ActPairs each; pair_matmul: the row tiles (span_matmul's
+  // contract); pair_fused: the fused kernel (repacked types only, else null).
+  int (*pair_type)(uint32_t type) = nullptr;
+  void (*pair_act)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) = nullptr;
   void (*pair_matmul)(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
                       const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) = nullptr;
   quant::FusedPairFn (*pair_fused)(uint32_t type) = nullptr;
@@ -191,8 +192,8 @@ quant::UnpackFn span_fast_unpack_repacked(uint32_t type);
 quant::FusedDotFn span_fused(uint32_t type);
 bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_blocks);
 // The pair form (span_pair_avx512.cpp).
-bool pair_type(uint32_t type);
-void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act);
+int pair_type(uint32_t type);
+void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16);
 void pair_matmul(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
                  const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
 quant::FusedPairFn pair_fused(uint32_t type);

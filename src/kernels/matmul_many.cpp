@@ -40,12 +40,13 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
 // (repacked), so their products are llama.cpp's q8_0 x q8_0 block for block, as the dedicated
 // q8_0 kernels' are.
 // kFp8Bf16: FP8 weights against bf16 activations (ops.h fp8_bf16_active).
-// kPair: the pair form (span.h ActPair; f16-rounded scales) for the repacked types whose
-// kernels have it (KernelTable::pair_type: Q8_0_R on AVX-512 VNNI).
-enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16, kPair };
+// kPair / kPairF16: the pair form (span.h ActPair) for the types whose kernels have it
+// (KernelTable::pair_type: on AVX-512 VNNI Q4_K, Q4_K_R with f32 scales, Q8_0_R with f16 ones).
+enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16, kPair, kPairF16 };
 
 ActKind act_kind(const KernelTable& t, const TensorView& w) {
-  if (t.pair_type && t.pair_type(static_cast<uint32_t>(w.dtype))) return ActKind::kPair;
+  if (const int pt = t.pair_type ? t.pair_type(static_cast<uint32_t>(w.dtype)) : 0)
+    return pt == 2 ? ActKind::kPairF16 : ActKind::kPair;
   if (w.dtype == DType::F8_E4M3 && w.cols() % 64 == 0 && w.fp8_bc % 64 == 0 && fp8_bf16_active())
     return ActKind::kFp8Bf16;
   switch (w.dtype) {
@@ -61,7 +62,8 @@ ActKind act_kind(const KernelTable& t, const TensorView& w) {
   }
 }
 
-bool is_span(ActKind k) { return k == ActKind::kSpan || k == ActKind::kSpanF16 || k == ActKind::kPair; }
+bool is_pair(ActKind k) { return k == ActKind::kPair || k == ActKind::kPairF16; }
+bool is_span(ActKind k) { return k == ActKind::kSpan || k == ActKind::kSpanF16 || is_pair(k); }
 
 struct Prepared {
   ActKind kind = ActKind::kFloat;
@@ -129,6 +131,7 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       return;
     }
     case ActKind::kPair:
+    case ActKind::kPairF16:
       if (p.pair_fused && j.m <= kFusedMaxRows) {
         p.pair_fused(static_cast<const uint8_t*>(w.data), w.row_bytes(), in, reinterpret_cast<const quant::ActPair*>(p.act),
                      p.rows, j.m, j.y, j.ldy, r0, r1, p.qt->offset);
@@ -212,12 +215,14 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
       // with a partial last one).
       p.fused = t.span_fused ? t.span_fused(static_cast<uint32_t>(w.dtype)) : nullptr;
       p.rows = j.rows;
-      if (p.kind == ActKind::kPair) {
+      if (is_pair(p.kind)) {
         p.pair_fused = t.pair_fused(static_cast<uint32_t>(w.dtype));
         if (!shared) {
           const int64_t np = ((in + quant::kSpan - 1) / quant::kSpan + 1) / 2;
           uint8_t* act = bufs.get(static_cast<size_t>(j.x_rows * np) * sizeof(quant::ActPair));
-          rows_parallel(pool, j.x_rows, j.x_rows * in, [&](int64_t a, int64_t b) { t.pair_act(j.x, in, a, b, act); });
+          const bool f16 = p.kind == ActKind::kPairF16;
+          rows_parallel(pool, j.x_rows, j.x_rows * in,
+                        [&](int64_t a, int64_t b) { t.pair_act(j.x, in, a, b, act, f16); });
           p.act = act;
         }
         continue;

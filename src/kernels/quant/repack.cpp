@@ -150,6 +150,20 @@ void get_b8(const uint8_t* src, uint8_t* c, int nv = kN) {
   for (int K = 0; K < 8; ++K)
     for (int p = 0; p < nv / 8; ++p) c[natural32(K, p)] = src[(nv / 8) * K + p];
 }
+// Four bits of every code in 32-value lanes (Q4_K): byte 32K + p (K < 4) holds half-chunk K's
+// byte p in its low nibble and half-chunk K + 4's in its high one: the N32 plane.
+void put_n32(uint8_t* dst, const uint8_t* c) {
+  for (int K = 0; K < 4; ++K)
+    for (int p = 0; p < 32; ++p)
+      dst[32 * K + p] = static_cast<uint8_t>((c[natural32(K, p)] & 15) | (c[natural32(K + 4, p)] & 15) << 4);
+}
+void get_n32(const uint8_t* src, uint8_t* c) {
+  for (int K = 0; K < 4; ++K)
+    for (int p = 0; p < 32; ++p) {
+      c[natural32(K, p)] = static_cast<uint8_t>((c[natural32(K, p)] & ~15) | (src[32 * K + p] & 15));
+      c[natural32(K + 4, p)] = static_cast<uint8_t>((c[natural32(K + 4, p)] & ~15) | src[32 * K + p] >> 4);
+    }
+}
 // Two bits (c >> shift) & 3 of each chunk in one byte: the H2 (shift 4) and P2 (shift 0) planes.
 void put_pairs(uint8_t* dst, const uint8_t* c, int shift) {
   for (int p = 0; p < 64; ++p) {
@@ -190,7 +204,7 @@ void get_n_tail(const uint8_t* src, uint8_t* c, int nv) {
     }
 }
 struct Planes {
-  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1;  // byte offsets in the unit (-1: none)
+  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1, n32 = -1;  // byte offsets in the unit (-1: none)
 };
 
 // One repack unit is 256 values: one block of the 256-value types, eight of Q8_0.
@@ -217,7 +231,7 @@ void move_headers(const Layout& l, const uint8_t* src, uint8_t* dst, bool pack, 
 }
 
 const Layout kLayouts[] = {
-    {DType::Q4_K, DType::Q4_K_R, 144, get_q4k, put_q4k, {16, -1, -1, -1, 0}},
+    {DType::Q4_K, DType::Q4_K_R, 144, get_q4k, put_q4k, {-1, -1, -1, -1, 0, -1, 16}},
     {DType::Q5_K, DType::Q5_K_R, 176, get_q5k, put_q5k, {48, -1, -1, 16, 4}},
     {DType::Q6_K, DType::Q6_K_R, 210, get_q6k, put_q6k, {0, 128, -1, -1, 0}},
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
@@ -239,6 +253,7 @@ void to_planes(const Layout& l, const uint8_t* c, uint8_t* b) {
   if (l.planes.p2 >= 0) put_pairs(b + l.planes.p2, c, 0);
   if (l.planes.h1 >= 0) put_bits(b + l.planes.h1, c, l.planes.h1_bit);
   if (l.planes.b8 >= 0) put_b8(b + l.planes.b8, c);
+  if (l.planes.n32 >= 0) put_n32(b + l.planes.n32, c);
 }
 void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
   std::memset(c, 0, kN);
@@ -247,6 +262,7 @@ void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
   if (l.planes.p2 >= 0) get_pairs(b + l.planes.p2, c, 0);
   if (l.planes.h1 >= 0) get_bits(b + l.planes.h1, c, l.planes.h1_bit);
   if (l.planes.b8 >= 0) get_b8(b + l.planes.b8, c);
+  if (l.planes.n32 >= 0) get_n32(b + l.planes.n32, c);
 }
 
 }  // namespace

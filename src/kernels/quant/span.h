@@ -40,7 +40,8 @@ struct alignas(64) ActSpan {
 static_assert(sizeof(ActSpan) == 448, "ActSpan layout");
 
 // The pair form, for weight types whose scales are per 32 values and whose offset is a fixed
-// multiple of the scale (QuantType::offset; Q8_0_R so far): a row's spans are taken in pairs
+// multiple of the scale (QuantType::offset; Q8_0_R) or that have a min per 32 values (Q4_K and
+// Q4_K_R, through bs): a row's spans are taken in pairs
 // (2p, 2p + 1; an odd last span pairs with zeros), each pair in 32-value lanes: chunk K (0..7),
 // lane l (32-bit) holds values 4K .. 4K + 3 of 32-value block l of span 2p (l < 8) or block l - 8
 // of span 2p + 1. Eight vpdpbusd leave the 16 blocks' integer sums in 16 lanes, so the float work
@@ -48,13 +49,14 @@ static_assert(sizeof(ActSpan) == 448, "ActSpan layout");
 // float operations per pair and row pair instead of 8 + 6.
 constexpr int kPairGroups = 16;  // 32-value blocks per pair
 // 512 activations (two spans) of a row: x_i ~= dg[l] * q[i] for the value i of lane l, qs[l]
-// the sum of block l's codes. Blocks past the row's end: q = 0, dg = 0, qs = 0.
+// the sum of block l's codes, bs[l] = dg[l] * qs[l]. Blocks past the row's end: all 0.
 struct alignas(64) ActPair {
   int8_t q[2 * kSpan];  // chunk K at 64K: lanes of 4 bytes as above
   float dg[kPairGroups];
   int32_t qs[kPairGroups];
+  float bs[kPairGroups];
 };
-static_assert(sizeof(ActPair) == 640, "ActPair layout");
+static_assert(sizeof(ActPair) == 704, "ActPair layout");
 
 // As FusedDotFn, with the activations in the pair form (ceil(ceil(in / 256) / 2) per row).
 using FusedPairFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts,

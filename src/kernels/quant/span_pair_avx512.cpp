@@ -1,13 +1,16 @@
-// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, whose B8 plane is stored in
-// the form's 32-value lanes (repack.h): a pair of units is two 32-byte loads per chunk, its 16
-// scales one 32-byte load. Per pair of spans and (weight row, activation row): 8 vpdpbusd into
-// an accumulator that starts at -offset * qs, then one convert, one multiply (fsc * dg) and one
-// FMA, where the Span form (span_avx512.cpp) spends 8 vpdpbusd and 6 float operations.
+// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, Q4_K_R and Q4_K. The
+// repacked layouts store their codes in the form's 32-value lanes (repack.h: Q8_0's B8 plane,
+// Q4_K's N32), so a pair of units is two 32-byte loads per chunk (Q4_K_R: per two chunks, low
+// and high nibbles); Q4_K's file layout is decoded into pairs by permutes, so `--no-repack`
+// gives the repacked bits. Per pair of spans and (weight row, activation row): 8 vpdpbusd
+// into an accumulator that starts at -offset * qs (0 for Q4_K), then one convert, one multiply
+// (fsc * dg), one FMA and for Q4_K's mins one FNMADD (fmin * bs), where the Span form
+// (span_avx512.cpp) spends 8 vpdpbusd and twice the float operations.
 // Two uses, the same arithmetic, so the same bits:
 //   pair_matmul  row tiles (prompts, batches): each weight row's pairs decoded once into
 //                PairSpans, then read by every activation row, as span_matmul does;
 //   pair_fused   up to eight activation rows against one weight row straight from registers
-//                (generation; the few tokens of an expert in a batch step).
+//                (generation; the few tokens of an expert in a batch step); repacked types.
 // Per output the f32 order is fixed: pairs in order into 16 lanes, then one fixed reduction.
 #include <immintrin.h>
 
@@ -18,6 +21,7 @@
 
 #include "kernels/avx512_util.h"
 #include "kernels/kernel_table.h"
+#include "kernels/quant/span_scales_avx512.h"
 
 namespace moecat::kernels::avx512 {
 
@@ -26,90 +30,134 @@ using quant::kSpan;
 
 namespace {
 
-constexpr int kQ8 = 8;                // ggml id of Q8_0 (Q8_0_R = quant::kRepackedId + 8)
-constexpr int64_t kUnitBytes = 272;   // a Q8_0_R unit: 8 f16 scales, then the 256-byte B8 plane
-constexpr int64_t kBlockBytes = 34;   // a Q8_0 block (the partial last unit keeps nb of them)
+// Template arguments: the weight type id (quant::kRepackedId + ggml id for repacked layouts).
+constexpr uint32_t kQ8R = quant::kRepackedId + 8;
+constexpr uint32_t kQ4KR = quant::kRepackedId + 12;
+constexpr uint32_t kQ4K = 12;
+constexpr bool has_mins(uint32_t t) { return t != kQ8R; }
+constexpr int64_t unit_bytes(uint32_t t) { return t == kQ8R ? 272 : 144; }
+constexpr int64_t kBlockBytes = 34;   // a Q8_0 block (a partial last unit keeps nb of them)
 
-// One span of a weight row: its unit and how many values it holds (256; a row's partial last
-// unit fewer; 0 past the row's end, read as zeros).
+// One span of a weight row: its unit and how many values it holds (256; a Q8_0_R row's partial
+// last unit fewer; 0 past the row's end, read as zeros).
 struct Half {
   const uint8_t* u;
   int nv;
 };
 
-// The spans of a Q8_0_R row: `full` whole units, then a partial one of `tail` values (or none).
+// The spans of a row: `full` whole units, then (Q8_0_R) a partial one of `tail` values or none.
 struct RowShape {
   int64_t full;
   int tail;
   int64_t spans() const { return full + (tail ? 1 : 0); }
-  Half half(const uint8_t* row, int64_t s) const {
-    if (s < full) return {row + s * kUnitBytes, kSpan};
-    if (s == full && tail) return {row + full * kUnitBytes, tail};
-    return {row, 0};
-  }
+  int64_t pairs() const { return (spans() + 1) / 2; }
 };
+template <uint32_t kT>
 inline RowShape row_shape(int64_t row_bytes) {
-  const int64_t full = row_bytes / kUnitBytes, rem = row_bytes - full * kUnitBytes;
-  return {full, static_cast<int>(rem / kBlockBytes * 32)};
+  const int64_t ub = unit_bytes(kT), full = row_bytes / ub, rem = row_bytes - full * ub;
+  return {full, kT == kQ8R ? static_cast<int>(rem / kBlockBytes * 32) : 0};
+}
+template <uint32_t kT>
+inline Half half_of(const uint8_t* row, const RowShape& rs, int64_t s) {
+  if (s < rs.full) return {row + s * unit_bytes(kT), kSpan};
+  if (s == rs.full && rs.tail) return {row + rs.full * unit_bytes(kT), rs.tail};
+  return {row, 0};
 }
 
-// Half-chunk K (32 bytes) of a span: whole units at 16 + 32K; a partial unit of nb blocks has
-// nb f16 scales, then half-chunks of 4 nb bytes (repack.h).
-inline __m256i load_half(const Half& h, int K) {
+// Q8_0_R half-chunk K (32 bytes) of a span: whole units at 16 + 32K; a partial unit of nb
+// blocks has nb f16 scales, then half-chunks of 4 nb bytes (repack.h).
+inline __m256i q8_half(const Half& h, int K) {
   if (h.nv == kSpan) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h.u + 16 + 32 * K));
   if (h.nv == 0) return _mm256_setzero_si256();
   const int nb = h.nv / 32;
   return _mm256_maskz_loadu_epi8((uint32_t(1) << (4 * nb)) - 1, h.u + 2 * nb + 4 * nb * K);
 }
-inline __m128i load_scales(const Half& h) {
+inline __m128i q8_scales(const Half& h) {
   if (h.nv == kSpan) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(h.u));
   if (h.nv == 0) return _mm_setzero_si128();
   return _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << (h.nv / 32)) - 1), h.u);
 }
+inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1); }
+inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 struct PairDecoded {
   __m512i q[8];  // chunk K: lanes 0-7 span 2p, 8-15 span 2p + 1 (span.h)
   __m512 fsc;    // the 16 blocks' scales
+  __m512 fmin;   // and mins (Q4_K; unset for Q8_0_R)
 };
 
-// Two whole units side by side (the common case: plain loads).
-inline void decode_full(const uint8_t* u, PairDecoded& d) {
-  for (int K = 0; K < 8; ++K)
-    d.q[K] = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 16 + 32 * K))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + kUnitBytes + 16 + 32 * K)), 1);
-  const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))),
-                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + kUnitBytes)), 1);
-  d.fsc = _mm512_cvtph_ps(h);
+// Q4_K's sixteen scales and mins of a pair (a missing unit: zeros).
+inline void k4_scales(const uint8_t* a, const uint8_t* b, PairDecoded& d) {
+  const __m512 va = scales_k45_per32(a), vb = b ? scales_k45_per32(b) : _mm512_setzero_ps();
+  d.fsc = _mm512_shuffle_f32x4(va, vb, 0x44);  // lanes 0-7 of each
+  d.fmin = _mm512_shuffle_f32x4(va, vb, 0xEE);  // lanes 8-15 of each
 }
-inline void decode_halves(const Half& a, const Half& b, PairDecoded& d) {
-  for (int K = 0; K < 8; ++K) d.q[K] = _mm512_inserti64x4(_mm512_castsi256_si512(load_half(a, K)), load_half(b, K), 1);
-  d.fsc = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(load_scales(a)), load_scales(b), 1));
-}
+
+// Pair p of a row; b (the second unit) may be missing (an odd last span).
+template <uint32_t kT>
 inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairDecoded& d) {
-  if (2 * p + 2 <= rs.full) {
-    decode_full(row + 2 * p * kUnitBytes, d);
+  if constexpr (kT == kQ8R) {
+    if (2 * p + 2 <= rs.full) {  // two whole units: plain loads
+      const uint8_t* u = row + 2 * p * unit_bytes(kT);
+      for (int K = 0; K < 8; ++K) d.q[K] = join(load32(u + 16 + 32 * K), load32(u + 272 + 16 + 32 * K));
+      d.fsc = _mm512_cvtph_ps(_mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 272)), 1));
+      return;
+    }
+    const Half a = half_of<kT>(row, rs, 2 * p), b = half_of<kT>(row, rs, 2 * p + 1);
+    for (int K = 0; K < 8; ++K) d.q[K] = join(q8_half(a, K), q8_half(b, K));
+    d.fsc = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(q8_scales(a)), q8_scales(b), 1));
   } else {
-    decode_halves(rs.half(row, 2 * p), rs.half(row, 2 * p + 1), d);
+    const uint8_t* a = row + 2 * p * 144;
+    const uint8_t* b = 2 * p + 1 < rs.full ? a + 144 : nullptr;
+    k4_scales(a, b, d);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    if constexpr (kT == kQ4KR) {  // N32: byte-chunk K' holds half-chunks K' (low) and K' + 4 (high)
+      for (int K = 0; K < 4; ++K) {
+        const __m512i z = join(load32(a + 16 + 32 * K), b ? load32(b + 16 + 32 * K) : _mm256_setzero_si256());
+        d.q[K] = _mm512_and_si512(z, m4);
+        d.q[K + 4] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+      }
+    } else {  // the file layout: half-chunk K lane j = nibble j%2 of dword 8(j/2) + K of qs
+      const __m512i a0 = _mm512_loadu_si512(a + 16), a1 = _mm512_loadu_si512(a + 80);
+      const __m512i b0 = b ? _mm512_loadu_si512(b + 16) : _mm512_setzero_si512();
+      const __m512i b1 = b ? _mm512_loadu_si512(b + 80) : _mm512_setzero_si512();
+      alignas(64) int32_t sh[16];
+      for (int i = 0; i < 16; ++i) sh[i] = 4 * (i % 2);
+      const __m512i shv = _mm512_load_si512(sh);
+      for (int K = 0; K < 8; ++K) {
+        alignas(64) int32_t idx[16];
+        for (int i = 0; i < 16; ++i) idx[i] = 8 * ((i % 8) / 2) + K;
+        const __m512i iv = _mm512_load_si512(idx);
+        const __m512i z = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(a0, iv, a1),
+                                                  _mm512_permutex2var_epi32(b0, iv, b1));
+        d.q[K] = _mm512_and_si512(_mm512_srlv_epi32(z, shv), m4);
+      }
+    }
   }
 }
 
-// S = -offset * qs + the 16 blocks' integer sums; acc += S * (fsc * dg).
+// S = -offset * qs + the 16 blocks' integer sums; acc += S * (fsc * dg) (- fmin * bs).
+template <bool kMins>
 inline __m512 pair_dot(const PairDecoded& d, const ActPair& a, __m512i init, __m512 acc) {
   __m512i S = init;
   for (int K = 0; K < 8; ++K) S = _mm512_dpbusd_epi32(S, d.q[K], _mm512_load_si512(a.q + 64 * K));
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(a.dg)), acc);
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(d.fsc, _mm512_load_ps(a.dg)), acc);
+  if (kMins) acc = _mm512_fnmadd_ps(d.fmin, _mm512_load_ps(a.bs), acc);
+  return acc;
 }
 inline __m512i pair_init(const ActPair& a, int offset) {
-  return _mm512_mullo_epi32(_mm512_load_si512(a.qs), _mm512_set1_epi32(-offset));
+  return offset ? _mm512_mullo_epi32(_mm512_load_si512(a.qs), _mm512_set1_epi32(-offset)) : _mm512_setzero_si512();
 }
 
 // ---- activations ----------------------------------------------------------------------------
 
 // Row x (in values) into ceil(spans / 2) ActPairs: per 32 values amax / 127, round half away
-// from zero, codes with the exact scale, the f16-rounded scale kept (span_act's f16: llama.cpp's
-// q8_0 activations). Block b of span 2p + h goes to lane 8h + b: its dword K at 64K + 32h + 4b.
-void act_row(const float* x, int64_t in, ActPair* out) {
+// from zero, codes with the exact scale; with f16 the scale kept is rounded to f16 (span_act's
+// f16: llama.cpp's q8_0 activations). Block b of span 2p + h goes to lane 8h + b: its dword K
+// at 64K + 32h + 4b.
+void act_row(const float* x, int64_t in, bool f16, ActPair* out) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   for (int64_t p = 0; 2 * p < nsp; ++p) {
     ActPair& a = out[p];
@@ -128,8 +176,11 @@ void act_row(const float* x, int64_t in, ActPair* out) {
         _mm_store_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(i0));
         _mm_store_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(i1));
         for (int K = 0; K < 8; ++K) std::memcpy(a.q + 64 * K + 32 * h + 4 * b, q + 4 * K, 4);
-        a.dg[8 * h + b] = _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT));
-        a.qs[8 * h + b] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        const float ds = f16 ? _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT)) : dd;
+        const int32_t qs = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        a.dg[8 * h + b] = ds;
+        a.qs[8 * h + b] = qs;
+        a.bs[8 * h + b] = ds * float(qs);
       }
     }
   }
@@ -140,12 +191,14 @@ void act_row(const float* x, int64_t in, ActPair* out) {
 struct alignas(64) PairSpan {
   uint8_t q[2 * kSpan];
   float fsc[quant::kPairGroups];
+  float fmin[quant::kPairGroups];
 };
-static_assert(sizeof(PairSpan) == 576, "PairSpan layout");
+static_assert(sizeof(PairSpan) == 640, "PairSpan layout");
 
 // y[c][j] for R weight rows (pairs w[j * wstride + s], s < nk) x C activation rows a[c] (at the
 // first pair of this K chunk); sums carried in accs between chunks (span_avx512.cpp dot_tile).
-template <int R, int C>
+// The operations and their order per output are pair_dot's.
+template <int R, int C, bool kMins>
 inline void dot_tile(const PairSpan* w, int64_t wstride, int64_t nk, const ActPair* const* a, __m512* accs, bool first,
                      bool last, float* y, int64_t ldy, int offset) {
   __m512 acc[R][C];
@@ -177,9 +230,11 @@ inline void dot_tile(const PairSpan* w, int64_t wstride, int64_t nk, const ActPa
     for (int c = 0; c < C; ++c) {
       const __m512 dg = _mm512_load_ps(a[c][s].dg);
 #pragma GCC unroll 4
-      for (int j = 0; j < R; ++j)
-        acc[j][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[j][c]), _mm512_mul_ps(_mm512_load_ps(w[j * wstride + s].fsc), dg),
-                                    acc[j][c]);
+      for (int j = 0; j < R; ++j) {
+        const PairSpan& ws = w[j * wstride + s];
+        acc[j][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[j][c]), _mm512_mul_ps(_mm512_load_ps(ws.fsc), dg), acc[j][c]);
+        if (kMins) acc[j][c] = _mm512_fnmadd_ps(_mm512_load_ps(ws.fmin), _mm512_load_ps(a[c][s].bs), acc[j][c]);
+      }
     }
   }
   if (!last) {
@@ -200,32 +255,33 @@ inline void dot_tile(const PairSpan* w, int64_t wstride, int64_t nk, const ActPa
   }
 }
 
-template <int R>
+template <int R, bool kMins>
 void dot_rows(const PairSpan* bt, int64_t np, int64_t k0, int64_t nk, const ActPair* acts, const int32_t* rows,
               int64_t i, int64_t n, __m512* accs, bool first, bool last, float* y, int64_t ldy, int offset) {
   if (i + 2 <= n) {
     const ActPair* a[2] = {acts + (rows ? rows[i] : i) * np + k0, acts + (rows ? rows[i + 1] : i + 1) * np + k0};
-    dot_tile<R, 2>(bt + k0, np, nk, a, accs, first, last, y + i * ldy, ldy, offset);
+    dot_tile<R, 2, kMins>(bt + k0, np, nk, a, accs, first, last, y + i * ldy, ldy, offset);
   } else {
     const ActPair* a[1] = {acts + (rows ? rows[i] : i) * np + k0};
-    dot_tile<R, 1>(bt + k0, np, nk, a, accs, first, last, y + i * ldy, ldy, offset);
+    dot_tile<R, 1, kMins>(bt + k0, np, nk, a, accs, first, last, y + i * ldy, ldy, offset);
   }
 }
 
 constexpr int kTileRows = 4;
 
 // Row x column blocking as span_matmul's (span_avx512.cpp): kBlockRows weight rows decoded into
-// PairSpans (16 x 4 pairs = 36 KB at in = 2048) stay in L2; a 4-row tile is read in K chunks of
-// kChunkPairs (9 KB, in L1) while up to kGroupRows activation rows stream past; the next block's
-// rows are prefetched into L2 a few lines per tile call.
-void matmul_q8r(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows,
-                int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+// PairSpans (16 x 4 pairs = 40 KB at in = 2048) stay in L2; a 4-row tile is read in K chunks of
+// kChunkPairs (10 KB, in L1) while up to kGroupRows activation rows stream past; the next
+// block's rows are prefetched into L2 a few lines per tile call.
+template <uint32_t kT>
+void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, const ActPair* acts, const int32_t* rows, int64_t n,
+                 float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  constexpr bool kMins = has_mins(kT);
   constexpr int64_t kBlockRows = 4 * kTileRows;
   constexpr int64_t kChunkPairs = 4;
   constexpr int64_t kGroupRows = 64;
-  const RowShape rs = row_shape(row_bytes);
-  const int64_t np = (rs.spans() + 1) / 2;
-  (void)in;
+  const RowShape rs = row_shape<kT>(row_bytes);
+  const int64_t np = rs.pairs();
   const int64_t group = n < kGroupRows ? n : kGroupRows;
   const int64_t acc_bytes = kBlockRows * ((group + 1) & ~int64_t(1)) * 64;
   const int64_t bytes = kBlockRows * np * int64_t(sizeof(PairSpan)) + acc_bytes;
@@ -236,10 +292,11 @@ void matmul_q8r(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, con
     for (int64_t j = 0; j < rb; ++j)
       for (int64_t p = 0; p < np; ++p) {
         PairDecoded d;
-        decode_pair(w + (r + j) * row_bytes, rs, p, d);
+        decode_pair<kT>(w + (r + j) * row_bytes, rs, p, d);
         PairSpan& ps = buf[j * np + p];
         for (int K = 0; K < 8; ++K) _mm512_store_si512(ps.q + 64 * K, d.q[K]);
         _mm512_store_ps(ps.fsc, d.fsc);
+        if (kMins) _mm512_store_ps(ps.fmin, d.fmin);
       }
     const char* pf_cur = reinterpret_cast<const char*>(w + (r + rb) * row_bytes);
     const int64_t rb_next = r1 - (r + rb) < kBlockRows ? r1 - (r + rb) : kBlockRows;
@@ -261,10 +318,10 @@ void matmul_q8r(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, con
             __m512* at = accs + (t * ((group + 1) & ~int64_t(1)) + i * kTileRows);  // R x C vectors
             const PairSpan* bt = buf + t * np;
             switch (rt) {
-              case 4: dot_rows<4>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
-              case 3: dot_rows<3>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
-              case 2: dot_rows<2>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
-              default: dot_rows<1>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              case 4: dot_rows<4, kMins>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              case 3: dot_rows<3, kMins>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              case 2: dot_rows<2, kMins>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
+              default: dot_rows<1, kMins>(bt, np, k0, nk, ag, rg, i, gn, at, first, last, yg + t, ldy, offset); break;
             }
           }
       }
@@ -276,18 +333,20 @@ void matmul_q8r(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, con
 
 // C activation rows against one weight row: each pair decoded once (prefetching 8 KB ahead into
 // L2, as the Span form's fused kernels do), dotted with the C rows; y[c * ldy] = row c's sum.
-template <int C>
-inline void fused_row(const uint8_t* row, const RowShape& rs, int64_t np, const ActPair* const* a, float* y,
-                      int64_t ldy, int offset) {
+template <uint32_t kT, int C>
+inline void fused_row(const uint8_t* row, const RowShape& rs, const ActPair* const* a, float* y, int64_t ldy,
+                      int offset) {
   constexpr int64_t kAhead = 8192;
+  constexpr int64_t kPairBytes = 2 * unit_bytes(kT);
+  const int64_t np = rs.pairs();
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t p = 0; p < np; ++p) {
-    const char* pf = reinterpret_cast<const char*>(row + 2 * p * kUnitBytes + kAhead);
-    for (int64_t o = 0; o < 2 * kUnitBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    const char* pf = reinterpret_cast<const char*>(row + p * kPairBytes + kAhead);
+    for (int64_t o = 0; o < kPairBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     PairDecoded d;
-    decode_pair(row, rs, p, d);
-    for (int c = 0; c < C; ++c) acc[c] = pair_dot(d, a[c][p], pair_init(a[c][p], offset), acc[c]);
+    decode_pair<kT>(row, rs, p, d);
+    for (int c = 0; c < C; ++c) acc[c] = pair_dot<has_mins(kT)>(d, a[c][p], pair_init(a[c][p], offset), acc[c]);
   }
   for (int c = 0; c < C; ++c) y[c * ldy] = _mm512_reduce_add_ps(acc[c]);
 }
@@ -295,11 +354,12 @@ inline void fused_row(const uint8_t* row, const RowShape& rs, int64_t np, const 
 constexpr int kFusedGroup = 8;
 constexpr int kFusedBlock = 16;
 
-void fused_q8r(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
-               float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
+template <uint32_t kT>
+void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
+           float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   (void)in;
-  const RowShape rs = row_shape(row_bytes);
-  const int64_t np = (rs.spans() + 1) / 2;
+  const RowShape rs = row_shape<kT>(row_bytes);
+  const int64_t np = rs.pairs();
   const ActPair* a[kFusedBlock];
   for (int64_t i0 = 0; i0 < m; i0 += kFusedBlock) {
     const int mb = static_cast<int>(m - i0 < kFusedBlock ? m - i0 : kFusedBlock);
@@ -310,14 +370,14 @@ void fused_q8r(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* a
         const ActPair* const* ai = a + i;
         float* yi = y + (i0 + i) * ldy + r;
         switch (mb - i < kFusedGroup ? mb - i : kFusedGroup) {
-          case 8: fused_row<8>(row, rs, np, ai, yi, ldy, offset); break;
-          case 7: fused_row<7>(row, rs, np, ai, yi, ldy, offset); break;
-          case 6: fused_row<6>(row, rs, np, ai, yi, ldy, offset); break;
-          case 5: fused_row<5>(row, rs, np, ai, yi, ldy, offset); break;
-          case 4: fused_row<4>(row, rs, np, ai, yi, ldy, offset); break;
-          case 3: fused_row<3>(row, rs, np, ai, yi, ldy, offset); break;
-          case 2: fused_row<2>(row, rs, np, ai, yi, ldy, offset); break;
-          default: fused_row<1>(row, rs, np, ai, yi, ldy, offset); break;
+          case 8: fused_row<kT, 8>(row, rs, ai, yi, ldy, offset); break;
+          case 7: fused_row<kT, 7>(row, rs, ai, yi, ldy, offset); break;
+          case 6: fused_row<kT, 6>(row, rs, ai, yi, ldy, offset); break;
+          case 5: fused_row<kT, 5>(row, rs, ai, yi, ldy, offset); break;
+          case 4: fused_row<kT, 4>(row, rs, ai, yi, ldy, offset); break;
+          case 3: fused_row<kT, 3>(row, rs, ai, yi, ldy, offset); break;
+          case 2: fused_row<kT, 2>(row, rs, ai, yi, ldy, offset); break;
+          default: fused_row<kT, 1>(row, rs, ai, yi, ldy, offset); break;
         }
       }
     }
@@ -326,19 +386,38 @@ void fused_q8r(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* a
 
 }  // namespace
 
-bool pair_type(uint32_t t) { return t == quant::kRepackedId + kQ8; }
+int pair_type(uint32_t t) {
+  switch (t) {
+    case kQ8R: return 2;  // llama.cpp's q8_0 activations: f16 scales
+    case kQ4KR:
+    case kQ4K: return 1;
+    default: return 0;
+  }
+}
 
-void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
   const int64_t np = ((in + kSpan - 1) / kSpan + 1) / 2;
-  for (int64_t r = row0; r < row1; ++r) act_row(x + r * in, in, static_cast<ActPair*>(act) + r * np);
+  for (int64_t r = row0; r < row1; ++r) act_row(x + r * in, in, f16, static_cast<ActPair*>(act) + r * np);
 }
 
 void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
                  const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  if (!pair_type(t)) __builtin_trap();  // dispatch (matmul_many) asks pair_type first
-  matmul_q8r(offset, w, row_bytes, in, static_cast<const ActPair*>(act), rows, n, y, ldy, r0, r1);
+  (void)in;
+  const auto* a = static_cast<const ActPair*>(act);
+  switch (t) {
+    case kQ8R: matmul_rows<kQ8R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kQ4KR: matmul_rows<kQ4KR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kQ4K: matmul_rows<kQ4K>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    default: __builtin_trap();  // matmul_many asks pair_type first
+  }
 }
 
-quant::FusedPairFn pair_fused(uint32_t t) { return pair_type(t) ? fused_q8r : nullptr; }
+quant::FusedPairFn pair_fused(uint32_t t) {
+  switch (t) {
+    case kQ8R: return fused<kQ8R>;
+    case kQ4KR: return fused<kQ4KR>;
+    default: return nullptr;  // file layouts: row tiles only
+  }
+}
 
 }  // namespace moecat::kernels::avx512

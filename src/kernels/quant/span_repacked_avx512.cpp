@@ -109,8 +109,19 @@ inline void decode(const uint8_t* b, Decoded& d) {
     d.fmin = _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f));
     b8_to_lanes(b + 16, d.q);
   } else if constexpr (kType == 12) {
+    // N32 (repack.h): Span chunk k lane g is nibble g%2 of dword g/2 of byte-chunk k. (Only the
+    // reference paths and tests read Q4_K_R as Spans; its products run the pair kernels.)
     scales_k45(b, d.fsc, d.fmin);
-    nibbles(b + 16, d.q);
+    const __m512i y0 = _mm512_loadu_si512(b + 16), y1 = _mm512_loadu_si512(b + 80);
+    alignas(64) int32_t sh[16];
+    for (int g = 0; g < 16; ++g) sh[g] = 4 * (g % 2);
+    for (int k = 0; k < 4; ++k) {
+      alignas(64) int32_t idx[16];
+      for (int g = 0; g < 16; ++g) idx[g] = 8 * k + g / 2;
+      d.q[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(y0, _mm512_load_si512(idx), y1),
+                                                  _mm512_load_si512(sh)),
+                                _mm512_set1_epi8(0x0F));
+    }
   } else if constexpr (kType == 13) {
     scales_k45(b, d.fsc, d.fmin);
     nibbles(b + 48, d.q);

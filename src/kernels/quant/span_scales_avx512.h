@@ -27,8 +27,9 @@ constexpr int64_t kquant_block_bytes(int type) {
 
 // Each scales_T(b, fsc, fmin) returns the 16 groups' scale and offset of block b in registers.
 
-// Q4_K / Q5_K (b = block): fsc = d * scale_j, fmin = dmin * min_j for groups 2j, 2j + 1.
-inline void scales_k45(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+// Q4_K / Q5_K (b = block): lanes 0-7 d * scale_j, lanes 8-15 dmin * min_j of the eight 32-value
+// sub-blocks j (the pair form's per-32 scales; scales_k45 spreads them to 16-value groups).
+inline __m512 scales_k45_per32(const uint8_t* b) {
   // The eight 6-bit (scale, min) pairs from the 12 packed bytes w0 w1 w2 (dwords), four at a
   // time: sub-blocks 0-3 in the low 6 bits of w0 (scales) / w1 (mins); 4-7 from a nibble of w2
   // plus the top 2 bits of w0 / w1. In vector registers (no trips through general registers):
@@ -41,8 +42,13 @@ inline void scales_k45(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
   const __m128i scm = _mm_shuffle_epi32(_mm_blend_epi32(lo, _mm_or_si128(nib, top), 0xC), _MM_SHUFFLE(3, 1, 2, 0));
   const __m128 dm = _mm_cvtph_ps(_mm_loadu_si32(b));  // d, dmin
   // 16 floats: lanes 0-7 the scales, 8-15 the mins, each times d / dmin.
-  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)),
-                                 _mm512_permutexvar_ps(load_idx(quant::kHalf01Row.v), _mm512_castps128_ps512(dm)));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)),
+                       _mm512_permutexvar_ps(load_idx(quant::kHalf01Row.v), _mm512_castps128_ps512(dm)));
+}
+
+// Q4_K / Q5_K: fsc = d * scale_j, fmin = dmin * min_j for groups 2j, 2j + 1.
+inline void scales_k45(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  const __m512 v = scales_k45_per32(b);
   fsc_out = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), v);
   fmin_out = _mm512_permutexvar_ps(load_idx(quant::kDup2HiRow.v), v);
 }
