@@ -227,7 +227,7 @@ TEST(QuantRepack, RowsEndingInAPartialUnit) {
       repack_rows(r, t, packed.data(), back.data(), rows, cols);
       ASSERT_EQ(back, file) << dtype_name(t) << " " << cols;
       // The tail's bytes: headers first, then (Q8_0, + 128) byte p of half-chunk K, or (MXFP4)
-      // lane p of chunks 2h, 2h + 1 (the low and high nibbles) after them.
+      // of byte-chunk K%4 (half-chunks K < 4 in the low nibbles, K + 4 in the high ones).
       const uint8_t* ft = file.data() + row_bytes + units * ub;  // row 1's tail
       const uint8_t* pt = packed.data() + row_bytes + units * ub;
       const int nb = static_cast<int>(tail / 32), L = static_cast<int>(tail / 4);
@@ -237,16 +237,13 @@ TEST(QuantRepack, RowsEndingInAPartialUnit) {
         if (t == DType::Q8_0) return blk[2 + v % 32] ^ 0x80;
         return (blk[1 + v % 16] >> (4 * ((v % 32) / 16))) & 15;
       };
-      if (t == DType::Q8_0) {  // the pair form's 32-value lanes: half-chunks K of L/2 bytes
-        for (int K = 0; K < 8; ++K)
-          for (int p = 0; p < L / 2; ++p)
-            ASSERT_EQ(pt[2 * nb + (L / 2) * K + p], code(32 * (p / 4) + 4 * K + p % 4)) << cols << " K" << K << " p" << p;
-      } else {
-        for (int k = 0; k < 4; ++k)
-          for (int p = 0; p < L; ++p)
-            ASSERT_EQ((pt[nb + L * (k / 2) + p] >> (4 * (k % 2))) & 15, code(16 * (p / 4) + 4 * k + p % 4))
-                << dtype_name(t) << " " << cols << " k" << k << " p" << p;
-      }
+      // The pair form's 32-value lanes: half-chunk K byte p is value 32(p/4) + 4K + p%4.
+      for (int K = 0; K < 8; ++K)
+        for (int p = 0; p < L / 2; ++p) {
+          const int got = t == DType::Q8_0 ? pt[2 * nb + (L / 2) * K + p]
+                                           : (pt[nb + (L / 2) * (K % 4) + p] >> (4 * (K / 4))) & 15;
+          ASSERT_EQ(got, code(32 * (p / 4) + 4 * K + p % 4)) << dtype_name(t) << " " << cols << " K" << K << " p" << p;
+        }
       for (int64_t byte = 0; byte < nb * bb; ++byte) {  // every bit of the tail is carried
         std::vector<uint8_t> f(file.begin(), file.begin() + row_bytes), p1(f.size()), p2(f.size());
         repack_rows(t, r, f.data(), p1.data(), 1, cols);

@@ -150,18 +150,20 @@ void get_b8(const uint8_t* src, uint8_t* c, int nv = kN) {
   for (int K = 0; K < 8; ++K)
     for (int p = 0; p < nv / 8; ++p) c[natural32(K, p)] = src[(nv / 8) * K + p];
 }
-// Four bits of every code in 32-value lanes (Q4_K): byte 32K + p (K < 4) holds half-chunk K's
-// byte p in its low nibble and half-chunk K + 4's in its high one: the N32 plane.
-void put_n32(uint8_t* dst, const uint8_t* c) {
+// Four bits of every code in 32-value lanes (Q4_K, MXFP4): byte 32K + p (K < 4) holds
+// half-chunk K's byte p in its low nibble and half-chunk K + 4's in its high one: the N32
+// plane. The first nv values only (a partial unit): byte-chunks of nv/8 bytes.
+void put_n32(uint8_t* dst, const uint8_t* c, int nv = kN) {
   for (int K = 0; K < 4; ++K)
-    for (int p = 0; p < 32; ++p)
-      dst[32 * K + p] = static_cast<uint8_t>((c[natural32(K, p)] & 15) | (c[natural32(K + 4, p)] & 15) << 4);
+    for (int p = 0; p < nv / 8; ++p)
+      dst[(nv / 8) * K + p] = static_cast<uint8_t>((c[natural32(K, p)] & 15) | (c[natural32(K + 4, p)] & 15) << 4);
 }
-void get_n32(const uint8_t* src, uint8_t* c) {
+void get_n32(const uint8_t* src, uint8_t* c, int nv = kN) {
   for (int K = 0; K < 4; ++K)
-    for (int p = 0; p < 32; ++p) {
-      c[natural32(K, p)] = static_cast<uint8_t>((c[natural32(K, p)] & ~15) | (src[32 * K + p] & 15));
-      c[natural32(K + 4, p)] = static_cast<uint8_t>((c[natural32(K + 4, p)] & ~15) | src[32 * K + p] >> 4);
+    for (int p = 0; p < nv / 8; ++p) {
+      const uint8_t b = src[(nv / 8) * K + p];
+      c[natural32(K, p)] = static_cast<uint8_t>((c[natural32(K, p)] & ~15) | (b & 15));
+      c[natural32(K + 4, p)] = static_cast<uint8_t>((c[natural32(K + 4, p)] & ~15) | b >> 4);
     }
 }
 // Two bits (c >> shift) & 3 of each chunk in one byte: the H2 (shift 4) and P2 (shift 0) planes.
@@ -189,20 +191,6 @@ void get_bits(const uint8_t* src, uint8_t* c, int bit) {
       c[natural(k, p)] = static_cast<uint8_t>(c[natural(k, p)] | ((src[8 * k + p / 8] >> (p % 8)) & 1) << bit);
 }
 
-// The N plane of the first nv values only (a partial unit): the first nv/4 lanes of each pair
-// of chunks, one after another.
-void put_n_tail(uint8_t* dst, const uint8_t* c, int nv) {
-  for (int h = 0; h < 2; ++h)
-    for (int p = 0; p < nv / 4; ++p)
-      dst[(nv / 4) * h + p] = static_cast<uint8_t>((c[natural(2 * h, p)] & 15) | (c[natural(2 * h + 1, p)] & 15) << 4);
-}
-void get_n_tail(const uint8_t* src, uint8_t* c, int nv) {
-  for (int h = 0; h < 2; ++h)
-    for (int p = 0; p < nv / 4; ++p) {
-      c[natural(2 * h, p)] = src[(nv / 4) * h + p] & 15;
-      c[natural(2 * h + 1, p)] = src[(nv / 4) * h + p] >> 4;
-    }
-}
 struct Planes {
   int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1, n32 = -1;  // byte offsets in the unit (-1: none)
 };
@@ -238,7 +226,7 @@ const Layout kLayouts[] = {
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
     {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
     {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, 32, 2},
-    {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {8, -1, -1, -1, 0}, 32, 1},
+    {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {-1, -1, -1, -1, 0, -1, 8}, 32, 1},
 };
 
 const Layout* layout_of(DType t) {
@@ -311,7 +299,7 @@ void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv)
   const Layout* l = layout_of(from);
   MOECAT_CHECK(l != nullptr && layout_of(to) == l && from != to);
   MOECAT_CHECK(l->tail_block > 0 && nv > 0 && nv < kN && nv % l->tail_block == 0);
-  // The layouts with tails: blocks of 32 with a header each, one plane (B8 or N).
+  // The layouts with tails: blocks of 32 with a header each, one plane (B8 or N32).
   const int nb = nv / l->tail_block, hb = l->header_bytes, bb = l->unit_bytes / 8;
   const int plane = nb * hb;  // the plane starts after the nb headers
   // Through a whole unit: the tail's blocks, zero blocks after them.
@@ -321,10 +309,10 @@ void repack_tail(DType from, DType to, const uint8_t* src, uint8_t* dst, int nv)
     l->get(unit, c);
     move_headers(*l, src, dst, true, nb);
     if (l->planes.b8 >= 0) put_b8(dst + plane, c, nv);
-    if (l->planes.n >= 0) put_n_tail(dst + plane, c, nv);
+    if (l->planes.n32 >= 0) put_n32(dst + plane, c, nv);
   } else {
     if (l->planes.b8 >= 0) get_b8(src + plane, c, nv);
-    if (l->planes.n >= 0) get_n_tail(src + plane, c, nv);
+    if (l->planes.n32 >= 0) get_n32(src + plane, c, nv);
     l->put(unit, c);
     move_headers(*l, src, unit, false, nb);
     std::memcpy(dst, unit, static_cast<size_t>(nb * bb));

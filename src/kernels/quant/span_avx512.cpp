@@ -559,18 +559,19 @@ void repack_block(const uint8_t* b, uint8_t* d) {
     put_pairs(d + 32, 0);
     put_bits(d, 2);
   }
-  if constexpr (kType == 12) {
-    // N32 (repack.h): byte-chunk K' dword l = lane 2l of chunk K' (value 32l + 4K' + ..., low
-    // nibble) and lane 2l + 1 (value 32l + 16 + 4K' + ..., high nibble).
+  // N32 plane (repack.h): byte-chunk K' dword l = lane 2l of chunk K' (value 32l + 4K' + ...,
+  // low nibble) and lane 2l + 1 (value 32l + 16 + 4K' + ..., high nibble).
+  auto put_n32 = [&](uint8_t* p) {
     alignas(64) int32_t ev[16], od[16];
     for (int i = 0; i < 16; ++i) ev[i] = 2 * (i % 8), od[i] = 2 * (i % 8) + 1;
     for (int k = 0; k < 4; ++k) {
       const __m512i e = _mm512_permutexvar_epi32(_mm512_load_si512(ev), q[k]);
       const __m512i o = _mm512_permutexvar_epi32(_mm512_load_si512(od), q[k]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 16 + 32 * k),
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 32 * k),
                           _mm512_castsi512_si256(_mm512_or_si512(e, _mm512_slli_epi16(o, 4))));
     }
-  }
+  };
+  if constexpr (kType == 12) put_n32(d + 16);
   if constexpr (kType == 13) {
     put_n(d + 48);
     put_bits(d + 16, 4);
@@ -579,7 +580,8 @@ void repack_block(const uint8_t* b, uint8_t* d) {
     put_n(d);
     put_pairs(d + 128, 4);
   }
-  if constexpr (kType == 23 || kType == 39) put_n(d + 8);
+  if constexpr (kType == 23) put_n(d + 8);
+  if constexpr (kType == 39) put_n32(d + 8);
 }
 
 template <int kType>

@@ -1,7 +1,7 @@
-// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, Q4_K_R and Q4_K. The
-// repacked layouts store their codes in the form's 32-value lanes (repack.h: Q8_0's B8 plane,
-// Q4_K's N32), so a pair of units is two 32-byte loads per chunk (Q4_K_R: per two chunks, low
-// and high nibbles); Q4_K's file layout is decoded into pairs by permutes, so `--no-repack`
+// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, Q4_K_R, MXFP4_R and Q4_K.
+// The repacked layouts store their codes in the form's 32-value lanes (repack.h: Q8_0's B8
+// plane, Q4_K's and MXFP4's N32), so a pair of units is two 32-byte loads per chunk (N32: per
+// two chunks, low and high nibbles; MXFP4 then through its code table); Q4_K's file layout is decoded into pairs by permutes, so `--no-repack`
 // gives the repacked bits. Per pair of spans and (weight row, activation row): 8 vpdpbusd
 // into an accumulator that starts at -offset * qs (0 for Q4_K), then one convert, one multiply
 // (fsc * dg), one FMA and for Q4_K's mins one FNMADD (fmin * bs), where the Span form
@@ -34,9 +34,11 @@ namespace {
 constexpr uint32_t kQ8R = quant::kRepackedId + 8;
 constexpr uint32_t kQ4KR = quant::kRepackedId + 12;
 constexpr uint32_t kQ4K = 12;
-constexpr bool has_mins(uint32_t t) { return t != kQ8R; }
-constexpr int64_t unit_bytes(uint32_t t) { return t == kQ8R ? 272 : 144; }
-constexpr int64_t kBlockBytes = 34;   // a Q8_0 block (a partial last unit keeps nb of them)
+constexpr uint32_t kMx4R = quant::kRepackedId + 39;
+constexpr bool has_mins(uint32_t t) { return t == kQ4KR || t == kQ4K; }
+constexpr int64_t unit_bytes(uint32_t t) { return t == kQ8R ? 272 : t == kMx4R ? 136 : 144; }
+// Bytes of a 32-value block of the types whose rows may end in a partial unit, else 0.
+constexpr int64_t tail_block_bytes(uint32_t t) { return t == kQ8R ? 34 : t == kMx4R ? 17 : 0; }
 
 // One span of a weight row: its unit and how many values it holds (256; a Q8_0_R row's partial
 // last unit fewer; 0 past the row's end, read as zeros).
@@ -55,7 +57,7 @@ struct RowShape {
 template <uint32_t kT>
 inline RowShape row_shape(int64_t row_bytes) {
   const int64_t ub = unit_bytes(kT), full = row_bytes / ub, rem = row_bytes - full * ub;
-  return {full, kT == kQ8R ? static_cast<int>(rem / kBlockBytes * 32) : 0};
+  return {full, tail_block_bytes(kT) ? static_cast<int>(rem / tail_block_bytes(kT) * 32) : 0};
 }
 template <uint32_t kT>
 inline Half half_of(const uint8_t* row, const RowShape& rs, int64_t s) {
@@ -77,6 +79,16 @@ inline __m128i q8_scales(const Half& h) {
   if (h.nv == 0) return _mm_setzero_si128();
   return _mm_maskz_loadu_epi16(static_cast<__mmask8>((1u << (h.nv / 32)) - 1), h.u);
 }
+// MXFP4_R byte-chunk K' (< 4) of a span's N32 plane (after 8 exponents; a partial unit of nb
+// blocks: nb exponents, then byte-chunks of 4 nb bytes), and its eight scales.
+inline __m256i mx4_chunk(const Half& h, int K) {
+  if (h.nv == kSpan) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h.u + 8 + 32 * K));
+  if (h.nv == 0) return _mm256_setzero_si256();
+  const int nb = h.nv / 32;
+  return _mm256_maskz_loadu_epi8((uint32_t(1) << (4 * nb)) - 1, h.u + nb + 4 * nb * K);
+}
+inline __m256 mx4_scales(const Half& h) { return h.nv ? mxfp4_scales8(h.u, h.nv / 32) : _mm256_setzero_ps(); }
+
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1); }
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
@@ -108,6 +120,24 @@ inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairD
     const Half a = half_of<kT>(row, rs, 2 * p), b = half_of<kT>(row, rs, 2 * p + 1);
     for (int K = 0; K < 8; ++K) d.q[K] = join(q8_half(a, K), q8_half(b, K));
     d.fsc = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(q8_scales(a)), q8_scales(b), 1));
+  } else if constexpr (kT == kMx4R) {
+    // Codes past a row's end decode to the table's 128 (not 0): their activations are 0 and so
+    // are their scales, so they add nothing; both paths decode alike.
+    const __m512i m4 = _mm512_set1_epi8(0x0F), lut = mxfp4_lut();
+    __m512i z[4];
+    if (2 * p + 2 <= rs.full) {  // two whole units: plain loads
+      const uint8_t* u = row + 2 * p * unit_bytes(kT);
+      for (int K = 0; K < 4; ++K) z[K] = join(load32(u + 8 + 32 * K), load32(u + 136 + 8 + 32 * K));
+      d.fsc = _mm512_insertf32x8(_mm512_castps256_ps512(mxfp4_scales8(u, 8)), mxfp4_scales8(u + 136, 8), 1);
+    } else {
+      const Half a = half_of<kT>(row, rs, 2 * p), b = half_of<kT>(row, rs, 2 * p + 1);
+      for (int K = 0; K < 4; ++K) z[K] = join(mx4_chunk(a, K), mx4_chunk(b, K));
+      d.fsc = _mm512_insertf32x8(_mm512_castps256_ps512(mx4_scales(a)), mx4_scales(b), 1);
+    }
+    for (int K = 0; K < 4; ++K) {
+      d.q[K] = _mm512_shuffle_epi8(lut, _mm512_and_si512(z[K], m4));
+      d.q[K + 4] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z[K], 4), m4));
+    }
   } else {
     const uint8_t* a = row + 2 * p * 144;
     const uint8_t* b = 2 * p + 1 < rs.full ? a + 144 : nullptr;
@@ -388,7 +418,8 @@ void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts,
 
 int pair_type(uint32_t t) {
   switch (t) {
-    case kQ8R: return 2;  // llama.cpp's q8_0 activations: f16 scales
+    case kQ8R:
+    case kMx4R: return 2;  // llama.cpp's q8_0 activations: f16 scales
     case kQ4KR:
     case kQ4K: return 1;
     default: return 0;
@@ -408,6 +439,7 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
     case kQ8R: matmul_rows<kQ8R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kQ4KR: matmul_rows<kQ4KR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kQ4K: matmul_rows<kQ4K>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kMx4R: matmul_rows<kMx4R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     default: __builtin_trap();  // matmul_many asks pair_type first
   }
 }
@@ -416,6 +448,7 @@ quant::FusedPairFn pair_fused(uint32_t t) {
   switch (t) {
     case kQ8R: return fused<kQ8R>;
     case kQ4KR: return fused<kQ4KR>;
+    case kMx4R: return fused<kMx4R>;
     default: return nullptr;  // file layouts: row tiles only
   }
 }

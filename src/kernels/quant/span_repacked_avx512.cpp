@@ -59,27 +59,12 @@ inline void add_bits(const uint8_t* h, __m512i* q, char v) {
   }
 }
 
-// The scale of eight MXFP4 blocks from their e8m0 exponents (nb of them, the rest 0), two
-// groups each: 2^(e - 128), subnormal for e < 2 (e8m0_to_f32_half).
-inline __m512 mxfp4_scales(const uint8_t* e, int nb) {
-  const __m256i v = _mm256_cvtepu8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << nb) - 1), e));
-  const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(1)), 23);
-  const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), v);
-  const __m256i bits = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(v, _mm256_set1_epi32(2)), normal, sub);
-  // Blocks past nb: e = 0 gives the subnormal 2^-128, so mask them to 0.
-  const __m256i sc = _mm256_maskz_mov_epi32(static_cast<__mmask8>((1u << nb) - 1), bits);
-  return _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(_mm256_castsi256_ps(sc)));
-}
-
-inline __m512i mxfp4_lut() {
-  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kMxfp4Plus128)));
-}
-
 // Q8_0_R's B8 plane is in the pair form's 32-value lanes (repack.h); the Span lane order wants
 // chunk k lane g = dword 4(g%2) + k of block g/2, i.e. half-chunk K = 4(g%2) + k, lane g/2. The
 // plane's zmm m holds half-chunks 2m, 2m + 1, so K = k is in zmm k/2 and K = k + 4 in zmm
 // 2 + k/2, both at lanes 8(k%2) + g/2: one two-source permute per chunk. (Only the
-// reference paths and tests read Q8_0_R as Spans; its products run the pair kernels.)
+// reference paths and tests read the pair-form layouts as Spans; their products run the pair
+// kernels.)
 inline void b8_to_lanes(const uint8_t* p, __m512i* q) {
   __m512i z[4];
   for (int m = 0; m < 4; ++m) z[m] = _mm512_loadu_si512(p + 64 * m);
@@ -90,13 +75,28 @@ inline void b8_to_lanes(const uint8_t* p, __m512i* q) {
   }
 }
 
+// The N32 plane (Q4_K_R, MXFP4_R; repack.h) in the Span lane order: chunk k lane g is nibble
+// g%2 of dword g/2 of byte-chunk k.
+inline void n32_to_lanes(const uint8_t* p, __m512i* q) {
+  const __m512i y0 = _mm512_loadu_si512(p), y1 = _mm512_loadu_si512(p + 64);
+  alignas(64) int32_t sh[16];
+  for (int g = 0; g < 16; ++g) sh[g] = 4 * (g % 2);
+  for (int k = 0; k < 4; ++k) {
+    alignas(64) int32_t idx[16];
+    for (int g = 0; g < 16; ++g) idx[g] = 8 * k + g / 2;
+    q[k] = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_permutex2var_epi32(y0, _mm512_load_si512(idx), y1), _mm512_load_si512(sh)),
+        _mm512_set1_epi8(0x0F));
+  }
+}
+
 template <int kType>
 inline void decode(const uint8_t* b, Decoded& d) {
   if constexpr (kType == 39) {
     // MXFP4 (eight blocks): the exponents, then the N plane of e2m1 indices through the table.
     d.fsc = mxfp4_scales(b, 8);
     d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
-    nibbles(b + 8, d.q);
+    n32_to_lanes(b + 8, d.q);
     const __m512i lut = mxfp4_lut();
     for (int k = 0; k < 4; ++k) d.q[k] = _mm512_shuffle_epi8(lut, d.q[k]);
   } else if constexpr (kType == 8) {
@@ -109,19 +109,8 @@ inline void decode(const uint8_t* b, Decoded& d) {
     d.fmin = _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f));
     b8_to_lanes(b + 16, d.q);
   } else if constexpr (kType == 12) {
-    // N32 (repack.h): Span chunk k lane g is nibble g%2 of dword g/2 of byte-chunk k. (Only the
-    // reference paths and tests read Q4_K_R as Spans; its products run the pair kernels.)
     scales_k45(b, d.fsc, d.fmin);
-    const __m512i y0 = _mm512_loadu_si512(b + 16), y1 = _mm512_loadu_si512(b + 80);
-    alignas(64) int32_t sh[16];
-    for (int g = 0; g < 16; ++g) sh[g] = 4 * (g % 2);
-    for (int k = 0; k < 4; ++k) {
-      alignas(64) int32_t idx[16];
-      for (int g = 0; g < 16; ++g) idx[g] = 8 * k + g / 2;
-      d.q[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(y0, _mm512_load_si512(idx), y1),
-                                                  _mm512_load_si512(sh)),
-                                _mm512_set1_epi8(0x0F));
-    }
+    n32_to_lanes(b + 16, d.q);
   } else if constexpr (kType == 13) {
     scales_k45(b, d.fsc, d.fmin);
     nibbles(b + 48, d.q);
@@ -170,12 +159,14 @@ inline void decode_tail(const uint8_t* b, int nv, Decoded& d) {
   } else {
     static_assert(kType == 39);
     d.fsc = mxfp4_scales(b, nb);
-    const __m512i m4 = _mm512_set1_epi8(0x0F), lut = mxfp4_lut();
-    for (int h = 0; h < 2; ++h) {
-      const __m512i z = _mm512_maskz_loadu_epi8(m, b + nb + (nv / 4) * h);
-      d.q[2 * h] = _mm512_maskz_shuffle_epi8(m, lut, _mm512_and_si512(z, m4));
-      d.q[2 * h + 1] = _mm512_maskz_shuffle_epi8(m, lut, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
-    }
+    // The tail's byte-chunks are nv/8 bytes (nb lanes): spread to a whole N32 plane.
+    alignas(64) uint8_t plane[128];
+    const __mmask32 mh = (uint32_t(1) << (nv / 8)) - 1;
+    for (int K = 0; K < 4; ++K)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(plane + 32 * K), _mm256_maskz_loadu_epi8(mh, b + nb + (nv / 8) * K));
+    n32_to_lanes(plane, d.q);
+    const __m512i lut = mxfp4_lut();
+    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_maskz_shuffle_epi8(m, lut, d.q[k]);
   }
   d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
 }

@@ -53,6 +53,25 @@ inline void scales_k45(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
   fmin_out = _mm512_permutexvar_ps(load_idx(quant::kDup2HiRow.v), v);
 }
 
+// The scales of eight MXFP4 blocks from their e8m0 exponents (nb of them, the rest 0): 2^(e -
+// 128), subnormal for e < 2 (e8m0_to_f32_half); one per 32 values (the pair form's).
+inline __m256 mxfp4_scales8(const uint8_t* e, int nb) {
+  const __m256i v = _mm256_cvtepu8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << nb) - 1), e));
+  const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(1)), 23);
+  const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), v);
+  const __m256i bits = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(v, _mm256_set1_epi32(2)), normal, sub);
+  // Blocks past nb: e = 0 gives the subnormal 2^-128, so mask them to 0.
+  return _mm256_castsi256_ps(_mm256_maskz_mov_epi32(static_cast<__mmask8>((1u << nb) - 1), bits));
+}
+// The same, two groups of 16 each (Span form).
+inline __m512 mxfp4_scales(const uint8_t* e, int nb) {
+  return _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(mxfp4_scales8(e, nb)));
+}
+// MXFP4's e2m1 codes (doubled) + 128, by 4-bit index, for vpshufb.
+inline __m512i mxfp4_lut() {
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kMxfp4Plus128)));
+}
+
 // Q6_K: fsc = d * scale_g, fmin = 32 fsc.
 inline void scales_q6k(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
   uint16_t dh;
