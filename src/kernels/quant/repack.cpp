@@ -224,7 +224,7 @@ const Layout kLayouts[] = {
     {DType::Q6_K, DType::Q6_K_R, 210, get_q6k, put_q6k, {0, 128, -1, -1, 0}},
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
-    {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {8, -1, -1, -1, 0}},
+    {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {-1, -1, -1, -1, 0, -1, 8}},
     {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, 32, 2},
     {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {-1, -1, -1, -1, 0, -1, 8}, 32, 1},
 };

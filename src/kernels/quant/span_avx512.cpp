@@ -580,8 +580,7 @@ void repack_block(const uint8_t* b, uint8_t* d) {
     put_n(d);
     put_pairs(d + 128, 4);
   }
-  if constexpr (kType == 23) put_n(d + 8);
-  if constexpr (kType == 39) put_n32(d + 8);
+  if constexpr (kType == 23 || kType == 39) put_n32(d + 8);
 }
 
 template <int kType>

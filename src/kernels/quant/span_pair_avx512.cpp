@@ -35,8 +35,10 @@ constexpr uint32_t kQ8R = quant::kRepackedId + 8;
 constexpr uint32_t kQ4KR = quant::kRepackedId + 12;
 constexpr uint32_t kQ4K = 12;
 constexpr uint32_t kMx4R = quant::kRepackedId + 39;
+constexpr uint32_t kIq4XsR = quant::kRepackedId + 23;
+constexpr uint32_t kIq4Xs = 23;
 constexpr bool has_mins(uint32_t t) { return t == kQ4KR || t == kQ4K; }
-constexpr int64_t unit_bytes(uint32_t t) { return t == kQ8R ? 272 : t == kMx4R ? 136 : 144; }
+constexpr int64_t unit_bytes(uint32_t t) { return t == kQ8R ? 272 : t == kQ4KR || t == kQ4K ? 144 : 136; }
 // Bytes of a 32-value block of the types whose rows may end in a partial unit, else 0.
 constexpr int64_t tail_block_bytes(uint32_t t) { return t == kQ8R ? 34 : t == kMx4R ? 17 : 0; }
 
@@ -134,6 +136,34 @@ inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairD
       for (int K = 0; K < 4; ++K) z[K] = join(mx4_chunk(a, K), mx4_chunk(b, K));
       d.fsc = _mm512_insertf32x8(_mm512_castps256_ps512(mx4_scales(a)), mx4_scales(b), 1);
     }
+    for (int K = 0; K < 4; ++K) {
+      d.q[K] = _mm512_shuffle_epi8(lut, _mm512_and_si512(z[K], m4));
+      d.q[K + 4] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z[K], 4), m4));
+    }
+  } else if constexpr (kT == kIq4XsR || kT == kIq4Xs) {
+    // Byte-chunk K' lane j: repacked, the N32 plane; the file layout, dword 4j + K' of qs (value
+    // 32j + 4K' + .. in the low nibble, 32j + 16 + 4K' + .. in the high one).
+    const uint8_t* a = row + 2 * p * 136;
+    const uint8_t* b = 2 * p + 1 < rs.full ? a + 136 : nullptr;
+    d.fsc = _mm512_insertf32x8(_mm512_castps256_ps512(scales_iq4xs8(a)), b ? scales_iq4xs8(b) : _mm256_setzero_ps(), 1);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+    __m512i z[4];
+    if constexpr (kT == kIq4XsR) {
+      for (int K = 0; K < 4; ++K) z[K] = join(load32(a + 8 + 32 * K), b ? load32(b + 8 + 32 * K) : _mm256_setzero_si256());
+    } else {
+      const __m512i a0 = _mm512_loadu_si512(a + 8), a1 = _mm512_loadu_si512(a + 72);
+      const __m512i b0 = b ? _mm512_loadu_si512(b + 8) : _mm512_setzero_si512();
+      const __m512i b1 = b ? _mm512_loadu_si512(b + 72) : _mm512_setzero_si512();
+      for (int K = 0; K < 4; ++K) {
+        alignas(64) int32_t idx[16];
+        for (int i = 0; i < 16; ++i) idx[i] = 4 * (i % 8) + K;
+        const __m512i iv = _mm512_load_si512(idx);
+        z[K] = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(a0, iv, a1), _mm512_permutex2var_epi32(b0, iv, b1));
+      }
+    }
+    // A missing unit's codes decode to the table's first entry, not 0: its activations and
+    // scales are 0, so it adds nothing.
     for (int K = 0; K < 4; ++K) {
       d.q[K] = _mm512_shuffle_epi8(lut, _mm512_and_si512(z[K], m4));
       d.q[K + 4] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z[K], 4), m4));
@@ -421,7 +451,9 @@ int pair_type(uint32_t t) {
     case kQ8R:
     case kMx4R: return 2;  // llama.cpp's q8_0 activations: f16 scales
     case kQ4KR:
-    case kQ4K: return 1;
+    case kQ4K:
+    case kIq4XsR:
+    case kIq4Xs: return 1;
     default: return 0;
   }
 }
@@ -440,6 +472,8 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
     case kQ4KR: matmul_rows<kQ4KR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kQ4K: matmul_rows<kQ4K>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kMx4R: matmul_rows<kMx4R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kIq4XsR: matmul_rows<kIq4XsR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kIq4Xs: matmul_rows<kIq4Xs>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     default: __builtin_trap();  // matmul_many asks pair_type first
   }
 }
@@ -449,6 +483,7 @@ quant::FusedPairFn pair_fused(uint32_t t) {
     case kQ8R: return fused<kQ8R>;
     case kQ4KR: return fused<kQ4KR>;
     case kMx4R: return fused<kMx4R>;
+    case kIq4XsR: return fused<kIq4XsR>;
     default: return nullptr;  // file layouts: row tiles only
   }
 }

@@ -134,7 +134,7 @@ inline void decode(const uint8_t* b, Decoded& d) {
   } else {
     static_assert(kType == 23);
     scales_iq4xs(b, d.fsc, d.fmin);
-    nibbles(b + 8, d.q);
+    n32_to_lanes(b + 8, d.q);
     const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
     for (int k = 0; k < 4; ++k) d.q[k] = _mm512_shuffle_epi8(lut, d.q[k]);
   }

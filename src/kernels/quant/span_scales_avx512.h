@@ -83,8 +83,8 @@ inline void scales_q6k(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
   fmin_out = _mm512_mul_ps(fsc, _mm512_set1_ps(32.0f));
 }
 
-// IQ4_XS: fsc = d * (6-bit scale - 32) per 32 values, fmin = 128 fsc (codes stored + 128).
-inline void scales_iq4xs(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+// IQ4_XS: d * (6-bit scale - 32) of the eight 32-value blocks (the pair form's scales).
+inline __m256 scales_iq4xs8(const uint8_t* b) {
   uint16_t dh, sh;
   __builtin_memcpy(&dh, b, 2);
   __builtin_memcpy(&sh, b + 2, 2);
@@ -96,8 +96,12 @@ inline void scales_iq4xs(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
   const __m128i top = _mm_cvtsi64_si128(static_cast<long long>(_pdep_u64(sh, 0x0303030303030303ull) << 4));
   const __m128i ls = _mm_or_si128(_mm_unpacklo_epi8(lo, hi), top);  // 8 bytes, block order
   const __m256 l8 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(ls), _mm256_set1_epi32(32)));
-  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v),
-                                           _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), l8)));
+  return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), l8);
+}
+
+// IQ4_XS: fsc = d * (6-bit scale - 32) per 32 values, fmin = 128 fsc (codes stored + 128).
+inline void scales_iq4xs(const uint8_t* b, __m512& fsc_out, __m512& fmin_out) {
+  const __m512 fsc = _mm512_permutexvar_ps(load_idx(quant::kDup2Row.v), _mm512_castps256_ps512(scales_iq4xs8(b)));
   fsc_out = fsc;
   fmin_out = _mm512_mul_ps(fsc, _mm512_set1_ps(128.0f));
 }
