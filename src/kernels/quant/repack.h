@@ -6,13 +6,13 @@
 // and headers of the 256-value types stay where the format has them; the eight block headers of
 // Q8_0 (f16 scales) and MXFP4 (e8m0 exponents) move together to the head of the unit. Their rows
 // may end in a partial unit (gpt-oss's 2880 = 11 units + 64 values): its nv values keep their
-// nv/32 blocks' bytes, as the nv/32 headers and then the plane cut to the nv/4 lanes of each
-// chunk that hold them (repack_tail).
+// nv/32 blocks' bytes, as the nv/32 headers and then the plane cut to the nv/32 lanes of each
+// (half-)chunk that hold them (repack_tail).
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
-// Q8_0 (B8), Q4_K, IQ4_XS and MXFP4 (N32) are stored in the pair form's 32-value lanes instead: their products
-// run the pair kernels (span_pair_avx512.cpp), whose two-unit chunks are then two plain 32-byte
-// loads.
+// Q8_0 (B8), Q4_K, IQ4_XS and MXFP4 (N32) are stored in the pair form's 32-value lanes instead:
+// their products run the pair kernels (span_pair_avx512.cpp), whose two-unit chunks are then
+// two plain 32-byte loads.
 // With c[k][p] the raw code of that value, a block's code fields become planes:
 //   N  (128 bytes) byte 64h + p = c[2h][p] & 15 | (c[2h+1][p] & 15) << 4   (low four bits)
 //   H2 ( 64 bytes) byte p = sum_k ((c[k][p] >> 4) & 3) << 2k                 (Q6_K bits 4-5)
