@@ -166,6 +166,19 @@ void get_n32(const uint8_t* src, uint8_t* c, int nv = kN) {
       c[natural32(K + 4, p)] = static_cast<uint8_t>((c[natural32(K + 4, p)] & ~15) | b >> 4);
     }
 }
+// Bit 4 of every code in 32-value lanes (Q5_K): bit p of little-endian u32 K = bit 4 of
+// half-chunk K's byte p: the H32 plane.
+void put_h32(uint8_t* dst, const uint8_t* c) {
+  std::memset(dst, 0, 32);
+  for (int K = 0; K < 8; ++K)
+    for (int p = 0; p < 32; ++p)
+      dst[4 * K + p / 8] = static_cast<uint8_t>(dst[4 * K + p / 8] | ((c[natural32(K, p)] >> 4) & 1) << (p % 8));
+}
+void get_h32(const uint8_t* src, uint8_t* c) {
+  for (int K = 0; K < 8; ++K)
+    for (int p = 0; p < 32; ++p)
+      c[natural32(K, p)] = static_cast<uint8_t>(c[natural32(K, p)] | ((src[4 * K + p / 8] >> (p % 8)) & 1) << 4);
+}
 // Two bits (c >> shift) & 3 of each chunk in one byte: the H2 (shift 4) and P2 (shift 0) planes.
 void put_pairs(uint8_t* dst, const uint8_t* c, int shift) {
   for (int p = 0; p < 64; ++p) {
@@ -192,7 +205,7 @@ void get_bits(const uint8_t* src, uint8_t* c, int bit) {
 }
 
 struct Planes {
-  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1, n32 = -1;  // byte offsets in the unit (-1: none)
+  int n = -1, h2 = -1, p2 = -1, h1 = -1, h1_bit = 0, b8 = -1, n32 = -1, h32 = -1;  // byte offsets (-1: none)
 };
 
 // One repack unit is 256 values: one block of the 256-value types, eight of Q8_0.
@@ -220,7 +233,7 @@ void move_headers(const Layout& l, const uint8_t* src, uint8_t* dst, bool pack, 
 
 const Layout kLayouts[] = {
     {DType::Q4_K, DType::Q4_K_R, 144, get_q4k, put_q4k, {-1, -1, -1, -1, 0, -1, 16}},
-    {DType::Q5_K, DType::Q5_K_R, 176, get_q5k, put_q5k, {48, -1, -1, 16, 4}},
+    {DType::Q5_K, DType::Q5_K_R, 176, get_q5k, put_q5k, {-1, -1, -1, -1, 0, -1, 48, 16}},
     {DType::Q6_K, DType::Q6_K_R, 210, get_q6k, put_q6k, {0, 128, -1, -1, 0}},
     {DType::Q2_K, DType::Q2_K_R, 84, get_q2k, put_q2k, {-1, -1, 16, -1, 0}},
     {DType::Q3_K, DType::Q3_K_R, 110, get_q3k, put_q3k, {-1, -1, 32, 0, 2}},
@@ -242,6 +255,7 @@ void to_planes(const Layout& l, const uint8_t* c, uint8_t* b) {
   if (l.planes.h1 >= 0) put_bits(b + l.planes.h1, c, l.planes.h1_bit);
   if (l.planes.b8 >= 0) put_b8(b + l.planes.b8, c);
   if (l.planes.n32 >= 0) put_n32(b + l.planes.n32, c);
+  if (l.planes.h32 >= 0) put_h32(b + l.planes.h32, c);
 }
 void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
   std::memset(c, 0, kN);
@@ -251,6 +265,7 @@ void from_planes(const Layout& l, const uint8_t* b, uint8_t* c) {
   if (l.planes.h1 >= 0) get_bits(b + l.planes.h1, c, l.planes.h1_bit);
   if (l.planes.b8 >= 0) get_b8(b + l.planes.b8, c);
   if (l.planes.n32 >= 0) get_n32(b + l.planes.n32, c);
+  if (l.planes.h32 >= 0) get_h32(b + l.planes.h32, c);
 }
 
 }  // namespace

@@ -10,7 +10,8 @@
 // (half-)chunk that hold them (repack_tail).
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
-// Q8_0 (B8), Q4_K, IQ4_XS and MXFP4 (N32) are stored in the pair form's 32-value lanes instead:
+// Q8_0 (B8), Q4_K, Q5_K (+ H32), IQ4_XS and MXFP4 (N32) are stored in the pair form's 32-value
+// lanes instead:
 // their products run the pair kernels (span_pair_avx512.cpp), whose two-unit chunks are then
 // two plain 32-byte loads.
 // With c[k][p] the raw code of that value, a block's code fields become planes:
@@ -18,13 +19,14 @@
 //   H2 ( 64 bytes) byte p = sum_k ((c[k][p] >> 4) & 3) << 2k                 (Q6_K bits 4-5)
 //   P2 ( 64 bytes) byte p = sum_k (c[k][p] & 3) << 2k                         (2-bit codes)
 //   H1 ( 32 bytes) bit p of little-endian u64 k = bit b of c[k][p]           (Q5_K b=4, Q3_K b=2)
-// and two planes in the 32-value lanes of the pair form instead (span.h ActPair), with
+// and three planes in the 32-value lanes of the pair form instead (span.h ActPair), with
 // d[K][p] = c of value 32(p/4) + 4K + p%4 (half-chunk K < 8, byte p < 32):
 //   B8  (256 bytes) byte 32K + p = d[K][p]                                    (Q8_0: int8 + 128)
 //   N32 (128 bytes) byte 32K + p = d[K][p] & 15 | (d[K+4][p] & 15) << 4, K < 4
-//                   (Q4_K, IQ4_XS, MXFP4)
+//                   (Q4_K, Q5_K, IQ4_XS, MXFP4)
+//   H32 ( 32 bytes) bit p of little-endian u32 K = bit 4 of d[K][p]         (Q5_K)
 // and the layouts are (byte offsets; everything else copied as is):
-//   Q4_K  header 0-15, N32 16-143        Q5_K   header 0-15, H1 16-47, N 48-175
+//   Q4_K  header 0-15, N32 16-143        Q5_K   header 0-15, H32 16-47, N32 48-175
 //   Q6_K  N 0-127, H2 128-191, scales    Q2_K   scales 0-15, P2 16-79, d/dmin 80-83
 //   Q3_K  H1 0-31, P2 32-95, scales      IQ4_XS header 0-7, N32 8-135 (c = the 4-bit index)
 //   Q8_0  (8 blocks, 272 bytes) the eight f16 scales 0-15, B8 16-271

@@ -41,7 +41,7 @@ static_assert(sizeof(ActSpan) == 448, "ActSpan layout");
 
 // The pair form, for weight types whose scales are per 32 values and whose offset is a fixed
 // multiple of the scale (QuantType::offset; Q8_0_R, MXFP4_R, IQ4_XS) or that have a min per 32 values
-// (Q4_K and Q4_K_R, through bs): a row's spans are taken in pairs
+// (Q4_K, Q5_K and their repacked layouts, through bs): a row's spans are taken in pairs
 // (2p, 2p + 1; an odd last span pairs with zeros), each pair in 32-value lanes: chunk K (0..7),
 // lane l (32-bit) holds values 4K .. 4K + 3 of 32-value block l of span 2p (l < 8) or block l - 8
 // of span 2p + 1. Eight vpdpbusd leave the 16 blocks' integer sums in 16 lanes, so the float work

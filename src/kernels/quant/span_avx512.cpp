@@ -568,13 +568,25 @@ void repack_block(const uint8_t* b, uint8_t* d) {
       const __m512i e = _mm512_permutexvar_epi32(_mm512_load_si512(ev), q[k]);
       const __m512i o = _mm512_permutexvar_epi32(_mm512_load_si512(od), q[k]);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 32 * k),
-                          _mm512_castsi512_si256(_mm512_or_si512(e, _mm512_slli_epi16(o, 4))));
+                          _mm512_castsi512_si256(_mm512_or_si512(_mm512_and_si512(e, m4),
+                                                                 _mm512_slli_epi16(_mm512_and_si512(o, m4), 4))));
+    }
+  };
+  // H32 plane (Q5_K): bit 4l + t of u32 K is bit 4 of half-chunk K's lane l byte t, i.e. of
+  // chunk K%4's lane 2l + K/4: the even (K < 4) or odd (K >= 4) lanes' bits of chunk K%4.
+  auto put_h32 = [&](uint8_t* p) {
+    for (int k = 0; k < 4; ++k) {
+      const uint64_t m = _mm512_test_epi8_mask(q[k], _mm512_set1_epi8(0x10));
+      const uint32_t lo = static_cast<uint32_t>(_pext_u64(m, 0x0F0F0F0F0F0F0F0Full));
+      const uint32_t hi = static_cast<uint32_t>(_pext_u64(m, 0xF0F0F0F0F0F0F0F0ull));
+      __builtin_memcpy(p + 4 * k, &lo, 4);
+      __builtin_memcpy(p + 4 * (k + 4), &hi, 4);
     }
   };
   if constexpr (kType == 12) put_n32(d + 16);
   if constexpr (kType == 13) {
-    put_n(d + 48);
-    put_bits(d + 16, 4);
+    put_n32(d + 48);
+    put_h32(d + 16);
   }
   if constexpr (kType == 14) {
     put_n(d);

@@ -1,10 +1,12 @@
-// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, Q4_K_R, MXFP4_R and Q4_K.
-// The repacked layouts store their codes in the form's 32-value lanes (repack.h: Q8_0's B8
-// plane, Q4_K's and MXFP4's N32), so a pair of units is two 32-byte loads per chunk (N32: per
-// two chunks, low and high nibbles; MXFP4 then through its code table); Q4_K's file layout is decoded into pairs by permutes, so `--no-repack`
-// gives the repacked bits. Per pair of spans and (weight row, activation row): 8 vpdpbusd
-// into an accumulator that starts at -offset * qs (0 for Q4_K), then one convert, one multiply
-// (fsc * dg), one FMA and for Q4_K's mins one FNMADD (fmin * bs), where the Span form
+// AVX-512 VNNI kernels of the pair form (span.h ActPair) for Q8_0_R, Q4_K_R, Q5_K_R, IQ4_XS_R,
+// MXFP4_R and the file layouts of Q4_K, Q5_K and IQ4_XS. The repacked layouts store their codes
+// in the form's 32-value lanes (repack.h: Q8_0's B8 plane, the N32 plane of the 4-bit codes,
+// Q5_K's fifth bits in H32), so a pair of units is two 32-byte loads per chunk (N32: per two
+// chunks, low and high nibbles; IQ4_XS and MXFP4 then through their code tables); the file
+// layouts of Q4_K, Q5_K and IQ4_XS are decoded into pairs by permutes, so `--no-repack` gives
+// the repacked bits. Per pair of spans and (weight row, activation row): 8 vpdpbusd into an
+// accumulator that starts at -offset * qs (0 for Q4_K / Q5_K), then one convert, one multiply
+// (fsc * dg), one FMA and for Q4_K's / Q5_K's mins one FNMADD (fmin * bs), where the Span form
 // (span_avx512.cpp) spends 8 vpdpbusd and twice the float operations.
 // Two uses, the same arithmetic, so the same bits:
 //   pair_matmul  row tiles (prompts, batches): each weight row's pairs decoded once into
@@ -37,8 +39,13 @@ constexpr uint32_t kQ4K = 12;
 constexpr uint32_t kMx4R = quant::kRepackedId + 39;
 constexpr uint32_t kIq4XsR = quant::kRepackedId + 23;
 constexpr uint32_t kIq4Xs = 23;
-constexpr bool has_mins(uint32_t t) { return t == kQ4KR || t == kQ4K; }
-constexpr int64_t unit_bytes(uint32_t t) { return t == kQ8R ? 272 : t == kQ4KR || t == kQ4K ? 144 : 136; }
+constexpr uint32_t kQ5KR = quant::kRepackedId + 13;
+constexpr uint32_t kQ5K = 13;
+constexpr bool is_k45(uint32_t t) { return t == kQ4KR || t == kQ4K || t == kQ5KR || t == kQ5K; }
+constexpr bool has_mins(uint32_t t) { return is_k45(t); }
+constexpr int64_t unit_bytes(uint32_t t) {
+  return t == kQ8R ? 272 : t == kQ4KR || t == kQ4K ? 144 : t == kQ5KR || t == kQ5K ? 176 : 136;
+}
 // Bytes of a 32-value block of the types whose rows may end in a partial unit, else 0.
 constexpr int64_t tail_block_bytes(uint32_t t) { return t == kQ8R ? 34 : t == kMx4R ? 17 : 0; }
 
@@ -169,20 +176,32 @@ inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairD
       d.q[K + 4] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z[K], 4), m4));
     }
   } else {
-    const uint8_t* a = row + 2 * p * 144;
-    const uint8_t* b = 2 * p + 1 < rs.full ? a + 144 : nullptr;
+    // Q4_K / Q5_K: the low four bits (N32 or the file's qs), then Q5_K's fifth bit.
+    static_assert(is_k45(kT));
+    constexpr bool kQ5 = kT == kQ5KR || kT == kQ5K;
+    constexpr int64_t kUnit = unit_bytes(kT), kQs = kQ5 ? 48 : 16;
+    const uint8_t* a = row + 2 * p * kUnit;
+    const uint8_t* b = 2 * p + 1 < rs.full ? a + kUnit : nullptr;
     k4_scales(a, b, d);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    if constexpr (kT == kQ4KR) {  // N32: byte-chunk K' holds half-chunks K' (low) and K' + 4 (high)
+    if constexpr (kT == kQ4KR || kT == kQ5KR) {  // N32: byte-chunk K' holds half-chunks K' (low), K' + 4 (high)
       for (int K = 0; K < 4; ++K) {
-        const __m512i z = join(load32(a + 16 + 32 * K), b ? load32(b + 16 + 32 * K) : _mm256_setzero_si256());
+        const __m512i z = join(load32(a + kQs + 32 * K), b ? load32(b + kQs + 32 * K) : _mm256_setzero_si256());
         d.q[K] = _mm512_and_si512(z, m4);
         d.q[K + 4] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
       }
+      if constexpr (kQ5) {  // H32: bit 4 of half-chunk K's byte p at bit p of u32 K
+        for (int K = 0; K < 8; ++K) {
+          uint32_t ha, hb = 0;
+          std::memcpy(&ha, a + 16 + 4 * K, 4);
+          if (b) std::memcpy(&hb, b + 16 + 4 * K, 4);
+          d.q[K] = _mm512_mask_add_epi8(d.q[K], uint64_t(ha) | uint64_t(hb) << 32, d.q[K], _mm512_set1_epi8(16));
+        }
+      }
     } else {  // the file layout: half-chunk K lane j = nibble j%2 of dword 8(j/2) + K of qs
-      const __m512i a0 = _mm512_loadu_si512(a + 16), a1 = _mm512_loadu_si512(a + 80);
-      const __m512i b0 = b ? _mm512_loadu_si512(b + 16) : _mm512_setzero_si512();
-      const __m512i b1 = b ? _mm512_loadu_si512(b + 80) : _mm512_setzero_si512();
+      const __m512i a0 = _mm512_loadu_si512(a + kQs), a1 = _mm512_loadu_si512(a + kQs + 64);
+      const __m512i b0 = b ? _mm512_loadu_si512(b + kQs) : _mm512_setzero_si512();
+      const __m512i b1 = b ? _mm512_loadu_si512(b + kQs + 64) : _mm512_setzero_si512();
       alignas(64) int32_t sh[16];
       for (int i = 0; i < 16; ++i) sh[i] = 4 * (i % 2);
       const __m512i shv = _mm512_load_si512(sh);
@@ -193,6 +212,18 @@ inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairD
         const __m512i z = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(a0, iv, a1),
                                                   _mm512_permutex2var_epi32(b0, iv, b1));
         d.q[K] = _mm512_and_si512(_mm512_srlv_epi32(z, shv), m4);
+      }
+      if constexpr (kQ5) {  // qh (at 16): bit 4 of value 32j + 4K + t is bit j of qh[4K + t]
+        alignas(64) int32_t sel[16];
+        for (int i = 0; i < 16; ++i) sel[i] = 0x01010101 << (i % 8);
+        const __m512i selv = _mm512_load_si512(sel);
+        for (int K = 0; K < 8; ++K) {
+          int32_t ha, hb = 0;
+          std::memcpy(&ha, a + 16 + 4 * K, 4);
+          if (b) std::memcpy(&hb, b + 16 + 4 * K, 4);
+          const __mmask64 m = _mm512_test_epi8_mask(join(_mm256_set1_epi32(ha), _mm256_set1_epi32(hb)), selv);
+          d.q[K] = _mm512_mask_add_epi8(d.q[K], m, d.q[K], _mm512_set1_epi8(16));
+        }
       }
     }
   }
@@ -452,6 +483,8 @@ int pair_type(uint32_t t) {
     case kMx4R: return 2;  // llama.cpp's q8_0 activations: f16 scales
     case kQ4KR:
     case kQ4K:
+    case kQ5KR:
+    case kQ5K:
     case kIq4XsR:
     case kIq4Xs: return 1;
     default: return 0;
@@ -471,6 +504,8 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
     case kQ8R: matmul_rows<kQ8R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kQ4KR: matmul_rows<kQ4KR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kQ4K: matmul_rows<kQ4K>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kQ5KR: matmul_rows<kQ5KR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+    case kQ5K: matmul_rows<kQ5K>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kMx4R: matmul_rows<kMx4R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kIq4XsR: matmul_rows<kIq4XsR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kIq4Xs: matmul_rows<kIq4Xs>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
@@ -482,6 +517,7 @@ quant::FusedPairFn pair_fused(uint32_t t) {
   switch (t) {
     case kQ8R: return fused<kQ8R>;
     case kQ4KR: return fused<kQ4KR>;
+    case kQ5KR: return fused<kQ5KR>;
     case kMx4R: return fused<kMx4R>;
     case kIq4XsR: return fused<kIq4XsR>;
     default: return nullptr;  // file layouts: row tiles only

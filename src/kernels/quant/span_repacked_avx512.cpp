@@ -112,9 +112,17 @@ inline void decode(const uint8_t* b, Decoded& d) {
     scales_k45(b, d.fsc, d.fmin);
     n32_to_lanes(b + 16, d.q);
   } else if constexpr (kType == 13) {
+    // N32 + H32 (repack.h): chunk k lane g byte t has bit 4 at bit 4(g/2) + t of u32 k (g even)
+    // or u32 k + 4 (g odd).
     scales_k45(b, d.fsc, d.fmin);
-    nibbles(b + 48, d.q);
-    add_bits(b + 16, d.q, 16);
+    n32_to_lanes(b + 48, d.q);
+    for (int k = 0; k < 4; ++k) {
+      uint32_t lo, hi;
+      std::memcpy(&lo, b + 16 + 4 * k, 4);
+      std::memcpy(&hi, b + 16 + 4 * (k + 4), 4);
+      const uint64_t m = _pdep_u64(lo, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(hi, 0xF0F0F0F0F0F0F0F0ull);
+      d.q[k] = _mm512_mask_add_epi8(d.q[k], m, d.q[k], _mm512_set1_epi8(16));
+    }
   } else if constexpr (kType == 14) {
     scales_q6k(b, d.fsc, d.fmin);
     nibbles(b, d.q);
