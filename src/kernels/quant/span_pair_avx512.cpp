@@ -24,6 +24,7 @@
 #include "kernels/avx512_util.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quant/span_scales_avx512.h"
+#include "kernels/quant/tile_avx512.h"
 
 namespace moecat::kernels::avx512 {
 
@@ -328,22 +329,7 @@ inline void dot_tile(const PairSpan* w, int64_t wstride, int64_t nk, const ActPa
       }
     }
   }
-  if (!last) {
-#pragma GCC unroll 4
-    for (int j = 0; j < R; ++j)
-#pragma GCC unroll 2
-      for (int c = 0; c < C; ++c) _mm512_store_ps(&accs[j * C + c], acc[j][c]);
-  } else if constexpr (R == 4 && C == 2) {
-    const __m512 v[8] = {acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[0][1], acc[1][1], acc[2][1], acc[3][1]};
-    const __m256 r = reduce8(v);
-    _mm_storeu_ps(y, _mm256_castps256_ps128(r));
-    _mm_storeu_ps(y + ldy, _mm256_extractf128_ps(r, 1));
-  } else {
-#pragma GCC unroll 4
-    for (int j = 0; j < R; ++j)
-#pragma GCC unroll 2
-      for (int c = 0; c < C; ++c) y[c * ldy + j] = _mm512_reduce_add_ps(acc[j][c]);
-  }
+  finish_tile<R, C>(acc, accs, last, y, ldy);
 }
 
 template <int R, bool kMins>
@@ -389,11 +375,8 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, const ActPair*
         _mm512_store_ps(ps.fsc, d.fsc);
         if (kMins) _mm512_store_ps(ps.fmin, d.fmin);
       }
-    const char* pf_cur = reinterpret_cast<const char*>(w + (r + rb) * row_bytes);
-    const int64_t rb_next = r1 - (r + rb) < kBlockRows ? r1 - (r + rb) : kBlockRows;
-    const char* pf_end = pf_cur + (rb_next > 0 ? rb_next : 0) * row_bytes;
     const int64_t calls = ((n + 1) / 2) * ((rb + kTileRows - 1) / kTileRows) * ((np + kChunkPairs - 1) / kChunkPairs);
-    const int64_t per_call = ((pf_end - pf_cur) / 64 + calls - 1) / calls + 1;
+    SpreadPrefetch pf(w + (r + rb) * row_bytes, r1 - (r + rb) < kBlockRows ? r1 - (r + rb) : kBlockRows, row_bytes, calls);
     for (int64_t g0 = 0; g0 < n; g0 += group) {
       const int64_t gn = n - g0 < group ? n - g0 : group;
       const ActPair* ag = rows ? acts : acts + g0 * np;
@@ -404,7 +387,7 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, const ActPair*
         const bool first = k0 == 0, last = k0 + nk >= np;
         for (int64_t t = 0; t < rb; t += kTileRows)
           for (int64_t i = 0; i < gn; i += 2) {
-            for (int64_t q = 0; q < per_call && pf_cur < pf_end; ++q, pf_cur += 64) _mm_prefetch(pf_cur, _MM_HINT_T1);
+            pf.step();
             const int rt = static_cast<int>(rb - t < kTileRows ? rb - t : kTileRows);
             __m512* at = accs + (t * ((group + 1) & ~int64_t(1)) + i * kTileRows);  // R x C vectors
             const PairSpan* bt = buf + t * np;
