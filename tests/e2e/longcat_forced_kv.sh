@@ -28,7 +28,7 @@ c["chat_template"] = (
     "{%- if add_generation_prompt %}<longcat_assistant><longcat_think>\n{%- endif %}")
 json.dump(c, open(p, "w"), indent=1)
 EOF
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
 "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" > "$WORK/server.log" 2>&1 &
 SRV=$!
 trap 'kill $SRV 2>/dev/null || true' EXIT

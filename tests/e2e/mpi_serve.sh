@@ -63,7 +63,7 @@ stop_server() {  # stop_server PID: SIGTERM (mpirun passes it on), then wait
   kill -KILL "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
-newport() { PORT=$((20000 + RANDOM % 20000)); }
+newport() { PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py"); }
 
 # The request mix; prints one JSON line per request (content, finish reason, token counts).
 cat >"$WORK/client.py" <<'PYEOF'

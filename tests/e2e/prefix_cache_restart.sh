@@ -21,7 +21,7 @@ trap cleanup EXIT
 start() {  # start LOGNAME [extra args]: a server on a free port, waits for /health
   local log="$WORK/$1.log"
   shift
-  PORT=$(( 20000 + RANDOM % 20000 ))
+  PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
   "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" -c 1024 --np 2 --prefix-cache-file "$CACHE" "$@" > "$log" 2>&1 &
   SRV=$!
   for _ in $(seq 150); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && return 0; sleep 0.2; done

@@ -11,7 +11,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/agree_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/agree_common.sh"
 e2e_setup readme_api
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
 BLOCK="$WORK/block.sh"
 awk '/<!-- tested by tests\/e2e\/readme_api.sh -->/ {m=1; next} m && /^```sh/ {inb=1; next} inb && /^```/ {exit} inb {print}' \
   "$SRC/README.md" > "$BLOCK"

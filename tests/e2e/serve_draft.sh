@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 start() {  # start NAME [args]: a server on a free port -> $PORT (not in a subshell: PIDS must keep its pid)
   local name="$1"
-  PORT=$(( 20000 + RANDOM % 20000 ))
+  PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
   shift
   "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" -c 1024 --np 4 "$@" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)

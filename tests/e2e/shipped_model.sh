@@ -26,7 +26,7 @@ echo "$INFO" | grep -q "longcat_flash" || e2e_die "not a LongCat-Flash: $INFO"
 MIN_TOOL=0.72 MIN_ARGS=0.58 MIN_LANG=0.92
 
 "$PY" "$SRC/tools/support_data.py" "$WORK/heldout.jsonl" --split heldout --n 60 --seed 1
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
 "$PY" "$SRC/tools/eval_support.py" "$M" "$WORK/heldout.jsonl" --moecat "$MOECAT_BIN" --n 60 --port "$PORT" \
   --threads "$THREADS" --metrics > "$WORK/eval.json" || e2e_die "eval_support.py failed"
 "$PY" - "$WORK/eval.json" "$MIN_TOOL" "$MIN_ARGS" "$MIN_LANG" <<'EOF' || e2e_die "the shipped model is below its floors"

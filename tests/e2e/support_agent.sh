@@ -19,7 +19,7 @@ MODEL="${MOECAT_SUPPORT_MODEL:-$SRC/models/moecat-support.gguf}"
 [ -f "$MODEL" ] || e2e_die "the support model $MODEL is missing (it is shipped in the repository)"
 EX="$SRC/examples/support"
 
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
 "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" > "$WORK/server.log" 2>&1 &
 SRV=$!
 trap 'kill $SRV 2>/dev/null || true' EXIT

@@ -16,7 +16,7 @@ N=40 TEMP=1.4
 
 run_server() {  # run_server OUT_JSON [serve args...]
   local out="$1"; shift
-  local port=$(( 20000 + RANDOM % 20000 ))
+  local port; port=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
   "$MOECAT_BIN" serve -m "$M" --port "$port" -t "$THREADS" "$@" 2> "$out.log" &
   local pid=$!
   for _ in $(seq 1 100); do
@@ -44,7 +44,7 @@ PYEOF
 # JSON value framed by the tags' text, the prompt ended at `"arguments": ` and the model wrote
 # {"order_id": "lookup_ordereider ist anders als ..." for nearly every forced call.
 "$PY" "$SRC/tools/support_data.py" "$WORK/heldout.jsonl" --split heldout --n 60 --seed 1
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
 "$PY" "$SRC/tools/eval_support.py" "$M" "$WORK/heldout.jsonl" --moecat "$MOECAT_BIN" --n 60 --port "$PORT" \
   --threads "$THREADS" --tool-choice required > "$WORK/forced.json" || e2e_die "eval_support.py failed"
 "$PY" - "$WORK/forced.json" <<'PYEOF' || e2e_die "forced tool calls are below the floor"

@@ -21,8 +21,8 @@ command -v "${CHROMIUM:-chromium}" >/dev/null || {
 MODEL="$WORK/lc"
 "$PY" "$SRC/tools/longcat_test_model.py" "$MODEL" --seed 16 >/dev/null
 PYTHONPATH="$SRC/tools" "$PY" -c 'import json, support_data; print(json.dumps(support_data.TOOLS, indent=1))' > "$WORK/tools.json"
-PORT=$(( 20000 + RANDOM % 20000 ))
-SHOP_PORT=$(( PORT + 1 ))
+read -r PORT SHOP_PORT < <("$PY" "$SRC/tests/e2e/lib/free_port.py" --count 2)
+[ -n "${SHOP_PORT:-}" ] || e2e_die "no free ports"
 "$PY" "$SRC/examples/support/shop.py" init "$WORK/shop.db"
 "$PY" "$SRC/examples/support/shop.py" serve "$WORK/shop.db" --port "$SHOP_PORT" > "$WORK/shop.log" 2> "$WORK/shop.err" &
 SHOP=$!
