@@ -10,7 +10,7 @@
 #   --files  which files (default all; "qwen3" = the four Qwen3-shaped ones):
 #     q8_0      Qwen3-30B-A3B-shaped, 4 layers (hidden 2048, 128 experts top-8, expert FFN 768,
 #               vocab 151936): bench/make_bench_model.sh (HF bf16 -> moecat convert --type q8_0)
-#     q4_k_m, iq4_xs, q2_k
+#     q4_k_m, iq4_xs, q2_k (and, not in "all": q5_k_m, q6_k, q4_0, q4_1, q5_0, q5_1, iq4_nl)
 #               the same model quantized by llama.cpp's llama-quantize (Q4_K_M, IQ4_XS, Q2_K) from
 #               a bf16 GGUF of it (moecat convert --type bf16 of the HF bf16 checkpoint when
 #               `make_bench_model.sh --keep-hf` left it, else of the q8_0 file: its weights in bf16)
@@ -78,7 +78,7 @@ for spec in $TESTS; do
   if [[ $kind == pp ]]; then PP[$d]="${PP[$d]:+${PP[$d]},}$len"; else TG[$d]="${TG[$d]:+${TG[$d]},}$len"; fi
 done
 for f in $FILES; do
-  case "$f" in q8_0 | q4_k_m | iq4_xs | q2_k | gpt-oss | ds-q4_k_m) ;; *) die "unknown file '$f' in --files" ;; esac
+  case "$f" in q8_0 | q4_k_m | iq4_xs | q2_k | q5_k_m | q6_k | q4_0 | q4_1 | q5_0 | q5_1 | iq4_nl | gpt-oss | ds-q4_k_m) ;; *) die "unknown file '$f' in --files" ;; esac
 done
 
 # --- llama.cpp tools
@@ -112,7 +112,7 @@ DSBF16="$OUT/deepseek2-shaped-2l-64e-bf16.gguf"
 file_of() {
   case "$1" in
     q8_0) echo "$Q8" ;;
-    q4_k_m | iq4_xs | q2_k) echo "$OUT/qwen3moe-bench-4l-$1.gguf" ;;
+    q4_k_m | iq4_xs | q2_k | q5_k_m | q6_k | q4_0 | q4_1 | q5_0 | q5_1 | iq4_nl) echo "$OUT/qwen3moe-bench-4l-$1.gguf" ;;
     gpt-oss) echo "$OSS" ;;
     ds-q4_k_m) echo "$OUT/deepseek2-shaped-2l-64e-q4_k_m.gguf" ;;
   esac
@@ -147,7 +147,7 @@ make_file() {
     q8_0)
       need_space 10
       MOECAT_BIN="$MOECAT_BIN" bash "$REPO/bench/make_bench_model.sh" >&2 ;;
-    q4_k_m | iq4_xs | q2_k)
+    q4_k_m | iq4_xs | q2_k | q5_k_m | q6_k | q4_0 | q4_1 | q5_0 | q5_1 | iq4_nl)
       make_file q8_0
       # the HF bf16 checkpoint when make_bench_model.sh --keep-hf left it, else the q8_0 file
       if [[ -f "$QHF/config.json" ]]; then to_bf16 "$QHF" "$QBF16"; else to_bf16 "$Q8" "$QBF16"; fi

@@ -44,12 +44,12 @@ std::vector<uint8_t> random_blocks(DType t, int64_t n_units, uint32_t seed) {
 }
 
 constexpr DType kFileTypes[] = {DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS,
-                                DType::MXFP4};
+                                DType::MXFP4, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL};
 
 TEST(QuantRepack, LosslessAndEveryCodeBitMoves) {
   int count = 0;
   quant::all_repacked(&count);
-  EXPECT_EQ(count, 8);
+  EXPECT_EQ(count, 13);
   for (DType t : kFileTypes) {
     const DType r = quant::repacked_of(t);
     ASSERT_NE(r, t) << dtype_name(t);

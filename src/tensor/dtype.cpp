@@ -52,12 +52,17 @@ DTypeInfo dtype_layout(DType t) {
 const char* dtype_name(DType t) {
   switch (t) {
     case DType::F8_E4M3: return "f8_e4m3";
+    case DType::Q4_0_R: return "q4_0_r";
+    case DType::Q4_1_R: return "q4_1_r";
+    case DType::Q5_0_R: return "q5_0_r";
+    case DType::Q5_1_R: return "q5_1_r";
     case DType::Q8_0_R: return "q8_0_r";
     case DType::Q2_K_R: return "q2_K_r";
     case DType::Q3_K_R: return "q3_K_r";
     case DType::Q4_K_R: return "q4_K_r";
     case DType::Q5_K_R: return "q5_K_r";
     case DType::Q6_K_R: return "q6_K_r";
+    case DType::IQ4_NL_R: return "iq4_nl_r";
     case DType::IQ4_XS_R: return "iq4_xs_r";
     case DType::MXFP4_R: return "mxfp4_r";
     default: break;

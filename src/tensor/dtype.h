@@ -39,12 +39,17 @@ enum class DType : uint32_t {
   // Repacked layouts (kernels/quant/repack.h): 256 + the file type's id. Made at load, never
   // read from or written to a file (dtype_info, which readers and writers use, does not know
   // them); same bytes per row as the file type.
+  Q4_0_R = 256 + 2,
+  Q4_1_R = 256 + 3,
+  Q5_0_R = 256 + 6,
+  Q5_1_R = 256 + 7,
   Q8_0_R = 256 + 8,
   Q2_K_R = 256 + 10,
   Q3_K_R = 256 + 11,
   Q4_K_R = 256 + 12,
   Q5_K_R = 256 + 13,
   Q6_K_R = 256 + 14,
+  IQ4_NL_R = 256 + 20,
   IQ4_XS_R = 256 + 23,
   MXFP4_R = 256 + 39,
   // Types of Hugging Face checkpoints that moecat turns into a layout of its own at load

@@ -258,12 +258,13 @@ run_type() {
     ROW_RESULT[$qt]="FAIL: greedy continuations differ beyond a near-tie"
     return 1
   fi
-  # 4. the matrices moecat repacks at load (Q2_K..Q6_K, IQ4_XS on AVX-512) give the same bits as
-  #    the file layout (--no-repack): log-probs and greedy tokens byte-identical. (Q8_0, repacked
-  #    too, sums its block products in another order: tests/quant_repack_test.cpp bounds it. The
-  #    check passing means no q8_0 matrix of whole 256-value rows is in these mixes.)
+  # 4. the matrices moecat repacks at load (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS on
+  #    AVX-512) give the same bits as the file layout (--no-repack): log-probs and greedy tokens
+  #    byte-identical. (Q8_0, repacked too, sums its block products in another order:
+  #    tests/quant_repack_test.cpp bounds it. The check passing means no q8_0 matrix of whole
+  #    256-value rows is in these mixes.)
   case "$qt" in
-    Q2_K | Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | IQ4_XS)
+    Q4_0 | Q4_1 | Q5_0 | Q5_1 | IQ4_NL | Q2_K | Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | IQ4_XS)
       "$MOECAT_BIN" logprobs -m "$q/$qt.gguf" --tokens "$toks" --greedy 32 -t "$THREADS" --no-repack \
         >"$q/moecat_norepack.json" 2>/dev/null
       if ! cmp -s "$q/moecat.json" "$q/moecat_norepack.json"; then

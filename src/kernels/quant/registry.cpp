@@ -71,7 +71,7 @@ const QuantType kTypes[] = {
 #undef ENTRY
 
 // Block and block bytes of the file type (Q8_0_R: 32 and 34, MXFP4_R: 32 and 17; their decoders
-// take whole units and a row's partial last one).
+// take whole units and a row's partial last one; the other 32-value types' rows are whole units).
 #define REPACKED(ENUM, BLOCK, BYTES, FAMILY, OFFSET)                                                    \
   QuantType{DType::ENUM##_R, BLOCK, BYTES, dequant_r<DType::ENUM##_R>, unpack_r<DType::ENUM##_R>, nullptr, \
             FAMILY, OFFSET}
@@ -79,6 +79,9 @@ const QuantType kRepacked[] = {
     REPACKED(Q2_K, 256, 84, "k", 0),    REPACKED(Q3_K, 256, 110, "k", 4), REPACKED(Q4_K, 256, 144, "k", 0),
     REPACKED(Q5_K, 256, 176, "k", 0),   REPACKED(Q6_K, 256, 210, "k", 32), REPACKED(IQ4_XS, 256, 136, "i", 128),
     REPACKED(Q8_0, 32, 34, "legacy", 128),    REPACKED(MXFP4, 32, 17, "mxfp4", 128),
+    REPACKED(Q4_0, 32, 18, "legacy", 8),      REPACKED(Q4_1, 32, 20, "legacy", 0),
+    REPACKED(Q5_0, 32, 22, "legacy", 16),     REPACKED(Q5_1, 32, 24, "legacy", 0),
+    REPACKED(IQ4_NL, 32, 18, "i", 128),
 };
 #undef REPACKED
 

@@ -123,6 +123,32 @@ void put_mxfp4(uint8_t* b, const uint8_t* c) {
       b[17 * blk + 1 + j] = static_cast<uint8_t>((c[32 * blk + j] & 15) | (c[32 * blk + 16 + j] & 15) << 4);
 }
 
+// The 32-value types (Q4_0, IQ4_NL, Q4_1, Q5_0, Q5_1), eight blocks of kB bytes: block b's 16
+// code bytes at kQs (value 32b + j low nibble, 32b + 16 + j high), Q5's fifth bits in the
+// little-endian u32 at kQh (bit j: value 32b + j). The headers (d, and m) move to the unit's
+// head (move_headers); the fifth bits become the H32 plane.
+template <int kB, int kQs, int kQh>
+void get_nib32(const uint8_t* b, uint8_t* c) {
+  for (int blk = 0; blk < 8; ++blk) {
+    const uint8_t* x = b + kB * blk;
+    uint32_t qh = 0;
+    if (kQh >= 0) std::memcpy(&qh, x + kQh, 4);
+    for (int j = 0; j < 32; ++j)
+      c[32 * blk + j] = static_cast<uint8_t>(((x[kQs + j % 16] >> (4 * (j / 16))) & 15) | ((qh >> j) & 1) << 4);
+  }
+}
+template <int kB, int kQs, int kQh>
+void put_nib32(uint8_t* b, const uint8_t* c) {
+  for (int blk = 0; blk < 8; ++blk) {
+    uint8_t* x = b + kB * blk;
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; ++j)
+      x[kQs + j] = static_cast<uint8_t>((c[32 * blk + j] & 15) | (c[32 * blk + 16 + j] & 15) << 4);
+    for (int j = 0; j < 32; ++j) qh |= uint32_t((c[32 * blk + j] >> 4) & 1) << j;
+    if (kQh >= 0) std::memcpy(x + kQh, &qh, 4);
+  }
+}
+
 // ---- lane planes --------------------------------------------------------------------------
 inline int natural(int k, int p) { return 16 * (p / 4) + 4 * k + p % 4; }
 
@@ -216,7 +242,7 @@ struct Layout {
   void (*put)(uint8_t*, const uint8_t*);
   Planes planes;
   int tail_block = 0;    // 32-value blocks (Q8_0, MXFP4): rows may end in a partial unit
-  int header_bytes = 0;  // their per-block header, gathered at the unit's head; 0: headers stay
+  int header_bytes = 0;  // per-block header of the 32-value types, gathered at the unit's head; 0: headers stay
 };
 
 // The header of each of nb 32-value blocks between the head of the unit (header_bytes each)
@@ -240,6 +266,14 @@ const Layout kLayouts[] = {
     {DType::IQ4_XS, DType::IQ4_XS_R, 136, get_iq4xs, put_iq4xs, {-1, -1, -1, -1, 0, -1, 8}},
     {DType::Q8_0, DType::Q8_0_R, 272, get_q8, put_q8, {-1, -1, -1, -1, 0, 16}, 32, 2},
     {DType::MXFP4, DType::MXFP4_R, 136, get_mxfp4, put_mxfp4, {-1, -1, -1, -1, 0, -1, 8}, 32, 1},
+    // The 32-value types keep rows of whole units only (tail_block 0): llama.cpp's models have
+    // them in rows of multiples of 256 or not at all (rows of 32..224 values stay in the file
+    // layout).
+    {DType::Q4_0, DType::Q4_0_R, 144, get_nib32<18, 2, -1>, put_nib32<18, 2, -1>, {-1, -1, -1, -1, 0, -1, 16}, 0, 2},
+    {DType::IQ4_NL, DType::IQ4_NL_R, 144, get_nib32<18, 2, -1>, put_nib32<18, 2, -1>, {-1, -1, -1, -1, 0, -1, 16}, 0, 2},
+    {DType::Q4_1, DType::Q4_1_R, 160, get_nib32<20, 4, -1>, put_nib32<20, 4, -1>, {-1, -1, -1, -1, 0, -1, 32}, 0, 4},
+    {DType::Q5_0, DType::Q5_0_R, 176, get_nib32<22, 6, 2>, put_nib32<22, 6, 2>, {-1, -1, -1, -1, 0, -1, 48, 16}, 0, 2},
+    {DType::Q5_1, DType::Q5_1_R, 192, get_nib32<24, 8, 4>, put_nib32<24, 8, 4>, {-1, -1, -1, -1, 0, -1, 64, 32}, 0, 4},
 };
 
 const Layout* layout_of(DType t) {

@@ -10,8 +10,8 @@
 // (half-)chunk that hold them (repack_tail).
 //
 // Lane order: chunk k (0..3) byte p (0..63) holds natural value 16(p/4) + 4k + p%4 (span.h).
-// Q8_0 (B8), Q4_K, Q5_K (+ H32), IQ4_XS and MXFP4 (N32) are stored in the pair form's 32-value
-// lanes instead:
+// Q8_0 (B8), Q4_K, Q5_K (+ H32), IQ4_XS, MXFP4 and the 32-value types Q4_0, IQ4_NL, Q4_1, Q5_0,
+// Q5_1 (N32, + H32 for Q5) are stored in the pair form's 32-value lanes instead:
 // their products run the pair kernels (span_pair_avx512.cpp), whose two-unit chunks are then
 // two plain 32-byte loads.
 // With c[k][p] the raw code of that value, a block's code fields become planes:
@@ -23,14 +23,19 @@
 // d[K][p] = c of value 32(p/4) + 4K + p%4 (half-chunk K < 8, byte p < 32):
 //   B8  (256 bytes) byte 32K + p = d[K][p]                                    (Q8_0: int8 + 128)
 //   N32 (128 bytes) byte 32K + p = d[K][p] & 15 | (d[K+4][p] & 15) << 4, K < 4
-//                   (Q4_K, Q5_K, IQ4_XS, MXFP4)
-//   H32 ( 32 bytes) bit p of little-endian u32 K = bit 4 of d[K][p]         (Q5_K)
+//                   (Q4_K, Q5_K, IQ4_XS, MXFP4, the 32-value types)
+//   H32 ( 32 bytes) bit p of little-endian u32 K = bit 4 of d[K][p]         (Q5_K, Q5_0, Q5_1)
 // and the layouts are (byte offsets; everything else copied as is):
 //   Q4_K  header 0-15, N32 16-143        Q5_K   header 0-15, H32 16-47, N32 48-175
 //   Q6_K  N 0-127, H2 128-191, scales    Q2_K   scales 0-15, P2 16-79, d/dmin 80-83
 //   Q3_K  H1 0-31, P2 32-95, scales      IQ4_XS header 0-7, N32 8-135 (c = the 4-bit index)
 //   Q8_0  (8 blocks, 272 bytes) the eight f16 scales 0-15, B8 16-271
 //   MXFP4 (8 blocks, 136 bytes) the eight e8m0 exponents 0-7, N32 8-135 (c = the 4-bit e2m1 index)
+//   Q4_0, IQ4_NL (8 blocks, 144 bytes) the eight f16 d 0-15, N32 16-143 (IQ4_NL: c = the index)
+//   Q4_1  (8 blocks, 160 bytes) the eight (f16 d, f16 m) 0-31, N32 32-159
+//   Q5_0  (8 blocks, 176 bytes) the eight f16 d 0-15, H32 16-47, N32 48-175
+//   Q5_1  (8 blocks, 192 bytes) the eight (f16 d, f16 m) 0-31, H32 32-63, N32 64-191
+//   (these five only for rows of whole units: no partial last unit)
 // Each repacked layout is a DType of its own (DType::Q4_K_R etc., never in a file), with the
 // scalar reference decoders of the registry going through unrepack, so a repacked tensor is
 // read correctly everywhere (embedding rows, reference matmul, export).

@@ -479,9 +479,17 @@ void repack_block(const uint8_t* b, uint8_t* d) {
   if constexpr (kType == 13) unpack_k45<5>(b, 0, kSpan, &sp);
   if constexpr (kType == 14) unpack_q6k(b, 0, kSpan, &sp);
   if constexpr (kType == 23) unpack_iq4xs<true>(b, 0, kSpan, &sp);
-  if constexpr (kType == 39) {  // MXFP4: the eight exponents to the head, then the N plane
-    unpack_4bit32<Nib::kMxfp4, true>(b, 0, kSpan, &sp);
-    for (int i = 0; i < 8; ++i) d[i] = b[17 * i];
+  // The 32-value types: each block's header (d, and m: kHead bytes) to the unit's head, then
+  // the N32 plane (and Q5's H32 plane before it) from the lane-order codes.
+  constexpr int kHead = kType == 39 ? 1 : kType == 3 || kType == 7 ? 4 : kType == 2 || kType == 6 || kType == 20 ? 2 : 0;
+  if constexpr (kType == 39) unpack_4bit32<Nib::kMxfp4, true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 2) unpack_4bit32<Nib::kQ4_0, true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 3) unpack_4bit32<Nib::kQ4_1, true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 6) unpack_4bit32<Nib::kQ5_0, true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 7) unpack_4bit32<Nib::kQ5_1, true>(b, 0, kSpan, &sp);
+  if constexpr (kType == 20) unpack_4bit32<Nib::kIq4nl, true>(b, 0, kSpan, &sp);
+  if constexpr (kHead > 0) {
+    for (int i = 0; i < 8; ++i) __builtin_memcpy(d + kHead * i, b + (kBytes / 8) * i, kHead);
   } else if constexpr (kType != 8) {  // (Q8_0 writes its whole unit below)
     __builtin_memcpy(d, b, kBytes);  // headers and scales stay
   }
@@ -571,6 +579,11 @@ void repack_block(const uint8_t* b, uint8_t* d) {
     put_pairs(d + 128, 4);
   }
   if constexpr (kType == 23 || kType == 39) put_n32(d + 8);
+  if constexpr (kType == 2 || kType == 20 || kType == 3) put_n32(d + 8 * kHead);
+  if constexpr (kType == 6 || kType == 7) {
+    put_h32(d + 8 * kHead);
+    put_n32(d + 8 * kHead + 32);
+  }
 }
 
 template <int kType>
@@ -591,6 +604,11 @@ bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_blocks)
     case 14: repack_n<14>(src, dst, n_blocks); return true;
     case 23: repack_n<23>(src, dst, n_blocks); return true;
     case 39: repack_n<39>(src, dst, n_blocks); return true;
+    case 2: repack_n<2>(src, dst, n_blocks); return true;
+    case 3: repack_n<3>(src, dst, n_blocks); return true;
+    case 6: repack_n<6>(src, dst, n_blocks); return true;
+    case 7: repack_n<7>(src, dst, n_blocks); return true;
+    case 20: repack_n<20>(src, dst, n_blocks); return true;
     default: return false;
   }
 }

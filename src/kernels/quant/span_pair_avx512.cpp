@@ -43,12 +43,28 @@ constexpr uint32_t kIq4Xs = 23;
 constexpr uint32_t kQ5KR = quant::kRepackedId + 13;
 constexpr uint32_t kQ5K = 13;
 constexpr bool is_k45(uint32_t t) { return t == kQ4KR || t == kQ4K || t == kQ5KR || t == kQ5K; }
-constexpr bool has_mins(uint32_t t) { return is_k45(t); }
+// The 32-value types Q4_0 (ggml id 2), Q4_1 (3), Q5_0 (6), Q5_1 (7), IQ4_NL (20), in either
+// layout: repacked (repack.h: block headers at the unit's head, Q5's H32 plane, the N32 plane;
+// rows of whole units) or the file's (staged into the repacked layout per unit by span_repack,
+// so both give the same bits; rows may end inside a unit).
+constexpr bool is_repacked(uint32_t t) { return t >= quant::kRepackedId; }
+constexpr uint32_t file_id(uint32_t t) { return is_repacked(t) ? t - quant::kRepackedId : t; }
+constexpr bool is_nib32(uint32_t t) {
+  return file_id(t) == 2 || file_id(t) == 3 || file_id(t) == 6 || file_id(t) == 7 || file_id(t) == 20;
+}
+constexpr int64_t nib32_block_bytes(uint32_t t) {
+  return file_id(t) == 3 ? 20 : file_id(t) == 6 ? 22 : file_id(t) == 7 ? 24 : 18;
+}
+constexpr int nib32_head(uint32_t t) { return file_id(t) == 3 || file_id(t) == 7 ? 4 : 2; }
+constexpr bool has_mins(uint32_t t) { return is_k45(t) || (is_nib32(t) && nib32_head(t) == 4); }
 constexpr int64_t unit_bytes(uint32_t t) {
-  return t == kQ8R ? 272 : t == kQ4KR || t == kQ4K ? 144 : t == kQ5KR || t == kQ5K ? 176 : 136;
+  return is_nib32(t) ? 8 * nib32_block_bytes(t)
+         : t == kQ8R ? 272 : t == kQ4KR || t == kQ4K ? 144 : t == kQ5KR || t == kQ5K ? 176 : 136;
 }
 // Bytes of a 32-value block of the types whose rows may end in a partial unit, else 0.
-constexpr int64_t tail_block_bytes(uint32_t t) { return t == kQ8R ? 34 : t == kMx4R ? 17 : 0; }
+constexpr int64_t tail_block_bytes(uint32_t t) {
+  return t == kQ8R ? 34 : t == kMx4R ? 17 : is_nib32(t) && !is_repacked(t) ? nib32_block_bytes(t) : 0;
+}
 
 // One span of a weight row: its unit and how many values it holds (256; a Q8_0_R row's partial
 // last unit fewer; 0 past the row's end, read as zeros).
@@ -115,10 +131,68 @@ inline void k4_scales(const uint8_t* a, const uint8_t* b, PairDecoded& d) {
   d.fmin = _mm512_shuffle_f32x4(va, vb, 0xEE);  // lanes 8-15 of each
 }
 
+// A pair of the 32-value types' repacked units a, b (b null: missing); repack.h's layouts.
+template <uint32_t kT>
+inline void nib32_pair(const uint8_t* a, const uint8_t* b, PairDecoded& d) {
+  constexpr int kHead = nib32_head(kT);
+  constexpr bool kQ5 = file_id(kT) == 6 || file_id(kT) == 7;
+  if constexpr (kHead == 2) {  // eight f16 d per unit
+    const __m128i ha = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+    const __m128i hb = b ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)) : _mm_setzero_si128();
+    d.fsc = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ha), hb, 1));
+  } else {  // eight (f16 d, f16 m) per unit: d at the even halves; the offset is -m
+    const __m512 va = _mm512_cvtph_ps(load32(a));
+    const __m512 vb = b ? _mm512_cvtph_ps(load32(b)) : _mm512_setzero_ps();
+    alignas(64) int32_t ev[16], od[16];
+    for (int i = 0; i < 16; ++i) ev[i] = 2 * (i % 8) + 16 * (i / 8), od[i] = ev[i] + 1;
+    d.fsc = _mm512_permutex2var_ps(va, _mm512_load_si512(ev), vb);
+    d.fmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_permutex2var_ps(va, _mm512_load_si512(od), vb));
+  }
+  constexpr int kH32 = 8 * kHead, kN32 = kH32 + (kQ5 ? 32 : 0);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int K = 0; K < 4; ++K) {
+    const __m512i z = join(load32(a + kN32 + 32 * K), b ? load32(b + kN32 + 32 * K) : _mm256_setzero_si256());
+    d.q[K] = _mm512_and_si512(z, m4);
+    d.q[K + 4] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+  }
+  if constexpr (file_id(kT) == 20) {  // IQ4_NL: the codes through the table (+ 128)
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+    for (int K = 0; K < 8; ++K) d.q[K] = _mm512_shuffle_epi8(lut, d.q[K]);
+  }
+  if constexpr (kQ5) {  // H32: bit 4 of half-chunk K's byte p at bit p of u32 K
+    for (int K = 0; K < 8; ++K) {
+      uint32_t ha, hb = 0;
+      std::memcpy(&ha, a + kH32 + 4 * K, 4);
+      if (b) std::memcpy(&hb, b + kH32 + 4 * K, 4);
+      d.q[K] = _mm512_mask_add_epi8(d.q[K], uint64_t(ha) | uint64_t(hb) << 32, d.q[K], _mm512_set1_epi8(16));
+    }
+  }
+}
+
 // Pair p of a row; b (the second unit) may be missing (an odd last span).
 template <uint32_t kT>
 inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairDecoded& d) {
-  if constexpr (kT == kQ8R) {
+  if constexpr (is_nib32(kT)) {
+    const Half a = half_of<kT>(row, rs, 2 * p), b = half_of<kT>(row, rs, 2 * p + 1);
+    if constexpr (is_repacked(kT)) {
+      nib32_pair<kT>(a.u, b.nv ? b.u : nullptr, d);
+    } else {
+      // The file layout: each unit (a partial one padded with zero blocks) through the
+      // vectorized repack first. Row tiles only: the cost is shared by every activation row.
+      alignas(64) uint8_t stage[2][192];
+      for (int h = 0; h < 2; ++h) {
+        const Half& x = h ? b : a;
+        if (x.nv == kSpan) {
+          span_repack(file_id(kT), x.u, stage[h], 1);
+        } else if (x.nv) {
+          alignas(64) uint8_t blocks[192] = {};
+          std::memcpy(blocks, x.u, static_cast<size_t>(x.nv / 32 * nib32_block_bytes(kT)));
+          span_repack(file_id(kT), blocks, stage[h], 1);
+        }
+      }
+      nib32_pair<kT>(stage[0], b.nv ? stage[1] : nullptr, d);
+    }
+  } else if constexpr (kT == kQ8R) {
     if (2 * p + 2 <= rs.full) {  // two whole units: plain loads
       const uint8_t* u = row + 2 * p * unit_bytes(kT);
       for (int K = 0; K < 8; ++K) d.q[K] = join(load32(u + 16 + 32 * K), load32(u + 272 + 16 + 32 * K));
@@ -470,7 +544,7 @@ int pair_type(uint32_t t) {
     case kQ5K:
     case kIq4XsR:
     case kIq4Xs: return 1;
-    default: return 0;
+    default: return is_nib32(t) ? 1 : 0;  // the 32-value types, either layout: span_act's f32 scales
   }
 }
 
@@ -492,6 +566,11 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
     case kMx4R: matmul_rows<kMx4R>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kIq4XsR: matmul_rows<kIq4XsR>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
     case kIq4Xs: matmul_rows<kIq4Xs>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+#define NIB32(ID)                                                                                        \
+  case ID: matmul_rows<ID>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;                  \
+  case quant::kRepackedId + ID: matmul_rows<quant::kRepackedId + ID>(offset, w, row_bytes, a, rows, n, y, ldy, r0, r1); return;
+      NIB32(2) NIB32(3) NIB32(6) NIB32(7) NIB32(20)
+#undef NIB32
     default: __builtin_trap();  // matmul_many asks pair_type first
   }
 }
@@ -503,6 +582,11 @@ quant::FusedPairFn pair_fused(uint32_t t) {
     case kQ5KR: return fused<kQ5KR>;
     case kMx4R: return fused<kMx4R>;
     case kIq4XsR: return fused<kIq4XsR>;
+    case quant::kRepackedId + 2: return fused<quant::kRepackedId + 2>;
+    case quant::kRepackedId + 3: return fused<quant::kRepackedId + 3>;
+    case quant::kRepackedId + 6: return fused<quant::kRepackedId + 6>;
+    case quant::kRepackedId + 7: return fused<quant::kRepackedId + 7>;
+    case quant::kRepackedId + 20: return fused<quant::kRepackedId + 20>;
     default: return nullptr;  // file layouts: row tiles only
   }
 }

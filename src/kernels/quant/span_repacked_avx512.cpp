@@ -22,8 +22,8 @@ using quant::Span;
 
 namespace {
 
-// Template arguments are the file type's ggml id (Q8_0 8, Q2_K 10, Q3_K 11, Q4_K 12, Q5_K 13,
-// Q6_K 14, IQ4_XS 23, MXFP4 39); the repacked type id is quant::kRepackedId + that.
+// Template arguments are the file type's ggml id (Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K 10,
+// Q3_K 11, Q4_K 12, Q5_K 13, Q6_K 14, IQ4_NL 20, IQ4_XS 23, MXFP4 39); the repacked type id is quant::kRepackedId + that.
 struct Decoded {
   __m512i q[4];  // chunk k: lane order (span.h)
   __m512 fsc, fmin;
@@ -90,9 +90,52 @@ inline void n32_to_lanes(const uint8_t* p, __m512i* q) {
   }
 }
 
+// The H32 plane (Q5_K_R, Q5_0_R, Q5_1_R): chunk k lane g byte t has bit 4 at bit 4(g/2) + t of
+// u32 k (g even) or u32 k + 4 (g odd).
+inline void h32_to_lanes(const uint8_t* h, __m512i* q) {
+  for (int k = 0; k < 4; ++k) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, h + 4 * k, 4);
+    std::memcpy(&hi, h + 4 * (k + 4), 4);
+    const uint64_t m = _pdep_u64(lo, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(hi, 0xF0F0F0F0F0F0F0F0ull);
+    q[k] = _mm512_mask_add_epi8(q[k], m, q[k], _mm512_set1_epi8(16));
+  }
+}
+
+// The 32-value types' units (repack.h): kHead header bytes per block at the head (f16 d, and
+// for Q4_1 / Q5_1 f16 m), Q5's H32 plane, then the N32 plane.
+constexpr int nib32_head(int t) { return t == 3 || t == 7 ? 4 : 2; }
+constexpr bool is_nib32(int t) { return t == 2 || t == 3 || t == 6 || t == 7 || t == 20; }
+
+template <int kType>
+inline void decode_nib32(const uint8_t* b, Decoded& d) {
+  constexpr int kHead = nib32_head(kType);
+  constexpr bool kQ5 = kType == 6 || kType == 7;
+  const __m512i dup = load_idx(quant::kDup2Row.v);
+  if constexpr (kHead == 4) {  // (d, m) pairs: 16 halves, d at the even ones; the offset is -m
+    const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+    alignas(64) int32_t ev[16], od[16];
+    for (int g = 0; g < 16; ++g) ev[g] = 2 * (g / 2), od[g] = 2 * (g / 2) + 1;
+    d.fsc = _mm512_permutexvar_ps(_mm512_load_si512(ev), dm);
+    d.fmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_permutexvar_ps(_mm512_load_si512(od), dm));
+  } else {
+    d.fsc = _mm512_permutexvar_ps(
+        dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)))));
+    d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(kType == 2 ? 8.0f : kType == 6 ? 16.0f : 128.0f));
+  }
+  n32_to_lanes(b + 8 * kHead + (kQ5 ? 32 : 0), d.q);
+  if constexpr (kType == 20) {
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+    for (int k = 0; k < 4; ++k) d.q[k] = _mm512_shuffle_epi8(lut, d.q[k]);
+  }
+  if constexpr (kQ5) h32_to_lanes(b + 8 * kHead, d.q);
+}
+
 template <int kType>
 inline void decode(const uint8_t* b, Decoded& d) {
-  if constexpr (kType == 39) {
+  if constexpr (is_nib32(kType)) {
+    decode_nib32<kType>(b, d);
+  } else if constexpr (kType == 39) {
     // MXFP4 (eight blocks): the exponents, then the N plane of e2m1 indices through the table.
     d.fsc = mxfp4_scales(b, 8);
     d.fmin = _mm512_mul_ps(d.fsc, _mm512_set1_ps(128.0f));
@@ -116,13 +159,7 @@ inline void decode(const uint8_t* b, Decoded& d) {
     // or u32 k + 4 (g odd).
     scales_k45(b, d.fsc, d.fmin);
     n32_to_lanes(b + 48, d.q);
-    for (int k = 0; k < 4; ++k) {
-      uint32_t lo, hi;
-      std::memcpy(&lo, b + 16 + 4 * k, 4);
-      std::memcpy(&hi, b + 16 + 4 * (k + 4), 4);
-      const uint64_t m = _pdep_u64(lo, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(hi, 0xF0F0F0F0F0F0F0F0ull);
-      d.q[k] = _mm512_mask_add_epi8(d.q[k], m, d.q[k], _mm512_set1_epi8(16));
-    }
+    h32_to_lanes(b + 16, d.q);
   } else if constexpr (kType == 14) {
     scales_q6k(b, d.fsc, d.fmin);
     nibbles(b, d.q);
@@ -308,6 +345,11 @@ constexpr RepackedKernels kernels_of() {
 
 RepackedKernels repacked_kernels(uint32_t t) {
   switch (t - quant::kRepackedId) {
+    case 2: return kernels_of<2>();
+    case 3: return kernels_of<3>();
+    case 6: return kernels_of<6>();
+    case 7: return kernels_of<7>();
+    case 20: return kernels_of<20>();
     case 8: return kernels_of<8>();
     case 10: return kernels_of<10>();
     case 11: return kernels_of<11>();

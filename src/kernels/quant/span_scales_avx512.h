@@ -16,6 +16,11 @@ inline __m512i load_idx(const int32_t* t) { return _mm512_load_si512(t); }
 // IQ4_XS 23: one block): the types with a repacked layout (repack.h).
 constexpr int64_t kquant_block_bytes(int type) {
   return type == 8    ? 272
+         : type == 2  ? 144   // Q4_0: eight 18-byte blocks
+         : type == 3  ? 160   // Q4_1
+         : type == 6  ? 176   // Q5_0
+         : type == 7  ? 192   // Q5_1
+         : type == 20 ? 144   // IQ4_NL
          : type == 10 ? 84
          : type == 11 ? 110
          : type == 12 ? 144
