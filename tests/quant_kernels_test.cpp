@@ -212,6 +212,36 @@ TEST(QuantKernels, FastUnpacksAreTheReferenceInLaneOrder) {
   EXPECT_GE(checked, 19);  // every type but BF16/F16 (no Span) has a lane-order unpack
 }
 
+// The AVX2 unpacks (natural order, span_unpack_avx2.cpp) write exactly the reference unpack's
+// Span, spans that end early included (32-value block types: only the blocks before nv).
+TEST(QuantKernels, Avx2UnpacksAreTheReference) {
+  if (detected_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU";
+  IsaScope scope;
+  set_isa(Isa::kAvx2);
+  const KernelTable& k = active_table();
+  int count = 0;
+  const quant::QuantType* types = quant::all(&count);
+  int checked = 0;
+  for (int ti = 0; ti < count; ++ti) {
+    const quant::QuantType& qt = types[ti];
+    const quant::UnpackFn fast = k.span_fast_unpack(static_cast<uint32_t>(qt.type));
+    if (!fast) continue;
+    ++checked;
+    const Matrix m = random_matrix(qt, 1, 512, static_cast<uint32_t>(91 + ti));
+    for (int nv = qt.block == 256 ? 256 : 32; nv <= 256; nv += 32) {
+      alignas(64) quant::Span ref, got;
+      std::memset(&ref, 0xAB, sizeof ref);
+      std::memset(&got, 0xAB, sizeof got);
+      qt.unpack_ref(m.bytes.data(), 1, nv, &ref);
+      fast(m.bytes.data(), 1, nv, &got);
+      EXPECT_EQ(0, std::memcmp(got.q, ref.q, sizeof ref.q)) << dtype_name(qt.type) << " nv=" << nv;
+      EXPECT_EQ(0, std::memcmp(got.fsc, ref.fsc, sizeof ref.fsc)) << dtype_name(qt.type) << " nv=" << nv;
+      EXPECT_EQ(0, std::memcmp(got.fmin, ref.fmin, sizeof ref.fmin)) << dtype_name(qt.type) << " nv=" << nv;
+    }
+  }
+  EXPECT_GE(checked, 9);  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, IQ4_XS
+}
+
 // Threads split rows; row tiles and activation rows never change an output's arithmetic.
 TEST(QuantKernels, ThreadsAndBatchBitExact) {
   IsaScope scope;

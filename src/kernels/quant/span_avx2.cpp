@@ -36,18 +36,38 @@ inline __m256i group_sums8(const uint8_t* w, const int8_t* a) {
   return _mm256_set_m128i(s47, s03);
 }
 
+// The same sums for codes below 128 (every type whose Span offset is below 128: the k-quants,
+// Q4_0 .. Q5_1): u8 x s8 pairs by vpmaddubsw cannot saturate there (2 x 127 x 127 < 32768), so
+// 32 values take two instructions instead of four per 16; the integer sums are exact either
+// way, so the result has the same bits.
+inline __m256i group_sums8_small(const uint8_t* w, const int8_t* a) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i p[4];  // p[i]: lane 0 group 2i's four partial sums, lane 1 group 2i + 1's
+  for (int i = 0; i < 4; ++i)
+    p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * i)),
+                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * i))),
+                             ones);
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+  // h = [S0 S2 S4 S6 | S1 S3 S5 S7]
+  return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 }  // namespace
 
 void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
   scalar::span_act(x, in, row0, row1, act, f16);  // natural order; per matrix, not per weight
 }
 
-void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, int offset, const uint8_t* w, int64_t row_bytes,
+void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const uint8_t* w, int64_t row_bytes,
                  int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
                  int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   Span* buf = span_scratch(nsp);
   const auto* acts = static_cast<const ActSpan*>(act);
+  if (fast) unpack = fast;  // span_unpack_avx2.cpp: the same Span, vectorized
+  // Codes below 128 (group_sums8_small): the types with an offset of 0..32 (k-quants, Q4_0 ..
+  // Q5_1; their codes are at most 63). Offset 128 (Q8_0, MXFP4, the i-quants) stores int8 + 128.
+  const bool small = offset < 128;
   for (int64_t r = r0; r < r1; ++r) {
     for (int64_t s = 0; s < nsp; ++s) {
       const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
@@ -63,7 +83,7 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, int offset, const uint
       for (int64_t s = 0; s < nsp; ++s) {
         const Span& sp = buf[s];
         for (int h = 0; h < 2; ++h) {
-          __m256i S = group_sums8(sp.q + 128 * h, a[s].q + 128 * h);
+          __m256i S = small ? group_sums8_small(sp.q + 128 * h, a[s].q + 128 * h) : group_sums8(sp.q + 128 * h, a[s].q + 128 * h);
           const __m256 sc = _mm256_mul_ps(_mm256_load_ps(sp.fsc + 8 * h), _mm256_load_ps(a[s].dg + 8 * h));
           if (offset) {  // fmin = offset * fsc: in the integer sum
             const __m256i qs = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[s].qs + 8 * h));
@@ -79,6 +99,5 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn, int offset, const uint
   }
 }
 
-quant::UnpackFn span_fast_unpack(uint32_t) { return nullptr; }
 
 }  // namespace moecat::kernels::avx2
