@@ -11,6 +11,7 @@
 #                 llama-quantize llama-imatrix; CI's tests need only llama-quantize llama-imatrix)
 #        JOBS     parallel compile jobs (default 1; the dev machine has 2 shared cores)
 #        NICE     nice level of the build (default 19)
+#        LLAMA_ISA avx2: an AVX2-only build in DIR/build-avx2 (default: the host's ISA)
 # Prints the llama.cpp bin directory (DIR/build/bin) as the LAST line of stdout; everything else
 # goes to stderr. Idempotent: with the targets built, a second run only re-runs the (no-op)
 # incremental build. Concurrent runs on one DIR are serialized with flock. Binaries live outside
@@ -67,6 +68,17 @@ if grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
        -DGGML_AVX512_VBMI="$(on avx512vbmi)" -DGGML_AVX512_VNNI="$(on avx512_vnni)"
        -DGGML_AVX512_BF16="$(on avx512_bf16)" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
   BUILD="$DIR/build-noamx"
+fi
+# LLAMA_ISA=avx2: an AVX2-only build (no AVX-512, no AMX) in its own build dir, the llama.cpp a
+# user of an AVX2-only CPU runs (most desktop Intel chips, AMD before Zen 4), for side-by-side
+# runs against moecat under MOECAT_ISA=avx2 (bench/compare.sh --isa avx2).
+if [[ "${LLAMA_ISA:-}" == avx2 ]]; then
+  ISA=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+       -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF
+       -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+  BUILD="$DIR/build-avx2"
+elif [[ -n "${LLAMA_ISA:-}" ]]; then
+  die "LLAMA_ISA=$LLAMA_ISA: only avx2 is known"
 fi
 
 if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then

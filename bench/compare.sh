@@ -23,6 +23,8 @@
 #   -r       repetitions of every test, both engines (default 3)
 #   --no-llama  moecat only (no llama.cpp build needed)
 #   --keep-bf16 keep the bf16 intermediates (default: deleted once their quantized files exist)
+#   --isa avx2  both engines restricted to AVX2 (an AVX2-only CPU): MOECAT_ISA=avx2 and an
+#               AVX2-only llama.cpp build (bench/build_llama_tools.sh LLAMA_ISA=avx2)
 # Files are made on first use in $REPO/.cache/bench/ (gitignored; ~3.3 GB for q8_0, ~2 GB per
 # quantized Qwen3 file, ~5.5 GB for the DeepSeek q8_0 source, ~10 GB of bf16 intermediates while
 # quantizing) and reused.
@@ -42,6 +44,7 @@ TESTS="pp512 tg128 tg128@d8192"
 REPS=3
 LLAMA=1
 KEEP_BF16=0
+ISA_ARG=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --files) FILES="$2"; shift 2 ;;
@@ -50,10 +53,15 @@ while [[ $# -gt 0 ]]; do
     -r) REPS="$2"; shift 2 ;;
     --no-llama) LLAMA=0; shift ;;
     --keep-bf16) KEEP_BF16=1; shift ;;
+    --isa) ISA_ARG="$2"; shift 2 ;;
     -h | --help) sed -n 2,38p "$0"; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+if [[ -n "$ISA_ARG" ]]; then
+  [[ "$ISA_ARG" == avx2 ]] || die "--isa: only avx2 is known"
+  export MOECAT_ISA=avx2 LLAMA_ISA=avx2  # moecat's kernels and an AVX2-only llama.cpp build
+fi
 [[ "$FILES" == all ]] && FILES="q8_0 q4_k_m iq4_xs q2_k gpt-oss ds-q4_k_m"
 FILES="${FILES//qwen3/q8_0 q4_k_m iq4_xs q2_k}"
 FILES="${FILES//,/ }"
@@ -263,6 +271,8 @@ print()
 bws = ", ".join("%.1f GB/s on %s thread%s%s" % (
     statistics.median(v), t, "" if t == 1 else "s",
     "" if len(v) == 1 else " (%.1f-%.1f over %d runs)" % (min(v), max(v), len(v))) for t, v in sorted(bw.items()))
+if os.environ.get("MOECAT_ISA"):
+    print("Kernels restricted to %s on both sides (MOECAT_ISA, llama.cpp's LLAMA_ISA build)." % os.environ["MOECAT_ISA"])
 print("Machine: %s, %d cores; streaming read (1 GiB, moecat bench --membw, median) %s; %s; load average "
       "%s at start, %s at end; %d repetitions." % (
           cpu or "unknown CPU", os.cpu_count(), bws or "not measured", datetime.date.today().isoformat(),

@@ -83,7 +83,9 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const
       for (int64_t s = 0; s < nsp; ++s) {
         const Span& sp = buf[s];
         for (int h = 0; h < 2; ++h) {
-          __m256i S = small ? group_sums8_small(sp.q + 128 * h, a[s].q + 128 * h) : group_sums8(sp.q + 128 * h, a[s].q + 128 * h);
+          const uint8_t* wq = sp.q + 128 * h;
+          const int8_t* aq = a[s].q + 128 * h;
+          __m256i S = small ? group_sums8_small(wq, aq) : group_sums8(wq, aq);
           const __m256 sc = _mm256_mul_ps(_mm256_load_ps(sp.fsc + 8 * h), _mm256_load_ps(a[s].dg + 8 * h));
           if (offset) {  // fmin = offset * fsc: in the integer sum
             const __m256i qs = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[s].qs + 8 * h));

@@ -23,7 +23,8 @@ using quant::Span;
 namespace {
 
 // Template arguments are the file type's ggml id (Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K 10,
-// Q3_K 11, Q4_K 12, Q5_K 13, Q6_K 14, IQ4_NL 20, IQ4_XS 23, MXFP4 39); the repacked type id is quant::kRepackedId + that.
+// Q3_K 11, Q4_K 12, Q5_K 13, Q6_K 14, IQ4_NL 20, IQ4_XS 23, MXFP4 39); the repacked type id is
+// quant::kRepackedId + that.
 struct Decoded {
   __m512i q[4];  // chunk k: lane order (span.h)
   __m512 fsc, fmin;

@@ -79,7 +79,8 @@ void unpack_k45(const uint8_t* row, int64_t s, int, Span* out) {
     const __m256i v = load32(qs + 32 * c);
     __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
     if constexpr (kBits == 5) {
-      const __m256i b0 = _mm256_set1_epi8(static_cast<char>(1 << (2 * c))), b1 = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
+      const __m256i b0 = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
+      const __m256i b1 = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
       const __m256i s16 = _mm256_set1_epi8(16);
       lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), s16));
       hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), s16));
@@ -103,7 +104,8 @@ void unpack_q6k(const uint8_t* row, int64_t s, int, Span* out) {
   for (int n = 0; n < 2; ++n) {
     const __m256i l0 = load32(b + 64 * n), l1 = load32(b + 64 * n + 32), h = load32(b + 128 + 32 * n);
     const __m256i nib[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-                            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+                            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
     for (int k = 0; k < 4; ++k) {
       const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 2 * k), m3);
       store32(out->q + 128 * n + 32 * k, _mm256_or_si256(nib[k], _mm256_slli_epi16(hb, 4)));
