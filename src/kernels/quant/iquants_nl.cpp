@@ -250,8 +250,6 @@ void unpack_iq4_xs(const uint8_t* row, int64_t s, int, Span* out) {
   for (int ib = 0; ib < 8; ++ib) unpack_codes(x + 8 + 16 * ib, d * float(xs_scale(x, ib) - 32), out, 32 * ib);
 }
 
-int iq4xs_scale(const uint8_t* block, int ib) { return xs_scale(block, ib); }
-
 void quantize_iq4_nl(const float* src, void* dst, int64_t n) {
   MOECAT_CHECK(n % kNlBlock == 0);
   auto* b = static_cast<uint8_t*>(dst);

@@ -195,7 +195,6 @@ void dequant_q6_k(const void* src, float* dst, int64_t n) { dequantize_row_kquan
 void quantize_q4_k(const float* src, void* dst, int64_t n) { quantize_row_kquant(DType::Q4_K, src, dst, n); }
 void quantize_q5_k(const float* src, void* dst, int64_t n) { quantize_row_kquant(DType::Q5_K, src, dst, n); }
 void quantize_q6_k(const float* src, void* dst, int64_t n) { quantize_row_kquant(DType::Q6_K, src, dst, n); }
-void k45_scales(const uint8_t* block, float dj[8], float mj[8]) { kquant_block_scales(block, dj, mj); }
 
 namespace {
 // Q4_K / Q5_K: q = the 4/5-bit code, fsc = d*scale_j, fmin = dmin*min_j (groups 2j, 2j+1).

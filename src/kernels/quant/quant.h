@@ -91,9 +91,5 @@ void quantize_q6_k(const float* src, void* dst, int64_t n);
 void quantize_iq4_nl(const float* src, void* dst, int64_t n);
 void quantize_iq4_xs(const float* src, void* dst, int64_t n);
 
-// Scale fields the SIMD unpacks share with the reference ones (same arithmetic, same bits):
-// Q4_K / Q5_K sub-block j's d * scale_j and dmin * min_j; IQ4_XS block ib's 6-bit scale.
-void k45_scales(const uint8_t* block, float dj[8], float mj[8]);
-int iq4xs_scale(const uint8_t* block, int ib);
 
 }  // namespace moecat::kernels::quant

@@ -52,6 +52,22 @@ inline __m256i group_sums8_small(const uint8_t* w, const int8_t* a) {
   return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+// The same sums less 128 * (the group's activation sum) for codes stored + 128 (offset 128: Q8_0,
+// MXFP4, the i-quants), i.e. the signed values v = c - 128 against the activations: |v| x
+// (a with v's sign) by vpmaddubsw, which cannot saturate (2 x 128 x 127 < 32768). The caller
+// then skips the offset product: the integer sums are the same, so are the bits.
+inline __m256i group_sums8_signed(const uint8_t* w, const int8_t* a) {
+  const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256i p[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m256i v = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * i)), flip);
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * i));
+    p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(x, v)), ones);
+  }
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+  return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 }  // namespace
 
 void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
@@ -67,7 +83,7 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const
   if (fast) unpack = fast;  // span_unpack_avx2.cpp: the same Span, vectorized
   // Codes below 128 (group_sums8_small): the types with an offset of 0..32 (k-quants, Q4_0 ..
   // Q5_1; their codes are at most 63). Offset 128 (Q8_0, MXFP4, the i-quants) stores int8 + 128.
-  const bool small = offset < 128;
+  const bool small = offset < 128, signed128 = offset == 128;
   for (int64_t r = r0; r < r1; ++r) {
     for (int64_t s = 0; s < nsp; ++s) {
       const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
@@ -85,9 +101,9 @@ void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const
         for (int h = 0; h < 2; ++h) {
           const uint8_t* wq = sp.q + 128 * h;
           const int8_t* aq = a[s].q + 128 * h;
-          __m256i S = small ? group_sums8_small(wq, aq) : group_sums8(wq, aq);
+          __m256i S = small ? group_sums8_small(wq, aq) : signed128 ? group_sums8_signed(wq, aq) : group_sums8(wq, aq);
           const __m256 sc = _mm256_mul_ps(_mm256_load_ps(sp.fsc + 8 * h), _mm256_load_ps(a[s].dg + 8 * h));
-          if (offset) {  // fmin = offset * fsc: in the integer sum
+          if (offset && !signed128) {  // fmin = offset * fsc: in the integer sum
             const __m256i qs = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[s].qs + 8 * h));
             S = _mm256_sub_epi32(S, _mm256_mullo_epi32(qs, _mm256_set1_epi32(offset)));
           }

@@ -13,7 +13,6 @@
 #include "base/half.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quant/lane_tables.h"
-#include "kernels/quant/quant.h"
 
 namespace moecat::kernels::avx2 {
 
@@ -88,12 +87,22 @@ void unpack_k45(const uint8_t* row, int64_t s, int, Span* out) {
     store32(out->q + 64 * c, lo);
     store32(out->q + 64 * c + 32, hi);
   }
-  float dj[8], mj[8];
-  quant::k45_scales(b, dj, mj);
-  for (int j = 0; j < 8; ++j) {
-    out->fsc[2 * j] = out->fsc[2 * j + 1] = dj[j];
-    out->fmin[2 * j] = out->fmin[2 * j + 1] = mj[j];
-  }
+  // The eight 6-bit scales and mins from the 12 packed bytes s (the format: j < 4 in the low six
+  // bits of s[j] / s[j + 4]; j >= 4 a nibble of s[j + 4] with the top two bits of s[j - 4] /
+  // s[j]), four at a time in 32-bit words; then d * scale, dmin * min as the reference
+  // computes them (one exact int -> float, one multiply: the same bits), each for both groups.
+  uint32_t w[3];
+  std::memcpy(w, b + 4, 12);
+  const uint32_t sc[2] = {w[0] & 0x3F3F3F3Fu, (w[2] & 0x0F0F0F0Fu) | ((w[0] >> 6) & 0x03030303u) << 4};
+  const uint32_t mn[2] = {w[1] & 0x3F3F3F3Fu, ((w[2] >> 4) & 0x0F0F0F0Fu) | ((w[1] >> 6) & 0x03030303u) << 4};
+  const __m256 d = _mm256_set1_ps(f16_at(b)), dmin = _mm256_set1_ps(f16_at(b + 2));
+  const __m256 dj = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(int(sc[0]), int(sc[1]), 0, 0))));
+  const __m256 mj = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(int(mn[0]), int(mn[1]), 0, 0))));
+  const __m256i lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  _mm256_store_ps(out->fsc, _mm256_permutevar8x32_ps(dj, lo));
+  _mm256_store_ps(out->fsc + 8, _mm256_permutevar8x32_ps(dj, hi));
+  _mm256_store_ps(out->fmin, _mm256_permutevar8x32_ps(mj, lo));
+  _mm256_store_ps(out->fmin + 8, _mm256_permutevar8x32_ps(mj, hi));
 }
 
 // Q6_K: per half n (128 values), value 128n + 32k + l is the low (k < 2) or high nibble of
@@ -124,13 +133,25 @@ void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* x = row + s * 136;
   const __m128i l = _mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128));
   const __m256i lut = _mm256_set_m128i(l, l);
-  const float d = f16_at(x);
-  for (int ib = 0; ib < 8; ++ib) {
-    store32(out->q + 32 * ib, _mm256_shuffle_epi8(lut, nibbles16(x + 8 + 16 * ib)));
-    const float sc = d * float(quant::iq4xs_scale(x, ib) - 32);
-    out->fsc[2 * ib] = out->fsc[2 * ib + 1] = sc;
-    out->fmin[2 * ib] = out->fmin[2 * ib + 1] = 128.0f * sc;
-  }
+  for (int ib = 0; ib < 8; ++ib) store32(out->q + 32 * ib, _mm256_shuffle_epi8(lut, nibbles16(x + 8 + 16 * ib)));
+  // Block ib's 6-bit scale: nibble ib % 2 of byte 4 + ib / 2, its top two bits at bit 2 ib of
+  // the u16 at 2; all eight at once, then d * (l - 32) as the reference (exact int -> float).
+  uint32_t sl;
+  uint16_t sh;
+  std::memcpy(&sl, x + 4, 4);
+  std::memcpy(&sh, x + 2, 2);
+  const __m128i lo = _mm_cvtsi32_si128(static_cast<int>(sl & 0x0F0F0F0Fu));
+  const __m128i hi = _mm_cvtsi32_si128(static_cast<int>((sl >> 4) & 0x0F0F0F0Fu));
+  const __m256i top = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(sh), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                       _mm256_set1_epi32(3));
+  const __m256i ls = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), _mm256_slli_epi32(top, 4));
+  const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(f16_at(x)), _mm256_cvtepi32_ps(_mm256_sub_epi32(ls, _mm256_set1_epi32(32))));
+  const __m256 sc128 = _mm256_mul_ps(sc, _mm256_set1_ps(128.0f));
+  const __m256i dlo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), dhi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  _mm256_store_ps(out->fsc, _mm256_permutevar8x32_ps(sc, dlo));
+  _mm256_store_ps(out->fsc + 8, _mm256_permutevar8x32_ps(sc, dhi));
+  _mm256_store_ps(out->fmin, _mm256_permutevar8x32_ps(sc128, dlo));
+  _mm256_store_ps(out->fmin + 8, _mm256_permutevar8x32_ps(sc128, dhi));
 }
 
 }  // namespace
