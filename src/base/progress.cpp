@@ -106,8 +106,13 @@ void Progress::draw_locked(bool final_line) {
     line += " 100%";
   }
   if (unit_ == Unit::kBytes) {
-    line += " " + HumanBytes(static_cast<double>(shown));
-    line += ", " + HumanBytes(rate) + "/s";
+    // Appended piece by piece: `" " + HumanBytes(..)` trips GCC 12's -Wrestrict false positive
+    // (a warning on every fresh build, the quick start's included).
+    line += ' ';
+    line += HumanBytes(static_cast<double>(shown));
+    line += ", ";
+    line += HumanBytes(rate);
+    line += "/s";
   } else {
     line += total_ > 0 ? strfmt(" %llu/%llu", (unsigned long long)shown, (unsigned long long)total_)
                        : strfmt(" %llu", (unsigned long long)shown);
