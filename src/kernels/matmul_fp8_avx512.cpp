@@ -4,6 +4,11 @@
 // end: the same instruction sequence for every output whatever the tiling or thread split.
 #include <immintrin.h>
 
+// GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsic headers
+// (_mm512_undefined_* placeholders) once they are inlined.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <cstring>
 
 #include "kernels/avx512_util.h"

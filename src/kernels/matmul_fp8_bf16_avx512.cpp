@@ -15,6 +15,11 @@
 // activation layout (fp8_bf16_prepare) is written in that order.
 #include <immintrin.h>
 
+// GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsic headers
+// (_mm512_undefined_* placeholders) once they are inlined.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <cstring>
 
 #include "kernels/kernel_table.h"

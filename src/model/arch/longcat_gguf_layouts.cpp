@@ -125,7 +125,7 @@ Result<std::map<std::string, Weights::GgufAlias>> layout_aliases(const GgufFile&
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string p = blk(il), even = blk(2 * il);
     for (int i = 0; i < 2; ++i) {
-      const std::string tag = "." + std::to_string(i) + ".weight", b = blk(2 * il + i);
+      const std::string tag = std::string(".") + std::to_string(i) + ".weight", b = blk(2 * il + i);
       for (const char* n : kPerSub) a[p + n + tag] = {b + n + ".weight", 0};
       for (const char* n : kMlp) a[p + n + tag] = {b + n + (i == 0 ? L.mlp0_suffix : "") + ".weight", 0};
     }

@@ -227,7 +227,8 @@ struct Lexer {
           std::string num = ConsumeWhile(IsDigitCh);
           if (!num.empty() && at(pos) == '.' && IsDigitCh(at(pos + 1))) {
             ++pos;
-            num += "." + ConsumeWhile(IsDigitCh);
+            num += '.';  // (not `"." + ..`: GCC 12 -Wrestrict false positive)
+            num += ConsumeWhile(IsDigitCh);
           }
           Push(std::string(1, (char)ch) + num, num.empty() ? T::Unary : T::Num);
           continue;
@@ -257,7 +258,8 @@ struct Lexer {
         std::string num = ConsumeWhile(IsDigitCh);
         if ((toks.empty() || toks.back().type != T::Dot) && at(pos) == '.' && IsDigitCh(at(pos + 1))) {
           ++pos;
-          num += "." + ConsumeWhile(IsDigitCh);
+          num += '.';
+          num += ConsumeWhile(IsDigitCh);
         }
         Push(std::move(num), T::Num);
         continue;
