@@ -95,7 +95,9 @@ class Fp8Test : public ::testing::Test {
         const int64_t rows = raw->shape[0], cols = raw->shape[1], ncb = (cols + bc - 1) / bc;
         EXPECT_EQ(sc->shape, (Shape{(rows + br - 1) / br, ncb})) << sname;
         EXPECT_TRUE(cols % 32 == 0 ? v.dtype == DType::F8_E4M3 : v.dtype == DType::F32) << sname << " " << dtype_name(v.dtype);
-        if (v.dtype == DType::F8_E4M3) EXPECT_EQ(v.data, raw->data) << sname << ": not in place";
+        if (v.dtype == DType::F8_E4M3) {
+          EXPECT_EQ(v.data, raw->data) << sname << ": not in place";
+        }
         const auto* q = static_cast<const uint8_t*>(raw->data);
         const auto* s = static_cast<const float*>(sc->data);
         std::vector<float> row(static_cast<size_t>(cols));

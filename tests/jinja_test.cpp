@@ -396,7 +396,9 @@ TEST(JinjaHostile, FailCleanlyOrStayBounded) {
     auto t = Template::Parse(tpl);
     if (!t.ok()) continue;
     auto r = t->Render(json::object(), lim);
-    if (r.ok()) EXPECT_LE((int64_t)r->size(), lim.max_output_bytes) << tpl.substr(0, 80);
+    if (r.ok()) {
+      EXPECT_LE((int64_t)r->size(), lim.max_output_bytes) << tpl.substr(0, 80);
+    }
   }
   std::mt19937 rng(123);
   std::string junk(1 << 20, '\0');

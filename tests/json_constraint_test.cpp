@@ -162,7 +162,9 @@ std::string Walk(const std::shared_ptr<const ConstraintIndex>& ix, const Constra
       EXPECT_FALSE(v.special[i] && std::find(v.eog.begin(), v.eog.end(), int32_t(i)) == v.eog.end()) << i;
     }
     EXPECT_EQ(eog, c->complete()) << text;
-    if (eog && !root_number) EXPECT_EQ(ids.size(), v.eog.size()) << "only EOG after a complete value: " << text;
+    if (eog && !root_number) {
+      EXPECT_EQ(ids.size(), v.eog.size()) << "only EOG after a complete value: " << text;
+    }
     if (ids.empty()) { ADD_FAILURE() << "no allowed token after: " << text; break; }
     int32_t pick = ids[rng() % ids.size()];
     if (std::find(v.eog.begin(), v.eog.end(), pick) != v.eog.end()) break;

@@ -242,6 +242,58 @@ TEST(QuantKernels, Avx2UnpacksAreTheReference) {
   EXPECT_GE(checked, 9);  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, IQ4_XS
 }
 
+// The pair form's activations (span.h ActPair) of every ISA that has them are the scalar Span
+// activations (the reference rounding) moved into the pair lanes: block b of span 2p + h at lane
+// 8h + b, its dword K at 64K + 32h + 4b; per block the scale, the code sum and scale x sum.
+// Rows end inside a span and inside a pair (odd span counts); f16-rounded scales too.
+TEST(QuantKernels, PairActivationsAreTheSpanActivationsInPairLanes) {
+  IsaScope scope;
+  int checked = 0;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    const KernelTable& k = active_table();
+    if (!k.pair_act) continue;
+    ++checked;
+    // The per-32-scale types take the pair form on AVX2 and AVX-512 VNNI, in both layouts.
+    EXPECT_EQ(k.pair_type(static_cast<uint32_t>(DType::Q4_K)), 1) << isa_name(isa);
+    EXPECT_NE(k.pair_fused(static_cast<uint32_t>(DType::Q4_K_R)), nullptr) << isa_name(isa);
+    for (int64_t in : {32, 256, 288, 768, 1056}) {
+      for (bool f16 : {false, true}) {
+        const int64_t rows = 3, nsp = (in + 255) / 256, np = (nsp + 1) / 2;
+        std::vector<float> x = randv(rows * in, static_cast<uint32_t>(in + f16));
+        std::vector<quant::ActSpan> sp(static_cast<size_t>(rows * nsp));
+        std::vector<quant::ActPair> got(static_cast<size_t>(rows * np));
+        std::memset(got.data(), 0xAB, got.size() * sizeof(quant::ActPair));
+        scalar::span_act(x.data(), in, 0, rows, sp.data(), f16);
+        k.pair_act(x.data(), in, 0, rows, got.data(), f16);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t p = 0; p < np; ++p) {
+            quant::ActPair want;
+            std::memset(&want, 0, sizeof want);
+            for (int h = 0; h < 2 && 2 * p + h < nsp; ++h) {
+              const quant::ActSpan& a = sp[static_cast<size_t>(r * nsp + 2 * p + h)];
+              for (int b = 0; b < 8; ++b) {
+                for (int K = 0; K < 8; ++K) std::memcpy(want.q + 64 * K + 32 * h + 4 * b, a.q + 32 * b + 4 * K, 4);
+                if (256 * (2 * p + h) + 32 * b >= in) continue;  // past the row's end: all 0
+                want.dg[8 * h + b] = a.dg[2 * b];
+                want.qs[8 * h + b] = a.qs[2 * b] + a.qs[2 * b + 1];
+                want.bs[8 * h + b] = a.dg[2 * b] * float(want.qs[8 * h + b]);
+              }
+            }
+            const quant::ActPair& g = got[static_cast<size_t>(r * np + p)];
+            ASSERT_EQ(0, std::memcmp(g.q, want.q, sizeof want.q)) << isa_name(isa) << " in=" << in << " pair " << p;
+            ASSERT_EQ(0, std::memcmp(g.dg, want.dg, sizeof want.dg)) << isa_name(isa) << " in=" << in;
+            ASSERT_EQ(0, std::memcmp(g.qs, want.qs, sizeof want.qs)) << isa_name(isa) << " in=" << in;
+            ASSERT_EQ(0, std::memcmp(g.bs, want.bs, sizeof want.bs)) << isa_name(isa) << " in=" << in;
+          }
+      }
+    }
+  }
+  if (detected_isa() >= Isa::kAvx2) {
+    EXPECT_GE(checked, 1);
+  }
+}
+
 // Threads split rows; row tiles and activation rows never change an output's arithmetic.
 TEST(QuantKernels, ThreadsAndBatchBitExact) {
   IsaScope scope;

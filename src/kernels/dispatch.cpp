@@ -30,6 +30,10 @@ namespace moecat::kernels {
 static const KernelTable kAvx2Table = [] {
   KernelTable k = MOECAT_ISA_TABLE(avx2, "avx2");
   k.matmul_fp8 = avx2::matmul_fp8;
+  k.pair_type = avx2::pair_type;
+  k.pair_act = avx2::pair_act;
+  k.pair_matmul = avx2::pair_matmul;
+  k.pair_fused = avx2::pair_fused;
   return k;
 }();
 static const KernelTable kAvx512Table = [] {
@@ -108,10 +112,10 @@ const KernelTable& avx512_novnni_table() {
     k.span_fast_unpack = kAvx2Table.span_fast_unpack;
     k.span_fused = nullptr;
     k.span_repack = nullptr;
-    k.pair_type = nullptr;
-    k.pair_act = nullptr;
-    k.pair_matmul = nullptr;
-    k.pair_fused = nullptr;
+    k.pair_type = kAvx2Table.pair_type;
+    k.pair_act = kAvx2Table.pair_act;
+    k.pair_matmul = kAvx2Table.pair_matmul;
+    k.pair_fused = kAvx2Table.pair_fused;
     return k;
   }();
   return t;
@@ -195,7 +199,13 @@ bool fp8_bf16_active() {
 DType repack_type(DType t, int64_t cols) {
   if (!repack_enabled() || cols <= 0) return t;
   const DType r = quant::repacked_of(t);
-  if (r == t || !active_table().span_fast_unpack(static_cast<uint32_t>(r))) return t;
+  if (r == t) return t;
+  // Repacked where the ISA has kernels for the layout: its own unpack (AVX-512 VNNI) or a fused
+  // pair-form kernel (AVX2: the per-32-scale types; the others stay in the file layout there,
+  // which its Span unpacks read directly).
+  const KernelTable& k = active_table();
+  const auto id = static_cast<uint32_t>(r);
+  if (!k.span_fast_unpack(id) && !(k.pair_fused && k.pair_fused(id))) return t;
   // Rows of whole 256-value units, or (Q8_0) whole blocks ending in a partial unit.
   const int tb = quant::repack_tail_block(t);
   return cols % quant::kSpan == 0 || (tb > 0 && cols % tb == 0) ? r : t;

@@ -168,6 +168,12 @@ MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
 namespace avx2 {
 void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+// The pair form (span_pair_avx2.cpp): the per-32-scale types in both layouts.
+int pair_type(uint32_t type);
+void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16);
+void pair_matmul(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
+                 const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
+quant::FusedPairFn pair_fused(uint32_t type);
 }
 namespace avx512 {
 void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);

@@ -1,0 +1,537 @@
+// AVX2 kernels of the pair form (span.h ActPair) for the types whose scales are per 32 values:
+// Q4_K, Q5_K, IQ4_XS and the 32-value types Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, in their repacked
+// layouts (repack.h: the codes already in the form's 32-value lanes, so a unit is four 32-byte
+// loads of nibbles) and their file layouts (the AVX2 Span unpack, then an 8 x 8 dword
+// transpose into the lanes; row tiles only, where the cost is shared by every activation row);
+// and Q6_K, whose int8 scales are per 16 values, in its file layout: the two 16-value halves of
+// a block are half-chunks K < 4 and K >= 4, so their sums are weighted by their integer scales
+// in the integer domain (vpmaddwd) and the float work is per 32 values too. Q6_K stays in its
+// file layout on AVX2 (decoded straight into the lanes, fused for generation as well); its
+// repacked layout (AVX-512's lane order) is read here only through the reference unpack.
+// One unit (256 values of a weight row) is eight 256-bit half-chunks: lane l holds four values
+// of block l, so the integer products leave block l's sum in 32-bit lane l and the float work
+// is per 32 values (convert, scale, FMA, and an FNMADD for the types with mins), where the
+// Span form (span_avx2.cpp) works per 16 and first writes every row into a Span.
+// Integer sums by vpmaddubsw (u8 x s8 -> int16 pairs) then vpmaddwd against ones:
+//   4-bit codes (0..15): the eight half-chunks summed in int16 (|sum| <= 8 x 2 x 15 x 127 = 30480);
+//   5-bit codes (0..31): two int16 sums of four (<= 31496), then widened;
+//   table codes stored + 128 (IQ4_XS, IQ4_NL): v = c - 128 as |v| x (a with v's sign), widened
+//   per half-chunk (<= 2 x 128 x 127); that is the sum less 128 x the activation sum, so the
+//   type's offset (128) is already in it; Q4_0 / Q5_0 subtract offset x (the block's activation
+//   sum) instead.
+// Two uses, the same arithmetic per output (integer sums are exact in any order; the float
+// operations are the same sequence per unit, units in order into one accumulator, then one
+// fixed horizontal sum), so the same bits:
+//   pair_fused   up to eight activation rows against a repacked weight row from registers
+//                (generation; the few tokens of an expert in a batch step);
+//   pair_matmul  row tiles (prompts, batches): weight rows decoded once into UnitCodes, read by
+//                every activation row in 2 x 2 tiles.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/avx2_util.h"
+#include "kernels/kernel_table.h"
+#include "kernels/quant/lane_tables.h"
+#include "kernels/quant/span_util_avx2.h"
+
+namespace moecat::kernels::avx2 {
+
+using quant::ActPair;
+using quant::kSpan;
+using quant::Span;
+
+namespace {
+
+constexpr uint32_t kR = quant::kRepackedId;
+constexpr bool is_repacked(uint32_t t) { return t >= kR; }
+constexpr uint32_t file_id(uint32_t t) { return is_repacked(t) ? t - kR : t; }
+constexpr uint32_t kQ6K = 14;
+constexpr bool known(uint32_t id) {
+  return id == 2 || id == 3 || id == 6 || id == 7 || id == 20 || id == 12 || id == 13 || id == 23;
+}
+constexpr bool has_mins(uint32_t t) { return file_id(t) == 3 || file_id(t) == 7 || file_id(t) == 12 || file_id(t) == 13; }
+
+// How the codes are summed (see the head of the file). kQ6: codes 0..63 = value + 32, as
+// |c - 32| x (a with the sign of c - 32), int16 sums of four half-chunks (<= 4 x 2 x 32 x 127 =
+// 32512), then vpmaddwd against the halves' integer scales.
+enum Kind { kU4, kU5, kS8, kQ6 };
+constexpr Kind kind_of(uint32_t t) {
+  if (file_id(t) == kQ6K) return kQ6;
+  if (file_id(t) == 20 || file_id(t) == 23) return kS8;
+  return file_id(t) == 6 || file_id(t) == 7 || file_id(t) == 13 ? kU5 : kU4;
+}
+// Bytes of one repacked unit (repack.h).
+constexpr int64_t unit_bytes(uint32_t t) {
+  switch (file_id(t)) {
+    case 3: return 160;
+    case 6: return 176;
+    case 7: return 192;
+    case 13: return 176;
+    case 23: return 136;
+    case kQ6K: return 210;  // the file layout (Q6_K is not repacked on AVX2)
+    default: return 144;  // Q4_0, IQ4_NL, Q4_K
+  }
+}
+
+// A unit decoded: half-chunk K of the pair lanes (lane l = values 32l + 4K .. + 3), the eight
+// blocks' scales and (types with mins) mins; Q6_K: fsc = d in every lane, and its int8 scales
+// of the first / second 16 values of block l as an int16 pair in 32-bit lane l of sce / sco.
+struct Dec {
+  __m256i q[8];
+  __m256 fsc, fmin;
+  __m256i sce, sco;
+};
+// The same in memory (row tiles).
+struct alignas(64) UnitCodes {
+  uint8_t q[kSpan];
+  float fsc[8];
+  float fmin[8];
+  int32_t sce[8];
+  int32_t sco[8];
+};
+static_assert(sizeof(UnitCodes) == 384, "UnitCodes layout");
+
+inline __m256i iq4_lut() {
+  const __m128i l = _mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128));
+  return _mm256_set_m128i(l, l);
+}
+
+// A repacked unit u of type kT (repack.h's layouts).
+template <uint32_t kT>
+inline void decode_repacked(const uint8_t* u, Dec& d) {
+  constexpr uint32_t id = file_id(kT);
+  constexpr bool kQ5 = kind_of(kT) == kU5;
+  int n32 = 0, h32 = 0;
+  if constexpr (id == 12 || id == 13) {
+    scales_k45(u, d.fsc, d.fmin);
+    h32 = 16;
+    n32 = id == 12 ? 16 : 48;
+  } else if constexpr (id == 23) {
+    d.fsc = scales_iq4xs(u);
+    n32 = 8;
+  } else if constexpr (id == 3 || id == 7) {  // eight (f16 d, f16 m); the min is -m
+    const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)));
+    const __m256 y = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 16)));
+    // shuffle_ps picks [x0 x2 y0 y2 | x4 x6 y4 y6]; the 64-bit permute puts blocks in order.
+    d.fsc = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(x, y, 0x88)), 0xD8));
+    const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(x, y, 0xDD)), 0xD8));
+    d.fmin = _mm256_xor_ps(m, _mm256_set1_ps(-0.0f));  // -m, as the file layout's unpack
+    h32 = 32;
+    n32 = kQ5 ? 64 : 32;
+  } else {  // eight f16 d
+    d.fsc = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)));
+    h32 = 16;
+    n32 = kQ5 ? 48 : 16;
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int K = 0; K < 4; ++K) {
+    const __m256i z = load32(u + n32 + 32 * K);
+    d.q[K] = _mm256_and_si256(z, m4);
+    d.q[K + 4] = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+  }
+  if constexpr (kind_of(kT) == kS8) {
+    const __m256i lut = iq4_lut();
+    for (int K = 0; K < 8; ++K) d.q[K] = _mm256_shuffle_epi8(lut, d.q[K]);
+  }
+  if constexpr (kQ5)  // H32: bit 4 of half-chunk K's byte p at bit p of u32 K
+    for (int K = 0; K < 8; ++K) d.q[K] = _mm256_or_si256(d.q[K], fifth_bits(u + h32 + 4 * K));
+}
+
+// Natural blocks r[l] (32 codes of block l) -> half-chunks q[K] of the pair lanes: natural
+// dword 8l + K to lane l of q[K], an 8 x 8 transpose of dwords.
+inline void to_lanes(const __m256i* r, __m256i* q) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int K = 0; K < 4; ++K) {
+    q[K] = _mm256_permute2x128_si256(u[K], u[K + 4], 0x20);
+    q[K + 4] = _mm256_permute2x128_si256(u[K], u[K + 4], 0x31);
+  }
+}
+
+// Unit s of a file-layout row (nv values: 256, or fewer at the end of a row of a 32-value
+// type): the Span unpack, codes moved into the pair lanes, every other per-16 scale (both
+// groups of a block share it).
+inline void decode_file(quant::UnpackFn unpack, bool mins, const uint8_t* row, int64_t s, int nv, Dec& d) {
+  alignas(64) Span sp;
+  if (nv < kSpan)
+    for (int c = 0; c < 8; ++c) store32(sp.q + 32 * c, _mm256_setzero_si256());
+  unpack(row, s, nv, &sp);
+  for (int g = nv / 16; g < quant::kGroups; ++g) sp.fsc[g] = sp.fmin[g] = 0.0f;
+  __m256i r[8];
+  for (int l = 0; l < 8; ++l) r[l] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sp.q + 32 * l));
+  to_lanes(r, d.q);
+  auto evens = [](const float* v) {
+    const __m256 lo = _mm256_load_ps(v), hi = _mm256_load_ps(v + 8);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+  };
+  d.fsc = evens(sp.fsc);
+  d.fmin = mins ? evens(sp.fmin) : _mm256_setzero_ps();
+}
+
+// Q6_K unit u (file layout, kquants.cpp): per half n (128 values), value 128n + 32k + l is the
+// low (k < 2) or high nibble of ql[64n + 32 (k % 2) + l] with bits 2k, 2k+1 of qh[32n + l] on
+// top: natural blocks 4n + k, then into the lanes. Scales: int8 at 192, d (f16) at 208.
+inline void decode_q6k(const uint8_t* u, Dec& d) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  __m256i r[8];
+  for (int n = 0; n < 2; ++n) {
+    const __m256i l0 = load32(u + 64 * n), l1 = load32(u + 64 * n + 32), h = load32(u + 128 + 32 * n);
+    const __m256i nib[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+    for (int k = 0; k < 4; ++k)
+      r[4 * n + k] = _mm256_or_si256(nib[k], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * k), m3), 4));
+  }
+  to_lanes(r, d.q);
+  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192));
+  auto pairs = [](__m128i bytes8) {  // 8 int8 -> the same value as both int16 of a 32-bit lane
+    const __m256i x = _mm256_cvtepi8_epi32(bytes8);
+    return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(x, 16));
+  };
+  d.sce = pairs(_mm_shuffle_epi8(sc, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
+  d.sco = pairs(_mm_shuffle_epi8(sc, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
+  d.fsc = _mm256_set1_ps(f16_at(u + 208));
+  d.fmin = _mm256_setzero_ps();
+}
+
+// Block sums of one unit against activation half-chunks a + 64K (K < 8), 32-bit lane l = block l
+// (Q6_K: weighted by the halves' integer scales).
+template <Kind kK>
+inline __m256i unit_sums(const Dec& d, const int8_t* a) {
+  const __m256i* q = d.q;
+  const __m256i ones = _mm256_set1_epi16(1);
+  auto av = [&](int K) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(a + 64 * K)); };
+  if constexpr (kK == kQ6) {
+    const __m256i k32 = _mm256_set1_epi8(32);
+    __m256i s[2];
+    for (int half = 0; half < 2; ++half) {
+      s[half] = _mm256_setzero_si256();
+      for (int K = 4 * half; K < 4 * half + 4; ++K) {
+        const __m256i v = _mm256_sub_epi8(q[K], k32);
+        s[half] = _mm256_add_epi16(s[half], _mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(av(K), v)));
+      }
+    }
+    return _mm256_add_epi32(_mm256_madd_epi16(s[0], d.sce), _mm256_madd_epi16(s[1], d.sco));
+  } else if constexpr (kK == kU4) {
+    __m256i s = _mm256_maddubs_epi16(q[0], av(0));
+    for (int K = 1; K < 8; ++K) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[K], av(K)));
+    return _mm256_madd_epi16(s, ones);
+  } else if constexpr (kK == kU5) {
+    __m256i s0 = _mm256_maddubs_epi16(q[0], av(0)), s1 = _mm256_maddubs_epi16(q[4], av(4));
+    for (int K = 1; K < 4; ++K) {
+      s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[K], av(K)));
+      s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(q[K + 4], av(K + 4)));
+    }
+    return _mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones));
+  } else {
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256i S = _mm256_setzero_si256();
+    for (int K = 0; K < 8; ++K) {
+      const __m256i v = _mm256_xor_si256(q[K], flip);
+      S = _mm256_add_epi32(S, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(av(K), v)), ones));
+    }
+    return S;
+  }
+}
+
+// acc += (S - offset * qs) * (fsc * dg) (- fmin * bs) for unit s of a row against activation
+// pair row a; the one float sequence both paths use.
+template <uint32_t kT>
+inline __m256 unit_acc(__m256i S, const ActPair* a, int64_t s, __m256 fsc, __m256 fmin, int offset, __m256 acc) {
+  const ActPair& p = a[s >> 1];
+  const int h = 8 * static_cast<int>(s & 1);
+  if (kind_of(kT) != kS8 && kind_of(kT) != kQ6 && offset)  // (those two: in the signed sums)
+    S = _mm256_sub_epi32(S, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(p.qs + h)),
+                                               _mm256_set1_epi32(offset)));
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(fsc, _mm256_load_ps(p.dg + h)), acc);
+  if constexpr (has_mins(kT)) acc = _mm256_fnmadd_ps(fmin, _mm256_load_ps(p.bs + h), acc);
+  return acc;
+}
+inline const int8_t* act_q(const ActPair* a, int64_t s) { return a[s >> 1].q + 32 * (s & 1); }
+
+// ---- fused ----------------------------------------------------------------------------------
+
+template <uint32_t kT, int C>
+inline void fused_row(const uint8_t* row, int64_t nu, const ActPair* const* a, float* y, int64_t ldy, int offset) {
+  constexpr int64_t kUnit = unit_bytes(kT), kAhead = 4096;
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < nu; ++s) {
+    const char* pf = reinterpret_cast<const char*>(row + s * kUnit + kAhead);
+    for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    Dec d;
+    if constexpr (kT == kQ6K) {
+      decode_q6k(row + s * kUnit, d);
+    } else {
+      decode_repacked<kT>(row + s * kUnit, d);
+    }
+    for (int c = 0; c < C; ++c)
+      acc[c] = unit_acc<kT>(unit_sums<kind_of(kT)>(d, act_q(a[c], s)), a[c], s, d.fsc, d.fmin, offset, acc[c]);
+  }
+  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(acc[c]);
+}
+
+template <uint32_t kT>
+void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
+           float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
+  constexpr int kGroup = 8;
+  const int64_t nu = in / kSpan, np = (nu + 1) / 2;  // repacked (and Q6_K) rows are whole units
+  const ActPair* a[kGroup];
+  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
+    const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
+    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * np;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w + r * row_bytes;
+      float* yi = y + i0 * ldy + r;
+      switch (mb) {
+        case 8: fused_row<kT, 8>(row, nu, a, yi, ldy, offset); break;
+        case 7: fused_row<kT, 7>(row, nu, a, yi, ldy, offset); break;
+        case 6: fused_row<kT, 6>(row, nu, a, yi, ldy, offset); break;
+        case 5: fused_row<kT, 5>(row, nu, a, yi, ldy, offset); break;
+        case 4: fused_row<kT, 4>(row, nu, a, yi, ldy, offset); break;
+        case 3: fused_row<kT, 3>(row, nu, a, yi, ldy, offset); break;
+        case 2: fused_row<kT, 2>(row, nu, a, yi, ldy, offset); break;
+        default: fused_row<kT, 1>(row, nu, a, yi, ldy, offset); break;
+      }
+    }
+  }
+}
+
+// ---- row tiles ------------------------------------------------------------------------------
+
+// y[c * ldy + j] for R weight rows (units w[j * nu + s]) x C activation rows a[c]: per output the
+// integer sums of unit_sums (exact: the same integers) and unit_acc's float sequence.
+template <uint32_t kT, int R, int C>
+inline void dot_tile(const UnitCodes* w, int64_t nu, const ActPair* const* a, float* y, int64_t ldy, int offset) {
+  constexpr Kind kK = kind_of(kT);
+  const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256 acc[R][C];
+  for (int j = 0; j < R; ++j)
+    for (int c = 0; c < C; ++c) acc[j][c] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < nu; ++s) {
+    __m256i S[R][C];
+    for (int j = 0; j < R; ++j)
+      for (int c = 0; c < C; ++c) S[j][c] = _mm256_setzero_si256();
+    if constexpr (kK == kQ6) {
+      const __m256i k32 = _mm256_set1_epi8(32);
+      for (int half = 0; half < 2; ++half) {
+        __m256i s16[R][C];
+        for (int j = 0; j < R; ++j)
+          for (int c = 0; c < C; ++c) s16[j][c] = _mm256_setzero_si256();
+        for (int K = 4 * half; K < 4 * half + 4; ++K) {
+          __m256i av[C];
+          for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
+          for (int j = 0; j < R; ++j) {
+            const __m256i v = _mm256_sub_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(w[j * nu + s].q + 32 * K)), k32);
+            const __m256i av8 = _mm256_abs_epi8(v);
+            for (int c = 0; c < C; ++c) s16[j][c] = _mm256_add_epi16(s16[j][c], _mm256_maddubs_epi16(av8, _mm256_sign_epi8(av[c], v)));
+          }
+        }
+        for (int j = 0; j < R; ++j) {
+          const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(half ? w[j * nu + s].sco : w[j * nu + s].sce));
+          for (int c = 0; c < C; ++c) S[j][c] = _mm256_add_epi32(S[j][c], _mm256_madd_epi16(s16[j][c], sc));
+        }
+      }
+    } else if constexpr (kK == kS8) {
+      for (int K = 0; K < 8; ++K) {
+        __m256i av[C];
+        for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
+        for (int j = 0; j < R; ++j) {
+          const __m256i v = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(w[j * nu + s].q + 32 * K)), flip);
+          const __m256i av8 = _mm256_abs_epi8(v);
+          for (int c = 0; c < C; ++c)
+            S[j][c] = _mm256_add_epi32(S[j][c], _mm256_madd_epi16(_mm256_maddubs_epi16(av8, _mm256_sign_epi8(av[c], v)), ones));
+        }
+      }
+    } else {
+      // int16 sums over half-chunks [0, 8) (4-bit codes) or [0, 4) and [4, 8) (5-bit).
+      constexpr int kSplit = kK == kU4 ? 8 : 4;
+      for (int half = 0; half < 8 / kSplit; ++half) {
+        __m256i s16[R][C];
+        for (int j = 0; j < R; ++j)
+          for (int c = 0; c < C; ++c) s16[j][c] = _mm256_setzero_si256();
+        for (int K = half * kSplit; K < (half + 1) * kSplit; ++K) {
+          __m256i av[C];
+          for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
+          for (int j = 0; j < R; ++j) {
+            const __m256i wv = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[j * nu + s].q + 32 * K));
+            for (int c = 0; c < C; ++c) s16[j][c] = _mm256_add_epi16(s16[j][c], _mm256_maddubs_epi16(wv, av[c]));
+          }
+        }
+        for (int j = 0; j < R; ++j)
+          for (int c = 0; c < C; ++c) {
+            S[j][c] = _mm256_add_epi32(S[j][c], _mm256_madd_epi16(s16[j][c], ones));
+          }
+      }
+    }
+    for (int j = 0; j < R; ++j) {
+      const UnitCodes& u = w[j * nu + s];
+      const __m256 fsc = _mm256_load_ps(u.fsc), fmin = _mm256_load_ps(u.fmin);
+      for (int c = 0; c < C; ++c) acc[j][c] = unit_acc<kT>(S[j][c], a[c], s, fsc, fmin, offset, acc[j][c]);
+    }
+  }
+  for (int j = 0; j < R; ++j)
+    for (int c = 0; c < C; ++c) y[c * ldy + j] = hsum8(acc[j][c]);
+}
+
+template <uint32_t kT>
+void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts,
+                 const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  constexpr int64_t kBlockRows = 16;
+  const int64_t nu = (in + kSpan - 1) / kSpan, np = (nu + 1) / 2;
+  const int64_t need = kBlockRows * nu * int64_t(sizeof(UnitCodes));
+  auto* buf = reinterpret_cast<UnitCodes*>(span_scratch((need + sizeof(Span) - 1) / int64_t(sizeof(Span))));
+  const quant::UnpackFn unpack = is_repacked(kT) ? nullptr : span_fast_unpack(kT);
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const int64_t rb = r1 - r < kBlockRows ? r1 - r : kBlockRows;
+    for (int64_t j = 0; j < rb; ++j) {
+      const uint8_t* row = w + (r + j) * row_bytes;
+      for (int64_t s = 0; s < nu; ++s) {
+        Dec d;
+        if constexpr (is_repacked(kT)) {
+          decode_repacked<kT>(row + s * unit_bytes(kT), d);
+        } else if constexpr (kT == kQ6K) {
+          decode_q6k(row + s * unit_bytes(kT), d);
+        } else {
+          const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
+          decode_file(unpack, has_mins(kT), row, s, nv, d);
+        }
+        UnitCodes& u = buf[j * nu + s];
+        for (int K = 0; K < 8; ++K) store32(u.q + 32 * K, d.q[K]);
+        _mm256_store_ps(u.fsc, d.fsc);
+        _mm256_store_ps(u.fmin, has_mins(kT) ? d.fmin : _mm256_setzero_ps());
+        if constexpr (kT == kQ6K) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(u.sce), d.sce);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(u.sco), d.sco);
+        }
+      }
+    }
+    for (int64_t i = 0; i < n; i += 2) {
+      const int ci = n - i >= 2 ? 2 : 1;
+      const ActPair* a[2] = {acts + (rows ? rows[i] : i) * np, ci == 2 ? acts + (rows ? rows[i + 1] : i + 1) * np : nullptr};
+      float* yi = y + i * ldy + r;
+      for (int64_t j = 0; j < rb; j += 2) {
+        const UnitCodes* wj = buf + j * nu;
+        if (rb - j >= 2) {
+          if (ci == 2) dot_tile<kT, 2, 2>(wj, nu, a, yi + j, ldy, offset);
+          else dot_tile<kT, 2, 1>(wj, nu, a, yi + j, ldy, offset);
+        } else {
+          if (ci == 2) dot_tile<kT, 1, 2>(wj, nu, a, yi + j, ldy, offset);
+          else dot_tile<kT, 1, 1>(wj, nu, a, yi + j, ldy, offset);
+        }
+      }
+    }
+  }
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+// Rounds half away from zero (as std::round and the AVX-512 act_row).
+inline __m256 round_away(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+  const __m256 ge = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  return _mm256_add_ps(t, _mm256_and_ps(ge, _mm256_or_ps(_mm256_set1_ps(1.0f), sign)));
+}
+
+inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Row x into ceil(spans / 2) ActPairs, as the AVX-512 act_row: per 32 values amax / 127, codes
+// with the exact scale, the kept scale f16-rounded with f16; block b of span 2p + h to lane
+// 8h + b (dword K at 64K + 32h + 4b).
+void act_row(const float* x, int64_t in, bool f16, ActPair* out) {
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  for (int64_t p = 0; 2 * p < nsp; ++p) {
+    ActPair& a = out[p];
+    std::memset(&a, 0, sizeof a);
+    for (int h = 0; h < 2 && 2 * p + h < nsp; ++h) {
+      const int64_t s = 2 * p + h;
+      const int nb = static_cast<int>((in - s * kSpan < kSpan ? in - s * kSpan : kSpan) / 32);
+      for (int b = 0; b < nb; ++b) {
+        const float* v = x + s * kSpan + 32 * b;
+        __m256 x4[4], mx = _mm256_setzero_ps();
+        for (int k = 0; k < 4; ++k) {
+          x4[k] = _mm256_loadu_ps(v + 8 * k);
+          mx = _mm256_max_ps(mx, _mm256_and_ps(x4[k], abs_mask));
+        }
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        const float amax = _mm_cvtss_f32(m);
+        const float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        __m256i q4[4];
+        for (int k = 0; k < 4; ++k) q4[k] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(x4[k], _mm256_set1_ps(id))));
+        const int32_t qs = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q4[0], q4[1]), _mm256_add_epi32(q4[2], q4[3])));
+        // int32 -> int8 in natural order (packs interleave 128-bit halves; the permute undoes it).
+        const __m256i p16a = _mm256_packs_epi32(q4[0], q4[1]), p16b = _mm256_packs_epi32(q4[2], q4[3]);
+        const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        alignas(32) int8_t q[32];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(q), p8);
+        for (int K = 0; K < 8; ++K) std::memcpy(a.q + 64 * K + 32 * h + 4 * b, q + 4 * K, 4);
+        const float ds = f16 ? _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT)) : dd;
+        a.dg[8 * h + b] = ds;
+        a.qs[8 * h + b] = qs;
+        a.bs[8 * h + b] = ds * float(qs);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int pair_type(uint32_t t) {
+  // span_act's f32 activation scales. Q6_K in its file layout only (see the head of the file).
+  return known(file_id(t)) || t == kQ6K ? 1 : 0;
+}
+
+void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
+  const int64_t np = ((in + kSpan - 1) / kSpan + 1) / 2;
+  for (int64_t r = row0; r < row1; ++r) act_row(x + r * in, in, f16, static_cast<ActPair*>(act) + r * np);
+}
+
+void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
+                 const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const auto* a = static_cast<const ActPair*>(act);
+  switch (t) {
+#define PAIR(ID)                                                                                        \
+  case ID: matmul_rows<ID>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;              \
+  case kR + ID: matmul_rows<kR + ID>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
+    PAIR(2) PAIR(3) PAIR(6) PAIR(7) PAIR(20) PAIR(12) PAIR(13) PAIR(23)
+#undef PAIR
+    case kQ6K: matmul_rows<kQ6K>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
+    default: __builtin_trap();  // matmul_many asks pair_type first
+  }
+}
+
+quant::FusedPairFn pair_fused(uint32_t t) {
+  switch (t) {
+    case kR + 2: return fused<kR + 2>;
+    case kR + 3: return fused<kR + 3>;
+    case kR + 6: return fused<kR + 6>;
+    case kR + 7: return fused<kR + 7>;
+    case kR + 20: return fused<kR + 20>;
+    case kR + 12: return fused<kR + 12>;
+    case kR + 13: return fused<kR + 13>;
+    case kR + 23: return fused<kR + 23>;
+    case kQ6K: return fused<kQ6K>;  // decoded from the file layout in registers
+    default: return nullptr;  // the other file layouts: row tiles only
+  }
+}
+
+}  // namespace moecat::kernels::avx2
