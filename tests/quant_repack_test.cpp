@@ -132,6 +132,32 @@ TEST(QuantRepack, LaneUnpackMatchesTheFileLayoutUnpack) {
   }
 }
 
+// Every ISA's vectorized repack (KernelTable::span_repack) writes the scalar repack's bytes for
+// each type it takes, and each ISA that repacks a type at load (repack_type) takes it there.
+TEST(QuantRepack, VectorizedRepackIsTheScalarOne) {
+  IsaScope scope;
+  int checked = 0;
+  for (Isa isa : supported_isas()) {
+    set_isa(isa);
+    const KernelTable& k = active_table();
+    for (DType t : kFileTypes) {
+      const DType r = quant::repacked_of(t);
+      const std::vector<uint8_t> file = random_blocks(t, 7, 23);
+      std::vector<uint8_t> packed(file.size()), simd(file.size(), 0xAB);
+      quant::repack_units(t, r, file.data(), packed.data(), 7);
+      if (!k.span_repack || !k.span_repack(static_cast<uint32_t>(t), file.data(), simd.data(), 7)) {
+        EXPECT_TRUE(isa == Isa::kScalar || repack_type(t, 512) == t) << isa_name(isa) << " " << dtype_name(t);
+        continue;
+      }
+      ++checked;
+      EXPECT_EQ(simd, packed) << isa_name(isa) << " " << dtype_name(t);
+    }
+  }
+  if (detected_isa() >= Isa::kAvx2) {
+    EXPECT_GE(checked, 8);  // AVX2: Q4_K, Q5_K, IQ4_XS, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
+  }
+}
+
 // Same bits as the file layout: every ISA (scalar decodes repacked blocks through the
 // reference), one activation row (AVX-512, AVX2: the fused kernel) and several (row tiles),
 // threads, odd row counts. Where an ISA keeps a type in its file layout at load and runs that

@@ -34,6 +34,7 @@ static const KernelTable kAvx2Table = [] {
   k.pair_act = avx2::pair_act;
   k.pair_matmul = avx2::pair_matmul;
   k.pair_fused = avx2::pair_fused;
+  k.span_repack = avx2::span_repack;
   return k;
 }();
 static const KernelTable kAvx512Table = [] {
@@ -111,7 +112,7 @@ const KernelTable& avx512_novnni_table() {
     k.span_matmul = kAvx2Table.span_matmul;
     k.span_fast_unpack = kAvx2Table.span_fast_unpack;
     k.span_fused = nullptr;
-    k.span_repack = nullptr;
+    k.span_repack = kAvx2Table.span_repack;
     k.pair_type = kAvx2Table.pair_type;
     k.pair_act = kAvx2Table.pair_act;
     k.pair_matmul = kAvx2Table.pair_matmul;

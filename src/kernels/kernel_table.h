@@ -174,6 +174,8 @@ void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
 void pair_matmul(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
                  const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
 quant::FusedPairFn pair_fused(uint32_t type);
+// The repacking at load of the types above that AVX2 repacks (KernelTable::span_repack).
+bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_units);
 }
 namespace avx512 {
 void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);

@@ -43,6 +43,11 @@ using quant::Span;
 
 namespace {
 
+// The decoders and sums below run per unit in the innermost loops: inlined, so a unit's codes
+// stay in registers (GCC left decode_q6k and to_lanes as calls, Dec through the stack: Q6_K
+// generation ran at 0.7x the Span form's speed).
+#define MOECAT_INLINE inline __attribute__((always_inline))
+
 constexpr uint32_t kR = quant::kRepackedId;
 constexpr bool is_repacked(uint32_t t) { return t >= kR; }
 constexpr uint32_t file_id(uint32_t t) { return is_repacked(t) ? t - kR : t; }
@@ -99,7 +104,7 @@ inline __m256i iq4_lut() {
 
 // A repacked unit u of type kT (repack.h's layouts).
 template <uint32_t kT>
-inline void decode_repacked(const uint8_t* u, Dec& d) {
+MOECAT_INLINE void decode_repacked(const uint8_t* u, Dec& d) {
   constexpr uint32_t id = file_id(kT);
   constexpr bool kQ5 = kind_of(kT) == kU5;
   int n32 = 0, h32 = 0;
@@ -140,7 +145,7 @@ inline void decode_repacked(const uint8_t* u, Dec& d) {
 
 // Natural blocks r[l] (32 codes of block l) -> half-chunks q[K] of the pair lanes: natural
 // dword 8l + K to lane l of q[K], an 8 x 8 transpose of dwords.
-inline void to_lanes(const __m256i* r, __m256i* q) {
+MOECAT_INLINE void to_lanes(const __m256i* r, __m256i* q) {
   __m256i t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
@@ -161,7 +166,7 @@ inline void to_lanes(const __m256i* r, __m256i* q) {
 // Unit s of a file-layout row (nv values: 256, or fewer at the end of a row of a 32-value
 // type): the Span unpack, codes moved into the pair lanes, every other per-16 scale (both
 // groups of a block share it).
-inline void decode_file(quant::UnpackFn unpack, bool mins, const uint8_t* row, int64_t s, int nv, Dec& d) {
+MOECAT_INLINE void decode_file(quant::UnpackFn unpack, bool mins, const uint8_t* row, int64_t s, int nv, Dec& d) {
   alignas(64) Span sp;
   if (nv < kSpan)
     for (int c = 0; c < 8; ++c) store32(sp.q + 32 * c, _mm256_setzero_si256());
@@ -181,16 +186,17 @@ inline void decode_file(quant::UnpackFn unpack, bool mins, const uint8_t* row, i
 // Q6_K unit u (file layout, kquants.cpp): per half n (128 values), value 128n + 32k + l is the
 // low (k < 2) or high nibble of ql[64n + 32 (k % 2) + l] with bits 2k, 2k+1 of qh[32n + l] on
 // top: natural blocks 4n + k, then into the lanes. Scales: int8 at 192, d (f16) at 208.
-inline void decode_q6k(const uint8_t* u, Dec& d) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+MOECAT_INLINE void decode_q6k(const uint8_t* u, Dec& d) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256i r[8];
   for (int n = 0; n < 2; ++n) {
     const __m256i l0 = load32(u + 64 * n), l1 = load32(u + 64 * n + 32), h = load32(u + 128 + 32 * n);
-    const __m256i nib[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-                            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                            _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
-    for (int k = 0; k < 4; ++k)
-      r[4 * n + k] = _mm256_or_si256(nib[k], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * k), m3), 4));
+    // Bits 2k, 2k+1 of h to bits 4, 5: masked first, so the 16-bit shifts carry nothing across bytes.
+    r[4 * n] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4));
+    r[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2));
+    r[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, _mm256_set1_epi8(0x30)));
+    r[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(static_cast<char>(0xC0))), 2));
   }
   to_lanes(r, d.q);
   const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192));
@@ -207,7 +213,7 @@ inline void decode_q6k(const uint8_t* u, Dec& d) {
 // Block sums of one unit against activation half-chunks a + 64K (K < 8), 32-bit lane l = block l
 // (Q6_K: weighted by the halves' integer scales).
 template <Kind kK>
-inline __m256i unit_sums(const Dec& d, const int8_t* a) {
+MOECAT_INLINE __m256i unit_sums(const Dec& d, const int8_t* a) {
   const __m256i* q = d.q;
   const __m256i ones = _mm256_set1_epi16(1);
   auto av = [&](int K) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(a + 64 * K)); };
@@ -247,7 +253,7 @@ inline __m256i unit_sums(const Dec& d, const int8_t* a) {
 // acc += (S - offset * qs) * (fsc * dg) (- fmin * bs) for unit s of a row against activation
 // pair row a; the one float sequence both paths use.
 template <uint32_t kT>
-inline __m256 unit_acc(__m256i S, const ActPair* a, int64_t s, __m256 fsc, __m256 fmin, int offset, __m256 acc) {
+MOECAT_INLINE __m256 unit_acc(__m256i S, const ActPair* a, int64_t s, __m256 fsc, __m256 fmin, int offset, __m256 acc) {
   const ActPair& p = a[s >> 1];
   const int h = 8 * static_cast<int>(s & 1);
   if (kind_of(kT) != kS8 && kind_of(kT) != kQ6 && offset)  // (those two: in the signed sums)
@@ -257,7 +263,7 @@ inline __m256 unit_acc(__m256i S, const ActPair* a, int64_t s, __m256 fsc, __m25
   if constexpr (has_mins(kT)) acc = _mm256_fnmadd_ps(fmin, _mm256_load_ps(p.bs + h), acc);
   return acc;
 }
-inline const int8_t* act_q(const ActPair* a, int64_t s) { return a[s >> 1].q + 32 * (s & 1); }
+MOECAT_INLINE const int8_t* act_q(const ActPair* a, int64_t s) { return a[s >> 1].q + 32 * (s & 1); }
 
 // ---- fused ----------------------------------------------------------------------------------
 
@@ -493,6 +499,65 @@ void act_row(const float* x, int64_t in, bool f16, ActPair* out) {
   }
 }
 
+// ---- repacking at load ----------------------------------------------------------------------
+
+// n units of file type kT (a file id) rewritten into its repacked layout (repack.h), as
+// quant::repack_units does value by value (tests/quant_repack_test.cpp compares them): the raw
+// codes of each natural 32-value block (not mapped through a table), moved into the pair lanes
+// (to_lanes), then the N32 plane (half-chunks K and K + 4 as the low and high nibbles of
+// byte-chunk K) and for the Q5 types the H32 plane (bit 4 of each byte: vpmovmskb after a shift).
+template <uint32_t kT>
+void repack_n(const uint8_t* src, uint8_t* dst, int64_t n) {
+  constexpr int64_t kUnit = unit_bytes(kT);
+  constexpr bool kQ5 = kind_of(kT) == kU5;
+  constexpr bool kNib32 = kT == 2 || kT == 3 || kT == 6 || kT == 7 || kT == 20;
+  constexpr int kHead = kT == 3 || kT == 7 ? 4 : 2;                  // a 32-value block's header
+  constexpr int64_t kBlock = kUnit / 8;                               // its bytes (nib32 types)
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* b = src + i * kUnit;
+    uint8_t* o = dst + i * kUnit;
+    __m256i r[8];
+    int n32 = 0, h32 = 0;
+    if constexpr (kNib32) {  // the eight headers to the head, then (Q5) H32, then N32
+      for (int k = 0; k < 8; ++k) {
+        const uint8_t* blk = b + k * kBlock;
+        std::memcpy(o + kHead * k, blk, kHead);
+        r[k] = nibbles16(blk + kBlock - 16);
+        if constexpr (kQ5) r[k] = _mm256_or_si256(r[k], fifth_bits(blk + kHead));
+      }
+      h32 = 8 * kHead;
+      n32 = h32 + (kQ5 ? 32 : 0);
+    } else if constexpr (kT == 23) {  // IQ4_XS: header 0-7 in place
+      std::memcpy(o, b, 8);
+      for (int k = 0; k < 8; ++k) r[k] = nibbles16(b + 8 + 16 * k);
+      n32 = 8;
+    } else {  // Q4_K / Q5_K: header 0-15 in place; (Q5_K) qh 16-47 -> H32; qs -> N32
+      std::memcpy(o, b, 16);
+      n32 = kQ5 ? 48 : 16;
+      h32 = 16;
+      const __m256i qh = kQ5 ? load32(b + 16) : _mm256_setzero_si256(), one = _mm256_set1_epi8(1);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i v = load32(b + n32 + 32 * j);
+        r[2 * j] = _mm256_and_si256(v, m4);
+        r[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      }
+      if constexpr (kQ5)  // bit 4 of value 32j + l is bit j of qh[l]
+        for (int j = 0; j < 8; ++j)
+          r[j] = _mm256_or_si256(r[j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j), one), 4));
+    }
+    __m256i q[8];
+    to_lanes(r, q);
+    for (int K = 0; K < 4; ++K)
+      store32u(o + n32 + 32 * K, _mm256_or_si256(_mm256_and_si256(q[K], m4), _mm256_slli_epi16(_mm256_and_si256(q[K + 4], m4), 4)));
+    if constexpr (kQ5)
+      for (int K = 0; K < 8; ++K) {
+        const uint32_t bits = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(q[K], 3)));
+        std::memcpy(o + h32 + 4 * K, &bits, 4);
+      }
+  }
+}
+
 }  // namespace
 
 int pair_type(uint32_t t) {
@@ -516,6 +581,20 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
 #undef PAIR
     case kQ6K: matmul_rows<kQ6K>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
     default: __builtin_trap();  // matmul_many asks pair_type first
+  }
+}
+
+bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_units) {
+  switch (t) {
+    case 2: repack_n<2>(src, dst, n_units); return true;
+    case 3: repack_n<3>(src, dst, n_units); return true;
+    case 6: repack_n<6>(src, dst, n_units); return true;
+    case 7: repack_n<7>(src, dst, n_units); return true;
+    case 20: repack_n<20>(src, dst, n_units); return true;
+    case 12: repack_n<12>(src, dst, n_units); return true;
+    case 13: repack_n<13>(src, dst, n_units); return true;
+    case 23: repack_n<23>(src, dst, n_units); return true;
+    default: return false;  // the scalar repack (types AVX2 does not repack)
   }
 }
 
