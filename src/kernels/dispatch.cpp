@@ -51,6 +51,7 @@ static const KernelTable kAvx512Table = [] {
   k.pair_act = avx512::pair_act;
   k.pair_matmul = avx512::pair_matmul;
   k.pair_fused = avx512::pair_fused;
+  k.pair_partial_units = true;
   return k;
 }();
 #undef MOECAT_ISA_TABLE
@@ -117,6 +118,7 @@ const KernelTable& avx512_novnni_table() {
     k.pair_act = kAvx2Table.pair_act;
     k.pair_matmul = kAvx2Table.pair_matmul;
     k.pair_fused = kAvx2Table.pair_fused;
+    k.pair_partial_units = false;
     return k;
   }();
   return t;
@@ -206,10 +208,12 @@ DType repack_type(DType t, int64_t cols) {
   // which its Span unpacks read directly).
   const KernelTable& k = active_table();
   const auto id = static_cast<uint32_t>(r);
-  if (!k.span_fast_unpack(id) && !(k.pair_fused && k.pair_fused(id))) return t;
-  // Rows of whole 256-value units, or (Q8_0) whole blocks ending in a partial unit.
+  const bool own_unpack = k.span_fast_unpack(id) != nullptr;
+  if (!own_unpack && !(k.pair_fused && k.pair_fused(id))) return t;
+  // Rows of whole 256-value units, or (Q8_0, MXFP4, where the ISA's kernels read partial units:
+  // AVX-512 VNNI) whole blocks ending in a partial unit.
   const int tb = quant::repack_tail_block(t);
-  return cols % quant::kSpan == 0 || (tb > 0 && cols % tb == 0) ? r : t;
+  return cols % quant::kSpan == 0 || (own_unpack && tb > 0 && cols % tb == 0) ? r : t;
 }
 
 void repack_rows(DType from, DType to, const void* src, void* dst, int64_t rows, int64_t cols) {

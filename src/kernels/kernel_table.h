@@ -121,6 +121,9 @@ struct KernelTable {
   void (*pair_matmul)(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
                       const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) = nullptr;
   quant::FusedPairFn (*pair_fused)(uint32_t type) = nullptr;
+  // Whether the pair kernels read repacked rows that end in a partial unit (Q8_0_R, MXFP4_R;
+  // repack.h repack_tail). Where not (AVX2), such rows take the Span path.
+  bool pair_partial_units = false;
 };
 
 // MXFP4's e8m0 scale halved, 2^(e - 128) (convert.cpp; also declared in ops.h).

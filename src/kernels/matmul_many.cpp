@@ -20,6 +20,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "kernels/quant/quant.h"
+#include "kernels/quant/repack.h"
 
 namespace moecat::kernels {
 
@@ -45,8 +46,9 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
 enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16, kPair, kPairF16 };
 
 ActKind act_kind(const KernelTable& t, const TensorView& w) {
+  const bool whole_units = w.cols() % quant::kSpan == 0 || quant::repack_tail_block(w.dtype) == 0;
   if (const int pt = t.pair_type ? t.pair_type(static_cast<uint32_t>(w.dtype)) : 0)
-    return pt == 2 ? ActKind::kPairF16 : ActKind::kPair;
+    if (whole_units || t.pair_partial_units) return pt == 2 ? ActKind::kPairF16 : ActKind::kPair;
   if (w.dtype == DType::F8_E4M3 && w.cols() % 64 == 0 && w.fp8_bc % 64 == 0 && fp8_bf16_active())
     return ActKind::kFp8Bf16;
   switch (w.dtype) {

@@ -52,9 +52,11 @@ constexpr uint32_t kR = quant::kRepackedId;
 constexpr bool is_repacked(uint32_t t) { return t >= kR; }
 constexpr uint32_t file_id(uint32_t t) { return is_repacked(t) ? t - kR : t; }
 constexpr uint32_t kQ6K = 14;
+constexpr uint32_t kQ8R = kR + 8;  // Q8_0_R: rows of whole units only on AVX2 (repack_type)
 constexpr bool known(uint32_t id) {
   return id == 2 || id == 3 || id == 6 || id == 7 || id == 20 || id == 12 || id == 13 || id == 23;
 }
+constexpr bool is_q8r(uint32_t t) { return t == kQ8R; }
 constexpr bool has_mins(uint32_t t) { return file_id(t) == 3 || file_id(t) == 7 || file_id(t) == 12 || file_id(t) == 13; }
 
 // How the codes are summed (see the head of the file). kQ6: codes 0..63 = value + 32, as
@@ -63,7 +65,7 @@ constexpr bool has_mins(uint32_t t) { return file_id(t) == 3 || file_id(t) == 7 
 enum Kind { kU4, kU5, kS8, kQ6 };
 constexpr Kind kind_of(uint32_t t) {
   if (file_id(t) == kQ6K) return kQ6;
-  if (file_id(t) == 20 || file_id(t) == 23) return kS8;
+  if (file_id(t) == 20 || file_id(t) == 23 || file_id(t) == 8) return kS8;
   return file_id(t) == 6 || file_id(t) == 7 || file_id(t) == 13 ? kU5 : kU4;
 }
 // Bytes of one repacked unit (repack.h).
@@ -75,6 +77,7 @@ constexpr int64_t unit_bytes(uint32_t t) {
     case 13: return 176;
     case 23: return 136;
     case kQ6K: return 210;  // the file layout (Q6_K is not repacked on AVX2)
+    case 8: return 272;     // Q8_0_R: eight f16 scales, then the B8 plane
     default: return 144;  // Q4_0, IQ4_NL, Q4_K
   }
 }
@@ -108,7 +111,11 @@ MOECAT_INLINE void decode_repacked(const uint8_t* u, Dec& d) {
   constexpr uint32_t id = file_id(kT);
   constexpr bool kQ5 = kind_of(kT) == kU5;
   int n32 = 0, h32 = 0;
-  if constexpr (id == 12 || id == 13) {
+  if constexpr (id == 8) {  // Q8_0_R: the B8 plane is the half-chunks themselves (int8 + 128)
+    d.fsc = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)));
+    for (int K = 0; K < 8; ++K) d.q[K] = load32(u + 16 + 32 * K);
+    return;
+  } else if constexpr (id == 12 || id == 13) {
     scales_k45(u, d.fsc, d.fmin);
     h32 = 16;
     n32 = id == 12 ? 16 : 48;
@@ -135,7 +142,7 @@ MOECAT_INLINE void decode_repacked(const uint8_t* u, Dec& d) {
     d.q[K] = _mm256_and_si256(z, m4);
     d.q[K + 4] = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
   }
-  if constexpr (kind_of(kT) == kS8) {
+  if constexpr (kind_of(kT) == kS8) {  // IQ4_XS, IQ4_NL: the indices through the table
     const __m256i lut = iq4_lut();
     for (int K = 0; K < 8; ++K) d.q[K] = _mm256_shuffle_epi8(lut, d.q[K]);
   }
@@ -519,7 +526,17 @@ void repack_n(const uint8_t* src, uint8_t* dst, int64_t n) {
     uint8_t* o = dst + i * kUnit;
     __m256i r[8];
     int n32 = 0, h32 = 0;
-    if constexpr (kNib32) {  // the eight headers to the head, then (Q5) H32, then N32
+    if constexpr (kT == 8) {  // Q8_0: the eight f16 scales to the head, then the B8 plane (+ 128)
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      for (int k = 0; k < 8; ++k) {
+        std::memcpy(o + 2 * k, b + 34 * k, 2);
+        r[k] = _mm256_xor_si256(load32(b + 34 * k + 2), flip);
+      }
+      __m256i q[8];
+      to_lanes(r, q);
+      for (int K = 0; K < 8; ++K) store32u(o + 16 + 32 * K, q[K]);
+      continue;
+    } else if constexpr (kNib32) {  // the eight headers to the head, then (Q5) H32, then N32
       for (int k = 0; k < 8; ++k) {
         const uint8_t* blk = b + k * kBlock;
         std::memcpy(o + kHead * k, blk, kHead);
@@ -561,7 +578,10 @@ void repack_n(const uint8_t* src, uint8_t* dst, int64_t n) {
 }  // namespace
 
 int pair_type(uint32_t t) {
-  // span_act's f32 activation scales. Q6_K in its file layout only (see the head of the file).
+  // Q8_0_R: f16-rounded activation scales (llama.cpp's q8_0 activations; span_act's f16), its
+  // file layout keeps the dedicated q8_0 kernel. The others: span_act's f32 scales; Q6_K in its
+  // file layout only (see the head of the file).
+  if (t == kQ8R) return 2;
   return known(file_id(t)) || t == kQ6K ? 1 : 0;
 }
 
@@ -580,12 +600,14 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
     PAIR(2) PAIR(3) PAIR(6) PAIR(7) PAIR(20) PAIR(12) PAIR(13) PAIR(23)
 #undef PAIR
     case kQ6K: matmul_rows<kQ6K>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
+    case kQ8R: matmul_rows<kQ8R>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
     default: __builtin_trap();  // matmul_many asks pair_type first
   }
 }
 
 bool span_repack(uint32_t t, const uint8_t* src, uint8_t* dst, int64_t n_units) {
   switch (t) {
+    case 8: repack_n<8>(src, dst, n_units); return true;
     case 2: repack_n<2>(src, dst, n_units); return true;
     case 3: repack_n<3>(src, dst, n_units); return true;
     case 6: repack_n<6>(src, dst, n_units); return true;
@@ -608,6 +630,7 @@ quant::FusedPairFn pair_fused(uint32_t t) {
     case kR + 12: return fused<kR + 12>;
     case kR + 13: return fused<kR + 13>;
     case kR + 23: return fused<kR + 23>;
+    case kQ8R: return fused<kQ8R>;
     case kQ6K: return fused<kQ6K>;  // decoded from the file layout in registers
     default: return nullptr;  // the other file layouts: row tiles only
   }
