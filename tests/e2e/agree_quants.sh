@@ -259,7 +259,8 @@ run_type() {
     return 1
   fi
   # 4. the matrices moecat repacks at load (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS on
-  #    AVX-512) give the same bits as the file layout (--no-repack): log-probs and greedy tokens
+  #    AVX-512; the same but Q2_K, Q3_K and Q6_K on AVX2, where those keep the file layout, so
+  #    the check holds trivially) give the same bits as the file layout (--no-repack): log-probs and greedy tokens
   #    byte-identical. (Q8_0, repacked too, sums its block products in another order:
   #    tests/quant_repack_test.cpp bounds it. The check passing means no q8_0 matrix of whole
   #    256-value rows is in these mixes.)
