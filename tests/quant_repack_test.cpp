@@ -161,8 +161,8 @@ TEST(QuantRepack, VectorizedRepackIsTheScalarOne) {
 // Same bits as the file layout: every ISA (scalar decodes repacked blocks through the
 // reference), one activation row (AVX-512, AVX2: the fused kernel) and several (row tiles),
 // threads, odd row counts. Where an ISA keeps a type in its file layout at load and runs that
-// layout in a kernel of its own (AVX2's Q6_K: the pair form, integer scales per 16 values in
-// the integer sums), its repacked layout never meets it in a model and is read through the
+// layout in a kernel of its own (AVX2's Q6_K: integer scales per 16 values in the integer
+// sums, span_q6k_avx2.cpp), its repacked layout never meets it in a model and is read through the
 // reference unpack, so there the products only agree within 1e-5 of the output's scale. Q8_0's and MXFP4's file layouts have kernels of their own (q8_0 activations);
 // the repacked path rounds its activation scales to f16 the same way, so the products agree
 // within 1e-5 of the output's scale (the same block products, summed in another order; rows of
@@ -209,10 +209,11 @@ TEST(QuantRepack, ProductsHaveTheFileLayoutsBits) {
               ASSERT_EQ(g[k * ldg + i], b[idx[k] * out + i])
                   << dtype_name(t) << " " << isa_name(isa) << " n=" << n << " gathered " << k;
           // The file layout's own kernels: Q8_0's and MXFP4's; a file layout this ISA keeps at
-          // load and runs in the pair form (AVX2's Q6_K).
+          // load and runs in a kernel of its own (AVX2's Q6_K).
           const KernelTable& k = active_table();
+          const auto id = static_cast<uint32_t>(t);
           const bool own = t == DType::Q8_0 || t == DType::MXFP4 ||
-                           (repack_type(t, in) == t && k.pair_type && k.pair_type(static_cast<uint32_t>(t)));
+                           (repack_type(t, in) == t && ((k.pair_type && k.pair_type(id)) || (k.span_fused && k.span_fused(id))));
           double scale = 0.0;
           for (float v : a) scale = std::max(scale, std::fabs(double(v)));
           ASSERT_GT(scale, 0.0);

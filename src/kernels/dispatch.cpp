@@ -35,6 +35,8 @@ static const KernelTable kAvx2Table = [] {
   k.pair_matmul = avx2::pair_matmul;
   k.pair_fused = avx2::pair_fused;
   k.span_repack = avx2::span_repack;
+  k.span_fused = avx2::span_fused;
+  k.span_fused_all_rows = true;
   return k;
 }();
 static const KernelTable kAvx512Table = [] {
@@ -112,7 +114,8 @@ const KernelTable& avx512_novnni_table() {
     k.span_act = kAvx2Table.span_act;
     k.span_matmul = kAvx2Table.span_matmul;
     k.span_fast_unpack = kAvx2Table.span_fast_unpack;
-    k.span_fused = nullptr;
+    k.span_fused = kAvx2Table.span_fused;
+    k.span_fused_all_rows = true;
     k.span_repack = kAvx2Table.span_repack;
     k.pair_type = kAvx2Table.pair_type;
     k.pair_act = kAvx2Table.pair_act;

@@ -99,8 +99,8 @@ struct KernelTable {
   void (*wsum_rows_f16_g)(const float* p, int64_t ld, int64_t G, const uint16_t* v,
                           int64_t stride, int64_t rows, int64_t dim, float* out, int64_t ostride);
   // A few activation rows times weight rows with the unpack in registers, for a type id
-  // (repacked layouts), or null: generation's products and the few tokens of an expert in a
-  // batch (span.h FusedDotFn). Null where the ISA has none.
+  // (AVX-512 VNNI: the repacked layouts; AVX2: Q6_K), or null: generation's products and the
+  // few tokens of an expert in a batch (span.h FusedDotFn). Null where the ISA has none.
   quant::FusedDotFn (*span_fused)(uint32_t type) = nullptr;
   // The repacking at load of n blocks of a file type (repack.h), vectorized; false (nothing
   // done) for types it does not handle. Null where the ISA has none.
@@ -121,6 +121,9 @@ struct KernelTable {
   void (*pair_matmul)(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes, int64_t in, const void* act,
                       const int32_t* rows, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) = nullptr;
   quant::FusedPairFn (*pair_fused)(uint32_t type) = nullptr;
+  // Whether span_fused serves every activation-row count (AVX2's Q6_K kernel: its arithmetic is
+  // its own, so the Span row tiles would give other bits), not only up to a few rows.
+  bool span_fused_all_rows = false;
   // Whether the pair kernels read repacked rows that end in a partial unit (Q8_0_R, MXFP4_R;
   // repack.h repack_tail). Where not (AVX2), such rows take the Span path.
   bool pair_partial_units = false;
@@ -179,6 +182,8 @@ void pair_matmul(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes,
 quant::FusedPairFn pair_fused(uint32_t type);
 // The repacking at load of the types above that AVX2 repacks (KernelTable::span_repack).
 bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_units);
+// Q6_K's kernel (span_q6k_avx2.cpp) for file type 14, else null.
+quant::FusedDotFn span_fused(uint32_t type);
 }
 namespace avx512 {
 void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);

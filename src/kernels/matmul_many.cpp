@@ -144,7 +144,8 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       return;
     case ActKind::kSpan:
     case ActKind::kSpanF16:
-      if (p.fused && j.m <= kFusedMaxRows) {  // generation, or the few tokens of one expert in a batch
+      // Generation, or the few tokens of one expert in a batch (AVX2's Q6_K: every count).
+      if (p.fused && (j.m <= kFusedMaxRows || t.span_fused_all_rows)) {
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
         p.fused(static_cast<const uint8_t*>(w.data), w.row_bytes(), nsp, reinterpret_cast<const quant::ActSpan*>(p.act),
                 p.rows, j.m, j.y, j.ldy, r0, r1, p.qt->offset);
@@ -213,8 +214,8 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
       MOECAT_CHECK_MSG(p.qt != nullptr, "matmul: unsupported weight dtype");
       MOECAT_CHECK_MSG(in % 32 == 0, "matmul: block-quantized rows must be a multiple of 32");
       p.fast = t.span_fast_unpack(static_cast<uint32_t>(w.dtype));
-      // Fused kernels exist for the repacked layouts only (their rows: whole units, Q8_0's maybe
-      // with a partial last one).
+      // Fused kernels: the repacked layouts on AVX-512 VNNI (their rows: whole units, Q8_0's
+      // maybe with a partial last one), Q6_K's file layout on AVX2.
       p.fused = t.span_fused ? t.span_fused(static_cast<uint32_t>(w.dtype)) : nullptr;
       p.rows = j.rows;
       if (is_pair(p.kind)) {

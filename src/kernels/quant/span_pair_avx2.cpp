@@ -2,12 +2,8 @@
 // Q4_K, Q5_K, IQ4_XS and the 32-value types Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, in their repacked
 // layouts (repack.h: the codes already in the form's 32-value lanes, so a unit is four 32-byte
 // loads of nibbles) and their file layouts (the AVX2 Span unpack, then an 8 x 8 dword
-// transpose into the lanes; row tiles only, where the cost is shared by every activation row);
-// and Q6_K, whose int8 scales are per 16 values, in its file layout: the two 16-value halves of
-// a block are half-chunks K < 4 and K >= 4, so their sums are weighted by their integer scales
-// in the integer domain (vpmaddwd) and the float work is per 32 values too. Q6_K stays in its
-// file layout on AVX2 (decoded straight into the lanes, fused for generation as well); its
-// repacked layout (AVX-512's lane order) is read here only through the reference unpack.
+// transpose into the lanes; row tiles only, where the cost is shared by every activation row).
+// Q6_K (scales per 16) has a kernel of its own on AVX2: span_q6k_avx2.cpp.
 // One unit (256 values of a weight row) is eight 256-bit half-chunks: lane l holds four values
 // of block l, so the integer products leave block l's sum in 32-bit lane l and the float work
 // is per 32 values (convert, scale, FMA, and an FNMADD for the types with mins), where the
@@ -44,14 +40,12 @@ using quant::Span;
 namespace {
 
 // The decoders and sums below run per unit in the innermost loops: inlined, so a unit's codes
-// stay in registers (GCC left decode_q6k and to_lanes as calls, Dec through the stack: Q6_K
-// generation ran at 0.7x the Span form's speed).
+// stay in registers (GCC had left the decoders as calls, Dec through the stack: ~0.7x the speed).
 #define MOECAT_INLINE inline __attribute__((always_inline))
 
 constexpr uint32_t kR = quant::kRepackedId;
 constexpr bool is_repacked(uint32_t t) { return t >= kR; }
 constexpr uint32_t file_id(uint32_t t) { return is_repacked(t) ? t - kR : t; }
-constexpr uint32_t kQ6K = 14;
 constexpr uint32_t kQ8R = kR + 8;  // Q8_0_R: rows of whole units only on AVX2 (repack_type)
 constexpr bool known(uint32_t id) {
   return id == 2 || id == 3 || id == 6 || id == 7 || id == 20 || id == 12 || id == 13 || id == 23;
@@ -59,12 +53,9 @@ constexpr bool known(uint32_t id) {
 constexpr bool is_q8r(uint32_t t) { return t == kQ8R; }
 constexpr bool has_mins(uint32_t t) { return file_id(t) == 3 || file_id(t) == 7 || file_id(t) == 12 || file_id(t) == 13; }
 
-// How the codes are summed (see the head of the file). kQ6: codes 0..63 = value + 32, as
-// |c - 32| x (a with the sign of c - 32), int16 sums of four half-chunks (<= 4 x 2 x 32 x 127 =
-// 32512), then vpmaddwd against the halves' integer scales.
-enum Kind { kU4, kU5, kS8, kQ6 };
+// How the codes are summed (see the head of the file).
+enum Kind { kU4, kU5, kS8 };
 constexpr Kind kind_of(uint32_t t) {
-  if (file_id(t) == kQ6K) return kQ6;
   if (file_id(t) == 20 || file_id(t) == 23 || file_id(t) == 8) return kS8;
   return file_id(t) == 6 || file_id(t) == 7 || file_id(t) == 13 ? kU5 : kU4;
 }
@@ -76,29 +67,24 @@ constexpr int64_t unit_bytes(uint32_t t) {
     case 7: return 192;
     case 13: return 176;
     case 23: return 136;
-    case kQ6K: return 210;  // the file layout (Q6_K is not repacked on AVX2)
     case 8: return 272;     // Q8_0_R: eight f16 scales, then the B8 plane
     default: return 144;  // Q4_0, IQ4_NL, Q4_K
   }
 }
 
 // A unit decoded: half-chunk K of the pair lanes (lane l = values 32l + 4K .. + 3), the eight
-// blocks' scales and (types with mins) mins; Q6_K: fsc = d in every lane, and its int8 scales
-// of the first / second 16 values of block l as an int16 pair in 32-bit lane l of sce / sco.
+// blocks' scales and (types with mins) mins.
 struct Dec {
   __m256i q[8];
   __m256 fsc, fmin;
-  __m256i sce, sco;
 };
 // The same in memory (row tiles).
 struct alignas(64) UnitCodes {
   uint8_t q[kSpan];
   float fsc[8];
   float fmin[8];
-  int32_t sce[8];
-  int32_t sco[8];
 };
-static_assert(sizeof(UnitCodes) == 384, "UnitCodes layout");
+static_assert(sizeof(UnitCodes) == 320, "UnitCodes layout");
 
 inline __m256i iq4_lut() {
   const __m128i l = _mm_load_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128));
@@ -190,52 +176,13 @@ MOECAT_INLINE void decode_file(quant::UnpackFn unpack, bool mins, const uint8_t*
   d.fmin = mins ? evens(sp.fmin) : _mm256_setzero_ps();
 }
 
-// Q6_K unit u (file layout, kquants.cpp): per half n (128 values), value 128n + 32k + l is the
-// low (k < 2) or high nibble of ql[64n + 32 (k % 2) + l] with bits 2k, 2k+1 of qh[32n + l] on
-// top: natural blocks 4n + k, then into the lanes. Scales: int8 at 192, d (f16) at 208.
-MOECAT_INLINE void decode_q6k(const uint8_t* u, Dec& d) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256i r[8];
-  for (int n = 0; n < 2; ++n) {
-    const __m256i l0 = load32(u + 64 * n), l1 = load32(u + 64 * n + 32), h = load32(u + 128 + 32 * n);
-    // Bits 2k, 2k+1 of h to bits 4, 5: masked first, so the 16-bit shifts carry nothing across bytes.
-    r[4 * n] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4));
-    r[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2));
-    r[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, _mm256_set1_epi8(0x30)));
-    r[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(static_cast<char>(0xC0))), 2));
-  }
-  to_lanes(r, d.q);
-  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192));
-  auto pairs = [](__m128i bytes8) {  // 8 int8 -> the same value as both int16 of a 32-bit lane
-    const __m256i x = _mm256_cvtepi8_epi32(bytes8);
-    return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(x, 16));
-  };
-  d.sce = pairs(_mm_shuffle_epi8(sc, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1)));
-  d.sco = pairs(_mm_shuffle_epi8(sc, _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1)));
-  d.fsc = _mm256_set1_ps(f16_at(u + 208));
-  d.fmin = _mm256_setzero_ps();
-}
-
-// Block sums of one unit against activation half-chunks a + 64K (K < 8), 32-bit lane l = block l
-// (Q6_K: weighted by the halves' integer scales).
+// Block sums of one unit against activation half-chunks a + 64K (K < 8), 32-bit lane l = block l.
 template <Kind kK>
 MOECAT_INLINE __m256i unit_sums(const Dec& d, const int8_t* a) {
   const __m256i* q = d.q;
   const __m256i ones = _mm256_set1_epi16(1);
   auto av = [&](int K) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(a + 64 * K)); };
-  if constexpr (kK == kQ6) {
-    const __m256i k32 = _mm256_set1_epi8(32);
-    __m256i s[2];
-    for (int half = 0; half < 2; ++half) {
-      s[half] = _mm256_setzero_si256();
-      for (int K = 4 * half; K < 4 * half + 4; ++K) {
-        const __m256i v = _mm256_sub_epi8(q[K], k32);
-        s[half] = _mm256_add_epi16(s[half], _mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(av(K), v)));
-      }
-    }
-    return _mm256_add_epi32(_mm256_madd_epi16(s[0], d.sce), _mm256_madd_epi16(s[1], d.sco));
-  } else if constexpr (kK == kU4) {
+  if constexpr (kK == kU4) {
     __m256i s = _mm256_maddubs_epi16(q[0], av(0));
     for (int K = 1; K < 8; ++K) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[K], av(K)));
     return _mm256_madd_epi16(s, ones);
@@ -263,7 +210,7 @@ template <uint32_t kT>
 MOECAT_INLINE __m256 unit_acc(__m256i S, const ActPair* a, int64_t s, __m256 fsc, __m256 fmin, int offset, __m256 acc) {
   const ActPair& p = a[s >> 1];
   const int h = 8 * static_cast<int>(s & 1);
-  if (kind_of(kT) != kS8 && kind_of(kT) != kQ6 && offset)  // (those two: in the signed sums)
+  if (kind_of(kT) != kS8 && offset)  // (kS8: in the signed sums)
     S = _mm256_sub_epi32(S, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(p.qs + h)),
                                                _mm256_set1_epi32(offset)));
   acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(fsc, _mm256_load_ps(p.dg + h)), acc);
@@ -283,11 +230,7 @@ inline void fused_row(const uint8_t* row, int64_t nu, const ActPair* const* a, f
     const char* pf = reinterpret_cast<const char*>(row + s * kUnit + kAhead);
     for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     Dec d;
-    if constexpr (kT == kQ6K) {
-      decode_q6k(row + s * kUnit, d);
-    } else {
-      decode_repacked<kT>(row + s * kUnit, d);
-    }
+    decode_repacked<kT>(row + s * kUnit, d);
     for (int c = 0; c < C; ++c)
       acc[c] = unit_acc<kT>(unit_sums<kind_of(kT)>(d, act_q(a[c], s)), a[c], s, d.fsc, d.fmin, offset, acc[c]);
   }
@@ -298,7 +241,7 @@ template <uint32_t kT>
 void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
            float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   constexpr int kGroup = 8;
-  const int64_t nu = in / kSpan, np = (nu + 1) / 2;  // repacked (and Q6_K) rows are whole units
+  const int64_t nu = in / kSpan, np = (nu + 1) / 2;  // repacked rows are whole units
   const ActPair* a[kGroup];
   for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
     const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
@@ -335,27 +278,7 @@ inline void dot_tile(const UnitCodes* w, int64_t nu, const ActPair* const* a, fl
     __m256i S[R][C];
     for (int j = 0; j < R; ++j)
       for (int c = 0; c < C; ++c) S[j][c] = _mm256_setzero_si256();
-    if constexpr (kK == kQ6) {
-      const __m256i k32 = _mm256_set1_epi8(32);
-      for (int half = 0; half < 2; ++half) {
-        __m256i s16[R][C];
-        for (int j = 0; j < R; ++j)
-          for (int c = 0; c < C; ++c) s16[j][c] = _mm256_setzero_si256();
-        for (int K = 4 * half; K < 4 * half + 4; ++K) {
-          __m256i av[C];
-          for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
-          for (int j = 0; j < R; ++j) {
-            const __m256i v = _mm256_sub_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(w[j * nu + s].q + 32 * K)), k32);
-            const __m256i av8 = _mm256_abs_epi8(v);
-            for (int c = 0; c < C; ++c) s16[j][c] = _mm256_add_epi16(s16[j][c], _mm256_maddubs_epi16(av8, _mm256_sign_epi8(av[c], v)));
-          }
-        }
-        for (int j = 0; j < R; ++j) {
-          const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(half ? w[j * nu + s].sco : w[j * nu + s].sce));
-          for (int c = 0; c < C; ++c) S[j][c] = _mm256_add_epi32(S[j][c], _mm256_madd_epi16(s16[j][c], sc));
-        }
-      }
-    } else if constexpr (kK == kS8) {
+    if constexpr (kK == kS8) {
       for (int K = 0; K < 8; ++K) {
         __m256i av[C];
         for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
@@ -413,8 +336,6 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, co
         Dec d;
         if constexpr (is_repacked(kT)) {
           decode_repacked<kT>(row + s * unit_bytes(kT), d);
-        } else if constexpr (kT == kQ6K) {
-          decode_q6k(row + s * unit_bytes(kT), d);
         } else {
           const int nv = static_cast<int>(in - s * kSpan < kSpan ? in - s * kSpan : kSpan);
           decode_file(unpack, has_mins(kT), row, s, nv, d);
@@ -423,10 +344,6 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, co
         for (int K = 0; K < 8; ++K) store32(u.q + 32 * K, d.q[K]);
         _mm256_store_ps(u.fsc, d.fsc);
         _mm256_store_ps(u.fmin, has_mins(kT) ? d.fmin : _mm256_setzero_ps());
-        if constexpr (kT == kQ6K) {
-          _mm256_store_si256(reinterpret_cast<__m256i*>(u.sce), d.sce);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(u.sco), d.sco);
-        }
       }
     }
     for (int64_t i = 0; i < n; i += 2) {
@@ -579,10 +496,9 @@ void repack_n(const uint8_t* src, uint8_t* dst, int64_t n) {
 
 int pair_type(uint32_t t) {
   // Q8_0_R: f16-rounded activation scales (llama.cpp's q8_0 activations; span_act's f16), its
-  // file layout keeps the dedicated q8_0 kernel. The others: span_act's f32 scales; Q6_K in its
-  // file layout only (see the head of the file).
+  // file layout keeps the dedicated q8_0 kernel. The others: span_act's f32 scales.
   if (t == kQ8R) return 2;
-  return known(file_id(t)) || t == kQ6K ? 1 : 0;
+  return known(file_id(t)) ? 1 : 0;
 }
 
 void pair_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
@@ -599,7 +515,6 @@ void pair_matmul(uint32_t t, int offset, const uint8_t* w, int64_t row_bytes, in
   case kR + ID: matmul_rows<kR + ID>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
     PAIR(2) PAIR(3) PAIR(6) PAIR(7) PAIR(20) PAIR(12) PAIR(13) PAIR(23)
 #undef PAIR
-    case kQ6K: matmul_rows<kQ6K>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
     case kQ8R: matmul_rows<kQ8R>(offset, w, row_bytes, in, a, rows, n, y, ldy, r0, r1); return;
     default: __builtin_trap();  // matmul_many asks pair_type first
   }
@@ -631,7 +546,6 @@ quant::FusedPairFn pair_fused(uint32_t t) {
     case kR + 13: return fused<kR + 13>;
     case kR + 23: return fused<kR + 23>;
     case kQ8R: return fused<kQ8R>;
-    case kQ6K: return fused<kQ6K>;  // decoded from the file layout in registers
     default: return nullptr;  // the other file layouts: row tiles only
   }
 }

@@ -1,0 +1,137 @@
+// AVX2 Q6_K in its file layout against the Span activations (span.h ActSpan: natural order,
+// int8 per 32 values with an f32 scale, code sums per 16), for every activation-row count.
+// Q6_K is the output matrix and the attention / down projections of the K-quant mixes (in the
+// Qwen3-30B-A3B-shaped Q4_K_M file ~65 % of the bytes a generated token reads), and its scales
+// are int8 per 16 values, so the cheapest AVX2 form keeps them in the integer domain: per
+// 32-value block l, vpmaddubsw (codes 0..63 x int8: <= 2 x 63 x 127, no saturation) then
+// vpmaddwd against the two groups' scales as int16 (group 2l in the low 128 bits, 2l + 1 in the
+// high ones) gives 8 int32 partial sums of sc_g * S_g; those are scaled by the block's activation
+// scale in float (the scales differ per 32 values), the unit's d once, and the codes' offset of
+// 32 comes off through the activations' group sums: - 32 d sc_g * bs_g, the Span form's
+// fmin * bs. No transposition (the natural order is the file's), no sign trick, no Span written.
+// Per unit and activation row: 8 vpmaddubsw + 8 vpmaddwd + 8 converts + 8 FMAs + 7 more, where
+// the Span form (span_avx2.cpp) first wrote the unit out and then summed per 16 values with a
+// tree of horizontal adds (~2x the instructions).
+// One kernel for every row count (generation, batches and prompts; KernelTable::
+// span_fused_all_rows), so a row's output has the same bits however many rows run with it:
+// per output, units in order, each unit's blocks into four partial sums in a fixed order, the
+// offset's part into a sum of its own; one fixed horizontal sum of the difference at the end.
+// The decode is repeated per group of eight activation rows (~5 % of a prompt's work).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/avx2_util.h"
+#include "kernels/kernel_table.h"
+#include "kernels/quant/span_util_avx2.h"
+
+namespace moecat::kernels::avx2 {
+
+using quant::ActSpan;
+using quant::kSpan;
+
+namespace {
+
+#define MOECAT_INLINE inline __attribute__((always_inline))
+
+constexpr int64_t kUnit = 210;  // ql 0-127, qh 128-191, int8 scales 192-207, f16 d 208
+
+struct Q6Unit {
+  __m256i c[8];   // natural block l: 32 codes (0..63)
+  __m256i sc[8];  // block l: int16 scale of group 2l (low 128 bits) and 2l + 1 (high)
+  __m256 d;       // the unit's d
+  __m256 fmin[2];  // 32 d sc_g, groups 0-7 and 8-15 (the Span form's fmin)
+};
+
+// Value 128n + 32k + l: the low (k < 2) or high nibble of ql[64n + 32 (k % 2) + l] with bits
+// 2k, 2k+1 of qh[32n + l] on top (masked before the 16-bit shifts: nothing crosses bytes).
+MOECAT_INLINE void decode(const uint8_t* u, Q6Unit& q) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int n = 0; n < 2; ++n) {
+    const __m256i l0 = load32(u + 64 * n), l1 = load32(u + 64 * n + 32), h = load32(u + 128 + 32 * n);
+    q.c[4 * n] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4));
+    q.c[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2));
+    q.c[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, _mm256_set1_epi8(0x30)));
+    q.c[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                     _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(static_cast<char>(0xC0))), 2));
+  }
+  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192));
+  const __m256i s16 = _mm256_cvtepi8_epi16(s8);  // [s0 .. s7 | s8 .. s15]
+  const __m256i lo = _mm256_permute4x64_epi64(s16, 0x44), hi = _mm256_permute4x64_epi64(s16, 0xEE);
+  for (int l = 0; l < 8; ++l) {
+    const int j = l % 4;  // int16 2j (low lane) and 2j + 1 (high lane) of lo (l < 4) or hi
+    const char a = static_cast<char>(4 * j), b = static_cast<char>(4 * j + 2);
+    const __m256i ctl = _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
+                                         b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1);
+    q.sc[l] = _mm256_shuffle_epi8(l < 4 ? lo : hi, ctl);
+  }
+  const float d = f16_at(u + 208);
+  q.d = _mm256_set1_ps(d);
+  // fsc = d * scale exactly as the reference computes it, then 32 fsc (span.h's fmin).
+  const __m256 k32 = _mm256_set1_ps(32.0f);
+  q.fmin[0] = _mm256_mul_ps(k32, _mm256_mul_ps(q.d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8))));
+  q.fmin[1] = _mm256_mul_ps(k32, _mm256_mul_ps(q.d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s8, 8)))));
+}
+
+// Unit s of a weight row against activation span a (see the head of the file): acc += d x the
+// blocks' scaled sums, mins += the offset's part. The blocks go to four partial sums and the
+// offset to a sum of its own, so the loop carries one add per accumulator and unit (one chain
+// of eleven FMAs per unit had made this latency-bound: ~45 cycles per unit at one row).
+MOECAT_INLINE void unit_dot(const Q6Unit& q, const ActSpan& a, __m256& acc, __m256& mins) {
+  __m256 u[4];
+  for (int l = 0; l < 8; ++l) {
+    const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + 32 * l));
+    const __m256 w = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q.c[l], x), q.sc[l]));
+    const __m256 dg = _mm256_broadcast_ss(a.dg + 2 * l);
+    u[l % 4] = l < 4 ? _mm256_mul_ps(w, dg) : _mm256_fmadd_ps(w, dg, u[l % 4]);
+  }
+  acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(u[0], u[1]), _mm256_add_ps(u[2], u[3])), q.d, acc);
+  mins = _mm256_add_ps(mins, _mm256_fmadd_ps(q.fmin[1], _mm256_load_ps(a.bs + 8), _mm256_mul_ps(q.fmin[0], _mm256_load_ps(a.bs))));
+}
+
+template <int C>
+void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy) {
+  constexpr int64_t kAhead = 4096;
+  __m256 acc[C], mins[C];
+  for (int c = 0; c < C; ++c) acc[c] = mins[c] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < nsp; ++s) {
+    const char* pf = reinterpret_cast<const char*>(row + s * kUnit + kAhead);
+    for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    Q6Unit q;
+    decode(row + s * kUnit, q);
+    for (int c = 0; c < C; ++c) unit_dot(q, a[c][s], acc[c], mins[c]);
+  }
+  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(_mm256_sub_ps(acc[c], mins[c]));
+}
+
+// FusedDotFn for Q6_K (any m).
+void q6k_dot(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t m,
+             float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
+  (void)offset;  // 32: in fmin
+  constexpr int kGroup = 8;
+  const ActSpan* a[kGroup];
+  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
+    const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
+    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w + r * row_bytes;
+      float* yi = y + i0 * ldy + r;
+      switch (mb) {
+        case 8: row_dot<8>(row, nsp, a, yi, ldy); break;
+        case 7: row_dot<7>(row, nsp, a, yi, ldy); break;
+        case 6: row_dot<6>(row, nsp, a, yi, ldy); break;
+        case 5: row_dot<5>(row, nsp, a, yi, ldy); break;
+        case 4: row_dot<4>(row, nsp, a, yi, ldy); break;
+        case 3: row_dot<3>(row, nsp, a, yi, ldy); break;
+        case 2: row_dot<2>(row, nsp, a, yi, ldy); break;
+        default: row_dot<1>(row, nsp, a, yi, ldy); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+quant::FusedDotFn span_fused(uint32_t t) { return t == 14 ? q6k_dot : nullptr; }
+
+}  // namespace moecat::kernels::avx2
