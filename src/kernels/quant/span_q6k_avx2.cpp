@@ -36,70 +36,83 @@ namespace {
 
 constexpr int64_t kUnit = 210;  // ql 0-127, qh 128-191, int8 scales 192-207, f16 d 208
 
-struct Q6Unit {
-  __m256i c[8];   // natural block l: 32 codes (0..63)
-  __m256i sc[8];  // block l: int16 scale of group 2l (low 128 bits) and 2l + 1 (high)
-  __m256 d;       // the unit's d
-  __m256 fmin[2];  // 32 d sc_g, groups 0-7 and 8-15 (the Span form's fmin)
+// A unit's scales: the int8 scales widened to int16, [s0 .. s7] (lo) and [s8 .. s15] (hi) in
+// both 128-bit lanes; d; fmin = 32 d sc_g for groups 0-7 and 8-15 (the Span form's fmin).
+struct Q6Scales {
+  __m256i lo, hi;
+  __m256 d, fmin[2];
 };
 
-// Value 128n + 32k + l: the low (k < 2) or high nibble of ql[64n + 32 (k % 2) + l] with bits
-// 2k, 2k+1 of qh[32n + l] on top (masked before the 16-bit shifts: nothing crosses bytes).
-MOECAT_INLINE void decode(const uint8_t* u, Q6Unit& q) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  for (int n = 0; n < 2; ++n) {
-    const __m256i l0 = load32(u + 64 * n), l1 = load32(u + 64 * n + 32), h = load32(u + 128 + 32 * n);
-    q.c[4 * n] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4));
-    q.c[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2));
-    q.c[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, _mm256_set1_epi8(0x30)));
-    q.c[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                     _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(static_cast<char>(0xC0))), 2));
-  }
+MOECAT_INLINE void scales(const uint8_t* u, Q6Scales& q) {
   const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192));
   const __m256i s16 = _mm256_cvtepi8_epi16(s8);  // [s0 .. s7 | s8 .. s15]
-  const __m256i lo = _mm256_permute4x64_epi64(s16, 0x44), hi = _mm256_permute4x64_epi64(s16, 0xEE);
-  for (int l = 0; l < 8; ++l) {
-    const int j = l % 4;  // int16 2j (low lane) and 2j + 1 (high lane) of lo (l < 4) or hi
-    const char a = static_cast<char>(4 * j), b = static_cast<char>(4 * j + 2);
-    const __m256i ctl = _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
-                                         b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1);
-    q.sc[l] = _mm256_shuffle_epi8(l < 4 ? lo : hi, ctl);
-  }
+  q.lo = _mm256_permute4x64_epi64(s16, 0x44);
+  q.hi = _mm256_permute4x64_epi64(s16, 0xEE);
   const float d = f16_at(u + 208);
   q.d = _mm256_set1_ps(d);
-  // fsc = d * scale exactly as the reference computes it, then 32 fsc (span.h's fmin).
-  const __m256 k32 = _mm256_set1_ps(32.0f);
-  q.fmin[0] = _mm256_mul_ps(k32, _mm256_mul_ps(q.d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8))));
-  q.fmin[1] = _mm256_mul_ps(k32, _mm256_mul_ps(q.d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s8, 8)))));
+  const __m256 d32 = _mm256_set1_ps(32.0f * d);  // 32 d sc = 32 (d sc): a power of two, exact
+  q.fmin[0] = _mm256_mul_ps(d32, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8)));
+  q.fmin[1] = _mm256_mul_ps(d32, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s8, 8))));
 }
 
-// Unit s of a weight row against activation span a (see the head of the file): acc += d x the
-// blocks' scaled sums, mins += the offset's part. The blocks go to four partial sums and the
-// offset to a sum of its own, so the loop carries one add per accumulator and unit (one chain
-// of eleven FMAs per unit had made this latency-bound: ~45 cycles per unit at one row).
-MOECAT_INLINE void unit_dot(const Q6Unit& q, const ActSpan& a, __m256& acc, __m256& mins) {
-  __m256 u[4];
-  for (int l = 0; l < 8; ++l) {
-    const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + 32 * l));
-    const __m256 w = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q.c[l], x), q.sc[l]));
-    const __m256 dg = _mm256_broadcast_ss(a.dg + 2 * l);
-    u[l % 4] = l < 4 ? _mm256_mul_ps(w, dg) : _mm256_fmadd_ps(w, dg, u[l % 4]);
-  }
-  acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(u[0], u[1]), _mm256_add_ps(u[2], u[3])), q.d, acc);
-  mins = _mm256_add_ps(mins, _mm256_fmadd_ps(q.fmin[1], _mm256_load_ps(a.bs + 8), _mm256_mul_ps(q.fmin[0], _mm256_load_ps(a.bs))));
+// Block l's scales as int16: group 2l in the low 128 bits, 2l + 1 in the high ones.
+MOECAT_INLINE __m256i block_scales(const Q6Scales& q, int l) {
+  const char a = static_cast<char>(4 * (l % 4)), b = static_cast<char>(4 * (l % 4) + 2);
+  const __m256i ctl = _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
+                                       b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1);
+  return _mm256_shuffle_epi8(l < 4 ? q.lo : q.hi, ctl);
 }
 
+// The codes of half n (values 128n .. 128n + 127, natural blocks 4n .. 4n + 3): value
+// 128n + 32k + l is the low (k < 2) or high nibble of ql[64n + 32 (k % 2) + l] with bits 2k,
+// 2k+1 of qh[32n + l] on top (masked before the 16-bit shifts: nothing crosses bytes).
+MOECAT_INLINE void codes(const uint8_t* u, int n, __m256i* c) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i l0 = load32(u + 64 * n), l1 = load32(u + 64 * n + 32), h = load32(u + 128 + 32 * n);
+  c[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4));
+  c[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2));
+  c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, _mm256_set1_epi8(0x30)));
+  c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                         _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(static_cast<char>(0xC0))), 2));
+}
+
+// C activation rows against one weight row: per unit, half by half (four blocks' codes and
+// scales live at a time, so little spills), block l of row c into partial sum l % 4; then acc
+// += d x the partial sums, mins += the offset's part. The loop carries one operation per
+// accumulator and unit.
 template <int C>
 void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy) {
   constexpr int64_t kAhead = 4096;
   __m256 acc[C], mins[C];
   for (int c = 0; c < C; ++c) acc[c] = mins[c] = _mm256_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
-    const char* pf = reinterpret_cast<const char*>(row + s * kUnit + kAhead);
+    const uint8_t* u = row + s * kUnit;
+    const char* pf = reinterpret_cast<const char*>(u + kAhead);
     for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
-    Q6Unit q;
-    decode(row + s * kUnit, q);
-    for (int c = 0; c < C; ++c) unit_dot(q, a[c][s], acc[c], mins[c]);
+    Q6Scales q;
+    scales(u, q);
+    __m256 part[C][4];
+    for (int n = 0; n < 2; ++n) {
+      __m256i cd[4];
+      codes(u, n, cd);
+      for (int k = 0; k < 4; ++k) {
+        const int l = 4 * n + k;
+        const __m256i sc = block_scales(q, l);
+        for (int c = 0; c < C; ++c) {
+          const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[c][s].q + 32 * l));
+          const __m256 w = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(cd[k], x), sc));
+          const __m256 dg = _mm256_broadcast_ss(a[c][s].dg + 2 * l);
+          part[c][k] = n == 0 ? _mm256_mul_ps(w, dg) : _mm256_fmadd_ps(w, dg, part[c][k]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256 t = _mm256_add_ps(_mm256_add_ps(part[c][0], part[c][1]), _mm256_add_ps(part[c][2], part[c][3]));
+      acc[c] = _mm256_fmadd_ps(t, q.d, acc[c]);
+      const ActSpan& as = a[c][s];
+      mins[c] = _mm256_add_ps(mins[c], _mm256_fmadd_ps(q.fmin[1], _mm256_load_ps(as.bs + 8),
+                                                       _mm256_mul_ps(q.fmin[0], _mm256_load_ps(as.bs))));
+    }
   }
   for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(_mm256_sub_ps(acc[c], mins[c]));
 }
