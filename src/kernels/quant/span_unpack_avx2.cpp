@@ -4,8 +4,8 @@
 // codes moved 32 at a time instead of one by one. Without them the AVX2 path decoded every
 // weight with the scalar reference at every token: 1.6 generated tokens/s on the
 // Qwen3-30B-A3B-shaped Q4_K_M file where AVX-512 runs ~68 (docs/PERF.md, session 17). Also
-// used on AVX-512 CPUs without VNNI (dispatch.cpp). Types without one here (Q2_K, Q3_K, the
-// grid i-quants) keep the reference unpack.
+// used on AVX-512 CPUs without VNNI (dispatch.cpp). Types without one here (the grid
+// i-quants) keep the reference unpack.
 #include <immintrin.h>
 
 #include "kernels/kernel_table.h"
@@ -97,6 +97,55 @@ void unpack_q6k(const uint8_t* row, int64_t s, int, Span* out) {
   _mm256_store_ps(out->fmin + 8, _mm256_mul_ps(k32, f1));
 }
 
+// Q2_K (scales 0-15, qs 16-79, d 80, dmin 82): value 128n + 32j + l is bits 2j of qs[32n + l];
+// group g's scale d * (s_g & 15), its min dmin * (s_g >> 4), as the reference computes them.
+void unpack_q2k(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 84;
+  const __m256i m3 = _mm256_set1_epi8(3);
+  for (int n = 0; n < 2; ++n) {
+    const __m256i v = load32(b + 16 + 32 * n);
+    for (int j = 0; j < 4; ++j) store32(out->q + 128 * n + 32 * j, _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3));
+  }
+  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_and_si128(sc, m4), hi = _mm_and_si128(_mm_srli_epi16(sc, 4), m4);
+  const __m256 d = _mm256_set1_ps(f16_at(b + 80)), dmin = _mm256_set1_ps(f16_at(b + 82));
+  for (int h = 0; h < 2; ++h) {
+    _mm256_store_ps(out->fsc + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8 * h)))));
+    _mm256_store_ps(out->fmin + 8 * h, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8 * h)))));
+  }
+}
+
+// Q3_K (hmask 0-31, qs 32-95, scales 96-107, d 108): code = Q2_K's two low bits | (bit j of
+// hmask[l]) << 2 for value 32j + l (the reference's q3 + 4, offset 4); group g's 6-bit scale:
+// the low nibble from byte g % 8 (high nibble for g >= 8), the top two bits from byte 8 + g % 4
+// at 2 (g / 4); fsc = d * (scale - 32), fmin = 4 fsc.
+void unpack_q3k(const uint8_t* row, int64_t s, int, Span* out) {
+  const uint8_t* b = row + s * 110;
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  const __m256i hm = load32(b);
+  for (int n = 0; n < 2; ++n) {
+    const __m256i v = load32(b + 32 + 32 * n);
+    for (int j = 0; j < 4; ++j) {
+      const int jj = 4 * n + j;
+      const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, jj), one), 2);
+      store32(out->q + 32 * jj, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3), hb));
+    }
+  }
+  const uint8_t* sc = b + 96;
+  alignas(32) int32_t v[16];
+  for (int g = 0; g < 16; ++g) {
+    const int low = g < 8 ? sc[g] & 0xF : sc[g - 8] >> 4;
+    v[g] = (low | ((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+  }
+  const __m256 d = _mm256_set1_ps(f16_at(b + 108)), k4 = _mm256_set1_ps(4.0f);
+  for (int h = 0; h < 2; ++h) {
+    const __m256 f = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(v + 8 * h))));
+    _mm256_store_ps(out->fsc + 8 * h, f);
+    _mm256_store_ps(out->fmin + 8 * h, _mm256_mul_ps(k4, f));
+  }
+}
+
 // IQ4_XS: block ib's 16 bytes of 4-bit indices through the table (+ 128), scale d * (l - 32).
 void unpack_iq4xs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* x = row + s * 136;
@@ -125,6 +174,8 @@ quant::UnpackFn span_fast_unpack(uint32_t t) {
     case 12: return unpack_k45<4>;  // Q4_K
     case 13: return unpack_k45<5>;  // Q5_K
     case 14: return unpack_q6k;     // Q6_K
+    case 10: return unpack_q2k;     // Q2_K
+    case 11: return unpack_q3k;     // Q3_K
     case 23: return unpack_iq4xs;   // IQ4_XS
     default: return nullptr;        // the reference unpack
   }
