@@ -239,7 +239,7 @@ TEST(QuantKernels, Avx2UnpacksAreTheReference) {
       EXPECT_EQ(0, std::memcmp(got.fmin, ref.fmin, sizeof ref.fmin)) << dtype_name(qt.type) << " nv=" << nv;
     }
   }
-  EXPECT_GE(checked, 11);  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
+  EXPECT_GE(checked, 18);  // Q4_0 .. Q5_1, IQ4_NL, Q2_K .. Q6_K, IQ4_XS, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S
 }
 
 // The pair form's activations (span.h ActPair) of every ISA that has them are the scalar Span

@@ -184,6 +184,8 @@ quant::FusedPairFn pair_fused(uint32_t type);
 bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_units);
 // Q6_K's kernel (span_q6k_avx2.cpp) for file type 14, else null.
 quant::FusedDotFn span_fused(uint32_t type);
+// The natural-order unpacks of the grid i-quants (span_iq_avx2.cpp), or null.
+quant::UnpackFn span_fast_unpack_iq(uint32_t ggml_type);
 }
 namespace avx512 {
 void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);

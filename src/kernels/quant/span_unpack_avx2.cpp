@@ -4,8 +4,7 @@
 // codes moved 32 at a time instead of one by one. Without them the AVX2 path decoded every
 // weight with the scalar reference at every token: 1.6 generated tokens/s on the
 // Qwen3-30B-A3B-shaped Q4_K_M file where AVX-512 runs ~68 (docs/PERF.md, session 17). Also
-// used on AVX-512 CPUs without VNNI (dispatch.cpp). Types without one here (the grid
-// i-quants) keep the reference unpack.
+// used on AVX-512 CPUs without VNNI (dispatch.cpp). The grid i-quants: span_iq_avx2.cpp.
 #include <immintrin.h>
 
 #include "kernels/kernel_table.h"
@@ -177,7 +176,7 @@ quant::UnpackFn span_fast_unpack(uint32_t t) {
     case 10: return unpack_q2k;     // Q2_K
     case 11: return unpack_q3k;     // Q3_K
     case 23: return unpack_iq4xs;   // IQ4_XS
-    default: return nullptr;        // the reference unpack
+    default: return span_fast_unpack_iq(t);  // the grid i-quants (span_iq_avx2.cpp), or null
   }
 }
 
