@@ -294,6 +294,33 @@ TEST(QuantKernels, PairActivationsAreTheSpanActivationsInPairLanes) {
   }
 }
 
+// AVX2's Span activations (natural order, like the scalar reference's) are the reference's
+// bytes: codes, scales (f16-rounded too), sums; rows ending inside a span.
+TEST(QuantKernels, Avx2SpanActivationsAreTheReference) {
+  if (detected_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU";
+  IsaScope scope;
+  set_isa(Isa::kAvx2);
+  const KernelTable& k = active_table();
+  for (int64_t in : {32, 256, 288, 800}) {
+    for (bool f16 : {false, true}) {
+      const int64_t rows = 3, nsp = (in + 255) / 256;
+      std::vector<float> x = randv(rows * in, static_cast<uint32_t>(7 * in + f16));
+      x[1] = 0.0f;
+      std::vector<quant::ActSpan> want(static_cast<size_t>(rows * nsp)), got(want.size());
+      std::memset(got.data(), 0xAB, got.size() * sizeof(quant::ActSpan));
+      scalar::span_act(x.data(), in, 0, rows, want.data(), f16);
+      k.span_act(x.data(), in, 0, rows, got.data(), f16);
+      ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(quant::ActSpan))) << "in=" << in << " f16=" << f16;
+    }
+  }
+  // A row of zeros: scale 0, codes 0 (no division by zero).
+  std::vector<float> z(256, 0.0f);
+  quant::ActSpan a, b;
+  scalar::span_act(z.data(), 256, 0, 1, &a, false);
+  k.span_act(z.data(), 256, 0, 1, &b, false);
+  EXPECT_EQ(0, std::memcmp(&a, &b, sizeof a));
+}
+
 // Threads split rows; row tiles and activation rows never change an output's arithmetic.
 TEST(QuantKernels, ThreadsAndBatchBitExact) {
   IsaScope scope;

@@ -4,8 +4,11 @@
 // per vector by a fixed tree of horizontal adds.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/avx2_util.h"
 #include "kernels/kernel_table.h"
+#include "kernels/quant/span_util_avx2.h"
 
 namespace moecat::kernels::avx2 {
 
@@ -70,8 +73,28 @@ inline __m256i group_sums8_signed(const uint8_t* w, const int8_t* a) {
 
 }  // namespace
 
+// Natural order, as the scalar reference lays it out and rounds (tests compare the bytes): per
+// 32 values amax / 127, codes with the exact scale, per 16 the code sum and scale x sum.
 void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
-  scalar::span_act(x, in, row0, row1, act, f16);  // natural order; per matrix, not per weight
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  for (int64_t r = row0; r < row1; ++r) {
+    ActSpan* a = static_cast<ActSpan*>(act) + r * nsp;
+    const float* xr = x + r * in;
+    for (int64_t s = 0; s < nsp; ++s) {
+      std::memset(&a[s], 0, sizeof(ActSpan));
+      const int64_t nv = in - s * kSpan < kSpan ? in - s * kSpan : kSpan;
+      for (int64_t b = 0; b < nv / 32; ++b) {
+        int32_t sum[2];
+        const float d = quantize32(xr + s * kSpan + 32 * b, a[s].q + 32 * b, &sum[0], &sum[1]);
+        const float ds = f16 ? _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)) : d;
+        for (int h = 0; h < 2; ++h) {
+          a[s].dg[2 * b + h] = ds;
+          a[s].bs[2 * b + h] = ds * static_cast<float>(sum[h]);
+          a[s].qs[2 * b + h] = sum[h];
+        }
+      }
+    }
+  }
 }
 
 void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const uint8_t* w, int64_t row_bytes,

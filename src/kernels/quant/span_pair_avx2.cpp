@@ -366,27 +366,11 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, int64_t in, co
 
 // ---- activations ----------------------------------------------------------------------------
 
-// Rounds half away from zero (as std::round and the AVX-512 act_row).
-inline __m256 round_away(__m256 v) {
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-  const __m256 ge = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  return _mm256_add_ps(t, _mm256_and_ps(ge, _mm256_or_ps(_mm256_set1_ps(1.0f), sign)));
-}
-
-inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
 // Row x into ceil(spans / 2) ActPairs, as the AVX-512 act_row: per 32 values amax / 127, codes
 // with the exact scale, the kept scale f16-rounded with f16; block b of span 2p + h to lane
 // 8h + b (dword K at 64K + 32h + 4b).
 void act_row(const float* x, int64_t in, bool f16, ActPair* out) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   for (int64_t p = 0; 2 * p < nsp; ++p) {
     ActPair& a = out[p];
     std::memset(&a, 0, sizeof a);
@@ -394,25 +378,10 @@ void act_row(const float* x, int64_t in, bool f16, ActPair* out) {
       const int64_t s = 2 * p + h;
       const int nb = static_cast<int>((in - s * kSpan < kSpan ? in - s * kSpan : kSpan) / 32);
       for (int b = 0; b < nb; ++b) {
-        const float* v = x + s * kSpan + 32 * b;
-        __m256 x4[4], mx = _mm256_setzero_ps();
-        for (int k = 0; k < 4; ++k) {
-          x4[k] = _mm256_loadu_ps(v + 8 * k);
-          mx = _mm256_max_ps(mx, _mm256_and_ps(x4[k], abs_mask));
-        }
-        __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-        m = _mm_max_ss(m, _mm_movehdup_ps(m));
-        const float amax = _mm_cvtss_f32(m);
-        const float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        __m256i q4[4];
-        for (int k = 0; k < 4; ++k) q4[k] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(x4[k], _mm256_set1_ps(id))));
-        const int32_t qs = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q4[0], q4[1]), _mm256_add_epi32(q4[2], q4[3])));
-        // int32 -> int8 in natural order (packs interleave 128-bit halves; the permute undoes it).
-        const __m256i p16a = _mm256_packs_epi32(q4[0], q4[1]), p16b = _mm256_packs_epi32(q4[2], q4[3]);
-        const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         alignas(32) int8_t q[32];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(q), p8);
+        int32_t lo, hi;
+        const float dd = quantize32(x + s * kSpan + 32 * b, q, &lo, &hi);
+        const int32_t qs = lo + hi;
         for (int K = 0; K < 8; ++K) std::memcpy(a.q + 64 * K + 32 * h + 4 * b, q + 4 * K, 4);
         const float ds = f16 ? _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT)) : dd;
         a.dg[8 * h + b] = ds;

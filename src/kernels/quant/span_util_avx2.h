@@ -68,4 +68,43 @@ static inline __m256 scales_iq4xs(const uint8_t* x) {
   return _mm256_mul_ps(_mm256_set1_ps(f16_at(x)), _mm256_cvtepi32_ps(_mm256_sub_epi32(ls, _mm256_set1_epi32(32))));
 }
 
+// Rounds half away from zero (as std::round and the AVX-512 act_row).
+static inline __m256 round_away(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+  const __m256 ge = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  return _mm256_add_ps(t, _mm256_and_ps(ge, _mm256_or_ps(_mm256_set1_ps(1.0f), sign)));
+}
+
+static inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// 32 activations (v) quantized as the reference does (amax / 127, round half away from zero
+// with the exact inverse scale): the codes in natural order to q, the scale returned.
+static inline float quantize32(const float* v, int8_t* q, int32_t* sum_lo, int32_t* sum_hi) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 x4[4], mx = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    x4[k] = _mm256_loadu_ps(v + 8 * k);
+    mx = _mm256_max_ps(mx, _mm256_and_ps(x4[k], abs_mask));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float dd = _mm_cvtss_f32(m) / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+  __m256i q4[4];
+  for (int k = 0; k < 4; ++k) q4[k] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(x4[k], _mm256_set1_ps(id))));
+  *sum_lo = hsum_i32(_mm256_add_epi32(q4[0], q4[1]));
+  *sum_hi = hsum_i32(_mm256_add_epi32(q4[2], q4[3]));
+  // int32 -> int8 in natural order (packs interleave 128-bit halves; the permute undoes it).
+  const __m256i p16a = _mm256_packs_epi32(q4[0], q4[1]), p16b = _mm256_packs_epi32(q4[2], q4[3]);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                      _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return dd;
+}
+
 }  // namespace moecat::kernels::avx2
