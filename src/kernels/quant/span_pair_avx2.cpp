@@ -1,5 +1,7 @@
 // AVX2 kernels of the pair form (span.h ActPair) for the types whose scales are per 32 values:
-// Q4_K, Q5_K, IQ4_XS and the 32-value types Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, in their repacked
+// Q8_0 (repacked rows of whole units, f16-rounded activation scales as llama.cpp's q8_0
+// activations; its file layout keeps the dedicated q8_0 kernel), Q4_K, Q5_K, IQ4_XS and the
+// 32-value types Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, in their repacked
 // layouts (repack.h: the codes already in the form's 32-value lanes, so a unit is four 32-byte
 // loads of nibbles) and their file layouts (the AVX2 Span unpack, then an 8 x 8 dword
 // transpose into the lanes; row tiles only, where the cost is shared by every activation row).
@@ -11,7 +13,8 @@
 // Integer sums by vpmaddubsw (u8 x s8 -> int16 pairs) then vpmaddwd against ones:
 //   4-bit codes (0..15): the eight half-chunks summed in int16 (|sum| <= 8 x 2 x 15 x 127 = 30480);
 //   5-bit codes (0..31): two int16 sums of four (<= 31496), then widened;
-//   table codes stored + 128 (IQ4_XS, IQ4_NL): v = c - 128 as |v| x (a with v's sign), widened
+//   codes stored + 128 (IQ4_XS, IQ4_NL through their table, Q8_0's int8): v = c - 128 as
+//   |v| x (a with v's sign), widened
 //   per half-chunk (<= 2 x 128 x 127); that is the sum less 128 x the activation sum, so the
 //   type's offset (128) is already in it; Q4_0 / Q5_0 subtract offset x (the block's activation
 //   sum) instead.
