@@ -14,6 +14,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/quant/iq_tables.h"
+#include "kernels/quant/span_util_avx2.h"
 
 namespace moecat::kernels::avx2 {
 
@@ -77,7 +78,6 @@ inline uint32_t u32_at(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-inline float f16_at(const uint8_t* p) { return _cvtsh_ss(u16_at(p)); }
 
 // Four rows of 8 codes (r[0..3], 128 + magnitude) with their sign masks to dst (32 bytes).
 inline void put_rows(uint8_t* dst, const uint64_t* r, const uint64_t* m) {
