@@ -32,6 +32,22 @@ struct Grids {
 // The expanded grids (built on the first call; thread-safe).
 const Grids& grids();
 
+// The grids as the SIMD unpacks (span_iq_avx2.cpp, span_iq_avx512.cpp) read them: each entry
+// one little-endian word of Span codes (kernels/quant/span.h: 128 + magnitude per byte; IQ1_S:
+// 129 + 8 * value, the unpack adds the -1 / +1 delta), so one load fetches a group of 8 (or 4)
+// codes. Built once from grids() on the first call (thread-safe), shared by every ISA.
+struct SpanGrids {
+  alignas(64) uint64_t iq2xxs[256];
+  alignas(64) uint64_t iq2xs[512];
+  alignas(64) uint64_t iq2s[1024];
+  alignas(64) uint64_t iq1s[2048];
+  alignas(64) uint32_t iq3xxs[256];
+  alignas(64) uint32_t iq3s[512];
+  alignas(64) uint64_t sign_mask[256];  // sign byte -> 0xFF in byte j where bit j is set
+  uint8_t ksigns[128];                  // Grids::ksigns, next to the masks it indexes
+};
+const SpanGrids& span_grids();
+
 // kmask_iq2xs[j]: the bit of a sign byte that belongs to value j of a group of 8.
 constexpr uint8_t kmask(int j) { return static_cast<uint8_t>(1u << j); }
 

@@ -22,51 +22,8 @@ using quant::Span;
 
 namespace {
 
-struct Tables {
-  alignas(64) uint64_t iq2xxs[256];
-  alignas(64) uint64_t iq2xs[512];
-  alignas(64) uint64_t iq2s[1024];
-  alignas(64) uint64_t iq1s[2048];  // 129 + 8 grid
-  alignas(64) uint32_t iq3xxs[256];
-  alignas(64) uint32_t iq3s[512];
-  alignas(64) uint64_t mask[256];  // sign byte -> 0xFF in byte j where bit j is set
-  uint8_t ksigns[128];
-};
-
-template <int N, int W, typename T>
-void fill(T* dst, const uint8_t (*src)[W]) {
-  for (int e = 0; e < N; ++e) {
-    T v = 0;
-    for (int j = 0; j < W; ++j) v |= static_cast<T>(static_cast<uint8_t>(128 + src[e][j])) << (8 * j);
-    dst[e] = v;
-  }
-}
-
-const Tables& tables() {
-  static const Tables* t = [] {
-    auto* x = new Tables;  // lives for the process, like the grids themselves
-    const quant::iq::Grids& G = quant::iq::grids();
-    fill<256, 8>(x->iq2xxs, G.iq2xxs);
-    fill<512, 8>(x->iq2xs, G.iq2xs);
-    fill<1024, 8>(x->iq2s, G.iq2s);
-    fill<256, 4>(x->iq3xxs, G.iq3xxs);
-    fill<512, 4>(x->iq3s, G.iq3s);
-    for (int e = 0; e < 2048; ++e) {
-      uint64_t v = 0;
-      for (int j = 0; j < 8; ++j) v |= static_cast<uint64_t>(static_cast<uint8_t>(129 + 8 * G.iq1s[e][j])) << (8 * j);
-      x->iq1s[e] = v;
-    }
-    for (int s = 0; s < 256; ++s) {
-      uint64_t m = 0;
-      for (int j = 0; j < 8; ++j)
-        if (s & (1 << j)) m |= uint64_t(0xFF) << (8 * j);
-      x->mask[s] = m;
-    }
-    std::memcpy(x->ksigns, G.ksigns, 128);
-    return x;
-  }();
-  return *t;
-}
+using Tables = quant::iq::SpanGrids;
+inline const Tables& tables() { return quant::iq::span_grids(); }
 
 inline uint16_t u16_at(const uint8_t* p) {
   uint16_t v;
@@ -105,7 +62,7 @@ void unpack_iq2xxs(const uint8_t* row, int64_t s, int, Span* out) {
     uint64_t r[4], m[4];
     for (int l = 0; l < 4; ++l) {
       r[l] = T.iq2xxs[q[l]];
-      m[l] = T.mask[T.ksigns[(meta >> (7 * l)) & 127]];
+      m[l] = T.sign_mask[T.ksigns[(meta >> (7 * l)) & 127]];
     }
     put_rows(out->q + 32 * ib, r, m);
   }
@@ -125,11 +82,11 @@ void unpack_iq2(const uint8_t* row, int64_t s, int, Span* out) {
     for (int l = 0; l < 4; ++l) {
       if constexpr (kS) {
         r[l] = T.iq2s[x[2 + 4 * ib + l] | (((x[66 + ib] >> (2 * l)) & 3) << 8)];
-        m[l] = T.mask[x[34 + 4 * ib + l]];
+        m[l] = T.sign_mask[x[34 + 4 * ib + l]];
       } else {
         const uint16_t w = u16_at(x + 2 + 2 * (4 * ib + l));
         r[l] = T.iq2xs[w & 511];
-        m[l] = T.mask[T.ksigns[w >> 9]];
+        m[l] = T.sign_mask[T.ksigns[w >> 9]];
       }
     }
     put_rows(out->q + 32 * ib, r, m);
@@ -149,7 +106,7 @@ void unpack_iq3xxs(const uint8_t* row, int64_t s, int, Span* out) {
     uint64_t r[4], m[4];
     for (int l = 0; l < 4; ++l) {
       r[l] = T.iq3xxs[q[2 * l]] | uint64_t(T.iq3xxs[q[2 * l + 1]]) << 32;
-      m[l] = T.mask[T.ksigns[(meta >> (7 * l)) & 127]];
+      m[l] = T.sign_mask[T.ksigns[(meta >> (7 * l)) & 127]];
     }
     put_rows(out->q + 32 * ib, r, m);
   }
@@ -167,7 +124,7 @@ void unpack_iq3s(const uint8_t* row, int64_t s, int, Span* out) {
     uint64_t r[4], m[4];
     for (int l = 0; l < 4; ++l) {
       r[l] = entry(2 * l) | uint64_t(entry(2 * l + 1)) << 32;
-      m[l] = T.mask[x[74 + 4 * ib + l]];
+      m[l] = T.sign_mask[x[74 + 4 * ib + l]];
     }
     put_rows(out->q + 32 * ib, r, m);
   }

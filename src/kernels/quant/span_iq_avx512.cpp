@@ -29,40 +29,8 @@ using quant::Span;
 
 namespace {
 
-// The grids as Span codes (built once by build_tables, before any unpack here can be returned).
-struct Tables {
-  alignas(64) uint64_t iq2xxs[256];
-  alignas(64) uint64_t iq2xs[512];
-  alignas(64) uint64_t iq2s[1024];
-  alignas(64) uint64_t iq1s[2048];  // 128 + 8*grid + 1
-  alignas(64) uint32_t iq3xxs[256];
-  alignas(64) uint32_t iq3s[512];
-};
-Tables g_tab;
-
-template <int N, int W, typename T>
-void fill(T* dst, const uint8_t (*src)[W]) {
-  for (int e = 0; e < N; ++e) {
-    T v = 0;
-    for (int j = 0; j < W; ++j) v |= static_cast<T>(static_cast<uint8_t>(128 + src[e][j])) << (8 * j);
-    dst[e] = v;
-  }
-}
-
-bool build_tables() {
-  const quant::iq::Grids& G = quant::iq::grids();
-  fill<256, 8>(g_tab.iq2xxs, G.iq2xxs);
-  fill<512, 8>(g_tab.iq2xs, G.iq2xs);
-  fill<1024, 8>(g_tab.iq2s, G.iq2s);
-  fill<256, 4>(g_tab.iq3xxs, G.iq3xxs);
-  fill<512, 4>(g_tab.iq3s, G.iq3s);
-  for (int e = 0; e < 2048; ++e) {
-    uint64_t v = 0;
-    for (int j = 0; j < 8; ++j) v |= static_cast<uint64_t>(static_cast<uint8_t>(129 + 8 * G.iq1s[e][j])) << (8 * j);
-    g_tab.iq1s[e] = v;
-  }
-  return true;
-}
+// The grids as Span codes (quant::iq::span_grids(); set before any unpack here can be returned).
+const quant::iq::SpanGrids* g_grids = nullptr;
 
 inline __m128i ld64(const void* p) { return _mm_loadl_epi64(static_cast<const __m128i*>(p)); }
 inline __m128i ld32(const void* p) {  // any alignment (blocks are 2-byte aligned at best)
@@ -210,7 +178,7 @@ inline void store_scales(Span* out, __m512 fsc) {
 void unpack_iq2xxs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* x = row + s * 66;
   const uint8_t* q = x + 2;
-  Rows R = grid8(g_tab.iq2xxs, [q](int r) { return (u32_at(q + 8 * (r >> 2)) >> (8 * (r & 3))) & 0xFF; });
+  Rows R = grid8(g_grids->iq2xxs, [q](int r) { return (u32_at(q + 8 * (r >> 2)) >> (8 * (r & 3))) & 0xFF; });
   const __m512i v = _mm512_loadu_si512(q);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
   const __m256i meta = _mm512_castsi512_si256(_mm512_permutexvar_epi32(odd, v));
@@ -235,7 +203,7 @@ inline void iq2_scales16(const uint8_t* x, const uint8_t* sc8, Span* out) {
 void unpack_iq2xs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* x = row + s * 74;
   const uint8_t* q = x + 2;
-  Rows R = grid8(g_tab.iq2xs, WordIdx{reinterpret_cast<const uint16_t*>(q), 511});
+  Rows R = grid8(g_grids->iq2xs, WordIdx{reinterpret_cast<const uint16_t*>(q), 511});
   const __m512i w = _mm512_loadu_si512(q);
   apply_signs(R, with_parity(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 9))));
   store_lanes(R, out);
@@ -250,7 +218,7 @@ void unpack_iq2s(const uint8_t* row, int64_t s, int, Span* out) {
 #pragma GCC unroll 8
   for (int ib = 0; ib < 8; ++ib)
     P.w[ib] = _pdep_u64(u32_at(x + 2 + 4 * ib), 0x00FF00FF00FF00FFull) | _pdep_u64(x[66 + ib], 0x0300030003000300ull);
-  Rows R = grid8(g_tab.iq2s, P);
+  Rows R = grid8(g_grids->iq2s, P);
   apply_signs(R, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 34)));
   store_lanes(R, out);
   iq2_scales16(x, x + 74, out);
@@ -260,7 +228,7 @@ void unpack_iq2s(const uint8_t* row, int64_t s, int, Span* out) {
 void unpack_iq3xxs(const uint8_t* row, int64_t s, int, Span* out) {
   const uint8_t* x = row + s * 98;
   const uint8_t* q = x + 2;
-  Rows R = grid4(g_tab.iq3xxs, ByteIdx{q});
+  Rows R = grid4(g_grids->iq3xxs, ByteIdx{q});
   const __m256i meta = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 66));
   apply_signs(R, with_parity(spread7(meta)));
   store_lanes(R, out);
@@ -278,7 +246,7 @@ void unpack_iq3s(const uint8_t* row, int64_t s, int, Span* out) {
 #pragma GCC unroll 16
   for (int j = 0; j < 16; ++j)
     P.w[j] = _pdep_u64(u32_at(x + 2 + 4 * j), 0x00FF00FF00FF00FFull) | _pdep_u64(qh >> (4 * j), 0x0100010001000100ull);
-  Rows R = grid4(g_tab.iq3s, P);
+  Rows R = grid4(g_grids->iq3s, P);
   apply_signs(R, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 74)));
   store_lanes(R, out);
   // db[ib] = d * (1 + 2 * nibble ib%2 of byte 106 + ib/2).
@@ -308,7 +276,7 @@ void unpack_iq1s(const uint8_t* row, int64_t s, int, Span* out) {
   for (int ib = 0; ib < 8; ++ib)
     P.w[ib] = _pdep_u64(u32_at(x + 2 + 4 * ib), 0x00FF00FF00FF00FFull) |
               _pdep_u64(u16_at(x + 34 + 2 * ib), 0x0700070007000700ull);
-  Rows R = grid8(g_tab.iq1s, P);
+  Rows R = grid8(g_grids->iq1s, P);
   // Delta sign of sub-block ib (rows 4ib..4ib+3): bit 15 of qh[ib]. E0 / O0 hold sub-blocks
   // 0..3 two rows each, E1 / O1 sub-blocks 4..7.
   const uint32_t neg = _cvtmask8_u32(_mm_movepi16_mask(qh));
@@ -332,7 +300,7 @@ void unpack_iq1m(const uint8_t* row, int64_t s, int, Span* out) {
   for (int ib = 0; ib < 8; ++ib)
     P.w[ib] = _pdep_u64(u32_at(x + 4 * ib), 0x00FF00FF00FF00FFull) |
               (_pdep_u64(u16_at(x + 32 + 2 * ib), 0x0F000F000F000F00ull) & 0x0700070007000700ull);
-  Rows R = grid8(g_tab.iq1s, P);
+  Rows R = grid8(g_grids->iq1s, P);
   // Even rows' signs: bit 3 of bytes 0..7 (E0) / 8..15 (E1); odd rows': bit 7.
   const uint32_t mo = _cvtmask16_u32(_mm_movepi8_mask(qh));
   const uint32_t me = _cvtmask16_u32(_mm_movepi8_mask(_mm_slli_epi16(qh, 4)));
@@ -360,7 +328,7 @@ quant::UnpackFn span_fast_unpack_iq(uint32_t t) {
     case 16: case 17: case 18: case 19: case 21: case 22: case 29: break;
     default: return nullptr;
   }
-  static const bool built = build_tables();  // thread-safe, once
+  static const bool built = (g_grids = &quant::iq::span_grids(), true);  // thread-safe, once
   (void)built;
   switch (t) {
     case 16: return unpack_iq2xxs;  // IQ2_XXS

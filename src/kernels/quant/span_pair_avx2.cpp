@@ -33,6 +33,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/quant/lane_tables.h"
 #include "kernels/quant/span_util_avx2.h"
+#include "kernels/quant/with_rows.h"
 
 namespace moecat::kernels::avx2 {
 
@@ -252,16 +253,10 @@ void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts,
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = w + r * row_bytes;
       float* yi = y + i0 * ldy + r;
-      switch (mb) {
-        case 8: fused_row<kT, 8>(row, nu, a, yi, ldy, offset); break;
-        case 7: fused_row<kT, 7>(row, nu, a, yi, ldy, offset); break;
-        case 6: fused_row<kT, 6>(row, nu, a, yi, ldy, offset); break;
-        case 5: fused_row<kT, 5>(row, nu, a, yi, ldy, offset); break;
-        case 4: fused_row<kT, 4>(row, nu, a, yi, ldy, offset); break;
-        case 3: fused_row<kT, 3>(row, nu, a, yi, ldy, offset); break;
-        case 2: fused_row<kT, 2>(row, nu, a, yi, ldy, offset); break;
-        default: fused_row<kT, 1>(row, nu, a, yi, ldy, offset); break;
-      }
+      quant::with_rows(mb, [&](auto c) {
+        constexpr int kC = decltype(c)::value;
+        fused_row<kT, kC>(row, nu, a, yi, ldy, offset);
+      });
     }
   }
 }

@@ -25,6 +25,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/quant/span_scales_avx512.h"
 #include "kernels/quant/tile_avx512.h"
+#include "kernels/quant/with_rows.h"
 
 namespace moecat::kernels::avx512 {
 
@@ -517,16 +518,10 @@ void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts,
       for (int i = 0; i < mb; i += kFusedGroup) {
         const ActPair* const* ai = a + i;
         float* yi = y + (i0 + i) * ldy + r;
-        switch (mb - i < kFusedGroup ? mb - i : kFusedGroup) {
-          case 8: fused_row<kT, 8>(row, rs, ai, yi, ldy, offset); break;
-          case 7: fused_row<kT, 7>(row, rs, ai, yi, ldy, offset); break;
-          case 6: fused_row<kT, 6>(row, rs, ai, yi, ldy, offset); break;
-          case 5: fused_row<kT, 5>(row, rs, ai, yi, ldy, offset); break;
-          case 4: fused_row<kT, 4>(row, rs, ai, yi, ldy, offset); break;
-          case 3: fused_row<kT, 3>(row, rs, ai, yi, ldy, offset); break;
-          case 2: fused_row<kT, 2>(row, rs, ai, yi, ldy, offset); break;
-          default: fused_row<kT, 1>(row, rs, ai, yi, ldy, offset); break;
-        }
+        quant::with_rows(mb - i < kFusedGroup ? mb - i : kFusedGroup, [&](auto c) {
+          constexpr int kC = decltype(c)::value;
+          fused_row<kT, kC>(row, rs, ai, yi, ldy, offset);
+        });
       }
     }
   }

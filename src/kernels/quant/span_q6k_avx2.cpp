@@ -24,6 +24,7 @@
 #include "kernels/avx2_util.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quant/span_util_avx2.h"
+#include "kernels/quant/with_rows.h"
 
 namespace moecat::kernels::avx2 {
 
@@ -129,16 +130,10 @@ void q6k_dot(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* ac
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = w + r * row_bytes;
       float* yi = y + i0 * ldy + r;
-      switch (mb) {
-        case 8: row_dot<8>(row, nsp, a, yi, ldy); break;
-        case 7: row_dot<7>(row, nsp, a, yi, ldy); break;
-        case 6: row_dot<6>(row, nsp, a, yi, ldy); break;
-        case 5: row_dot<5>(row, nsp, a, yi, ldy); break;
-        case 4: row_dot<4>(row, nsp, a, yi, ldy); break;
-        case 3: row_dot<3>(row, nsp, a, yi, ldy); break;
-        case 2: row_dot<2>(row, nsp, a, yi, ldy); break;
-        default: row_dot<1>(row, nsp, a, yi, ldy); break;
-      }
+      quant::with_rows(mb, [&](auto c) {
+        constexpr int kC = decltype(c)::value;
+        row_dot<kC>(row, nsp, a, yi, ldy);
+      });
     }
   }
 }

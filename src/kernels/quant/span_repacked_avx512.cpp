@@ -14,6 +14,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/quant/span_scales_avx512.h"
+#include "kernels/quant/with_rows.h"
 
 namespace moecat::kernels::avx512 {
 
@@ -305,16 +306,10 @@ void fused_groups(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpa
       for (int i = 0; i < mb; i += kFusedGroup) {
         const ActSpan* const* ai = a + i;
         float* yi = y + (i0 + i) * ldy + r;
-        switch (mb - i < kFusedGroup ? mb - i : kFusedGroup) {
-          case 8: fused_row<kType, kOff, 8>(row, full, tail, ai, yi, ldy, offset); break;
-          case 7: fused_row<kType, kOff, 7>(row, full, tail, ai, yi, ldy, offset); break;
-          case 6: fused_row<kType, kOff, 6>(row, full, tail, ai, yi, ldy, offset); break;
-          case 5: fused_row<kType, kOff, 5>(row, full, tail, ai, yi, ldy, offset); break;
-          case 4: fused_row<kType, kOff, 4>(row, full, tail, ai, yi, ldy, offset); break;
-          case 3: fused_row<kType, kOff, 3>(row, full, tail, ai, yi, ldy, offset); break;
-          case 2: fused_row<kType, kOff, 2>(row, full, tail, ai, yi, ldy, offset); break;
-          default: fused_row<kType, kOff, 1>(row, full, tail, ai, yi, ldy, offset); break;
-        }
+        quant::with_rows(mb - i < kFusedGroup ? mb - i : kFusedGroup, [&](auto c) {
+          constexpr int kC = decltype(c)::value;
+          fused_row<kType, kOff, kC>(row, full, tail, ai, yi, ldy, offset);
+        });
       }
     }
   }
