@@ -133,7 +133,9 @@ BENCHMARK(BM_MatmulMxfp4)
     ->Args({5760, 2880, 64, 1})->Args({5760, 2880, 64, 2})
     ->UseRealTime();
 
-// Repacked k-quant / IQ4_XS matrices (the layout weights get at load) at prompt batch sizes:
+// K-quant / IQ4_XS / Q8_0 matrices in the layout weights get at load on this ISA (repack_type:
+// repacked, or the file layout where the ISA runs that in a kernel of its own, AVX2's Q6_K) at
+// prompt batch sizes:
 // an expert's down (2048 x 768) and gate (768 x 2048) with the ~32 tokens an expert sees in a
 // 512-token prompt, and an attention projection (4096 x 2048) over the whole prompt.
 template <DType kType>
@@ -141,9 +143,9 @@ void BM_MatmulRepacked(benchmark::State& st) {
   const int64_t out = st.range(0), in = st.range(1), n = st.range(2);
   const int threads = static_cast<int>(st.range(3));
   QMatrix w(out, in, kType);
-  const DType rt = quant::repacked_of(kType);
-  std::vector<uint8_t> rep(w.bytes.size());
-  repack_rows(kType, rt, w.bytes.data(), rep.data(), out, in);
+  const DType rt = repack_type(kType, in);
+  std::vector<uint8_t> rep(w.bytes);
+  if (rt != kType) repack_rows(kType, rt, w.bytes.data(), rep.data(), out, in);
   TensorView v = w.view;
   v.dtype = rt;
   v.data = rep.data();

@@ -1,25 +1,34 @@
 // AVX2 Q6_K in its file layout against the Span activations (span.h ActSpan: natural order,
 // int8 per 32 values with an f32 scale, code sums per 16), for every activation-row count.
 // Q6_K is the output matrix and the attention / down projections of the K-quant mixes (in the
-// Qwen3-30B-A3B-shaped Q4_K_M file ~65 % of the bytes a generated token reads), and its scales
-// are int8 per 16 values, so the cheapest AVX2 form keeps them in the integer domain: per
-// 32-value block l, vpmaddubsw (codes 0..63 x int8: <= 2 x 63 x 127, no saturation) then
-// vpmaddwd against the two groups' scales as int16 (group 2l in the low 128 bits, 2l + 1 in the
-// high ones) gives 8 int32 partial sums of sc_g * S_g; those are scaled by the block's activation
-// scale in float (the scales differ per 32 values), the unit's d once, and the codes' offset of
-// 32 comes off through the activations' group sums: - 32 d sc_g * bs_g, the Span form's
-// fmin * bs. No transposition (the natural order is the file's), no sign trick, no Span written.
-// Per unit and activation row: 8 vpmaddubsw + 8 vpmaddwd + 8 converts + 8 FMAs + 7 more, where
-// the Span form (span_avx2.cpp) first wrote the unit out and then summed per 16 values with a
-// tree of horizontal adds (~2x the instructions).
+// Qwen3-30B-A3B-shaped Q4_K_M file ~65 % of the bytes a generated token reads), so one-thread
+// generation on AVX2 is bound by this kernel's instructions per 256 values.
+//
+// Why the scales are folded: the weights have an int8 scale sc_g per 16 values, the activations
+// a float scale dg_b per 32 (block b = groups 2b, 2b + 1). Applying dg_b in float costs a
+// convert and an FMA per block and row; llama.cpp's AVX2 path avoids it with Q8_K activations
+// (one scale per 256, coarser). Here, per unit and activation row, with M = max_b dg_b:
+//   t_g = round(128 sc_g dg_b / M)   (|t_g| <= 16384: int16)
+// so the unit's product is d (M / 128) sum_g t_g (S_g - 32 qs_g), S_g = sum codes x aq (codes
+// 0..63), qs_g = sum aq: the per-16 integer scales of vpmaddwd carry both scales and the sums
+// stay integer over half a unit (per lane 4 blocks x 2 x 16002 x 16384 < 2^31: no overflow;
+// converted once per half). The offset of 32 goes through the same t_g (float(t_g) qs_g), so
+// it cancels exactly against the codes' sum. The only new error is t_g's rounding, at most
+// 1/32768 of the unit's largest combined scale: ~50x under the activations' own int8 rounding
+// (the tests' bound), and far finer than Q8_K's single scale per 256.
+// Per unit and activation row: 2 multiplies, 2 converts and a pack for t, then per block a
+// shuffle, vpmaddubsw, vpmaddwd and an add; ~100 instructions per 256 values at one row, where
+// scaling each block in float took ~140.
 // One kernel for every row count (generation, batches and prompts; KernelTable::
 // span_fused_all_rows), so a row's output has the same bits however many rows run with it:
-// per output, units in order, each unit's blocks into four partial sums in a fixed order, the
-// offset's part into a sum of its own; one fixed horizontal sum of the difference at the end.
-// The decode is repeated per group of eight activation rows (~5 % of a prompt's work).
+// per output, units in order, each unit's integer sum and offset term in a fixed order, one
+// fixed horizontal sum at the end. The decode is repeated per group of eight activation rows
+// (~5 % of a prompt's work); the per-row factors (128 dg_b / M, qs_g, M / 128) are computed once
+// per call and group of rows.
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/avx2_util.h"
 #include "kernels/kernel_table.h"
@@ -37,31 +46,27 @@ namespace {
 
 constexpr int64_t kUnit = 210;  // ql 0-127, qh 128-191, int8 scales 192-207, f16 d 208
 
-// A unit's scales: the int8 scales widened to int16, [s0 .. s7] (lo) and [s8 .. s15] (hi) in
-// both 128-bit lanes; d; fmin = 32 d sc_g for groups 0-7 and 8-15 (the Span form's fmin).
-struct Q6Scales {
-  __m256i lo, hi;
-  __m256 d, fmin[2];
+// Group order of the scale vectors: A = groups 0, 2, 4, 6, 1, 3, 5, 7 and B = 8, 10, .., 15, so
+// that vpackssdw(A, B) puts the even groups (2b: block b's low half) in the low 128 bits and the
+// odd ones (2b + 1) in the high 128 bits, each at position b.
+constexpr int kPerm[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
+
+// Per activation row and unit: 128 dg_g / M and qs_g (as float) in kPerm order, and M / 128.
+struct alignas(32) RowFactors {
+  float r[16];
+  float qs[16];
+  float dm;
 };
 
-MOECAT_INLINE void scales(const uint8_t* u, Q6Scales& q) {
-  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192));
-  const __m256i s16 = _mm256_cvtepi8_epi16(s8);  // [s0 .. s7 | s8 .. s15]
-  q.lo = _mm256_permute4x64_epi64(s16, 0x44);
-  q.hi = _mm256_permute4x64_epi64(s16, 0xEE);
-  const float d = f16_at(u + 208);
-  q.d = _mm256_set1_ps(d);
-  const __m256 d32 = _mm256_set1_ps(32.0f * d);  // 32 d sc = 32 (d sc): a power of two, exact
-  q.fmin[0] = _mm256_mul_ps(d32, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8)));
-  q.fmin[1] = _mm256_mul_ps(d32, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s8, 8))));
-}
-
-// Block l's scales as int16: group 2l in the low 128 bits, 2l + 1 in the high ones.
-MOECAT_INLINE __m256i block_scales(const Q6Scales& q, int l) {
-  const char a = static_cast<char>(4 * (l % 4)), b = static_cast<char>(4 * (l % 4) + 2);
-  const __m256i ctl = _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
-                                       b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1);
-  return _mm256_shuffle_epi8(l < 4 ? q.lo : q.hi, ctl);
+void row_factors(const ActSpan& a, RowFactors& f) {
+  float m = 0.0f;
+  for (int g = 0; g < 16; ++g) m = a.dg[g] > m ? a.dg[g] : m;
+  const float inv = m > 0.0f ? 128.0f / m : 0.0f;  // an all-zero span: t = 0, nothing to add
+  for (int i = 0; i < 16; ++i) {
+    f.r[i] = a.dg[kPerm[i]] * inv;
+    f.qs[i] = static_cast<float>(a.qs[kPerm[i]]);
+  }
+  f.dm = m / 128.0f;
 }
 
 // The codes of half n (values 128n .. 128n + 127, natural blocks 4n .. 4n + 3): value
@@ -77,62 +82,85 @@ MOECAT_INLINE void codes(const uint8_t* u, int n, __m256i* c) {
                          _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(static_cast<char>(0xC0))), 2));
 }
 
-// C activation rows against one weight row: per unit, half by half (four blocks' codes and
-// scales live at a time, so little spills), block l of row c into partial sum l % 4; then acc
-// += d x the partial sums, mins += the offset's part. The loop carries one operation per
-// accumulator and unit.
+// Block l's two int16 scales from the packed t (group 2l at position l of the low 128 bits,
+// 2l + 1 at position l of the high ones), each broadcast over its half.
+MOECAT_INLINE __m256i block_scales(__m256i t16, int l) {
+  const char a = static_cast<char>(2 * l), b = static_cast<char>(2 * l + 1);
+  return _mm256_shuffle_epi8(t16, _mm256_setr_epi8(a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b,  //
+                                                   a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b));
+}
+
+// C activation rows (their factors f[c] per unit) against one weight row.
 template <int C>
-void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy) {
+void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, const RowFactors* const* f, float* y,
+             int64_t ldy) {
   constexpr int64_t kAhead = 4096;
-  __m256 acc[C], mins[C];
-  for (int c = 0; c < C; ++c) acc[c] = mins[c] = _mm256_setzero_ps();
+  const __m128i perm = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
     const uint8_t* u = row + s * kUnit;
     const char* pf = reinterpret_cast<const char*>(u + kAhead);
     for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
-    Q6Scales q;
-    scales(u, q);
-    __m256 part[C][4];
+    const __m128i s8 = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u + 192)), perm);
+    const __m256 sa = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8));
+    const __m256 sb = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s8, 8)));
+    const float d = f16_at(u + 208);
+    __m256i t16[C];
+    __m256 off[C], sum[C];  // sum_g t_g qs_g; the halves' integer sums (8 lanes each)
+    for (int c = 0; c < C; ++c) {
+      const RowFactors& fc = f[c][s];
+      const __m256i ta = _mm256_cvtps_epi32(_mm256_mul_ps(sa, _mm256_load_ps(fc.r)));
+      const __m256i tb = _mm256_cvtps_epi32(_mm256_mul_ps(sb, _mm256_load_ps(fc.r + 8)));
+      t16[c] = _mm256_packs_epi32(ta, tb);
+      off[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tb), _mm256_load_ps(fc.qs + 8),
+                               _mm256_mul_ps(_mm256_cvtepi32_ps(ta), _mm256_load_ps(fc.qs)));
+      sum[c] = _mm256_setzero_ps();
+    }
     for (int n = 0; n < 2; ++n) {
-      __m256i cd[4];
+      __m256i cd[4], isum[C];
       codes(u, n, cd);
+      for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
       for (int k = 0; k < 4; ++k) {
         const int l = 4 * n + k;
-        const __m256i sc = block_scales(q, l);
         for (int c = 0; c < C; ++c) {
           const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[c][s].q + 32 * l));
-          const __m256 w = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(cd[k], x), sc));
-          const __m256 dg = _mm256_broadcast_ss(a[c][s].dg + 2 * l);
-          part[c][k] = n == 0 ? _mm256_mul_ps(w, dg) : _mm256_fmadd_ps(w, dg, part[c][k]);
+          isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(cd[k], x), block_scales(t16[c], l)));
         }
       }
+      for (int c = 0; c < C; ++c) sum[c] = _mm256_add_ps(sum[c], _mm256_cvtepi32_ps(isum[c]));
     }
     for (int c = 0; c < C; ++c) {
-      const __m256 t = _mm256_add_ps(_mm256_add_ps(part[c][0], part[c][1]), _mm256_add_ps(part[c][2], part[c][3]));
-      acc[c] = _mm256_fmadd_ps(t, q.d, acc[c]);
-      const ActSpan& as = a[c][s];
-      mins[c] = _mm256_add_ps(mins[c], _mm256_fmadd_ps(q.fmin[1], _mm256_load_ps(as.bs + 8),
-                                                       _mm256_mul_ps(q.fmin[0], _mm256_load_ps(as.bs))));
+      const __m256 v = _mm256_fnmadd_ps(_mm256_set1_ps(32.0f), off[c], sum[c]);
+      acc[c] = _mm256_fmadd_ps(v, _mm256_set1_ps(d * f[c][s].dm), acc[c]);
     }
   }
-  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(_mm256_sub_ps(acc[c], mins[c]));
+  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(acc[c]);
 }
 
 // FusedDotFn for Q6_K (any m).
 void q6k_dot(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t m,
              float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
-  (void)offset;  // 32: in fmin
+  (void)offset;  // 32: the codes' offset, through qs
   constexpr int kGroup = 8;
+  thread_local std::vector<RowFactors> factors;  // [kGroup][nsp]
+  if (factors.size() < static_cast<size_t>(kGroup * nsp)) factors.resize(static_cast<size_t>(kGroup * nsp));
   const ActSpan* a[kGroup];
+  const RowFactors* f[kGroup];
   for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
     const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
-    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
+    for (int k = 0; k < mb; ++k) {
+      a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
+      RowFactors* fk = factors.data() + k * nsp;
+      for (int64_t s = 0; s < nsp; ++s) row_factors(a[k][s], fk[s]);
+      f[k] = fk;
+    }
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = w + r * row_bytes;
       float* yi = y + i0 * ldy + r;
       quant::with_rows(mb, [&](auto c) {
         constexpr int kC = decltype(c)::value;
-        row_dot<kC>(row, nsp, a, yi, ldy);
+        row_dot<kC>(row, nsp, a, f, yi, ldy);
       });
     }
   }
