@@ -182,7 +182,7 @@ void pair_matmul(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes,
 quant::FusedPairFn pair_fused(uint32_t type);
 // The repacking at load of the types above that AVX2 repacks (KernelTable::span_repack).
 bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_units);
-// Q6_K's kernel (span_q6k_avx2.cpp) for file type 14, else null.
+// The folded-scale kernels (span_fold_avx2.cpp) for Q2_K, Q3_K and Q6_K (file types 10, 11, 14), else null.
 quant::FusedDotFn span_fused(uint32_t type);
 // The natural-order unpacks of the grid i-quants (span_iq_avx2.cpp), or null.
 quant::UnpackFn span_fast_unpack_iq(uint32_t ggml_type);
