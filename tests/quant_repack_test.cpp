@@ -163,7 +163,7 @@ TEST(QuantRepack, VectorizedRepackIsTheScalarOne) {
 // threads, odd row counts. Where an ISA keeps a type in its file layout at load and runs that
 // layout in a kernel of its own (AVX2's Q2_K, Q3_K, Q6_K, span_fold_avx2.cpp: the weights'
 // integer scales and the activations' per-32 scales folded into one int16 scale per 16 values,
-// rounded to 1/32768 of the unit's largest or finer), its repacked layout never meets it in a model and is read through the
+// rounded to 1/32768 of the half unit's largest or finer), its repacked layout never meets it in a model and is read through the
 // reference unpack, so there the products agree within 1e-4 of the output's scale (that
 // rounding; the bound against the reference is QuantKernels.EveryTypeEveryIsaWithinThe-
 // ActivationRoundingBound's). Q8_0's and MXFP4's file layouts have kernels of their own (q8_0 activations);

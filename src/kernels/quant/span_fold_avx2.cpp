@@ -8,19 +8,25 @@
 // Why the scales are folded: the weights have an integer scale sc_g per 16 values, the
 // activations a float scale dg_b per 32 (block b = groups 2b, 2b + 1). Applying dg_b in float
 // costs a convert and an FMA per block and row; llama.cpp's AVX2 path avoids it with Q8_K
-// activations (one scale per 256, coarser). Here, per unit and activation row, with
-// M = max_b dg_b and a per-type K (|K sc_g| <= 2^15):
-//   t_g = round(K sc_g dg_b / M)   (int16)
-// so the unit's product is d (M / K) sum_g t_g (S_g - off qs_g), S_g = sum codes x aq (codes
-// unsigned), qs_g = sum aq, off the codes' offset (Q6_K 32, Q3_K 4): the integer scales of
+// activations (one scale per 256, coarser). Here, per half unit h (blocks 4h .. 4h + 3) and
+// activation row, with M_h = max dg_b over the half and a per-type K (|K sc_g| <= 2^15):
+//   t_g = round(K sc_g dg_b / M_h)   (int16)
+// so the unit's product is d sum_h (M_h / K) sum_g t_g (S_g - off qs_g), S_g = sum codes x aq
+// (codes unsigned), qs_g = sum aq, off the codes' offset (Q6_K 32, Q3_K 4): the integer scales of
 // vpmaddwd carry both scales and the sums stay integer over half a unit (Q6_K, K = 128: per
 // lane 4 blocks x 2 x 16002 x 16384 < 2^31; Q3_K, K = 1024: 4 x 2 x 1778 x 32768; Q2_K,
 // K = 2048: 4 x 2 x 762 x 30720), converted once per half. The offset goes through the same
 // t_g (float(t_g) qs_g), so it cancels exactly against the codes' sum; Q2_K's mins (dmin m_g
 // per group) stay in float against the activations' bs = dg qs, as in the Span form. The only
-// new error is t_g's rounding, at most 1/(2 K max|sc|) of the unit's largest combined scale
+// new error is t_g's rounding, at most 1/(2 K max|sc|) of the half's largest combined scale
 // (Q6_K: 1/32768): ~50x under the activations' own int8 rounding (the tests' bound), and far
-// finer than Q8_K's single scale per 256.
+// finer than Q8_K's single scale per 256. (M per half rather than per unit: ~2 % more
+// instructions, a finer t where the halves' activations differ in size.) Measured on the random
+// Q6_K model of e2e agree_quants (64 positions): KL to its f32 model 8.8e-3, where the exact
+// per-block float scaling (the AVX-512 path) gives 7.9e-3 and llama.cpp 7.5e-3; the K-quant
+// mixes move either way by < 1.5 % (Q2_K 0.7676 vs 0.7665, Q3_K_M 0.2775 vs 0.2782, Q4_K_M
+// 0.0709 vs 0.0710): perturbations this small flip a few activation roundings in later layers,
+// which is the noise floor of such comparisons (moecat vs llama.cpp: 2.2e-3 KL on that file).
 // Per unit and activation row: 2 multiplies, 2 converts and a pack for t, then per block a
 // shuffle, vpmaddubsw, vpmaddwd and an add (Q6_K: ~100 instructions per 256 values at one row,
 // where scaling each block in float took ~140; Q2_K / Q3_K went through the Span form).
@@ -28,7 +34,7 @@
 // span_fused_all_rows), so a row's output has the same bits however many rows run with it:
 // per output, units in order, each unit's integer sums and offset term in a fixed order, one
 // fixed horizontal sum at the end. The decode is repeated per group of eight activation rows
-// (~5 % of a prompt's work); the per-row factors (K dg_b / M, qs_g, bs_g, M / K) are computed
+// (~5 % of a prompt's work); the per-row factors (K dg_b / M_h, qs_g, bs_g, M_h / K) are computed
 // once per call and group of rows.
 #include <immintrin.h>
 
@@ -76,24 +82,27 @@ struct Fmt<14> {  // Q6_K: ql 0-127, qh 128-191, int8 scales 192-207, f16 d 208
 // odd ones (2b + 1) in the high 128 bits, each at position b.
 constexpr int kPerm[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
 
-// Per activation row and unit, in kPerm order: K dg_g / M, qs_g and bs_g (as float); M / K.
+// Per activation row and unit, in kPerm order (entries 0-7: half 0, 8-15: half 1): K dg_g /
+// M_h, qs_g and bs_g (as float); M_h / K per half.
 struct alignas(32) RowFactors {
   float r[16];
   float qs[16];
   float bs[16];
-  float dm;
+  float dm[2];
 };
 
 void row_factors(const ActSpan& a, float k, RowFactors& f) {
-  float m = 0.0f;
-  for (int g = 0; g < 16; ++g) m = a.dg[g] > m ? a.dg[g] : m;
-  const float inv = m > 0.0f ? k / m : 0.0f;  // an all-zero span: t = 0, nothing to add
+  for (int h = 0; h < 2; ++h) {
+    float m = 0.0f;
+    for (int g = 8 * h; g < 8 * h + 8; ++g) m = a.dg[g] > m ? a.dg[g] : m;
+    const float inv = m > 0.0f ? k / m : 0.0f;  // an all-zero half: t = 0, nothing to add
+    for (int i = 8 * h; i < 8 * h + 8; ++i) f.r[i] = a.dg[kPerm[i]] * inv;
+    f.dm[h] = m / k;
+  }
   for (int i = 0; i < 16; ++i) {
-    f.r[i] = a.dg[kPerm[i]] * inv;
     f.qs[i] = static_cast<float>(a.qs[kPerm[i]]);
     f.bs[i] = a.bs[kPerm[i]];
   }
-  f.dm = m / k;
 }
 
 // A unit's integer scales (and Q2_K's mins) as floats in kPerm order, its d and dmin.
@@ -187,17 +196,20 @@ void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, const Row
     UnitScales us;
     unit_scales<kT>(u, us);
     __m256i t16[C];
-    __m256 off[C], sum[C];  // sum_g t_g qs_g (Q2_K: sum_g m_g bs_g); the halves' integer sums
+    // off: per half, sum_g t_g qs_g (Q2_K: both halves' sum_g m_g bs_g, in off[c][0]); sum: the
+    // halves' (integer sum - off x offset) x M_h / K
+    __m256 off[C][2], sum[C];
     for (int c = 0; c < C; ++c) {
       const RowFactors& fc = f[c][s];
       const __m256i ta = _mm256_cvtps_epi32(_mm256_mul_ps(us.sa, _mm256_load_ps(fc.r)));
       const __m256i tb = _mm256_cvtps_epi32(_mm256_mul_ps(us.sb, _mm256_load_ps(fc.r + 8)));
       t16[c] = _mm256_packs_epi32(ta, tb);
-      if constexpr (F::kOff != 0)
-        off[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tb), _mm256_load_ps(fc.qs + 8),
-                                 _mm256_mul_ps(_mm256_cvtepi32_ps(ta), _mm256_load_ps(fc.qs)));
-      else
-        off[c] = _mm256_fmadd_ps(us.mb, _mm256_load_ps(fc.bs + 8), _mm256_mul_ps(us.ma, _mm256_load_ps(fc.bs)));
+      if constexpr (F::kOff != 0) {
+        off[c][0] = _mm256_mul_ps(_mm256_cvtepi32_ps(ta), _mm256_load_ps(fc.qs));
+        off[c][1] = _mm256_mul_ps(_mm256_cvtepi32_ps(tb), _mm256_load_ps(fc.qs + 8));
+      } else {
+        off[c][0] = _mm256_fmadd_ps(us.mb, _mm256_load_ps(fc.bs + 8), _mm256_mul_ps(us.ma, _mm256_load_ps(fc.bs)));
+      }
       sum[c] = _mm256_setzero_ps();
     }
     for (int n = 0; n < 2; ++n) {
@@ -211,16 +223,18 @@ void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, const Row
           isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(cd[k], x), block_scales(t16[c], l)));
         }
       }
-      for (int c = 0; c < C; ++c) sum[c] = _mm256_add_ps(sum[c], _mm256_cvtepi32_ps(isum[c]));
+      for (int c = 0; c < C; ++c) {
+        __m256 v = _mm256_cvtepi32_ps(isum[c]);
+        if constexpr (F::kOff != 0) v = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(F::kOff)), off[c][n], v);
+        sum[c] = _mm256_fmadd_ps(v, _mm256_set1_ps(f[c][s].dm[n]), sum[c]);
+      }
     }
     for (int c = 0; c < C; ++c) {
-      const __m256 scale = _mm256_set1_ps(us.d * f[c][s].dm);
-      if constexpr (F::kOff != 0) {
-        const __m256 v = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(F::kOff)), off[c], sum[c]);
-        acc[c] = _mm256_fmadd_ps(v, scale, acc[c]);
-      } else {
-        acc[c] = _mm256_fnmadd_ps(off[c], _mm256_set1_ps(us.dmin), _mm256_fmadd_ps(sum[c], scale, acc[c]));
-      }
+      const __m256 d = _mm256_set1_ps(us.d);
+      if constexpr (F::kOff != 0)
+        acc[c] = _mm256_fmadd_ps(sum[c], d, acc[c]);
+      else
+        acc[c] = _mm256_fnmadd_ps(off[c][0], _mm256_set1_ps(us.dmin), _mm256_fmadd_ps(sum[c], d, acc[c]));
     }
   }
   for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(acc[c]);
