@@ -39,7 +39,6 @@
 #include <immintrin.h>
 
 #include <cstring>
-#include <vector>
 
 #include "kernels/avx2_util.h"
 #include "kernels/kernel_table.h"
@@ -246,15 +245,16 @@ void fold_dot(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* a
               float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   (void)offset;  // Fmt<kT>::kOff, through qs
   constexpr int kGroup = 8;
-  thread_local std::vector<RowFactors> factors;  // [kGroup][nsp]
-  if (factors.size() < static_cast<size_t>(kGroup * nsp)) factors.resize(static_cast<size_t>(kGroup * nsp));
+  // [kGroup][nsp], in the span kernels' per-thread scratch (kernel_table.h span_scratch)
+  const int64_t bytes = kGroup * nsp * int64_t(sizeof(RowFactors));
+  auto* factors = reinterpret_cast<RowFactors*>(span_scratch((bytes + sizeof(quant::Span) - 1) / int64_t(sizeof(quant::Span))));
   const ActSpan* a[kGroup];
   const RowFactors* f[kGroup];
   for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
     const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
     for (int k = 0; k < mb; ++k) {
       a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
-      RowFactors* fk = factors.data() + k * nsp;
+      RowFactors* fk = factors + k * nsp;
       for (int64_t s = 0; s < nsp; ++s) row_factors(a[k][s], Fmt<kT>::kK, fk[s]);
       f[k] = fk;
     }
