@@ -65,7 +65,8 @@ fi
 QUANTIZE="$LLAMA_BIN/llama-quantize"
 IMATRIX="$LLAMA_BIN/llama-imatrix"
 
-e2e_setup agree_quants
+# Its own work directory per ISA: e2e_agree_quants and e2e_agree_quants_avx2 may run at once.
+e2e_setup "agree_quants${MOECAT_ISA:+_$MOECAT_ISA}"
 T_START="$(date +%s)"
 d="$WORK"
 

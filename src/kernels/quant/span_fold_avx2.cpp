@@ -33,8 +33,8 @@
 // One kernel for every row count (generation, batches and prompts; KernelTable::
 // span_fused_all_rows), so a row's output has the same bits however many rows run with it:
 // per output, units in order, each unit's integer sums and offset term in a fixed order, one
-// fixed horizontal sum at the end. The decode is repeated per group of eight activation rows
-// (~5 % of a prompt's work); the per-row factors (K dg_b / M_h, qs_g, bs_g, M_h / K) are computed
+// fixed horizontal sum at the end. The decode is repeated per group of four activation rows
+// (~10 % of a prompt's work); the per-row factors (K dg_b / M_h, qs_g, bs_g, M_h / K) are computed
 // once per call and group of rows.
 #include <immintrin.h>
 
@@ -244,7 +244,9 @@ template <int kT>
 void fold_dot(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t m,
               float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   (void)offset;  // Fmt<kT>::kOff, through qs
-  constexpr int kGroup = 8;
+  // Four rows per decode: eight kept twice the live vectors (t, offsets, sums, accumulators) and
+  // spilled them (kernels_bench, AVX2 prompt shapes: Q2_K 39 -> 45 GMAC/s, Q6_K unchanged).
+  constexpr int kGroup = 4;
   // [kGroup][nsp], in the span kernels' per-thread scratch (kernel_table.h span_scratch)
   const int64_t bytes = kGroup * nsp * int64_t(sizeof(RowFactors));
   auto* factors = reinterpret_cast<RowFactors*>(span_scratch((bytes + sizeof(quant::Span) - 1) / int64_t(sizeof(quant::Span))));
