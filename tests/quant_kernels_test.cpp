@@ -53,20 +53,23 @@ Matrix random_matrix(const quant::QuantType& qt, int64_t out, int64_t in, uint32
 
 
 // The bound above, per output.
+// |y - ref| bound from the activations' int8 rounding, one scale per `blk` values
+// (kernels::activation_block: 32, or 256 where the ISA gives the type Q8_K-style activations).
 std::vector<float> bounds(const Matrix& m, const quant::QuantType& qt, const std::vector<float>& x,
-                          int64_t n) {
+                          int64_t n, int64_t blk) {
   const int64_t out = m.view.shape[0], in = m.view.shape[1];
   std::vector<float> w(static_cast<size_t>(in)), bnd(static_cast<size_t>(n * out));
   for (int64_t r = 0; r < out; ++r) {
     qt.dequant_ref(m.view.row(r), w.data(), in);
     for (int64_t i = 0; i < n; ++i) {
       double e = 0, s = 0;
-      for (int64_t b = 0; b < in / 32; ++b) {
+      for (int64_t b0 = 0; b0 < in; b0 += blk) {
+        const int64_t b1 = std::min(in, b0 + blk);
         float amax = 0;
-        for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(x[i * in + 32 * b + l]));
-        for (int l = 0; l < 32; ++l) {
-          e += std::fabs(w[32 * b + l]) * amax / 127.0 / 2.0;
-          s += std::fabs(double(w[32 * b + l]) * x[i * in + 32 * b + l]);
+        for (int64_t l = b0; l < b1; ++l) amax = std::max(amax, std::fabs(x[i * in + l]));
+        for (int64_t l = b0; l < b1; ++l) {
+          e += std::fabs(w[l]) * amax / 127.0 / 2.0;
+          s += std::fabs(double(w[l]) * x[i * in + l]);
         }
       }
       bnd[i * out + r] = static_cast<float>(e * 1.001 + 1e-5 * s + 1e-30);
@@ -95,7 +98,7 @@ TEST(QuantKernels, EveryTypeEveryIsaWithinTheActivationRoundingBound) {
           const std::vector<float> x = randv(n * in, static_cast<uint32_t>(in * 7 + n));
           std::vector<float> ref(static_cast<size_t>(n * out));
           ref::matmul(m.view, x.data(), n, ref.data());
-          const std::vector<float> bnd = bounds(m, qt, x, n);
+          const std::vector<float> bnd32 = bounds(m, qt, x, n, 32), bnd256 = bounds(m, qt, x, n, 256);
           // The repacked layout of the same matrix where the type has one (AVX-512 VNNI runs its
           // own kernels on it: fused up to 12 rows, tiles past; other ISAs the reference decode).
           const DType r = quant::repacked_of(qt.type);
@@ -109,6 +112,9 @@ TEST(QuantKernels, EveryTypeEveryIsaWithinTheActivationRoundingBound) {
               if (!v) continue;
               std::vector<float> y(static_cast<size_t>(n * out), NAN);
               matmul(*v, x.data(), n, y.data(), nullptr);
+              const int blk = activation_block(*v);
+              ASSERT_TRUE(blk == 32 || blk == 256) << dtype_name(v->dtype) << " " << isa_name(isa);
+              const std::vector<float>& bnd = blk == 256 ? bnd256 : bnd32;
               for (int64_t k = 0; k < n * out; ++k)
                 ASSERT_LE(std::fabs(y[k] - ref[k]), bnd[k])
                     << dtype_name(v->dtype) << " " << isa_name(isa) << " in=" << in << " out=" << out
@@ -161,7 +167,7 @@ TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
     const std::vector<float> x = randv(n * in, 6);
     std::vector<float> ref(static_cast<size_t>(n * out));
     ref::matmul(m.view, x.data(), n, ref.data());
-    const std::vector<float> bnd = bounds(m, qt, x, n);
+    const std::vector<float> bnd = bounds(m, qt, x, n, 32);
     for (Isa isa : supported_isas()) {
       set_isa(isa);
       const KernelTable& k = active_table();
@@ -175,6 +181,48 @@ TEST(QuantKernels, SpanPathOfQ8AndMxfp4) {
         ASSERT_LE(std::fabs(y[i] - ref[i]), bnd[i]) << dtype_name(t) << " " << isa_name(isa) << " i=" << i;
     }
   }
+}
+
+// Activations with one scale per 256 values (KernelTable::span_act_unit: AVX2's Q2_K, Q3_K, Q6_K)
+// against their definition: per unit d = amax / 127, q = x / d rounded half away from zero (with
+// the exact inverse), every group's dg = d, qs the group's code sum, bs = d qs; a row that ends
+// inside a unit (544 = 2 units + 32) zero past its end. The blocks differ in size by 10^3, so
+// the small ones round to few levels, as they do in llama.cpp's Q8_K.
+TEST(QuantKernels, UnitActivationsAreOneScalePerUnit) {
+  if (detected_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU";
+  IsaScope scope;
+  set_isa(Isa::kAvx2);
+  const KernelTable& k = active_table();
+  ASSERT_NE(k.span_act_unit, nullptr);
+  ASSERT_TRUE(k.span_unit_type(static_cast<uint32_t>(DType::Q6_K)));
+  ASSERT_TRUE(k.span_unit_type(static_cast<uint32_t>(DType::Q2_K_R)));
+  ASSERT_FALSE(k.span_unit_type(static_cast<uint32_t>(DType::Q4_K)));
+  const int64_t in = 544, n = 2, nsp = 3;
+  std::vector<float> x = randv(n * in, 9);
+  for (int64_t i = 0; i < n * in; ++i) x[i] *= std::pow(10.0f, float((i / 32) % 4) - 2.0f);
+  std::vector<quant::ActSpan> act(static_cast<size_t>(n * nsp));
+  k.span_act_unit(x.data(), in, 0, n, act.data());
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t s = 0; s < nsp; ++s) {
+      const quant::ActSpan& a = act[r * nsp + s];
+      const int64_t nv = std::min<int64_t>(256, in - 256 * s);
+      const float* xs = x.data() + r * in + 256 * s;
+      float amax = 0;
+      for (int64_t i = 0; i < nv; ++i) amax = std::max(amax, std::fabs(xs[i]));
+      const float d = amax / 127.0f, id = 1.0f / d;
+      for (int g = 0; g < quant::kGroups; ++g) {
+        int32_t qs = 0;
+        for (int i = 16 * g; i < 16 * g + 16; ++i) {
+          const int want = i < nv ? static_cast<int>(std::round(xs[i] * id)) : 0;
+          ASSERT_EQ(a.q[i], want) << "row " << r << " unit " << s << " value " << i;
+          qs += want;
+        }
+        const bool in_row = 16 * g < nv;
+        ASSERT_EQ(a.dg[g], in_row ? d : 0.0f) << g;
+        ASSERT_EQ(a.qs[g], qs) << g;
+        ASSERT_EQ(a.bs[g], in_row ? d * float(qs) : 0.0f) << g;
+      }
+    }
 }
 
 // Every AVX-512 lane-order unpack writes exactly the reference unpack's Span, reordered (chunk

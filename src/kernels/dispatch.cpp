@@ -37,6 +37,8 @@ static const KernelTable kAvx2Table = [] {
   k.span_repack = avx2::span_repack;
   k.span_fused = avx2::span_fused;
   k.span_fused_all_rows = true;
+  k.span_unit_type = avx2::span_unit_type;
+  k.span_act_unit = avx2::span_act_unit;
   return k;
 }();
 static const KernelTable kAvx512Table = [] {
@@ -116,6 +118,8 @@ const KernelTable& avx512_novnni_table() {
     k.span_fast_unpack = kAvx2Table.span_fast_unpack;
     k.span_fused = kAvx2Table.span_fused;
     k.span_fused_all_rows = true;
+    k.span_unit_type = kAvx2Table.span_unit_type;
+    k.span_act_unit = kAvx2Table.span_act_unit;
     k.span_repack = kAvx2Table.span_repack;
     k.pair_type = kAvx2Table.pair_type;
     k.pair_act = kAvx2Table.pair_act;

@@ -124,6 +124,11 @@ struct KernelTable {
   // Whether span_fused serves every activation-row count (AVX2's Q6_K kernel: its arithmetic is
   // its own, so the Span row tiles would give other bits), not only up to a few rows.
   bool span_fused_all_rows = false;
+  // The types whose Span activations take ONE scale per 256 values (span_act_unit: llama.cpp's
+  // Q8_K for the K-quants; every group's dg equal), or null: AVX2's Q2_K, Q3_K, Q6_K, whose
+  // integer scales per 16 values then apply exactly in vpmaddwd (span_kquant16_avx2.cpp).
+  bool (*span_unit_type)(uint32_t type) = nullptr;
+  void (*span_act_unit)(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) = nullptr;
   // Whether the pair kernels read repacked rows that end in a partial unit (Q8_0_R, MXFP4_R;
   // repack.h repack_tail). Where not (AVX2), such rows take the Span path.
   bool pair_partial_units = false;
@@ -182,8 +187,11 @@ void pair_matmul(uint32_t type, int offset, const uint8_t* w, int64_t row_bytes,
 quant::FusedPairFn pair_fused(uint32_t type);
 // The repacking at load of the types above that AVX2 repacks (KernelTable::span_repack).
 bool span_repack(uint32_t type, const uint8_t* src, uint8_t* dst, int64_t n_units);
-// The folded-scale kernels (span_fold_avx2.cpp) for Q2_K, Q3_K and Q6_K (file types 10, 11, 14), else null.
+// The kernels of Q2_K, Q3_K and Q6_K (file types 10, 11, 14; span_kquant16_avx2.cpp), else null;
+// they read activations with one scale per unit (span_unit_type, span_act_unit in span_avx2.cpp).
 quant::FusedDotFn span_fused(uint32_t type);
+bool span_unit_type(uint32_t type);
+void span_act_unit(const float* x, int64_t in, int64_t row0, int64_t row1, void* act);
 // The natural-order unpacks of the grid i-quants (span_iq_avx2.cpp), or null.
 quant::UnpackFn span_fast_unpack_iq(uint32_t ggml_type);
 }

@@ -40,15 +40,18 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 16;
 // kSpanF16: Span activations with f16-rounded scales, for q8_0 weights in the Span layout
 // (repacked), so their products are llama.cpp's q8_0 x q8_0 block for block, as the dedicated
 // q8_0 kernels' are.
+// kSpanUnit: Span activations with one scale per 256 values (KernelTable::span_unit_type:
+// AVX2's Q2_K, Q3_K, Q6_K, in both layouts so that they give the same products).
 // kFp8Bf16: FP8 weights against bf16 activations (ops.h fp8_bf16_active).
 // kPair / kPairF16: the pair form (span.h ActPair) for the types whose kernels have it
 // (KernelTable::pair_type: on AVX-512 VNNI Q4_K, Q4_K_R with f32 scales, Q8_0_R with f16 ones).
-enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kFp8Bf16, kPair, kPairF16 };
+enum class ActKind { kFloat, kQ8, kSpan, kSpanF16, kSpanUnit, kFp8Bf16, kPair, kPairF16 };
 
 ActKind act_kind(const KernelTable& t, const TensorView& w) {
   const bool whole_units = w.cols() % quant::kSpan == 0 || quant::repack_tail_block(w.dtype) == 0;
   if (const int pt = t.pair_type ? t.pair_type(static_cast<uint32_t>(w.dtype)) : 0)
     if (whole_units || t.pair_partial_units) return pt == 2 ? ActKind::kPairF16 : ActKind::kPair;
+  if (t.span_unit_type && t.span_unit_type(static_cast<uint32_t>(w.dtype))) return ActKind::kSpanUnit;
   if (w.dtype == DType::F8_E4M3 && w.cols() % 64 == 0 && w.fp8_bc % 64 == 0 && fp8_bf16_active())
     return ActKind::kFp8Bf16;
   switch (w.dtype) {
@@ -65,7 +68,9 @@ ActKind act_kind(const KernelTable& t, const TensorView& w) {
 }
 
 bool is_pair(ActKind k) { return k == ActKind::kPair || k == ActKind::kPairF16; }
-bool is_span(ActKind k) { return k == ActKind::kSpan || k == ActKind::kSpanF16 || is_pair(k); }
+bool is_span(ActKind k) {
+  return k == ActKind::kSpan || k == ActKind::kSpanF16 || k == ActKind::kSpanUnit || is_pair(k);
+}
 
 struct Prepared {
   ActKind kind = ActKind::kFloat;
@@ -144,6 +149,7 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
       return;
     case ActKind::kSpan:
     case ActKind::kSpanF16:
+    case ActKind::kSpanUnit:
       // Generation, or the few tokens of one expert in a batch (AVX2's Q6_K: every count).
       if (p.fused && (j.m <= kFusedMaxRows || t.span_fused_all_rows)) {
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
@@ -158,6 +164,15 @@ void run_rows(const KernelTable& t, const MatJob& j, const Prepared& p, int64_t 
 }
 
 }  // namespace
+
+int activation_block(const TensorView& w) {
+  switch (act_kind(active_table(), w)) {
+    case ActKind::kFloat:
+    case ActKind::kFp8Bf16: return 0;
+    case ActKind::kSpanUnit: return 256;
+    default: return 32;
+  }
+}
 
 void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
   const KernelTable& t = active_table();
@@ -234,7 +249,8 @@ void matmul_many(const MatJob* jobs_in, int n_in, ThreadPool* pool) {
         const int64_t nsp = (in + quant::kSpan - 1) / quant::kSpan;
         uint8_t* act = bufs.get(static_cast<size_t>(j.x_rows * nsp) * sizeof(quant::ActSpan));
         rows_parallel(pool, j.x_rows, j.x_rows * in, [&](int64_t a, int64_t b) {
-          t.span_act(j.x, in, a, b, act, p.kind == ActKind::kSpanF16);
+          if (p.kind == ActKind::kSpanUnit) t.span_act_unit(j.x, in, a, b, act);
+          else t.span_act(j.x, in, a, b, act, p.kind == ActKind::kSpanF16);
         });
         p.act = act;
       }

@@ -46,6 +46,10 @@ struct MatJob {
   const void* glu_ctx = nullptr;
 };
 void matmul_many(const MatJob* jobs, int n_jobs, ThreadPool* pool);
+// Values per activation scale in matmul's products with w on the active ISA: 32 (q8_0-style
+// activations: the q8_0, Span and pair forms), 256 (one scale per unit, as llama.cpp's Q8_K:
+// AVX2's Q2_K / Q3_K / Q6_K), 0 (float activations). The tests' rounding bounds follow it.
+int activation_block(const TensorView& w);
 
 // y = x / sqrt(mean(x^2) + eps) * weight   (weight may be null => 1)
 void rmsnorm(const float* x, const float* weight, float eps, int64_t n, float* y);

@@ -97,6 +97,31 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
   }
 }
 
+// One scale per 256 values (amax of the unit / 127), as llama.cpp's Q8_K activations for the
+// K-quants: the same ActSpan with every group's dg equal, so any Span kernel reads it; the
+// kernels of span_kquant16_avx2.cpp then apply the weights' integer scales exactly.
+void span_act_unit(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
+  const int64_t nsp = (in + kSpan - 1) / kSpan;
+  for (int64_t r = row0; r < row1; ++r) {
+    ActSpan* a = static_cast<ActSpan*>(act) + r * nsp;
+    const float* xr = x + r * in;
+    for (int64_t s = 0; s < nsp; ++s) {
+      std::memset(&a[s], 0, sizeof(ActSpan));
+      const int64_t nv = in - s * kSpan < kSpan ? in - s * kSpan : kSpan;
+      const float d = amax_n(xr + s * kSpan, nv) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int64_t b = 0; b < nv / 32; ++b) {
+        int32_t sum[2];
+        quantize32_with(xr + s * kSpan + 32 * b, id, a[s].q + 32 * b, &sum[0], &sum[1]);
+        for (int h = 0; h < 2; ++h) {
+          a[s].dg[2 * b + h] = d;
+          a[s].bs[2 * b + h] = d * static_cast<float>(sum[h]);
+          a[s].qs[2 * b + h] = sum[h];
+        }
+      }
+    }
+  }
+}
+
 void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const uint8_t* w, int64_t row_bytes,
                  int64_t in, const void* act, const int32_t* rows, int64_t n, float* y,
                  int64_t ldy, int64_t r0, int64_t r1) {

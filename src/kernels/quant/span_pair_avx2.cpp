@@ -5,7 +5,7 @@
 // layouts (repack.h: the codes already in the form's 32-value lanes, so a unit is four 32-byte
 // loads of nibbles) and their file layouts (the AVX2 Span unpack, then an 8 x 8 dword
 // transpose into the lanes; row tiles only, where the cost is shared by every activation row).
-// Q2_K, Q3_K and Q6_K (scales per 16) have kernels of their own on AVX2: span_fold_avx2.cpp.
+// Q2_K, Q3_K and Q6_K (scales per 16) have kernels of their own on AVX2: span_kquant16_avx2.cpp.
 // One unit (256 values of a weight row) is eight 256-bit half-chunks: lane l holds four values
 // of block l, so the integer products leave block l's sum in 32-bit lane l and the float work
 // is per 32 values (convert, scale, FMA, and an FNMADD for the types with mins), where the

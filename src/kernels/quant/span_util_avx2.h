@@ -83,27 +83,36 @@ static inline int32_t hsum_i32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// 32 activations (v) quantized as the reference does (amax / 127, round half away from zero
-// with the exact inverse scale): the codes in natural order to q, the scale returned.
-static inline float quantize32(const float* v, int8_t* q, int32_t* sum_lo, int32_t* sum_hi) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  __m256 x4[4], mx = _mm256_setzero_ps();
-  for (int k = 0; k < 4; ++k) {
-    x4[k] = _mm256_loadu_ps(v + 8 * k);
-    mx = _mm256_max_ps(mx, _mm256_and_ps(x4[k], abs_mask));
-  }
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  const float dd = _mm_cvtss_f32(m) / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+// 32 activations (v) times the inverse scale id, rounded half away from zero: the codes in
+// natural order to q, the sums of the first and second 16 to sum_lo / sum_hi.
+static inline void quantize32_with(const float* v, float id, int8_t* q, int32_t* sum_lo, int32_t* sum_hi) {
   __m256i q4[4];
-  for (int k = 0; k < 4; ++k) q4[k] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(x4[k], _mm256_set1_ps(id))));
+  for (int k = 0; k < 4; ++k)
+    q4[k] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * k), _mm256_set1_ps(id))));
   *sum_lo = hsum_i32(_mm256_add_epi32(q4[0], q4[1]));
   *sum_hi = hsum_i32(_mm256_add_epi32(q4[2], q4[3]));
   // int32 -> int8 in natural order (packs interleave 128-bit halves; the permute undoes it).
   const __m256i p16a = _mm256_packs_epi32(q4[0], q4[1]), p16b = _mm256_packs_epi32(q4[2], q4[3]);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
                       _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// max |v_i| over n values (n a multiple of 8).
+static inline float amax_n(const float* v, int64_t n) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 mx = _mm256_setzero_ps();
+  for (int64_t k = 0; k < n; k += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(v + k), abs_mask));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// 32 activations (v) quantized as the reference does (amax / 127, round half away from zero
+// with the exact inverse scale): the codes in natural order to q, the scale returned.
+static inline float quantize32(const float* v, int8_t* q, int32_t* sum_lo, int32_t* sum_hi) {
+  const float dd = amax_n(v, 32) / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+  quantize32_with(v, id, q, sum_lo, sum_hi);
   return dd;
 }
 
