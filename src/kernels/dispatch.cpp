@@ -30,6 +30,8 @@ namespace moecat::kernels {
 static const KernelTable kAvx2Table = [] {
   KernelTable k = MOECAT_ISA_TABLE(avx2, "avx2");
   k.matmul_fp8 = avx2::matmul_fp8;
+  k.dot_rows_f16_g = avx2::dot_rows_f16_g;
+  k.wsum_rows_f16_g = avx2::wsum_rows_f16_g;
   k.pair_type = avx2::pair_type;
   k.pair_act = avx2::pair_act;
   k.pair_matmul = avx2::pair_matmul;

@@ -178,6 +178,10 @@ MOECAT_DECLARE_ISA_KERNELS(avx512)
 MOECAT_DECLARE_ISA_KERNELS(scalar)
 #undef MOECAT_DECLARE_ISA_KERNELS
 namespace avx2 {
+// Grouped-query attention over an f16 cache (attention_avx2.cpp; KernelTable::dot_rows_f16_g).
+void dot_rows_f16_g(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, int64_t, float, float*,
+                    int64_t);
+void wsum_rows_f16_g(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, int64_t, float*, int64_t);
 void matmul_fp8(const uint8_t*, const Fp8Scales*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t);
 // The pair form (span_pair_avx2.cpp): the per-32-scale types in both layouts.
 int pair_type(uint32_t type);
