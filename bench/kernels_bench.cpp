@@ -167,6 +167,7 @@ void BM_MatmulIq4xsR(benchmark::State& st) { BM_MatmulRepacked<DType::IQ4_XS>(st
 void BM_MatmulQ8R(benchmark::State& st) { BM_MatmulRepacked<DType::Q8_0>(st); }
 void BM_MatmulQ2KR(benchmark::State& st) { BM_MatmulRepacked<DType::Q2_K>(st); }
 void BM_MatmulQ3KR(benchmark::State& st) { BM_MatmulRepacked<DType::Q3_K>(st); }
+void BM_MatmulQ40R(benchmark::State& st) { BM_MatmulRepacked<DType::Q4_0>(st); }
 #define MOECAT_PROMPT_SHAPES                                                                   \
   ArgNames({"out", "in", "n", "threads"})                                                      \
       ->Args({2048, 768, 32, 1})->Args({768, 2048, 32, 1})->Args({4096, 2048, 512, 1})           \
@@ -193,6 +194,7 @@ BENCHMARK(BM_MatmulQ4KR)->MOECAT_EXPERT_ONE_ROW_SHAPES;
 BENCHMARK(BM_MatmulQ2KR)->MOECAT_EXPERT_ONE_ROW_SHAPES;
 BENCHMARK(BM_MatmulQ3KR)->MOECAT_EXPERT_ONE_ROW_SHAPES;
 BENCHMARK(BM_MatmulQ2KR)->MOECAT_PROMPT_SHAPES;
+BENCHMARK(BM_MatmulQ40R)->MOECAT_PROMPT_SHAPES;
 // Output matrices, streamed from memory (how close the fused kernel gets to the read bandwidth,
 // BM_MemRead): Qwen3-30B-A3B's (151936 x 2048, 330 MB in q8_0) and a quarter of DeepSeek-V3's
 // (Q6_K in a Q4_K_M file: 32768 x 7168, 193 MB); then the same kernels cache-resident (256 x

@@ -282,6 +282,7 @@ inline void dot_tile(const UnitCodes* w, int64_t nu, const ActPair* const* a, fl
     for (int j = 0; j < R; ++j)
       for (int c = 0; c < C; ++c) S[j][c] = _mm256_setzero_si256();
     if constexpr (kK == kS8) {
+#pragma GCC unroll 8
       for (int K = 0; K < 8; ++K) {
         __m256i av[C];
         for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
@@ -301,6 +302,9 @@ inline void dot_tile(const UnitCodes* w, int64_t nu, const ActPair* const* a, fl
         __m256i s16[R][C];
         for (int j = 0; j < R; ++j)
           for (int c = 0; c < C; ++c) s16[j][c] = _mm256_setzero_si256();
+        // Unrolled: a rolled K loop left GCC keeping the int16 sums in memory (Q4_0's instance:
+        // 57 against 98 GMAC/s).
+#pragma GCC unroll 8
         for (int K = half * kSplit; K < (half + 1) * kSplit; ++K) {
           __m256i av[C];
           for (int c = 0; c < C; ++c) av[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(act_q(a[c], s) + 64 * K));
