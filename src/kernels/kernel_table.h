@@ -99,8 +99,9 @@ struct KernelTable {
   void (*wsum_rows_f16_g)(const float* p, int64_t ld, int64_t G, const uint16_t* v,
                           int64_t stride, int64_t rows, int64_t dim, float* out, int64_t ostride);
   // A few activation rows times weight rows with the unpack in registers, for a type id
-  // (AVX-512 VNNI: the repacked layouts; AVX2: Q6_K), or null: generation's products and the
-  // few tokens of an expert in a batch (span.h FusedDotFn). Null where the ISA has none.
+  // (AVX-512 VNNI: the repacked layouts; AVX2: Q2_K, Q3_K, Q6_K, every row count), or null:
+  // generation's products and the few tokens of an expert in a batch (span.h FusedDotFn). Null
+  // where the ISA has none.
   quant::FusedDotFn (*span_fused)(uint32_t type) = nullptr;
   // The repacking at load of n blocks of a file type (repack.h), vectorized; false (nothing
   // done) for types it does not handle. Null where the ISA has none.
