@@ -73,9 +73,16 @@ inline __m256i group_sums8_signed(const uint8_t* w, const int8_t* a) {
 
 }  // namespace
 
-// Natural order, as the scalar reference lays it out and rounds (tests compare the bytes): per
-// 32 values amax / 127, codes with the exact scale, per 16 the code sum and scale x sum.
-void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
+namespace {
+
+// Rows [row0, row1) of x into ActSpans in natural order. kUnit: one scale per 256 values (amax
+// of the unit / 127, as llama.cpp's Q8_K activations for the K-quants; every group's dg equal,
+// so any Span kernel reads them; span_kquant16_avx2.cpp applies the weights' integer scales
+// exactly against them). Otherwise as the scalar reference lays them out and rounds (tests
+// compare the bytes): per 32 values amax / 127, codes with the exact scale, the kept scale
+// f16-rounded with f16. Both: per 16 the code sum and scale x sum.
+template <bool kUnit>
+void act_rows(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
   const int64_t nsp = (in + kSpan - 1) / kSpan;
   for (int64_t r = row0; r < row1; ++r) {
     ActSpan* a = static_cast<ActSpan*>(act) + r * nsp;
@@ -83,10 +90,16 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
     for (int64_t s = 0; s < nsp; ++s) {
       std::memset(&a[s], 0, sizeof(ActSpan));
       const int64_t nv = in - s * kSpan < kSpan ? in - s * kSpan : kSpan;
+      const float du = kUnit ? amax_n(xr + s * kSpan, nv) / 127.0f : 0.0f, idu = du != 0.0f ? 1.0f / du : 0.0f;
       for (int64_t b = 0; b < nv / 32; ++b) {
         int32_t sum[2];
-        const float d = quantize32(xr + s * kSpan + 32 * b, a[s].q + 32 * b, &sum[0], &sum[1]);
-        const float ds = f16 ? _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)) : d;
+        float ds = du;
+        if constexpr (kUnit) {
+          quantize32_with(xr + s * kSpan + 32 * b, idu, a[s].q + 32 * b, &sum[0], &sum[1]);
+        } else {
+          const float d = quantize32(xr + s * kSpan + 32 * b, a[s].q + 32 * b, &sum[0], &sum[1]);
+          ds = f16 ? _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)) : d;
+        }
         for (int h = 0; h < 2; ++h) {
           a[s].dg[2 * b + h] = ds;
           a[s].bs[2 * b + h] = ds * static_cast<float>(sum[h]);
@@ -97,29 +110,14 @@ void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act,
   }
 }
 
-// One scale per 256 values (amax of the unit / 127), as llama.cpp's Q8_K activations for the
-// K-quants: the same ActSpan with every group's dg equal, so any Span kernel reads it; the
-// kernels of span_kquant16_avx2.cpp then apply the weights' integer scales exactly.
+}  // namespace
+
+void span_act(const float* x, int64_t in, int64_t row0, int64_t row1, void* act, bool f16) {
+  act_rows<false>(x, in, row0, row1, act, f16);
+}
+
 void span_act_unit(const float* x, int64_t in, int64_t row0, int64_t row1, void* act) {
-  const int64_t nsp = (in + kSpan - 1) / kSpan;
-  for (int64_t r = row0; r < row1; ++r) {
-    ActSpan* a = static_cast<ActSpan*>(act) + r * nsp;
-    const float* xr = x + r * in;
-    for (int64_t s = 0; s < nsp; ++s) {
-      std::memset(&a[s], 0, sizeof(ActSpan));
-      const int64_t nv = in - s * kSpan < kSpan ? in - s * kSpan : kSpan;
-      const float d = amax_n(xr + s * kSpan, nv) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      for (int64_t b = 0; b < nv / 32; ++b) {
-        int32_t sum[2];
-        quantize32_with(xr + s * kSpan + 32 * b, id, a[s].q + 32 * b, &sum[0], &sum[1]);
-        for (int h = 0; h < 2; ++h) {
-          a[s].dg[2 * b + h] = d;
-          a[s].bs[2 * b + h] = d * static_cast<float>(sum[h]);
-          a[s].qs[2 * b + h] = sum[h];
-        }
-      }
-    }
-  }
+  act_rows<true>(x, in, row0, row1, act, false);
 }
 
 void span_matmul(quant::UnpackFn unpack, quant::UnpackFn fast, int offset, const uint8_t* w, int64_t row_bytes,
