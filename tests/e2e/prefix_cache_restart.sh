@@ -16,7 +16,7 @@ MODEL="${MOECAT_SUPPORT_MODEL:-$SRC/models/moecat-support.gguf}"
 CACHE="$WORK/prefix.cache"
 SRV=""
 cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null || true; }
-trap cleanup EXIT
+e2e_on_exit cleanup
 
 start() {  # start LOGNAME [extra args]: a server on a free port, waits for /health
   local log="$WORK/$1.log"

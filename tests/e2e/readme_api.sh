@@ -24,7 +24,7 @@ SRV=""
 APINM="$SRC/examples/api/node_modules"
 MADE_NM=0
 cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null || true; [ "$MADE_NM" = 1 ] && rm -f "$APINM"; }
-trap cleanup EXIT
+e2e_on_exit cleanup
 n=0
 while IFS= read -r line; do
   cmd="${line%%#*}"                                     # comments are for the reader

@@ -17,7 +17,7 @@ MODEL="${MOECAT_SUPPORT_MODEL:-$SRC/models/moecat-support.gguf}"
 [ -f "$MODEL" ] || e2e_die "no model at $MODEL"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+e2e_on_exit cleanup
 
 start() {  # start NAME [args]: a server on a free port -> $PORT (not in a subshell: PIDS must keep its pid)
   local name="$1"

@@ -27,7 +27,7 @@ NVOCAB=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_si
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+e2e_on_exit cleanup
 
 # serve NAME ARGS... -> sets URL and PID; waits until /health answers.
 serve() {

@@ -23,7 +23,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # the client holds over a thousan
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+e2e_on_exit cleanup
 
 # serve NAME ARGS... -> sets URL and PID; waits until /health answers.
 serve() {

@@ -56,7 +56,7 @@ cleanup() {
   if [[ -n "$SAMPLER" ]]; then kill "$SAMPLER" 2>/dev/null || true; fi
   if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null || true; fi
 }
-trap cleanup EXIT
+e2e_on_exit cleanup
 
 : >"$WORK/server.log"
 "$MOECAT_BIN" serve -m "$MODEL" --port 0 -t "$STHREADS" --parallel "$PAR" -c "$CTX" --kv-tokens "$KV" \

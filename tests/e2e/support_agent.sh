@@ -22,7 +22,7 @@ EX="$SRC/examples/support"
 PORT=$("$PY" "$SRC/tests/e2e/lib/free_port.py")
 "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" > "$WORK/server.log" 2>&1 &
 SRV=$!
-trap 'kill $SRV 2>/dev/null || true' EXIT
+e2e_on_exit 'kill $SRV 2>/dev/null || true'
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$WORK/server.log" >&2; e2e_die "moecat serve did not start"; }
 

@@ -28,7 +28,7 @@ read -r PORT SHOP_PORT < <("$PY" "$SRC/tests/e2e/lib/free_port.py" --count 2)
 SHOP=$!
 "$MOECAT_BIN" serve -m "$MODEL" --port "$PORT" -t "$THREADS" > "$WORK/server.log" 2>&1 &
 SRV=$!
-trap 'kill $SRV $SHOP 2>/dev/null || true' EXIT
+e2e_on_exit 'kill $SRV $SHOP 2>/dev/null || true'
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$SHOP_PORT/health" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$SHOP_PORT/health" >/dev/null || { cat "$WORK/shop.err" >&2; e2e_die "shop.py serve did not start"; }
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done

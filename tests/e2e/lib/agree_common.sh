@@ -52,6 +52,22 @@ e2e_die() {
   exit 1
 }
 
+# One EXIT trap per test (bash keeps only one): scripts register their own cleanup (killing
+# servers) with e2e_on_exit instead of `trap ... EXIT`. After a passing run the large files of
+# $WORK (models, full-vocab log-prob dumps: ~2 GB over the suite) are deleted so the suite fits
+# a small CI disk; logs, screenshots and small files stay, and a failing run keeps everything for a look.
+# MOECAT_E2E_KEEP=1 keeps the files of passing runs too.
+_E2E_EXIT_CMDS=()
+e2e_on_exit() { _E2E_EXIT_CMDS+=("$1"); }
+_e2e_exit() {
+  local rc=$? c
+  for c in "${_E2E_EXIT_CMDS[@]}"; do eval "$c" || true; done
+  if [[ $rc == 0 && "${MOECAT_E2E_KEEP:-0}" != 1 && -n "${WORK:-}" && -d "$WORK" ]]; then
+    find "$WORK" -type f -size +256k ! -name '*.log' ! -name '*.png' -delete 2>/dev/null || true
+  fi
+}
+trap _e2e_exit EXIT
+
 # e2e_setup NAME: checks the environment and creates $WORK (= $MOECAT_BUILD_DIR/e2e/NAME).
 e2e_setup() {
   local name="$1"
