@@ -197,10 +197,37 @@ BENCHMARK(BM_MatmulQ2KR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulQ40R)->MOECAT_PROMPT_SHAPES;
 // Output matrices, streamed from memory (how close the fused kernel gets to the read bandwidth,
 // BM_MemRead): Qwen3-30B-A3B's (151936 x 2048, 330 MB in q8_0) and a quarter of DeepSeek-V3's
-// (Q6_K in a Q4_K_M file: 32768 x 7168, 193 MB); then the same kernels cache-resident (256 x
-// 7168: compute only).
-BENCHMARK(BM_MatmulQ8R)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({256, 7168, 1, 1})->UseRealTime();
-BENCHMARK(BM_MatmulQ6KR)->MOECAT_ONE_ROW->Args({32768, 7168, 1, 1})->Args({256, 7168, 1, 1})->UseRealTime();
+// (Q6_K in a Q4_K_M file: 32768 x 7168, 193 MB); then the same kernels from L3 (256 x 7168,
+// 1.5-1.9 MB, more than a Zen 4 core's 1 MB L2) and from L2 (64 x 7168: compute only).
+BENCHMARK(BM_MatmulQ8R)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
+BENCHMARK(BM_MatmulQ6KR)->MOECAT_ONE_ROW->Args({32768, 7168, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
+BENCHMARK(BM_MatmulQ4KR)->MOECAT_ONE_ROW->Args({64, 7168, 1, 1})->UseRealTime();
+
+// n random f16 cache values in +-[0.125, 1).
+std::vector<uint16_t> random_halves(int64_t n, std::mt19937& g) {
+  std::uniform_int_distribution<int> d(0x3000, 0x3bff);
+  std::vector<uint16_t> h(static_cast<size_t>(n));
+  for (auto& e : h) e = static_cast<uint16_t>(d(g) ^ (g() & 0x8000));
+  return h;
+}
+
+// One query token (random, at position depth - 1) against per-layer caches used in turn, so they
+// come from memory / L3 as in generation: k[l] for the keys, v[l] for the values (v null: the
+// values are the first head_dim_v halves of k's rows, as MLA's latent).
+void run_attention(benchmark::State& st, const AttentionParams& p, int64_t depth, int threads, std::mt19937& g,
+                   const std::vector<std::vector<uint16_t>>& k, const std::vector<std::vector<uint16_t>>* v) {
+  std::vector<float> q(p.n_head * p.head_dim_k), out(p.n_head * p.head_dim_v);
+  std::uniform_real_distribution<float> f(-1, 1);
+  for (auto& e : q) e = f(g);
+  const int32_t pos = static_cast<int32_t>(depth - 1);
+  ThreadPool* pool = pool_for(threads);
+  size_t layer = 0;
+  for (auto _ : st) {
+    attention(q.data(), &pos, 1, k[layer].data(), (v ? (*v)[layer] : k[layer]).data(), p, out.data(), pool);
+    layer = (layer + 1) % k.size();
+    benchmark::DoNotOptimize(out.data());
+  }
+}
 
 // Generation at depth: one query token against `depth` cached positions, Qwen3-30B-A3B's
 // attention (32 query heads, 4 KV heads, head dim 128, f16 cache), four layers' caches used in
@@ -213,17 +240,10 @@ void BM_AttentionDecode(benchmark::State& st) {
   const int64_t row = kKv * kDim;
   std::vector<std::vector<uint16_t>> k(kLayers), v(kLayers);
   std::mt19937 g(3);
-  std::uniform_int_distribution<int> d(0x3000, 0x3bff);  // halves in [0.125, 1)
   for (int l = 0; l < kLayers; ++l) {
-    k[l].resize(static_cast<size_t>(depth * row));
-    v[l].resize(k[l].size());
-    for (auto& e : k[l]) e = static_cast<uint16_t>(d(g) ^ (g() & 0x8000));
-    for (auto& e : v[l]) e = static_cast<uint16_t>(d(g) ^ (g() & 0x8000));
+    k[l] = random_halves(depth * row, g);
+    v[l] = random_halves(depth * row, g);
   }
-  std::vector<float> q(kHeads * kDim), out(kHeads * kDim);
-  std::uniform_real_distribution<float> f(-1, 1);
-  for (auto& e : q) e = f(g);
-  const int32_t pos = static_cast<int32_t>(depth - 1);
   AttentionParams p;
   p.n_head = kHeads;
   p.n_head_kv = kKv;
@@ -231,16 +251,35 @@ void BM_AttentionDecode(benchmark::State& st) {
   p.scale = 0.088f;
   p.k_pos_stride = p.v_pos_stride = row;
   p.kv_f16 = true;
-  ThreadPool* pool = pool_for(threads);
-  int layer = 0;
-  for (auto _ : st) {
-    attention(q.data(), &pos, 1, k[layer].data(), v[layer].data(), p, out.data(), pool);
-    layer = (layer + 1) % kLayers;
-    benchmark::DoNotOptimize(out.data());
-  }
+  run_attention(st, p, depth, threads, g, k, &v);
   st.counters["GB/s"] = benchmark::Counter(double(depth * row * 4) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_AttentionDecode)->ArgNames({"depth", "threads", "kv_heads"})->Args({8192, 1, 4})->Args({8192, 2, 4})->Args({32768, 1, 1})->UseRealTime();
+
+// Absorbed MLA at depth (DeepSeek-V3 / LongCat): 128 query heads over one shared cache row of
+// 576 halves (512 latent + 64 rope) for the scores, its first 512 as the values; two layers'
+// caches used in turn. Compute-bound (every head reads every row): GFLOP/s of the
+// 2 x 128 x (576 + 512) flops per position, against the core's FMA peak (16 per cycle, zmm).
+void BM_AttentionDecodeMla(benchmark::State& st) {
+  const int64_t depth = st.range(0);
+  const int threads = static_cast<int>(st.range(1));
+  constexpr int64_t kHeads = 128, kDimK = 576, kDimV = 512, kLayers = 2;
+  std::vector<std::vector<uint16_t>> kv(kLayers);
+  std::mt19937 g(3);
+  for (auto& c : kv) c = random_halves(depth * kDimK, g);
+  AttentionParams p;
+  p.n_head = kHeads;
+  p.n_head_kv = 1;
+  p.head_dim_k = kDimK;
+  p.head_dim_v = kDimV;
+  p.scale = 0.072f;
+  p.k_pos_stride = p.v_pos_stride = kDimK;
+  p.kv_f16 = true;
+  run_attention(st, p, depth, threads, g, kv, nullptr);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * kHeads * (kDimK + kDimV) * double(depth) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AttentionDecodeMla)->ArgNames({"depth", "threads"})->Args({8192, 1})->Args({8192, 2})->UseRealTime();
 
 // Streaming read of 512 MiB (sum of 64-bit words, AVX2 when available), split over threads:
 // the reference for the n=1 matmul GB/s.
@@ -296,6 +335,95 @@ void BM_Memcpy(benchmark::State& st) {
   st.counters["GB/s"] = benchmark::Counter(2.0 * double(n) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Memcpy)->UseRealTime();
+
+// The core's int8 multiply-add peak: twelve independent chains of zmm vpdpbusd (64 MACs each),
+// so neither latency nor loads limit it. What a prompt's int8 products could reach at most on
+// this core (docs/PERF.md: the pp512 targets against it). Skipped without AVX-512 VNNI.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"  // _mm512_set1 / reduce in GCC 12's headers
+__attribute__((target("avx512f,avx512vnni"))) int64_t vnni_chains(int64_t n) {
+  __m512i a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_epi32(i);
+  __m512i x = _mm512_set1_epi8(3);
+  const __m512i y = _mm512_set1_epi8(5);
+  for (int64_t k = 0; k < n; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbusd_epi32(a[i], x, y);
+    asm volatile("" : "+v"(x));  // keeps the loop from being folded
+  }
+  __m512i t = a[0];
+  for (int i = 1; i < 12; ++i) t = _mm512_add_epi32(t, a[i]);
+  return _mm512_reduce_add_epi32(t);
+}
+#pragma GCC diagnostic pop
+void BM_PeakVnni(benchmark::State& st) {
+  if (!__builtin_cpu_supports("avx512vnni")) {
+    st.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  const int64_t n = 1 << 20;
+  for (auto _ : st) benchmark::DoNotOptimize(vnni_chains(n));
+  st.counters["GMAC/s"] = benchmark::Counter(double(n) * 12 * 64 / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_PeakVnni)->UseRealTime();
+
+// One generated token's routed experts, streamed from memory as generation reads them: a
+// Qwen3-30B-A3B-shaped expert tensor of 128 experts (gate 768 x 2048 each, 214 MB in Q8_0,
+// repacked as at load), each iteration eight experts picked at random (one matmul_many of
+// eight jobs, as the MoE layer issues them). GB/s of the picked experts' weights: how close
+// small matrices get to one long stream (BM_MatmulQ8R 151936 x 2048, BM_MemRead).
+template <DType kType>
+void BM_ExpertsFromMemory(benchmark::State& st) {
+  const int64_t out = st.range(0), in = st.range(1), experts = 128, picks = 8;
+  const int threads = static_cast<int>(st.range(2));
+  static std::unique_ptr<QMatrix> w;
+  static std::vector<uint8_t> rep;
+  static int64_t w_out = 0, w_in = 0;
+  const DType rt = repack_type(kType, in);
+  if (!w || w_out != out || w_in != in) {
+    w = std::make_unique<QMatrix>(out * experts, in, kType);
+    rep.assign(w->bytes.size(), 0);
+    if (rt != kType) repack_rows(kType, rt, w->bytes.data(), rep.data(), out * experts, in);
+    else rep = w->bytes;
+    w_out = out;
+    w_in = in;
+  }
+  const int64_t eb = static_cast<int64_t>(rep.size()) / experts;
+  std::vector<TensorView> views(experts);
+  for (int64_t e = 0; e < experts; ++e) {
+    views[e] = w->view;
+    views[e].dtype = rt;
+    views[e].shape = Shape{out, in};
+    views[e].data = rep.data() + e * eb;
+    views[e].nbytes = static_cast<size_t>(eb);
+  }
+  std::vector<float> x(in), y(picks * out);
+  std::mt19937 g(2);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (auto& v : x) v = d(g);
+  ThreadPool* pool = pool_for(threads);
+  std::vector<MatJob> jobs(picks);
+  for (auto _ : st) {
+    for (int64_t k = 0; k < picks; ++k) {
+      jobs[k].w = &views[g() % experts];
+      jobs[k].x = x.data();
+      jobs[k].x_rows = 1;
+      jobs[k].m = 1;
+      jobs[k].y = y.data() + k * out;
+      jobs[k].ldy = out;
+    }
+    matmul_many(jobs.data(), static_cast<int>(picks), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(picks * eb) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(isa_name(active_isa()));
+}
+void BM_ExpertsQ8R(benchmark::State& st) { BM_ExpertsFromMemory<DType::Q8_0>(st); }
+void BM_ExpertsQ4KR(benchmark::State& st) { BM_ExpertsFromMemory<DType::Q4_K>(st); }
+BENCHMARK(BM_ExpertsQ8R)->ArgNames({"out", "in", "threads"})->Args({768, 2048, 1})->Args({2048, 768, 1})->Args({768, 2048, 2})->UseRealTime();
+BENCHMARK(BM_ExpertsQ4KR)->ArgNames({"out", "in", "threads"})->Args({768, 2048, 1})->Args({2048, 768, 1})->UseRealTime();
+void BM_ExpertsIq4XsR(benchmark::State& st) { BM_ExpertsFromMemory<DType::IQ4_XS>(st); }
+BENCHMARK(BM_ExpertsIq4XsR)->ArgNames({"out", "in", "threads"})->Args({768, 2048, 1})->Args({2048, 768, 1})->UseRealTime();
 
 }  // namespace
 }  // namespace moecat::kernels

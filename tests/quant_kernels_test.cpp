@@ -390,6 +390,42 @@ TEST(QuantKernels, ThreadsAndBatchBitExact) {
   }
 }
 
+// The repacked layouts' two kernels (fused up to 12 activation rows, for one row in blocks of 8
+// weight rows; row tiles past 12) give the same bits, also on rows of an odd number of 256-value
+// units (768: a pair and a lone unit, which the pair form's fused kernels run in half-width
+// registers). Pair form: Q4_K .. Q4_1; Span form: Q6_K, Q2_K, Q3_K.
+TEST(QuantKernels, FusedAndRowTilesBitExact) {
+  IsaScope scope;
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::IQ4_XS, DType::Q8_0, DType::MXFP4, DType::Q4_1, DType::Q6_K,
+                  DType::Q2_K, DType::Q3_K}) {
+    const quant::QuantType& qt = *quant::find(t);
+    const DType r = quant::repacked_of(t);
+    ASSERT_NE(r, t) << dtype_name(t);
+    for (int64_t in : {512, 768, 1280}) {
+      const int64_t out = 37, n = 14;
+      const Matrix m = random_matrix(qt, out, in, static_cast<uint32_t>(in + 3));
+      std::vector<uint8_t> packed(m.bytes.size());
+      repack_rows(t, r, m.bytes.data(), packed.data(), out, in);
+      const TensorView rv{"w", r, Shape{out, in}, packed.data(), packed.size()};
+      const std::vector<float> x = randv(n * in, static_cast<uint32_t>(in + 4));
+      for (Isa isa : supported_isas()) {
+        set_isa(isa);
+        // Both layouts: AVX2 runs Q6_K / Q2_K / Q3_K fused from the file's (span_kquant16_avx2.cpp).
+        for (const TensorView* v : {&m.view, &rv}) {
+          std::vector<float> tiles(static_cast<size_t>(n * out)), fused(static_cast<size_t>(5 * out)), one(out);
+          matmul(*v, x.data(), n, tiles.data(), nullptr);
+          matmul(*v, x.data(), 5, fused.data(), nullptr);
+          matmul(*v, x.data(), 1, one.data(), nullptr);  // one token: weight rows in blocks of 8 (37 = 4 x 8 + 5)
+          for (int64_t k = 0; k < 5 * out; ++k)
+            ASSERT_EQ(fused[k], tiles[k]) << dtype_name(v->dtype) << " " << isa_name(isa) << " in=" << in << " k=" << k;
+          for (int64_t k = 0; k < out; ++k)
+            ASSERT_EQ(one[k], tiles[k]) << dtype_name(v->dtype) << " " << isa_name(isa) << " in=" << in << " one row, k=" << k;
+        }
+      }
+    }
+  }
+}
+
 // A gated pair (MatJob::up + glu) gives the bits of its two products followed by the
 // activation over the whole output, whatever the threads, with the pair next to other jobs
 // reading the same input (shared activation quantization) and gate and up of different types.

@@ -23,13 +23,6 @@ inline void prefetch_row(const uint16_t* r, int64_t bytes) {
   for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(r) + o, _MM_HINT_T0);
 }
 
-// 8 halves at h, the first n (< 8: the rest zero), widened with F16C.
-inline __m256 f16x8(const uint16_t* h, int64_t n) {
-  if (n >= 8) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
-  alignas(16) uint16_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int64_t i = 0; i < n; ++i) tmp[i] = h[i];
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
-}
 inline __m256 f32x8(const float* x, int64_t n) {
   return n >= 8 ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, tail_mask8(n));
 }
@@ -47,7 +40,7 @@ void dot_heads(const float* q, int64_t qstride, const uint16_t* k, int64_t strid
     for (int64_t d0 = 0; d0 < dim; d0 += 32) {
       const int nc = static_cast<int>(std::min<int64_t>(4, (dim - d0 + 7) / 8));
       __m256 kv[4];
-      for (int c = 0; c < nc; ++c) kv[c] = f16x8(kr + d0 + 8 * c, dim - d0 - 8 * c);
+      for (int c = 0; c < nc; ++c) kv[c] = load_f16x8(kr + d0 + 8 * c, dim - d0 - 8 * c);
       for (int h = 0; h < HN; ++h) {
         const float* qh = q + h * qstride + d0;
         for (int c = 0; c < nc; ++c) acc[h] = _mm256_fmadd_ps(f32x8(qh + 8 * c, dim - d0 - 8 * c), kv[c], acc[h]);
@@ -70,8 +63,8 @@ void wsum_slice(const float* p, int64_t ld, const uint16_t* v, int64_t stride, i
   for (int64_t j = 0; j < rows; ++j) {
     const uint16_t* vr = v + j * stride + d0;
     if (d0 == 0) prefetch_row(v + (j + kAhead) * stride, 2 * dim);
-    const __m256 v0 = f16x8(vr, n0);
-    const __m256 v1 = n1 > 0 ? f16x8(vr + 8, n1) : _mm256_setzero_ps();
+    const __m256 v0 = load_f16x8(vr, n0);
+    const __m256 v1 = n1 > 0 ? load_f16x8(vr + 8, n1) : _mm256_setzero_ps();
     for (int h = 0; h < HN; ++h) {
       const __m256 pj = _mm256_broadcast_ss(p + h * ld + j);
       acc[h][0] = _mm256_fmadd_ps(pj, v0, acc[h][0]);

@@ -111,37 +111,46 @@ void dot_tile_rows(int rb, const float* q, int64_t qstride, const uint16_t* k, i
   }
 }
 
+// Blocks of 32 K rows (36 KB at MLA's 576, in L2), each read by every group of 4 heads in turn,
+// so a group's queries (9 KB at 576) stay in L1 across the block's tiles instead of all G
+// heads' (37 KB for MLA's 16) cycling through it every 4 rows: BM_AttentionDecodeMla 86-88 ->
+// 89-92 GFLOP/s. Each (head, row) dot is computed as before (same bits).
 void dot_g_tiled(const float* q, int64_t qstride, int64_t G, const uint16_t* k, int64_t stride, int64_t rows,
                  int64_t dim, float scale, float* out, int64_t ld) {
-  for (int64_t j = 0; j < rows; j += 4) {
-    const int rb = static_cast<int>(rows - j < 4 ? rows - j : 4);
-    for (int r = 0; r < 4; ++r) prefetch_row(k + (j + kAhead + r) * stride, 2 * dim);
+  constexpr int64_t kBlock = 32;
+  for (int64_t jb = 0; jb < rows; jb += kBlock) {
+    const int64_t je = std::min(rows, jb + kBlock);
     for (int64_t h = 0; h < G; h += 4) {
       const float* qh = q + h * qstride;
-      const uint16_t* kj = k + j * stride;
-      float* oh = out + h * ld + j;
-      switch (G - h < 4 ? G - h : 4) {
-        case 4: dot_tile_rows<4>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
-        case 3: dot_tile_rows<3>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
-        case 2: dot_tile_rows<2>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
-        default: dot_tile_rows<1>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+      for (int64_t j = jb; j < je; j += 4) {
+        const int rb = static_cast<int>(je - j < 4 ? je - j : 4);
+        if (h == 0) for (int r = 0; r < 4; ++r) prefetch_row(k + (j + kAhead + r) * stride, 2 * dim);
+        const uint16_t* kj = k + j * stride;
+        float* oh = out + h * ld + j;
+        switch (G - h < 4 ? G - h : 4) {
+          case 4: dot_tile_rows<4>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+          case 3: dot_tile_rows<3>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+          case 2: dot_tile_rows<2>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+          default: dot_tile_rows<1>(rb, qh, qstride, kj, stride, dim, scale, oh, ld); break;
+        }
       }
     }
   }
 }
 
-// Weighted sum for up to 8 heads over a 32-wide slice of the head dimension: the slice of each
-// V row is widened once and added into all heads' accumulators.
-template <int HN>
+// Weighted sum for up to 8 heads over a slice of NS 16-value chunks of the head dimension: the
+// slice of each V row is widened once and added into all heads' accumulators; each head's
+// weight is broadcast once per row for its NS chunks (HN x NS accumulators in registers).
+template <int HN, int NS>
 void wsum_g_slice(const float* p, int64_t ld, const uint16_t* v, int64_t stride, int64_t rows,
                   int64_t d0, int64_t dim, float* out, int64_t ostride) {
-  const __mmask16 m0 = tail_mask16(dim - d0), m1 = dim - d0 > 16 ? tail_mask16(dim - d0 - 16) : 0;
-  __m512 acc[HN][2];
+  __mmask16 m[NS];
+  for (int c = 0; c < NS; ++c) m[c] = dim - d0 > 16 * c ? tail_mask16(dim - d0 - 16 * c) : 0;
+  __m512 acc[HN][NS];
 #pragma GCC unroll 8
-  for (int h = 0; h < HN; ++h) {
-    acc[h][0] = _mm512_maskz_loadu_ps(m0, out + h * ostride + d0);
-    acc[h][1] = _mm512_maskz_loadu_ps(m1, out + h * ostride + d0 + 16);
-  }
+  for (int h = 0; h < HN; ++h)
+#pragma GCC unroll 4
+    for (int c = 0; c < NS; ++c) acc[h][c] = _mm512_maskz_loadu_ps(m[c], out + h * ostride + d0 + 16 * c);
   for (int64_t j = 0; j < rows; ++j) {
     const uint16_t* vr = v + j * stride + d0;
     // The first slice's pass brings each row's whole segment in (the later slices read it from
@@ -149,20 +158,20 @@ void wsum_g_slice(const float* p, int64_t ld, const uint16_t* v, int64_t stride,
     if (d0 == 0) {
       prefetch_row(v + (j + kAhead) * stride, 2 * dim);
     }
-    const __m512 v0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, vr));
-    const __m512 v1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, vr + 16));
+    __m512 vc[NS];
+#pragma GCC unroll 4
+    for (int c = 0; c < NS; ++c) vc[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[c], vr + 16 * c));
 #pragma GCC unroll 8
     for (int h = 0; h < HN; ++h) {
       const __m512 pj = _mm512_set1_ps(p[h * ld + j]);
-      acc[h][0] = _mm512_fmadd_ps(pj, v0, acc[h][0]);
-      acc[h][1] = _mm512_fmadd_ps(pj, v1, acc[h][1]);
+#pragma GCC unroll 4
+      for (int c = 0; c < NS; ++c) acc[h][c] = _mm512_fmadd_ps(pj, vc[c], acc[h][c]);
     }
   }
 #pragma GCC unroll 8
-  for (int h = 0; h < HN; ++h) {
-    _mm512_mask_storeu_ps(out + h * ostride + d0, m0, acc[h][0]);
-    _mm512_mask_storeu_ps(out + h * ostride + d0 + 16, m1, acc[h][1]);
-  }
+  for (int h = 0; h < HN; ++h)
+#pragma GCC unroll 4
+    for (int c = 0; c < NS; ++c) _mm512_mask_storeu_ps(out + h * ostride + d0 + 16 * c, m[c], acc[h][c]);
 }
 
 }  // namespace
@@ -189,17 +198,34 @@ void wsum_rows_f16_g(const float* p, int64_t ld, int64_t G, const uint16_t* v, i
     const uint16_t* vb = v + r0 * stride;
     for (int64_t h0 = 0; h0 < G; h0 += 8) {
       const int64_t hn = G - h0 < 8 ? G - h0 : 8;
-      for (int64_t d0 = 0; d0 < dim; d0 += 32) {
-        const float* ph = p + h0 * ld + r0;
-        float* oh = out + h0 * ostride;
-        switch (hn) {
-          case 8: wsum_g_slice<8>(ph, ld, vb, stride, rb, d0, dim, oh, ostride); break;
-          case 4: wsum_g_slice<4>(ph, ld, vb, stride, rb, d0, dim, oh, ostride); break;
-          case 2: wsum_g_slice<2>(ph, ld, vb, stride, rb, d0, dim, oh, ostride); break;
-          default:
-            for (int64_t h = 0; h < hn; ++h)
-              wsum_g_slice<1>(ph + h * ld, ld, vb, stride, rb, d0, dim, oh + h * ostride, ostride);
+      const float* ph = p + h0 * ld + r0;
+      float* oh = out + h0 * ostride;
+      // Slices of 3 chunks for 8 heads (24 accumulators: each weight's broadcast serves 3
+      // FMAs, not 2; kernels_bench BM_AttentionDecodeMla, 1 thread, 8192 positions: 82-87 ->
+      // 84-90 GFLOP/s over three alternating runs) while 48 values remain, the rest (<= 32 of
+      // MLA's 512 or a head of 128) in 2-chunk slices (1 for a last 16), so no slice carries an
+      // empty masked chunk;
+      // 4 chunks for 4 heads.
+      switch (hn) {
+        case 8: {
+          int64_t d0 = 0;
+          for (; d0 + 48 <= dim; d0 += 48) wsum_g_slice<8, 3>(ph, ld, vb, stride, rb, d0, dim, oh, ostride);
+          for (; d0 < dim; d0 += 32) {
+            if (dim - d0 > 16) wsum_g_slice<8, 2>(ph, ld, vb, stride, rb, d0, dim, oh, ostride);
+            else wsum_g_slice<8, 1>(ph, ld, vb, stride, rb, d0, dim, oh, ostride);
+          }
+          break;
         }
+        case 4:
+          for (int64_t d0 = 0; d0 < dim; d0 += 64) wsum_g_slice<4, 4>(ph, ld, vb, stride, rb, d0, dim, oh, ostride);
+          break;
+        case 2:
+          for (int64_t d0 = 0; d0 < dim; d0 += 32) wsum_g_slice<2, 2>(ph, ld, vb, stride, rb, d0, dim, oh, ostride);
+          break;
+        default:
+          for (int64_t h = 0; h < hn; ++h)
+            for (int64_t d0 = 0; d0 < dim; d0 += 32)
+              wsum_g_slice<1, 2>(ph + h * ld, ld, vb, stride, rb, d0, dim, oh + h * ostride, ostride);
       }
     }
   }

@@ -225,14 +225,6 @@ void wsum_rows(const float* p, const float* v, int64_t stride, int64_t rows, int
                  [](const float* x, int64_t r) { return _mm256_maskload_ps(x, tail_mask8(r)); });
 }
 
-// 8 halves at h (n < 8: the first n, the rest zero) widened to floats with F16C.
-static inline __m256 load_f16x8(const uint16_t* h, int64_t n) {
-  if (n >= 8) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
-  alignas(16) uint16_t tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int64_t i = 0; i < n; ++i) tmp[i] = h[i];
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
-}
-
 void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int64_t rows, int64_t dim,
                   float scale, float* out) {
   for (int64_t j = 0; j < rows; ++j) {

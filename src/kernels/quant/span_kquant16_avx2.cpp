@@ -144,10 +144,9 @@ MOECAT_INLINE void codes(const uint8_t* u, int n, __m256i* c) {
 
 // C activation rows against one weight row of type kT.
 template <int kT, int C>
-void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, float* y, int64_t ldy) {
+void row_sums(const uint8_t* row, int64_t nsp, const ActSpan* const* a, __m256 (&acc)[C]) {
   using F = Fmt<kT>;
-  constexpr int64_t kAhead = 8192;  // bytes prefetched ahead into L2 (span_pair_avx2.cpp fused_row)
-  __m256 acc[C];
+  constexpr int64_t kAhead = 8192;  // bytes prefetched ahead into L2 (span_pair_avx2.cpp row_sums)
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t s = 0; s < nsp; ++s) {
     const uint8_t* u = row + s * F::kUnit;
@@ -184,7 +183,6 @@ void row_dot(const uint8_t* row, int64_t nsp, const ActSpan* const* a, float* y,
       }
     }
   }
-  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(acc[c]);
 }
 
 // FusedDotFn for type kT (any m), in groups of up to kGroup activation rows per decode.
@@ -192,20 +190,10 @@ template <int kT>
 void unit_dot(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows, int64_t m,
               float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   (void)offset;  // Fmt<kT>::kOffShift
-  constexpr int kGroup = 8;  // measured ahead of 4 (kernels_bench: Q6_K prompt shapes +6 %)
-  const ActSpan* a[kGroup];
-  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
-    const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
-    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = w + r * row_bytes;
-      float* yi = y + i0 * ldy + r;
-      quant::with_rows(mb, [&](auto c) {
-        constexpr int kC = decltype(c)::value;
-        row_dot<kT, kC>(row, nsp, a, yi, ldy);
-      });
-    }
-  }
+  // Groups of 8 activation rows: measured ahead of 4 (kernels_bench: Q6_K prompt shapes +6 %).
+  fused_rows<8>(acts, rows, nsp, m, r0, r1, y, ldy, [&](int64_t r, const ActSpan* const* a, auto& acc) {
+    row_sums<kT, std::extent_v<std::remove_reference_t<decltype(acc)>>>(w + r * row_bytes, nsp, a, acc);
+  });
 }
 
 }  // namespace

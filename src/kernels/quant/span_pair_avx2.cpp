@@ -230,43 +230,35 @@ MOECAT_INLINE const int8_t* act_q(const ActPair* a, int64_t s) { return a[s >> 1
 
 // ---- fused ----------------------------------------------------------------------------------
 
+// acc[c] = activation row c's 8 lanes against weight row `row`.
 template <uint32_t kT, int C>
-inline void fused_row(const uint8_t* row, int64_t nu, const ActPair* const* a, float* y, int64_t ldy, int offset) {
+inline void row_sums(const uint8_t* row, int64_t nu, const ActPair* const* a, __m256 (&acc)[C], int offset) {
   // Prefetch 8 KB ahead into L2 (the AVX-512 kernels' distance): 4 KB left one-thread
   // generation ~10 % slower (moecat bench tg128, MOECAT_ISA=avx2: Q8_0 file 40 -> 45 t/s,
-  // IQ4_XS 50.5 -> 54.3, Q4_K_M 52 -> 58 with span_kquant16_avx2.cpp's the same).
+  // IQ4_XS 50.5 -> 54.3, Q4_K_M 52 -> 58 with span_kquant16_avx2.cpp's the same). Not for
+  // Q8_0_R, whose loads-only decode the hardware prefetcher feeds better alone (session 22, Zen
+  // 4, MOECAT_ISA=avx2, tg64 of the Qwen3-shaped q8_0 file: 46 -> 54 t/s at 1 thread, 57 -> 60
+  // at 2; span_pair_avx512.cpp sw_prefetch).
   constexpr int64_t kUnit = unit_bytes(kT), kAhead = 8192;
-  __m256 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t s = 0; s < nu; ++s) {
     const char* pf = reinterpret_cast<const char*>(row + s * kUnit + kAhead);
-    for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    if constexpr (kT != kQ8R)
+      for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     Dec d;
     decode_repacked<kT>(row + s * kUnit, d);
     for (int c = 0; c < C; ++c)
       acc[c] = unit_acc<kT>(unit_sums<kind_of(kT)>(d, act_q(a[c], s)), a[c], s, d.fsc, d.fmin, offset, acc[c]);
   }
-  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(acc[c]);
 }
 
 template <uint32_t kT>
 void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
            float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
-  constexpr int kGroup = 8;
   const int64_t nu = in / kSpan, np = (nu + 1) / 2;  // repacked rows are whole units
-  const ActPair* a[kGroup];
-  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
-    const int mb = static_cast<int>(m - i0 < kGroup ? m - i0 : kGroup);
-    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * np;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = w + r * row_bytes;
-      float* yi = y + i0 * ldy + r;
-      quant::with_rows(mb, [&](auto c) {
-        constexpr int kC = decltype(c)::value;
-        fused_row<kT, kC>(row, nu, a, yi, ldy, offset);
-      });
-    }
-  }
+  fused_rows<8>(acts, rows, np, m, r0, r1, y, ldy, [&](int64_t r, const ActPair* const* a, auto& acc) {
+    row_sums<kT, std::extent_v<std::remove_reference_t<decltype(acc)>>>(w + r * row_bytes, nu, a, acc, offset);
+  });
 }
 
 // ---- row tiles ------------------------------------------------------------------------------

@@ -125,11 +125,33 @@ struct PairDecoded {
   __m512 fmin;   // and mins (Q4_K; unset for Q8_0_R)
 };
 
-// Q4_K's sixteen scales and mins of a pair (a missing unit: zeros).
+// Q4_K's sixteen scales and mins of a pair (a missing unit: zeros): scales_k45_per32's
+// unpacking of the 12 packed bytes, done for both units at once in the two 128-bit lanes of
+// one ymm (one unpack per pair instead of two, and no shuffles to merge them; generation of a
+// Q4_K matrix spends ~1/4 of its time on these scales), then the same products d * scale,
+// dmin * min, so the same bits.
 inline void k4_scales(const uint8_t* a, const uint8_t* b, PairDecoded& d) {
-  const __m512 va = scales_k45_per32(a), vb = b ? scales_k45_per32(b) : _mm512_setzero_ps();
-  d.fsc = _mm512_shuffle_f32x4(va, vb, 0x44);  // lanes 0-7 of each
-  d.fmin = _mm512_shuffle_f32x4(va, vb, 0xEE);  // lanes 8-15 of each
+  const __m128i ra = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 4));
+  const __m128i rb = b ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4)) : _mm_setzero_si128();
+  const __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(ra), rb, 1);  // per lane: w0 w1 w2 + 4 code bytes
+  // Per lane as scales_k45_per32: dwords [sc 0-3, m 0-3, sc 4-7, m 4-7] -> [sc 0-3, sc 4-7, m 0-3, m 4-7].
+  const __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(0x3F));
+  const __m256i w2 = _mm256_shuffle_epi32(raw, _MM_SHUFFLE(2, 2, 2, 2));
+  const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(w2, _mm256_set_epi32(4, 0, 0, 0, 4, 0, 0, 0)), _mm256_set1_epi8(0x0F));
+  const __m256i top =
+      _mm256_and_si256(_mm256_srli_epi32(_mm256_shuffle_epi32(raw, _MM_SHUFFLE(1, 0, 1, 0)), 2), _mm256_set1_epi8(0x30));
+  const __m256i scm = _mm256_shuffle_epi32(_mm256_blend_epi32(lo, _mm256_or_si256(nib, top), 0xCC), _MM_SHUFFLE(3, 1, 2, 0));
+  // qwords [a sc, a m, b sc, b m] -> [a sc, b sc, a m, b m]: the pair's 16 scales, then its 16 mins.
+  const __m256i sm = _mm256_permute4x64_epi64(scm, _MM_SHUFFLE(3, 1, 2, 0));
+  // d, dmin of a, then of b (halves), widened: [da, dmina, db, dminb].
+  const __m128i hb = b ? _mm_loadu_si32(b) : _mm_setzero_si128();
+  const __m128 dm = _mm_cvtph_ps(_mm_unpacklo_epi32(_mm_loadu_si32(a), hb));
+  alignas(64) int32_t di[16], mi[16];
+  for (int i = 0; i < 16; ++i) di[i] = 2 * (i / 8), mi[i] = di[i] + 1;
+  const __m512 dv = _mm512_permutexvar_ps(_mm512_load_si512(di), _mm512_castps128_ps512(dm));
+  const __m512 mv = _mm512_permutexvar_ps(_mm512_load_si512(mi), _mm512_castps128_ps512(dm));
+  d.fsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(sm))), dv);
+  d.fmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(sm, 1))), mv);
 }
 
 // A pair of the 32-value types' repacked units a, b (b null: missing); repack.h's layouts.
@@ -303,6 +325,74 @@ inline void decode_pair(const uint8_t* row, const RowShape& rs, int64_t p, PairD
       }
     }
   }
+}
+
+// The lone last unit of a row with an odd number of spans (a 768-wide expert down: one pair and
+// a half), in ymm: lanes 0-7 of its pair, where decode_pair + pair_dot would spend zmm decodes
+// and eight zmm vpdpbusd on a second unit of zeros. Fused kernels only (repacked layouts).
+struct HalfDecoded {
+  __m256i q[8];
+  __m256 fsc, fmin;
+};
+template <uint32_t kT>
+__attribute__((always_inline)) inline void decode_half(const uint8_t* row, const RowShape& rs, int64_t p, HalfDecoded& d) {
+  static_assert(is_repacked(kT), "fused kernels read the repacked layouts");
+  const Half a = half_of<kT>(row, rs, 2 * p);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  if constexpr (is_k45(kT)) {
+    constexpr bool kQ5 = kT == kQ5KR;
+    constexpr int64_t kQs = kQ5 ? 48 : 16;
+    PairDecoded s;
+    k4_scales(a.u, nullptr, s);
+    d.fsc = _mm512_castps512_ps256(s.fsc);
+    d.fmin = _mm512_castps512_ps256(s.fmin);
+    for (int K = 0; K < 4; ++K) {
+      const __m256i z = load32(a.u + kQs + 32 * K);
+      d.q[K] = _mm256_and_si256(z, m4);
+      d.q[K + 4] = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+    }
+    if constexpr (kQ5) {
+      for (int K = 0; K < 8; ++K) {
+        uint32_t h;
+        std::memcpy(&h, a.u + 16 + 4 * K, 4);
+        d.q[K] = _mm256_mask_add_epi8(d.q[K], h, d.q[K], _mm256_set1_epi8(16));
+      }
+    }
+  } else if constexpr (kT == kIq4XsR || kT == kMx4R) {
+    const __m256i lut = kT == kMx4R ? _mm512_castsi512_si256(mxfp4_lut())
+                                    : _mm256_broadcastsi128_si256(_mm_load_si128(
+                                          reinterpret_cast<const __m128i*>(quant::kIq4nlPlus128)));
+    d.fsc = kT == kMx4R ? mx4_scales(a) : scales_iq4xs8(a.u);
+    for (int K = 0; K < 4; ++K) {
+      const __m256i z = kT == kMx4R ? mx4_chunk(a, K) : load32(a.u + 8 + 32 * K);
+      d.q[K] = _mm256_shuffle_epi8(lut, _mm256_and_si256(z, m4));
+      d.q[K + 4] = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(z, 4), m4));
+    }
+  } else if constexpr (kT == kQ8R) {
+    for (int K = 0; K < 8; ++K) d.q[K] = q8_half(a, K);
+    d.fsc = _mm256_cvtph_ps(q8_scales(a));
+  } else {  // the 32-value types: the pair decode's lanes 0-7 (rare in 768-wide rows)
+    PairDecoded s;
+    decode_pair<kT>(row, rs, p, s);
+    for (int K = 0; K < 8; ++K) d.q[K] = _mm512_castsi512_si256(s.q[K]);
+    d.fsc = _mm512_castps512_ps256(s.fsc);
+    if constexpr (has_mins(kT)) d.fmin = _mm512_castps512_ps256(s.fmin);
+  }
+}
+
+// pair_dot's operations on lanes 0-7, in the same order (lanes 8-15 of acc unchanged, as
+// pair_dot leaves them for a missing unit), so the same bits.
+template <bool kMins>
+inline __m512 half_dot(const HalfDecoded& d, const ActPair& a, int offset, __m512 acc) {
+  __m256i S = offset ? _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(a.qs)),
+                                          _mm256_set1_epi32(-offset))
+                     : _mm256_setzero_si256();
+  for (int K = 0; K < 8; ++K)
+    S = _mm256_dpbusd_epi32(S, d.q[K], _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + 64 * K)));
+  __m256 lo = _mm512_castps512_ps256(acc);
+  lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(d.fsc, _mm256_load_ps(a.dg)), lo);
+  if (kMins) lo = _mm256_fnmadd_ps(d.fmin, _mm256_load_ps(a.bs), lo);
+  return _mm512_insertf32x8(acc, lo, 0);
 }
 
 // S = -offset * qs + the 16 blocks' integer sums; acc += S * (fsc * dg) (- fmin * bs).
@@ -480,51 +570,50 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, const ActPair*
 
 // ---- fused ----------------------------------------------------------------------------------
 
-// C activation rows against one weight row: each pair decoded once (prefetching 8 KB ahead into
-// L2, as the Span form's fused kernels do), dotted with the C rows; y[c * ldy] = row c's sum.
+// Software prefetch 8 KB ahead into L2 (as the Span form's fused kernels do) for the types whose
+// decode is heavy enough that the hardware prefetcher alone leaves the stream latency-bound;
+// not for Q8_0_R, whose loads-only decode it slowed instead (the prefetch instructions, one per
+// line, compete with the demand loads: moecat bench tg64 of the Qwen3-shaped q8_0 file, AMD
+// Zen 4, 1 / 2 threads: 43 / 60 t/s with it, 57 / 87 without; kernels_bench 151936 x 2048
+// Q8_0 output at one token 14.0 -> 11.4 ms = BM_MemRead's bandwidth). Q4_K_M / IQ4_XS / Q2_K
+// measured alike either way at one thread, DeepSeek-shaped Q4_K_M 10-20 % slower without.
+constexpr bool sw_prefetch(uint32_t t) { return t != kQ8R; }
+
+// C activation rows against one weight row: each pair decoded once (prefetching as above),
+// dotted with the C rows; acc[c] = row c's 16 lanes.
 template <uint32_t kT, int C>
-inline void fused_row(const uint8_t* row, const RowShape& rs, const ActPair* const* a, float* y, int64_t ldy,
-                      int offset) {
+inline void row_sums(const uint8_t* row, const RowShape& rs, const ActPair* const* a, __m512 (&acc)[C], int offset) {
   constexpr int64_t kAhead = 8192;
   constexpr int64_t kPairBytes = 2 * unit_bytes(kT);
-  const int64_t np = rs.pairs();
-  __m512 acc[C];
+  const int64_t np = rs.pairs(), whole = rs.spans() / 2;  // pairs with both units
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < np; ++p) {
+  for (int64_t p = 0; p < whole; ++p) {
     const char* pf = reinterpret_cast<const char*>(row + p * kPairBytes + kAhead);
-    for (int64_t o = 0; o < kPairBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    if constexpr (sw_prefetch(kT))
+      for (int64_t o = 0; o < kPairBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     PairDecoded d;
     decode_pair<kT>(row, rs, p, d);
     for (int c = 0; c < C; ++c) acc[c] = pair_dot<has_mins(kT)>(d, a[c][p], pair_init(a[c][p], offset), acc[c]);
   }
-  for (int c = 0; c < C; ++c) y[c * ldy] = _mm512_reduce_add_ps(acc[c]);
+  if (whole < np) {  // the prefetch too: the stream ahead must cover every byte of the rows
+    const char* pf = reinterpret_cast<const char*>(row + whole * kPairBytes + kAhead);
+    if constexpr (sw_prefetch(kT))
+      for (int64_t o = 0; o < kPairBytes / 2; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+    HalfDecoded d;
+    decode_half<kT>(row, rs, whole, d);
+    for (int c = 0; c < C; ++c) acc[c] = half_dot<has_mins(kT)>(d, a[c][whole], offset, acc[c]);
+  }
 }
 
-constexpr int kFusedGroup = 8;
-constexpr int kFusedBlock = 16;
-
+// One block: matmul_many sends at most 12 rows.
 template <uint32_t kT>
 void fused(const uint8_t* w, int64_t row_bytes, int64_t in, const ActPair* acts, const int32_t* rows, int64_t m,
            float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
   (void)in;
   const RowShape rs = row_shape<kT>(row_bytes);
-  const int64_t np = rs.pairs();
-  const ActPair* a[kFusedBlock];
-  for (int64_t i0 = 0; i0 < m; i0 += kFusedBlock) {
-    const int mb = static_cast<int>(m - i0 < kFusedBlock ? m - i0 : kFusedBlock);
-    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * np;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = w + r * row_bytes;
-      for (int i = 0; i < mb; i += kFusedGroup) {
-        const ActPair* const* ai = a + i;
-        float* yi = y + (i0 + i) * ldy + r;
-        quant::with_rows(mb - i < kFusedGroup ? mb - i : kFusedGroup, [&](auto c) {
-          constexpr int kC = decltype(c)::value;
-          fused_row<kT, kC>(row, rs, ai, yi, ldy, offset);
-        });
-      }
-    }
-  }
+  fused_rows<16>(acts, rows, rs.pairs(), m, r0, r1, y, ldy, [&](int64_t r, const ActPair* const* a, auto& acc) {
+    row_sums<kT, std::extent_v<std::remove_reference_t<decltype(acc)>>>(w + r * row_bytes, rs, a, acc, offset);
+  });
 }
 
 }  // namespace

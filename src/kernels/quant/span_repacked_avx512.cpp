@@ -14,6 +14,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/quant/span_scales_avx512.h"
+#include "kernels/quant/tile_avx512.h"
 #include "kernels/quant/with_rows.h"
 
 namespace moecat::kernels::avx512 {
@@ -248,13 +249,12 @@ inline __m512 span_dot(const Decoded& d, const ActSpan& as, int offset, __m512 a
 }
 
 // C activation rows a[c] against weight row `row`: each span is decoded once and dotted with
-// the C rows (the tile path's per-output arithmetic: same bits); y[c * ldy] gets row c's sum.
+// the C rows (the tile path's per-output arithmetic: same bits); acc[c] = row c's 16 lanes.
 template <int kType, bool kOff, int C>
-inline void fused_row(const uint8_t* row, int64_t full, int tail, const ActSpan* const* a, float* y, int64_t ldy,
-                      int offset) {
+inline void row_sums(const uint8_t* row, int64_t full, int tail, const ActSpan* const* a, __m512 (&acc)[C],
+                     int offset) {
   constexpr int64_t kBytes = kquant_block_bytes(kType);
   constexpr int64_t kAhead = 8192;
-  __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t s = 0; s < full; ++s) {
     // Rows are read one after another as one stream, which the hardware prefetcher alone
@@ -276,16 +276,9 @@ inline void fused_row(const uint8_t* row, int64_t full, int tail, const ActSpan*
     decode_tail<kType == 39 ? 39 : 8>(row + full * kBytes, tail, d);
     for (int c = 0; c < C; ++c) acc[c] = span_dot<kOff>(d, a[c][full], offset, acc[c]);
   }
-  for (int c = 0; c < C; ++c) y[c * ldy] = _mm512_reduce_add_ps(acc[c]);
 }
 
-// Weight rows one after another (one stream from memory); each row against the activation
-// rows in groups of up to kFusedGroup, the later groups decoding the row again from L1. The
-// activation rows' addresses are found once per block of kFusedBlock rows (one block: matmul_many
-// sends at most 12), not once per weight row.
-constexpr int kFusedGroup = 8;
-constexpr int kFusedBlock = 16;
-
+// One block of activation rows (quant::for_row_groups; matmul_many sends at most 12).
 template <int kType, bool kOff>
 void fused_groups(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpan* acts, const int32_t* rows,
                   int64_t m, float* y, int64_t ldy, int64_t r0, int64_t r1, int offset) {
@@ -297,22 +290,9 @@ void fused_groups(const uint8_t* w, int64_t row_bytes, int64_t nsp, const ActSpa
     full = nsp - 1;
     tail = static_cast<int>((row_bytes - full * kBytes) / (kBytes / 8) * 32);
   }
-  const ActSpan* a[kFusedBlock];
-  for (int64_t i0 = 0; i0 < m; i0 += kFusedBlock) {
-    const int mb = static_cast<int>(m - i0 < kFusedBlock ? m - i0 : kFusedBlock);
-    for (int k = 0; k < mb; ++k) a[k] = acts + (rows ? rows[i0 + k] : i0 + k) * nsp;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = w + r * row_bytes;
-      for (int i = 0; i < mb; i += kFusedGroup) {
-        const ActSpan* const* ai = a + i;
-        float* yi = y + (i0 + i) * ldy + r;
-        quant::with_rows(mb - i < kFusedGroup ? mb - i : kFusedGroup, [&](auto c) {
-          constexpr int kC = decltype(c)::value;
-          fused_row<kType, kOff, kC>(row, full, tail, ai, yi, ldy, offset);
-        });
-      }
-    }
-  }
+  fused_rows<16>(acts, rows, nsp, m, r0, r1, y, ldy, [&](int64_t r, const ActSpan* const* a, auto& acc) {
+    row_sums<kType, kOff, std::extent_v<std::remove_reference_t<decltype(acc)>>>(w + r * row_bytes, full, tail, a, acc, offset);
+  });
 }
 
 template <int kType>
