@@ -67,6 +67,10 @@ _e2e_exit() {
   fi
 }
 trap _e2e_exit EXIT
+# e2e_drop FILE...: a passed comparison's inputs (converted GGUFs, 30-50 MB full-vocab log-prob
+# dumps) go at once, so a test holds one conversion's files at a time and many tests running
+# side by side (ctest -j on a many-core CI machine) stay small on disk. MOECAT_E2E_KEEP=1 keeps them.
+e2e_drop() { [[ "${MOECAT_E2E_KEEP:-0}" == 1 ]] || rm -f -- "$@"; }
 
 # e2e_setup NAME: checks the environment and creates $WORK (= $MOECAT_BUILD_DIR/e2e/NAME).
 e2e_setup() {
@@ -205,6 +209,7 @@ e2e_kv_f16() {
     --label-b "moecat f16 cache" --max-kl "$kl_bound" --max-abs "$abs_bound"
   e2e_compare "$d/moecat_kv16.json" "$d/llama_kv16.json" --label-a "moecat f16 cache" \
     --label-b "llama.cpp f16 cache" --max-abs "$abs_bound" --max-kl "$kl_bound"
+  e2e_drop "$d/moecat_kv16.json" "$d/llama_kv16.json"
 }
 
 # e2e_check_rope_covered DIR: the reference must have used the rope type config.json asks for
@@ -280,6 +285,7 @@ e2e_agree() {
       --max-kl "$kl_bound"
     e2e_compare "$d/moecat_$qt.json" "$d/llama_$qt.json" --label-a "moecat $qt" --label-b "llama.cpp $qt" \
       --max-abs "$abs_bound" --max-kl "${same_kl:-$kl_bound}"
+    e2e_drop "$d/$qt.gguf" "$d/moecat_$qt.json" "$d/llama_$qt.json"
   done
   echo "==== $tag: OK"
 }
