@@ -48,30 +48,15 @@ static inline __m256 hsum8x8(const __m256* v) {
   return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// The loop of the AVX2 fused kernels, as the AVX-512 ones' fused_rows (quant/tile_avx512.h):
-// sums(r, a, acc) fills acc[C]; one activation row in blocks of 8 weight rows reduced together
-// by hsum8x8 (the bits of hsum8 per row), the rest through quant::for_row_groups.
+// The loop of the AVX2 fused kernels (quant::fused_rows): ymm sums, eight rows reduced together
+// by hsum8x8 (the bits of hsum8 per row), one by hsum8.
 template <int kBlock, class A, class F>
 static inline void fused_rows(const A* acts, const int32_t* rows, int64_t stride, int64_t m, int64_t r0, int64_t r1,
                               float* y, int64_t ldy, F&& sums) {
-  if (m == 1) {
-    const A* a[1] = {acts + (rows ? rows[0] : 0) * stride};
-    for (; r0 + 8 <= r1; r0 += 8) {
-      __m256 acc[8];
-      for (int j = 0; j < 8; ++j) {
-        __m256 one[1];
-        sums(r0 + j, a, one);
-        acc[j] = one[0];
-      }
-      _mm256_storeu_ps(y + r0, hsum8x8(acc));
-    }
-  }
-  quant::for_row_groups<kBlock>(acts, rows, stride, m, r0, r1, [&](int64_t r, const A* const* a, int64_t i, auto c) {
-    constexpr int C = decltype(c)::value;
-    __m256 acc[C];
-    sums(r, a, acc);
-    for (int k = 0; k < C; ++k) y[(i + k) * ldy + r] = hsum8(acc[k]);
-  });
+  quant::fused_rows<kBlock, __m256>(
+      acts, rows, stride, m, r0, r1, y, ldy, sums,
+      [](float* out, const __m256(&acc)[8]) { _mm256_storeu_ps(out, hsum8x8(acc)); },
+      [](__m256 v) { return hsum8(v); });
 }
 
 }  // namespace moecat::kernels::avx2

@@ -35,34 +35,15 @@ inline void finish_tile(const __m512 (&acc)[R][C], __m512* accs, bool last, floa
   }
 }
 
-// The loop of the AVX-512 fused kernels. sums(r, a, acc) fills acc[C] (C = acc's extent) with
-// weight row r against the C activation rows a[0..C). One activation row (generation): weight
-// rows in blocks of 8, one after another (one stream from memory), their sums reduced together
-// by reduce8 (per row the bits of _mm512_reduce_add_ps, so those of the other paths): ~2
-// instead of ~9 reduction operations per row, which counts where rows are short (a 768-wide
-// expert down row is three 256-value units; Q4_K one-token experts +6 %, IQ4_XS +8-14 % in
-// kernels_bench); the rest through quant::for_row_groups, each row reduced alone.
+// The loop of the AVX-512 fused kernels (quant::fused_rows): zmm sums, eight rows reduced
+// together by reduce8, one by _mm512_reduce_add_ps.
 template <int kBlock, class A, class F>
 inline void fused_rows(const A* acts, const int32_t* rows, int64_t stride, int64_t m, int64_t r0, int64_t r1, float* y,
                        int64_t ldy, F&& sums) {
-  if (m == 1) {
-    const A* a[1] = {acts + (rows ? rows[0] : 0) * stride};
-    for (; r0 + 8 <= r1; r0 += 8) {
-      __m512 acc[8];
-      for (int j = 0; j < 8; ++j) {
-        __m512 one[1];
-        sums(r0 + j, a, one);
-        acc[j] = one[0];
-      }
-      _mm256_storeu_ps(y + r0, reduce8(acc));
-    }
-  }
-  quant::for_row_groups<kBlock>(acts, rows, stride, m, r0, r1, [&](int64_t r, const A* const* a, int64_t i, auto c) {
-    constexpr int C = decltype(c)::value;
-    __m512 acc[C];
-    sums(r, a, acc);
-    for (int k = 0; k < C; ++k) y[(i + k) * ldy + r] = _mm512_reduce_add_ps(acc[k]);
-  });
+  quant::fused_rows<kBlock, __m512>(
+      acts, rows, stride, m, r0, r1, y, ldy, sums,
+      [](float* out, const __m512(&acc)[8]) { _mm256_storeu_ps(out, reduce8(acc)); },
+      [](__m512 v) { return _mm512_reduce_add_ps(v); });
 }
 
 // The next block of weight rows (one contiguous range: rows [next, next + n_rows) of row_bytes
