@@ -120,7 +120,8 @@ def main():
     meta, sd = state_dict(path)
     os.makedirs(work, exist_ok=True)
     merges = [tuple(m.split(" ")) for m in meta["tokenizer.ggml.merges"][1]]
-    tok, cfg, n = build(merges)
+    pre = meta.get("tokenizer.ggml.pre", (None, "qwen2"))[1]  # the shipped model's split is Qwen2's
+    tok, cfg, n = build(merges, 3 if pre == "llama-bpe" else 1)
     tokens = meta["tokenizer.ggml.tokens"][1]
     inv = {i: s for s, i in tok["model"]["vocab"].items()}
     inv.update({a["id"]: a["content"] for a in tok["added_tokens"]})

@@ -5,8 +5,9 @@
 
 DATA.jsonl: tools/support_data.py output (training split). Every conversation is rendered with
 tools/support_format.py (the text the model sees), the special tokens cut out, and the rest
-pre-tokenized like Qwen2's tokenizer (its split regex, approximated with Python's re for
-training; tokenizer.json carries the real one, and any split gives valid merges). Writes
+pre-tokenized like Qwen2's tokenizer (one digit per pre-token; `--digits 3`: Llama-3's split,
+digits in groups of up to three), its split regex approximated with Python's re for training;
+tokenizer.json carries the real one, and any split gives valid merges. Writes
 tokenizer.json (Qwen2-style byte-level BPE: NFC, merges as pairs, no BOS) and
 tokenizer_config.json (EOS </longcat_s>, the support chat template). Deterministic: ties between
 equally frequent pairs go to the smaller pair.
@@ -23,17 +24,29 @@ import sys
 import unicodedata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_test_model import QWEN2_PATTERN, bytes_to_unicode  # noqa: E402  (read-only reuse)
+from make_test_model import LLAMA3_PATTERN, QWEN2_PATTERN, bytes_to_unicode  # noqa: E402  (read-only reuse)
 from support_format import CHAT_TEMPLATE, EOS, SPECIALS, render  # noqa: E402
 
 # Qwen2's split with Python's re: \p{L} ~ [^\W\d_], \p{N} ~ \d, "neither" ~ (_ | [^\w]). Exact
 # for the support data's characters (letters incl. umlauts, digits, ASCII punctuation, spaces).
 _L, _NOT_LN_NL, _NOT_SLN = r"[^\W\d_]", r"(?:_|[^\w\r\n])", r"(?:_|[^\s\w])"
-SPLIT = re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|" + _NOT_LN_NL + "?" + _L + r"+|\d| ?" + _NOT_SLN +
-                   r"+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
-def corpus_words(path):
+def split_re(digits):
+    """The split with digits one at a time (Qwen2's) or in groups of up to three (Llama-3's)."""
+    d = r"\d" if digits == 1 else r"\d{1,3}"
+    return re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|" + _NOT_LN_NL + "?" + _L + r"+|" + d + r"| ?" + _NOT_SLN +
+                      r"+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def pattern_digits(tok):
+    """1 or 3: how the tokenizer.json's split (written by build()) groups digits."""
+    pre = tok.get("pre_tokenizer") or {}
+    pats = [p.get("pattern", {}).get("Regex", "") for p in pre.get("pretokenizers", [])]
+    return 3 if LLAMA3_PATTERN in pats else 1
+
+
+def corpus_words(path, split):
     b2u = bytes_to_unicode()
     specials = re.compile("|".join(re.escape(s) for s in SPECIALS))
     words = collections.Counter()
@@ -42,7 +55,7 @@ def corpus_words(path):
             d = json.loads(line)
             text, _ = render(d["messages"], d["tools"], False)
             for piece in specials.split(text):
-                for w in SPLIT.findall(piece):
+                for w in split.findall(piece):
                     words[w] += 1
     return {tuple(b2u[b] for b in w.encode("utf-8")): c for w, c in words.items()}
 
@@ -86,7 +99,7 @@ def learn(words, n_merges):
     return merges
 
 
-def build(merges):
+def build(merges, digits=1):
     b2u = bytes_to_unicode()
     vocab = {}
     for ch in b2u.values():
@@ -102,7 +115,7 @@ def build(merges):
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
         "normalizer": {"type": "NFC"},
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
+            {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN if digits == 3 else QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
             {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
         "post_processor": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
         "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
@@ -128,6 +141,7 @@ class Encoder:
         self.ranks = {tuple(m): i for i, m in enumerate(tok["model"]["merges"])}
         self.special = {a["content"]: a["id"] for a in tok["added_tokens"]}
         self.special_re = re.compile("(" + "|".join(re.escape(s) for s in self.special) + ")")
+        self.split = split_re(pattern_digits(tok))
         self.b2u = bytes_to_unicode()
         self.cache = {}
 
@@ -151,7 +165,7 @@ class Encoder:
             if piece in self.special:
                 out.append(self.special[piece])
             elif piece:
-                for w in SPLIT.findall(unicodedata.normalize("NFC", piece)):
+                for w in self.split.findall(unicodedata.normalize("NFC", piece)):
                     out.extend(self.word(w))
         return out
 
@@ -161,10 +175,14 @@ def main():
     ap.add_argument("data")
     ap.add_argument("out_dir")
     ap.add_argument("--vocab", type=int, default=4096, help="total vocabulary size (bytes + merges + specials)")
+    ap.add_argument("--digits", type=int, choices=[1, 3], default=1,
+                    help="digits per pre-token: 1 (Qwen2's split, the shipped model's) or 3 (Llama-3's: an "
+                         "order id is 2-3 tokens of 1,000 kinds; docs/MODEL.md, session 24: a small model did "
+                         "not learn to copy those within 600 steps)")
     a = ap.parse_args()
-    words = corpus_words(a.data)
+    words = corpus_words(a.data, split_re(a.digits))
     merges = learn(words, a.vocab - 256 - len(SPECIALS))
-    tok, cfg, n = build(merges)
+    tok, cfg, n = build(merges, a.digits)
     os.makedirs(a.out_dir, exist_ok=True)
     with open(os.path.join(a.out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tok, f, ensure_ascii=False, indent=1)

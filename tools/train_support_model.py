@@ -256,7 +256,10 @@ def controller_step(model, rate, target_ffn):
 
 
 def load_data(path, enc, max_len):
-    """[(ids, loss mask)] per conversation: the mask marks assistant output tokens."""
+    """[(ids, loss mask)] per conversation: the mask is 1 on the assistant's output tokens, 2 on the
+    rest of the conversation after the tools block and system prompt (customer turns and tool
+    results: --context-weight), 0 on those."""
+    tok_len = {i: len(t) for t, i in enc.vocab.items()}  # byte-level BPE: one character per byte
     out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -264,17 +267,41 @@ def load_data(path, enc, max_len):
             text, spans = render(d["messages"], d["tools"], False)
             ids, mask = [], []
             pos = 0
-            for a, b in spans:  # text before the span (no loss), then the span (loss)
-                for piece, on in ((text[pos:a], 0), (text[a:b], 1)):
+            first_user = len(text[:max(0, text.find("[Round 0] USER:") - 1)].encode("utf-8"))
+            for a, b in spans:  # text before the span (context), then the span (the output)
+                for piece, on in ((text[pos:a], 2), (text[a:b], 1)):
                     t = enc.encode(piece)
+                    if on == 2 and pos == 0:  # the shared prefix (tools, system prompt) gets no loss
+                        off, m = 0, []
+                        for i in t:
+                            m.append(2 if off >= first_user else 0)
+                            off += tok_len.get(i, 0)
+                        mask += m
+                    else:
+                        mask += [on] * len(t)
                     ids += t
-                    mask += [on] * len(t)
                 pos = b
             t = enc.encode(text[pos:])
             ids += t
             mask += [0] * len(t)
             if len(ids) <= max_len:
                 out.append((ids, mask))
+    return out
+
+
+def copy_drills(n, vocab_ids, seed):
+    """n synthetic sequences [noise][S][noise][S] of random tokens, the loss on the second S (mask 1):
+    half their loss positions need the model to copy what it saw, which makes the copying circuit
+    (induction heads) form early; in the support conversations only a few tokens per conversation
+    (order ids, addresses, queries) need it, and a small model can go hundreds of steps without
+    learning to copy them at all (it writes a plausible id instead)."""
+    r = random.Random(seed)
+    out = []
+    for _ in range(n):
+        s = [r.choice(vocab_ids) for _ in range(r.randint(4, 40))]
+        a = [r.choice(vocab_ids) for _ in range(r.randint(0, 120))]
+        b = [r.choice(vocab_ids) for _ in range(r.randint(0, 60))]
+        out.append((a + s + b + s, [0] * (len(a) + len(s) + len(b)) + [1] * len(s)))
     return out
 
 
@@ -301,12 +328,12 @@ def batches(data, batch_tokens, rng):
 def collate(data, idx, pad):
     T = max(len(data[i][0]) for i in idx)
     ids = torch.full((len(idx), T), pad, dtype=torch.long)
-    mask = torch.zeros((len(idx), T))
+    mask = torch.zeros((len(idx), T), dtype=torch.long)
     valid = torch.zeros((len(idx), T), dtype=torch.bool)
     for r, i in enumerate(idx):
         a, m = data[i]
         ids[r, :len(a)] = torch.tensor(a)
-        mask[r, :len(m)] = torch.tensor(m, dtype=torch.float32)
+        mask[r, :len(m)] = torch.tensor(m, dtype=torch.long)
         valid[r, :len(a)] = True
     return ids, mask, valid
 
@@ -338,6 +365,16 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
+    ap.add_argument("--context-weight", type=float, default=0.0,
+                    help="loss weight of the conversation's other tokens (customer turns, tool results; "
+                         "never the tools block or system prompt) beside the assistant's output (weight 1)")
+    ap.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one of DIMS (e.g. kv_lora=64); a checkpoint keeps the dims it was made with")
+    ap.add_argument("--tie-embeddings", action="store_true",
+                    help="train with lm_head = embed_tokens: copying a token the customer wrote (an order id, "
+                         "a street) then needs no per-token output mapping; the export writes both tensors")
+    ap.add_argument("--copy-drills", type=float, default=0.0,
+                    help="add this many synthetic copy sequences per conversation to the training set")
     ap.add_argument("--init", help="start from these weights (tools/support_from_gguf.py's init.pt) "
                     "when WORK has no checkpoint, instead of a random initialisation")
     a = ap.parse_args()
@@ -350,14 +387,20 @@ def main():
     enc = Encoder(tok)
     vocab = len(tok["model"]["vocab"]) + len(tok["added_tokens"])
     eos = enc.special[tok_cfg["eos_token"]]
-    cfg = make_config(vocab, enc.special[tok_cfg["bos_token"]], eos)
-    model = LongcatFlash(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
     ckpt = os.path.join(a.work, "ckpt.pt")
+    st = torch.load(ckpt) if os.path.exists(ckpt) else None
+    dims = dict(DIMS, **{k: type(DIMS[k])(v) for k, v in (d.split("=", 1) for d in a.dim)})
+    if st is not None:
+        dims = st.get("dims", DIMS)
+    cfg = make_config(vocab, enc.special[tok_cfg["bos_token"]], eos, dims)
+    tie = st.get("tie", False) if st is not None else a.tie_embeddings
+    model = LongcatFlash(cfg)
+    if tie:  # one matrix in and out (exported as two equal tensors: the architecture is unchanged)
+        model.lm_head.weight = model.model.embed_tokens.weight
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
     step = 0
     rng = random.Random(a.seed)
-    if os.path.exists(ckpt):
-        st = torch.load(ckpt)
+    if st is not None:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
@@ -376,8 +419,12 @@ def main():
         print("initialised from %s" % a.init, file=sys.stderr)
     if not a.export_only:
         data = load_data(os.path.join(a.work, "train.jsonl"), enc, a.max_len)
-        print("train: %d conversations, %d tokens (%d in the loss)" % (
-            len(data), sum(len(d[0]) for d in data), sum(sum(d[1]) for d in data)), file=sys.stderr)
+        print("train: %d conversations, %d tokens (%d of the assistant, %d of the context)" % (
+            len(data), sum(len(d[0]) for d in data), sum(d[1].count(1) for d in data),
+            sum(d[1].count(2) for d in data)), file=sys.stderr)
+        if a.copy_drills > 0:
+            specials = set(enc.special.values())
+            data += copy_drills(int(a.copy_drills * len(data)), [i for i in range(vocab) if i not in specials], a.seed)
         plan = []
         t0, seen = time.time(), 0
         while step < a.steps:
@@ -390,12 +437,16 @@ def main():
                 g["lr"] = lr
             h, y = model(ids, valid)
             # Logits only where the loss is: the assistant's tokens (a sixth of the sequence).
-            s1 = mask[:, 1:].bool()
+            s1 = mask[:, 1:] == 1
             loss = F.cross_entropy(model.lm_head(h[:, :-1][s1]), ids[:, 1:][s1])
-            s2 = mask[:, 2:].bool()
+            total = loss
+            sc = mask[:, 1:] == 2
+            if a.context_weight > 0 and bool(sc.any()):  # customer turns and tool results, lower weight
+                total = total + a.context_weight * F.cross_entropy(model.lm_head(h[:, :-1][sc]), ids[:, 1:][sc])
+            s2 = mask[:, 2:] == 1
             lm = F.cross_entropy(model.lm_head(model.model.mtp["norm"](y[:, :-1][s2])), ids[:, 2:][s2])
             opt.zero_grad()
-            (loss + a.mtp_weight * lm).backward()
+            (total + a.mtp_weight * lm).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             ffn = controller_step(model, a.bias_rate, a.target_ffn)
@@ -406,7 +457,7 @@ def main():
                     step, loss.item(), lm.item(), ffn, lr, seen / (time.time() - t0)), file=sys.stderr, flush=True)
             if step % a.save_every == 0 or step == a.steps:
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                            "rng": rng.getstate()}, ckpt + ".tmp")
+                            "rng": rng.getstate(), "dims": dims, "tie": tie}, ckpt + ".tmp")
                 os.replace(ckpt + ".tmp", ckpt)
     export(model, cfg, tok, tok_cfg, os.path.join(a.work, "hf"))
     print("exported %s (step %d)" % (os.path.join(a.work, "hf"), step), file=sys.stderr)

@@ -62,15 +62,22 @@ print("data: %d train / %d held-out conversations, %d checks" % (len(train), len
 PYEOF
 
 # ---- tokenizer ----
+# The default split (Qwen2's, one digit per pre-token) and --digits 3 (Llama-3's): the Python
+# encoder that builds the training batches must give moecat's ids for both.
 "$PY" "$TOOLS/train_bpe.py" "$WORK/train.jsonl" "$WORK" --vocab 4096
-"$PY" - "$WORK" "$MOECAT_BIN" <<'PYEOF' || e2e_die "tokenizer: Python encoder != moecat"
+mkdir -p "$WORK/d3"
+"$PY" "$TOOLS/train_bpe.py" "$WORK/train.jsonl" "$WORK/d3" --vocab 4096 --digits 3
+for TDIR in "$WORK" "$WORK/d3"; do
+"$PY" - "$TDIR" "$MOECAT_BIN" "$WORK/heldout.jsonl" <<'PYEOF' || e2e_die "tokenizer ($TDIR): Python encoder != moecat"
 import json, os, subprocess, sys
 sys.path.insert(0, os.environ["MOECAT_SOURCE_DIR"] + "/tools")
 import support_format as sf, train_bpe as tb
-work, moecat = sys.argv[1], sys.argv[2]
-enc = tb.Encoder(json.load(open(work + "/tokenizer.json", encoding="utf-8")))
+work, moecat, heldout = sys.argv[1], sys.argv[2], sys.argv[3]
+tok = json.load(open(work + "/tokenizer.json", encoding="utf-8"))
+enc = tb.Encoder(tok)
+print("split: digits in groups of %d" % tb.pattern_digits(tok))
 n = 0
-for i, line in enumerate(open(work + "/heldout.jsonl", encoding="utf-8")):
+for i, line in enumerate(open(heldout, encoding="utf-8")):
     if i >= 8:
         break
     d = json.loads(line)
@@ -82,6 +89,7 @@ for i, line in enumerate(open(work + "/heldout.jsonl", encoding="utf-8")):
     n += len(ids)
 print("tokenizer: %d tokens identical" % n)
 PYEOF
+done
 
 # ---- template ----
 "$PY" - "$WORK" <<'PYEOF'
@@ -116,7 +124,10 @@ print("template: %d renderings identical" % len(got))
 PYEOF
 
 # ---- trainer + export ----
+# With the options of docs/MODEL.md's session-24 experiment (tied input / output embeddings, loss on
+# the customer's turns, copy drills, a wider KV latent): the export must still be what moecat runs.
 "$PY" "$TOOLS/train_support_model.py" "$WORK" --steps 6 --save-every 3 --batch-tokens 1536 --bias-rate 0.5 \
+  --tie-embeddings --context-weight 0.3 --copy-drills 0.05 --dim kv_lora=64 \
   --threads "${MOECAT_E2E_THREADS:-2}" 2>&1 | tail -n 3
 "$PY" - "$WORK" <<'PYEOF' > "$WORK/tokens.txt"
 import json, os, sys
