@@ -200,7 +200,7 @@ BENCHMARK(BM_MatmulQ40R)->MOECAT_PROMPT_SHAPES;
 // (Q6_K in a Q4_K_M file: 32768 x 7168, 193 MB); then the same kernels from L3 (256 x 7168,
 // 1.5-1.9 MB, more than a Zen 4 core's 1 MB L2) and from L2 (64 x 7168: compute only).
 BENCHMARK(BM_MatmulQ8R)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
-BENCHMARK(BM_MatmulQ6KR)->MOECAT_ONE_ROW->Args({32768, 7168, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
+BENCHMARK(BM_MatmulQ6KR)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({32768, 7168, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
 BENCHMARK(BM_MatmulQ4KR)->MOECAT_ONE_ROW->Args({64, 7168, 1, 1})->UseRealTime();
 
 // n random f16 cache values in +-[0.125, 1).
