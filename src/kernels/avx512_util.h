@@ -19,7 +19,7 @@ static inline __m512 round_away(__m512 v) {
 // each): returns a vector whose lanes 0-7 are sum(a[0]) .. sum(a[7]). The pairing is that of
 // _mm512_reduce_add_ps (256-bit halves, 128-bit halves, then (l0 + l2) + (l1 + l3)), so each
 // sum has the same bits as reducing that vector alone (tests compare the tile and row paths).
-static inline __m256 reduce8(const __m512* a) {
+__attribute__((always_inline)) static inline __m256 reduce8(const __m512* a) {
   __m512 t[4];
   for (int i = 0; i < 4; ++i)  // fold 256-bit halves: [a2i | a2i+1]
     t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
