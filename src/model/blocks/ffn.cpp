@@ -227,7 +227,12 @@ static void run_experts(const ModelConfig& c, const MoeWeights& w, const Routing
   if (M == 0) return;
   std::vector<int32_t> iota(static_cast<size_t>(M));
   for (int64_t i = 0; i < M; ++i) iota[i] = static_cast<int32_t>(i);
-  std::vector<float> g(M * F), u(M * F), ye(M * D);  // [M][F], [M][F], [M][D]
+  // [M][F], [M][F], [M][D], kept per thread from call to call (every row used is written before
+  // it is read): fresh ones were zeroed and, past glibc's 32 MB mmap threshold (ye of a 512-token
+  // prompt chunk on Qwen3-30B-A3B: 4,096 slots x 2,048 = 33.5 MB), page-faulted in each layer.
+  thread_local std::vector<float> g, u, ye;
+  for (auto* v : {&g, &u}) if (static_cast<int64_t>(v->size()) < M * F) v->resize(M * F);
+  if (static_cast<int64_t>(ye.size()) < M * D) ye.resize(M * D);
   std::vector<kernels::MatJob> jobs;
   std::vector<GluCtx> ctx(static_cast<size_t>(NE));  // per expert: its biases
   for (int64_t e = 0; e < NE; ++e) {
