@@ -104,7 +104,10 @@ class MLA(nn.Module):
         self.kv_scale = math.sqrt(H / self.kvr)
         self.sm_scale = (self.nope + self.rope) ** -0.5
 
-    def forward(self, h, cos, sin, mask):
+    def forward(self, h, cos, sin, mask, past=None, cache=None):
+        """h [B, T, H] at the positions of cos / sin [T, rope/2]; mask [T, P + T] over past's P
+        positions (a shared prefix's keys and values [1, heads, P, d], seen by every row) and
+        these. cache: a list the keys and values of these positions are appended to."""
         B, T, _ = h.shape
         q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(h))).view(B, T, self.nh, -1) * self.q_scale
         ckv = self.kv_a_proj_with_mqa(h)
@@ -116,6 +119,11 @@ class MLA(nn.Module):
         q = torch.cat([q[..., :self.nope], rope_interleaved(q[..., self.nope:], cos, sin)], -1)
         # [B, heads, T, d] contiguous, so the products are plain batched GEMMs
         q, k, v = (t.permute(0, 2, 1, 3).contiguous() for t in (q, k, v))
+        if cache is not None:
+            cache.append((k, v))
+        if past is not None:
+            k = torch.cat([past[0].expand(B, -1, -1, -1), k], 2)
+            v = torch.cat([past[1].expand(B, -1, -1, -1), v], 2)
         att = torch.matmul(q, k.transpose(-1, -2)) * self.sm_scale + mask
         out = torch.matmul(att.softmax(-1), v).permute(0, 2, 1, 3).reshape(B, T, -1)
         return self.o_proj(out)
@@ -166,12 +174,13 @@ class Layer(nn.Module):
         self.mlps = nn.ModuleList([MLP(H, c["ffn_hidden_size"]), MLP(H, c["ffn_hidden_size"])])
         self.mlp = MoE(c)
 
-    def forward(self, x, cos, sin, mask, valid):
-        x = x + self.self_attn[0](self.input_layernorm[0](x), cos, sin, mask)
+    def forward(self, x, cos, sin, mask, valid, past=None, cache=None):
+        """past / cache: the two attentions' shared-prefix keys and values (MLA.forward)."""
+        x = x + self.self_attn[0](self.input_layernorm[0](x), cos, sin, mask, past and past[0], cache)
         h = self.post_attention_layernorm[0](x)
         shortcut = self.mlp(h, valid)
         x = x + self.mlps[0](h)
-        x = x + self.self_attn[1](self.input_layernorm[1](x), cos, sin, mask)
+        x = x + self.self_attn[1](self.input_layernorm[1](x), cos, sin, mask, past and past[1], cache)
         return x + self.mlps[1](self.post_attention_layernorm[1](x)) + shortcut
 
 
@@ -236,6 +245,38 @@ class LongcatFlash(nn.Module):
         y = y + m.transformer_layer["mlp"](m.post_attention_layernorm(y))
         return h, y
 
+    def forward_shared(self, pre, ids, valid):
+        """forward() of the rows [pre ids] (pre [1, P], P >= 2, shared by every row; ids [B, S])
+        with the prefix computed once: the same function (and gradients) as forward() on the
+        concatenation, at a fraction of the cost when the prefix is most of each row (the support
+        conversations' tools block and system prompt are ~57 % of their tokens). Returns hp
+        [B, S, H], the final hidden states at positions P-1 .. P+S-2 (each predicts ids[:, j]),
+        and yp [B, S, H], the MTP layer's at those positions (each predicts ids[:, j + 1]; the
+        last is unused)."""
+        B, S = ids.shape
+        P = pre.shape[1]
+        T = P + S
+        cos, sin, mask = self.tables(T)
+        xp, xs = self.model.embed_tokens(pre), self.model.embed_tokens(ids)
+        ones = torch.ones_like(pre, dtype=torch.bool)
+        for layer in self.model.layers:
+            cache = []
+            xp = layer(xp, cos[:P], sin[:P], mask[:P, :P], ones, cache=cache)
+            xs = layer(xs, cos[P:], sin[P:], mask[P:], valid, past=cache)
+        hp, hs = self.model.norm(xp), self.model.norm(xs)
+        h = torch.cat([hp[:, P - 1:].expand(B, -1, -1), hs[:, :-1]], 1)  # positions P-1 .. T-2
+        m = self.model.mtp["layers"][0]
+        # MTP position i pairs h[i] with the MAIN embedding of token i+1: positions 0 .. P-2
+        # are the prefix's own, P-1 .. T-2 differ per row (token P is the row's first).
+        yp = m.eh_proj(torch.cat([m.enorm["m"](self.model.embed_tokens(pre[:, 1:])), m.hnorm["m"](hp[:, :-1])], -1))
+        ys = m.eh_proj(torch.cat([m.enorm["m"](self.model.embed_tokens(ids)), m.hnorm["m"](h)], -1))
+        cache = []
+        yp = yp + m.self_attn(m.input_layernorm(yp), cos[:P - 1], sin[:P - 1], mask[:P - 1, :P - 1], cache=cache)
+        ys = ys + m.self_attn(m.input_layernorm(ys), cos[P - 1:T - 1], sin[P - 1:T - 1], mask[P - 1:T - 1, :T - 1],
+                              past=cache[0])
+        ys = ys + m.transformer_layer["mlp"](m.post_attention_layernorm(ys))
+        return h, ys
+
 
 def controller_step(model, rate, target_ffn):
     """Moves each routed expert's bias toward its target share of the slots; returns the mean
@@ -256,10 +297,12 @@ def controller_step(model, rate, target_ffn):
 
 
 def load_data(path, enc, max_len):
-    """[(ids, loss mask)] per conversation: the mask is 1 on the assistant's output tokens, 2 on the
-    rest of the conversation after the tools block and system prompt (customer turns and tool
-    results: --context-weight), 0 on those."""
+    """[(ids, loss mask, P)] per conversation: the mask is 1 on the assistant's output tokens, 2 on
+    the rest of the conversation after the tools block and system prompt (customer turns and tool
+    results: --context-weight), 0 on those; P = the tokens of that tools block and system prompt
+    (the prefix --share-prefix computes once for the conversations that share it)."""
     tok_len = {i: len(t) for t, i in enc.vocab.items()}  # byte-level BPE: one character per byte
+    tok_len.update({i: len(t.encode("utf-8")) for t, i in enc.special.items()})  # e.g. the tools block's tags
     out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -285,7 +328,7 @@ def load_data(path, enc, max_len):
             ids += t
             mask += [0] * len(t)
             if len(ids) <= max_len:
-                out.append((ids, mask))
+                out.append((ids, mask, next((i for i, v in enumerate(mask) if v), 0)))
     return out
 
 
@@ -301,41 +344,84 @@ def copy_drills(n, vocab_ids, seed):
         s = [r.choice(vocab_ids) for _ in range(r.randint(4, 40))]
         a = [r.choice(vocab_ids) for _ in range(r.randint(0, 120))]
         b = [r.choice(vocab_ids) for _ in range(r.randint(0, 60))]
-        out.append((a + s + b + s, [0] * (len(a) + len(s) + len(b)) + [1] * len(s)))
+        out.append((a + s + b + s, [0] * (len(a) + len(s) + len(b)) + [1] * len(s), 0))
     return out
 
 
-def batches(data, batch_tokens, rng):
-    order = list(range(len(data)))
-    rng.shuffle(order)
-    # Similar lengths together (less padding): sort within chunks of 64.
-    for c in range(0, len(order), 64):
-        order[c:c + 64] = sorted(order[c:c + 64], key=lambda i: len(data[i][0]))
-    out, cur, longest = [], [], 0
-    for i in order:
-        n = len(data[i][0])
-        if cur and max(longest, n) * (len(cur) + 1) > batch_tokens:
+def shared_len(d, share):
+    """The prefix of data item d that --share-prefix computes once per batch (0: none)."""
+    return d[2] if share and d[2] >= 2 else 0
+
+
+def batches(data, batch_tokens, rng, share=False):
+    """Batches of item indices, at most batch_tokens tokens computed per batch (rows x the longest;
+    with share, the items of a batch share their prefix, which counts once)."""
+    groups = {}  # prefix ids -> items (without share: one group, the order as before)
+    for i, d in enumerate(data):
+        groups.setdefault(tuple(d[0][:shared_len(d, share)]), []).append(i)
+    out = []
+    for key, order in groups.items():
+        P = len(key)
+        rng.shuffle(order)
+        # Similar lengths together (less padding): sort within chunks of 64 (with share, of 1024:
+        # a batch then holds ~40 rows, whose suffixes vary more than whole conversations do).
+        w = 1024 if share else 64
+        for c in range(0, len(order), w):
+            order[c:c + w] = sorted(order[c:c + w], key=lambda i: len(data[i][0]))
+        cur, longest = [], 0
+        for i in order:
+            n = len(data[i][0]) - P
+            if cur and P + max(longest, n) * (len(cur) + 1) > batch_tokens:
+                out.append(cur)
+                cur, longest = [], 0
+            cur.append(i)
+            longest = max(longest, n)
+        if cur:
             out.append(cur)
-            cur, longest = [], 0
-        cur.append(i)
-        longest = max(longest, n)
-    if cur:
-        out.append(cur)
     rng.shuffle(out)
     return out
 
 
-def collate(data, idx, pad):
-    T = max(len(data[i][0]) for i in idx)
+def collate(data, idx, pad, P=0):
+    """ids, mask [B, T] (padded with pad; from token P of each item on), valid [B, T]."""
+    T = max(len(data[i][0]) for i in idx) - P
     ids = torch.full((len(idx), T), pad, dtype=torch.long)
     mask = torch.zeros((len(idx), T), dtype=torch.long)
     valid = torch.zeros((len(idx), T), dtype=torch.bool)
     for r, i in enumerate(idx):
-        a, m = data[i]
+        a, m = data[i][0][P:], data[i][1][P:]
         ids[r, :len(a)] = torch.tensor(a)
         mask[r, :len(m)] = torch.tensor(m, dtype=torch.long)
         valid[r, :len(a)] = True
     return ids, mask, valid
+
+
+def batch_losses(model, data, idx, pad, share, context_weight):
+    """(loss on the assistant's tokens, the loss trained on (with the context's), MTP loss, tokens
+    computed) of one batch; with share (the items share their first P tokens), the prefix is
+    computed once (LongcatFlash.forward_shared): the same losses."""
+    P = shared_len(data[idx[0]], share)
+    if P:
+        pre = torch.tensor([data[idx[0]][0][:P]])
+        ids, mask, valid = collate(data, idx, pad, P)
+        h, y = model.forward_shared(pre, ids, valid)  # h[:, j] predicts ids[:, j], y[:, j] ids[:, j + 1]
+        tgt, m1, y, tgt2, m2 = ids, mask, y[:, :-1], ids[:, 1:], mask[:, 1:]
+        computed = P + int(valid.sum())
+    else:
+        ids, mask, valid = collate(data, idx, pad)
+        h, y = model(ids, valid)
+        h, tgt, m1, y, tgt2, m2 = h[:, :-1], ids[:, 1:], mask[:, 1:], y[:, :-1], ids[:, 2:], mask[:, 2:]
+        computed = int(valid.sum())
+    # Logits only where the loss is: the assistant's tokens (a sixth of the sequence).
+    s1 = m1 == 1
+    loss = F.cross_entropy(model.lm_head(h[s1]), tgt[s1])
+    total = loss
+    sc = m1 == 2
+    if context_weight > 0 and bool(sc.any()):  # customer turns and tool results, lower weight
+        total = total + context_weight * F.cross_entropy(model.lm_head(h[sc]), tgt[sc])
+    s2 = m2 == 1
+    lm = F.cross_entropy(model.lm_head(model.model.mtp["norm"](y[s2])), tgt2[s2])
+    return loss, total, lm, computed
 
 
 def export(model, cfg, tok, tok_cfg, out_dir):
@@ -375,6 +461,10 @@ def main():
                          "a street) then needs no per-token output mapping; the export writes both tensors")
     ap.add_argument("--copy-drills", type=float, default=0.0,
                     help="add this many synthetic copy sequences per conversation to the training set")
+    ap.add_argument("--share-prefix", action="store_true",
+                    help="batch the conversations that share their tools block and system prompt together and "
+                         "compute that prefix once per batch (the same losses and gradients; ~2x the "
+                         "conversations per second, and per batch of --batch-tokens computed tokens)")
     ap.add_argument("--init", help="start from these weights (tools/support_from_gguf.py's init.pt) "
                     "when WORK has no checkpoint, instead of a random initialisation")
     a = ap.parse_args()
@@ -426,35 +516,27 @@ def main():
             specials = set(enc.special.values())
             data += copy_drills(int(a.copy_drills * len(data)), [i for i in range(vocab) if i not in specials], a.seed)
         plan = []
-        t0, seen = time.time(), 0
+        t0, seen, done = time.time(), 0, 0  # tokens trained on; tokens computed (a shared prefix once)
         while step < a.steps:
             if not plan:
-                plan = batches(data, a.batch_tokens, rng)
+                plan = batches(data, a.batch_tokens, rng, a.share_prefix)
             idx = plan.pop()
-            ids, mask, valid = collate(data, idx, eos)
             lr = a.lr * min(1.0, (step + 1) / max(1, a.warmup)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
             for g in opt.param_groups:
                 g["lr"] = lr
-            h, y = model(ids, valid)
-            # Logits only where the loss is: the assistant's tokens (a sixth of the sequence).
-            s1 = mask[:, 1:] == 1
-            loss = F.cross_entropy(model.lm_head(h[:, :-1][s1]), ids[:, 1:][s1])
-            total = loss
-            sc = mask[:, 1:] == 2
-            if a.context_weight > 0 and bool(sc.any()):  # customer turns and tool results, lower weight
-                total = total + a.context_weight * F.cross_entropy(model.lm_head(h[:, :-1][sc]), ids[:, 1:][sc])
-            s2 = mask[:, 2:] == 1
-            lm = F.cross_entropy(model.lm_head(model.model.mtp["norm"](y[:, :-1][s2])), ids[:, 2:][s2])
+            loss, total, lm, computed = batch_losses(model, data, idx, eos, a.share_prefix, a.context_weight)
             opt.zero_grad()
             (total + a.mtp_weight * lm).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             ffn = controller_step(model, a.bias_rate, a.target_ffn)
             step += 1
-            seen += int(valid.sum())
+            seen += sum(len(data[i][0]) for i in idx)
+            done += computed
             if step % 10 == 0:
-                print("step %d loss %.4f mtp %.4f ffn/token %.2f lr %.2e %.0f tok/s" % (
-                    step, loss.item(), lm.item(), ffn, lr, seen / (time.time() - t0)), file=sys.stderr, flush=True)
+                dt = time.time() - t0
+                print("step %d loss %.4f mtp %.4f ffn/token %.2f lr %.2e %.0f tok/s (%.0f computed)" % (
+                    step, loss.item(), lm.item(), ffn, lr, seen / dt, done / dt), file=sys.stderr, flush=True)
             if step % a.save_every == 0 or step == a.steps:
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                             "rng": rng.getstate(), "dims": dims, "tie": tie}, ckpt + ".tmp")

@@ -9,6 +9,9 @@
 #              tokenizer_config.json) rendered by @huggingface/jinja equals the renderer the
 #              training data is made with (identical text; with and without tools, with the
 #              generation prompt)
+#   shared     --share-prefix (the tools block and system prompt computed once per batch) gives
+#              the plain forward's losses (relative 1e-5) and gradients (relative 1e-4; measured
+#              ~1e-6) on a batch of conversations that share that prefix
 #   trainer    tools/train_support_model.py trains a few steps (the expert-bias controller moves
 #              the biases) and exports the HF folder; the torch model, the float64 reference
 #              tests/ref/hf_longcat_flash.py and moecat on that folder agree: max |dlog p| <= 1e-4
@@ -123,11 +126,46 @@ for i, (g, e) in enumerate(zip(got, exp)):
 print("template: %d renderings identical" % len(got))
 PYEOF
 
+# ---- shared prefix ----
+"$PY" - "$WORK" <<'PYEOF' || e2e_die "--share-prefix changes the losses or gradients"
+import json, os, random, sys
+import torch
+sys.path.insert(0, os.environ["MOECAT_SOURCE_DIR"] + "/tools")
+import train_support_model as tsm, train_bpe as tb
+w = sys.argv[1]
+torch.manual_seed(0)
+tok = json.load(open(w + "/tokenizer.json", encoding="utf-8"))
+tc = json.load(open(w + "/tokenizer_config.json", encoding="utf-8"))
+enc = tb.Encoder(tok)
+eos = enc.special[tc["eos_token"]]
+cfg = tsm.make_config(len(tok["model"]["vocab"]) + len(tok["added_tokens"]), enc.special[tc["bos_token"]], eos)
+data = tsm.load_data(w + "/train.jsonl", enc, 1024)
+idx = max(tsm.batches(data, 4096, random.Random(1), True), key=len)
+P = tsm.shared_len(data[idx[0]], True)
+assert P >= 2 and len(idx) >= 4 and all(data[i][0][:P] == data[idx[0]][0][:P] for i in idx), (P, len(idx))
+init = tsm.LongcatFlash(cfg).state_dict()
+got = []
+for share in (False, True):
+    m = tsm.LongcatFlash(cfg)
+    m.load_state_dict(init)
+    n = cfg["n_routed_experts"] + cfg["zero_expert_num"]  # biases that route some tokens elsewhere
+    m.model.layers[0].mlp.router.e_score_correction_bias.copy_(torch.linspace(-0.1, 0.1, n))
+    loss, total, lm, computed = tsm.batch_losses(m, data, idx, eos, share, 0.3)
+    (total + 0.3 * lm).backward()
+    got.append((total.item(), lm.item(), computed, torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None])))
+(a, b) = got
+rel = float((a[3] - b[3]).norm() / a[3].norm())
+print("shared prefix: %d rows x prefix %d: loss %.6f / %.6f, MTP %.6f / %.6f, gradients %.1e apart; %d -> %d tokens computed"
+      % (len(idx), P, a[0], b[0], a[1], b[1], rel, a[2], b[2]))
+assert abs(a[0] - b[0]) <= 1e-5 * abs(a[0]) and abs(a[1] - b[1]) <= 1e-5 * abs(a[1]) and rel <= 1e-4
+assert b[2] < a[2] / 2
+PYEOF
+
 # ---- trainer + export ----
 # With the options of docs/MODEL.md's session-24 experiment (tied input / output embeddings, loss on
 # the customer's turns, copy drills, a wider KV latent): the export must still be what moecat runs.
 "$PY" "$TOOLS/train_support_model.py" "$WORK" --steps 6 --save-every 3 --batch-tokens 1536 --bias-rate 0.5 \
-  --tie-embeddings --context-weight 0.3 --copy-drills 0.05 --dim kv_lora=64 \
+  --tie-embeddings --context-weight 0.3 --copy-drills 0.05 --dim kv_lora=64 --share-prefix \
   --threads "${MOECAT_E2E_THREADS:-2}" 2>&1 | tail -n 3
 "$PY" - "$WORK" <<'PYEOF' > "$WORK/tokens.txt"
 import json, os, sys
