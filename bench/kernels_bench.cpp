@@ -196,8 +196,9 @@ BENCHMARK(BM_MatmulQ3KR)->MOECAT_EXPERT_ONE_ROW_SHAPES;
 BENCHMARK(BM_MatmulQ2KR)->MOECAT_PROMPT_SHAPES;
 BENCHMARK(BM_MatmulQ40R)->MOECAT_PROMPT_SHAPES;
 // Output matrices, streamed from memory (how close the fused kernel gets to the read bandwidth,
-// BM_MemRead): Qwen3-30B-A3B's (151936 x 2048, 330 MB in q8_0) and a quarter of DeepSeek-V3's
-// (Q6_K in a Q4_K_M file: 32768 x 7168, 193 MB); then the same kernels from L3 (256 x 7168,
+// BM_MemRead): Qwen3-30B-A3B's (151936 x 2048, 330 MB in q8_0; 255 MB in Q6_K, as its Q4_K_M
+// and Q2_K files have it) and a quarter of DeepSeek-V3's (Q6_K in a Q4_K_M file: 32768 x 7168,
+// 193 MB); then the same kernels from L3 (256 x 7168,
 // 1.5-1.9 MB, more than a Zen 4 core's 1 MB L2) and from L2 (64 x 7168: compute only).
 BENCHMARK(BM_MatmulQ8R)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
 BENCHMARK(BM_MatmulQ6KR)->MOECAT_ONE_ROW->Args({151936, 2048, 1, 1})->Args({32768, 7168, 1, 1})->Args({256, 7168, 1, 1})->Args({64, 7168, 1, 1})->UseRealTime();
