@@ -249,9 +249,9 @@ class LongcatFlash(nn.Module):
         """forward() of the rows [pre ids] (pre [1, P], P >= 2, shared by every row; ids [B, S])
         with the prefix computed once: the same function (and gradients) as forward() on the
         concatenation, at a fraction of the cost when the prefix is most of each row (the support
-        conversations' tools block and system prompt are ~57 % of their tokens). Returns hp
-        [B, S, H], the final hidden states at positions P-1 .. P+S-2 (each predicts ids[:, j]),
-        and yp [B, S, H], the MTP layer's at those positions (each predicts ids[:, j + 1]; the
+        conversations' tools block and system prompt are ~57 % of their tokens). Returns h
+        [B, S, H], the final hidden states at positions P-1 .. P+S-2 (h[:, j] predicts ids[:, j]),
+        and y [B, S, H], the MTP layer's at those positions (y[:, j] predicts ids[:, j + 1]; the
         last is unused)."""
         B, S = ids.shape
         P = pre.shape[1]
