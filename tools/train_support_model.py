@@ -196,6 +196,10 @@ class MTPLayer(nn.Module):
         self.self_attn = MLA(c)
         self.transformer_layer = nn.ModuleDict({"mlp": MLP(H, c["ffn_hidden_size"])})
 
+    def join(self, e, h):
+        """The MTP layer's input from the embedding of token i+1 and the hidden state at i."""
+        return self.eh_proj(torch.cat([self.enorm["m"](e), self.hnorm["m"](h)], -1))
+
 
 class Inner(nn.Module):
     def __init__(self, c):
@@ -239,7 +243,7 @@ class LongcatFlash(nn.Module):
         h = self.model.norm(x)
         m = self.model.mtp["layers"][0]
         e = self.model.embed_tokens(ids[:, 1:])  # the MAIN embedding of token i+1
-        y = m.eh_proj(torch.cat([m.enorm["m"](e), m.hnorm["m"](h[:, :-1])], -1))
+        y = m.join(e, h[:, :-1])
         c1, s1, mk1 = cos[:T - 1], sin[:T - 1], mask[:T - 1, :T - 1]
         y = y + m.self_attn(m.input_layernorm(y), c1, s1, mk1)
         y = y + m.transformer_layer["mlp"](m.post_attention_layernorm(y))
@@ -268,8 +272,8 @@ class LongcatFlash(nn.Module):
         m = self.model.mtp["layers"][0]
         # MTP position i pairs h[i] with the MAIN embedding of token i+1: positions 0 .. P-2
         # are the prefix's own, P-1 .. T-2 differ per row (token P is the row's first).
-        yp = m.eh_proj(torch.cat([m.enorm["m"](self.model.embed_tokens(pre[:, 1:])), m.hnorm["m"](hp[:, :-1])], -1))
-        ys = m.eh_proj(torch.cat([m.enorm["m"](self.model.embed_tokens(ids)), m.hnorm["m"](h)], -1))
+        yp = m.join(self.model.embed_tokens(pre[:, 1:]), hp[:, :-1])
+        ys = m.join(self.model.embed_tokens(ids), h)
         cache = []
         yp = yp + m.self_attn(m.input_layernorm(yp), cos[:P - 1], sin[:P - 1], mask[:P - 1, :P - 1], cache=cache)
         ys = ys + m.self_attn(m.input_layernorm(ys), cos[P - 1:T - 1], sin[P - 1:T - 1], mask[P - 1:T - 1, :T - 1],
