@@ -238,12 +238,13 @@ inline void row_sums(const uint8_t* row, int64_t nu, const ActPair* const* a, __
   // IQ4_XS 50.5 -> 54.3, Q4_K_M 52 -> 58 with span_kquant16_avx2.cpp's the same). Not for
   // Q8_0_R, whose loads-only decode the hardware prefetcher feeds better alone (session 22, Zen
   // 4, MOECAT_ISA=avx2, tg64 of the Qwen3-shaped q8_0 file: 46 -> 54 t/s at 1 thread, 57 -> 60
-  // at 2; span_pair_avx512.cpp sw_prefetch).
+  // at 2; span_pair_avx512.cpp sw_prefetch) -- at one activation row: with more it is no
+  // longer a loads-only stream (kernels_bench 12288 x 2048 Q8_0_R at 8 rows 5.4-6.4 -> 4.0-4.3 ms).
   constexpr int64_t kUnit = unit_bytes(kT), kAhead = 8192;
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t s = 0; s < nu; ++s) {
     const char* pf = reinterpret_cast<const char*>(row + s * kUnit + kAhead);
-    if constexpr (kT != kQ8R)
+    if constexpr (kT != kQ8R || C > 1)
       for (int64_t o = 0; o < kUnit; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     Dec d;
     decode_repacked<kT>(row + s * kUnit, d);

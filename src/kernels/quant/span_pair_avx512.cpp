@@ -577,7 +577,11 @@ void matmul_rows(int offset, const uint8_t* w, int64_t row_bytes, const ActPair*
 // Zen 4, 1 / 2 threads: 43 / 60 t/s with it, 57 / 87 without; kernels_bench 151936 x 2048
 // Q8_0 output at one token 14.0 -> 11.4 ms = BM_MemRead's bandwidth). Q4_K_M / IQ4_XS / Q2_K
 // measured alike either way at one thread, DeepSeek-shaped Q4_K_M 10-20 % slower without.
-constexpr bool sw_prefetch(uint32_t t) { return t != kQ8R; }
+// With two or more activation rows the loop is no longer a loads-only stream and Q8_0_R needs
+// the prefetch too: kernels_bench 12288 x 2048 Q8_0_R at 2 / 3 / 4 / 6 / 8 rows, 1 thread, Zen 4,
+// without 0.88 / 1.02 / 1.34-2.16 / 3.0 / 3.7-4.0 ms (at 6 rows and more slower than the row
+// tiles, 2.3 / 2.8), with it 0.83-0.89 / 1.05-1.07 / 1.16-1.27 / 1.46-1.51 / 2.0.
+constexpr bool sw_prefetch(uint32_t t, int rows) { return t != kQ8R || rows > 1; }
 
 // C activation rows against one weight row: each pair decoded once (prefetching as above),
 // dotted with the C rows; acc[c] = row c's 16 lanes.
@@ -589,7 +593,7 @@ inline void row_sums(const uint8_t* row, const RowShape& rs, const ActPair* cons
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t p = 0; p < whole; ++p) {
     const char* pf = reinterpret_cast<const char*>(row + p * kPairBytes + kAhead);
-    if constexpr (sw_prefetch(kT))
+    if constexpr (sw_prefetch(kT, C))
       for (int64_t o = 0; o < kPairBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     PairDecoded d;
     decode_pair<kT>(row, rs, p, d);
@@ -597,7 +601,7 @@ inline void row_sums(const uint8_t* row, const RowShape& rs, const ActPair* cons
   }
   if (whole < np) {  // the prefetch too: the stream ahead must cover every byte of the rows
     const char* pf = reinterpret_cast<const char*>(row + whole * kPairBytes + kAhead);
-    if constexpr (sw_prefetch(kT))
+    if constexpr (sw_prefetch(kT, C))
       for (int64_t o = 0; o < kPairBytes / 2; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
     HalfDecoded d;
     decode_half<kT>(row, rs, whole, d);
