@@ -184,6 +184,10 @@ class Scheduler {
   bool saved_ = false;
   std::string failed_;  // fail_all's reason (non-empty: every request is refused with it)  // the prefix cache file was written (stop() runs once)
   std::string prefix_identity_;  // what the prefix cache file must match (with prefix_cache_file)
+  // While a step samples, sequences that finish keep their blocks until the step's MTP pass has
+  // written their last rows' side cache (those blocks may already be in the prefix cache).
+  bool defer_close_ = false;
+  std::vector<Seq*> close_after_step_;
   SchedulerMetrics m_;
   std::thread thread_;
 };
