@@ -84,15 +84,46 @@ if (mode === "streams") {
     }
     return { ...b, max_tokens: maxTokens, temperature: 0 };
   };
-  console.log("streams  gen_tokens  wall_s  aggregate_tok_s  per_stream_tok_s");
+  // Each stream runs REPS conversations one after another (env, default 3). per_stream: a
+  // stream's tokens / its whole time (prompts included); decode_per_stream: generated tokens after
+  // each request's first / the time between them, from the server's own inter-token latency
+  // (/metrics, read before and after the round): generation only, whatever the SSE grouping, the
+  // figure to hold against the per-stream roofline.
+  const reps = Number(process.env.REPS || 3);
+  const itl = async () => {
+    const m = await (await fetch(process.argv[3] + "/metrics")).text();  // (base is the body here)
+    const v = (k) => Number((m.match(new RegExp("^" + k + " (\\S+)", "m")) || [0, 0])[1]);
+    return [v("moecat_inter_token_latency_seconds_sum"), v("moecat_inter_token_latency_seconds_count"),
+            v("moecat_draft_tokens_total"), v("moecat_draft_accepted_total")];
+  };
+  console.log("streams  gen_tokens  wall_s  aggregate_tok_s  per_stream_tok_s  decode_per_stream_tok_s  drafts_accepted");
   for (const n of a1.split(",").map(Number)) {
-    await stream(body(999));  // warm-up (prefix cache holds the system prompt and tools)
+    // Warm-up: every request of the round once with 1 token, so the prompts are in the prefix
+    // cache (the shared system prompt and tools, and each conversation's own turns) and the round
+    // measures generation, not the prefill of new turns inside other streams' decode steps (set
+    // COLD=1 to keep that prefill in the round, as fresh traffic has it).
+    if (process.env.COLD === "1") await stream(body(999));
+    else
+      await Promise.all(Array.from({ length: n }, async (_, i) => {
+        for (let k = 0; k < reps; ++k) await stream({ ...body(i + 16 * k), max_tokens: 1 });
+      }));
+    const [s0, c0, d0, a0] = await itl();
     const t0 = performance.now();
-    const res = await Promise.all(Array.from({ length: n }, (_, i) => stream(body(i))));
+    const res = await Promise.all(Array.from({ length: n }, async (_, i) => {
+      let toks = 0, ms = 0;
+      for (let k = 0; k < reps; ++k) {
+        const r = await stream(body(i + 16 * k));
+        toks += r.usage.completion_tokens;
+        ms += r.ms;
+      }
+      return { toks, ms };
+    }));
     const s = (performance.now() - t0) / 1000;
-    const toks = res.reduce((a, r) => a + r.usage.completion_tokens, 0);
-    const per = res.reduce((a, r) => a + r.usage.completion_tokens / (r.ms / 1000), 0) / n;
-    console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${per.toFixed(2).padStart(16)}`);
+    const [s1, c1, d1, a1_] = await itl();
+    const toks = res.reduce((a, r) => a + r.toks, 0);
+    const per = res.reduce((a, r) => a + r.toks / (r.ms / 1000), 0) / n;
+    const dec = (c1 - c0) / (s1 - s0);
+    console.log(`${String(n).padStart(7)}  ${String(toks).padStart(10)}  ${s.toFixed(2).padStart(6)}  ${(toks / s).toFixed(2).padStart(15)}  ${per.toFixed(2).padStart(16)}  ${dec.toFixed(2).padStart(23)}  ${d1 > d0 ? (a1_ - a0) + "/" + (d1 - d0) : "-"}`);
   }
 } else if (mode === "burst") {
   // a1 chats arrive at once with the same new ~2,000-token system prompt (a2 words): the

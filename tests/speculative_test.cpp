@@ -155,7 +155,8 @@ TEST(Speculative, NgramLookupContinuesThroughItsOwnDraft) {
   EXPECT_EQ(ngram_draft({1, 2, 3, 9, 1, 2, 3}, 6), (V{9, 1, 2, 3, 9, 1}));  // on past the end
   EXPECT_EQ(ngram_draft({5, 5, 5, 5}, 4), (V{5, 5, 5, 5}));  // period 1
   EXPECT_EQ(ngram_draft({7, 1, 2, 1, 2}, 5), (V{1, 2, 1, 2, 1}));  // period 2
-  EXPECT_EQ(ngram_draft({4, 8, 6, 8}, 2), (V{6, 8}));  // only the 1-gram "8" occurred before
+  EXPECT_EQ(ngram_draft({4, 8, 6, 9, 8, 6}, 2), (V{9, 8}));  // the 2-gram "8 6"
+  EXPECT_TRUE(ngram_draft({4, 8, 6, 8}, 2).empty());  // only the 1-gram "8" occurred before: too weak
   EXPECT_TRUE(ngram_draft({1, 2, 3}, 4).empty());  // no earlier occurrence
   EXPECT_TRUE(ngram_draft({3}, 2).empty());
   EXPECT_TRUE(ngram_draft({}, 2).empty());

@@ -6,9 +6,9 @@
 
 namespace moecat {
 
-// k tokens that followed the most recent earlier occurrence of the longest suffix of h (3, 2,
-// then 1 tokens), read past the end of h into the draft itself (a repeating stretch drafts its
-// period repeated); empty when the suffix never occurred before.
+// k tokens that followed the most recent earlier occurrence of the longest suffix of h (3, then
+// 2 tokens; a lone token is too weak a match), read past the end of h into the draft itself (a
+// repeating stretch drafts its period repeated); empty when neither suffix occurred before.
 std::vector<int32_t> ngram_draft(const std::vector<int32_t>& h, int64_t k);
 
 }  // namespace moecat
