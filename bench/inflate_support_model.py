@@ -4,10 +4,10 @@
 The trained default model (models/moecat-support.gguf, hidden 192) is so small that a decode step
 costs almost nothing and speculative decoding cannot pay; a random model of real size reads like
 one but its drafts are never accepted. This writes a LongCat-Flash HF folder whose hidden size,
-dense-MLP and expert widths are padded with zeros to real sizes (default hidden 2048, MLPs 16384,
-experts 4096: ~0.5 GB of q8_0 weights per token, ~1 GB per step at 16 streams), so each step
-reads and multiplies real-sized matrices while the outputs, and so the drafts' acceptance rate,
-are the trained model's. For bench/serve_draft_bench.sh (issue #11, point 2).
+dense-MLP and expert widths are padded with zeros to real sizes (default hidden 2048, MLPs 2048,
+experts 12288: most bytes in the experts, as in an MoE; ~0.37 GB of q8_0 weights per token at one
+stream, 1.37 GB per step when every expert is read), so each step reads and multiplies real-sized
+matrices while the outputs, and so the drafts' acceptance rate, are the trained model's. For bench/serve_draft_bench.sh (issue #11, point 2).
 
 Why it is the same function (up to float rounding): every extra input column and every extra
 output row is zero, so the residual stream's extra dimensions stay 0 and extra MLP / expert units
@@ -16,7 +16,7 @@ the hidden size averages over D values instead of H (norm weights x sqrt(H / D),
 H / D), and LongCat's MLA LoRA scales sqrt(hidden / rank) (latent norm weights / sqrt(D / H)).
 The attention heads, latent ranks, router and vocabulary are unchanged.
 
-    inflate_support_model.py MODEL.gguf OUT_DIR [--hidden 2048] [--ffn 16384] [--expert-ffn 4096]
+    inflate_support_model.py MODEL.gguf OUT_DIR [--hidden 2048] [--ffn 2048] [--expert-ffn 12288]
 
 then `moecat convert OUT_DIR -o OUT.gguf --type q8_0`. Needs numpy (Debian python3-numpy).
 """
@@ -78,8 +78,8 @@ def main():
     ap.add_argument("model")
     ap.add_argument("out")
     ap.add_argument("--hidden", type=int, default=2048)
-    ap.add_argument("--ffn", type=int, default=16384)
-    ap.add_argument("--expert-ffn", type=int, default=4096)
+    ap.add_argument("--ffn", type=int, default=2048)
+    ap.add_argument("--expert-ffn", type=int, default=12288)
     a = ap.parse_args()
     meta, sd = state_dict(a.model)
     arch = "longcat_flash"

@@ -6,30 +6,45 @@
 # other on the same machine, and each drafting server's acceptance rate and tokens per verify
 # step from /metrics.
 # MODEL=FILE: another model (default the shipped one). At the shipped model's size a step costs
-# next to nothing and drafting cannot pay; bench/inflate_support_model.py writes the same model
-# zero-padded to real matrix sizes (same outputs, same acceptance rate, real bytes per step).
+# next to nothing and drafting cannot pay; --padded uses the same model zero-padded to real matrix
+# sizes (bench/inflate_support_model.py, made on first use in .cache/bench: same outputs, same
+# acceptance rate, real bytes per step).
 # Each round's decode figure per stream is held against the per-stream roofline (issue #11: a step
 # reads every weight once at most, so one stream gets at most bandwidth / step bytes tokens/s
 # without drafting; the bandwidth is measured in the same run, same threads, servers stopped).
-# Usage: bench/serve_draft_bench.sh [--streams 1,4,16] [--max-tokens 64] [--threads N] [--n-draft N]
+# Usage: bench/serve_draft_bench.sh [--padded] [--streams 1,4,16] [--max-tokens 64] [--threads N] [--n-draft N]
+# REPS=N: conversations per stream and round (default 3).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STREAMS=1,4,16
 MAXTOK=64
 THREADS=$(nproc)
 NDRAFT=0  # 0: the server's default per drafter (mtp 1, ngram 3)
+PADDED=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --streams) STREAMS="$2"; shift 2 ;;
     --max-tokens) MAXTOK="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --n-draft) NDRAFT="$2"; shift 2 ;;
-    -h | --help) sed -n 2,7p "$0"; exit 0 ;;
+    --padded) PADDED=1; shift ;;
+    -h | --help) sed -n 2,15p "$0"; exit 0 ;;
     *) echo "serve_draft_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 MOECAT_BIN="${MOECAT_BIN:-$REPO/build/moecat}"
 MODEL="${MODEL:-$REPO/models/moecat-support.gguf}"
+if [ "$PADDED" = 1 ]; then
+  SRC_MODEL="$MODEL"
+  MODEL="$REPO/.cache/bench/support-padded-2048-q8_0.gguf"
+  if [ ! -f "$MODEL" ]; then
+    mkdir -p "$REPO/.cache/bench"
+    HF=$(mktemp -d)
+    /usr/bin/python3 "$REPO/bench/inflate_support_model.py" "$SRC_MODEL" "$HF/hf"
+    "$MOECAT_BIN" convert "$HF/hf" -o "$MODEL.tmp" --type q8_0 && mv "$MODEL.tmp" "$MODEL"
+    rm -rf "$HF"
+  fi
+fi
 LOG=$(mktemp)
 PID=""
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -f "$LOG" "$LOG".*' EXIT

@@ -81,7 +81,7 @@ std::vector<float> bounds(const Matrix& m, const quant::QuantType& qt, const std
 // Row lengths per block size: several spans, and for 32-block types a tail inside a span.
 std::vector<int64_t> row_lengths(int block) {
   if (block == 256) return {256, 768};
-  return {32, 96, 288, 544};
+  return {32, 96, 256, 288, 544};  // 256: one whole unit, repacked (a lone half pair)
 }
 
 TEST(QuantKernels, EveryTypeEveryIsaWithinTheActivationRoundingBound) {
