@@ -74,6 +74,8 @@ struct Scheduler::Seq {
   bool admitted = false;        // has run before (a preempted sequence waiting to resume)
   bool done = false;
   std::vector<int32_t> mtp_drafts;  // the MTP head's drafts for the token after the pending one
+  FinishReason finish_reason = FinishReason::kStop;  // finish() deferred to the step's end
+  std::string finish_error;
 };
 
 struct Scheduler::Advance {
@@ -275,10 +277,13 @@ bool Scheduler::admit_locked() {
 
 void Scheduler::finish(Seq& s, FinishReason r, const std::string& err) {
   s.done = true;
-  if (defer_close_)
+  if (defer_close_) {  // the step's MTP pass still writes its rows: blocks, client and metrics after it
+    s.finish_reason = r;
+    s.finish_error = err;
     close_after_step_.push_back(&s);
-  else
-    cache_.close(*s.ps);
+    return;
+  }
+  cache_.close(*s.ps);
   s.stream->finish(r, err, s.n_prompt, s.n_cached, s.n_gen);
   std::lock_guard<std::mutex> lk(mu_);
   if (r == FinishReason::kCancelled) ++m_.requests_cancelled;
@@ -480,7 +485,7 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>>& run) {
   }
   if (opt_.draft_mtp && !adv.empty()) run_mtp(adv, hidden.data());
   defer_close_ = false;
-  for (Seq* s : close_after_step_) cache_.close(*s->ps);
+  for (Seq* s : close_after_step_) finish(*s, s->finish_reason, s->finish_error);
   close_after_step_.clear();
   std::lock_guard<std::mutex> lk(mu_);
   m_.draft_tokens += drafted;
