@@ -29,10 +29,9 @@ import numpy as np
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
 sys.path.insert(0, TOOLS)
-from support_from_gguf import state_dict  # noqa: E402  (GGUF -> HF names, numpy f32)
+from support_from_gguf import state_dict, tokenizer  # noqa: E402  (GGUF -> HF names, numpy f32)
 from support_data import SYSTEM_PROMPTS, TOOLS as SHOP_TOOLS  # noqa: E402
 from testmodel_common import write_folder  # noqa: E402
-from train_bpe import build  # noqa: E402
 from train_support_model import make_config  # noqa: E402
 
 
@@ -91,8 +90,7 @@ def main():
     big = inflate(sd, H, a.hidden, a.ffn, a.expert_ffn)
     big.pop("model.mtp.embed_tokens.weight", None)  # the head runs on the main embedding
 
-    merges = [tuple(m.split(" ")) for m in meta["tokenizer.ggml.merges"][1]]
-    tok, tok_cfg, _ = build(merges, 1)
+    tok, tok_cfg = tokenizer(meta, a.model)
     tok_cfg = dict(tok_cfg, default_system_prompt=SYSTEM_PROMPTS["en"][0], default_tools=SHOP_TOOLS)
     kv_lora = meta[arch + ".attention.kv_lora_rank"]
     rope = meta[arch + ".rope.dimension_count"]

@@ -112,13 +112,9 @@ def state_dict(path):
     return meta, out
 
 
-def main():
-    if len(sys.argv) != 3:
-        raise SystemExit(__doc__)
-    import torch
-    path, work = sys.argv[1], sys.argv[2]
-    meta, sd = state_dict(path)
-    os.makedirs(work, exist_ok=True)
+def tokenizer(meta, path):
+    """(tokenizer.json, tokenizer_config.json) rebuilt from the file's merges, checked against its
+    token list (byte-identical vocabulary)."""
     merges = [tuple(m.split(" ")) for m in meta["tokenizer.ggml.merges"][1]]
     pre = meta.get("tokenizer.ggml.pre", (None, "qwen2"))[1]  # the shipped model's split is Qwen2's
     tok, cfg, n = build(merges, 3 if pre == "llama-bpe" else 1)
@@ -127,6 +123,18 @@ def main():
     inv.update({a["id"]: a["content"] for a in tok["added_tokens"]})
     if n != len(tokens) or any(inv.get(i) != s for i, s in enumerate(tokens)):
         raise SystemExit("%s: the vocabulary rebuilt from the merges differs from the file's tokens" % path)
+    return tok, cfg
+
+
+def main():
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    import torch
+    path, work = sys.argv[1], sys.argv[2]
+    meta, sd = state_dict(path)
+    os.makedirs(work, exist_ok=True)
+    tok, cfg = tokenizer(meta, path)
+    n = len(meta["tokenizer.ggml.tokens"][1])
     with open(os.path.join(work, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tok, f, ensure_ascii=False, indent=1)
     with open(os.path.join(work, "tokenizer_config.json"), "w", encoding="utf-8") as f:
